@@ -1,0 +1,64 @@
+"""What every AI provider offers: a cancellable stream of text deltas for one reply.
+
+Cancelling the task that iterates ``stream`` must stop the work at its source (close the upstream
+request), which async generators give for free when each ``await`` sits inside a context manager.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from hub.settings import Settings
+from hub.store.models import Tenant
+
+
+class AIError(Exception):
+    """The provider could not produce a reply; the message is safe to log, not shown verbatim."""
+
+
+@dataclass(frozen=True)
+class ChatTurn:
+    role: str  # visitor | ai | agent | system
+    text: str
+
+
+@dataclass(frozen=True)
+class ReplyRequest:
+    tenant: Tenant
+    history: tuple[ChatTurn, ...]
+
+    @property
+    def persona_name(self) -> str:
+        persona = self.tenant.config.get("persona") or {}
+        return str(persona.get("name") or "Bob")
+
+    @property
+    def system_prompt(self) -> str:
+        persona = self.tenant.config.get("persona") or {}
+        prompt = persona.get("systemPrompt")
+        if prompt:
+            return str(prompt)
+        return (
+            f"You are {self.persona_name}, the AI front-office assistant of {self.tenant.name}. "
+            "Answer briefly and kindly. If you do not know the answer, say so and offer to bring in a person "
+            "from the team; never invent prices, dates or promises."
+        )
+
+
+class AIProvider(ABC):
+    name: str
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @abstractmethod
+    def stream(self, request: ReplyRequest) -> AsyncIterator[str]:
+        """Yield the reply as text deltas; joined, they are the whole reply."""
+
+    async def health(self) -> dict[str, object]:
+        return {"ok": True, "provider": self.name}
+
+    async def aclose(self) -> None:
+        return None

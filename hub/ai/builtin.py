@@ -1,0 +1,93 @@
+"""The built-in responder: offline, deterministic, honest.
+
+It answers from what the tenant told it (persona greeting, FAQ entries) plus a few defaults, and
+offers a person when it has no answer instead of making one up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from hub.ai.base import AIProvider, ReplyRequest
+
+WORD = re.compile(r"[\w']+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class FaqEntry:
+    keywords: frozenset[str]
+    answer: str
+
+
+DEFAULT_FAQ = (
+    FaqEntry(
+        frozenset({"hi", "hello", "hey", "hej", "cześć", "czesc", "witam", "morning", "evening"}),
+        "{greeting}",
+    ),
+    FaqEntry(
+        frozenset({"who", "what", "bot", "ai", "robot", "assistant", "you"}),
+        "I'm {persona}, the AI assistant of {business}. I can answer common questions here, and a person from "
+        "the team can join this chat at any time.",
+    ),
+    FaqEntry(
+        frozenset({"human", "person", "agent", "someone", "people", "operator", "człowiek", "konsultant"}),
+        "Of course. I've let the team at {business} know you'd like to talk to a person; someone will join "
+        "this chat as soon as they can. You can keep writing here meanwhile.",
+    ),
+    FaqEntry(
+        frozenset({"thanks", "thank", "thx", "dzięki", "dziękuję", "dziekuje"}),
+        "You're welcome! Is there anything else I can help you with?",
+    ),
+    FaqEntry(
+        frozenset({"bye", "goodbye", "cya"}),
+        "Goodbye, and thanks for stopping by {business}!",
+    ),
+)
+
+FALLBACK = (
+    "I'm not sure about that, and I'd rather not guess. Would you like me to connect you with a person from "
+    '{business}? Just say "human" and someone from the team will join.'
+)
+
+
+class BuiltinResponder(AIProvider):
+    name = "builtin"
+
+    def answer(self, request: ReplyRequest) -> str:
+        question = next((turn.text for turn in reversed(request.history) if turn.role == "visitor"), "")
+        words = {word.lower() for word in WORD.findall(question)}
+        persona = request.persona_name
+        greeting = str(
+            (request.tenant.config.get("persona") or {}).get("greeting")
+            or f"Hi! I'm {persona}, the assistant of {request.tenant.name}. How can I help you today?"
+        )
+        entries = [*_tenant_faq(request), *DEFAULT_FAQ]
+        best: FaqEntry | None = None
+        best_hits = 0
+        for entry in entries:
+            hits = len(words & entry.keywords)
+            if hits > best_hits:
+                best, best_hits = entry, hits
+        template = best.answer if best is not None else FALLBACK
+        return template.format(greeting=greeting, persona=persona, business=request.tenant.name)
+
+    async def stream(self, request: ReplyRequest) -> AsyncIterator[str]:
+        delay = self.settings.ai_token_delay_ms / 1000
+        words = self.answer(request).split(" ")
+        for position, word in enumerate(words):
+            if delay:
+                await asyncio.sleep(delay)
+            yield word if position == len(words) - 1 else word + " "
+
+
+def _tenant_faq(request: ReplyRequest) -> list[FaqEntry]:
+    entries = []
+    for item in request.tenant.config.get("faq") or ():
+        keywords = frozenset(word.lower() for word in WORD.findall(str(item.get("question", ""))))
+        answer = str(item.get("answer", "")).replace("{", "{{").replace("}", "}}")
+        if keywords and answer:
+            entries.append(FaqEntry(keywords, answer))
+    return entries

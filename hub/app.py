@@ -1,0 +1,41 @@
+"""The app factory: ``create_app(settings)`` builds routes and a lifespan that owns the node."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.routing import Route, WebSocketRoute
+
+from hub.api.errors import EXCEPTION_HANDLERS
+from hub.api.health import health
+from hub.broker.base import Broker
+from hub.node import Node
+from hub.settings import Settings
+from hub.ws.visitor import visitor_socket
+
+
+def create_app(settings: Settings | None = None, *, broker: Broker | None = None) -> Starlette:
+    """Build a hub app; ``broker`` lets tests put several in-process nodes on one bus."""
+    settings = settings or Settings.from_env()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Node]]:
+        node = await Node.open(settings, broker=broker)
+        app.state.node = node
+        try:
+            yield {"node": node}
+        finally:
+            await node.close()
+
+    routes = [
+        Route("/api/health", health, methods=["GET"]),
+        WebSocketRoute("/ws/visitor/{tenant_uuid}", visitor_socket),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
+
+
+def app_from_env() -> Starlette:
+    """Uvicorn factory for worker processes: each builds its app from the same environment."""
+    return create_app(Settings.from_env())

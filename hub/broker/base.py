@@ -1,0 +1,58 @@
+"""The broker interface: pub/sub between nodes plus short-lived shared buffers.
+
+Publishing is fire-and-forget and keeps order: a backend may batch what is queued into one round
+trip, but never reorders it. Durability is not the broker's job: every durable event is in the
+store first, and a subscriber that reconnects calls ``on_resync`` so the hub backfills from there.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+
+MessageHandler = Callable[[str, bytes], None]
+ResyncHandler = Callable[[], Awaitable[None]]
+
+
+class Broker(ABC):
+    def __init__(self, url: str, *, prefix: str, node_id: str) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.node_id = node_id
+        self._on_message: MessageHandler = lambda channel, payload: None
+        self._on_resync: ResyncHandler | None = None
+
+    def set_handlers(self, on_message: MessageHandler, on_resync: ResyncHandler | None = None) -> None:
+        self._on_message = on_message
+        self._on_resync = on_resync
+
+    @abstractmethod
+    async def connect(self) -> None: ...
+
+    @abstractmethod
+    async def disconnect(self) -> None: ...
+
+    @abstractmethod
+    async def subscribe(self, channel: str) -> None: ...
+
+    @abstractmethod
+    async def unsubscribe(self, channel: str) -> None: ...
+
+    @abstractmethod
+    def publish(self, channel: str, payload: bytes) -> None:
+        """Queue ``payload`` for every node subscribed to ``channel`` (this one included)."""
+
+    @abstractmethod
+    def buffer_append(self, key: str, item: bytes, ttl_s: int) -> None:
+        """Queue an append to a shared list, ordered with ``publish`` calls."""
+
+    @abstractmethod
+    def buffer_clear(self, key: str) -> None: ...
+
+    @abstractmethod
+    async def buffer_read(self, key: str) -> list[bytes]:
+        """Read a shared list once every append queued before this call has landed."""
+
+    @abstractmethod
+    async def health(self) -> dict[str, object]:
+        """``{"ok": bool, ...}`` for the health endpoint."""

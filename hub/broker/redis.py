@@ -1,0 +1,238 @@
+"""Redis pub/sub broker: one subscriber connection per node, one pipelined publisher.
+
+The publisher drains an ordered queue into pipelines, so under load many publishes share one round
+trip and at rest each goes out at once. The subscriber proves it still hears Redis by publishing
+to its own liveness channel every second; a deaf or broken listener is reopened with backoff,
+resubscribes everything and calls ``on_resync`` so the hub backfills from the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from hub.broker.base import Broker
+from hub.keys import Keys
+from hub.supervise import supervise
+
+logger = logging.getLogger(__name__)
+
+NETWORK_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError, asyncio.TimeoutError)
+
+# An op is (kind, enqueued_at, key, value, extra): kept as plain tuples, this queue is on the hot path.
+_PUBLISH, _APPEND, _CLEAR, _READ = 0, 1, 2, 3
+Op = tuple[int, float, str, Any, Any]
+
+
+class DeafListener(Exception):
+    """The subscriber stopped hearing its own liveness probes."""
+
+
+class RedisBroker(Broker):
+    probe_interval_s = 1.0
+    deaf_after_s = 3.0
+    max_backoff_s = 1.0
+    stale_after_s = 10.0
+    max_pending_ops = 200_000
+    max_batch_ops = 1000
+
+    def __init__(self, url: str, *, prefix: str, node_id: str) -> None:
+        super().__init__(url, prefix=prefix, node_id=node_id)
+        self._redis: Redis | None = None
+        self._pubsub: PubSub | None = None
+        self._channels: set[str] = set()
+        self._ops: deque[Op] = deque()
+        self._wakeup = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._alive_channel = Keys(prefix).liveness_channel(node_id)
+        self._listening = asyncio.Event()
+        self._closing = False
+        self.reconnects = 0
+
+    @property
+    def redis(self) -> Redis:
+        if self._redis is None:
+            raise RuntimeError("RedisBroker used before connect()")
+        return self._redis
+
+    async def connect(self) -> None:
+        self._redis = Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=0)
+        self._tasks = [
+            asyncio.create_task(supervise("redis-publisher", self._publish_loop)),
+            asyncio.create_task(supervise("redis-subscriber", self._subscribe_loop)),
+        ]
+        try:
+            await asyncio.wait_for(self._listening.wait(), timeout=5)
+        except TimeoutError:
+            logger.warning("redis at %s not reachable yet; the subscriber keeps trying", self.url)
+
+    async def disconnect(self) -> None:
+        self._closing = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._redis is not None:
+            await self._redis.aclose()
+
+    async def subscribe(self, channel: str) -> None:
+        self._channels.add(channel)
+        pubsub = self._pubsub
+        if pubsub is not None:
+            try:
+                await pubsub.subscribe(channel)
+            except NETWORK_ERRORS:
+                pass  # the subscriber loop resubscribes every channel when it reconnects
+
+    async def unsubscribe(self, channel: str) -> None:
+        self._channels.discard(channel)
+        pubsub = self._pubsub
+        if pubsub is not None:
+            try:
+                await pubsub.unsubscribe(channel)
+            except NETWORK_ERRORS:
+                pass
+
+    def _enqueue(self, op: Op) -> None:
+        if len(self._ops) >= self.max_pending_ops:
+            dropped = self._ops.popleft()
+            logger.warning("redis publish queue full; dropped an op for %s", dropped[2])
+        self._ops.append(op)
+        self._wakeup.set()
+
+    def publish(self, channel: str, payload: bytes) -> None:
+        self._enqueue((_PUBLISH, asyncio.get_running_loop().time(), channel, payload, None))
+
+    def buffer_append(self, key: str, item: bytes, ttl_s: int) -> None:
+        self._enqueue((_APPEND, asyncio.get_running_loop().time(), key, item, ttl_s))
+
+    def buffer_clear(self, key: str) -> None:
+        self._enqueue((_CLEAR, asyncio.get_running_loop().time(), key, None, None))
+
+    async def buffer_read(self, key: str) -> list[bytes]:
+        loop = asyncio.get_running_loop()
+        result: asyncio.Future[list[bytes]] = loop.create_future()
+        self._enqueue((_READ, loop.time(), key, None, result))
+        try:
+            return await asyncio.wait_for(result, timeout=2)
+        except (TimeoutError, *NETWORK_ERRORS):
+            return []
+
+    async def health(self) -> dict[str, object]:
+        try:
+            await asyncio.wait_for(self.redis.ping(), timeout=1)
+        except (RedisError, *NETWORK_ERRORS) as exc:
+            return {"ok": False, "backend": "redis", "error": type(exc).__name__}
+        return {"ok": self._listening.is_set(), "backend": "redis", "subscriber": self._listening.is_set()}
+
+    async def _publish_loop(self) -> None:
+        backoff = 0.05
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._ops:
+                count = min(len(self._ops), self.max_batch_ops)
+                batch = [self._ops.popleft() for _ in range(count)]
+                pipe = self.redis.pipeline(transaction=False)
+                for kind, _at, key, value, extra in batch:
+                    if kind == _PUBLISH:
+                        pipe.publish(key, value)
+                    elif kind == _APPEND:
+                        pipe.rpush(key, value)
+                        pipe.expire(key, extra)
+                    elif kind == _CLEAR:
+                        pipe.delete(key)
+                    else:
+                        pipe.lrange(key, 0, -1)
+                try:
+                    results = await pipe.execute()
+                except NETWORK_ERRORS as exc:
+                    logger.warning("redis publish failed (%s); retrying in %.2fs", type(exc).__name__, backoff)
+                    self._requeue(batch)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, self.max_backoff_s)
+                    continue
+                backoff = 0.05
+                self._resolve_reads(batch, results)
+
+    def _requeue(self, batch: list[Op]) -> None:
+        """Put a failed batch back in front, minus what went stale: the store backfills those."""
+        now = asyncio.get_running_loop().time()
+        for op in reversed(batch):
+            if op[0] == _READ:
+                future: asyncio.Future[list[bytes]] = op[4]
+                if not future.done():
+                    future.set_result([])
+            elif now - op[1] < self.stale_after_s:
+                self._ops.appendleft(op)
+
+    @staticmethod
+    def _resolve_reads(batch: list[Op], results: list[Any]) -> None:
+        position = 0
+        for kind, _at, _key, _value, extra in batch:
+            if kind == _READ:
+                if not extra.done():
+                    extra.set_result(list(results[position]))
+                position += 1
+            elif kind == _APPEND:
+                position += 2
+            else:
+                position += 1
+
+    async def _subscribe_loop(self) -> None:
+        backoff = 0.1
+        first = True
+        loop = asyncio.get_running_loop()
+        while not self._closing:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                # Set before subscribing: a channel added meanwhile subscribes itself on this connection.
+                self._pubsub = pubsub
+                await pubsub.subscribe(self._alive_channel, *self._channels)
+                self._listening.set()
+                if not first:
+                    self.reconnects += 1
+                    logger.info("redis subscriber back with %d channels; resyncing", len(self._channels))
+                    if self._on_resync is not None:
+                        await self._on_resync()
+                first = False
+                backoff = 0.1
+                await self._listen(pubsub, loop)
+            except (DeafListener, *NETWORK_ERRORS) as exc:
+                logger.warning("redis subscriber lost (%s); reconnecting in %.1fs", type(exc).__name__, backoff)
+            finally:
+                self._pubsub = None
+                self._listening.clear()
+                try:
+                    await asyncio.wait_for(pubsub.aclose(), timeout=1)  # type: ignore[no-untyped-call]
+                except Exception:  # a dead connection may fail to close in many ways; it is gone either way
+                    pass
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.max_backoff_s)
+
+    async def _listen(self, pubsub: PubSub, loop: asyncio.AbstractEventLoop) -> None:
+        alive = self._alive_channel.encode()
+        last_heard = loop.time()
+        next_probe = last_heard
+        on_message = self._on_message
+        while True:
+            message = await pubsub.get_message(timeout=0.25)
+            now = loop.time()
+            if message is not None and message["type"] == "message":
+                channel: bytes = message["channel"]
+                if channel == alive:
+                    last_heard = now
+                else:
+                    on_message(channel.decode(), message["data"])
+            if now >= next_probe:
+                self.publish(self._alive_channel, b"1")
+                next_probe = now + self.probe_interval_s
+            if now - last_heard > self.deaf_after_s:
+                raise DeafListener(f"no liveness probe heard for {now - last_heard:.1f}s")

@@ -1,0 +1,1 @@
+"""Live conversations: fan-out to local sockets, sequencing, resume, AI replies."""

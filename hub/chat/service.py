@@ -1,0 +1,59 @@
+"""Posting durable messages: commit first, then fan out, and wake the AI when it should answer."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub.chat.fanout import Fanout
+from hub.keys import Keys
+from hub.store.models import StoredMessage, Tenant
+from hub.store.transcript import messages_after
+from hub.store.writer import MessageWriter, WriteResult
+
+if TYPE_CHECKING:
+    from hub.chat.replies import ReplyRunner
+
+
+class ChatService:
+    def __init__(self, engine: AsyncEngine, writer: MessageWriter, fanout: Fanout, keys: Keys) -> None:
+        self.engine = engine
+        self.writer = writer
+        self.fanout = fanout
+        self.keys = keys
+        self.replies: ReplyRunner | None = None
+
+    async def post(
+        self,
+        tenant_id: str,
+        session_id: str,
+        role: str,
+        text: str,
+        *,
+        client_id: str | None = None,
+        meta: dict[str, Any] | None = None,
+        message_id: str | None = None,
+    ) -> WriteResult:
+        result = await self.writer.append(
+            tenant_id, session_id, role, text, client_id=client_id, meta=meta, message_id=message_id
+        )
+        message = result.message
+        if not message.duplicate:
+            self.publish(tenant_id, session_id, message.seq, orjson.dumps(message.frame()))
+        return result
+
+    def publish(self, tenant_id: str, session_id: str, seq: int, frame: bytes) -> None:
+        self.fanout.publish(self.keys.session_channel(tenant_id, session_id), seq, frame)
+
+    async def visitor_message(
+        self, tenant: Tenant, session_id: str, text: str, client_id: str | None = None
+    ) -> WriteResult:
+        result = await self.post(tenant.id, session_id, "visitor", text, client_id=client_id)
+        if not result.message.duplicate and result.mode == "ai" and self.replies is not None:
+            self.replies.request(tenant, session_id)
+        return result
+
+    async def history(self, tenant_id: str, session_id: str, after_seq: int = 0) -> list[StoredMessage]:
+        return await messages_after(self.engine, tenant_id, session_id, after_seq)

@@ -1,0 +1,163 @@
+"""``bob-hub``: serve a node, migrate the schema, manage tenants."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from hub.errors import HubError
+from hub.settings import Settings, SettingsError
+from hub.store.database import migrate, open_engine
+from hub.store.tenants import create_tenant, get_tenant_by_business_id
+
+SECRET_FILE = ".bob-hub-secret"
+
+DEMO_TENANTS = (
+    {
+        "name": "Office16852 Platform",
+        "business_id": "office16852-platform",
+        "origins": [],
+    },
+    {
+        "name": "Business Demo",
+        "business_id": "business",
+        "origins": ["http://localhost:3000", "http://localhost:5173", "http://localhost:8080", "http://127.0.0.1:8080"],
+    },
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bob-hub", description="Bob hub: live AI chat hub")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="start a hub node (migrates the schema first)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    serve.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "1")))
+    serve.add_argument("--demo", action="store_true", help="create the demo tenants (idempotent) and print them")
+
+    commands.add_parser("migrate", help="create or upgrade the database schema")
+
+    tenant = commands.add_parser("tenant", help="manage tenants").add_subparsers(dest="action", required=True)
+    create = tenant.add_parser("create", help="create a tenant and print it as JSON")
+    create.add_argument("--name", required=True)
+    create.add_argument("--business-id", required=True)
+    create.add_argument("--origin", action="append", default=[], help="allowed browser origin (repeatable)")
+    return parser
+
+
+def _settings() -> Settings:
+    settings = Settings.from_env()
+    if settings.secret_key_is_ephemeral:
+        if settings.redis_url:
+            raise SettingsError("HUB_SECRET_KEY must be set when HUB_REDIS_URL is: every node must share it")
+        # Single node on the embedded default: keep one secret across restarts so resume tokens stay valid.
+        path = Path(SECRET_FILE)
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(32))
+            path.chmod(0o600)
+        secret = path.read_text().strip()
+        os.environ["HUB_SECRET_KEY"] = secret
+        settings = settings.with_overrides(secret_key=secret, secret_key_is_ephemeral=False)
+    return settings
+
+
+async def _migrate(settings: Settings) -> None:
+    engine = open_engine(settings.database_url)
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _create_tenant(settings: Settings, name: str, business_id: str, origins: list[str]) -> dict[str, Any]:
+    engine = open_engine(settings.database_url)
+    try:
+        await migrate(engine)
+        tenant = await create_tenant(engine, name=name, business_id=business_id, origins=origins)
+    finally:
+        await engine.dispose()
+    return {"uuid": tenant.id, "business_id": tenant.business_id, "name": tenant.name, "origins": list(tenant.origins)}
+
+
+async def _ensure_demo(settings: Settings) -> list[dict[str, Any]]:
+    engine = open_engine(settings.database_url)
+    made = []
+    try:
+        await migrate(engine)
+        for spec in DEMO_TENANTS:
+            tenant = await get_tenant_by_business_id(engine, str(spec["business_id"]))
+            if tenant is None:
+                tenant = await create_tenant(
+                    engine, name=str(spec["name"]), business_id=str(spec["business_id"]), origins=list(spec["origins"])
+                )
+            made.append({"uuid": tenant.id, "business_id": tenant.business_id, "name": tenant.name})
+    finally:
+        await engine.dispose()
+    return made
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = _settings()
+        if args.command == "migrate":
+            asyncio.run(_migrate(settings))
+            print("schema is up to date", file=sys.stderr)
+            return 0
+        if args.command == "tenant":
+            print(json.dumps(asyncio.run(_create_tenant(settings, args.name, args.business_id, args.origin))))
+            return 0
+        return _serve(settings, args)
+    except SettingsError as exc:
+        print(f"bob-hub: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except HubError as exc:
+        print(f"bob-hub: {exc.message}", file=sys.stderr)
+        return 1
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        raise SettingsError("--workers (WEB_CONCURRENCY) must be at least 1")
+    if args.workers > 1 and not settings.redis_url:
+        raise SettingsError("several workers need HUB_REDIS_URL: without Redis, workers cannot share sessions")
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(_migrate(settings))
+    if args.demo:
+        for tenant in asyncio.run(_ensure_demo(settings)):
+            base = f"ws://{args.host}:{args.port}"
+            print(
+                f"demo tenant {tenant['business_id']}: uuid {tenant['uuid']}  "
+                f"visitor socket {base}/ws/visitor/{tenant['uuid']}",
+                file=sys.stderr,
+            )
+    uvicorn.run(
+        "hub.app:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        ws="websockets-sansio",
+        ws_max_size=settings.max_frame_bytes,
+        ws_ping_interval=settings.ws_ping_interval_s or None,
+        ws_ping_timeout=settings.ws_ping_interval_s or None,
+        ws_per_message_deflate=settings.ws_per_message_deflate,
+        log_level=settings.log_level,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

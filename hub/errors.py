@@ -1,0 +1,59 @@
+"""Domain errors, each with the code and HTTP status that clients see.
+
+They are mapped to responses in one place (``hub.api.errors``) and to WebSocket ``error`` frames
+by the socket endpoints, so a handler only raises.
+"""
+
+from __future__ import annotations
+
+
+class HubError(Exception):
+    code = "error"
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(HubError):
+    code = "invalid_input"
+    status = 400
+
+
+class NotFound(HubError):
+    code = "not_found"
+    status = 404
+
+
+class TenantNotFound(NotFound):
+    code = "unknown_tenant"
+
+
+class SessionNotFound(NotFound):
+    code = "unknown_session"
+
+
+class Conflict(HubError):
+    code = "conflict"
+    status = 409
+
+
+class OriginNotAllowed(HubError):
+    code = "origin_not_allowed"
+    status = 403
+
+
+class BadResumeToken(HubError):
+    code = "bad_resume_token"
+    status = 403
+
+
+class SessionClosed(HubError):
+    code = "session_closed"
+    status = 409
+
+
+class Unavailable(HubError):
+    code = "unavailable"
+    status = 503

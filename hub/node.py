@@ -1,0 +1,117 @@
+"""Everything one hub node holds while it runs, opened and closed by the app's lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub.ai import AIProvider, provider_from_settings
+from hub.broker import Broker, broker_from_url
+from hub.chat.fanout import Fanout
+from hub.chat.replies import ReplyRunner
+from hub.chat.service import ChatService
+from hub.keys import Keys
+from hub.settings import Settings
+from hub.store.database import migrate, open_engine
+from hub.store.models import Tenant
+from hub.store.tenants import get_tenant
+from hub.store.writer import MessageWriter
+
+logger = logging.getLogger(__name__)
+
+
+class TenantCache:
+    """Tenants are read on every connect; a short TTL keeps that off the database."""
+
+    ttl_s = 10.0
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._entries: dict[str, tuple[float, Tenant | None]] = {}
+
+    async def get(self, tenant_id: str) -> Tenant | None:
+        now = time.monotonic()
+        entry = self._entries.get(tenant_id)
+        if entry is not None and now - entry[0] < self.ttl_s:
+            return entry[1]
+        tenant = await get_tenant(self.engine, tenant_id) if _looks_like_uuid(tenant_id) else None
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[tenant_id] = (now, tenant)
+        return tenant
+
+    def forget(self, tenant_id: str) -> None:
+        self._entries.pop(tenant_id, None)
+
+
+def _looks_like_uuid(value: str) -> bool:
+    return len(value) == 36 and value.count("-") == 4 and all(c in "0123456789abcdef-" for c in value.lower())
+
+
+@dataclass
+class Node:
+    settings: Settings
+    engine: AsyncEngine
+    broker: Broker
+    ai: AIProvider
+    keys: Keys
+    writer: MessageWriter
+    fanout: Fanout
+    chat: ChatService
+    replies: ReplyRunner
+    tenants: TenantCache
+    sockets: set[object] = field(default_factory=set)
+
+    @classmethod
+    async def open(cls, settings: Settings, *, broker: Broker | None = None) -> Node:
+        engine = open_engine(settings.database_url)
+        await migrate(engine)
+        keys = Keys(settings.redis_prefix)
+        broker = broker or broker_from_url(settings.redis_url, prefix=settings.redis_prefix, node_id=settings.node_id)
+        fanout = Fanout(broker, settings.node_id)
+        await broker.connect()
+        writer = MessageWriter(engine)
+        writer.start()
+        ai = provider_from_settings(settings)
+        chat = ChatService(engine, writer, fanout, keys)
+        replies = ReplyRunner(chat, ai, broker, keys)
+        logger.info(
+            "node %s up: database=%s broker=%s ai=%s",
+            settings.node_id,
+            engine.dialect.name,
+            type(broker).__name__,
+            ai.name,
+        )
+        return cls(settings, engine, broker, ai, keys, writer, fanout, chat, replies, TenantCache(engine))
+
+    async def close(self) -> None:
+        await self.replies.stop()
+        await self.writer.stop()
+        await self.broker.disconnect()
+        await self.ai.aclose()
+        await self.engine.dispose()
+
+    async def health(self) -> dict[str, object]:
+        async def database() -> dict[str, object]:
+            try:
+                async with self.engine.connect() as connection:
+                    await asyncio.wait_for(connection.execute(text("SELECT 1")), timeout=2)
+            except Exception as exc:  # any failure means "cannot serve", and the reason is reported
+                return {"ok": False, "backend": self.engine.dialect.name, "error": type(exc).__name__}
+            return {"ok": True, "backend": self.engine.dialect.name}
+
+        db, broker, ai = await asyncio.gather(database(), self.broker.health(), self.ai.health())
+        return {
+            "ok": bool(db["ok"] and broker["ok"]),
+            "node": self.settings.node_id,
+            "database": db,
+            "redis" if self.settings.redis_url else "broker": broker,
+            "ai": ai,
+            "sockets": len(self.sockets),
+            "ai_replies_streaming": self.replies.active,
+        }

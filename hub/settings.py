@@ -1,0 +1,184 @@
+"""Settings read once from the environment into a frozen object.
+
+Every bad value fails at start with a message that names the variable, so a typo in a deploy
+never turns into a half-working node.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from urllib.parse import urlsplit
+
+AI_PROVIDERS = ("builtin", "openai")
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite+aiosqlite:///bob-hub.sqlite3"
+    redis_url: str | None = None
+    redis_prefix: str = "bob"
+    secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    secret_key_is_ephemeral: bool = True
+    ai_provider: str = "builtin"
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_api_key: str | None = None
+    openai_model: str = "gpt-4o-mini"
+    openai_timeout_s: float = 30.0
+    public_url: str | None = None
+    ai_token_delay_ms: int = 0
+    max_message_chars: int = 4000
+    max_frame_bytes: int = 65536
+    send_queue_frames: int = 1024
+    ws_ping_interval_s: float = 20.0
+    ws_per_message_deflate: bool = False
+    log_level: str = "info"
+    node_id: str = field(default_factory=lambda: secrets.token_hex(4))
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+
+        def text(name: str) -> str | None:
+            raw = env.get(name)
+            if raw is None or raw.strip() == "":
+                return None
+            return raw.strip()
+
+        def integer(name: str, low: int, high: int) -> int | None:
+            raw = text(name)
+            if raw is None:
+                return None
+            try:
+                number = int(raw)
+            except ValueError:
+                raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+            if not low <= number <= high:
+                raise SettingsError(f"{name} must be between {low} and {high}, got {number}")
+            return number
+
+        def number(name: str, low: float, high: float) -> float | None:
+            raw = text(name)
+            if raw is None:
+                return None
+            try:
+                value = float(raw)
+            except ValueError:
+                raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+            if not low <= value <= high:
+                raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+            return value
+
+        def boolean(name: str) -> bool | None:
+            raw = text(name)
+            if raw is None:
+                return None
+            lowered = raw.lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise SettingsError(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
+
+        def url(name: str, schemes: tuple[str, ...]) -> str | None:
+            raw = text(name)
+            if raw is None:
+                return None
+            parts = urlsplit(raw)
+            scheme = parts.scheme.split("+", 1)[0]
+            if scheme not in schemes:
+                raise SettingsError(f"{name} must be a URL with scheme {' or '.join(schemes)}, got {raw!r}")
+            if scheme not in ("sqlite",) and not parts.netloc:
+                raise SettingsError(f"{name} must include a host, got {raw!r}")
+            return raw
+
+        database_url = url("HUB_DATABASE_URL", ("sqlite", "postgresql", "postgres"))
+        if database_url is not None:
+            values["database_url"] = _normalise_database_url(database_url)
+        redis_url = url("HUB_REDIS_URL", ("redis", "rediss", "unix"))
+        if redis_url is not None:
+            values["redis_url"] = redis_url
+        prefix = text("HUB_REDIS_PREFIX")
+        if prefix is not None:
+            if not prefix.replace("-", "").replace("_", "").replace(".", "").isalnum():
+                raise SettingsError(f"HUB_REDIS_PREFIX may hold letters, digits, '-', '_' and '.', got {prefix!r}")
+            values["redis_prefix"] = prefix
+        secret = text("HUB_SECRET_KEY")
+        if secret is not None:
+            if len(secret) < 16:
+                raise SettingsError("HUB_SECRET_KEY must be at least 16 characters long")
+            values["secret_key"] = secret
+            values["secret_key_is_ephemeral"] = False
+        provider = text("HUB_AI_PROVIDER")
+        if provider is not None:
+            if provider not in AI_PROVIDERS:
+                raise SettingsError(f"HUB_AI_PROVIDER must be one of {', '.join(AI_PROVIDERS)}, got {provider!r}")
+            values["ai_provider"] = provider
+        base_url = url("HUB_OPENAI_BASE_URL", ("http", "https"))
+        if base_url is not None:
+            values["openai_base_url"] = base_url.rstrip("/")
+        key = text("HUB_OPENAI_API_KEY")
+        if key is not None:
+            values["openai_api_key"] = key
+        model = text("HUB_OPENAI_MODEL")
+        if model is not None:
+            values["openai_model"] = model
+        timeout = number("HUB_OPENAI_TIMEOUT_S", 0.1, 600)
+        if timeout is not None:
+            values["openai_timeout_s"] = timeout
+        public_url = url("HUB_PUBLIC_URL", ("http", "https"))
+        if public_url is not None:
+            values["public_url"] = public_url.rstrip("/")
+        delay = integer("HUB_AI_TOKEN_DELAY_MS", 0, 10_000)
+        if delay is not None:
+            values["ai_token_delay_ms"] = delay
+        max_chars = integer("HUB_MAX_MESSAGE_CHARS", 1, 60_000)
+        if max_chars is not None:
+            values["max_message_chars"] = max_chars
+        queue = integer("HUB_SEND_QUEUE_FRAMES", 16, 1_000_000)
+        if queue is not None:
+            values["send_queue_frames"] = queue
+        ping = number("HUB_WS_PING_INTERVAL_S", 0, 3600)
+        if ping is not None:
+            values["ws_ping_interval_s"] = ping
+        deflate = boolean("HUB_WS_PER_MESSAGE_DEFLATE")
+        if deflate is not None:
+            values["ws_per_message_deflate"] = deflate
+        level = text("HUB_LOG_LEVEL")
+        if level is not None:
+            if level.lower() not in ("critical", "error", "warning", "info", "debug"):
+                raise SettingsError(
+                    f"HUB_LOG_LEVEL must be one of critical, error, warning, info, debug, got {level!r}"
+                )
+            values["log_level"] = level.lower()
+
+        settings = cls(**values)  # type: ignore[arg-type]
+        if settings.ai_provider == "openai" and "HUB_OPENAI_BASE_URL" not in env and not settings.openai_api_key:
+            raise SettingsError(
+                "HUB_AI_PROVIDER=openai needs HUB_OPENAI_API_KEY (or HUB_OPENAI_BASE_URL for a local server)"
+            )
+        return settings
+
+
+def _normalise_database_url(raw: str) -> str:
+    """Pick the async driver for the plain URLs people paste (postgres://, sqlite:///file)."""
+    scheme, _, rest = raw.partition("://")
+    if scheme in ("postgres", "postgresql"):
+        return f"postgresql+asyncpg://{rest}"
+    if scheme == "sqlite":
+        return f"sqlite+aiosqlite://{rest}"
+    return raw

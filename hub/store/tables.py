@@ -1,0 +1,65 @@
+"""Table definitions (SQLAlchemy Core): the transcript is the source of truth for every session.
+
+Sessions and messages are keyed by tenant first, so every lookup names the tenant.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("business_id", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("origins", JSON, nullable=False),
+    Column("config", JSON, nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("business_id", name="uq_tenants_business_id"),
+)
+
+chat_sessions = Table(
+    "chat_sessions",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey("tenants.id"), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("last_seq", Integer, nullable=False, default=0),
+    Column("mode", String(8), nullable=False, default="ai"),
+    Column("status", String(8), nullable=False, default="open"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), nullable=False),
+    Column("session_id", String(64), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("role", String(8), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("client_id", String(64), nullable=True),
+    Column("meta", JSON, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    ForeignKeyConstraint(["tenant_id", "session_id"], ["chat_sessions.tenant_id", "chat_sessions.id"]),
+    UniqueConstraint("tenant_id", "session_id", "seq", name="uq_messages_session_seq"),
+    UniqueConstraint("tenant_id", "session_id", "client_id", name="uq_messages_session_client"),
+)

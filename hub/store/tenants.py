@@ -1,0 +1,81 @@
+"""Tenant rows: created by the CLI (and later the admin API), read when a socket connects."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub.errors import Conflict, InvalidInput
+from hub.origins import normalise_origin
+from hub.store.models import Tenant
+from hub.store.tables import tenants
+
+BUSINESS_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")
+
+
+def _tenant(row: Any) -> Tenant:
+    return Tenant(
+        id=row.id,
+        business_id=row.business_id,
+        name=row.name,
+        origins=tuple(row.origins or ()),
+        config=dict(row.config or {}),
+        disabled=bool(row.disabled),
+    )
+
+
+async def create_tenant(
+    engine: AsyncEngine,
+    *,
+    name: str,
+    business_id: str,
+    origins: list[str] | tuple[str, ...] = (),
+    config: dict[str, Any] | None = None,
+) -> Tenant:
+    name = name.strip()
+    if not 1 <= len(name) <= 200:
+        raise InvalidInput("name must be 1 to 200 characters")
+    if not BUSINESS_ID.match(business_id):
+        raise InvalidInput("business_id must be 3-64 lowercase letters, digits or '-' (a slug like 'acme-shop')")
+    clean_origins = tuple(dict.fromkeys(normalise_origin(origin) for origin in origins))
+    tenant = Tenant(
+        id=str(uuid.uuid4()),
+        business_id=business_id,
+        name=name,
+        origins=clean_origins,
+        config=config or {},
+    )
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                tenants.insert().values(
+                    id=tenant.id,
+                    business_id=tenant.business_id,
+                    name=tenant.name,
+                    origins=list(tenant.origins),
+                    config=tenant.config,
+                    disabled=False,
+                    created_at=datetime.now(UTC),
+                )
+            )
+    except IntegrityError:
+        raise Conflict(f"a tenant with business_id {business_id!r} already exists") from None
+    return tenant
+
+
+async def get_tenant(engine: AsyncEngine, tenant_id: str) -> Tenant | None:
+    async with engine.connect() as connection:
+        row = (await connection.execute(select(tenants).where(tenants.c.id == tenant_id))).first()
+    return _tenant(row) if row is not None else None
+
+
+async def get_tenant_by_business_id(engine: AsyncEngine, business_id: str) -> Tenant | None:
+    async with engine.connect() as connection:
+        row = (await connection.execute(select(tenants).where(tenants.c.business_id == business_id))).first()
+    return _tenant(row) if row is not None else None
