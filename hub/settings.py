@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
-AI_PROVIDERS = ("builtin", "openai")
+AI_PROVIDERS = ("builtin", "openai", "none")
 
 
 class SettingsError(ValueError):

@@ -10,6 +10,7 @@ from hub.settings import Settings
 PROVIDERS = {
     "builtin": "hub.ai.builtin:BuiltinResponder",
     "openai": "hub.ai.openai:OpenAIProvider",
+    "none": "hub.ai.base:NoProvider",
 }
 
 

@@ -49,6 +49,7 @@ class ReplyRequest:
 
 class AIProvider(ABC):
     name: str
+    answers = True
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -62,3 +63,14 @@ class AIProvider(ABC):
 
     async def aclose(self) -> None:
         return None
+
+
+class NoProvider(AIProvider):
+    """``HUB_AI_PROVIDER=none``: a human-only desk; the AI never answers."""
+
+    name = "none"
+    answers = False
+
+    async def stream(self, request: ReplyRequest) -> AsyncIterator[str]:
+        raise AIError("no AI provider is configured")
+        yield ""  # pragma: no cover - makes this an async generator

@@ -51,7 +51,12 @@ class ChatService:
         self, tenant: Tenant, session_id: str, text: str, client_id: str | None = None
     ) -> WriteResult:
         result = await self.post(tenant.id, session_id, "visitor", text, client_id=client_id)
-        if not result.message.duplicate and result.mode == "ai" and self.replies is not None:
+        if (
+            not result.message.duplicate
+            and result.mode == "ai"
+            and self.replies is not None
+            and self.replies.ai.answers
+        ):
             self.replies.request(tenant, session_id)
         return result
 

@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import uvicorn
+import websockets
+from redis.asyncio import Redis
+from websockets.asyncio.client import ClientConnection
+
+from hub.app import create_app
+from hub.broker.base import Broker
+from hub.node import Node
+from hub.settings import Settings
+from hub.store.models import Tenant
+from hub.store.tenants import create_tenant
+from tests.services import free_port, postgres_for_tests, redis_for_tests
+
+SECRET = "test-secret-key-0123456789"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    with redis_for_tests() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    with postgres_for_tests() as url:
+        yield url
+
+
+@pytest.fixture
+async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
+    """A key prefix of this test's own; its keys are deleted afterwards, nobody else's."""
+    prefix = f"bobtest-{secrets.token_hex(4)}"
+    yield prefix
+    client = Redis.from_url(redis_url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=500)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'hub.sqlite3'}"
+
+
+@pytest.fixture
+def settings(sqlite_url: str) -> Settings:
+    return Settings(database_url=sqlite_url, secret_key=SECRET, secret_key_is_ephemeral=False)
+
+
+@dataclass
+class RunningHub:
+    """A hub served by uvicorn inside the test's event loop, on a real loopback port."""
+
+    node: Node
+    port: int
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def tenant(self, origins: tuple[str, ...] = (), **config: Any) -> Tenant:
+        return await create_tenant(
+            self.node.engine,
+            name="Acme Test",
+            business_id=f"acme-{uuid.uuid4().hex[:12]}",
+            origins=origins,
+            config=config,
+        )
+
+
+@contextlib.asynccontextmanager
+async def serve_hub(settings: Settings, *, broker: Broker | None = None) -> AsyncIterator[RunningHub]:
+    app = create_app(settings, broker=broker)
+    port = free_port()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        ws="websockets-sansio",
+        ws_max_size=settings.max_frame_bytes,
+        ws_per_message_deflate=False,
+        lifespan="on",
+        log_level="warning",
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield RunningHub(node=app.state.node, port=port)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=15)
+
+
+@pytest.fixture
+async def hub(settings: Settings) -> AsyncIterator[RunningHub]:
+    async with serve_hub(settings) as running:
+        yield running
+
+
+class Visitor:
+    """A visitor's WebSocket, with helpers that read the protocol's frames."""
+
+    def __init__(self, connection: ClientConnection) -> None:
+        self.connection = connection
+        self.ready: dict[str, Any] = {}
+
+    async def send(self, frame: dict[str, Any] | str) -> None:
+        await self.connection.send(frame if isinstance(frame, str) else orjson.dumps(frame).decode())
+
+    async def recv(self, timeout: float = 5.0) -> dict[str, Any]:
+        raw = await asyncio.wait_for(self.connection.recv(), timeout=timeout)
+        frame: dict[str, Any] = orjson.loads(raw)
+        return frame
+
+    async def until(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 5.0) -> list[dict[str, Any]]:
+        """Every frame up to and including the first that matches."""
+        frames = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            frame = await self.recv(timeout=max(0.01, deadline - loop.time()))
+            frames.append(frame)
+            if predicate(frame):
+                return frames
+
+    async def say(self, text: str, client_id: str | None = None) -> None:
+        await self.send({"type": "message", "text": text, "client_id": client_id or uuid.uuid4().hex})
+
+    async def ai_reply(self, timeout: float = 10.0) -> list[dict[str, Any]]:
+        return await self.until(lambda f: f["type"] == "message" and f["role"] == "ai", timeout=timeout)
+
+    async def close(self) -> None:
+        await self.connection.close()
+
+
+def is_ai_message(frame: dict[str, Any]) -> bool:
+    return frame["type"] == "message" and frame["role"] == "ai"
+
+
+@contextlib.asynccontextmanager
+async def visitor(
+    base_ws: str, tenant_id: str, *, origin: str | None = None, query: str = "", expect_ready: bool = True
+) -> AsyncIterator[Visitor]:
+    url = f"{base_ws}/ws/visitor/{tenant_id}" + (f"?{query}" if query else "")
+    headers = {"Origin": origin} if origin else None
+    async with websockets.connect(url, additional_headers=headers, max_size=None) as connection:
+        client = Visitor(connection)
+        if expect_ready:
+            client.ready = await client.recv()
+            assert client.ready["type"] == "ready"
+        yield client
