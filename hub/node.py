@@ -98,9 +98,13 @@ class Node:
 
     async def health(self) -> dict[str, object]:
         async def database() -> dict[str, object]:
-            try:
+            async def ping() -> None:
                 async with self.engine.connect() as connection:
-                    await asyncio.wait_for(connection.execute(text("SELECT 1")), timeout=2)
+                    await connection.execute(text("SELECT 1"))
+
+            try:
+                # The whole check is bounded, connecting included: an unreachable database must answer 503 fast.
+                await asyncio.wait_for(ping(), timeout=2)
             except Exception as exc:  # any failure means "cannot serve", and the reason is reported
                 return {"ok": False, "backend": self.engine.dialect.name, "error": type(exc).__name__}
             return {"ok": True, "backend": self.engine.dialect.name}

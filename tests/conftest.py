@@ -98,7 +98,9 @@ async def serve_hub(settings: Settings, *, broker: Broker | None = None) -> Asyn
         port=port,
         ws="websockets-sansio",
         ws_max_size=settings.max_frame_bytes,
-        ws_per_message_deflate=False,
+        ws_per_message_deflate=settings.ws_per_message_deflate,
+        ws_ping_interval=settings.ws_ping_interval_s or None,
+        ws_ping_timeout=settings.ws_ping_interval_s or None,
         lifespan="on",
         log_level="warning",
     )

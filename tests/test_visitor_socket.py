@@ -8,7 +8,8 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import RunningHub, is_ai_message, visitor
+from hub.settings import Settings
+from tests.conftest import RunningHub, is_ai_message, serve_hub, visitor
 
 
 async def test_visitor_gets_ready_then_streamed_reply_whose_tokens_join_to_the_message(hub: RunningHub) -> None:
@@ -254,3 +255,40 @@ async def test_ai_reply_does_not_block_other_sessions(hub: RunningHub) -> None:
         reply_two = (await two.ai_reply())[-1]
         assert reply_one["text"] != reply_two["text"]
         assert not any(is_ai_message(f) for f in [reply_one] if f["id"] == reply_two["id"])
+
+
+async def test_last_seq_beyond_the_session_is_capped_so_no_message_is_hidden(hub: RunningHub) -> None:
+    tenant = await hub.tenant()
+    async with visitor(hub.ws, tenant.id) as client:
+        await client.say("hello")
+        await client.ai_reply()
+        session_id, token = client.ready["session_id"], client.ready["resume_token"]
+    async with visitor(hub.ws, tenant.id, query=f"session_id={session_id}&resume_token={token}&last_seq=99") as again:
+        assert again.ready["seq"] == 2
+        await again.say("thanks")
+        frames = await again.ai_reply()
+        assert [frame["seq"] for frame in frames if frame["type"] == "message"] == [3, 4]
+
+
+async def test_resume_frame_while_the_session_is_busy_sends_each_message_once_in_order(settings: Settings) -> None:
+    async with serve_hub(settings.with_overrides(ai_provider="none")) as quiet_hub:
+        tenant = await quiet_hub.tenant()
+        async with visitor(quiet_hub.ws, tenant.id) as talker:
+            await talker.say("hello")
+            await talker.until(lambda f: f.get("seq") == 1)
+            resume = {
+                "type": "resume",
+                "session_id": talker.ready["session_id"],
+                "resume_token": talker.ready["resume_token"],
+                "last_seq": 1,
+            }
+            async with visitor(quiet_hub.ws, tenant.id) as second:
+                # The other tab keeps talking while this one switches to the session.
+                chatter = asyncio.gather(*(talker.say(f"thanks {n}") for n in range(20)))
+                await second.send(resume)
+                await chatter
+                ready = await second.until(lambda f: f["type"] == "ready")
+                assert ready[-1]["session_id"] == talker.ready["session_id"]
+                frames = await second.until(lambda f: f["type"] == "message" and f["seq"] >= 21, timeout=10)
+                seqs = [frame["seq"] for frame in frames if frame["type"] == "message"]
+                assert seqs == list(range(2, 22)), "every message after last_seq exactly once, in order"

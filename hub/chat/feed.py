@@ -25,15 +25,34 @@ class SlowConsumer(Exception):
 
 
 class Feed:
-    __slots__ = ("_backfill", "_items", "_max", "_send", "_skip_tokens", "_waiter", "last_seq", "overflowed")
+    __slots__ = (
+        "_backfill",
+        "_items",
+        "_max",
+        "_on_overflow",
+        "_send",
+        "_token_floor",
+        "_waiter",
+        "last_seq",
+        "overflowed",
+    )
 
-    def __init__(self, send_text: SendText, backfill: Backfill, *, max_frames: int, last_seq: int = 0) -> None:
+    def __init__(
+        self,
+        send_text: SendText,
+        backfill: Backfill,
+        *,
+        max_frames: int,
+        last_seq: int = 0,
+        on_overflow: Callable[[], None] | None = None,
+    ) -> None:
         self._send = send_text
+        self._on_overflow = on_overflow
         self._backfill = backfill
         self._items: deque[tuple[int, str]] = deque()
         self._max = max_frames
         self._waiter: asyncio.Future[None] | None = None
-        self._skip_tokens: tuple[str, int, int] | None = None
+        self._token_floor: tuple[str, int] | None = None
         self.last_seq = last_seq
         self.overflowed = False
 
@@ -41,7 +60,11 @@ class Feed:
         if self.overflowed:
             return
         if len(self._items) >= self._max:
+            # The sender may be stuck in a send the peer never drains, so it is told from here.
             self.overflowed = True
+            self._items.clear()
+            if self._on_overflow is not None:
+                self._on_overflow()
         else:
             self._items.append((seq, frame))
         self._wake()
@@ -51,8 +74,11 @@ class Feed:
         self._wake()
 
     def skip_tokens_through(self, message_id: str, index: int) -> None:
-        """After a resume replayed a partial reply, drop queued tokens of it already sent."""
-        self._skip_tokens = (message_id, index, len(self._items))
+        """After a resume replayed a partial reply up to ``index``, drop live tokens of it up to there.
+
+        Checked on the frame's text prefix, so no token is parsed as JSON on this path.
+        """
+        self._token_floor = (f'{{"type":"token","message_id":"{message_id}","index":', index)
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -90,18 +116,17 @@ class Feed:
                 if seq > self.last_seq + 1:
                     await self.catch_up(seq - 1)
                 self.last_seq = seq
-            elif self._skip_tokens is not None and self._skipped(frame):
+            elif self._token_floor is not None and self._below_floor(frame):
                 continue
             await self._send(frame)
 
-    def _skipped(self, frame: str) -> bool:
-        assert self._skip_tokens is not None
-        message_id, index, remaining = self._skip_tokens
-        if remaining <= 0:
-            self._skip_tokens = None
+    def _below_floor(self, frame: str) -> bool:
+        assert self._token_floor is not None
+        prefix, floor = self._token_floor
+        if not frame.startswith(prefix):
             return False
-        self._skip_tokens = (message_id, index, remaining - 1)
-        if not frame.startswith('{"type":"token"'):
-            return False
-        token = orjson.loads(frame)
-        return bool(token.get("message_id") == message_id and token.get("index", 0) <= index)
+        index = int(frame[len(prefix) : frame.index(",", len(prefix))])
+        if index <= floor:
+            return True
+        self._token_floor = None  # the stream moved past what was replayed: nothing more to drop
+        return False

@@ -23,7 +23,8 @@ from hub.store.transcript import recent_messages
 
 logger = logging.getLogger(__name__)
 
-STREAM_BUFFER_TTL_S = 600
+# Refreshed by every token: a reply whose node died mid-stream is forgotten half a minute later.
+STREAM_BUFFER_TTL_S = 30
 HISTORY_TURNS = 30
 AI_UNAVAILABLE = (
     'Sorry, I can\'t answer right now. Please try again in a moment, or say "human" and a person from the team '

@@ -11,7 +11,7 @@ import contextlib
 import logging
 
 import orjson
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hub.chat.feed import Feed, SlowConsumer
 from hub.chat.frames import FrameError, MessageIn, PingIn, ResumeIn, TypingIn, error_frame, parse_visitor_frame
@@ -19,7 +19,7 @@ from hub.chat.identity import new_session_id, resume_token, resume_token_valid
 from hub.node import Node
 from hub.origins import normalise_origin, origin_allowed
 from hub.store.models import StoredMessage, Tenant
-from hub.store.transcript import messages_after
+from hub.store.transcript import get_session, messages_after
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,36 @@ class VisitorConnection:
         self.session_id = ""
         self.channel = ""
         self.sent_message = False
-        self.feed = Feed(self._send, self._backfill, max_frames=node.settings.send_queue_frames)
+        self.feed = self._new_feed()
+        self.sender: asyncio.Task[None] | None = None
+        self._closing: asyncio.Task[None] | None = None
+
+    def _new_feed(self) -> Feed:
+        return Feed(
+            self._send, self._backfill, max_frames=self.node.settings.send_queue_frames, on_overflow=self._too_slow
+        )
+
+    def start_sender(self) -> None:
+        self.sender = asyncio.create_task(_run_sender(self))
+
+    async def _stop_sender(self) -> None:
+        if self.sender is not None:
+            self.sender.cancel()
+            await asyncio.gather(self.sender, return_exceptions=True)
+            self.sender = None
+
+    def _too_slow(self) -> None:
+        """Stop feeding a socket that fell a whole queue behind; it may resume from its last seq."""
+        if self.sender is not None:
+            self.sender.cancel()
+        if self._closing is None:
+            self._closing = asyncio.create_task(self._close_too_slow())
+
+    async def _close_too_slow(self) -> None:
+        # The close frame waits behind what the peer has not read yet; if it never reads, uvicorn's
+        # keepalive timeout ends the connection.
+        with contextlib.suppress(Exception):
+            await self.websocket.close(CLOSE_TOO_SLOW, "too slow: reconnect and resume from last_seq")
 
     async def _send(self, frame: str) -> None:
         await self.websocket.send_text(frame)
@@ -60,11 +89,20 @@ class VisitorConnection:
         return await messages_after(self.node.engine, self.tenant.id, self.session_id, after_seq, until_seq=until_seq)
 
     async def open_session(self, session_id: str, last_seq: int) -> None:
-        """Join the session's channel, replay what the client missed, then the reply in progress."""
+        """Join the session's channel, replay what the client missed, then the reply in progress.
+
+        Runs while no sender task drains the feed: live frames queue up meanwhile and the feed's
+        seq and token checks drop what the replay already sent.
+        """
         if self.channel:
+            # Switching sessions: the old feed and whatever it queued stay with the old session.
             await self.node.fanout.leave(self.channel, self.feed)
+            self.feed = self._new_feed()
         self.session_id = session_id
         self.channel = self.node.keys.session_channel(self.tenant.id, session_id)
+        state = await get_session(self.node.engine, self.tenant.id, session_id)
+        # A client cannot have seen more than the session holds; trusting a larger last_seq would hide messages.
+        last_seq = min(last_seq, state.last_seq if state is not None else 0)
         self.feed.last_seq = last_seq
         await self.node.fanout.join(self.channel, self.feed)
         replayed = await self._backfill(last_seq, None)
@@ -115,13 +153,19 @@ class VisitorConnection:
             if self.sent_message:
                 raise FrameError("resume_too_late", "resume must come before any message on this connection")
             self._check_resume(frame.session_id, frame.resume_token)
+            await self._stop_sender()
             await self.open_session(frame.session_id, frame.last_seq)
+            self.start_sender()
 
     def _check_resume(self, session_id: str, token: str) -> None:
         if not resume_token_valid(self.node.settings.secret_key, self.tenant.id, session_id, token):
             raise FrameError("bad_resume_token", "resume token does not match this session")
 
     async def close(self) -> None:
+        tasks = [task for task in (self.sender, self._closing) if task is not None]
+        if self.sender is not None:
+            self.sender.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self.channel:
             await self.node.fanout.leave(self.channel, self.feed)
 
@@ -138,7 +182,6 @@ async def visitor_socket(websocket: WebSocket) -> None:
         return
     connection = VisitorConnection(websocket, node, tenant)
     node.sockets.add(connection)
-    sender: asyncio.Task[None] | None = None
     try:
         query = websocket.query_params
         if "session_id" in query:
@@ -157,15 +200,12 @@ async def visitor_socket(websocket: WebSocket) -> None:
         else:
             # Nothing is stored until the first message, so a client that resumes next leaves no empty session.
             await connection.open_session(new_session_id(), 0)
-        sender = asyncio.create_task(_run_sender(connection))
+        connection.start_sender()
         await _receive(connection)
     except WebSocketDisconnect:
         pass
     finally:
         node.sockets.discard(connection)
-        if sender is not None:
-            sender.cancel()
-            await asyncio.gather(sender, return_exceptions=True)
         await connection.close()
 
 
@@ -193,12 +233,9 @@ async def _receive(connection: VisitorConnection) -> None:
 
 
 async def _run_sender(connection: VisitorConnection) -> None:
-    websocket = connection.websocket
     try:
         await connection.feed.run()
     except SlowConsumer:
-        if websocket.application_state == WebSocketState.CONNECTED:
-            with contextlib.suppress(Exception):
-                await websocket.close(CLOSE_TOO_SLOW, "too slow: reconnect and resume from last_seq")
+        return  # _too_slow already closes the socket
     except (WebSocketDisconnect, RuntimeError, OSError):
         return

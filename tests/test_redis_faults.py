@@ -1,0 +1,194 @@
+"""Redis is a fast path, not the source of truth: outages lose and duplicate nothing.
+
+These tests start and stop their own ``redis-server`` (never the shared one) and, for the deaf
+listener, put a real TCP relay between the hub and Redis that can go silent without closing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from hub.broker.redis import RedisBroker
+from hub.settings import Settings
+from hub.store.database import migrate, open_engine
+from hub.store.models import Tenant
+from hub.store.tenants import create_tenant
+from tests.conftest import SECRET, serve_hub, visitor
+from tests.services import HubProcess, RedisServer, free_port
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    server = RedisServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+async def tenant(postgres_url: str) -> AsyncIterator[Tenant]:
+    engine = open_engine(postgres_url)
+    await migrate(engine)
+    try:
+        yield await create_tenant(engine, name="Outage Shop", business_id=f"outage-{uuid.uuid4().hex[:10]}")
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def two_nodes(own_redis: RedisServer, postgres_url: str) -> Iterator[tuple[HubProcess, HubProcess]]:
+    env = {
+        "HUB_DATABASE_URL": postgres_url,
+        "HUB_REDIS_URL": own_redis.url,
+        "HUB_SECRET_KEY": SECRET,
+        "HUB_AI_PROVIDER": "none",
+        "HUB_LOG_LEVEL": "warning",
+    }
+    nodes = (HubProcess(env), HubProcess(env))
+    for node in nodes:
+        node.start()
+    try:
+        yield nodes
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+async def wait_health(node: HubProcess, status: int, timeout: float) -> float:
+    started = time.monotonic()
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() - started < timeout:
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(f"{node.http}/api/health", timeout=2)).status_code == status:
+                    return time.monotonic() - started
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"health never answered {status} within {timeout}s")
+
+
+def seqs(frames: list[dict[str, Any]]) -> list[int]:
+    return [frame["seq"] for frame in frames if frame["type"] == "message"]
+
+
+async def test_redis_restart_mid_conversation_loses_and_duplicates_nothing(
+    two_nodes: tuple[HubProcess, HubProcess], own_redis: RedisServer, tenant: Tenant
+) -> None:
+    node_a, node_b = two_nodes
+    async with visitor(node_a.ws, tenant.id) as on_a:
+        query = f"session_id={on_a.ready['session_id']}&resume_token={on_a.ready['resume_token']}&last_seq=0"
+        async with visitor(node_b.ws, tenant.id, query=query) as on_b:
+            await on_a.say("before the outage")
+            assert seqs(await on_b.until(lambda f: f.get("seq") == 1)) == [1]
+
+            own_redis.stop()
+            await wait_health(node_a, 503, timeout=10)
+            for n in range(3):
+                await on_a.say(f"during the outage {n}")
+            # Stored and shown on node A at once: the store does not need Redis.
+            assert seqs(await on_a.until(lambda f: f.get("seq") == 4)) == [1, 2, 3, 4]
+
+            own_redis.start()
+            back_a = await wait_health(node_a, 200, timeout=10)
+            back_b = await wait_health(node_b, 200, timeout=10)
+            assert max(back_a, back_b) < 5, "every node resubscribes within 5 s after Redis returns"
+            await on_a.say("after the outage")
+            frames = await on_b.until(lambda f: f.get("seq") == 5, timeout=10)
+            assert seqs(frames) == [2, 3, 4, 5], "node B backfilled from the store, in order, no duplicates"
+            await on_b.send({"type": "ping"})
+            assert (await on_b.recv())["type"] == "pong", "nothing else was pending: no duplicate arrived"
+
+
+async def test_health_is_503_while_redis_is_down(
+    two_nodes: tuple[HubProcess, HubProcess], own_redis: RedisServer
+) -> None:
+    node_a, _ = two_nodes
+    own_redis.stop()
+    await wait_health(node_a, 503, timeout=10)
+    async with httpx.AsyncClient() as client:
+        report = (await client.get(f"{node_a.http}/api/health")).json()
+    assert report["ok"] is False and report["redis"]["ok"] is False and report["database"]["ok"] is True
+    own_redis.start()
+    await wait_health(node_a, 200, timeout=10)
+
+
+class SilentRelay:
+    """A TCP relay to Redis whose existing connections can go silent: open, but nothing passes.
+
+    Connections made afterwards work normally, so a client that notices and reconnects recovers.
+    """
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = free_port()
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._writers: list[asyncio.StreamWriter] = []
+        self._silenced: set[int] = set()
+        self._connections = 0
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+
+    def silence_existing_connections(self) -> None:
+        self._silenced = set(range(self._connections))
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        number = self._connections
+        self._connections += 1
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self._writers += [writer, upstream_writer]
+        for source, sink in ((reader, upstream_writer), (upstream_reader, writer)):
+            task = asyncio.create_task(self._pump(number, source, sink))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _pump(self, number: int, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            while data := await source.read(65536):
+                if number in self._silenced:
+                    continue  # swallowed: the far side hears nothing and nobody closes
+                sink.write(data)
+                await sink.drain()
+        sink.close()
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for writer in self._writers:
+            writer.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def test_deaf_subscriber_is_detected_and_reopened_within_seconds(own_redis: RedisServer, sqlite_url: str) -> None:
+    relay = SilentRelay(own_redis.port)
+    await relay.start()
+    settings = Settings(
+        database_url=sqlite_url,
+        redis_url=f"redis://127.0.0.1:{relay.port}/0",
+        secret_key=SECRET,
+        secret_key_is_ephemeral=False,
+    )
+    try:
+        async with serve_hub(settings) as hub:
+            broker = hub.node.broker
+            assert isinstance(broker, RedisBroker)
+            assert broker.reconnects == 0
+            relay.silence_existing_connections()
+            started = time.monotonic()
+            while broker.reconnects == 0 and time.monotonic() - started < 10:
+                await asyncio.sleep(0.1)
+            assert broker.reconnects >= 1, "the deaf subscriber was never reopened"
+            assert time.monotonic() - started < 6
+    finally:
+        await relay.stop()
