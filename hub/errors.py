@@ -57,3 +57,9 @@ class SessionClosed(HubError):
 class Unavailable(HubError):
     code = "unavailable"
     status = 503
+
+
+class StoreUnavailable(Unavailable):
+    """The message was not stored (and so not sent): the client retries with the same client_id."""
+
+    code = "not_stored"

@@ -292,3 +292,24 @@ async def test_resume_frame_while_the_session_is_busy_sends_each_message_once_in
                 frames = await second.until(lambda f: f["type"] == "message" and f["seq"] >= 21, timeout=10)
                 seqs = [frame["seq"] for frame in frames if frame["type"] == "message"]
                 assert seqs == list(range(2, 22)), "every message after last_seq exactly once, in order"
+
+
+async def test_database_failure_gives_not_stored_error_and_retry_stores_once(hub: RunningHub) -> None:
+    from sqlalchemy import text
+
+    tenant = await hub.tenant()
+    async with visitor(hub.ws, tenant.id) as client:
+        await client.say("hello")
+        await client.ai_reply()
+        async with hub.node.engine.begin() as connection:
+            await connection.execute(text("ALTER TABLE messages RENAME TO messages_away"))
+        try:
+            await client.say("are you there?", client_id="retry-me")
+            error = await client.recv()
+            assert error["type"] == "error" and error["code"] == "not_stored"
+        finally:
+            async with hub.node.engine.begin() as connection:
+                await connection.execute(text("ALTER TABLE messages_away RENAME TO messages"))
+        await client.say("are you there?", client_id="retry-me")
+        frames = await client.ai_reply()
+        assert frames[0]["seq"] == 3 and frames[0]["client_id"] == "retry-me"

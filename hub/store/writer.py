@@ -22,6 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from hub.errors import StoreUnavailable
 from hub.store.models import StoredMessage
 from hub.store.tables import chat_sessions, messages
 from hub.store.transcript import message_from_row
@@ -76,7 +77,7 @@ class MessageWriter:
         while not self._queue.empty():
             pending = self._queue.get_nowait()
             if not pending.future.done():
-                pending.future.set_exception(RuntimeError("hub is shutting down"))
+                pending.future.set_exception(StoreUnavailable("the hub is shutting down; retry on another node"))
 
     async def append(
         self,
@@ -108,15 +109,16 @@ class MessageWriter:
             results = await self._commit(batch)
         except IntegrityError:
             if len(batch) == 1:
-                self._fail(batch, RuntimeError("message could not be stored (conflict)"))
+                logger.warning("message for session %s conflicted and was not stored", batch[0].session_id)
+                self._fail(batch, StoreUnavailable("the message was not stored; retry with the same client_id"))
                 return
             # A race with another node on one item must not fail the others: retry them one by one.
             for pending in batch:
                 await self._write_batch([pending])
             return
-        except Exception as exc:
+        except Exception:
             logger.exception("storing %d messages failed", len(batch))
-            self._fail(batch, exc)
+            self._fail(batch, StoreUnavailable("the message was not stored; retry with the same client_id"))
             return
         self.batches += 1
         self.written += len(batch)
@@ -125,7 +127,7 @@ class MessageWriter:
                 pending.future.set_result(result)
 
     @staticmethod
-    def _fail(batch: list[_Pending], exc: BaseException) -> None:
+    def _fail(batch: list[_Pending], exc: StoreUnavailable) -> None:
         for pending in batch:
             if not pending.future.done():
                 pending.future.set_exception(exc)

@@ -16,6 +16,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from hub.chat.feed import Feed, SlowConsumer
 from hub.chat.frames import FrameError, MessageIn, PingIn, ResumeIn, TypingIn, error_frame, parse_visitor_frame
 from hub.chat.identity import new_session_id, resume_token, resume_token_valid
+from hub.errors import HubError
 from hub.node import Node
 from hub.origins import normalise_origin, origin_allowed
 from hub.store.models import StoredMessage, Tenant
@@ -225,7 +226,7 @@ async def _receive(connection: VisitorConnection) -> None:
             return
         try:
             await connection.handle(raw)
-        except FrameError as exc:
+        except HubError as exc:
             connection.feed.deliver(0, error_frame(exc.code, exc.message).decode())
         except Exception:
             logger.exception("visitor frame failed in session %s", connection.session_id)
