@@ -41,8 +41,9 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="start a hub node (migrates the schema first)")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-    serve.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "1")))
+    # Defaults come from PORT / WEB_CONCURRENCY, read in _serve so a bad value is a configuration error.
+    serve.add_argument("--port", type=int, default=None, help="default: $PORT or 8000")
+    serve.add_argument("--workers", type=int, default=None, help="default: $WEB_CONCURRENCY or 1")
     serve.add_argument("--demo", action="store_true", help="create the demo tenants (idempotent) and print them")
 
     commands.add_parser("migrate", help="create or upgrade the database schema")
@@ -53,6 +54,16 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--business-id", required=True)
     create.add_argument("--origin", action="append", default=[], help="allowed browser origin (repeatable)")
     return parser
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
 
 
 def _settings() -> Settings:
@@ -127,15 +138,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    if args.workers < 1:
+    port = args.port if args.port is not None else _env_int("PORT", 8000)
+    workers = args.workers if args.workers is not None else _env_int("WEB_CONCURRENCY", 1)
+    if workers < 1:
         raise SettingsError("--workers (WEB_CONCURRENCY) must be at least 1")
-    if args.workers > 1 and not settings.redis_url:
+    if workers > 1 and not settings.redis_url:
         raise SettingsError("several workers need HUB_REDIS_URL: without Redis, workers cannot share sessions")
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     asyncio.run(_migrate(settings))
     if args.demo:
         for tenant in asyncio.run(_ensure_demo(settings)):
-            base = f"ws://{args.host}:{args.port}"
+            base = f"ws://{args.host}:{port}"
             print(
                 f"demo tenant {tenant['business_id']}: uuid {tenant['uuid']}  "
                 f"visitor socket {base}/ws/visitor/{tenant['uuid']}",
@@ -145,8 +158,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         "hub.app:app_from_env",
         factory=True,
         host=args.host,
-        port=args.port,
-        workers=args.workers,
+        port=port,
+        workers=workers,
         ws="websockets-sansio",
         ws_max_size=settings.max_frame_bytes,
         ws_ping_interval=settings.ws_ping_interval_s or None,

@@ -94,19 +94,32 @@ class Settings:
                 return False
             raise SettingsError(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
 
-        def url(name: str, schemes: tuple[str, ...]) -> str | None:
+        def url(name: str, schemes: tuple[str, ...], *, driver_suffix: bool = False) -> str | None:
             raw = text(name)
             if raw is None:
                 return None
-            parts = urlsplit(raw)
-            scheme = parts.scheme.split("+", 1)[0]
+            try:
+                parts = urlsplit(raw)
+            except ValueError as exc:  # e.g. an unclosed IPv6 bracket
+                raise SettingsError(f"{name} is not a valid URL ({exc}), got {raw!r}") from None
+            # Only database URLs name a driver after '+' (postgresql+asyncpg).
+            scheme = parts.scheme.split("+", 1)[0] if driver_suffix else parts.scheme
             if scheme not in schemes:
                 raise SettingsError(f"{name} must be a URL with scheme {' or '.join(schemes)}, got {raw!r}")
-            if scheme not in ("sqlite",) and not parts.netloc:
+            if scheme in ("sqlite", "unix"):
+                return raw  # a file path, no host
+            if not parts.netloc:
                 raise SettingsError(f"{name} must include a host, got {raw!r}")
+            if scheme in ("http", "https", "redis", "rediss"):
+                try:
+                    _ = parts.port  # raises ValueError when the port is not a number in range
+                except ValueError:
+                    raise SettingsError(f"{name} has an invalid port, got {raw!r}") from None
+                if not parts.hostname:
+                    raise SettingsError(f"{name} must include a host, got {raw!r}")
             return raw
 
-        database_url = url("HUB_DATABASE_URL", ("sqlite", "postgresql", "postgres"))
+        database_url = url("HUB_DATABASE_URL", ("sqlite", "postgresql", "postgres"), driver_suffix=True)
         if database_url is not None:
             values["database_url"] = _normalise_database_url(database_url)
         redis_url = url("HUB_REDIS_URL", ("redis", "rediss", "unix"))
@@ -142,6 +155,10 @@ class Settings:
             values["openai_timeout_s"] = timeout
         public_url = url("HUB_PUBLIC_URL", ("http", "https"))
         if public_url is not None:
+            public = urlsplit(public_url)
+            if public.path not in ("", "/") or public.query or public.fragment or public.username is not None:
+                # It is compared with browsers' Origin header, so it can only be scheme://host[:port].
+                raise SettingsError(f"HUB_PUBLIC_URL must be scheme://host[:port] only, got {public_url!r}")
             values["public_url"] = public_url.rstrip("/")
         delay = integer("HUB_AI_TOKEN_DELAY_MS", 0, 10_000)
         if delay is not None:
@@ -167,7 +184,7 @@ class Settings:
             values["log_level"] = level.lower()
 
         settings = cls(**values)  # type: ignore[arg-type]
-        if settings.ai_provider == "openai" and "HUB_OPENAI_BASE_URL" not in env and not settings.openai_api_key:
+        if settings.ai_provider == "openai" and base_url is None and not settings.openai_api_key:
             raise SettingsError(
                 "HUB_AI_PROVIDER=openai needs HUB_OPENAI_API_KEY (or HUB_OPENAI_BASE_URL for a local server)"
             )

@@ -16,7 +16,7 @@ from httpx_sse import SSEError, aconnect_sse
 from hub.ai.base import AIError, AIProvider, ReplyRequest
 from hub.settings import Settings
 
-ROLE_MAP = {"visitor": "user", "ai": "assistant", "agent": "assistant", "system": "system"}
+ROLE_MAP = {"visitor": "user", "ai": "assistant", "agent": "assistant"}
 
 
 class OpenAIProvider(AIProvider):
@@ -34,7 +34,10 @@ class OpenAIProvider(AIProvider):
 
     def payload(self, request: ReplyRequest) -> dict[str, Any]:
         messages: list[dict[str, str]] = [{"role": "system", "content": request.system_prompt}]
-        for turn in request.history[-self.history_turns :]:
+        # Stored "system" turns are hub notices (e.g. "the AI could not answer"), not instructions: sent as
+        # system messages they would steer the model, and strict chat templates reject a second system turn.
+        turns = [turn for turn in request.history if turn.role != "system"]
+        for turn in turns[-self.history_turns :]:
             messages.append({"role": ROLE_MAP.get(turn.role, "user"), "content": turn.text})
         return {"model": self.settings.openai_model, "messages": messages, "stream": True}
 

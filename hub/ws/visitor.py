@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from urllib.parse import urlsplit
 
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -35,7 +36,9 @@ CLOSE_FRAME_TOO_BIG = 1009
 def own_origins(websocket: WebSocket, node: Node) -> tuple[str, ...]:
     origins = []
     if node.settings.public_url:
-        origins.append(normalise_origin(node.settings.public_url))
+        parts = urlsplit(node.settings.public_url)
+        with contextlib.suppress(HubError):
+            origins.append(normalise_origin(f"{parts.scheme}://{parts.netloc}"))
     host = websocket.headers.get("host")
     if host:
         scheme = "https" if websocket.url.scheme in ("wss", "https") else "http"
@@ -173,7 +176,13 @@ class VisitorConnection:
 
 async def visitor_socket(websocket: WebSocket) -> None:
     node: Node = websocket.state.node
-    tenant = await node.tenants.get(websocket.path_params["tenant_uuid"])
+    try:
+        tenant = await node.tenants.get(websocket.path_params["tenant_uuid"])
+    except Exception:
+        logger.exception("tenant lookup failed")
+        await websocket.accept()
+        await websocket.close(1011, "the hub cannot reach its database; retry shortly")
+        return
     await websocket.accept()
     if tenant is None or tenant.disabled:
         await websocket.close(CLOSE_UNKNOWN_TENANT, "unknown tenant")
@@ -205,6 +214,11 @@ async def visitor_socket(websocket: WebSocket) -> None:
         await _receive(connection)
     except WebSocketDisconnect:
         pass
+    except Exception:
+        # Never let an error reach the HTTP error handlers: they cannot answer on a WebSocket.
+        logger.exception("visitor socket failed for tenant %s", tenant.id)
+        with contextlib.suppress(Exception):
+            await websocket.close(1011, "internal error")
     finally:
         node.sockets.discard(connection)
         await connection.close()

@@ -1,0 +1,232 @@
+"""One broker contract, every backend: two connected brokers stand for two hub nodes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import pytest
+from redis.asyncio import Redis
+
+from hub.broker import broker_from_url
+from hub.broker.base import Broker
+from hub.broker.memory import MemoryBroker, MemoryBus
+from hub.broker.redis import RedisBroker
+from hub.keys import Keys
+
+
+@dataclass
+class Inbox:
+    """What one broker's handler received, in order."""
+
+    received: list[tuple[str, bytes]] = field(default_factory=list)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __call__(self, channel: str, payload: bytes) -> None:
+        self.received.append((channel, payload))
+        self._changed.set()
+
+    async def wait_for(self, count: int, timeout: float = 5.0) -> list[tuple[str, bytes]]:
+        async def enough() -> None:
+            while len(self.received) < count:
+                self._changed.clear()
+                await self._changed.wait()
+
+        await asyncio.wait_for(enough(), timeout)
+        return self.received
+
+    def on(self, channel: str) -> list[bytes]:
+        return [payload for name, payload in self.received if name == channel]
+
+
+@dataclass
+class Pair:
+    """Two brokers of one backend, connected to the same server (or bus)."""
+
+    backend: str
+    a: Broker
+    b: Broker
+    inbox_a: Inbox
+    inbox_b: Inbox
+    prefix: str
+    subscribers: Callable[[str], Awaitable[int]]
+
+    def channel(self, name: str) -> str:
+        return Keys(self.prefix).session_channel("tenant-" + name, "session-" + name)
+
+    async def settled(self, channel: str, subscribers: int) -> None:
+        """Wait until the server counts ``subscribers`` on ``channel``: SUBSCRIBE is not acknowledged inline."""
+        for _ in range(200):
+            if await self.subscribers(channel) == subscribers:
+                return
+            await asyncio.sleep(0.01)
+        raise TimeoutError(f"{channel} never reached {subscribers} subscribers")
+
+
+@pytest.fixture(params=["memory", "redis"])
+def backend(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
+@pytest.fixture
+async def pair(backend: str, redis_url: str, redis_prefix: str) -> AsyncIterator[Pair]:
+    prefix = redis_prefix
+    client: Redis | None = None
+    if backend == "memory":
+        bus = MemoryBus()
+        a: Broker = MemoryBroker(prefix=prefix, node_id="node-a", bus=bus)
+        b: Broker = MemoryBroker(prefix=prefix, node_id="node-b", bus=bus)
+
+        async def subscribers(channel: str) -> int:
+            return len(bus.subscribers.get(channel, ()))
+
+    else:
+        a = broker_from_url(redis_url, prefix=prefix, node_id="node-a")
+        b = broker_from_url(redis_url, prefix=prefix, node_id="node-b")
+        assert isinstance(a, RedisBroker) and isinstance(b, RedisBroker)
+        client = Redis.from_url(redis_url)
+
+        async def subscribers(channel: str) -> int:
+            assert client is not None
+            counts = await client.pubsub_numsub(channel)
+            return int(counts[0][1])
+
+    inbox_a, inbox_b = Inbox(), Inbox()
+    a.set_handlers(inbox_a)
+    b.set_handlers(inbox_b)
+    await a.connect()
+    await b.connect()
+    try:
+        yield Pair(backend, a, b, inbox_a, inbox_b, prefix, subscribers)
+    finally:
+        await a.disconnect()
+        await b.disconnect()
+        if client is not None:
+            await client.aclose()
+
+
+async def test_a_message_published_on_one_node_reaches_a_subscriber_on_another_in_order(pair: Pair) -> None:
+    channel = pair.channel("one")
+    await pair.b.subscribe(channel)
+    await pair.settled(channel, 1)
+    for number in range(5):
+        pair.a.publish(channel, b"frame %d" % number)
+    received = await pair.inbox_b.wait_for(5)
+    assert received == [(channel, b"frame %d" % number) for number in range(5)]
+    assert pair.inbox_a.received == [], "a node that did not subscribe hears nothing"
+
+
+async def test_a_publisher_subscribed_to_its_own_channel_hears_itself(pair: Pair) -> None:
+    channel = pair.channel("echo")
+    await pair.a.subscribe(channel)
+    await pair.b.subscribe(channel)
+    await pair.settled(channel, 2)
+    pair.a.publish(channel, b"hello")
+    assert await pair.inbox_a.wait_for(1) == [(channel, b"hello")]
+    assert await pair.inbox_b.wait_for(1) == [(channel, b"hello")]
+
+
+async def test_channels_are_separate(pair: Pair) -> None:
+    mine, other = pair.channel("mine"), pair.channel("other")
+    await pair.b.subscribe(mine)
+    await pair.settled(mine, 1)
+    pair.a.publish(other, b"not for b")
+    pair.a.publish(mine, b"for b")
+    assert await pair.inbox_b.wait_for(1) == [(mine, b"for b")]
+
+
+async def test_unsubscribe_stops_delivery(pair: Pair) -> None:
+    dropped, kept = pair.channel("dropped"), pair.channel("kept")
+    await pair.b.subscribe(dropped)
+    await pair.b.subscribe(kept)
+    await pair.settled(dropped, 1)
+    await pair.settled(kept, 1)
+    pair.a.publish(dropped, b"before")
+    await pair.inbox_b.wait_for(1)
+    await pair.b.unsubscribe(dropped)
+    await pair.settled(dropped, 0)
+    pair.a.publish(dropped, b"after")
+    pair.a.publish(kept, b"marker")
+    await pair.inbox_b.wait_for(2)
+    await asyncio.sleep(0.05)
+    assert pair.inbox_b.received == [(dropped, b"before"), (kept, b"marker")]
+
+
+async def test_resubscribing_after_unsubscribe_delivers_again(pair: Pair) -> None:
+    channel = pair.channel("again")
+    await pair.b.subscribe(channel)
+    await pair.b.unsubscribe(channel)
+    await pair.b.subscribe(channel)
+    await pair.settled(channel, 1)
+    pair.a.publish(channel, b"back")
+    assert await pair.inbox_b.wait_for(1) == [(channel, b"back")]
+
+
+async def test_a_burst_of_5000_publishes_arrives_complete_and_in_order(pair: Pair) -> None:
+    channel = pair.channel("burst")
+    await pair.b.subscribe(channel)
+    await pair.settled(channel, 1)
+    for number in range(5000):
+        pair.a.publish(channel, b"%d" % number)
+    received = await pair.inbox_b.wait_for(5000, timeout=20)
+    assert [int(payload) for _, payload in received] == list(range(5000))
+
+
+async def test_buffer_append_read_and_clear_are_shared_between_nodes(pair: Pair) -> None:
+    key = Keys(pair.prefix).stream_buffer("tenant-x", "session-x")
+    assert await pair.b.buffer_read(key) == []
+    pair.a.buffer_append(key, b"message-id", 60)
+    pair.a.buffer_append(key, b"Hello", 60)
+    pair.a.buffer_append(key, b" world", 60)
+    assert await pair.a.buffer_read(key) == [b"message-id", b"Hello", b" world"]
+    assert await pair.b.buffer_read(key) == [b"message-id", b"Hello", b" world"], "another node reads the same"
+    pair.b.buffer_append(key, b"!", 60)
+    assert await pair.b.buffer_read(key) == [b"message-id", b"Hello", b" world", b"!"]
+    pair.a.buffer_clear(key)
+    assert await pair.a.buffer_read(key) == []
+    assert await pair.b.buffer_read(key) == []
+
+
+async def test_buffer_read_sees_every_append_queued_before_it(pair: Pair) -> None:
+    key = Keys(pair.prefix).stream_buffer("tenant-y", "session-y")
+    for number in range(300):
+        pair.a.buffer_append(key, b"%d" % number, 60)
+    # No await between the appends and the read: the read must still see all of them.
+    assert await pair.a.buffer_read(key) == [b"%d" % number for number in range(300)]
+    pair.a.buffer_clear(key)
+    pair.a.buffer_append(key, b"fresh", 60)
+    assert await pair.a.buffer_read(key) == [b"fresh"], "a clear queued before an append is applied first"
+
+
+async def test_buffer_appends_are_ordered_with_publishes(pair: Pair) -> None:
+    """A node that hears a token frame and then reads the buffer finds that token in it."""
+    channel = pair.channel("ordered")
+    key = Keys(pair.prefix).stream_buffer("tenant-o", "session-o")
+    await pair.b.subscribe(channel)
+    await pair.settled(channel, 1)
+    pair.a.buffer_append(key, b"token", 60)
+    pair.a.publish(channel, b"token frame")
+    await pair.inbox_b.wait_for(1)
+    assert await pair.b.buffer_read(key) == [b"token"]
+
+
+async def test_redis_buffer_expires_after_its_ttl(redis_url: str, redis_prefix: str) -> None:
+    broker = RedisBroker(redis_url, prefix=redis_prefix, node_id="node-ttl")
+    client = Redis.from_url(redis_url)
+    await broker.connect()
+    try:
+        key = Keys(redis_prefix).stream_buffer("tenant-t", "session-t")
+        broker.buffer_append(key, b"x", 30)
+        assert await broker.buffer_read(key) == [b"x"]
+        assert 0 < await client.ttl(key) <= 30
+    finally:
+        await broker.disconnect()
+        await client.aclose()
+
+
+async def test_health_is_ok_when_connected(pair: Pair) -> None:
+    for broker in (pair.a, pair.b):
+        health = await broker.health()
+        assert health["ok"] is True and health["backend"] == pair.backend

@@ -1,0 +1,269 @@
+"""The message writer and transcript reads, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub.errors import StoreUnavailable
+from hub.store.database import migrate, open_engine
+from hub.store.models import Tenant
+from hub.store.tables import chat_sessions, messages, tenants
+from hub.store.tenants import create_tenant
+from hub.store.transcript import get_session, messages_after, recent_messages
+from hub.store.writer import MessageWriter
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite3'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+class Store:
+    """Engines on one database, and the tenants this test made (removed afterwards)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engines: list[AsyncEngine] = []
+        self.tenant_ids: list[str] = []
+
+    async def engine(self) -> AsyncEngine:
+        engine = open_engine(self.url)
+        if not self.engines:
+            await migrate(engine)
+        self.engines.append(engine)
+        return engine
+
+    async def tenant(self) -> Tenant:
+        tenant = await create_tenant(
+            self.engines[0], name="Store Test", business_id=f"store-{secrets.token_hex(6)}", origins=()
+        )
+        self.tenant_ids.append(tenant.id)
+        return tenant
+
+    async def close(self) -> None:
+        if self.engines and self.tenant_ids:
+            async with self.engines[0].begin() as connection:
+                await connection.execute(delete(messages).where(messages.c.tenant_id.in_(self.tenant_ids)))
+                await connection.execute(delete(chat_sessions).where(chat_sessions.c.tenant_id.in_(self.tenant_ids)))
+                await connection.execute(delete(tenants).where(tenants.c.id.in_(self.tenant_ids)))
+        for engine in self.engines:
+            await engine.dispose()
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    opened = Store(database_url)
+    await opened.engine()
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+async def writer(store: Store) -> AsyncIterator[MessageWriter]:
+    running = MessageWriter(store.engines[0])
+    running.start()
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+def session_id() -> str:
+    return "s_" + secrets.token_urlsafe(12)
+
+
+async def test_seqs_are_gapless_per_session_under_500_concurrent_appends_across_20_sessions(
+    store: Store, writer: MessageWriter
+) -> None:
+    tenant = await store.tenant()
+    sessions = [session_id() for _ in range(20)]
+    results = await asyncio.gather(
+        *(writer.append(tenant.id, sessions[number % 20], "visitor", f"m{number}") for number in range(500))
+    )
+    engine = store.engines[0]
+    for position, sid in enumerate(sessions):
+        mine = [result.message for result in results if result.message.session_id == sid]
+        assert [message.seq for message in mine] == list(range(1, 26)), "seqs follow the order of the appends"
+        assert [message.text for message in mine] == [f"m{number}" for number in range(position, 500, 20)]
+        stored = await messages_after(engine, tenant.id, sid, 0)
+        assert [(m.seq, m.id, m.text) for m in stored] == [(m.seq, m.id, m.text) for m in mine]
+        state = await get_session(engine, tenant.id, sid)
+        assert state is not None and state.last_seq == 25 and state.mode == "ai" and state.status == "open"
+    assert all(result.mode == "ai" and result.status == "open" for result in results)
+    assert writer.written == 500 and writer.batches <= 10, "concurrent appends share transactions"
+
+
+async def test_client_id_retry_returns_the_earlier_copy_marked_duplicate_without_a_new_seq(
+    store: Store, writer: MessageWriter
+) -> None:
+    tenant = await store.tenant()
+    sid, other_sid = session_id(), session_id()
+    first = (await writer.append(tenant.id, sid, "visitor", "hello", client_id="c-1")).message
+    retry = (await writer.append(tenant.id, sid, "visitor", "hello (resent)", client_id="c-1")).message
+    assert not first.duplicate and retry.duplicate
+    assert (retry.id, retry.seq, retry.text, retry.client_id) == (first.id, 1, "hello", "c-1")
+    following = (await writer.append(tenant.id, sid, "visitor", "next", client_id="c-2")).message
+    assert following.seq == 2 and not following.duplicate
+    # Two copies of one message racing into the same batch: one is stored, the other is its duplicate.
+    racing = await asyncio.gather(
+        writer.append(tenant.id, sid, "visitor", "twice", client_id="c-3"),
+        writer.append(tenant.id, sid, "visitor", "twice", client_id="c-3"),
+    )
+    assert sorted(result.message.duplicate for result in racing) == [False, True]
+    assert {result.message.seq for result in racing} == {3} and len({r.message.id for r in racing}) == 1
+    # A client id is only unique within its session.
+    elsewhere = (await writer.append(tenant.id, other_sid, "visitor", "hello", client_id="c-1")).message
+    assert elsewhere.seq == 1 and not elsewhere.duplicate and elsewhere.id != first.id
+    # Messages without a client id are never deduplicated.
+    plain = [(await writer.append(tenant.id, sid, "ai", "same text")).message for _ in range(2)]
+    assert [message.seq for message in plain] == [4, 5]
+    stored = await messages_after(store.engines[0], tenant.id, sid, 0)
+    assert [(m.seq, m.text) for m in stored] == [
+        (1, "hello"),
+        (2, "next"),
+        (3, "twice"),
+        (4, "same text"),
+        (5, "same text"),
+    ]
+
+
+async def test_two_nodes_appending_to_one_session_produce_one_gapless_unique_sequence(store: Store) -> None:
+    tenant = await store.tenant()
+    sid = session_id()
+    writers = [MessageWriter(await store.engine()), MessageWriter(await store.engine())]
+    for node in writers:
+        node.start()
+
+    async def node_appends(node: int) -> list[int]:
+        seqs: list[int] = []
+        for round_number in range(20):
+            results = await asyncio.gather(
+                *(
+                    writers[node].append(tenant.id, sid, "visitor", f"n{node}-r{round_number}-{item}")
+                    for item in range(10)
+                )
+            )
+            seqs.extend(result.message.seq for result in results)
+        return seqs
+
+    try:
+        per_node = await asyncio.wait_for(asyncio.gather(node_appends(0), node_appends(1)), 30)
+    finally:
+        for node in writers:
+            await node.stop()
+    every = per_node[0] + per_node[1]
+    assert sorted(every) == list(range(1, 401)), "no seq is lost or given twice"
+    for seqs in per_node:
+        assert seqs == sorted(seqs), "each node's own messages keep their order"
+    if store.url.startswith("postgresql"):
+        # Row locks queue fairly; SQLite's busy handler may let one node finish first, which is still correct.
+        assert per_node[0][-1] > per_node[1][0] and per_node[1][-1] > per_node[0][0], "the two nodes interleaved"
+    stored = await messages_after(store.engines[0], tenant.id, sid, 0)
+    assert [m.seq for m in stored] == list(range(1, 401))
+    state = await get_session(store.engines[0], tenant.id, sid)
+    assert state is not None and state.last_seq == 400
+
+
+async def test_reads_are_scoped_to_the_tenant_even_when_session_ids_collide(
+    store: Store, writer: MessageWriter
+) -> None:
+    one, two, three = await store.tenant(), await store.tenant(), await store.tenant()
+    shared = session_id()
+    for text in ("one-1", "one-2", "one-3"):
+        await writer.append(one.id, shared, "visitor", text, client_id=text)
+    theirs = (await writer.append(two.id, shared, "visitor", "two-1", client_id="one-1")).message
+    assert theirs.seq == 1 and not theirs.duplicate, "another tenant's client id is not a duplicate"
+    engine = store.engines[0]
+    assert [(m.seq, m.text) for m in await messages_after(engine, one.id, shared, 0)] == [
+        (1, "one-1"),
+        (2, "one-2"),
+        (3, "one-3"),
+    ]
+    assert [(m.seq, m.text) for m in await messages_after(engine, two.id, shared, 0)] == [(1, "two-1")]
+    assert await messages_after(engine, three.id, shared, 0) == []
+    assert [m.text for m in await messages_after(engine, one.id, shared, 1, until_seq=2)] == ["one-2"]
+    assert [m.text for m in await recent_messages(engine, one.id, shared, 2)] == ["one-2", "one-3"]
+    assert [m.text for m in await recent_messages(engine, two.id, shared, 10)] == ["two-1"]
+    assert await recent_messages(engine, three.id, shared, 10) == []
+    state_one, state_two = await get_session(engine, one.id, shared), await get_session(engine, two.id, shared)
+    assert state_one is not None and (state_one.tenant_id, state_one.last_seq) == (one.id, 3)
+    assert state_two is not None and (state_two.tenant_id, state_two.last_seq) == (two.id, 1)
+    assert await get_session(engine, three.id, shared) is None
+    assert all(m.tenant_id == one.id for m in await messages_after(engine, one.id, shared, 0))
+
+
+async def test_stored_message_keeps_role_meta_and_an_aware_utc_timestamp(store: Store, writer: MessageWriter) -> None:
+    tenant = await store.tenant()
+    sid = session_id()
+    before = datetime.now(UTC)
+    message_id = str(uuid.uuid4())
+    written = await writer.append(tenant.id, sid, "ai", "cut short", meta={"truncated": True}, message_id=message_id)
+    assert written.message.id == message_id
+    (stored,) = await messages_after(store.engines[0], tenant.id, sid, 0)
+    assert (stored.id, stored.role, stored.text, stored.meta) == (message_id, "ai", "cut short", {"truncated": True})
+    assert stored.created_at.utcoffset() == timedelta(0)
+    assert before - timedelta(seconds=1) <= stored.created_at <= datetime.now(UTC) + timedelta(seconds=1)
+    frame = stored.frame()
+    assert frame["truncated"] is True and frame["created_at"] == written.message.created_at.isoformat()
+
+
+async def test_a_message_that_cannot_be_stored_fails_alone_and_its_batch_neighbours_are_stored(
+    store: Store, writer: MessageWriter
+) -> None:
+    tenant = await store.tenant()
+    sid = session_id()
+    missing_tenant = str(uuid.uuid4())
+    outcomes = await asyncio.gather(
+        writer.append(tenant.id, sid, "visitor", "before"),
+        writer.append(missing_tenant, sid, "visitor", "orphan"),
+        writer.append(tenant.id, sid, "visitor", "after"),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[1], StoreUnavailable) and outcomes[1].code == "not_stored"
+    good = [outcome for outcome in (outcomes[0], outcomes[2]) if not isinstance(outcome, BaseException)]
+    assert [result.message.seq for result in good] == [1, 2]
+    async with store.engines[0].connect() as connection:
+        orphans = await connection.scalar(
+            select(func.count()).select_from(messages).where(messages.c.tenant_id == missing_tenant)
+        )
+    assert orphans == 0
+    assert (await writer.append(tenant.id, sid, "visitor", "still working")).message.seq == 3
+
+
+async def test_a_retry_reaching_two_nodes_at_once_is_stored_once(store: Store) -> None:
+    tenant = await store.tenant()
+    sid = session_id()
+    writers = [MessageWriter(await store.engine()), MessageWriter(await store.engine())]
+    for node in writers:
+        node.start()
+    try:
+        results = await asyncio.gather(
+            *(
+                writers[number % 2].append(tenant.id, sid, "visitor", "hello", client_id=f"c-{number // 2}")
+                for number in range(40)
+            )
+        )
+    finally:
+        for node in writers:
+            await node.stop()
+    for client_number in range(20):
+        copies = [result.message for result in results if result.message.client_id == f"c-{client_number}"]
+        assert len({message.id for message in copies}) == 1 and len({message.seq for message in copies}) == 1
+        assert sorted(message.duplicate for message in copies) == [False, True]
+    stored = await messages_after(store.engines[0], tenant.id, sid, 0)
+    assert [m.seq for m in stored] == list(range(1, 21))
+    assert sorted(m.client_id or "" for m in stored) == sorted(f"c-{number}" for number in range(20))
