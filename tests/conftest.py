@@ -20,6 +20,7 @@ from hub.app import create_app
 from hub.broker.base import Broker
 from hub.node import Node
 from hub.settings import Settings
+from hub.store.database import migrate, open_engine
 from hub.store.models import Tenant
 from hub.store.tenants import create_tenant
 from tests.services import free_port, postgres_for_tests, redis_for_tests
@@ -51,6 +52,17 @@ async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
             await client.delete(*keys)
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+async def pg_tenant(postgres_url: str) -> AsyncIterator[Tenant]:
+    """A tenant in the shared test database, for tests whose hub nodes run on PostgreSQL."""
+    engine = open_engine(postgres_url)
+    await migrate(engine)
+    try:
+        yield await create_tenant(engine, name="Pg Test Shop", business_id=f"pg-{uuid.uuid4().hex[:12]}")
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture

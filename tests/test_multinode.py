@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 import redis
 
-from hub.store.database import migrate, open_engine
 from hub.store.models import Tenant
-from hub.store.tenants import create_tenant
 from tests.conftest import SECRET, Visitor, is_ai_message, visitor
 from tests.services import HubProcess
 
@@ -43,26 +40,16 @@ def nodes(redis_url: str, postgres_url: str) -> Iterator[tuple[HubProcess, HubPr
         client.close()
 
 
-@pytest.fixture
-async def tenant(postgres_url: str) -> AsyncIterator[Tenant]:
-    engine = open_engine(postgres_url)
-    await migrate(engine)
-    try:
-        yield await create_tenant(engine, name="Two Node Shop", business_id=f"shop-{uuid.uuid4().hex[:10]}")
-    finally:
-        await engine.dispose()
-
-
 def join_query(client: Visitor, last_seq: int = 0) -> str:
     return f"session_id={client.ready['session_id']}&resume_token={client.ready['resume_token']}&last_seq={last_seq}"
 
 
 async def test_conversation_started_on_node_a_is_followed_and_continued_from_node_b(
-    nodes: tuple[HubProcess, HubProcess], tenant: Tenant
+    nodes: tuple[HubProcess, HubProcess], pg_tenant: Tenant
 ) -> None:
     node_a, node_b = nodes
-    async with visitor(node_a.ws, tenant.id) as on_a:
-        async with visitor(node_b.ws, tenant.id, query=join_query(on_a)) as on_b:
+    async with visitor(node_a.ws, pg_tenant.id) as on_a:
+        async with visitor(node_b.ws, pg_tenant.id, query=join_query(on_a)) as on_b:
             await on_a.say("Hello from node A, who are you?")
             seen_a = await on_a.ai_reply()
             seen_b = await on_b.ai_reply()
@@ -77,14 +64,14 @@ async def test_conversation_started_on_node_a_is_followed_and_continued_from_nod
 
 
 async def test_visitor_who_reconnects_on_the_other_node_loses_nothing(
-    nodes: tuple[HubProcess, HubProcess], tenant: Tenant
+    nodes: tuple[HubProcess, HubProcess], pg_tenant: Tenant
 ) -> None:
     node_a, node_b = nodes
-    async with visitor(node_a.ws, tenant.id) as on_a:
+    async with visitor(node_a.ws, pg_tenant.id) as on_a:
         await on_a.say("hello")
         first = await on_a.ai_reply()
         ready = on_a.ready
-    async with visitor(node_b.ws, tenant.id) as on_b:
+    async with visitor(node_b.ws, pg_tenant.id) as on_b:
         await on_b.send(
             {"type": "resume", "session_id": ready["session_id"], "resume_token": ready["resume_token"], "last_seq": 0}
         )
@@ -94,27 +81,29 @@ async def test_visitor_who_reconnects_on_the_other_node_loses_nothing(
 
 
 async def test_resume_on_other_node_mid_stream_gets_reply_so_far_without_gaps(
-    nodes: tuple[HubProcess, HubProcess], tenant: Tenant
+    nodes: tuple[HubProcess, HubProcess], pg_tenant: Tenant
 ) -> None:
     node_a, node_b = nodes
-    async with visitor(node_a.ws, tenant.id) as on_a:
+    async with visitor(node_a.ws, pg_tenant.id) as on_a:
         await on_a.say("who are you?")
         frames = await on_a.until(lambda f: f["type"] == "token" and f["index"] == 5)
         last_seq = max(frame.get("seq", 0) for frame in frames)
         query = join_query(on_a, last_seq)
-    async with visitor(node_b.ws, tenant.id, query=query) as on_b:
+    async with visitor(node_b.ws, pg_tenant.id, query=query) as on_b:
         frames = await on_b.ai_reply()
     tokens = [frame for frame in frames if frame["type"] == "token"]
     assert [token["index"] for token in tokens] == list(range(len(tokens)))
     assert "".join(token["text"] for token in tokens) == frames[-1]["text"]
 
 
-async def test_seq_is_shared_by_all_nodes(nodes: tuple[HubProcess, HubProcess], tenant: Tenant) -> None:
+async def test_seq_is_shared_by_all_nodes(nodes: tuple[HubProcess, HubProcess], pg_tenant: Tenant) -> None:
     node_a, node_b = nodes
-    async with visitor(node_a.ws, tenant.id) as on_a, visitor(node_b.ws, tenant.id, query=join_query(on_a)) as on_b:
+    async with (
+        visitor(node_a.ws, pg_tenant.id) as on_a,
+        visitor(node_b.ws, pg_tenant.id, query=join_query(on_a)) as on_b,
+    ):
         # Both tabs type at once on different nodes; the session still gets one gapless order.
         await asyncio.gather(*(client.say(f"thanks {n}") for n in range(5) for client in (on_a, on_b)))
-        seqs: set[int] = set()
         frames = await on_a.until(lambda f: f["type"] == "message" and f.get("seq", 0) >= 10, timeout=20)
         seqs = {frame["seq"] for frame in frames if frame["type"] == "message"}
         assert set(range(1, 11)) <= seqs

@@ -9,8 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,9 +17,7 @@ import pytest
 
 from hub.broker.redis import RedisBroker
 from hub.settings import Settings
-from hub.store.database import migrate, open_engine
 from hub.store.models import Tenant
-from hub.store.tenants import create_tenant
 from tests.conftest import SECRET, serve_hub, visitor
 from tests.services import HubProcess, RedisServer, free_port
 
@@ -33,16 +30,6 @@ def own_redis() -> Iterator[RedisServer]:
         yield server
     finally:
         server.cleanup()
-
-
-@pytest.fixture
-async def tenant(postgres_url: str) -> AsyncIterator[Tenant]:
-    engine = open_engine(postgres_url)
-    await migrate(engine)
-    try:
-        yield await create_tenant(engine, name="Outage Shop", business_id=f"outage-{uuid.uuid4().hex[:10]}")
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture
@@ -80,12 +67,12 @@ def seqs(frames: list[dict[str, Any]]) -> list[int]:
 
 
 async def test_redis_restart_mid_conversation_loses_and_duplicates_nothing(
-    two_nodes: tuple[HubProcess, HubProcess], own_redis: RedisServer, tenant: Tenant
+    two_nodes: tuple[HubProcess, HubProcess], own_redis: RedisServer, pg_tenant: Tenant
 ) -> None:
     node_a, node_b = two_nodes
-    async with visitor(node_a.ws, tenant.id) as on_a:
+    async with visitor(node_a.ws, pg_tenant.id) as on_a:
         query = f"session_id={on_a.ready['session_id']}&resume_token={on_a.ready['resume_token']}&last_seq=0"
-        async with visitor(node_b.ws, tenant.id, query=query) as on_b:
+        async with visitor(node_b.ws, pg_tenant.id, query=query) as on_b:
             await on_a.say("before the outage")
             assert seqs(await on_b.until(lambda f: f.get("seq") == 1)) == [1]
 
