@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.routing import Route, WebSocketRoute
 
+from hub.api.auth import customer_login, logout, me, staff_login
 from hub.api.errors import EXCEPTION_HANDLERS
 from hub.api.health import health
 from hub.broker.base import Broker
@@ -31,6 +32,12 @@ def create_app(settings: Settings | None = None, *, broker: Broker | None = None
 
     routes = [
         Route("/api/health", health, methods=["GET"]),
+        Route("/api/auth/login", staff_login, methods=["POST"]),
+        Route("/api/auth/logout", logout, methods=["POST"]),
+        Route("/api/auth/me", me, methods=["GET"]),
+        Route("/api/customers/auth/login", customer_login, methods=["POST"]),
+        Route("/api/customers/auth/logout", logout, methods=["POST"]),
+        Route("/api/customers/auth/me", me, methods=["GET"]),
         WebSocketRoute("/ws/visitor/{tenant_uuid}", visitor_socket),
     ]
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)

@@ -14,10 +14,11 @@ from typing import Any
 
 import uvicorn
 
-from hub.errors import HubError
+from hub.errors import HubError, InvalidInput
 from hub.settings import Settings, SettingsError
 from hub.store.database import migrate, open_engine
 from hub.store.tenants import create_tenant, get_tenant_by_business_id
+from hub.store.users import create_user, find_user
 
 SECRET_FILE = ".bob-hub-secret"
 
@@ -26,10 +27,12 @@ DEMO_TENANTS = (
         "name": "Office16852 Platform",
         "business_id": "office16852-platform",
         "origins": [],
+        "user": ("admin@office16852.com", "your_password", "admin"),
     },
     {
         "name": "Business Demo",
         "business_id": "business",
+        "user": ("customer@business.com", "customer_password", "owner"),
         "origins": ["http://localhost:3000", "http://localhost:5173", "http://localhost:8080", "http://127.0.0.1:8080"],
     },
 )
@@ -47,6 +50,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--demo", action="store_true", help="create the demo tenants (idempotent) and print them")
 
     commands.add_parser("migrate", help="create or upgrade the database schema")
+
+    user = commands.add_parser("user", help="manage user accounts").add_subparsers(dest="action", required=True)
+    create_user_cmd = user.add_parser("create", help="create a user of a tenant and print it as JSON")
+    create_user_cmd.add_argument("--email", required=True)
+    create_user_cmd.add_argument("--password", required=True)
+    create_user_cmd.add_argument("--tenant", required=True, help="the tenant's business_id")
+    create_user_cmd.add_argument("--role", required=True, choices=["owner", "agent", "admin", "customer"])
+    create_user_cmd.add_argument("--name", default="")
 
     tenant = commands.add_parser("tenant", help="manage tenants").add_subparsers(dest="action", required=True)
     create = tenant.add_parser("create", help="create a tenant and print it as JSON")
@@ -100,6 +111,28 @@ async def _create_tenant(settings: Settings, name: str, business_id: str, origin
     return {"uuid": tenant.id, "business_id": tenant.business_id, "name": tenant.name, "origins": list(tenant.origins)}
 
 
+async def _create_user(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    engine = open_engine(settings.database_url)
+    try:
+        await migrate(engine)
+        tenant = await get_tenant_by_business_id(engine, args.tenant)
+        if tenant is None:
+            raise InvalidInput(f"no tenant with business_id {args.tenant!r}")
+        kind = "customer" if args.role == "customer" else "staff"
+        user = await create_user(
+            engine,
+            tenant_id=tenant.id,
+            email=args.email,
+            password=args.password,
+            role=args.role,
+            kind=kind,
+            name=args.name,
+        )
+    finally:
+        await engine.dispose()
+    return {"id": user.id, "email": user.email, "kind": user.kind, "role": user.role, "business_id": tenant.business_id}
+
+
 async def _ensure_demo(settings: Settings) -> list[dict[str, Any]]:
     engine = open_engine(settings.database_url)
     made = []
@@ -111,7 +144,17 @@ async def _ensure_demo(settings: Settings) -> list[dict[str, Any]]:
                 tenant = await create_tenant(
                     engine, name=str(spec["name"]), business_id=str(spec["business_id"]), origins=list(spec["origins"])
                 )
-            made.append({"uuid": tenant.id, "business_id": tenant.business_id, "name": tenant.name})
+            email, password, role = spec["user"]
+            if await find_user(engine, "staff", str(email)) is None:
+                await create_user(engine, tenant_id=tenant.id, email=str(email), password=str(password), role=str(role))
+            made.append(
+                {
+                    "uuid": tenant.id,
+                    "business_id": tenant.business_id,
+                    "name": tenant.name,
+                    "login": f"{email} / {password}",
+                }
+            )
     finally:
         await engine.dispose()
     return made
@@ -124,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "migrate":
             asyncio.run(_migrate(settings))
             print("schema is up to date", file=sys.stderr)
+            return 0
+        if args.command == "user":
+            print(json.dumps(asyncio.run(_create_user(settings, args))))
             return 0
         if args.command == "tenant":
             print(json.dumps(asyncio.run(_create_tenant(settings, args.name, args.business_id, args.origin))))
@@ -151,7 +197,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             base = f"ws://{args.host}:{port}"
             print(
                 f"demo tenant {tenant['business_id']}: uuid {tenant['uuid']}  "
-                f"visitor socket {base}/ws/visitor/{tenant['uuid']}",
+                f"visitor socket {base}/ws/visitor/{tenant['uuid']}  login {tenant['login']}",
                 file=sys.stderr,
             )
     uvicorn.run(

@@ -11,9 +11,38 @@ class HubError(Exception):
     code = "error"
     status = 400
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.headers = headers
+
+
+class Unauthenticated(HubError):
+    code = "unauthenticated"
+    status = 401
+
+
+class Forbidden(HubError):
+    code = "forbidden"
+    status = 403
+
+
+class RateLimited(HubError):
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)})
+
+
+class PayloadTooLarge(HubError):
+    code = "too_large"
+    status = 413
+
+
+class UnsupportedMediaType(HubError):
+    code = "unsupported_media_type"
+    status = 415
 
 
 class InvalidInput(HubError):

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.ai import AIProvider, provider_from_settings
+from hub.auth.throttle import LoginThrottle
 from hub.broker import Broker, broker_from_url
 from hub.chat.fanout import Fanout
 from hub.chat.replies import ReplyRunner
@@ -65,6 +66,7 @@ class Node:
     chat: ChatService
     replies: ReplyRunner
     tenants: TenantCache
+    login_throttle: LoginThrottle
     sockets: set[object] = field(default_factory=set)
 
     @classmethod
@@ -87,13 +89,15 @@ class Node:
             type(broker).__name__,
             ai.name,
         )
-        return cls(settings, engine, broker, ai, keys, writer, fanout, chat, replies, TenantCache(engine))
+        throttle = LoginThrottle(settings.redis_url, settings.redis_prefix)
+        return cls(settings, engine, broker, ai, keys, writer, fanout, chat, replies, TenantCache(engine), throttle)
 
     async def close(self) -> None:
         await self.replies.stop()
         await self.writer.stop()
         await self.broker.disconnect()
         await self.ai.aclose()
+        await self.login_throttle.aclose()
         await self.engine.dispose()
 
     async def health(self) -> dict[str, object]:

@@ -183,8 +183,8 @@ async def test_migrate_creates_the_schema_on_postgresql_and_is_idempotent(tmp_pa
             business_ids = [row["business_id"] for row in await connection.fetch("SELECT business_id FROM tenants")]
         finally:
             await connection.close()
-        assert {"tenants", "chat_sessions", "messages", "alembic_version"} <= tables
-        assert version == "0001"
+        assert {"tenants", "chat_sessions", "messages", "users", "auth_tokens", "alembic_version"} <= tables
+        assert version == "0002"
         assert business_ids == ["pg-shop"]
 
 
@@ -263,6 +263,19 @@ async def test_serve_demo_creates_demo_tenants_idempotently_and_keeps_sessions_r
             assert again.ready["session_id"] == session_id and again.ready["seq"] == 2
             replayed = await again.recv()
             assert replayed["seq"] == 2 and replayed["role"] == "ai"
+        # The page's two demo accounts log in, each on its own tenant; created once, not per start.
+        async with httpx.AsyncClient(base_url=second.ws.replace("ws://", "http://")) as http:
+            for email, password, business_id in (
+                ("admin@office16852.com", "your_password", "office16852-platform"),
+                ("customer@business.com", "customer_password", "business"),
+            ):
+                login = await http.post("/api/auth/login", json={"email": email, "password": password})
+                assert login.status_code == 200, login.text
+                assert login.json()["user"]["business_id"] == business_id
+            admin = await http.post(
+                "/api/auth/login", json={"email": "admin@office16852.com", "password": "your_password"}
+            )
+            assert admin.json()["user"]["platform_admin"] is True
     with contextlib.closing(sqlite3.connect(tmp_path / "cli.sqlite3")) as db:
         rows = db.execute("SELECT business_id, id, origins FROM tenants ORDER BY business_id").fetchall()
     assert [(row[0], row[1]) for row in rows] == sorted(first.tenants.items())

@@ -31,7 +31,7 @@ def error_response(status: int, code: str, message: str, headers: Mapping[str, s
 
 async def hub_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HubError)
-    return error_response(exc.status, exc.code, exc.message)
+    return error_response(exc.status, exc.code, exc.message, exc.headers)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

@@ -63,3 +63,30 @@ messages = Table(
     UniqueConstraint("tenant_id", "session_id", "seq", name="uq_messages_session_seq"),
     UniqueConstraint("tenant_id", "session_id", "client_id", name="uq_messages_session_client"),
 )
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id"), nullable=False),
+    Column("kind", String(10), nullable=False),  # staff | customer
+    Column("email", String(254), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("password_hash", String(200), nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("kind", "email", name="uq_users_kind_email"),
+)
+
+auth_tokens = Table(
+    "auth_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),  # sha256 of the opaque token: a stolen table logs no one in
+    Column("user_id", String(36), ForeignKey("users.id"), nullable=False),
+    Column("tenant_id", String(36), nullable=False),
+    Column("csrf_hash", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)

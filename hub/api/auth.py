@@ -1,0 +1,99 @@
+"""``/api/auth/*`` and ``/api/customers/auth/*``: log in, log out, who am I."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from hub.api.bodies import read_json, string_field
+from hub.auth.passwords import verify_password
+from hub.auth.permissions import Principal
+from hub.auth.request import CSRF_COOKIE, SESSION_COOKIE, presented_token, require_principal
+from hub.auth.tokens import TOKEN_TTL, issue_token, revoke_token
+from hub.errors import RateLimited, Unauthenticated
+from hub.node import Node
+from hub.store.users import find_user
+
+
+def principal_json(principal: Principal) -> dict[str, Any]:
+    return {
+        "id": principal.user_id,
+        "email": principal.email,
+        "name": principal.name,
+        "kind": principal.kind,
+        "role": principal.role,
+        "tenant_id": principal.tenant_id,
+        "business_id": principal.business_id,
+        "permissions": sorted(principal.permissions),
+        "platform_admin": principal.is_platform_admin,
+    }
+
+
+def _secure_cookies(request: Request, node: Node) -> bool:
+    public = node.settings.public_url or ""
+    return public.startswith("https://") or request.url.scheme == "https"
+
+
+async def _login(request: Request, kind: str) -> Response:
+    node: Node = request.state.node
+    body = await read_json(request, max_bytes=4096)
+    email = string_field(body, "email", max_len=254).strip().lower()
+    password = string_field(body, "password", max_len=1024)
+    address = request.client.host if request.client else "unknown"
+    wait = await node.login_throttle.retry_after(email, address)
+    if wait is not None:
+        raise RateLimited(f"too many failed logins; try again in {wait} s", wait)
+    user = await find_user(node.engine, kind, email)
+    if not await verify_password(user.password_hash if user else None, password) or user is None or user.disabled:
+        await node.login_throttle.failed(email, address)
+        raise Unauthenticated("wrong email or password")
+    issued = await issue_token(node.engine, user)
+    principal = Principal(
+        user.id, user.tenant_id, user.business_id, user.kind, user.role, user.email, user.name, "bearer"
+    )
+    response = JSONResponse(
+        {
+            "token": issued.token,
+            "token_type": "Bearer",
+            "expires_at": issued.expires_at.isoformat(),
+            "csrf_token": issued.csrf_token,
+            "user": principal_json(principal),
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+    secure = _secure_cookies(request, node)
+    max_age = int(TOKEN_TTL.total_seconds())
+    response.set_cookie(
+        SESSION_COOKIE, issued.token, max_age=max_age, httponly=True, samesite="strict", secure=secure, path="/"
+    )
+    # Readable by the app's own scripts (double-submit); useless to another site, which cannot read it.
+    response.set_cookie(CSRF_COOKIE, issued.csrf_token, max_age=max_age, samesite="strict", secure=secure, path="/")
+    return response
+
+
+async def staff_login(request: Request) -> Response:
+    return await _login(request, "staff")
+
+
+async def customer_login(request: Request) -> Response:
+    return await _login(request, "customer")
+
+
+async def logout(request: Request) -> Response:
+    node: Node = request.state.node
+    await require_principal(request, node, request.method)
+    presented = presented_token(request)
+    assert presented is not None
+    await revoke_token(node.engine, presented[0])
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")
+    return response
+
+
+async def me(request: Request) -> Response:
+    node: Node = request.state.node
+    principal = await require_principal(request, node, request.method)
+    return JSONResponse(principal_json(principal), headers={"Cache-Control": "no-store"})

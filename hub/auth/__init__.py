@@ -1,0 +1,1 @@
+"""Who is calling: passwords, login tokens (Bearer or cookie + CSRF), roles and permissions."""

@@ -1,0 +1,43 @@
+"""Failed-login throttling with the ``limits`` library, shared through Redis when nodes run several."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+
+class LoginThrottle:
+    per_account: RateLimitItem = parse("5/minute")
+    per_address: RateLimitItem = parse("30/minute")
+
+    def __init__(self, redis_url: str | None, prefix: str) -> None:
+        self.storage: Storage
+        if redis_url:
+            self.storage = RedisStorage("async+" + redis_url, implementation="redispy", key_prefix=f"{prefix}:limits")
+        else:
+            self.storage = MemoryStorage()
+        self.limiter = MovingWindowRateLimiter(self.storage)
+
+    def _checks(self, email: str, address: str) -> tuple[tuple[RateLimitItem, str], ...]:
+        return ((self.per_account, f"account:{email}"), (self.per_address, f"address:{address}"))
+
+    async def retry_after(self, email: str, address: str) -> int | None:
+        """Seconds to wait before another attempt, or None when one is allowed now."""
+        for item, key in self._checks(email, address):
+            if not await self.limiter.test(item, "login", key):
+                stats = await self.limiter.get_window_stats(item, "login", key)
+                return max(1, math.ceil(stats.reset_time - time.time()))
+        return None
+
+    async def failed(self, email: str, address: str) -> None:
+        for item, key in self._checks(email, address):
+            await self.limiter.hit(item, "login", key)
+
+    async def aclose(self) -> None:
+        timer = getattr(self.storage, "timer", None)
+        if timer is not None:
+            timer.cancel()

@@ -1,0 +1,98 @@
+"""Login tokens: opaque random strings, stored only as SHA-256 hashes, expiring and revocable.
+
+Each token comes with a CSRF token. A cookie is sent by the browser on its own, so a request that
+authenticates by cookie must also prove it can read the CSRF token (header ``X-CSRF-Token``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub.auth.permissions import Principal
+from hub.store.tables import auth_tokens, tenants, users
+from hub.store.users import User
+
+TOKEN_TTL = timedelta(hours=12)
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    csrf_token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class TokenCheck:
+    principal: Principal
+    csrf_hash: str
+
+    def csrf_ok(self, csrf_token: str | None) -> bool:
+        return bool(csrf_token) and hmac.compare_digest(self.csrf_hash, _digest(csrf_token or ""))
+
+
+async def issue_token(engine: AsyncEngine, user: User) -> IssuedToken:
+    token = "bob_" + secrets.token_urlsafe(32)
+    csrf_token = secrets.token_urlsafe(24)
+    now = datetime.now(UTC)
+    async with engine.begin() as connection:
+        await connection.execute(
+            auth_tokens.insert().values(
+                token_hash=_digest(token),
+                user_id=user.id,
+                tenant_id=user.tenant_id,
+                csrf_hash=_digest(csrf_token),
+                created_at=now,
+                expires_at=now + TOKEN_TTL,
+            )
+        )
+    return IssuedToken(token, csrf_token, now + TOKEN_TTL)
+
+
+async def check_token(engine: AsyncEngine, token: str, via: str) -> TokenCheck | None:
+    query = (
+        select(
+            auth_tokens.c.csrf_hash, auth_tokens.c.expires_at, auth_tokens.c.revoked_at, users, tenants.c.business_id
+        )
+        .join(users, users.c.id == auth_tokens.c.user_id)
+        .join(tenants, tenants.c.id == users.c.tenant_id)
+        .where(auth_tokens.c.token_hash == _digest(token))
+    )
+    async with engine.connect() as connection:
+        row = (await connection.execute(query)).first()
+    if row is None or row.revoked_at is not None or row.disabled:
+        return None
+    expires_at = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=UTC)
+    if expires_at <= datetime.now(UTC):
+        return None
+    principal = Principal(
+        user_id=row.id,
+        tenant_id=row.tenant_id,
+        business_id=row.business_id,
+        kind=row.kind,
+        role=row.role,
+        email=row.email,
+        name=row.name,
+        via=via,
+    )
+    return TokenCheck(principal, row.csrf_hash)
+
+
+async def revoke_token(engine: AsyncEngine, token: str) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(
+            update(auth_tokens)
+            .where(auth_tokens.c.token_hash == _digest(token), auth_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=datetime.now(UTC))
+        )
