@@ -9,6 +9,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route, WebSocketRoute
 
 from hub.api.auth import customer_login, logout, me, staff_login
+from hub.api.chat import app_history, app_message, app_session, public_chat, widget_chat, widget_preflight
 from hub.api.errors import EXCEPTION_HANDLERS
 from hub.api.health import health
 from hub.broker.base import Broker
@@ -38,6 +39,12 @@ def create_app(settings: Settings | None = None, *, broker: Broker | None = None
         Route("/api/customers/auth/login", customer_login, methods=["POST"]),
         Route("/api/customers/auth/logout", logout, methods=["POST"]),
         Route("/api/customers/auth/me", me, methods=["GET"]),
+        Route("/api/chat", public_chat, methods=["POST"]),
+        Route("/api/widget/chat", widget_chat, methods=["POST"]),
+        Route("/api/widget/chat", widget_preflight, methods=["OPTIONS"]),
+        Route("/api/chat/session", app_session, methods=["POST"]),
+        Route("/api/chat/message", app_message, methods=["POST"]),
+        Route("/api/chat/history/{session_id}", app_history, methods=["GET"]),
         WebSocketRoute("/ws/visitor/{tenant_uuid}", visitor_socket),
     ]
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)

@@ -19,6 +19,7 @@ from hub.settings import Settings, SettingsError
 from hub.store.database import migrate, open_engine
 from hub.store.tenants import create_tenant, get_tenant_by_business_id
 from hub.store.users import create_user, find_user
+from hub.store.widget_keys import create_widget_key, list_widget_keys
 
 SECRET_FILE = ".bob-hub-secret"
 
@@ -33,7 +34,7 @@ DEMO_TENANTS = (
         "name": "Business Demo",
         "business_id": "business",
         "user": ("customer@business.com", "customer_password", "owner"),
-        "origins": ["http://localhost:3000", "http://localhost:5173", "http://localhost:8080", "http://127.0.0.1:8080"],
+        "origins": ["http://localhost:*", "http://127.0.0.1:*"],
     },
 )
 
@@ -106,9 +107,16 @@ async def _create_tenant(settings: Settings, name: str, business_id: str, origin
     try:
         await migrate(engine)
         tenant = await create_tenant(engine, name=name, business_id=business_id, origins=origins)
+        key = await create_widget_key(engine, tenant.id, tenant.origins)
     finally:
         await engine.dispose()
-    return {"uuid": tenant.id, "business_id": tenant.business_id, "name": tenant.name, "origins": list(tenant.origins)}
+    return {
+        "uuid": tenant.id,
+        "business_id": tenant.business_id,
+        "name": tenant.name,
+        "origins": list(tenant.origins),
+        "widget_key": key.key,
+    }
 
 
 async def _create_user(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
@@ -144,6 +152,8 @@ async def _ensure_demo(settings: Settings) -> list[dict[str, Any]]:
                 tenant = await create_tenant(
                     engine, name=str(spec["name"]), business_id=str(spec["business_id"]), origins=list(spec["origins"])
                 )
+            if not await list_widget_keys(engine, tenant.id):
+                await create_widget_key(engine, tenant.id, tenant.origins)
             email, password, role = spec["user"]
             if await find_user(engine, "staff", str(email)) is None:
                 await create_user(engine, tenant_id=tenant.id, email=str(email), password=str(password), role=str(role))
@@ -153,6 +163,7 @@ async def _ensure_demo(settings: Settings) -> list[dict[str, Any]]:
                     "business_id": tenant.business_id,
                     "name": tenant.name,
                     "login": f"{email} / {password}",
+                    "widget_keys": [key.key for key in await list_widget_keys(engine, tenant.id)],
                 }
             )
     finally:
@@ -197,7 +208,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             base = f"ws://{args.host}:{port}"
             print(
                 f"demo tenant {tenant['business_id']}: uuid {tenant['uuid']}  "
-                f"visitor socket {base}/ws/visitor/{tenant['uuid']}  login {tenant['login']}",
+                f"visitor socket {base}/ws/visitor/{tenant['uuid']}  login {tenant['login']}  "
+                f"widget keys {', '.join(tenant['widget_keys']) or '-'}",
                 file=sys.stderr,
             )
     uvicorn.run(

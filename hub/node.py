@@ -7,7 +7,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.ai import AIProvider, provider_from_settings
@@ -17,9 +17,11 @@ from hub.chat.fanout import Fanout
 from hub.chat.replies import ReplyRunner
 from hub.chat.service import ChatService
 from hub.keys import Keys
+from hub.origins import origin_matches
 from hub.settings import Settings
 from hub.store.database import migrate, open_engine
 from hub.store.models import Tenant
+from hub.store.tables import widget_keys
 from hub.store.tenants import get_tenant
 from hub.store.writer import MessageWriter
 
@@ -50,6 +52,26 @@ class TenantCache:
         self._entries.pop(tenant_id, None)
 
 
+class WidgetOrigins:
+    """Every origin some active widget key allows, for CORS preflights (which carry no key)."""
+
+    ttl_s = 10.0
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._loaded_at = -self.ttl_s
+        self._patterns: tuple[str, ...] = ()
+
+    async def allowed(self, origin: str) -> bool:
+        now = time.monotonic()
+        if now - self._loaded_at >= self.ttl_s:
+            async with self.engine.connect() as connection:
+                rows = await connection.execute(select(widget_keys.c.origins).where(widget_keys.c.revoked_at.is_(None)))
+                self._patterns = tuple({pattern for (origins,) in rows for pattern in origins or ()})
+            self._loaded_at = now
+        return origin_matches(origin, self._patterns)
+
+
 def _looks_like_uuid(value: str) -> bool:
     return len(value) == 36 and value.count("-") == 4 and all(c in "0123456789abcdef-" for c in value.lower())
 
@@ -67,6 +89,7 @@ class Node:
     replies: ReplyRunner
     tenants: TenantCache
     login_throttle: LoginThrottle
+    widget_origins: WidgetOrigins
     sockets: set[object] = field(default_factory=set)
 
     @classmethod
@@ -90,7 +113,20 @@ class Node:
             ai.name,
         )
         throttle = LoginThrottle(settings.redis_url, settings.redis_prefix)
-        return cls(settings, engine, broker, ai, keys, writer, fanout, chat, replies, TenantCache(engine), throttle)
+        return cls(
+            settings,
+            engine,
+            broker,
+            ai,
+            keys,
+            writer,
+            fanout,
+            chat,
+            replies,
+            TenantCache(engine),
+            throttle,
+            WidgetOrigins(engine),
+        )
 
     async def close(self) -> None:
         await self.replies.stop()

@@ -39,4 +39,42 @@ def origin_allowed(origin: str | None, allowed: tuple[str, ...], own_origins: tu
         origin = normalise_origin(origin)
     except InvalidInput:
         return False
-    return origin in own_origins or origin in allowed
+    return origin in own_origins or origin_matches(origin, allowed)
+
+
+def normalise_origin_pattern(raw: str) -> str:
+    """An allowed-origin entry: an exact origin, or one of two documented wildcard forms.
+
+    ``https://*.example.com`` allows every subdomain (not ``example.com`` itself); ``http://localhost:*``
+    allows any port of one host, for development.
+    """
+    raw = raw.strip()
+    if raw.endswith(":*"):
+        base = normalise_origin(raw[:-2])
+        if base.count(":") != 1:
+            raise InvalidInput(f"a port wildcard goes on a host without a port, got {raw!r}")
+        return base + ":*"
+    scheme, sep, rest = raw.partition("://")
+    if sep and rest.startswith("*."):
+        base = normalise_origin(f"{scheme}://{rest[2:]}")
+        return base.replace("://", "://*.", 1)
+    return normalise_origin(raw)
+
+
+def origin_matches(origin: str, patterns: tuple[str, ...] | list[str]) -> bool:
+    """``origin`` must already be normalised."""
+    for pattern in patterns:
+        if pattern == origin:
+            return True
+        if pattern.endswith(":*"):
+            base = pattern[:-2]
+            if origin == base or (origin.startswith(base + ":") and origin[len(base) + 1 :].isdigit()):
+                return True
+        elif "://*." in pattern:
+            scheme, _, suffix = pattern.partition("://*.")
+            # Compare host and port exactly after the first label, so evil-example.com never matches.
+            if origin.startswith(scheme + "://") and origin.endswith("." + suffix):
+                host_part = origin[len(scheme) + 3 : -len(suffix) - 1]
+                if host_part and "/" not in host_part and ":" not in host_part:
+                    return True
+    return False

@@ -37,6 +37,13 @@ class LoginThrottle:
         for item, key in self._checks(email, address):
             await self.limiter.hit(item, "login", key)
 
+    async def over_limit(self, limit: RateLimitItem, scope: str, key: str) -> int | None:
+        """Count one request; seconds to wait when it is over ``limit``, else None."""
+        if await self.limiter.hit(limit, scope, key):
+            return None
+        stats = await self.limiter.get_window_stats(limit, scope, key)
+        return max(1, math.ceil(stats.reset_time - time.time()))
+
     async def aclose(self) -> None:
         timer = getattr(self.storage, "timer", None)
         if timer is not None:

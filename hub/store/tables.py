@@ -90,3 +90,14 @@ auth_tokens = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
 )
+
+widget_keys = Table(
+    "widget_keys",
+    metadata,
+    Column("key", String(64), primary_key=True),  # publishable by design: the Origin check is the guard
+    Column("tenant_id", String(36), ForeignKey("tenants.id"), nullable=False, index=True),
+    Column("mode", String(4), nullable=False),  # live | test
+    Column("origins", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.errors import Conflict, InvalidInput
-from hub.origins import normalise_origin
+from hub.origins import normalise_origin_pattern
 from hub.store.models import Tenant
 from hub.store.tables import tenants
 
@@ -43,7 +43,7 @@ async def create_tenant(
         raise InvalidInput("name must be 1 to 200 characters")
     if not BUSINESS_ID.match(business_id):
         raise InvalidInput("business_id must be 3-64 lowercase letters, digits or '-' (a slug like 'acme-shop')")
-    clean_origins = tuple(dict.fromkeys(normalise_origin(origin) for origin in origins))
+    clean_origins = tuple(dict.fromkeys(normalise_origin_pattern(origin) for origin in origins))
     tenant = Tenant(
         id=str(uuid.uuid4()),
         business_id=business_id,

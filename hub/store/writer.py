@@ -97,6 +97,11 @@ class MessageWriter:
         )
         return await future
 
+    async def ensure_session(self, tenant_id: str, session_id: str) -> None:
+        """Create an empty session now (sessions otherwise appear with their first message)."""
+        async with self.engine.begin() as connection:
+            await self._ensure_sessions(connection, [(tenant_id, session_id)], datetime.now(UTC))
+
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]

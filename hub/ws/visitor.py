@@ -12,6 +12,7 @@ import logging
 from urllib.parse import urlsplit
 
 import orjson
+from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hub.chat.feed import Feed, SlowConsumer
@@ -33,7 +34,7 @@ CLOSE_TOO_SLOW = 4408
 CLOSE_FRAME_TOO_BIG = 1009
 
 
-def own_origins(websocket: WebSocket, node: Node) -> tuple[str, ...]:
+def own_origins(websocket: HTTPConnection, node: Node) -> tuple[str, ...]:
     origins = []
     if node.settings.public_url:
         parts = urlsplit(node.settings.public_url)

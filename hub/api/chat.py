@@ -1,0 +1,274 @@
+"""The product page's three HTTP paths (plus history), one function each.
+
+1. ``POST /api/chat``: public, same origin, anonymous; the visitor is a signed cookie.
+2. ``POST /api/widget/chat``: cross-origin, ``X-Widget-Key`` + an Origin allowed for that key; the
+   visitor is the ``X-Visitor-Token`` the first answer handed out.
+3. ``POST /api/chat/session`` / ``POST /api/chat/message``: the logged-in app (``chat.manage``).
+
+A client-chosen ``session_id`` is only a name: the real session is derived from it, the tenant and
+the visitor, so guessing another visitor's ``session_id`` opens a new, empty conversation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from limits import parse
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from hub.api.bodies import read_json, string_field
+from hub.auth.permissions import CHAT_MANAGE, PLATFORM_BUSINESS_ID, Principal
+from hub.auth.request import optional_principal
+from hub.chat.identity import (
+    bound_session_id,
+    new_session_id,
+    new_visitor_token,
+    resume_token,
+    visitor_id_from_token,
+)
+from hub.chat.turn import run_turn, sse_turn, turn_summary
+from hub.errors import (
+    Forbidden,
+    InvalidInput,
+    OriginNotAllowed,
+    RateLimited,
+    SessionNotFound,
+    TenantNotFound,
+    Unauthenticated,
+)
+from hub.node import Node
+from hub.origins import normalise_origin, origin_matches
+from hub.store.models import Tenant
+from hub.store.tenants import get_tenant_by_business_id
+from hub.store.transcript import get_session, messages_after
+from hub.store.widget_keys import WidgetKey, get_widget_key
+from hub.ws.visitor import own_origins
+
+VISITOR_COOKIE = "bob_visitor"
+VISITOR_HEADER = "x-visitor-token"
+PER_ADDRESS = parse("120/minute")
+PER_KEY = parse("3000/minute")
+PER_SESSION = parse("30/minute")
+ANONYMOUS_APP_CALL = (
+    "this endpoint is for the logged-in app (Mission Control) and needs chat.manage; "
+    "anonymous pages use POST /api/chat instead"
+)
+
+
+def _origin(request: Request) -> str | None:
+    raw = request.headers.get("origin")
+    if raw is None or raw == "null":
+        return raw
+    try:
+        return normalise_origin(raw)
+    except InvalidInput:
+        return "invalid"
+
+
+async def _limit(node: Node, request: Request, *scoped: tuple[Any, str, str]) -> None:
+    address = request.client.host if request.client else "unknown"
+    for limit, scope, key in ((PER_ADDRESS, "address", address), *scoped):
+        wait = await node.login_throttle.over_limit(limit, scope, key)
+        if wait is not None:
+            raise RateLimited(f"too many requests ({scope}); retry in {wait} s", wait)
+
+
+async def _message_body(request: Request, node: Node) -> tuple[str, str, dict[str, Any]]:
+    body = await read_json(request)
+    text = string_field(body, "message", max_len=node.settings.max_message_chars)
+    if not text.strip():
+        raise InvalidInput("'message' is empty")
+    client_session_id = string_field(body, "session_id", max_len=64)
+    return text, client_session_id, body
+
+
+def _wants_stream(request: Request) -> bool:
+    return "text/event-stream" in request.headers.get("accept", "")
+
+
+async def _answer(
+    request: Request,
+    node: Node,
+    tenant: Tenant,
+    session_id: str,
+    client_session_id: str,
+    text: str,
+    extra: dict[str, Any],
+    headers: dict[str, str],
+) -> Response:
+    if _wants_stream(request):
+        return StreamingResponse(
+            sse_turn(node, tenant, session_id, client_session_id, text, extra),
+            media_type="text/event-stream",
+            headers={**headers, "Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+    frames = [frame async for frame in run_turn(node, tenant, session_id, text)]
+    summary = await turn_summary(node, tenant, session_id, client_session_id, frames)
+    return JSONResponse({**summary, **extra}, headers={**headers, "Cache-Control": "no-store"})
+
+
+async def public_chat(request: Request) -> Response:
+    node: Node = request.state.node
+    origin = _origin(request)
+    if origin is not None and origin not in own_origins(request, node):
+        raise OriginNotAllowed("POST /api/chat is same-origin only; other sites embed the widget instead")
+    text, client_session_id, body = await _message_body(request, node)
+    business_id = body.get("business_id") or PLATFORM_BUSINESS_ID
+    if not isinstance(business_id, str) or len(business_id) > 64:
+        raise InvalidInput("'business_id' must be a string")
+    tenant = await get_tenant_by_business_id(node.engine, business_id)
+    if tenant is None or tenant.disabled:
+        raise TenantNotFound(f"no tenant with business_id {business_id!r}")
+    token = request.cookies.get(VISITOR_COOKIE)
+    visitor_id = visitor_id_from_token(node.settings.secret_key, token)
+    if visitor_id is None:
+        token = new_visitor_token(node.settings.secret_key)
+        visitor_id = visitor_id_from_token(node.settings.secret_key, token)
+    assert token is not None and visitor_id is not None
+    session_id = bound_session_id(node.settings.secret_key, tenant.id, visitor_id, client_session_id)
+    await _limit(node, request, (PER_SESSION, "session", session_id))
+    response = await _answer(request, node, tenant, session_id, client_session_id, text, {}, {})
+    secure = (node.settings.public_url or "").startswith("https://") or request.url.scheme == "https"
+    response.set_cookie(
+        VISITOR_COOKIE, token, max_age=365 * 86400, httponly=True, samesite="lax", secure=secure, path="/api/chat"
+    )
+    return response
+
+
+def _cors_headers(origin: str) -> dict[str, str]:
+    return {
+        "Access-Control-Allow-Origin": origin,
+        "Vary": "Origin",
+        "Access-Control-Expose-Headers": "Retry-After",
+    }
+
+
+async def widget_preflight(request: Request) -> Response:
+    node: Node = request.state.node
+    origin = _origin(request)
+    # A preflight carries no key, so it is answered for an origin that some active key allows.
+    if origin is None or origin in ("null", "invalid") or not await node.widget_origins.allowed(origin):
+        return JSONResponse(
+            {"error": {"code": "origin_not_allowed", "message": "this origin is not allowed for any widget key"}},
+            status_code=403,
+        )
+    return Response(
+        status_code=204,
+        headers={
+            **_cors_headers(origin),
+            "Access-Control-Allow-Methods": "POST, OPTIONS",
+            "Access-Control-Allow-Headers": "Content-Type, X-Widget-Key, X-Visitor-Token",
+            "Access-Control-Max-Age": "600",
+        },
+    )
+
+
+async def widget_chat(request: Request) -> Response:
+    node: Node = request.state.node
+    presented = request.headers.get("x-widget-key", "")
+    key: WidgetKey | None = await get_widget_key(node.engine, presented) if presented else None
+    if key is None or key.revoked:
+        raise Unauthenticated("a valid X-Widget-Key header is required (missing, unknown or revoked key)")
+    origin = _origin(request)
+    if origin is None or origin in ("null", "invalid") or not origin_matches(origin, key.origins):
+        raise OriginNotAllowed("the Origin is not allowed for this widget key")
+    headers = _cors_headers(origin)
+    try:
+        text, client_session_id, _ = await _message_body(request, node)
+        tenant = await node.tenants.get(key.tenant_id)
+        if tenant is None or tenant.disabled:
+            raise TenantNotFound("the widget key's tenant is disabled")
+        token = request.headers.get(VISITOR_HEADER)
+        visitor_id = visitor_id_from_token(node.settings.secret_key, token)
+        if visitor_id is None:
+            token = new_visitor_token(node.settings.secret_key)
+            visitor_id = visitor_id_from_token(node.settings.secret_key, token)
+        assert token is not None and visitor_id is not None
+        session_id = bound_session_id(node.settings.secret_key, tenant.id, visitor_id, client_session_id)
+        await _limit(node, request, (PER_KEY, "key", key.key), (PER_SESSION, "session", session_id))
+        return await _answer(
+            request, node, tenant, session_id, client_session_id, text, {"visitor_token": token}, headers
+        )
+    except (InvalidInput, RateLimited, TenantNotFound) as exc:
+        # Errors after the origin check carry CORS headers, so the page's script can read them.
+        exc.headers = {**(exc.headers or {}), **headers}
+        raise
+
+
+async def _app_principal(request: Request, node: Node) -> Principal:
+    principal = await optional_principal(request, node, request.method)
+    if principal is None:
+        raise Unauthenticated(ANONYMOUS_APP_CALL)
+    if CHAT_MANAGE not in principal.permissions:
+        raise Forbidden("this account lacks the chat.manage permission")
+    return principal
+
+
+async def _app_tenant(node: Node, principal: Principal, business_id: object) -> Tenant:
+    """The caller's own tenant; a platform admin may name another with ``business_id``."""
+    if business_id is None or business_id == principal.business_id:
+        tenant = await node.tenants.get(principal.tenant_id)
+    elif not isinstance(business_id, str):
+        raise InvalidInput("'business_id' must be a string")
+    elif not principal.is_platform_admin:
+        raise Forbidden("only platform admins act on other tenants")
+    else:
+        tenant = await get_tenant_by_business_id(node.engine, business_id)
+    if tenant is None:
+        raise TenantNotFound("unknown tenant")
+    return tenant
+
+
+async def app_session(request: Request) -> Response:
+    node: Node = request.state.node
+    principal = await _app_principal(request, node)
+    body = await read_json(request) if request.headers.get("content-length") not in (None, "0") else {}
+    tenant = await _app_tenant(node, principal, body.get("business_id"))
+    session_id = new_session_id()
+    await node.chat.writer.ensure_session(tenant.id, session_id)
+    return JSONResponse(
+        {
+            "session_id": session_id,
+            "tenant_id": tenant.id,
+            "business_id": tenant.business_id,
+            "resume_token": resume_token(node.settings.secret_key, tenant.id, session_id),
+            "seq": 0,
+        },
+        status_code=201,
+    )
+
+
+async def app_message(request: Request) -> Response:
+    node: Node = request.state.node
+    principal = await _app_principal(request, node)
+    text, session_id, body = await _message_body(request, node)
+    tenant = await _app_tenant(node, principal, body.get("business_id"))
+    if await get_session(node.engine, tenant.id, session_id) is None:
+        raise SessionNotFound("no such session in this tenant")
+    result = await node.chat.post(tenant.id, session_id, "agent", text, meta={"author": principal.name})
+    return JSONResponse(
+        {"session_id": session_id, "seq": result.message.seq, "message": result.message.frame(), "mode": result.mode}
+    )
+
+
+async def app_history(request: Request) -> Response:
+    node: Node = request.state.node
+    principal = await _app_principal(request, node)
+    tenant = await _app_tenant(node, principal, request.query_params.get("business_id"))
+    session_id = request.path_params["session_id"]
+    raw_after = request.query_params.get("after_seq", "0")
+    if not raw_after.isdigit():
+        raise InvalidInput("after_seq must be a non-negative integer")
+    state = await get_session(node.engine, tenant.id, session_id)
+    if state is None:
+        raise SessionNotFound("no such session in this tenant")
+    history = await messages_after(node.engine, tenant.id, session_id, int(raw_after))
+    return JSONResponse(
+        {
+            "session_id": session_id,
+            "seq": state.last_seq,
+            "mode": state.mode,
+            "messages": [message.frame() for message in history],
+        }
+    )

@@ -1,0 +1,98 @@
+"""One chat turn over plain HTTP: store the visitor's message, wait for the AI's reply.
+
+Legacy clients get the reply as JSON, or as Server-Sent Events when they ask for
+``text/event-stream``; both read the same frames the WebSockets get, from the session's channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from hub.node import Node
+from hub.store.models import Tenant
+from hub.store.transcript import get_session, recent_messages
+
+TURN_TIMEOUT_S = 120.0
+
+
+class _TurnListener:
+    """A fan-out listener for the length of one request (frames are parsed: this is not the hot path)."""
+
+    def __init__(self) -> None:
+        self.frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    def deliver(self, seq: int, frame: str) -> None:
+        self.frames.put_nowait(orjson.loads(frame))
+
+    def resync(self) -> None:
+        return None
+
+
+async def run_turn(node: Node, tenant: Tenant, session_id: str, text: str) -> AsyncIterator[dict[str, Any]]:
+    """Yield the turn's frames: the visitor's message, AI tokens, then the AI message (or its failure notice)."""
+    channel = node.keys.session_channel(tenant.id, session_id)
+    listener = _TurnListener()
+    await node.fanout.join(channel, listener)
+    try:
+        result = await node.chat.visitor_message(tenant, session_id, text)
+        own = result.message
+        yield own.frame()
+        if result.mode != "ai" or not node.ai.answers:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + TURN_TIMEOUT_S
+        while True:
+            frame = await asyncio.wait_for(listener.frames.get(), max(0.0, deadline - loop.time()))
+            kind = frame.get("type")
+            if kind == "token" or kind == "error":
+                yield frame
+            elif kind == "message" and frame["seq"] > own.seq:
+                yield frame
+                if frame["role"] == "ai" and not frame.get("truncated"):
+                    return
+                if frame["role"] == "system" and frame["seq"] > own.seq:
+                    return
+    finally:
+        await node.fanout.leave(channel, listener)
+
+
+async def turn_summary(
+    node: Node, tenant: Tenant, session_id: str, client_session_id: str, frames: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The JSON answer: the reply plus agent and system messages the caller has not seen yet."""
+    reply = next((f for f in reversed(frames) if f.get("type") == "message" and f["role"] == "ai"), None)
+    own_seq = next((f["seq"] for f in frames if f.get("type") == "message" and f["role"] == "visitor"), 0)
+    history = await recent_messages(node.engine, tenant.id, session_id, 50)
+    # The caller saw everything up to the AI's previous answer; later agent or system lines are news.
+    seen_until = max((m.seq for m in history if m.role == "ai" and m.seq < own_seq), default=0)
+    unseen = [m.frame() for m in history if m.role in ("agent", "system") and m.seq > seen_until]
+    state = await get_session(node.engine, tenant.id, session_id)
+    return {
+        "session_id": client_session_id,
+        "reply": reply["text"] if reply else None,
+        "seq": max([own_seq, *(f["seq"] for f in frames if f.get("type") == "message")]),
+        "mode": state.mode if state else "ai",
+        "messages": unseen,
+    }
+
+
+def sse_event(name: str, data: dict[str, Any]) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+async def sse_turn(
+    node: Node, tenant: Tenant, session_id: str, client_session_id: str, text: str, extra: dict[str, Any]
+) -> AsyncIterator[bytes]:
+    frames: list[dict[str, Any]] = []
+    try:
+        async for frame in run_turn(node, tenant, session_id, text):
+            frames.append(frame)
+            yield sse_event(frame["type"], frame)
+    except TimeoutError:
+        yield sse_event("error", {"type": "error", "code": "timeout", "message": "no reply in time"})
+    summary = await turn_summary(node, tenant, session_id, client_session_id, frames)
+    yield sse_event("done", {**summary, **extra})

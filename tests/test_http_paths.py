@@ -1,0 +1,244 @@
+"""The product page's three HTTP paths, their CORS and CSRF rules, SSE streaming and history."""
+
+from __future__ import annotations
+
+import httpx
+import orjson
+import pytest
+
+from hub.store.models import Tenant
+from hub.store.tenants import create_tenant
+from hub.store.users import create_user
+from hub.store.widget_keys import create_widget_key, revoke_widget_key
+from tests.conftest import RunningHub, visitor
+
+SHOP = "https://shop.example.com"
+
+
+async def platform(hub: RunningHub) -> Tenant:
+    return await create_tenant(hub.node.engine, name="Office16852", business_id="office16852-platform")
+
+
+async def agent_token(hub: RunningHub, tenant: Tenant, role: str = "agent") -> str:
+    email = f"{role}@{tenant.business_id}.example.com"
+    await create_user(hub.node.engine, tenant_id=tenant.id, email=email, password="agent-pass-1", role=role)
+    async with httpx.AsyncClient(base_url=hub.http) as client:
+        response = await client.post("/api/auth/login", json={"email": email, "password": "agent-pass-1"})
+    token: str = response.json()["token"]
+    return token
+
+
+def parse_sse(body: str) -> list[tuple[str, dict[str, object]]]:
+    events = []
+    for block in body.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        events.append((lines["event"], orjson.loads(lines["data"])))
+    return events
+
+
+async def test_public_chat_answers_with_the_ai_reply_on_the_platform_tenant_by_default(hub: RunningHub) -> None:
+    await platform(hub)
+    async with httpx.AsyncClient(base_url=hub.http) as client:
+        response = await client.post("/api/chat", json={"session_id": "session_123", "message": "Hello, who are you?"})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["session_id"] == "session_123" and body["mode"] == "ai" and body["seq"] == 2
+        assert "Office16852" in body["reply"] and body["messages"] == []
+        again = await client.post("/api/chat", json={"session_id": "session_123", "message": "thanks"})
+        assert again.json()["seq"] == 4, "the visitor cookie keeps the same conversation"
+
+
+async def test_public_chat_with_business_id_and_same_origin_fetch(hub: RunningHub) -> None:
+    shop = await hub.tenant()
+    async with httpx.AsyncClient(base_url=hub.http, headers={"Origin": hub.http}) as client:
+        response = await client.post(
+            "/api/chat", json={"session_id": "s1", "message": "hello", "business_id": shop.business_id}
+        )
+    assert response.status_code == 200 and "Acme Test" in response.json()["reply"]
+
+
+async def test_public_chat_from_another_site_gets_403_without_cors_headers(hub: RunningHub) -> None:
+    await platform(hub)
+    async with httpx.AsyncClient(base_url=hub.http, headers={"Origin": "https://evil.example.net"}) as client:
+        response = await client.post("/api/chat", json={"session_id": "s1", "message": "hello"})
+    assert response.status_code == 403 and response.json()["error"]["code"] == "origin_not_allowed"
+    assert not [name for name in response.headers if name.lower().startswith("access-control-")]
+
+
+async def test_guessed_session_id_opens_a_separate_conversation(hub: RunningHub) -> None:
+    await platform(hub)
+    async with httpx.AsyncClient(base_url=hub.http) as owner, httpx.AsyncClient(base_url=hub.http) as guesser:
+        await owner.post("/api/chat", json={"session_id": "session_123", "message": "my order is 42, my secret"})
+        stolen = await guesser.post("/api/chat", json={"session_id": "session_123", "message": "what did I say?"})
+        assert stolen.json()["seq"] == 2, "the guesser's session is new: nothing of the owner's is in it"
+        follow_up = await owner.post("/api/chat", json={"session_id": "session_123", "message": "thanks"})
+        assert follow_up.json()["seq"] == 4, "and nothing of the guesser's reached the owner's"
+
+
+async def test_public_chat_streams_tokens_as_sse(hub: RunningHub) -> None:
+    await platform(hub)
+    async with httpx.AsyncClient(base_url=hub.http) as client:
+        response = await client.post(
+            "/api/chat",
+            json={"session_id": "s-sse", "message": "who are you?"},
+            headers={"Accept": "text/event-stream"},
+        )
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = parse_sse(response.text)
+    names = [name for name, _ in events]
+    assert names[0] == "message" and names[-1] == "done" and names.count("token") > 3
+    tokens = "".join(str(data["text"]) for name, data in events if name == "token")
+    assert events[-1][1]["reply"] == tokens
+
+
+async def test_widget_chat_needs_a_valid_key_and_an_allowed_origin(hub: RunningHub) -> None:
+    shop = await hub.tenant()
+    key = await create_widget_key(hub.node.engine, shop.id, [SHOP])
+    async with httpx.AsyncClient(base_url=hub.http) as client:
+        body = {"session_id": "w1", "message": "hello"}
+        missing = await client.post("/api/widget/chat", json=body, headers={"Origin": SHOP})
+        unknown = await client.post("/api/widget/chat", json=body, headers={"Origin": SHOP, "X-Widget-Key": "pk_x"})
+        assert missing.status_code == unknown.status_code == 401
+        evil = await client.post(
+            "/api/widget/chat", json=body, headers={"Origin": "https://evil.example.net", "X-Widget-Key": key.key}
+        )
+        assert evil.status_code == 403
+        assert not [name for name in evil.headers if name.lower().startswith("access-control-")]
+        ok = await client.post("/api/widget/chat", json=body, headers={"Origin": SHOP, "X-Widget-Key": key.key})
+        assert ok.status_code == 200, ok.text
+        assert ok.headers["access-control-allow-origin"] == SHOP and ok.headers["vary"] == "Origin"
+        first = ok.json()
+        assert first["reply"] and first["visitor_token"]
+        again = await client.post(
+            "/api/widget/chat",
+            json={"session_id": "w1", "message": "thanks"},
+            headers={"Origin": SHOP, "X-Widget-Key": key.key, "X-Visitor-Token": first["visitor_token"]},
+        )
+        assert again.json()["seq"] == 4
+        await revoke_widget_key(hub.node.engine, shop.id, key.key)
+        revoked = await client.post("/api/widget/chat", json=body, headers={"Origin": SHOP, "X-Widget-Key": key.key})
+        assert revoked.status_code == 401
+
+
+async def test_widget_preflight_only_for_allowed_origins(hub: RunningHub) -> None:
+    shop = await hub.tenant()
+    await create_widget_key(hub.node.engine, shop.id, ["https://*.example.com"])
+    async with httpx.AsyncClient(base_url=hub.http) as client:
+        request_headers = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "x-widget-key"}
+        allowed = await client.options("/api/widget/chat", headers={"Origin": SHOP, **request_headers})
+        assert allowed.status_code == 204
+        assert allowed.headers["access-control-allow-origin"] == SHOP
+        assert "X-Widget-Key" in allowed.headers["access-control-allow-headers"]
+        assert "POST" in allowed.headers["access-control-allow-methods"]
+        for origin in ("https://evil.example.net", "https://example.com.evil.net", "https://example.com"):
+            refused = await client.options("/api/widget/chat", headers={"Origin": origin, **request_headers})
+            assert refused.status_code == 403, origin
+            assert not [name for name in refused.headers if name.lower().startswith("access-control-")]
+
+
+async def test_app_paths_refuse_anonymous_callers_and_point_to_public_chat(hub: RunningHub) -> None:
+    async with httpx.AsyncClient(base_url=hub.http) as client:
+        for path in ("/api/chat/session", "/api/chat/message"):
+            response = await client.post(path, json={"session_id": "s", "message": "hi"})
+            assert response.status_code == 401
+            assert "POST /api/chat" in response.json()["error"]["message"]
+
+
+async def test_app_paths_need_chat_manage(hub: RunningHub) -> None:
+    shop = await hub.tenant()
+    await create_user(
+        hub.node.engine,
+        tenant_id=shop.id,
+        email="c@shop.example.com",
+        password="customer-1",
+        role="customer",
+        kind="customer",
+    )
+    async with httpx.AsyncClient(base_url=hub.http) as client:
+        login = await client.post(
+            "/api/customers/auth/login", json={"email": "c@shop.example.com", "password": "customer-1"}
+        )
+        token = login.json()["token"]
+        response = await client.post(
+            "/api/chat/message", json={"session_id": "s", "message": "hi"}, headers={"Authorization": f"Bearer {token}"}
+        )
+    assert response.status_code == 403
+
+
+async def test_agent_message_reaches_the_visitors_websocket_live(hub: RunningHub) -> None:
+    shop = await hub.tenant()
+    token = await agent_token(hub, shop)
+    async with visitor(hub.ws, shop.id) as client:
+        await client.say("hello")
+        await client.ai_reply()
+        async with httpx.AsyncClient(base_url=hub.http, headers={"Authorization": f"Bearer {token}"}) as app:
+            posted = await app.post(
+                "/api/chat/message", json={"session_id": client.ready["session_id"], "message": "Hi, I'm Ann."}
+            )
+            assert posted.status_code == 200 and posted.json()["seq"] == 3
+            frame = await client.recv()
+            assert frame["role"] == "agent" and frame["text"] == "Hi, I'm Ann." and frame["seq"] == 3
+            history = await app.get(f"/api/chat/history/{client.ready['session_id']}?after_seq=1")
+            assert [m["seq"] for m in history.json()["messages"]] == [2, 3]
+
+
+async def test_agents_only_reach_their_own_tenants_sessions(hub: RunningHub) -> None:
+    shop, other = await hub.tenant(), await hub.tenant()
+    token = await agent_token(hub, other)
+    async with visitor(hub.ws, shop.id) as client:
+        await client.say("hello")
+        await client.ai_reply()
+        session_id = client.ready["session_id"]
+    async with httpx.AsyncClient(base_url=hub.http, headers={"Authorization": f"Bearer {token}"}) as app:
+        assert (await app.get(f"/api/chat/history/{session_id}")).status_code == 404
+        write = await app.post("/api/chat/message", json={"session_id": session_id, "message": "x"})
+        assert write.status_code == 404
+        other_tenant = await app.post(
+            "/api/chat/message", json={"session_id": session_id, "message": "x", "business_id": shop.business_id}
+        )
+        assert other_tenant.status_code == 403
+
+
+async def test_cookie_session_needs_csrf_on_app_paths(hub: RunningHub) -> None:
+    shop = await hub.tenant()
+    await create_user(
+        hub.node.engine, tenant_id=shop.id, email="a@shop.example.com", password="agent-pass-1", role="agent"
+    )
+    async with httpx.AsyncClient(base_url=hub.http) as client:
+        login = await client.post("/api/auth/login", json={"email": "a@shop.example.com", "password": "agent-pass-1"})
+        without = await client.post("/api/chat/session", json={})
+        assert without.status_code == 403
+        made = await client.post("/api/chat/session", json={}, headers={"X-CSRF-Token": login.json()["csrf_token"]})
+        assert made.status_code == 201 and made.json()["session_id"].startswith("s_")
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "content_type", "status"),
+    [
+        ("/api/chat", b"{", "application/json", 400),
+        ("/api/chat", b'{"session_id": "s"}', "application/json", 400),
+        ("/api/chat", b'{"session_id": 1, "message": "x"}', "application/json", 400),
+        ("/api/chat", b'{"session_id": "s", "message": "x"}', "text/plain", 415),
+        ("/api/chat", b'{"session_id": "s", "message": "' + b"x" * 5000 + b'"}', "application/json", 413),
+        ("/api/chat", b'{"session_id": "s", "message": "x", "business_id": "nope"}', "application/json", 404),
+    ],
+)
+async def test_bad_requests_get_json_errors_never_500(
+    hub: RunningHub, path: str, body: bytes, content_type: str, status: int
+) -> None:
+    await platform(hub)
+    async with httpx.AsyncClient(base_url=hub.http) as client:
+        response = await client.post(path, content=body, headers={"Content-Type": content_type})
+    assert response.status_code == status, response.text
+    assert set(response.json()["error"]) == {"code", "message"}
+
+
+async def test_requests_over_the_per_session_limit_get_429_with_retry_after(hub: RunningHub) -> None:
+    await platform(hub)
+    async with httpx.AsyncClient(base_url=hub.http) as client:
+        statuses = []
+        for n in range(32):
+            response = await client.post("/api/chat", json={"session_id": "busy", "message": f"thanks {n}"})
+            statuses.append(response.status_code)
+    assert statuses[:30] == [200] * 30 and statuses[30:] == [429, 429]
+    assert int(response.headers["retry-after"]) >= 1
