@@ -27,7 +27,7 @@ from hub.chat.identity import (
     resume_token,
     visitor_id_from_token,
 )
-from hub.chat.turn import run_turn, sse_turn, turn_summary
+from hub.chat.turn import sse_turn, start_turn, turn_summary
 from hub.errors import (
     Forbidden,
     InvalidInput,
@@ -36,6 +36,7 @@ from hub.errors import (
     SessionNotFound,
     TenantNotFound,
     Unauthenticated,
+    Unavailable,
 )
 from hub.node import Node
 from hub.origins import normalise_origin, origin_matches
@@ -97,13 +98,17 @@ async def _answer(
     extra: dict[str, Any],
     headers: dict[str, str],
 ) -> Response:
+    turn = await start_turn(node, tenant, session_id, text)
     if _wants_stream(request):
         return StreamingResponse(
-            sse_turn(node, tenant, session_id, client_session_id, text, extra),
+            sse_turn(node, tenant, turn, session_id, client_session_id, extra),
             media_type="text/event-stream",
             headers={**headers, "Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
-    frames = [frame async for frame in run_turn(node, tenant, session_id, text)]
+    try:
+        frames = [frame async for frame in turn.frames()]
+    except TimeoutError:
+        raise Unavailable("the AI did not answer in time; the message is stored") from None
     summary = await turn_summary(node, tenant, session_id, client_session_id, frames)
     return JSONResponse({**summary, **extra}, headers={**headers, "Cache-Control": "no-store"})
 

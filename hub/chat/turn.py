@@ -32,32 +32,51 @@ class _TurnListener:
         return None
 
 
-async def run_turn(node: Node, tenant: Tenant, session_id: str, text: str) -> AsyncIterator[dict[str, Any]]:
-    """Yield the turn's frames: the visitor's message, AI tokens, then the AI message (or its failure notice)."""
+class Turn:
+    """A started turn: the visitor's message is stored (errors surface before any response starts)."""
+
+    def __init__(self, node: Node, channel: str, listener: _TurnListener, own: dict[str, Any], ai_answers: bool):
+        self.node = node
+        self.channel = channel
+        self.listener = listener
+        self.own = own
+        self.ai_answers = ai_answers
+
+    async def frames(self) -> AsyncIterator[dict[str, Any]]:
+        """The visitor's message, AI tokens, then the AI message (or its failure notice); then it closes."""
+        try:
+            yield self.own
+            if not self.ai_answers:
+                return
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + TURN_TIMEOUT_S
+            while True:
+                frame = await asyncio.wait_for(self.listener.frames.get(), max(0.0, deadline - loop.time()))
+                kind = frame.get("type")
+                if kind in ("token", "error"):
+                    yield frame
+                elif kind == "message" and frame["seq"] > self.own["seq"]:
+                    yield frame
+                    if (frame["role"] == "ai" and not frame.get("truncated")) or frame["role"] == "system":
+                        return
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        await self.node.fanout.leave(self.channel, self.listener)
+
+
+async def start_turn(node: Node, tenant: Tenant, session_id: str, text: str) -> Turn:
     channel = node.keys.session_channel(tenant.id, session_id)
     listener = _TurnListener()
+    # Listen first, so no frame of the reply can slip by between storing and listening.
     await node.fanout.join(channel, listener)
     try:
         result = await node.chat.visitor_message(tenant, session_id, text)
-        own = result.message
-        yield own.frame()
-        if result.mode != "ai" or not node.ai.answers:
-            return
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + TURN_TIMEOUT_S
-        while True:
-            frame = await asyncio.wait_for(listener.frames.get(), max(0.0, deadline - loop.time()))
-            kind = frame.get("type")
-            if kind == "token" or kind == "error":
-                yield frame
-            elif kind == "message" and frame["seq"] > own.seq:
-                yield frame
-                if frame["role"] == "ai" and not frame.get("truncated"):
-                    return
-                if frame["role"] == "system" and frame["seq"] > own.seq:
-                    return
-    finally:
+    except BaseException:
         await node.fanout.leave(channel, listener)
+        raise
+    return Turn(node, channel, listener, result.message.frame(), result.mode == "ai" and node.ai.answers)
 
 
 async def turn_summary(
@@ -85,11 +104,11 @@ def sse_event(name: str, data: dict[str, Any]) -> bytes:
 
 
 async def sse_turn(
-    node: Node, tenant: Tenant, session_id: str, client_session_id: str, text: str, extra: dict[str, Any]
+    node: Node, tenant: Tenant, turn: Turn, session_id: str, client_session_id: str, extra: dict[str, Any]
 ) -> AsyncIterator[bytes]:
     frames: list[dict[str, Any]] = []
     try:
-        async for frame in run_turn(node, tenant, session_id, text):
+        async for frame in turn.frames():
             frames.append(frame)
             yield sse_event(frame["type"], frame)
     except TimeoutError:
