@@ -12,6 +12,7 @@ from hub.api.auth import customer_login, logout, me, staff_login
 from hub.api.chat import app_history, app_message, app_session, public_chat, widget_chat, widget_preflight
 from hub.api.errors import EXCEPTION_HANDLERS
 from hub.api.health import health
+from hub.api.widget_keys import create_key, list_keys, revoke_key
 from hub.broker.base import Broker
 from hub.node import Node
 from hub.settings import Settings
@@ -45,6 +46,9 @@ def create_app(settings: Settings | None = None, *, broker: Broker | None = None
         Route("/api/chat/session", app_session, methods=["POST"]),
         Route("/api/chat/message", app_message, methods=["POST"]),
         Route("/api/chat/history/{session_id}", app_history, methods=["GET"]),
+        Route("/api/widget-keys", list_keys, methods=["GET"]),
+        Route("/api/widget-keys", create_key, methods=["POST"]),
+        Route("/api/widget-keys/{key}", revoke_key, methods=["DELETE"]),
         WebSocketRoute("/ws/visitor/{tenant_uuid}", visitor_socket),
     ]
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)

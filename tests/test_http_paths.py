@@ -242,3 +242,42 @@ async def test_requests_over_the_per_session_limit_get_429_with_retry_after(hub:
             statuses.append(response.status_code)
     assert statuses[:30] == [200] * 30 and statuses[30:] == [429, 429]
     assert int(response.headers["retry-after"]) >= 1
+
+
+async def test_owner_manages_widget_keys_and_revoked_keys_stop_working(hub: RunningHub) -> None:
+    shop = await hub.tenant()
+    owner = await agent_token(hub, shop, role="owner")
+    agent = await agent_token(hub, shop, role="agent")
+    async with httpx.AsyncClient(base_url=hub.http) as client:
+        as_owner = {"Authorization": f"Bearer {owner}"}
+        refused = await client.post(
+            "/api/widget-keys", json={"origins": [SHOP]}, headers={"Authorization": f"Bearer {agent}"}
+        )
+        assert refused.status_code == 403
+        bad = await client.post("/api/widget-keys", json={"origins": ["not an origin"]}, headers=as_owner)
+        assert bad.status_code == 400
+        made = await client.post(
+            "/api/widget-keys", json={"origins": [SHOP, "http://localhost:*"], "mode": "test"}, headers=as_owner
+        )
+        assert made.status_code == 201
+        key = made.json()
+        assert key["key"].startswith("pk_test_") and key["origins"] == [SHOP, "http://localhost:*"]
+        listed = (await client.get("/api/widget-keys", headers=as_owner)).json()["widget_keys"]
+        assert [k["key"] for k in listed] == [key["key"]]
+        dev = await client.post(
+            "/api/widget/chat",
+            json={"session_id": "w", "message": "hi"},
+            headers={"Origin": "http://localhost:5173", "X-Widget-Key": key["key"]},
+        )
+        assert dev.status_code == 200, "the port wildcard admits any local dev server"
+        stranger = await agent_token(hub, await hub.tenant(), role="owner")
+        foreign = await client.delete(f"/api/widget-keys/{key['key']}", headers={"Authorization": f"Bearer {stranger}"})
+        assert foreign.status_code == 404, "another tenant's owner cannot touch this key"
+        assert (await client.delete(f"/api/widget-keys/{key['key']}", headers=as_owner)).status_code == 204
+        assert (await client.delete(f"/api/widget-keys/{key['key']}", headers=as_owner)).status_code == 404
+        gone = await client.post(
+            "/api/widget/chat",
+            json={"session_id": "w", "message": "hi"},
+            headers={"Origin": SHOP, "X-Widget-Key": key["key"]},
+        )
+        assert gone.status_code == 401
