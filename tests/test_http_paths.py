@@ -281,3 +281,26 @@ async def test_owner_manages_widget_keys_and_revoked_keys_stop_working(hub: Runn
             headers={"Origin": SHOP, "X-Widget-Key": key["key"]},
         )
         assert gone.status_code == 401
+
+
+async def test_widget_and_app_paths_stream_sse_when_asked(hub: RunningHub) -> None:
+    shop = await hub.tenant()
+    key = await create_widget_key(hub.node.engine, shop.id, [SHOP])
+    token = await agent_token(hub, shop)
+    async with httpx.AsyncClient(base_url=hub.http) as client:
+        widget = await client.post(
+            "/api/widget/chat",
+            json={"session_id": "sse", "message": "who are you?"},
+            headers={"Origin": SHOP, "X-Widget-Key": key.key, "Accept": "text/event-stream"},
+        )
+        assert widget.headers["access-control-allow-origin"] == SHOP
+        events = parse_sse(widget.text)
+        assert [name for name, _ in events].count("token") > 3 and events[-1][0] == "done"
+        assert events[-1][1]["visitor_token"]
+        session = await client.post("/api/chat/session", headers={"Authorization": f"Bearer {token}"})
+        app = await client.post(
+            "/api/chat/message",
+            json={"session_id": session.json()["session_id"], "message": "Hello from the team"},
+            headers={"Authorization": f"Bearer {token}", "Accept": "text/event-stream"},
+        )
+        assert [name for name, _ in parse_sse(app.text)] == ["message", "done"]

@@ -27,7 +27,7 @@ from hub.chat.identity import (
     resume_token,
     visitor_id_from_token,
 )
-from hub.chat.turn import sse_turn, start_turn, turn_summary
+from hub.chat.turn import sse_event, sse_turn, start_turn, turn_summary
 from hub.errors import (
     Forbidden,
     InvalidInput,
@@ -252,9 +252,18 @@ async def app_message(request: Request) -> Response:
     if await get_session(node.engine, tenant.id, session_id) is None:
         raise SessionNotFound("no such session in this tenant")
     result = await node.chat.post(tenant.id, session_id, "agent", text, meta={"author": principal.name})
-    return JSONResponse(
-        {"session_id": session_id, "seq": result.message.seq, "message": result.message.frame(), "mode": result.mode}
-    )
+    answer = {
+        "session_id": session_id,
+        "seq": result.message.seq,
+        "message": result.message.frame(),
+        "mode": result.mode,
+    }
+    if _wants_stream(request):
+        # Nothing streams after an agent's line (the AI does not answer agents); the same two events keep
+        # SSE clients on one code path for all three endpoints.
+        events = sse_event("message", result.message.frame()) + sse_event("done", answer)
+        return Response(events, media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+    return JSONResponse(answer)
 
 
 async def app_history(request: Request) -> Response:
