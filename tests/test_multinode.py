@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from hub.store.database import open_engine
 from hub.store.models import Tenant
 from tests.conftest import SECRET, Visitor, is_ai_message, visitor
 from tests.services import HubProcess
@@ -119,3 +120,27 @@ async def test_health_reports_database_and_redis(nodes: tuple[HubProcess, HubPro
             assert report["ok"] is True
             assert report["database"] == {"ok": True, "backend": "postgresql"}
             assert report["redis"]["ok"] is True and report["redis"]["subscriber"] is True
+
+
+async def test_login_throttle_is_shared_by_all_nodes_through_redis(
+    nodes: tuple[HubProcess, HubProcess], pg_tenant: Tenant, postgres_url: str
+) -> None:
+    import httpx
+
+    from hub.store.users import create_user
+
+    engine = open_engine(postgres_url)
+    email = f"agent-{pg_tenant.business_id}@example.com"
+    try:
+        await create_user(engine, tenant_id=pg_tenant.id, email=email, password="right-password", role="agent")
+    finally:
+        await engine.dispose()
+    node_a, node_b = nodes
+    async with httpx.AsyncClient() as client:
+        for node in (node_a, node_b, node_a, node_b, node_a):
+            wrong = await client.post(f"{node.http}/api/auth/login", json={"email": email, "password": "wrong-one"})
+            assert wrong.status_code == 401
+        blocked = await client.post(
+            f"{node_b.http}/api/auth/login", json={"email": email, "password": "right-password"}
+        )
+    assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) >= 1
