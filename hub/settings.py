@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
+from limits import parse
+
 AI_PROVIDERS = ("builtin", "openai", "none")
 
 
@@ -34,6 +36,10 @@ class Settings:
     public_url: str | None = None
     ai_token_delay_ms: int = 0
     max_message_chars: int = 4000
+    max_body_bytes: int = 65536
+    rate_limit_address: str = "120/minute"
+    rate_limit_key: str = "3000/minute"
+    rate_limit_session: str = "30/minute"
     max_frame_bytes: int = 65536
     send_queue_frames: int = 1024
     ws_ping_interval_s: float = 20.0
@@ -163,6 +169,24 @@ class Settings:
         delay = integer("HUB_AI_TOKEN_DELAY_MS", 0, 10_000)
         if delay is not None:
             values["ai_token_delay_ms"] = delay
+        body_bytes = integer("HUB_MAX_BODY_BYTES", 1024, 10_000_000)
+        if body_bytes is not None:
+            values["max_body_bytes"] = body_bytes
+        for name, field_name in (
+            ("HUB_RATE_LIMIT_ADDRESS", "rate_limit_address"),
+            ("HUB_RATE_LIMIT_KEY", "rate_limit_key"),
+            ("HUB_RATE_LIMIT_SESSION", "rate_limit_session"),
+        ):
+            rate = text(name)
+            if rate is not None:
+                try:
+                    if parse(rate).amount < 1:
+                        raise ValueError(rate)
+                except ValueError:
+                    raise SettingsError(
+                        f"{name} must be a rate like '30/minute' or '5 per second', got {rate!r}"
+                    ) from None
+                values[field_name] = rate
         max_chars = integer("HUB_MAX_MESSAGE_CHARS", 1, 60_000)
         if max_chars is not None:
             values["max_message_chars"] = max_chars

@@ -6,11 +6,12 @@ import httpx
 import orjson
 import pytest
 
+from hub.settings import Settings
 from hub.store.models import Tenant
 from hub.store.tenants import create_tenant
 from hub.store.users import create_user
 from hub.store.widget_keys import create_widget_key, revoke_widget_key
-from tests.conftest import RunningHub, visitor
+from tests.conftest import RunningHub, serve_hub, visitor
 
 SHOP = "https://shop.example.com"
 
@@ -304,3 +305,17 @@ async def test_widget_and_app_paths_stream_sse_when_asked(hub: RunningHub) -> No
             headers={"Authorization": f"Bearer {token}", "Accept": "text/event-stream"},
         )
         assert [name for name, _ in parse_sse(app.text)] == ["message", "done"]
+
+
+async def test_rate_limits_and_body_size_are_configurable(settings: Settings) -> None:
+    strict = settings.with_overrides(rate_limit_session="2/minute", max_body_bytes=2048)
+    async with serve_hub(strict) as small_hub:
+        await platform(small_hub)
+        async with httpx.AsyncClient(base_url=small_hub.http) as client:
+            codes = [
+                (await client.post("/api/chat", json={"session_id": "s", "message": f"thanks {n}"})).status_code
+                for n in range(3)
+            ]
+            big = await client.post("/api/chat", json={"session_id": "t", "message": "x" * 3000})
+    assert codes == [200, 200, 429]
+    assert big.status_code == 413

@@ -55,6 +55,10 @@ async def test_every_variable_is_parsed() -> None:
             "HUB_PUBLIC_URL": "https://chat.example.com/",
             "HUB_AI_TOKEN_DELAY_MS": "40",
             "HUB_MAX_MESSAGE_CHARS": "500",
+            "HUB_MAX_BODY_BYTES": "2048",
+            "HUB_RATE_LIMIT_ADDRESS": "10/second",
+            "HUB_RATE_LIMIT_KEY": "100 per minute",
+            "HUB_RATE_LIMIT_SESSION": "5/minute",
             "HUB_SEND_QUEUE_FRAMES": "64",
             "HUB_WS_PING_INTERVAL_S": "0",
             "HUB_WS_PER_MESSAGE_DEFLATE": "on",
@@ -74,6 +78,12 @@ async def test_every_variable_is_parsed() -> None:
     assert settings.max_message_chars == 500 and settings.send_queue_frames == 64
     assert settings.ws_ping_interval_s == 0.0 and settings.ws_per_message_deflate is True
     assert settings.log_level == "debug"
+    assert settings.max_body_bytes == 2048
+    assert (settings.rate_limit_address, settings.rate_limit_key, settings.rate_limit_session) == (
+        "10/second",
+        "100 per minute",
+        "5/minute",
+    )
 
 
 @pytest.mark.parametrize(
@@ -147,6 +157,10 @@ BAD_VALUES = [
     ("HUB_WS_PER_MESSAGE_DEFLATE", "maybe"),
     ("HUB_WS_PER_MESSAGE_DEFLATE", "2"),
     ("HUB_LOG_LEVEL", "verbose"),
+    ("HUB_MAX_BODY_BYTES", "10"),
+    ("HUB_RATE_LIMIT_ADDRESS", "lots"),
+    ("HUB_RATE_LIMIT_KEY", "0/minute"),
+    ("HUB_RATE_LIMIT_SESSION", "-3/minute"),
 ]
 
 

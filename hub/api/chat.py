@@ -48,9 +48,6 @@ from hub.ws.visitor import own_origins
 
 VISITOR_COOKIE = "bob_visitor"
 VISITOR_HEADER = "x-visitor-token"
-PER_ADDRESS = parse("120/minute")
-PER_KEY = parse("3000/minute")
-PER_SESSION = parse("30/minute")
 ANONYMOUS_APP_CALL = (
     "this endpoint is for the logged-in app (Mission Control) and needs chat.manage; "
     "anonymous pages use POST /api/chat instead"
@@ -67,16 +64,17 @@ def _origin(request: Request) -> str | None:
         return "invalid"
 
 
-async def _limit(node: Node, request: Request, *scoped: tuple[Any, str, str]) -> None:
+async def _limit(node: Node, request: Request, *scoped: tuple[str, str, str]) -> None:
+    """Per-address, plus the given (rate, scope, key) limits; shared through Redis when nodes run several."""
     address = request.client.host if request.client else "unknown"
-    for limit, scope, key in ((PER_ADDRESS, "address", address), *scoped):
-        wait = await node.login_throttle.over_limit(limit, scope, key)
+    for rate, scope, key in ((node.settings.rate_limit_address, "address", address), *scoped):
+        wait = await node.login_throttle.over_limit(parse(rate), scope, key)
         if wait is not None:
             raise RateLimited(f"too many requests ({scope}); retry in {wait} s", wait)
 
 
 async def _message_body(request: Request, node: Node) -> tuple[str, str, dict[str, Any]]:
-    body = await read_json(request)
+    body = await read_json(request, node.settings.max_body_bytes)
     text = string_field(body, "message", max_len=node.settings.max_message_chars)
     if not text.strip():
         raise InvalidInput("'message' is empty")
@@ -132,7 +130,7 @@ async def public_chat(request: Request) -> Response:
         visitor_id = visitor_id_from_token(node.settings.secret_key, token)
     assert token is not None and visitor_id is not None
     session_id = bound_session_id(node.settings.secret_key, tenant.id, visitor_id, client_session_id)
-    await _limit(node, request, (PER_SESSION, "session", session_id))
+    await _limit(node, request, (node.settings.rate_limit_session, "session", session_id))
     response = await _answer(request, node, tenant, session_id, client_session_id, text, {}, {})
     secure = (node.settings.public_url or "").startswith("https://") or request.url.scheme == "https"
     response.set_cookie(
@@ -191,7 +189,12 @@ async def widget_chat(request: Request) -> Response:
             visitor_id = visitor_id_from_token(node.settings.secret_key, token)
         assert token is not None and visitor_id is not None
         session_id = bound_session_id(node.settings.secret_key, tenant.id, visitor_id, client_session_id)
-        await _limit(node, request, (PER_KEY, "key", key.key), (PER_SESSION, "session", session_id))
+        await _limit(
+            node,
+            request,
+            (node.settings.rate_limit_key, "key", key.key),
+            (node.settings.rate_limit_session, "session", session_id),
+        )
         return await _answer(
             request, node, tenant, session_id, client_session_id, text, {"visitor_token": token}, headers
         )
