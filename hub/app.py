@@ -6,15 +6,20 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 
 from hub.api.auth import customer_login, logout, me, staff_login
 from hub.api.chat import app_history, app_message, app_session, public_chat, widget_chat, widget_preflight
 from hub.api.errors import EXCEPTION_HANDLERS
 from hub.api.health import health
+from hub.api.openapi import openapi
+from hub.api.widget_js import widget_js
 from hub.api.widget_keys import create_key, list_keys, revoke_key
+from hub.assets import asset_dir
 from hub.broker.base import Broker
 from hub.node import Node
+from hub.portal import login_page, templates, widget_setup
 from hub.settings import Settings
 from hub.ws.visitor import visitor_socket
 
@@ -24,16 +29,21 @@ def create_app(settings: Settings | None = None, *, broker: Broker | None = None
     settings = settings or Settings.from_env()
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Node]]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
         node = await Node.open(settings, broker=broker)
         app.state.node = node
         try:
-            yield {"node": node}
+            yield {"node": node, "templates": templates()}
         finally:
             await node.close()
 
     routes = [
         Route("/api/health", health, methods=["GET"]),
+        Route("/widget/{tenant_uuid}/widget.js", widget_js, methods=["GET"]),
+        Route("/portal/login", login_page, methods=["GET"]),
+        Route("/portal/widget", widget_setup, methods=["GET"]),
+        Mount("/static", app=StaticFiles(directory=str(asset_dir("static"))), name="static"),
+        Route("/api/openapi.json", openapi, methods=["GET"]),
         Route("/api/auth/login", staff_login, methods=["POST"]),
         Route("/api/auth/logout", logout, methods=["POST"]),
         Route("/api/auth/me", me, methods=["GET"]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hub.ai import AIProvider, provider_from_settings
 from hub.auth.throttle import LoginThrottle
 from hub.broker import Broker, broker_from_url
+from hub.bundle import BundleCache
 from hub.chat.fanout import Fanout
 from hub.chat.replies import ReplyRunner
 from hub.chat.service import ChatService
@@ -23,30 +24,48 @@ from hub.store.database import migrate, open_engine
 from hub.store.models import Tenant
 from hub.store.tables import widget_keys
 from hub.store.tenants import get_tenant
+from hub.store.widget_keys import WidgetKey, list_widget_keys
 from hub.store.writer import MessageWriter
 
 logger = logging.getLogger(__name__)
 
 
 class TenantCache:
-    """Tenants are read on every connect; a short TTL keeps that off the database."""
+    """Tenants are read on every connect; a short TTL keeps that off the database.
+
+    A tenant's browser origins are its own list plus those of its active widget keys, so a page that
+    embeds the widget with a key may also open the visitor WebSocket.
+    """
 
     ttl_s = 10.0
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._entries: dict[str, tuple[float, Tenant | None]] = {}
+        self._entries: dict[str, tuple[float, Tenant | None, tuple[WidgetKey, ...]]] = {}
 
-    async def get(self, tenant_id: str) -> Tenant | None:
+    async def _load(self, tenant_id: str) -> tuple[float, Tenant | None, tuple[WidgetKey, ...]]:
         now = time.monotonic()
         entry = self._entries.get(tenant_id)
         if entry is not None and now - entry[0] < self.ttl_s:
-            return entry[1]
+            return entry
         tenant = await get_tenant(self.engine, tenant_id) if _looks_like_uuid(tenant_id) else None
+        keys: tuple[WidgetKey, ...] = ()
+        if tenant is not None:
+            keys = tuple(key for key in await list_widget_keys(self.engine, tenant.id) if not key.revoked)
+            origins = dict.fromkeys([*tenant.origins, *(origin for key in keys for origin in key.origins)])
+            tenant = replace(tenant, origins=tuple(origins))
         if len(self._entries) > 10_000:
             self._entries.clear()
-        self._entries[tenant_id] = (now, tenant)
-        return tenant
+        entry = (now, tenant, keys)
+        self._entries[tenant_id] = entry
+        return entry
+
+    async def get(self, tenant_id: str) -> Tenant | None:
+        return (await self._load(tenant_id))[1]
+
+    async def widget_keys(self, tenant_id: str) -> tuple[WidgetKey, ...]:
+        """The tenant's active publishable keys, oldest first."""
+        return (await self._load(tenant_id))[2]
 
     def forget(self, tenant_id: str) -> None:
         self._entries.pop(tenant_id, None)
@@ -90,6 +109,7 @@ class Node:
     tenants: TenantCache
     login_throttle: LoginThrottle
     widget_origins: WidgetOrigins
+    widget_bundles: BundleCache = field(default_factory=BundleCache)
     sockets: set[object] = field(default_factory=set)
 
     @classmethod

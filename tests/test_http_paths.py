@@ -319,3 +319,41 @@ async def test_rate_limits_and_body_size_are_configurable(settings: Settings) ->
             big = await client.post("/api/chat", json={"session_id": "t", "message": "x" * 3000})
     assert codes == [200, 200, 429]
     assert big.status_code == 413
+
+
+async def test_agent_lines_reach_a_legacy_http_visitor_once(settings: Settings) -> None:
+    async with serve_hub(settings.with_overrides(ai_provider="none")) as quiet_hub:
+        shop = await quiet_hub.tenant()
+        token = await agent_token(quiet_hub, shop)
+        async with httpx.AsyncClient(base_url=quiet_hub.http) as visitor_client:
+            body = {"session_id": "legacy", "message": "hello?", "business_id": shop.business_id}
+            first = (await visitor_client.post("/api/chat", json=body)).json()
+            assert first["reply"] is None and first["messages"] == []
+            async with quiet_hub.node.engine.connect() as connection:
+                from sqlalchemy import select
+
+                from hub.store.tables import chat_sessions
+
+                session_id = await connection.scalar(
+                    select(chat_sessions.c.id).where(chat_sessions.c.tenant_id == shop.id)
+                )
+            async with httpx.AsyncClient(base_url=quiet_hub.http, headers={"Authorization": f"Bearer {token}"}) as app:
+                await app.post("/api/chat/message", json={"session_id": session_id, "message": "Ann here, hi!"})
+            second = (await visitor_client.post("/api/chat", json={**body, "message": "great"})).json()
+            third = (await visitor_client.post("/api/chat", json={**body, "message": "thanks"})).json()
+    assert [m["text"] for m in second["messages"]] == ["Ann here, hi!"]
+    assert third["messages"] == [], "a line already shown is not repeated"
+
+
+async def test_widget_errors_after_the_origin_check_are_readable_by_the_page(hub: RunningHub) -> None:
+    shop = await hub.tenant()
+    key = await create_widget_key(hub.node.engine, shop.id, [SHOP])
+    async with httpx.AsyncClient(base_url=hub.http) as client:
+        for content, content_type, status in ((b"hi", "text/plain", 415), (b"{", "application/json", 400)):
+            response = await client.post(
+                "/api/widget/chat",
+                content=content,
+                headers={"Origin": SHOP, "X-Widget-Key": key.key, "Content-Type": content_type},
+            )
+            assert response.status_code == status
+            assert response.headers["access-control-allow-origin"] == SHOP

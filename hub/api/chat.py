@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from limits import parse
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
@@ -30,6 +31,7 @@ from hub.chat.identity import (
 from hub.chat.turn import sse_event, sse_turn, start_turn, turn_summary
 from hub.errors import (
     Forbidden,
+    HubError,
     InvalidInput,
     OriginNotAllowed,
     RateLimited,
@@ -101,6 +103,8 @@ async def _answer(
         return StreamingResponse(
             sse_turn(node, tenant, turn, session_id, client_session_id, extra),
             media_type="text/event-stream",
+            # Runs even when the client leaves before the stream starts, so no listener stays behind.
+            background=BackgroundTask(turn.close),
             headers={**headers, "Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
     try:
@@ -198,7 +202,7 @@ async def widget_chat(request: Request) -> Response:
         return await _answer(
             request, node, tenant, session_id, client_session_id, text, {"visitor_token": token}, headers
         )
-    except (InvalidInput, RateLimited, TenantNotFound) as exc:
+    except HubError as exc:
         # Errors after the origin check carry CORS headers, so the page's script can read them.
         exc.headers = {**(exc.headers or {}), **headers}
         raise

@@ -41,6 +41,7 @@ class Turn:
         self.listener = listener
         self.own = own
         self.ai_answers = ai_answers
+        self.closed = False
 
     async def frames(self) -> AsyncIterator[dict[str, Any]]:
         """The visitor's message, AI tokens, then the AI message (or its failure notice); then it closes."""
@@ -63,7 +64,9 @@ class Turn:
             await self.close()
 
     async def close(self) -> None:
-        await self.node.fanout.leave(self.channel, self.listener)
+        if not self.closed:
+            self.closed = True
+            await self.node.fanout.leave(self.channel, self.listener)
 
 
 async def start_turn(node: Node, tenant: Tenant, session_id: str, text: str) -> Turn:
@@ -86,8 +89,11 @@ async def turn_summary(
     reply = next((f for f in reversed(frames) if f.get("type") == "message" and f["role"] == "ai"), None)
     own_seq = next((f["seq"] for f in frames if f.get("type") == "message" and f["role"] == "visitor"), 0)
     history = await recent_messages(node.engine, tenant.id, session_id, 50)
-    # The caller saw everything up to the AI's previous answer; later agent or system lines are news.
-    seen_until = max((m.seq for m in history if m.role == "ai" and m.seq < own_seq), default=0)
+    # The caller's previous turn showed it everything up to where that turn ended: its own message, then
+    # the AI's answer or failure notice. Agent and system lines after that are news.
+    previous_own = max((m.seq for m in history if m.role == "visitor" and m.seq < own_seq), default=0)
+    ended_turns = (m.seq for m in history if m.seq < own_seq and (m.role == "ai" or _is_ai_failure(m.meta)))
+    seen_until = max(previous_own, max(ended_turns, default=0))
     unseen = [m.frame() for m in history if m.role in ("agent", "system") and m.seq > seen_until]
     state = await get_session(node.engine, tenant.id, session_id)
     return {
@@ -97,6 +103,10 @@ async def turn_summary(
         "mode": state.mode if state else "ai",
         "messages": unseen,
     }
+
+
+def _is_ai_failure(meta: dict[str, Any] | None) -> bool:
+    return meta is not None and meta.get("reason") == "ai_unavailable"
 
 
 def sse_event(name: str, data: dict[str, Any]) -> bytes:

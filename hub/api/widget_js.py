@@ -1,0 +1,61 @@
+"""``GET /widget/{tenant_uuid}/widget.js``: the embeddable widget with the tenant's settings baked in.
+
+The bundle is rendered once per tenant configuration (see hub.bundle), so serving it is a dictionary
+lookup and, for a returning browser, a ``304``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from hub.node import Node
+from hub.store.models import Tenant
+
+MAX_AGE_S = 300
+NOT_FOUND_JS = b'console.warn("Bob widget: this hub has no such tenant (or it is disabled); no chat is shown.");\n'
+
+
+def widget_config(request: Request, node: Node, tenant: Tenant, widget_key: str | None) -> dict[str, Any]:
+    base = node.settings.public_url or str(request.base_url).rstrip("/")
+    ws_base = "wss://" + base[len("https://") :] if base.startswith("https://") else "ws://" + base.split("://", 1)[1]
+    persona = tenant.config.get("persona") or {}
+    name = str(persona.get("name") or "Bob")
+    return {
+        "hubUrl": base,
+        "wsUrl": f"{ws_base}/ws/visitor/{tenant.id}",
+        "chatUrl": f"{base}/api/widget/chat",
+        "tenantId": tenant.id,
+        "businessName": tenant.name,
+        "widgetKey": widget_key,
+        "persona": {
+            "name": name,
+            "greeting": str(persona.get("greeting") or f"Hi! I'm {name}, the assistant of {tenant.name}."),
+        },
+        "colors": {"primary": str((tenant.config.get("widget") or {}).get("color") or "#2459d8")},
+        "language": str(tenant.config.get("language") or "auto"),
+    }
+
+
+async def widget_js(request: Request) -> Response:
+    node: Node = request.state.node
+    tenant = await node.tenants.get(request.path_params["tenant_uuid"])
+    js_headers = {"Content-Type": "application/javascript; charset=utf-8", "X-Content-Type-Options": "nosniff"}
+    if tenant is None or tenant.disabled:
+        return Response(NOT_FOUND_JS, status_code=404, headers={**js_headers, "Cache-Control": "no-store"})
+    keys = await node.tenants.widget_keys(tenant.id)
+    live = [key for key in keys if key.mode == "live"] or list(keys)
+    bundle = node.widget_bundles.get(tenant.id, widget_config(request, node, tenant, live[0].key if live else None))
+    headers = {
+        **js_headers,
+        "ETag": bundle.etag,
+        "Cache-Control": f"public, max-age={MAX_AGE_S}",
+        "Vary": "Accept-Encoding",
+    }
+    if bundle.etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        return Response(bundle.gzipped, headers={**headers, "Content-Encoding": "gzip"})
+    return Response(bundle.plain, headers=headers)

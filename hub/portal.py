@@ -1,0 +1,55 @@
+"""Customer Portal pages (Jinja2): log in, Widget Setup. They call the same JSON API as everyone."""
+
+from __future__ import annotations
+
+from markupsafe import Markup, escape
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from hub.assets import asset_dir
+from hub.auth.permissions import WIDGET_MANAGE
+from hub.auth.request import optional_principal
+from hub.errors import HubError
+from hub.node import Node
+from hub.store.widget_keys import list_widget_keys
+
+
+def templates() -> Jinja2Templates:
+    return Jinja2Templates(directory=str(asset_dir("templates")))
+
+
+def public_base(request: Request, node: Node) -> str:
+    return node.settings.public_url or str(request.base_url).rstrip("/")
+
+
+async def login_page(request: Request) -> Response:
+    pages: Jinja2Templates = request.state.templates
+    return pages.TemplateResponse(request, "login.html", {"title": "Log in", "principal": None})
+
+
+async def widget_setup(request: Request) -> Response:
+    node: Node = request.state.node
+    try:
+        principal = await optional_principal(request, node)
+    except HubError:
+        principal = None
+    if principal is None:
+        return RedirectResponse("/portal/login", status_code=303)
+    if WIDGET_MANAGE not in principal.permissions:
+        return Response("Widget Setup needs the widget.manage permission (owners and admins).", status_code=403)
+    tenant = await node.tenants.get(principal.tenant_id)
+    assert tenant is not None
+    script_url = f"{public_base(request, node)}/widget/{tenant.id}/widget.js"
+    embed_tag = f'<script src="{script_url}" async></script>'
+    keys = [key for key in await list_widget_keys(node.engine, tenant.id) if not key.revoked]
+    context = {
+        "title": "Widget Setup",
+        "principal": principal,
+        "tenant": tenant,
+        "embed_tag": embed_tag,
+        "keys": keys,
+        "preview_tag": Markup('<script src="{}" async></script>').format(escape(script_url)),
+    }
+    pages: Jinja2Templates = request.state.templates
+    return pages.TemplateResponse(request, "widget_setup.html", context)

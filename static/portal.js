@@ -1,0 +1,68 @@
+/* Customer Portal: login, logout, copy, widget keys. Cookie session + X-CSRF-Token for every change. */
+(function () {
+  "use strict";
+  function csrf() {
+    var match = document.cookie.match(/(?:^|; )bob_csrf=([^;]*)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+  function send(method, url, body) {
+    return fetch(url, {
+      method: method,
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
+      body: body === undefined ? undefined : JSON.stringify(body)
+    });
+  }
+  function showError(id, response) {
+    var box = document.getElementById(id);
+    return response.json().then(function (data) {
+      box.textContent = (data.error && data.error.message) || "Something went wrong";
+      box.hidden = false;
+    });
+  }
+  var login = document.getElementById("login-form");
+  if (login) {
+    login.addEventListener("submit", function (event) {
+      event.preventDefault();
+      send("POST", "/api/auth/login", {
+        email: document.getElementById("email").value,
+        password: document.getElementById("password").value
+      }).then(function (response) {
+        if (response.ok) { window.location.assign("/portal/widget"); } else { showError("login-error", response); }
+      });
+    });
+  }
+  var logout = document.getElementById("logout");
+  if (logout) {
+    logout.addEventListener("click", function () {
+      send("POST", "/api/auth/logout").then(function () { window.location.assign("/portal/login"); });
+    });
+  }
+  var copy = document.getElementById("copy-embed");
+  if (copy) {
+    copy.addEventListener("click", function () {
+      var text = document.getElementById("embed-tag").textContent;
+      var status = document.getElementById("copy-status");
+      (navigator.clipboard ? navigator.clipboard.writeText(text) : Promise.reject()).then(
+        function () { status.textContent = "Copied"; },
+        function () { status.textContent = "Select the tag and copy it"; }
+      );
+    });
+  }
+  var form = document.getElementById("new-key");
+  if (form) {
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var origins = document.getElementById("origins").value.split(/\s+/).filter(Boolean);
+      send("POST", "/api/widget-keys", { origins: origins, mode: document.getElementById("mode").value })
+        .then(function (response) { if (response.ok) { window.location.reload(); } else { showError("key-error", response); } });
+    });
+  }
+  document.querySelectorAll("button.revoke").forEach(function (button) {
+    button.addEventListener("click", function () {
+      send("DELETE", "/api/widget-keys/" + encodeURIComponent(button.dataset.key)).then(function () {
+        window.location.reload();
+      });
+    });
+  });
+})();
