@@ -1,6 +1,774 @@
-/* Bob widget — placeholder until the full widget lands. */
+/* Bob widget: the embeddable chat. Plain ES2017, no framework, no build step. The hub bakes the
+   tenant's configuration in when it serves this file (GET /widget/{tenant_uuid}/widget.js).
+   The only global name it adds is window.BobWidget. The protocol is docs/PROTOCOL.md. */
 (function () {
   "use strict";
-  var config = __BOB_CONFIG__;
-  window.BobWidget = { config: config };
+  var VERSION = "1.0.0";
+  if (window.BobWidget && window.BobWidget.version) return;
+  var config;
+  try {
+    config = __BOB_CONFIG__;
+  } catch (e) {
+    return;
+  }
+  config = config || {};
+
+  var warned = false;
+  function warn(message) {
+    if (warned) return;
+    warned = true;
+    try {
+      console.warn("Bob widget: " + message);
+    } catch (e) {
+      /* no console */
+    }
+  }
+  // Every entry point goes through safe(): nothing is ever thrown at the host page.
+  function safe(fn) {
+    return function () {
+      try {
+        return fn.apply(this, arguments);
+      } catch (e) {
+        warn(e && e.message ? e.message : String(e));
+      }
+    };
+  }
+
+  var STRINGS = {
+    en: {
+      open: "Open chat with {name}",
+      unread: "{n} unread",
+      title: "Chat with {name}",
+      close: "Close",
+      log: "Conversation",
+      label: "Your message",
+      placeholder: "Type your message…",
+      send: "Send",
+      typing: "{name} is typing…",
+      reconnecting: "Connection lost. Reconnecting…",
+      failed: "Your message could not be sent. Please try again.",
+      refused: "Chat is not available on this site.",
+      you: "You",
+      team: "Team"
+    },
+    pl: {
+      open: "Otwórz chat z asystentem {name}",
+      unread: "nieprzeczytane: {n}",
+      title: "Chat z asystentem {name}",
+      close: "Zamknij",
+      log: "Rozmowa",
+      label: "Twoja wiadomość",
+      placeholder: "Napisz wiadomość…",
+      send: "Wyślij",
+      typing: "{name} pisze…",
+      reconnecting: "Połączenie przerwane. Łączę ponownie…",
+      failed: "Nie udało się wysłać wiadomości. Spróbuj ponownie.",
+      refused: "Chat nie jest dostępny na tej stronie.",
+      you: "Ty",
+      team: "Zespół"
+    }
+  };
+  var persona = config.persona || {};
+  var personaName = String(persona.name || "Bob");
+  var lang = String(config.language || "auto").toLowerCase().slice(0, 2);
+  if (!STRINGS[lang]) lang = /^pl/i.test((navigator && navigator.language) || "") ? "pl" : "en";
+  function t(key, n, name) {
+    return STRINGS[lang][key].replace("{name}", function () {
+      return name || personaName;
+    }).replace("{n}", String(n));
+  }
+  var color = String((config.colors && config.colors.primary) || "");
+  if (!/^#[0-9a-f]{3,8}$/i.test(color)) color = "#2459d8";
+
+  // Kept in localStorage per tenant: the session, its resume token, the last seq seen, messages not
+  // yet confirmed (with their client_id), whether the panel was open, and the HTTP fallback's state.
+  var STORE_KEY = "bob-widget:" + config.tenantId;
+  var state = {};
+  try {
+    state = JSON.parse(localStorage.getItem(STORE_KEY) || "{}") || {};
+  } catch (e) {
+    state = {};
+  }
+  if (typeof state !== "object") state = {};
+  if (!Array.isArray(state.pending)) state.pending = [];
+  if (!Array.isArray(state.hist)) state.hist = [];
+  function save() {
+    try {
+      localStorage.setItem(STORE_KEY, JSON.stringify(state));
+    } catch (e) {
+      /* storage blocked: the conversation just won't survive a reload */
+    }
+  }
+
+  var mode = "ws"; // "ws", "http" (fallback) or "refused"
+  var ws = null;
+  var wsReady = false;
+  var everReady = false;
+  var failures = 0; // failed attempts while online, before any ready: two mean WebSockets are blocked
+  var attempts = 0; // failed attempts since the last ready, for the backoff
+  var retryTimer = 0;
+  var connectTimer = 0;
+  var pingTimer = 0;
+  var pongTimer = 0;
+  var typingTimer = 0;
+  var resendTimer = 0;
+  var lastTypingSent = 0;
+  var lastSeq = 0; // highest seq received by this page; the first connect of a page replays everything
+  var seqAtLoad = +state.seq || 0;
+  var bySeq = {}; // seq -> bubble
+  var streams = {}; // AI message_id -> {el, txt, next}
+  var finals = {}; // ids of messages already final
+  var pendingEls = {}; // client_id -> bubble
+  var unread = 0;
+  var isOpen = false;
+  var built = false;
+  var wantOpen = 0;
+  var httpBusy = false;
+
+  var host, root, launcher, badge, panel, logEl, typingEl, statusEl, form, input, noticeEl, closeBtn;
+
+  function el(tag, attrs, parent, text) {
+    var node = document.createElement(tag);
+    for (var name in attrs) node.setAttribute(name, attrs[name]);
+    if (text != null) node.textContent = text;
+    if (parent) parent.appendChild(node);
+    return node;
+  }
+  function uid() {
+    var bytes = new Uint8Array(16);
+    if (window.crypto && crypto.getRandomValues) crypto.getRandomValues(bytes);
+    else for (var i = 0; i < 16; i++) bytes[i] = Math.floor(Math.random() * 256);
+    return Array.prototype.map
+      .call(bytes, function (b) {
+        return (b + 256).toString(16).slice(1);
+      })
+      .join("");
+  }
+
+  var CSS =
+    ":host{all:initial}*{box-sizing:border-box}[hidden]{display:none!important}" +
+    ".l{position:fixed;right:20px;bottom:20px;width:56px;height:56px;border-radius:50%;border:0;margin:0;padding:0;" +
+    "background:~;color:#fff;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25);display:flex;align-items:center;" +
+    "justify-content:center}.l svg{width:28px;height:28px;fill:currentColor}" +
+    ".b{position:absolute;top:-4px;right:-4px;min-width:20px;height:20px;padding:0 6px;border-radius:10px;" +
+    "background:#c62828;color:#fff;font:700 12px/20px system-ui,sans-serif}" +
+    ".p{position:fixed;right:20px;bottom:20px;width:370px;max-width:calc(100vw - 40px);" +
+    "height:min(600px,calc(100vh - 40px));display:flex;flex-direction:column;background:#fff;color:#1b1b1f;" +
+    "border-radius:14px;box-shadow:0 8px 30px rgba(0,0,0,.3);overflow:hidden;" +
+    'font:15px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;text-align:left}' +
+    ".h{display:flex;align-items:center;gap:8px;padding:10px 10px 10px 16px;background:~;color:#fff}" +
+    ".h h2{margin:0;flex:1;min-width:0;font-size:16px;font-weight:600;overflow:hidden;text-overflow:ellipsis;" +
+    "white-space:nowrap}.x{background:none;border:0;color:inherit;padding:6px 10px;border-radius:8px;cursor:pointer;" +
+    "font:600 14px system-ui,sans-serif}.x:focus-visible{outline:2px solid #fff}" +
+    ".g{flex:1;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:8px;background:#f4f5f7}" +
+    ".m{max-width:85%;padding:8px 12px;border-radius:14px;white-space:pre-wrap;overflow-wrap:anywhere}" +
+    ".visitor{align-self:flex-end;background:~;color:#fff;border-bottom-right-radius:4px}" +
+    ".ai,.agent{align-self:flex-start;background:#fff;border:1px solid #dfe1e6;border-bottom-left-radius:4px}" +
+    ".system{align-self:center;color:#555;font-size:13px;font-style:italic;text-align:center}" +
+    ".pending{opacity:.6}.a{display:block;font-size:12px;font-weight:600;color:#555}.m a{color:inherit}" +
+    ".s{padding:0 16px;font-size:13px;color:#555}.s:empty{display:none}" +
+    ".f{display:flex;gap:8px;padding:10px;border-top:1px solid #dfe1e6;background:#fff;margin:0}" +
+    "textarea{flex:1;min-width:0;resize:none;border:1px solid #b9bcc4;border-radius:10px;padding:8px 10px;" +
+    "font:16px/1.3 system-ui,sans-serif;color:#1b1b1f;background:#fff;height:40px;max-height:120px}" +
+    ".f button{border:0;border-radius:10px;padding:0 14px;background:~;color:#fff;font:600 14px system-ui,sans-serif;" +
+    "cursor:pointer}textarea:focus-visible,.f button:focus-visible,.l:focus-visible,.g:focus-visible{outline:2px " +
+    "solid ~;outline-offset:2px}.n{margin:0;padding:32px 20px;text-align:center;color:#333}" +
+    ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}" +
+    "@media (max-width:480px){.p{right:0;bottom:0;width:100%;max-width:100%;height:100%;border-radius:0}}";
+
+  function build() {
+    host = el("div", { "data-bob-widget": VERSION });
+    host.style.cssText =
+      "all:initial!important;display:block!important;position:fixed!important;right:0!important;" +
+      "bottom:0!important;width:0!important;height:0!important;z-index:2147483000!important";
+    root = host.attachShadow({ mode: "open" });
+    var css = CSS.split("~").join(color);
+    try {
+      // A constructed sheet also works under a Content-Security-Policy without 'unsafe-inline' styles.
+      var sheet = new CSSStyleSheet();
+      sheet.replaceSync(css);
+      root.adoptedStyleSheets = [sheet];
+    } catch (e) {
+      el("style", {}, root, css);
+    }
+
+    launcher = el("button", { type: "button", class: "l", "aria-haspopup": "dialog", "aria-expanded": "false" }, root);
+    var svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    var path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+    path.setAttribute("d", "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z");
+    svg.appendChild(path);
+    launcher.appendChild(svg);
+    badge = el("span", { class: "b", "aria-hidden": "true", hidden: "" }, launcher);
+
+    panel = el(
+      "div",
+      { class: "p", role: "dialog", "aria-modal": "true", "aria-labelledby": "bob-title", lang: lang, hidden: "" },
+      root
+    );
+    var head = el("div", { class: "h" }, panel);
+    el("h2", { id: "bob-title" }, head, t("title"));
+    closeBtn = el("button", { type: "button", class: "x" }, head, t("close"));
+    logEl = el("div", { class: "g", role: "log", "aria-live": "polite", "aria-label": t("log"), tabindex: "0" }, panel);
+    typingEl = el("div", { class: "s", "aria-live": "polite" }, panel);
+    statusEl = el("div", { class: "s", role: "status" }, panel);
+    noticeEl = el("p", { class: "n", role: "status", hidden: "" }, panel);
+    form = el("form", { class: "f" }, panel);
+    el("label", { for: "bob-input", class: "sr" }, form, t("label"));
+    input = el("textarea", { id: "bob-input", rows: "1", maxlength: "4000", placeholder: t("placeholder") }, form);
+    el("button", { type: "submit" }, form, t("send"));
+
+    if (persona.greeting) {
+      var greeting = bubble("ai");
+      greeting._seq = 0;
+      fill(greeting, "ai", String(persona.greeting));
+      logEl.appendChild(greeting);
+    }
+    updateBadge();
+
+    launcher.addEventListener("click", safe(function () { open(true); }));
+    closeBtn.addEventListener("click", safe(function () { close(true); }));
+    panel.addEventListener("keydown", safe(onKey));
+    form.addEventListener("submit", safe(function (e) {
+      e.preventDefault();
+      submit();
+    }));
+    input.addEventListener("keydown", safe(function (e) {
+      if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+        e.preventDefault();
+        submit();
+      }
+    }));
+    input.addEventListener("input", safe(function () {
+      input.style.height = "auto";
+      input.style.height = Math.min(input.scrollHeight + 2, 120) + "px";
+      var now = Date.now();
+      if (wsReady && now - lastTypingSent > 3000) {
+        lastTypingSent = now;
+        sendFrame({ type: "typing", active: true });
+      }
+    }));
+    window.addEventListener("online", safe(function () {
+      if (mode === "ws" && !ws && retryTimer) connect();
+    }));
+    window.addEventListener("offline", safe(function () {
+      if (ws) drop(ws);
+    }));
+
+    (document.body || document.documentElement).appendChild(host);
+    built = true;
+    state.pending.forEach(showPending);
+    if (state.sid || state.open || wantOpen || state.pending.length) connect();
+    if (state.open || wantOpen) open(wantOpen === 2);
+  }
+
+  // ---- panel -------------------------------------------------------------------------------------
+
+  function open(focus) {
+    if (!built) {
+      wantOpen = focus ? 2 : 1;
+      return;
+    }
+    isOpen = true;
+    panel.hidden = false;
+    launcher.hidden = true;
+    launcher.setAttribute("aria-expanded", "true");
+    unread = 0;
+    updateBadge();
+    state.open = 1;
+    save();
+    if (mode === "ws" && !ws) connect();
+    scrollDown();
+    if (focus) (mode === "refused" ? closeBtn : input).focus();
+  }
+
+  function close(focusLauncher) {
+    if (!built) {
+      wantOpen = 0;
+      return;
+    }
+    isOpen = false;
+    panel.hidden = true;
+    launcher.hidden = false;
+    launcher.setAttribute("aria-expanded", "false");
+    state.open = 0;
+    save();
+    if (focusLauncher) launcher.focus();
+  }
+
+  function onKey(e) {
+    if (e.key === "Escape") {
+      e.preventDefault();
+      close(true);
+    } else if (e.key === "Tab") {
+      var candidates = panel.querySelectorAll("button,textarea,a[href],[tabindex='0']");
+      var items = Array.prototype.filter.call(candidates, function (n) {
+        return !n.disabled && n.getClientRects().length > 0;
+      });
+      if (!items.length) return;
+      var first = items[0];
+      var last = items[items.length - 1];
+      var active = root.activeElement;
+      if (e.shiftKey ? active === first || !panel.contains(active) : active === last || !panel.contains(active)) {
+        e.preventDefault();
+        (e.shiftKey ? last : first).focus();
+      }
+    }
+  }
+
+  function updateBadge() {
+    badge.textContent = String(unread);
+    badge.hidden = !unread;
+    launcher.setAttribute("aria-label", t("open") + (unread ? " (" + t("unread", unread) + ")" : ""));
+  }
+
+  function setStatus(text) {
+    statusEl.textContent = text || "";
+  }
+
+  function setTyping(on, role) {
+    clearTimeout(typingTimer);
+    typingEl.textContent = on ? t("typing", 0, role === "agent" ? t("team") : "") : "";
+    if (on && role !== "ai") typingTimer = setTimeout(safe(function () { setTyping(false); }), 8000);
+  }
+
+  function scrollDown() {
+    if (isOpen) logEl.scrollTop = logEl.scrollHeight;
+  }
+
+  // ---- transcript --------------------------------------------------------------------------------
+
+  function bubble(role, author) {
+    var node = el("div", { class: "m " + role });
+    var who = role === "visitor" ? t("you") : role === "agent" ? author || t("team") : role === "ai" ? personaName : "";
+    if (who) el("span", { class: role === "agent" ? "a" : "sr" }, node, who + (role === "agent" ? "" : ": "));
+    node._txt = el("span", { class: "t" }, node);
+    return node;
+  }
+
+  // Untrusted text only ever becomes text nodes; http(s) URLs in AI/agent lines become safe links.
+  function fill(node, role, text) {
+    var box = node._txt;
+    box.textContent = "";
+    if (role !== "ai" && role !== "agent") {
+      box.textContent = text;
+      return;
+    }
+    var re = /\bhttps?:\/\/[^\s<>"']+/gi;
+    var at = 0;
+    var match;
+    while ((match = re.exec(text))) {
+      var url = match[0].replace(/[.,;:!?)\]]+$/, "");
+      var href = "";
+      try {
+        var parsed = new URL(url);
+        if (parsed.protocol === "http:" || parsed.protocol === "https:") href = parsed.href;
+      } catch (e) {
+        href = "";
+      }
+      if (!href) continue;
+      box.appendChild(document.createTextNode(text.slice(at, match.index)));
+      el("a", { href: href, target: "_blank", rel: "noopener noreferrer" }, box, url);
+      at = match.index + url.length;
+      re.lastIndex = at;
+    }
+    box.appendChild(document.createTextNode(text.slice(at)));
+  }
+
+  // Messages are kept in seq order; bubbles without a seq yet (sending, streaming) stay at the end.
+  function place(node, seq) {
+    var kids = logEl.children;
+    var i = kids.length - 1;
+    while (i >= 0 && !(kids[i]._seq <= seq)) i--;
+    logEl.insertBefore(node, kids[i + 1] || null);
+  }
+
+  function showPending(p) {
+    if (pendingEls[p.cid]) return;
+    var node = bubble("visitor");
+    node.classList.add("pending");
+    fill(node, "visitor", p.text);
+    pendingEls[p.cid] = node;
+    logEl.appendChild(node);
+    scrollDown();
+  }
+
+  function settlePending(cid) {
+    var before = state.pending.length;
+    state.pending = state.pending.filter(function (p) {
+      return p.cid !== cid;
+    });
+    if (state.pending.length !== before) save();
+  }
+
+  function onMessage(f, fromCache) {
+    var seq = +f.seq;
+    var cid = f.client_id;
+    if (cid) settlePending(cid);
+    if (!(seq > 0) || typeof f.text !== "string") return;
+    var pend = cid ? pendingEls[cid] : null;
+    if (cid) delete pendingEls[cid];
+    if (bySeq[seq]) {
+      if (pend && pend !== bySeq[seq]) pend.remove();
+      return;
+    }
+    var role = /^(visitor|ai|agent|system)$/.test(f.role) ? f.role : "system";
+    var node;
+    var stream = role === "ai" ? streams[f.id] : null;
+    if (stream) {
+      node = stream.el;
+      delete streams[f.id];
+    } else if (pend) {
+      node = pend;
+      node.classList.remove("pending");
+    } else {
+      node = bubble(role, f.author ? String(f.author) : "");
+    }
+    finals[f.id] = 1;
+    fill(node, role, f.text);
+    node._seq = seq;
+    bySeq[seq] = node;
+    place(node, seq);
+    if (mode === "ws") {
+      if (seq > lastSeq) lastSeq = seq;
+      if (seq > (+state.seq || 0)) state.seq = seq;
+      save();
+    } else if (!fromCache) {
+      state.hist.push({ seq: seq, role: role, text: f.text, author: f.author, id: f.id });
+      state.hist = state.hist.slice(-50);
+      save();
+    }
+    if (role === "ai" || role === "agent") setTyping(false);
+    if (!isOpen && role !== "visitor" && !fromCache && (mode !== "ws" || seq > seqAtLoad)) {
+      unread++;
+      updateBadge();
+    }
+    busy();
+    scrollDown();
+  }
+
+  function onToken(f) {
+    var id = f.message_id;
+    if (!id || finals[id] || typeof f.text !== "string") return;
+    var s = streams[id];
+    if (!s) {
+      var node = bubble("ai");
+      s = streams[id] = { el: node, txt: node._txt.appendChild(document.createTextNode("")), next: 0 };
+      logEl.appendChild(node);
+    }
+    if (f.index < s.next) return; // already shown (a resume replays the reply from index 0)
+    s.txt.appendData(f.text);
+    s.next = f.index + 1;
+    if (!typingEl.textContent) setTyping(true, "ai");
+    busy();
+    scrollDown();
+  }
+
+  function busy() {
+    logEl.setAttribute("aria-busy", Object.keys(streams).length ? "true" : "false");
+  }
+
+  function onFrame(f, viaHttp) {
+    if (!f || typeof f !== "object") return;
+    if (f.type === "ready" && !viaHttp) {
+      wsReady = everReady = true;
+      failures = attempts = 0;
+      clearTimeout(connectTimer);
+      state.sid = f.session_id;
+      state.tok = f.resume_token;
+      save();
+      setStatus("");
+      startPing();
+      flushPending();
+    } else if (f.type === "message") {
+      onMessage(f);
+    } else if (f.type === "token") {
+      onToken(f);
+    } else if (f.type === "typing") {
+      if (f.role !== "visitor") setTyping(f.active !== false, f.role);
+    } else if (f.type === "pong") {
+      clearTimeout(pongTimer);
+    } else if (f.type === "error") {
+      if (f.code === "ai_unavailable" || f.code === "timeout") setTyping(false);
+      else if (f.code === "internal") resendTimer = resendTimer || setTimeout(safe(flushPending), 1500);
+      else if (f.code === "text_too_long" || f.code === "empty_text") {
+        // Frames are answered in order and every echo settles its message: the oldest one left is refused.
+        if (state.pending.length) takeBack(state.pending[0]);
+        setStatus(t("failed"));
+      }
+    }
+  }
+
+  // Sends every unconfirmed message again with its own client_id: the hub stores each one once.
+  function flushPending() {
+    resendTimer = 0;
+    state.pending.forEach(function (p) {
+      sendFrame({ type: "message", text: p.text, client_id: p.cid });
+    });
+  }
+
+  // A message that will never be confirmed: out of the transcript, back into the message box.
+  function takeBack(p) {
+    settlePending(p.cid);
+    if (pendingEls[p.cid]) {
+      pendingEls[p.cid].remove();
+      delete pendingEls[p.cid];
+      if (!input.value) input.value = p.text;
+      return true;
+    }
+    return false;
+  }
+
+  function submit() {
+    var text = input.value;
+    if (!text.trim() || mode === "refused") return;
+    input.value = "";
+    input.style.height = "";
+    setStatus("");
+    var p = { cid: uid(), text: text };
+    state.pending.push(p);
+    save();
+    showPending(p);
+    if (mode === "http") httpPump();
+    else if (wsReady) sendFrame({ type: "message", text: text, client_id: p.cid });
+    else if (!ws) connect();
+  }
+
+  // ---- WebSocket ---------------------------------------------------------------------------------
+
+  function connect() {
+    clearTimeout(retryTimer);
+    retryTimer = 0;
+    if (mode !== "ws" || ws) return;
+    var url = String(config.wsUrl);
+    if (state.sid && state.tok) {
+      url +=
+        "?session_id=" +
+        encodeURIComponent(state.sid) +
+        "&resume_token=" +
+        encodeURIComponent(state.tok) +
+        "&last_seq=" +
+        lastSeq;
+    }
+    var sock;
+    try {
+      sock = new WebSocket(url);
+    } catch (e) {
+      onClose(1006);
+      return;
+    }
+    ws = sock;
+    wsReady = false;
+    connectTimer = setTimeout(safe(function () { drop(sock); }), everReady ? 10000 : 5000);
+    sock.onmessage = safe(function (ev) {
+      if (ws === sock) onFrame(JSON.parse(ev.data));
+    });
+    sock.onclose = safe(function (ev) {
+      if (ws === sock) onClose(ev.code);
+    });
+    sock.onerror = function () {
+      /* a close event follows */
+    };
+  }
+
+  function drop(sock) {
+    if (ws !== sock) return;
+    try {
+      sock.close();
+    } catch (e) {
+      /* already closed */
+    }
+    onClose(1006);
+  }
+
+  function sendFrame(frame) {
+    try {
+      if (ws && wsReady) ws.send(JSON.stringify(frame));
+    } catch (e) {
+      /* the close event reconnects */
+    }
+  }
+
+  function startPing() {
+    clearInterval(pingTimer);
+    pingTimer = setInterval(safe(function () {
+      var sock = ws;
+      if (!wsReady) return;
+      sendFrame({ type: "ping" });
+      clearTimeout(pongTimer);
+      pongTimer = setTimeout(safe(function () { drop(sock); }), 10000);
+    }), 25000);
+  }
+
+  function onClose(code) {
+    var wasReady = wsReady;
+    ws = null;
+    wsReady = false;
+    clearTimeout(connectTimer);
+    clearTimeout(pongTimer);
+    clearInterval(pingTimer);
+    if (mode !== "ws") return;
+    if (code === 4403 || code === 4404) return refuse();
+    if (code === 4400) {
+      // The stored session cannot be resumed (e.g. the hub's secret changed): start a new one.
+      state.sid = state.tok = null;
+      state.seq = 0;
+      save();
+      resetTranscript();
+      connect();
+      return;
+    }
+    if (!wasReady) {
+      attempts++;
+      // Only a socket that fails while the browser is online says that WebSockets are blocked.
+      if (navigator.onLine !== false) failures++;
+    }
+    if (!everReady && failures >= 2) return startHttp();
+    if (everReady) setStatus(t("reconnecting"));
+    var base = Math.min(10000, 500 * Math.pow(2, Math.min(attempts, 5)));
+    retryTimer = setTimeout(safe(connect), base / 2 + (Math.random() * base) / 2);
+  }
+
+  function resetTranscript() {
+    for (var seq in bySeq) bySeq[seq].remove();
+    for (var id in streams) streams[id].el.remove();
+    bySeq = {};
+    streams = {};
+    finals = {};
+    lastSeq = 0;
+    seqAtLoad = 0;
+    setTyping(false);
+    busy();
+  }
+
+  function refuse() {
+    mode = "refused";
+    clearTimeout(retryTimer);
+    warn("chat is not available on this site (the hub refused this page's origin or tenant).");
+    logEl.textContent = "";
+    logEl.hidden = form.hidden = true;
+    setTyping(false);
+    setStatus("");
+    noticeEl.textContent = t("refused");
+    noticeEl.hidden = false;
+    if (isOpen) closeBtn.focus();
+    unread = 0;
+    updateBadge();
+  }
+
+  // ---- HTTP fallback (POST chatUrl, streamed as Server-Sent Events) --------------------------------
+
+  function startHttp() {
+    mode = "http";
+    clearTimeout(retryTimer);
+    setStatus("");
+    if (!state.hsid) state.hsid = "w_" + uid().slice(0, 24);
+    save();
+    state.hist.forEach(function (m) {
+      onMessage({ seq: m.seq, role: m.role, text: m.text, author: m.author, id: m.id }, true);
+    });
+    httpPump();
+  }
+
+  function httpPump() {
+    if (httpBusy || mode !== "http" || !state.pending.length) return;
+    httpBusy = true;
+    var p = state.pending[0];
+    var headers = {
+      "Content-Type": "application/json",
+      Accept: "text/event-stream",
+      "X-Widget-Key": String(config.widgetKey || "")
+    };
+    if (state.vt) headers["X-Visitor-Token"] = state.vt;
+    var done = safe(function (err) {
+      httpBusy = false;
+      if (takeBack(p)) err = err || {};
+      if (err) {
+        setTyping(false);
+        if (err.status === 401 || err.status === 403) return refuse();
+        setStatus(t("failed"));
+      }
+      httpPump();
+    });
+    fetch(String(config.chatUrl), {
+      method: "POST",
+      headers: headers,
+      body: JSON.stringify({ session_id: state.hsid, message: p.text }),
+      credentials: "omit"
+    })
+      .then(function (res) {
+        if (!res.ok) throw { status: res.status };
+        setTyping(true, "ai");
+        var type = res.headers.get("content-type") || "";
+        if (type.indexOf("text/event-stream") >= 0 && res.body && res.body.getReader) {
+          return readSse(res.body.getReader(), p);
+        }
+        return res.json().then(function (j) {
+          httpJson(j, p);
+        });
+      })
+      .then(function () {
+        done();
+      }, done);
+  }
+
+  function readSse(reader, p) {
+    var decoder = new TextDecoder();
+    var buffer = "";
+    function pump() {
+      return reader.read().then(function (chunk) {
+        buffer += chunk.done ? decoder.decode() : decoder.decode(chunk.value, { stream: true });
+        var cut;
+        while ((cut = buffer.indexOf("\n\n")) >= 0) {
+          sseEvent(buffer.slice(0, cut), p);
+          buffer = buffer.slice(cut + 2);
+        }
+        if (!chunk.done) return pump();
+      });
+    }
+    return pump();
+  }
+
+  function sseEvent(block, p) {
+    var name = "message";
+    var data = [];
+    block.split("\n").forEach(function (line) {
+      line = line.replace(/\r$/, "");
+      if (line.indexOf("event:") === 0) name = line.slice(6).trim();
+      else if (line.indexOf("data:") === 0) data.push(line.slice(5).replace(/^ /, ""));
+    });
+    if (!data.length) return;
+    var f = JSON.parse(data.join("\n"));
+    if (name === "done") return httpDone(f);
+    if (f.type === "message" && f.role === "visitor" && !f.client_id) f.client_id = p.cid;
+    onFrame(f, true);
+  }
+
+  function httpDone(d) {
+    if (d.visitor_token) state.vt = String(d.visitor_token);
+    save();
+    (d.messages || []).forEach(function (m) {
+      onMessage(m);
+    });
+    setTyping(false);
+  }
+
+  function httpJson(j, p) {
+    var seq = +j.seq || 1;
+    onMessage({ seq: j.reply != null ? seq - 0.5 : seq, role: "visitor", text: p.text, client_id: p.cid, id: p.cid });
+    if (j.reply != null) onMessage({ seq: seq, role: "ai", text: String(j.reply), id: "r" + seq });
+    httpDone(j);
+  }
+
+  // ---- start ---------------------------------------------------------------------------------------
+
+  window.BobWidget = Object.freeze({
+    version: VERSION,
+    open: safe(function () { open(true); }),
+    close: safe(function () { close(false); })
+  });
+  var start = safe(build);
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
 })();

@@ -1,0 +1,521 @@
+"""The embeddable widget in a real browser: headless Chromium (Debian's) driven by Playwright.
+
+A host page on another origin than the hub embeds the one tag of the product page; the hub runs in
+this process with a per-token delay so that streaming is observable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import pytest_asyncio
+import uvicorn
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Dialog,
+    Locator,
+    Page,
+    WebSocket,
+    WebSocketRoute,
+    expect,
+)
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
+
+from hub.chat.identity import bound_session_id, visitor_id_from_token
+from hub.settings import Settings
+from hub.store.models import Tenant
+from hub.store.widget_keys import create_widget_key
+from tests.browser import chromium
+from tests.conftest import RunningHub, serve_hub
+from tests.services import free_port
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+GREETING_REPLY = "Hi! I'm Bob, the assistant of Acme Test. How can I help you today?"
+FALLBACK_REPLY = (
+    "I'm not sure about that, and I'd rather not guess. Would you like me to connect you with a person from "
+    'Acme Test? Just say "human" and someone from the team will join.'
+)
+GREETING = "Hi! I'm Bob, the assistant of Acme Test."
+LONG_ANSWER = " ".join(f"Parcels leave our warehouse within {n} days of your order." for n in range(1, 9))
+CHAT = re.compile("chat", re.I)
+
+# Hostile host CSS: it must style the page's own button and leave the widget alone.
+HOST_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Acme shop</title><link rel="icon" href="data:,">
+<style>
+  button {{ background: red !important; font-size: 40px !important; }}
+  div, p, textarea {{ color: lime !important; font-family: serif !important; }}
+</style>
+</head><body>
+<h1>Acme shop</h1><button id="buy">Buy</button>
+<script src="{hub}/widget/{tenant}/widget.js" async></script>
+</body></html>
+"""
+
+
+async def host_page(request: Request) -> HTMLResponse:
+    return HTMLResponse(HOST_PAGE.format(hub=request.query_params["hub"], tenant=request.query_params["tenant"]))
+
+
+@contextlib.asynccontextmanager
+async def serve_pages() -> AsyncIterator[int]:
+    server = uvicorn.Server(
+        uvicorn.Config(
+            Starlette(routes=[Route("/", host_page)]), host="127.0.0.1", port=free_port(), log_level="warning"
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield server.config.port
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=10)
+
+
+@dataclass
+class Shops:
+    allowed: str  # the origin the tenants' widget keys allow
+    other: str  # an origin no tenant allows
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with chromium() as launched:
+        yield launched
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shops() -> AsyncIterator[Shops]:
+    async with serve_pages() as allowed, serve_pages() as other:
+        yield Shops(f"http://127.0.0.1:{allowed}", f"http://127.0.0.1:{other}")
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def live_hub(settings: Settings) -> AsyncIterator[RunningHub]:
+    async with serve_hub(settings.with_overrides(ai_token_delay_ms=40)) as running:
+        yield running
+
+
+@dataclass
+class Visit:
+    """One clean browser context on a host page, with everything the page threw, logged or sent."""
+
+    context: BrowserContext
+    page: Page
+    errors: list[str] = field(default_factory=list)
+    console: list[ConsoleMessage] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+    sockets: list[list[dict[str, Any]]] = field(default_factory=list)  # frames received, per socket
+
+    @property
+    def launcher(self) -> Locator:
+        return self.page.get_by_role("button", name=CHAT)
+
+    @property
+    def log(self) -> Locator:
+        return self.page.get_by_role("log")
+
+    @property
+    def textbox(self) -> Locator:
+        return self.page.get_by_role("textbox")
+
+    def bubbles(self, role: str) -> Locator:
+        return self.log.locator(f".m.{role} .t")
+
+    async def send(self, text: str) -> None:
+        await self.textbox.fill(text)
+        await self.textbox.press("Enter")
+
+    async def texts(self) -> list[str]:
+        return await self.log.locator(".m .t").all_text_contents()
+
+    async def shadow(self, body: str) -> Any:
+        """Runs ``body`` (a function body) in the page with ``root`` bound to the widget's shadow root."""
+        return await self.page.evaluate(
+            f"() => {{ const root = document.querySelector('[data-bob-widget]').shadowRoot; {body} }}"
+        )
+
+    async def watch_ai(self) -> None:
+        """From now on, record every text the newest AI bubble shows and whether 'is typing' is shown."""
+        await self.shadow(
+            "window.seen = [];"
+            "new MutationObserver(() => { const ai = root.querySelectorAll('.m.ai .t');"
+            " window.seen.push([ai.length, ai[ai.length - 1].textContent, /is typing/.test(root.textContent)]); })"
+            ".observe(root, {subtree: true, childList: true, characterData: true});"
+        )
+
+    async def seen(self) -> list[list[Any]]:
+        seen: list[list[Any]] = await self.page.evaluate("window.seen")
+        return seen
+
+    async def stored(self) -> dict[str, Any]:
+        stored: dict[str, Any] = await self.page.evaluate(
+            "() => JSON.parse(localStorage.getItem(Object.keys(localStorage).find(k => k.startsWith('bob-widget:'))))"
+        )
+        return stored
+
+
+@contextlib.asynccontextmanager
+async def visit(
+    browser: Browser,
+    origin: str,
+    hub: RunningHub,
+    tenant: Tenant,
+    *,
+    init_script: str = "",
+    ws_route: Callable[[WebSocketRoute], Any] | None = None,
+    **options: Any,
+) -> AsyncIterator[Visit]:
+    context = await browser.new_context(**options)
+    if init_script:
+        await context.add_init_script(init_script)
+    page = await context.new_page()
+    if ws_route is not None:
+        await page.route_web_socket(re.compile("/ws/visitor/"), ws_route)
+    current = Visit(context, page)
+    page.on("pageerror", lambda error: current.errors.append(str(error)))
+    page.on("console", lambda message: current.console.append(message))
+
+    async def on_dialog(dialog: Dialog) -> None:
+        current.dialogs.append(dialog.message)
+        await dialog.dismiss()
+
+    def on_websocket(socket: WebSocket) -> None:
+        frames: list[dict[str, Any]] = []
+        current.sockets.append(frames)
+        socket.on("framereceived", lambda payload: frames.append(json.loads(payload)))
+
+    page.on("dialog", on_dialog)
+    page.on("websocket", on_websocket)
+    try:
+        await page.goto(f"{origin}/?hub={hub.http}&tenant={tenant.id}")
+        yield current
+        assert current.errors == [], "the widget threw at the host page"
+        assert current.dialogs == [], "no script of a message ever ran"
+    finally:
+        await context.close()
+
+
+async def widget_tenant(hub: RunningHub, origin: str, **config: Any) -> Tenant:
+    tenant = await hub.tenant(**config)
+    await create_widget_key(hub.node.engine, tenant.id, [origin])
+    hub.node.tenants.forget(tenant.id)
+    return tenant
+
+
+async def history(hub: RunningHub, tenant: Tenant, session_id: str) -> list[tuple[str, str]]:
+    return [(message.role, message.text) for message in await hub.node.chat.history(tenant.id, session_id)]
+
+
+async def test_reply_streams_token_by_token_and_history_survives_reload(
+    browser: Browser, shops: Shops, live_hub: RunningHub
+) -> None:
+    tenant = await widget_tenant(live_hub, shops.allowed)
+    async with visit(browser, shops.allowed, live_hub, tenant) as v:
+        await v.launcher.click()
+        await expect(v.textbox).to_be_focused()
+        await v.watch_ai()
+        await v.send("hello")
+        await expect(v.bubbles("ai").last).to_have_text(GREETING_REPLY)
+        seen = await v.seen()
+        shown = [text for count, text, _ in seen if count == 2]
+        assert all(GREETING_REPLY.startswith(text) for text in shown), shown
+        assert len(set(shown)) >= 5, f"the reply grew token by token: {shown}"
+        assert [len(text) for text in shown] == sorted(len(text) for text in shown)
+        assert any(typing for _, _, typing in seen), "a typing indicator was shown"
+        await expect(v.page.get_by_text("Bob is typing")).to_have_count(0)
+        await expect(v.bubbles("visitor")).to_have_text(["hello"])
+
+        await v.page.reload()
+        # The panel stays open across reloads and the transcript is rebuilt from the hub's replay.
+        await expect(v.bubbles("ai")).to_have_count(2)
+        assert await v.texts() == [GREETING, "hello", GREETING_REPLY]
+
+
+async def test_network_drop_mid_reply_resumes_without_duplicates_or_gaps(
+    browser: Browser, shops: Shops, live_hub: RunningHub
+) -> None:
+    tenant = await widget_tenant(live_hub, shops.allowed, faq=[{"question": "shipping", "answer": LONG_ANSWER}])
+    async with visit(browser, shops.allowed, live_hub, tenant) as v:
+        await v.launcher.click()
+        await v.watch_ai()
+        await v.send("shipping")
+        await expect(v.bubbles("ai")).to_have_count(2)
+        await expect(v.bubbles("ai").nth(1)).to_have_text(re.compile(r"^(\S+ ){3}"))  # a few tokens in
+        await v.context.set_offline(True)
+        await expect(v.page.get_by_text("Connection lost. Reconnecting…")).to_be_visible()
+        await v.context.set_offline(False)
+        await expect(v.bubbles("ai").last).to_have_text(LONG_ANSWER, timeout=10_000)
+        shown = [text for count, text, _ in await v.seen() if count == 2]
+        assert all(LONG_ANSWER.startswith(text) for text in shown), "nothing shown twice, nothing skipped"
+        # The second socket resumed after the last seq seen and got the reply so far from token 0.
+        resumed = v.sockets[-1]
+        assert resumed[0]["type"] == "ready" and any(f["type"] == "token" and f["index"] == 0 for f in resumed)
+        assert await v.texts() == [GREETING, "shipping", LONG_ANSWER]
+
+        # A message written while offline waits, then goes out once the connection is back.
+        await v.context.set_offline(True)
+        await expect(v.page.get_by_text("Connection lost. Reconnecting…")).to_be_visible()
+        await v.send("hello")
+        await expect(v.log.locator(".m.visitor.pending")).to_have_count(1)
+        await v.context.set_offline(False)
+        await expect(v.bubbles("ai").last).to_have_text(GREETING_REPLY)
+        await expect(v.log.locator(".m.visitor.pending")).to_have_count(0)
+        assert await v.texts() == [GREETING, "shipping", LONG_ANSWER, "hello", GREETING_REPLY]
+        session_id = (await v.stored())["sid"]
+    assert await history(live_hub, tenant, session_id) == [
+        ("visitor", "shipping"),
+        ("ai", LONG_ANSWER),
+        ("visitor", "hello"),
+        ("ai", GREETING_REPLY),
+    ]
+
+
+async def test_a_message_whose_echo_was_lost_is_resent_with_the_same_client_id(
+    browser: Browser, shops: Shops, live_hub: RunningHub
+) -> None:
+    tenant = await widget_tenant(live_hub, shops.allowed)
+    sent: list[dict[str, Any]] = []
+    cut = {"armed": True}
+    closing: set[asyncio.Future[None]] = set()
+
+    def route(page_side: WebSocketRoute) -> None:
+        hub_side = page_side.connect_to_server()
+        dead = {"now": False}
+
+        def from_page(message: str | bytes) -> None:
+            frame = json.loads(message)
+            sent.append(frame)
+            hub_side.send(message)
+            if frame["type"] == "message" and cut["armed"]:
+                # The hub stores the message, but its echo never reaches the page: the connection drops first.
+                cut["armed"] = False
+                dead["now"] = True
+                closing.add(asyncio.ensure_future(page_side.close(code=4000, reason="network cut")))
+
+        def from_hub(message: str | bytes) -> None:
+            if not dead["now"]:
+                page_side.send(message)
+
+        page_side.on_message(from_page)
+        hub_side.on_message(from_hub)
+
+    async with visit(browser, shops.allowed, live_hub, tenant, ws_route=route) as v:
+        await v.launcher.click()
+        await v.send("hello")
+        await expect(v.bubbles("ai").last).to_have_text(GREETING_REPLY)
+        await expect(v.bubbles("visitor")).to_have_text(["hello"])
+        assert await v.texts() == [GREETING, "hello", GREETING_REPLY]
+        session_id = (await v.stored())["sid"]
+    messages = [frame for frame in sent if frame["type"] == "message"]
+    assert len(messages) == 2 and messages[0]["client_id"] == messages[1]["client_id"], messages
+    assert await history(live_hub, tenant, session_id) == [("visitor", "hello"), ("ai", GREETING_REPLY)]
+
+
+async def test_blocked_websockets_fall_back_to_http_streaming(
+    browser: Browser, shops: Shops, live_hub: RunningHub
+) -> None:
+    tenant = await widget_tenant(live_hub, shops.allowed)
+    block = (
+        "window.wsAttempts = 0; window.WebSocket = function () {"
+        " window.wsAttempts++; throw new DOMException('blocked by the proxy', 'SecurityError'); };"
+    )
+    async with visit(browser, shops.allowed, live_hub, tenant, init_script=block) as v:
+        await v.launcher.click()
+        await v.watch_ai()
+        await v.send("hello")
+        await expect(v.bubbles("ai").last).to_have_text(GREETING_REPLY)
+        shown = [text for count, text, _ in await v.seen() if count == 2]
+        assert len(set(shown)) >= 3 and all(GREETING_REPLY.startswith(text) for text in shown), shown
+        await v.send("shipping costs")
+        await expect(v.bubbles("ai").last).to_have_text(FALLBACK_REPLY)
+        assert await v.page.evaluate("window.wsAttempts") == 2
+        stored = await v.stored()
+        assert stored["pending"] == []
+        # Both turns went to one conversation: the widget sent back the visitor token the first answer gave it.
+        visitor_id = visitor_id_from_token(live_hub.node.settings.secret_key, stored["vt"])
+        assert visitor_id is not None
+        session_id = bound_session_id(live_hub.node.settings.secret_key, tenant.id, visitor_id, stored["hsid"])
+        assert await history(live_hub, tenant, session_id) == [
+            ("visitor", "hello"),
+            ("ai", GREETING_REPLY),
+            ("visitor", "shipping costs"),
+            ("ai", FALLBACK_REPLY),
+        ]
+        await v.page.reload()
+        await expect(v.bubbles("ai")).to_have_count(3)
+        assert await v.texts() == [GREETING, "hello", GREETING_REPLY, "shipping costs", FALLBACK_REPLY]
+
+
+async def test_untrusted_text_is_rendered_as_text_and_links_are_safe(
+    browser: Browser, shops: Shops, live_hub: RunningHub
+) -> None:
+    answer = "See https://shop.example.com/hours, not javascript:alert(2) or <b>this</b>."
+    tenant = await widget_tenant(live_hub, shops.allowed, faq=[{"question": "opening hours", "answer": answer}])
+    async with visit(browser, shops.allowed, live_hub, tenant) as v:
+        await v.launcher.click()
+        attack = "<img src=x onerror=alert(1)>"
+        await v.send(attack)
+        await expect(v.bubbles("ai").last).to_have_text(FALLBACK_REPLY)
+        await expect(v.bubbles("visitor")).to_have_text([attack])
+        await v.send("opening hours?")
+        await expect(v.bubbles("ai").last).to_have_text(answer)
+        assert await v.shadow("return root.querySelectorAll('img, b, script').length") == 0
+        link = v.log.get_by_role("link")
+        await expect(link).to_have_count(1)
+        await expect(link).to_have_text("https://shop.example.com/hours")
+        await expect(link).to_have_attribute("href", "https://shop.example.com/hours")
+        await expect(link).to_have_attribute("rel", "noopener noreferrer")
+        await expect(link).to_have_attribute("target", "_blank")
+
+
+async def test_origin_not_allowed_gets_a_polite_refusal(browser: Browser, shops: Shops, live_hub: RunningHub) -> None:
+    tenant = await widget_tenant(live_hub, shops.allowed)
+    async with visit(browser, shops.other, live_hub, tenant) as v:
+        await v.launcher.click()
+        await expect(v.page.get_by_text("Chat is not available on this site.")).to_be_visible()
+        await expect(v.log).to_have_count(0)
+        await expect(v.textbox).to_have_count(0)
+        await v.page.wait_for_timeout(1500)  # would any retry come?
+        assert len(v.sockets) == 1, "a refused widget does not retry"
+        await v.page.keyboard.press("Escape")
+        await expect(v.launcher).to_be_focused()
+        problems = [m.text for m in v.console if m.type in ("error", "warning")]
+        assert len(problems) == 1 and "not available" in problems[0], problems
+
+
+async def test_keyboard_focus_trap_enter_and_escape(browser: Browser, shops: Shops, live_hub: RunningHub) -> None:
+    tenant = await widget_tenant(live_hub, shops.allowed)
+    before = "window.before = new Set(Object.getOwnPropertyNames(window));"
+    async with visit(browser, shops.allowed, live_hub, tenant, init_script=before) as v:
+        await expect(v.launcher).to_be_visible()
+        added = await v.page.evaluate("Object.getOwnPropertyNames(window).filter(n => !before.has(n))")
+        assert added == ["before", "BobWidget"], "one global name, nothing else"
+        await v.launcher.focus()
+        await v.page.keyboard.press("Enter")
+        await expect(v.textbox).to_be_focused()
+        await v.page.keyboard.type("line one")
+        await v.page.keyboard.press("Shift+Enter")
+        await v.page.keyboard.type("line two")
+        await expect(v.textbox).to_have_value("line one\nline two")
+        await v.page.keyboard.press("Enter")
+        await expect(v.bubbles("visitor")).to_have_text(["line one\nline two"])
+        await expect(v.textbox).to_have_value("")
+        send = v.page.get_by_role("button", name="Send")
+        close = v.page.get_by_role("button", name="Close")
+        await v.page.keyboard.press("Tab")
+        await expect(send).to_be_focused()
+        await v.page.keyboard.press("Tab")
+        await expect(close).to_be_focused()  # wrapped around inside the panel
+        await v.page.keyboard.press("Shift+Tab")
+        await expect(send).to_be_focused()
+        for _ in range(5):
+            await v.page.keyboard.press("Tab")
+            assert await v.shadow("return root.querySelector('[role=dialog]').contains(root.activeElement)")
+        await v.page.keyboard.press("Escape")
+        await expect(v.page.get_by_role("dialog")).to_have_count(0)
+        await expect(v.launcher).to_be_focused()
+        await v.page.evaluate("BobWidget.open()")
+        await expect(v.page.get_by_role("dialog")).to_be_visible()
+        await v.page.evaluate("BobWidget.close()")
+        await expect(v.launcher).to_be_visible()
+
+
+async def test_fits_a_360px_phone_and_host_css_cannot_restyle_it(
+    browser: Browser, shops: Shops, live_hub: RunningHub
+) -> None:
+    tenant = await widget_tenant(live_hub, shops.allowed)
+    async with visit(browser, shops.allowed, live_hub, tenant, viewport={"width": 360, "height": 640}) as v:
+        host_button = await v.page.locator("#buy").evaluate("b => getComputedStyle(b).backgroundColor")
+        launcher = await v.launcher.evaluate("b => [getComputedStyle(b).backgroundColor, getComputedStyle(b).fontSize]")
+        assert host_button == "rgb(255, 0, 0)" and launcher[0] == "rgb(36, 89, 216)", (host_button, launcher)
+        await v.launcher.click()
+        panel = await v.page.get_by_role("dialog").bounding_box()
+        assert panel is not None and panel["x"] == 0 and panel["width"] == 360 and panel["height"] == 640
+        for control in (
+            v.textbox,
+            v.page.get_by_role("button", name="Send"),
+            v.page.get_by_role("button", name="Close"),
+        ):
+            box = await control.bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360, box
+        await v.send("hello")
+        await expect(v.bubbles("ai").last).to_have_text(GREETING_REPLY)
+        bubble = await v.bubbles("ai").last.evaluate("t => getComputedStyle(t).color")
+        assert bubble != "rgb(0, 255, 0)", "host text colour does not leak into the panel"
+        width = await v.page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 360, "no horizontal scrolling"
+
+
+async def test_polish_strings_from_tenant_setting_or_browser_language(
+    browser: Browser, shops: Shops, live_hub: RunningHub
+) -> None:
+    polish = await widget_tenant(live_hub, shops.allowed, language="pl")
+    automatic = await widget_tenant(live_hub, shops.allowed)
+    for tenant, locale in ((polish, "en-US"), (automatic, "pl-PL")):
+        async with visit(browser, shops.allowed, live_hub, tenant, locale=locale) as v:
+            await expect(v.launcher).to_have_accessible_name("Otwórz chat z asystentem Bob")
+            await v.launcher.click()
+            await expect(v.page.get_by_role("dialog", name="Chat z asystentem Bob")).to_be_visible()
+            await expect(v.page.get_by_role("textbox", name="Twoja wiadomość")).to_be_focused()
+            await expect(v.page.get_by_role("button", name="Wyślij")).to_be_visible()
+            await expect(v.page.get_by_role("button", name="Zamknij")).to_be_visible()
+    async with visit(browser, shops.other, live_hub, polish) as v:
+        await v.launcher.click()
+        await expect(v.page.get_by_text("Chat nie jest dostępny na tej stronie.")).to_be_visible()
+
+
+async def test_agent_and_system_messages_and_unread_badge(browser: Browser, shops: Shops, live_hub: RunningHub) -> None:
+    tenant = await widget_tenant(live_hub, shops.allowed)
+    async with visit(browser, shops.allowed, live_hub, tenant) as v:
+        await v.launcher.click()
+        await v.send("human please")
+        await expect(v.bubbles("ai")).to_have_count(2)
+        await expect(v.bubbles("ai").last).to_have_text(re.compile("someone will join"))
+        await v.page.get_by_role("button", name="Close").click()
+        session_id = (await v.stored())["sid"]
+        await live_hub.node.chat.post(tenant.id, session_id, "system", "Ann joined the chat")
+        await live_hub.node.chat.post(tenant.id, session_id, "agent", "Hello, Ann here.", meta={"author": "Ann"})
+        await expect(v.launcher).to_have_accessible_name("Open chat with Bob (2 unread)")
+        await v.launcher.click()
+        await expect(v.log.locator(".m.system")).to_have_text("Ann joined the chat")
+        await expect(v.log.locator(".m.agent")).to_have_text("AnnHello, Ann here.")
+        await v.page.get_by_role("button", name="Close").click()
+        await expect(v.launcher).to_have_accessible_name("Open chat with Bob")
+
+
+async def test_a_message_the_hub_refuses_comes_back_to_the_message_box(
+    browser: Browser, shops: Shops, settings: Settings
+) -> None:
+    async with serve_hub(settings.with_overrides(max_message_chars=20)) as hub:
+        tenant = await widget_tenant(hub, shops.allowed)
+        async with visit(browser, shops.allowed, hub, tenant) as v:
+            await v.launcher.click()
+            too_long = "this message is longer than twenty characters"
+            await v.send(too_long)
+            await expect(v.page.get_by_text("Your message could not be sent. Please try again.")).to_be_visible()
+            await expect(v.log.locator(".m.visitor")).to_have_count(0)
+            await expect(v.textbox).to_have_value(too_long)
+            assert (await v.stored())["pending"] == []
+            await v.send("hello")
+            await expect(v.bubbles("ai").last).to_have_text(GREETING_REPLY)
+            await expect(v.page.get_by_text("could not be sent")).to_have_count(0)
