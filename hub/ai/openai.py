@@ -29,6 +29,9 @@ class OpenAIProvider(AIProvider):
         self.client = httpx.AsyncClient(
             base_url=settings.openai_base_url,
             timeout=httpx.Timeout(connect=min(timeout, 10.0), read=timeout, write=10.0, pool=10.0),
+            # One streaming reply holds one connection for its whole length: httpx's default pool of 100
+            # would make reply 101 wait and then fail, so the pool grows with the replies in flight.
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=100),
             headers={"Authorization": f"Bearer {settings.openai_api_key}"} if settings.openai_api_key else {},
         )
 
