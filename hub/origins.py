@@ -11,7 +11,10 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 
 def normalise_origin(raw: str) -> str:
     """Lower-case scheme and host, drop a default port and any path; reject what is not an origin."""
-    parts = urlsplit(raw.strip())
+    try:
+        parts = urlsplit(raw.strip())
+    except ValueError:  # e.g. an unclosed IPv6 bracket, or a host that NFKC folds into a separator
+        raise InvalidInput(f"origin must look like https://shop.example.com, got {raw!r}") from None
     if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
         raise InvalidInput(f"origin must look like https://shop.example.com, got {raw!r}")
     if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:

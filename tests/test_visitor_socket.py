@@ -80,6 +80,7 @@ async def test_retry_with_same_client_id_is_stored_once(hub: RunningHub) -> None
         ('{"type": "resume", "session_id": "s_abcdefgh", "resume_token": "nope", "last_seq": 0}', "bad_resume_token"),
         ('{"type": "resume", "session_id": "s_abcdefgh", "resume_token": "x", "last_seq": -1}', "invalid_frame"),
         ('{"type": "typing", "active": "yes"}', "invalid_frame"),
+        ('{"type": "message", "text": "a\\u0000b"}', "invalid_frame"),
     ],
 )
 async def test_bad_frame_gets_error_frame_and_session_stays_open(hub: RunningHub, frame: str, code: str) -> None:

@@ -18,7 +18,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from hub.api.bodies import read_json, string_field
+from hub.api.bodies import read_json, seq_param, string_field, text_param
 from hub.auth.permissions import CHAT_MANAGE, PLATFORM_BUSINESS_ID, Principal
 from hub.auth.request import optional_principal
 from hub.chat.identity import (
@@ -84,6 +84,17 @@ async def _message_body(request: Request, node: Node) -> tuple[str, str, dict[st
     return text, client_session_id, body
 
 
+def _visitor(node: Node, presented: str | None) -> tuple[str, str]:
+    """The caller's visitor token and id: the one it presented if genuine, else a new one."""
+    visitor_id = visitor_id_from_token(node.settings.secret_key, presented)
+    if presented is not None and visitor_id is not None:
+        return presented, visitor_id
+    token = new_visitor_token(node.settings.secret_key)
+    visitor_id = visitor_id_from_token(node.settings.secret_key, token)
+    assert visitor_id is not None
+    return token, visitor_id
+
+
 def _wants_stream(request: Request) -> bool:
     return "text/event-stream" in request.headers.get("accept", "")
 
@@ -127,12 +138,7 @@ async def public_chat(request: Request) -> Response:
     tenant = await get_tenant_by_business_id(node.engine, business_id)
     if tenant is None or tenant.disabled:
         raise TenantNotFound(f"no tenant with business_id {business_id!r}")
-    token = request.cookies.get(VISITOR_COOKIE)
-    visitor_id = visitor_id_from_token(node.settings.secret_key, token)
-    if visitor_id is None:
-        token = new_visitor_token(node.settings.secret_key)
-        visitor_id = visitor_id_from_token(node.settings.secret_key, token)
-    assert token is not None and visitor_id is not None
+    token, visitor_id = _visitor(node, request.cookies.get(VISITOR_COOKIE))
     session_id = bound_session_id(node.settings.secret_key, tenant.id, visitor_id, client_session_id)
     await _limit(node, request, (node.settings.rate_limit_session, "session", session_id))
     response = await _answer(request, node, tenant, session_id, client_session_id, text, {}, {})
@@ -186,12 +192,7 @@ async def widget_chat(request: Request) -> Response:
         tenant = await node.tenants.get(key.tenant_id)
         if tenant is None or tenant.disabled:
             raise TenantNotFound("the widget key's tenant is disabled")
-        token = request.headers.get(VISITOR_HEADER)
-        visitor_id = visitor_id_from_token(node.settings.secret_key, token)
-        if visitor_id is None:
-            token = new_visitor_token(node.settings.secret_key)
-            visitor_id = visitor_id_from_token(node.settings.secret_key, token)
-        assert token is not None and visitor_id is not None
+        token, visitor_id = _visitor(node, request.headers.get(VISITOR_HEADER))
         session_id = bound_session_id(node.settings.secret_key, tenant.id, visitor_id, client_session_id)
         await _limit(
             node,
@@ -226,7 +227,7 @@ async def _app_tenant(node: Node, principal: Principal, business_id: object) -> 
     elif not principal.is_platform_admin:
         raise Forbidden("only platform admins act on other tenants")
     else:
-        tenant = await get_tenant_by_business_id(node.engine, business_id)
+        tenant = await get_tenant_by_business_id(node.engine, text_param(business_id, "business_id"))
     if tenant is None:
         raise TenantNotFound("unknown tenant")
     return tenant
@@ -277,14 +278,12 @@ async def app_history(request: Request) -> Response:
     node: Node = request.state.node
     principal = await _app_principal(request, node)
     tenant = await _app_tenant(node, principal, request.query_params.get("business_id"))
-    session_id = request.path_params["session_id"]
-    raw_after = request.query_params.get("after_seq", "0")
-    if not raw_after.isdigit():
-        raise InvalidInput("after_seq must be a non-negative integer")
+    session_id = text_param(request.path_params["session_id"], "session_id")
+    after_seq = seq_param(request.query_params.get("after_seq", "0"), "after_seq")
     state = await get_session(node.engine, tenant.id, session_id)
     if state is None:
         raise SessionNotFound("no such session in this tenant")
-    history = await messages_after(node.engine, tenant.id, session_id, int(raw_after))
+    history = await messages_after(node.engine, tenant.id, session_id, after_seq)
     return JSONResponse(
         {
             "session_id": session_id,

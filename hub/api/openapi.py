@@ -22,6 +22,12 @@ from hub.settings import Settings
 LOGIN_BODY_BYTES = 4096
 MESSAGE_CHARS = Settings.max_message_chars
 
+BODY_LIMIT = f"At most `HUB_MAX_BODY_BYTES` (default {MAX_BODY_BYTES}) bytes of JSON; strings without NUL."
+RATE_LIMITS = (
+    "Rate limited (429 with Retry-After) per address (`HUB_RATE_LIMIT_ADDRESS`, default 120/minute) and per "
+    "session (`HUB_RATE_LIMIT_SESSION`, default 30/minute)"
+)
+
 Schema = dict[str, Any]
 
 
@@ -156,12 +162,12 @@ SCHEMAS: dict[str, Schema] = {
         {"message": MESSAGE, "session_id": SESSION_ID, "business_id": BUSINESS_ID},
         ("message", "session_id"),
         description=f"Without business_id (or with null or an empty string) the platform tenant "
-        f"`{PLATFORM_BUSINESS_ID}` answers. At most {MAX_BODY_BYTES} bytes.",
+        f"`{PLATFORM_BUSINESS_ID}` answers. {BODY_LIMIT}",
     ),
     "WidgetChatRequest": _object(
         {"session_id": SESSION_ID, "message": MESSAGE},
         ("session_id", "message"),
-        description=f"At most {MAX_BODY_BYTES} bytes.",
+        description=BODY_LIMIT,
     ),
     "ChatReply": _object(
         {
@@ -413,8 +419,8 @@ PATHS: dict[str, Any] = {
             "tags": ["chat"],
             "summary": "Public chat: same origin, anonymous",
             "description": "The visitor is the HttpOnly `bob_visitor` cookie this endpoint sets. A request whose "
-            "Origin is another site gets 403 and no CORS headers: other sites embed the widget. Rate limited per "
-            "address and per session.",
+            "Origin is another site gets 403 and no CORS headers: other sites embed the widget. "
+            f"{RATE_LIMITS}.",
             "security": [],
             "parameters": [
                 _header("Origin", "Absent, or the hub's own origin."),
@@ -435,8 +441,8 @@ PATHS: dict[str, Any] = {
             "tags": ["chat"],
             "summary": "Widget chat: cross-origin, with a widget key",
             "description": "Needs X-Widget-Key and an Origin allowed for that key. Answers (errors after the "
-            "origin check included) carry Access-Control-Allow-Origin and Vary: Origin. Rate limited per "
-            "address, per key and per session.",
+            "origin check included) carry Access-Control-Allow-Origin and Vary: Origin. "
+            f"{RATE_LIMITS}, and per widget key (`HUB_RATE_LIMIT_KEY`, default 3000/minute).",
             "security": [{"widgetKey": []}],
             "parameters": [
                 _header("Origin", "Must be allowed for the widget key.", required=True),
@@ -536,7 +542,7 @@ PATHS: dict[str, Any] = {
             "parameters": [BUSINESS_ID_QUERY],
             "responses": {
                 "200": _ok("The keys, revoked ones included.", _ref("schemas", "WidgetKeyList")),
-                **_errors(401, 403, 404),
+                **_errors(400, 401, 403, 404),
             },
         },
         "post": {
@@ -560,7 +566,7 @@ PATHS: dict[str, Any] = {
                 {"name": "key", "in": "path", "required": True, "schema": {"type": "string"}},
                 BUSINESS_ID_QUERY,
             ],
-            "responses": {"204": {"description": "Revoked."}, **_errors(401, 403, 404)},
+            "responses": {"204": {"description": "Revoked."}, **_errors(400, 401, 403, 404)},
         }
     },
 }

@@ -7,7 +7,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from hub.api.bodies import read_json
+from hub.api.bodies import read_json, text_param
 from hub.auth.permissions import WIDGET_MANAGE, Principal
 from hub.auth.request import require_principal
 from hub.errors import Forbidden, InvalidInput, NotFound, TenantNotFound
@@ -31,7 +31,7 @@ async def _tenant_id(request: Request, node: Node) -> str:
         return principal.tenant_id
     if not principal.is_platform_admin:
         raise Forbidden("only platform admins act on other tenants")
-    tenant = await get_tenant_by_business_id(node.engine, business_id)
+    tenant = await get_tenant_by_business_id(node.engine, text_param(business_id, "business_id"))
     if tenant is None:
         raise TenantNotFound("unknown tenant")
     return tenant.id
@@ -60,6 +60,6 @@ async def create_key(request: Request) -> Response:
 async def revoke_key(request: Request) -> Response:
     node: Node = request.state.node
     tenant_id = await _tenant_id(request, node)
-    if not await revoke_widget_key(node.engine, tenant_id, request.path_params["key"]):
+    if not await revoke_widget_key(node.engine, tenant_id, text_param(request.path_params["key"], "key")):
         raise NotFound("no such active widget key in this tenant")
     return Response(status_code=204)

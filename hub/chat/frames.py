@@ -77,6 +77,9 @@ def parse_visitor_frame(raw: str, *, max_chars: int) -> VisitorFrame:
             raise FrameError("text_too_long", f"message text is longer than {max_chars} characters")
         if not text.strip():
             raise FrameError("empty_text", "message text is empty")
+        if "\x00" in text:
+            # PostgreSQL text cannot hold NUL: refuse it here rather than fail the store's batch.
+            raise FrameError("invalid_frame", "message text must not contain NUL characters")
         client_id = _string(body, "client_id", max_len=64, required=False)
         return MessageIn(text=text, client_id=client_id or None)
     if kind == "resume":
