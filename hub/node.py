@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.ai import AIProvider, provider_from_settings
-from hub.auth.throttle import LoginThrottle
+from hub.auth.throttle import Throttle
 from hub.broker import Broker, broker_from_url
 from hub.bundle import BundleCache
 from hub.chat.fanout import Fanout
@@ -107,7 +107,7 @@ class Node:
     chat: ChatService
     replies: ReplyRunner
     tenants: TenantCache
-    login_throttle: LoginThrottle
+    throttle: Throttle
     widget_origins: WidgetOrigins
     widget_bundles: BundleCache = field(default_factory=BundleCache)
     sockets: set[object] = field(default_factory=set)
@@ -132,7 +132,7 @@ class Node:
             type(broker).__name__,
             ai.name,
         )
-        throttle = LoginThrottle(settings.redis_url, settings.redis_prefix)
+        throttle = Throttle(settings.redis_url, settings.redis_prefix)
         return cls(
             settings,
             engine,
@@ -153,7 +153,7 @@ class Node:
         await self.writer.stop()
         await self.broker.disconnect()
         await self.ai.aclose()
-        await self.login_throttle.aclose()
+        await self.throttle.aclose()
         await self.engine.dispose()
 
     async def health(self) -> dict[str, object]:

@@ -42,12 +42,12 @@ async def _login(request: Request, kind: str) -> Response:
     email = string_field(body, "email", max_len=254).strip().lower()
     password = string_field(body, "password", max_len=1024)
     address = request.client.host if request.client else "unknown"
-    wait = await node.login_throttle.retry_after(email, address)
+    wait = await node.throttle.retry_after(email, address)
     if wait is not None:
         raise RateLimited(f"too many failed logins; try again in {wait} s", wait)
     user = await find_user(node.engine, kind, email)
     if not await verify_password(user.password_hash if user else None, password) or user is None or user.disabled:
-        await node.login_throttle.failed(email, address)
+        await node.throttle.failed(email, address)
         raise Unauthenticated("wrong email or password")
     issued = await issue_token(node.engine, user)
     principal = Principal(

@@ -11,6 +11,7 @@ the visitor, so guessing another visitor's ``session_id`` opens a new, empty con
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from limits import parse
@@ -70,7 +71,7 @@ async def _limit(node: Node, request: Request, *scoped: tuple[str, str, str]) ->
     """Per-address, plus the given (rate, scope, key) limits; shared through Redis when nodes run several."""
     address = request.client.host if request.client else "unknown"
     for rate, scope, key in ((node.settings.rate_limit_address, "address", address), *scoped):
-        wait = await node.login_throttle.over_limit(parse(rate), scope, key)
+        wait = await node.throttle.over_limit(_rate(rate), scope, key)
         if wait is not None:
             raise RateLimited(f"too many requests ({scope}); retry in {wait} s", wait)
 
@@ -82,6 +83,9 @@ async def _message_body(request: Request, node: Node) -> tuple[str, str, dict[st
         raise InvalidInput("'message' is empty")
     client_session_id = string_field(body, "session_id", max_len=64)
     return text, client_session_id, body
+
+
+_rate = cache(parse)  # settings hold rates as text; parse each once, not per request
 
 
 def _visitor(node: Node, presented: str | None) -> tuple[str, str]:

@@ -10,7 +10,9 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 
 
-class LoginThrottle:
+class Throttle:
+    """Failed logins and request rates, counted with one limiter."""
+
     per_account: RateLimitItem = parse("5/minute")
     per_address: RateLimitItem = parse("30/minute")
 

@@ -73,8 +73,7 @@ async def check_token(engine: AsyncEngine, token: str, via: str) -> TokenCheck |
         row = (await connection.execute(query)).first()
     if row is None or row.revoked_at is not None or row.disabled:
         return None
-    expires_at = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=UTC)
-    if expires_at <= datetime.now(UTC):
+    if row.expires_at <= datetime.now(UTC):
         return None
     principal = Principal(
         user_id=row.id,

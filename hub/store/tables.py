@@ -5,6 +5,8 @@ Sessions and messages are keyed by tenant first, so every lookup names the tenan
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -17,8 +19,23 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps come back timezone-aware on every backend (SQLite drops the zone; they are stored as UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
 
 metadata = MetaData()
 
@@ -31,7 +48,7 @@ tenants = Table(
     Column("origins", JSON, nullable=False),
     Column("config", JSON, nullable=False),
     Column("disabled", Boolean, nullable=False, default=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
     UniqueConstraint("business_id", name="uq_tenants_business_id"),
 )
 
@@ -43,8 +60,8 @@ chat_sessions = Table(
     Column("last_seq", Integer, nullable=False, default=0),
     Column("mode", String(8), nullable=False, default="ai"),
     Column("status", String(8), nullable=False, default="open"),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
 )
 
 messages = Table(
@@ -58,7 +75,7 @@ messages = Table(
     Column("text", Text, nullable=False),
     Column("client_id", String(64), nullable=True),
     Column("meta", JSON, nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
     ForeignKeyConstraint(["tenant_id", "session_id"], ["chat_sessions.tenant_id", "chat_sessions.id"]),
     UniqueConstraint("tenant_id", "session_id", "seq", name="uq_messages_session_seq"),
     UniqueConstraint("tenant_id", "session_id", "client_id", name="uq_messages_session_client"),
@@ -75,7 +92,7 @@ users = Table(
     Column("role", String(20), nullable=False),
     Column("password_hash", String(200), nullable=False),
     Column("disabled", Boolean, nullable=False, default=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
     UniqueConstraint("kind", "email", name="uq_users_kind_email"),
 )
 
@@ -86,9 +103,9 @@ auth_tokens = Table(
     Column("user_id", String(36), ForeignKey("users.id"), nullable=False),
     Column("tenant_id", String(36), nullable=False),
     Column("csrf_hash", String(64), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime(), nullable=True),
 )
 
 widget_keys = Table(
@@ -98,6 +115,6 @@ widget_keys = Table(
     Column("tenant_id", String(36), ForeignKey("tenants.id"), nullable=False, index=True),
     Column("mode", String(4), nullable=False),  # live | test
     Column("origins", JSON, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime(), nullable=True),
 )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Any
 
 from sqlalchemy import select
@@ -21,7 +20,7 @@ def message_from_row(row: Any) -> StoredMessage:
         role=row.role,
         text=row.text,
         client_id=row.client_id,
-        created_at=row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC),
+        created_at=row.created_at,
         meta=row.meta,
     )
 
