@@ -18,6 +18,7 @@ from hub.api.widget_js import widget_js
 from hub.api.widget_keys import create_key, list_keys, revoke_key
 from hub.assets import asset_dir
 from hub.broker.base import Broker
+from hub.mission_control import dashboard, login_page as mission_control_login
 from hub.node import Node
 from hub.portal import login_page, templates, widget_setup
 from hub.settings import Settings
@@ -42,6 +43,8 @@ def create_app(settings: Settings | None = None, *, broker: Broker | None = None
         Route("/widget/{tenant_uuid}/widget.js", widget_js, methods=["GET"]),
         Route("/portal/login", login_page, methods=["GET"]),
         Route("/portal/widget", widget_setup, methods=["GET"]),
+        Route("/mission-control", dashboard, methods=["GET"]),
+        Route("/mission-control/login", mission_control_login, methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=str(asset_dir("static"))), name="static"),
         Route("/api/openapi.json", openapi, methods=["GET"]),
         Route("/api/auth/login", staff_login, methods=["POST"]),

@@ -1,0 +1,30 @@
+"""Mission Control pages: the agents' live dashboard. The page is static; everything live comes over /ws/agent."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from hub.auth.permissions import CHAT_MANAGE
+from hub.auth.request import optional_principal
+from hub.errors import HubError
+from hub.node import Node
+
+
+async def login_page(request: Request) -> Response:
+    pages: Jinja2Templates = request.state.templates
+    return pages.TemplateResponse(request, "login.html", {"title": "Log in", "principal": None})
+
+
+async def dashboard(request: Request) -> Response:
+    node: Node = request.state.node
+    try:
+        principal = await optional_principal(request, node)
+    except HubError:
+        principal = None
+    if principal is None:
+        return RedirectResponse("/mission-control/login", status_code=303)
+    if CHAT_MANAGE not in principal.permissions:
+        return Response("Mission Control needs the chat.manage permission.", status_code=403)
+    return Response("Mission Control", media_type="text/plain")
