@@ -18,10 +18,12 @@ from hub.api.widget_js import widget_js
 from hub.api.widget_keys import create_key, list_keys, revoke_key
 from hub.assets import asset_dir
 from hub.broker.base import Broker
-from hub.mission_control import dashboard, login_page as mission_control_login
+from hub.mission_control import dashboard
+from hub.mission_control import login_page as mission_control_login
 from hub.node import Node
 from hub.portal import login_page, templates, widget_setup
 from hub.settings import Settings
+from hub.ws.agent import agent_socket
 from hub.ws.visitor import visitor_socket
 
 
@@ -63,6 +65,7 @@ def create_app(settings: Settings | None = None, *, broker: Broker | None = None
         Route("/api/widget-keys", create_key, methods=["POST"]),
         Route("/api/widget-keys/{key}", revoke_key, methods=["DELETE"]),
         WebSocketRoute("/ws/visitor/{tenant_uuid}", visitor_socket),
+        WebSocketRoute("/ws/agent", agent_socket),
     ]
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
 

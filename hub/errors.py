@@ -68,6 +68,20 @@ class Conflict(HubError):
     status = 409
 
 
+class OwnedByOther(Conflict):
+    """Another agent owns the session; the error names them so the dashboard can say who."""
+
+    code = "owned_by_other"
+
+    def __init__(self, owner_id: str, owner_name: str) -> None:
+        super().__init__(f"{owner_name or 'another agent'} owns this session; take over with force to take it anyway")
+        self.owner = {"id": owner_id, "name": owner_name}
+
+
+class NotOwner(Conflict):
+    code = "not_owner"
+
+
 class OriginNotAllowed(HubError):
     code = "origin_not_allowed"
     status = 403

@@ -18,12 +18,24 @@ class Keys:
         return f"{self.prefix}:t:{tenant_id}:s:{session_id}"
 
     def tenant_channel(self, tenant_id: str) -> str:
-        """Pub/sub channel for tenant-wide events (session list updates, control messages)."""
+        """Pub/sub channel for tenant-wide events: session list updates for agents' dashboards."""
         return f"{self.prefix}:t:{tenant_id}:events"
 
     def stream_buffer(self, tenant_id: str, session_id: str) -> str:
         """List holding the AI reply streaming right now: message id first, then its tokens."""
         return f"{self.prefix}:t:{tenant_id}:s:{session_id}:stream"
+
+    def control_channel(self, tenant_id: str) -> str:
+        """Pub/sub channel for node-to-node commands about a tenant's sessions (cancel an AI reply)."""
+        return f"{self.prefix}:t:{tenant_id}:control"
+
+    def takeover_lock(self, tenant_id: str, session_id: str) -> str:
+        """Key naming the agent who owns a session in human mode; it lapses unless heartbeats renew it."""
+        return f"{self.prefix}:t:{tenant_id}:s:{session_id}:owner"
+
+    def presence(self, tenant_id: str) -> str:
+        """Sorted set of ``session node`` members whose visitor is connected, scored by expiry time."""
+        return f"{self.prefix}:t:{tenant_id}:presence"
 
     def liveness_channel(self, node_id: str) -> str:
         """Channel a node's subscriber publishes to itself to prove it still hears Redis."""

@@ -14,9 +14,12 @@ from hub.ai import AIProvider, provider_from_settings
 from hub.auth.throttle import Throttle
 from hub.broker import Broker, broker_from_url
 from hub.bundle import BundleCache
+from hub.chat.control import SessionControl
 from hub.chat.fanout import Fanout
+from hub.chat.presence import Presence
 from hub.chat.replies import ReplyRunner
 from hub.chat.service import ChatService
+from hub.coord import Coordinator, coordinator_for
 from hub.keys import Keys
 from hub.origins import origin_matches
 from hub.settings import Settings
@@ -26,6 +29,7 @@ from hub.store.tables import widget_keys
 from hub.store.tenants import get_tenant
 from hub.store.widget_keys import WidgetKey, list_widget_keys
 from hub.store.writer import MessageWriter
+from hub.supervise import supervise
 
 logger = logging.getLogger(__name__)
 
@@ -109,8 +113,12 @@ class Node:
     tenants: TenantCache
     throttle: Throttle
     widget_origins: WidgetOrigins
+    coord: Coordinator
+    presence: Presence
+    control: SessionControl
     widget_bundles: BundleCache = field(default_factory=BundleCache)
     sockets: set[object] = field(default_factory=set)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
     async def open(cls, settings: Settings, *, broker: Broker | None = None) -> Node:
@@ -133,7 +141,11 @@ class Node:
             ai.name,
         )
         throttle = Throttle(settings.redis_url, settings.redis_prefix)
-        return cls(
+        coord = coordinator_for(settings.redis_url, broker)
+        presence = Presence(coord, keys, settings.node_id, chat)
+        chat.presence = presence
+        control = SessionControl(engine, chat, replies, coord, keys, settings.takeover_lock_ttl_s)
+        node = cls(
             settings,
             engine,
             broker,
@@ -146,14 +158,26 @@ class Node:
             TenantCache(engine),
             throttle,
             WidgetOrigins(engine),
+            coord,
+            presence,
+            control,
         )
+        node.tasks = [
+            asyncio.create_task(supervise("visitor-presence", presence.run)),
+            asyncio.create_task(supervise("takeover-claims", control.run)),
+        ]
+        return node
 
     async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.replies.stop()
         await self.writer.stop()
         await self.broker.disconnect()
         await self.ai.aclose()
         await self.throttle.aclose()
+        await self.coord.aclose()
         await self.engine.dispose()
 
     async def health(self) -> dict[str, object]:

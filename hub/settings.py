@@ -44,6 +44,7 @@ class Settings:
     send_queue_frames: int = 1024
     ws_ping_interval_s: float = 20.0
     ws_per_message_deflate: bool = False
+    takeover_lock_ttl_s: float = 15.0
     log_level: str = "info"
     node_id: str = field(default_factory=lambda: secrets.token_hex(4))
 
@@ -196,6 +197,9 @@ class Settings:
         ping = number("HUB_WS_PING_INTERVAL_S", 0, 3600)
         if ping is not None:
             values["ws_ping_interval_s"] = ping
+        lock_ttl = number("HUB_TAKEOVER_LOCK_TTL_S", 1, 3600)
+        if lock_ttl is not None:
+            values["takeover_lock_ttl_s"] = lock_ttl
         deflate = boolean("HUB_WS_PER_MESSAGE_DEFLATE")
         if deflate is not None:
             values["ws_per_message_deflate"] = deflate

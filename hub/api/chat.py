@@ -261,9 +261,8 @@ async def app_message(request: Request) -> Response:
     principal = await _app_principal(request, node)
     text, session_id, body = await _message_body(request, node)
     tenant = await _app_tenant(node, principal, body.get("business_id"))
-    if await get_session(node.engine, tenant.id, session_id) is None:
-        raise SessionNotFound("no such session in this tenant")
-    result = await node.chat.post(tenant.id, session_id, "agent", text, meta={"author": principal.name})
+    # The same rules as the agent socket: unknown sessions are 404, another agent's human-mode session is 409.
+    result = await node.control.agent_message(tenant, session_id, principal, text)
     answer = {
         "session_id": session_id,
         "seq": result.message.seq,

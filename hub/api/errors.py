@@ -19,6 +19,7 @@ HTTP_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    409: "conflict",
     413: "too_large",
     415: "unsupported_media_type",
     429: "rate_limited",

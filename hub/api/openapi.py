@@ -284,6 +284,7 @@ _ERROR_RESPONSES: dict[int, tuple[str, str]] = {
     401: ("Unauthenticated", "No, an unknown, expired or revoked token (or widget key)."),
     403: ("Forbidden", "Not allowed: missing permission, cookie without X-CSRF-Token, or an Origin not allowed."),
     404: ("NotFound", "No such tenant or session (for this caller)."),
+    409: ("Conflict", "Another agent owns the session (it took it over in Mission Control)."),
     413: ("TooLarge", "The body or a field is too large."),
     415: ("UnsupportedMediaType", "The body is not sent as Content-Type: application/json."),
     429: ("RateLimited", "Too many requests (per address, per widget key, per session, failed logins)."),
@@ -503,12 +504,15 @@ PATHS: dict[str, Any] = {
         "post": {
             "tags": ["app"],
             "summary": "App: post an agent message to a session (needs chat.manage)",
-            "description": "Delivered live to the visitor's WebSocket, on any node.",
+            "description": (
+                "Delivered live to the visitor's WebSocket, on any node. While another agent owns the "
+                "session (human mode, see Mission Control's takeover) it is refused with 409 owned_by_other."
+            ),
             "security": WRITE_SECURITY,
             "requestBody": _body("AppMessageRequest", "The agent's message."),
             "responses": {
                 "200": _ok("Stored and delivered.", _ref("schemas", "AppMessage")),
-                **_errors(400, 401, 403, 404, 413, 415, 503),
+                **_errors(400, 401, 403, 404, 409, 413, 415, 503),
             },
         }
     },
@@ -596,7 +600,15 @@ OPENAPI: dict[str, Any] = {
             "`session_id`, `resume_token`, `last_seq` to resume). Frames are JSON text; refusals are close "
             "codes (4404 unknown tenant, 4403 origin not allowed, 4400 bad resume).",
             "protocol": "docs/PROTOCOL.md",
-        }
+        },
+        "/ws/agent": {
+            "summary": "Mission Control: the tenant's live session list, watch, takeover, handback, close",
+            "description": "A WebSocket upgrade of `GET /ws/agent` (optional query `business_id` for platform "
+            "admins), authenticated by the cookie session from the hub's own pages or `Authorization: Bearer`; "
+            "needs `chat.manage`. Refusals are close codes (4401 not logged in, 4403 not allowed, 4404 unknown "
+            "business_id).",
+            "protocol": "docs/PROTOCOL.md",
+        },
     },
 }
 

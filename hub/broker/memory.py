@@ -6,6 +6,7 @@ import asyncio
 from collections import defaultdict
 
 from hub.broker.base import Broker
+from hub.coord.memory import MemoryCoordState
 
 
 class MemoryBus:
@@ -14,6 +15,7 @@ class MemoryBus:
     def __init__(self) -> None:
         self.subscribers: defaultdict[str, set[MemoryBroker]] = defaultdict(set)
         self.lists: dict[str, list[bytes]] = {}
+        self.coord = MemoryCoordState()
 
 
 class MemoryBroker(Broker):

@@ -30,6 +30,7 @@ class Feed:
         "_items",
         "_max",
         "_on_overflow",
+        "_room",
         "_send",
         "_token_floor",
         "_waiter",
@@ -52,6 +53,7 @@ class Feed:
         self._items: deque[tuple[int, str]] = deque()
         self._max = max_frames
         self._waiter: asyncio.Future[None] | None = None
+        self._room: asyncio.Future[None] | None = None
         self._token_floor: tuple[str, int] | None = None
         self.last_seq = last_seq
         self.overflowed = False
@@ -85,6 +87,12 @@ class Feed:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
+    async def room(self) -> None:
+        """Wait until the queue is at most half full: a long replay must not overflow a socket that keeps up."""
+        while len(self._items) > self._max // 2 and not self.overflowed:
+            self._room = asyncio.get_running_loop().create_future()
+            await self._room
+
     async def send_now(self, frame: bytes | str) -> None:
         await self._send(frame if isinstance(frame, str) else frame.decode())
 
@@ -107,6 +115,9 @@ class Feed:
             if self.overflowed:
                 raise SlowConsumer
             seq, frame = items.popleft()
+            if self._room is not None and len(items) <= self._max // 2:
+                self._room.set_result(None)
+                self._room = None
             if seq == RESYNC:
                 await self.catch_up()
                 continue

@@ -3,6 +3,9 @@
 Tokens are published as they come (not durable) and appended to a shared buffer so a socket that
 resumes on any node gets the reply so far; the whole reply is then stored as one ``ai`` message
 with the id its tokens announced. Cancelling the task aborts the provider at its source.
+
+While a node runs replies for a tenant it listens on the tenant's control channel, so an agent's
+takeover on any node cancels the reply where it is generated.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from hub.broker.base import Broker
 from hub.chat.service import ChatService
 from hub.keys import Keys
 from hub.store.models import Tenant
-from hub.store.transcript import recent_messages
+from hub.store.transcript import get_session, recent_messages
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +41,34 @@ class _Running:
     again: bool = False
 
 
+CANCEL_REPLY = "cancel_reply"
+
+
+def cancel_frame(session_id: str) -> bytes:
+    return orjson.dumps({"type": CANCEL_REPLY, "session_id": session_id})
+
+
+class _ControlListener:
+    """Hears a tenant's control channel for as long as this node streams replies of that tenant."""
+
+    def __init__(self, runner: ReplyRunner, tenant_id: str) -> None:
+        self.runner = runner
+        self.tenant_id = tenant_id
+        self.replies = 0
+
+    def deliver(self, seq: int, frame: str) -> None:
+        try:
+            body = orjson.loads(frame)
+        except orjson.JSONDecodeError:
+            return
+        if isinstance(body, dict) and body.get("type") == CANCEL_REPLY and isinstance(body.get("session_id"), str):
+            self.runner.cancel(self.tenant_id, body["session_id"])
+
+    def resync(self) -> None:
+        # A cancel may have been lost while Redis was away: ask the store who is still in AI mode.
+        self.runner.recheck(self.tenant_id)
+
+
 class ReplyRunner:
     def __init__(self, chat: ChatService, ai: AIProvider, broker: Broker, keys: Keys) -> None:
         self.chat = chat
@@ -45,6 +76,8 @@ class ReplyRunner:
         self.broker = broker
         self.keys = keys
         self._running: dict[tuple[str, str], _Running] = {}
+        self._control: dict[str, _ControlListener] = {}
+        self._checks: set[asyncio.Task[None]] = set()
         chat.replies = self
 
     @property
@@ -69,6 +102,37 @@ class ReplyRunner:
         running.task.cancel()
         return True
 
+    def recheck(self, tenant_id: str) -> None:
+        for key in [key for key in self._running if key[0] == tenant_id]:
+            task = asyncio.create_task(self._cancel_unless_ai(*key))
+            self._checks.add(task)
+            task.add_done_callback(self._checks.discard)
+
+    async def _cancel_unless_ai(self, tenant_id: str, session_id: str) -> None:
+        try:
+            state = await get_session(self.chat.engine, tenant_id, session_id)
+        except Exception:
+            logger.exception("checking the mode of session %s failed", session_id)
+            return
+        if state is None or state.mode != "ai":
+            self.cancel(tenant_id, session_id)
+
+    async def _listen_control(self, tenant_id: str) -> None:
+        listener = self._control.get(tenant_id)
+        if listener is None:
+            listener = self._control[tenant_id] = _ControlListener(self, tenant_id)
+            await self.chat.fanout.join(self.keys.control_channel(tenant_id), listener)
+        listener.replies += 1
+
+    async def _unlisten_control(self, tenant_id: str) -> None:
+        listener = self._control.get(tenant_id)
+        if listener is None:
+            return
+        listener.replies -= 1
+        if listener.replies <= 0:
+            del self._control[tenant_id]
+            await self.chat.fanout.leave(self.keys.control_channel(tenant_id), listener)
+
     async def stop(self) -> None:
         tasks = [running.task for running in self._running.values()]
         for task in tasks:
@@ -78,6 +142,8 @@ class ReplyRunner:
     async def _run(self, tenant: Tenant, session_id: str) -> None:
         key = (tenant.id, session_id)
         try:
+            # Listening before the mode is read: a takeover committed after that read is heard as a cancel.
+            await self._listen_control(tenant.id)
             while True:
                 self._running[key].again = False
                 await self._reply_once(tenant, session_id)
@@ -90,11 +156,16 @@ class ReplyRunner:
             logger.exception("AI reply for session %s failed", session_id)
         finally:
             self._running.pop(key, None)
+            await self._unlisten_control(tenant.id)
 
     async def _reply_once(self, tenant: Tenant, session_id: str) -> None:
         history = await recent_messages(self.chat.engine, tenant.id, session_id, HISTORY_TURNS)
-        if not history or history[-1].role != "visitor":
+        said = [message for message in history if message.role != "system"]  # notices are nobody's answer
+        if not said or said[-1].role != "visitor":
             return  # someone already answered (an agent, or a reply that raced this one)
+        state = await get_session(self.chat.engine, tenant.id, session_id)
+        if state is None or state.mode != "ai":
+            return  # an agent took over after the visitor wrote
         request = ReplyRequest(tenant, tuple(ChatTurn(message.role, message.text) for message in history))
         message_id = str(uuid.uuid4())
         buffer = self.keys.stream_buffer(tenant.id, session_id)

@@ -56,4 +56,50 @@ class SessionState:
     last_seq: int
     mode: str
     status: str
+    owner_id: str | None = None
+    owner_name: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+PREVIEW_CHARS = 200
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    """A row of Mission Control's session list."""
+
+    id: str
+    status: str
+    mode: str
+    owner_id: str | None
+    owner_name: str | None
+    seq: int
+    created_at: datetime
+    updated_at: datetime
+    last_message: StoredMessage | None
+
+    def to_json(self, visitor_online: bool) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "status": self.status,
+            "mode": self.mode,
+            "owner": owner_json(self.owner_id, self.owner_name),
+            "visitor_online": visitor_online,
+            "seq": self.seq,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "last_message": None if self.last_message is None else preview_json(self.last_message),
+        }
+
+
+def owner_json(owner_id: str | None, owner_name: str | None) -> dict[str, str] | None:
+    return None if owner_id is None else {"id": owner_id, "name": owner_name or ""}
+
+
+def preview_json(message: StoredMessage) -> dict[str, Any]:
+    return {
+        "seq": message.seq,
+        "role": message.role,
+        "text": message.text[:PREVIEW_CHARS],
+        "created_at": message.created_at.isoformat(),
+    }

@@ -14,6 +14,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     ForeignKeyConstraint,
+    Index,
     Integer,
     MetaData,
     String,
@@ -60,8 +61,11 @@ chat_sessions = Table(
     Column("last_seq", Integer, nullable=False, default=0),
     Column("mode", String(8), nullable=False, default="ai"),
     Column("status", String(8), nullable=False, default="open"),
+    Column("owner_id", String(36), nullable=True),  # the agent who took it over (human mode)
+    Column("owner_name", String(200), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_chat_sessions_tenant_updated", "tenant_id", "updated_at"),
 )
 
 messages = Table(

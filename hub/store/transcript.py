@@ -58,4 +58,12 @@ async def get_session(engine: AsyncEngine, tenant_id: str, session_id: str) -> S
         row = (await connection.execute(query)).first()
     if row is None:
         return None
-    return SessionState(tenant_id=row.tenant_id, id=row.id, last_seq=row.last_seq, mode=row.mode, status=row.status)
+    return SessionState(
+        tenant_id=row.tenant_id,
+        id=row.id,
+        last_seq=row.last_seq,
+        mode=row.mode,
+        status=row.status,
+        owner_id=row.owner_id,
+        owner_name=row.owner_name,
+    )

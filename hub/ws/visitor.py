@@ -18,6 +18,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from hub.chat.feed import Feed, SlowConsumer
 from hub.chat.frames import FrameError, MessageIn, PingIn, ResumeIn, TypingIn, error_frame, parse_visitor_frame
 from hub.chat.identity import new_session_id, resume_token, resume_token_valid
+from hub.chat.replay import partial_reply
 from hub.errors import HubError
 from hub.node import Node
 from hub.origins import normalise_origin, origin_allowed
@@ -56,6 +57,7 @@ class VisitorConnection:
         self.session_id = ""
         self.channel = ""
         self.sent_message = False
+        self.stored = False  # the session exists in the store (agents' dashboards know it)
         self.feed = self._new_feed()
         self.sender: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[None] | None = None
@@ -101,11 +103,13 @@ class VisitorConnection:
         """
         if self.channel:
             # Switching sessions: the old feed and whatever it queued stay with the old session.
-            await self.node.fanout.leave(self.channel, self.feed)
+            await self._leave()
             self.feed = self._new_feed()
         self.session_id = session_id
         self.channel = self.node.keys.session_channel(self.tenant.id, session_id)
         state = await get_session(self.node.engine, self.tenant.id, session_id)
+        self.stored = state is not None
+        await self.node.presence.joined(self.tenant.id, session_id, announce=self.stored)
         # A client cannot have seen more than the session holds; trusting a larger last_seq would hide messages.
         last_seq = min(last_seq, state.last_seq if state is not None else 0)
         self.feed.last_seq = last_seq
@@ -128,17 +132,14 @@ class VisitorConnection:
         await self._replay_partial_reply({message.id for message in replayed})
 
     async def _replay_partial_reply(self, stored_ids: set[str]) -> None:
-        buffer = await self.node.broker.buffer_read(self.node.keys.stream_buffer(self.tenant.id, self.session_id))
-        if not buffer:
+        node = self.node
+        partial = await partial_reply(node.broker, node.keys, self.tenant.id, self.session_id, stored_ids)
+        if partial is None:
             return
-        message_id = buffer[0].decode()
-        if message_id in stored_ids:
-            return
-        for index, token in enumerate(buffer[1:]):
-            await self.feed.send_now(
-                orjson.dumps({"type": "token", "message_id": message_id, "index": index, "text": token.decode()})
-            )
-        self.feed.skip_tokens_through(message_id, len(buffer) - 2)
+        message_id, frames = partial
+        for frame in frames:
+            await self.feed.send_now(frame)
+        self.feed.skip_tokens_through(message_id, len(frames) - 1)
 
     async def handle(self, raw: str) -> None:
         frame = parse_visitor_frame(raw, max_chars=self.node.settings.max_message_chars)
@@ -172,7 +173,11 @@ class VisitorConnection:
             self.sender.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         if self.channel:
-            await self.node.fanout.leave(self.channel, self.feed)
+            await self._leave()
+
+    async def _leave(self) -> None:
+        await self.node.fanout.leave(self.channel, self.feed)
+        await self.node.presence.left(self.tenant.id, self.session_id, announce=self.stored or self.sent_message)
 
 
 async def visitor_socket(websocket: WebSocket) -> None:

@@ -1,0 +1,199 @@
+"""Agents stepping in: takeover, handback, close, and the claims that make one agent the owner.
+
+A takeover claims the session's Redis key first (so two agents on two nodes cannot both win), then
+records the owner and ``human`` mode in the store, then tells every node to cancel the AI reply
+it may be streaming. Each node renews the claims of the agents connected to it; when a node dies
+its claims lapse and another agent may take over without force.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub.auth.permissions import Principal
+from hub.chat.replies import ReplyRunner, cancel_frame
+from hub.chat.service import ChatService
+from hub.coord.base import Coordinator
+from hub.errors import NotOwner, OwnedByOther, SessionNotFound
+from hub.keys import Keys
+from hub.store.models import SessionState, Tenant
+from hub.store.sessions import owned_sessions, set_control
+from hub.store.transcript import get_session
+from hub.store.writer import WriteResult
+
+logger = logging.getLogger(__name__)
+
+
+def holder_of(agent: Principal) -> str:
+    """A claim's value: the agent's id and name, so a refusal can name the owner without a query."""
+    return f"{agent.user_id} {agent.name}"
+
+
+def parse_holder(holder: str) -> tuple[str, str]:
+    owner_id, _, name = holder.partition(" ")
+    return owner_id, name
+
+
+class SessionControl:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        chat: ChatService,
+        replies: ReplyRunner,
+        coord: Coordinator,
+        keys: Keys,
+        lock_ttl_s: float,
+    ) -> None:
+        self.engine = engine
+        self.chat = chat
+        self.replies = replies
+        self.coord = coord
+        self.keys = keys
+        self.ttl_ms = int(lock_ttl_s * 1000)
+        self.renew_every_s = lock_ttl_s / 3
+        # Claims this node renews, counted per agent connection that holds them.
+        self._held: Counter[tuple[str, str, str]] = Counter()
+
+    async def _state(self, tenant_id: str, session_id: str) -> SessionState:
+        state = await get_session(self.engine, tenant_id, session_id)
+        if state is None:
+            raise SessionNotFound("no such session in this tenant")
+        return state
+
+    def hold(self, tenant_id: str, session_id: str, holder: str) -> None:
+        self._held[(tenant_id, session_id, holder)] += 1
+
+    def unhold(self, tenant_id: str, session_id: str, holder: str) -> None:
+        key = (tenant_id, session_id, holder)
+        self._held[key] -= 1
+        if self._held[key] <= 0:
+            del self._held[key]
+
+    async def reclaim(self, tenant_id: str, agent: Principal) -> list[str]:
+        """A reconnecting agent keeps the sessions it owns, unless another agent claimed one since."""
+        holder = holder_of(agent)
+        held = []
+        for session_id in await owned_sessions(self.engine, tenant_id, agent.user_id):
+            taken, _ = await self.coord.claim(self.keys.takeover_lock(tenant_id, session_id), holder, self.ttl_ms)
+            if taken:
+                self.hold(tenant_id, session_id, holder)
+                held.append(session_id)
+        return held
+
+    async def takeover(self, tenant: Tenant, session_id: str, agent: Principal, *, force: bool = False) -> None:
+        state = await self._state(tenant.id, session_id)
+        holder = holder_of(agent)
+        taken, previous = await self.coord.claim(
+            self.keys.takeover_lock(tenant.id, session_id), holder, self.ttl_ms, force=force
+        )
+        if not taken:
+            assert previous is not None
+            raise OwnedByOther(*parse_holder(previous))
+        if previous is not None and previous != holder:
+            logger.warning(
+                "agent %s (%s) forced the takeover of session %s from %s in tenant %s",
+                agent.user_id,
+                agent.email,
+                session_id,
+                parse_holder(previous)[0],
+                tenant.id,
+            )
+        await set_control(
+            self.engine, tenant.id, session_id, mode="human", status="open", owner=(agent.user_id, agent.name)
+        )
+        # Every node streaming this tenant's replies hears this, this one included (synchronously).
+        self.chat.fanout.publish(self.keys.control_channel(tenant.id), 0, cancel_frame(session_id))
+        self.chat.announce(
+            tenant.id,
+            {"id": session_id, "mode": "human", "status": "open", "owner": {"id": agent.user_id, "name": agent.name}},
+        )
+        if state.mode != "human" or state.owner_id != agent.user_id or state.status != "open":
+            await self.chat.post(
+                tenant.id,
+                session_id,
+                "system",
+                f"{agent.name} joined the chat",
+                meta={"event": "takeover", "author": agent.name},
+            )
+
+    async def _check_owner(self, tenant_id: str, state: SessionState, agent: Principal, force: bool) -> None:
+        """Only the owner acts on a human-mode session (unless forced); a lapsed claim is anyone's."""
+        if state.mode != "human" or state.owner_id in (None, agent.user_id) or force:
+            return
+        holder = await self.coord.holder(self.keys.takeover_lock(tenant_id, state.id))
+        if holder is not None and parse_holder(holder)[0] != agent.user_id:
+            raise OwnedByOther(*parse_holder(holder))
+        raise NotOwner(f"{state.owner_name or 'another agent'} owns this session; take it over first")
+
+    async def handback(self, tenant: Tenant, session_id: str, agent: Principal, *, force: bool = False) -> None:
+        state = await self._state(tenant.id, session_id)
+        await self._check_owner(tenant.id, state, agent, force)
+        await self._release(tenant.id, session_id, state)
+        await set_control(self.engine, tenant.id, session_id, mode="ai", owner=None)
+        self.chat.announce(tenant.id, {"id": session_id, "mode": "ai", "owner": None})
+        if state.mode == "human":
+            await self.chat.post(
+                tenant.id,
+                session_id,
+                "system",
+                f"{agent.name} handed the chat back to Bob",
+                meta={"event": "handback", "author": agent.name},
+            )
+        if self.replies.ai.answers:
+            self.replies.request(tenant, session_id)  # answers only if the visitor's last line is unanswered
+
+    async def close(self, tenant: Tenant, session_id: str, agent: Principal, *, force: bool = False) -> None:
+        state = await self._state(tenant.id, session_id)
+        await self._check_owner(tenant.id, state, agent, force)
+        if state.status == "closed":
+            return
+        self.replies.cancel(tenant.id, session_id)
+        self.chat.fanout.publish(self.keys.control_channel(tenant.id), 0, cancel_frame(session_id))
+        await self._release(tenant.id, session_id, state)
+        await set_control(self.engine, tenant.id, session_id, mode="ai", status="closed", owner=None)
+        self.chat.announce(tenant.id, {"id": session_id, "mode": "ai", "status": "closed", "owner": None})
+        await self.chat.post(
+            tenant.id,
+            session_id,
+            "system",
+            f"{agent.name} closed the conversation",
+            meta={"event": "close", "author": agent.name},
+        )
+
+    async def agent_message(
+        self, tenant: Tenant, session_id: str, agent: Principal, text: str, client_id: str | None = None
+    ) -> WriteResult:
+        state = await self._state(tenant.id, session_id)
+        await self._check_owner(tenant.id, state, agent, force=False)
+        return await self.chat.post(
+            tenant.id, session_id, "agent", text, client_id=client_id, meta={"author": agent.name}
+        )
+
+    async def _release(self, tenant_id: str, session_id: str, state: SessionState) -> None:
+        if state.owner_id is None:
+            return
+        key = self.keys.takeover_lock(tenant_id, session_id)
+        holder = await self.coord.holder(key)
+        if holder is not None and parse_holder(holder)[0] == state.owner_id:
+            await self.coord.release(key, holder)
+
+    async def run(self) -> None:
+        """Heartbeat (supervised): renew every claim an agent connected here holds."""
+        while True:
+            await asyncio.sleep(self.renew_every_s)
+            held = list(self._held)
+            if not held:
+                continue
+            renewed = await self.coord.renew(
+                [(self.keys.takeover_lock(tenant_id, session_id), holder) for tenant_id, session_id, holder in held],
+                self.ttl_ms,
+            )
+            for (tenant_id, session_id, holder), ok in zip(held, renewed, strict=True):
+                if not ok:
+                    # Someone forced it away: stop renewing a claim this agent no longer has.
+                    logger.info("claim on session %s passed from %s to another agent", session_id, holder)
+                    self._held.pop((tenant_id, session_id, holder), None)

@@ -1,0 +1,122 @@
+"""Session control state (mode, owner, status) and Mission Control's session list."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub.store.models import SessionSummary
+from hub.store.tables import chat_sessions, messages
+from hub.store.transcript import message_from_row
+
+LIST_LIMIT = 200
+CLOSED_VISIBLE = timedelta(hours=24)
+_UNCHANGED: Any = object()
+
+
+async def set_control(
+    engine: AsyncEngine,
+    tenant_id: str,
+    session_id: str,
+    *,
+    mode: str | None = None,
+    status: str | None = None,
+    owner: tuple[str, str] | None = _UNCHANGED,
+) -> bool:
+    """Change a session's mode, status and/or owner; False when the tenant has no such session."""
+    values: dict[str, Any] = {"updated_at": datetime.now(UTC)}
+    if mode is not None:
+        values["mode"] = mode
+    if status is not None:
+        values["status"] = status
+    if owner is not _UNCHANGED:
+        values["owner_id"], values["owner_name"] = owner if owner is not None else (None, None)
+    statement = (
+        update(chat_sessions)
+        .where(chat_sessions.c.tenant_id == tenant_id, chat_sessions.c.id == session_id)
+        .values(**values)
+    )
+    async with engine.begin() as connection:
+        result = await connection.execute(statement)
+    return bool(result.rowcount)
+
+
+async def owned_sessions(engine: AsyncEngine, tenant_id: str, owner_id: str) -> list[str]:
+    """Open human-mode sessions an agent owns, so a reconnecting agent keeps its claims."""
+    query = select(chat_sessions.c.id).where(
+        chat_sessions.c.tenant_id == tenant_id,
+        chat_sessions.c.owner_id == owner_id,
+        chat_sessions.c.mode == "human",
+        chat_sessions.c.status == "open",
+    )
+    async with engine.connect() as connection:
+        return list((await connection.execute(query)).scalars())
+
+
+async def list_sessions(
+    engine: AsyncEngine, tenant_id: str, *, session_id: str | None = None, limit: int = LIST_LIMIT
+) -> list[SessionSummary]:
+    """Open sessions and those closed in the last day, newest activity first, each with its last message."""
+    last = messages.alias("last")
+    query = (
+        select(chat_sessions, *(column.label(f"m_{column.name}") for column in last.c))
+        .select_from(
+            chat_sessions.outerjoin(
+                last,
+                and_(
+                    last.c.tenant_id == chat_sessions.c.tenant_id,
+                    last.c.session_id == chat_sessions.c.id,
+                    last.c.seq == chat_sessions.c.last_seq,
+                ),
+            )
+        )
+        .where(chat_sessions.c.tenant_id == tenant_id)
+        .order_by(chat_sessions.c.updated_at.desc())
+        .limit(limit)
+    )
+    if session_id is not None:
+        query = query.where(chat_sessions.c.id == session_id)
+    else:
+        since = datetime.now(UTC) - CLOSED_VISIBLE
+        query = query.where(or_(chat_sessions.c.status == "open", chat_sessions.c.updated_at >= since))
+    async with engine.connect() as connection:
+        rows = (await connection.execute(query)).all()
+    return [_summary(row) for row in rows]
+
+
+async def session_summary(engine: AsyncEngine, tenant_id: str, session_id: str) -> SessionSummary | None:
+    found = await list_sessions(engine, tenant_id, session_id=session_id, limit=1)
+    return found[0] if found else None
+
+
+def _summary(row: Any) -> SessionSummary:
+    last_message = None
+    if row.m_id is not None:
+        last_message = message_from_row(
+            _Prefixed(row, "m_"),
+        )
+    return SessionSummary(
+        id=row.id,
+        status=row.status,
+        mode=row.mode,
+        owner_id=row.owner_id,
+        owner_name=row.owner_name,
+        seq=row.last_seq,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        last_message=last_message,
+    )
+
+
+class _Prefixed:
+    """The joined message's columns, read back under their own names."""
+
+    def __init__(self, row: Any, prefix: str) -> None:
+        self._row = row
+        self._prefix = prefix
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._row, self._prefix + name)
