@@ -142,7 +142,7 @@ class Node:
         )
         throttle = Throttle(settings.redis_url, settings.redis_prefix)
         coord = coordinator_for(settings.redis_url, broker)
-        presence = Presence(coord, keys, settings.node_id, chat)
+        presence = Presence(coord, keys, settings.node_id, chat, settings.presence_ttl_s)
         chat.presence = presence
         control = SessionControl(engine, chat, replies, coord, keys, settings.takeover_lock_ttl_s)
         node = cls(

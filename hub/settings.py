@@ -45,6 +45,7 @@ class Settings:
     ws_ping_interval_s: float = 20.0
     ws_per_message_deflate: bool = False
     takeover_lock_ttl_s: float = 15.0
+    presence_ttl_s: float = 30.0
     log_level: str = "info"
     node_id: str = field(default_factory=lambda: secrets.token_hex(4))
 
@@ -200,6 +201,9 @@ class Settings:
         lock_ttl = number("HUB_TAKEOVER_LOCK_TTL_S", 1, 3600)
         if lock_ttl is not None:
             values["takeover_lock_ttl_s"] = lock_ttl
+        presence_ttl = number("HUB_PRESENCE_TTL_S", 1, 3600)
+        if presence_ttl is not None:
+            values["presence_ttl_s"] = presence_ttl
         deflate = boolean("HUB_WS_PER_MESSAGE_DEFLATE")
         if deflate is not None:
             values["ws_per_message_deflate"] = deflate

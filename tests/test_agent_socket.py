@@ -17,6 +17,7 @@ from hub.store.tenants import create_tenant
 from hub.store.users import create_user
 from tests.agents import PASSWORD, agent_account, agent_socket, close_code, login
 from tests.conftest import RunningHub, Visitor, is_ai_message, serve_hub, visitor
+from tests.services import RedisServer
 
 LONG_QUESTION = "Tell me everything about your opening hours and prices please"
 
@@ -347,3 +348,32 @@ async def test_unwatch_stops_a_sessions_frames(hub: RunningHub) -> None:
         await client.ai_reply()
         frames = await agent.until(lambda f: f["type"] == "session" and f["session"].get("seq") == 4)
         assert not any("session_id" in f and f["type"] in ("token", "message") for f in frames)
+
+
+async def test_takeover_while_redis_is_down_is_refused_clearly_and_works_once_it_is_back(
+    settings: Settings, redis_prefix: str
+) -> None:
+    server = RedisServer()
+    server.start()
+    try:
+        redis_settings = dataclasses.replace(
+            settings, redis_url=server.url, redis_prefix=redis_prefix, secret_key="x" * 32
+        )
+        async with serve_hub(redis_settings) as hub:
+            tenant = await hub.tenant()
+            token = await token_for(hub, tenant.id, "Anna")
+            async with visitor(hub.ws, tenant.id) as client, agent_socket(hub.ws, token=token) as agent:
+                session_id = await first_exchange(client)
+                server.stop()
+                refused = await agent.command({"type": "takeover", "session_id": session_id}, timeout=10)
+                assert refused["type"] == "error" and refused["code"] == "unavailable", refused
+                server.start()
+                for _ in range(50):
+                    answer = await agent.command({"type": "takeover", "session_id": session_id}, timeout=10)
+                    if answer["type"] == "ok":
+                        break
+                    await asyncio.sleep(0.2)
+                assert answer["type"] == "ok", answer
+                await client.until(is_system("Anna joined the chat"), timeout=10)
+    finally:
+        server.stop()

@@ -18,6 +18,7 @@ from tests.conftest import SECRET, is_ai_message, visitor
 from tests.services import HubProcess
 
 LOCK_TTL_S = 2.0
+PRESENCE_TTL_S = 1.5
 LONG_QUESTION = "Tell me everything about your opening hours and prices please"
 
 
@@ -31,6 +32,7 @@ def nodes(redis_url: str, postgres_url: str) -> Iterator[tuple[HubProcess, HubPr
         "HUB_SECRET_KEY": SECRET,
         "HUB_AI_TOKEN_DELAY_MS": "40",
         "HUB_TAKEOVER_LOCK_TTL_S": str(LOCK_TTL_S),
+        "HUB_PRESENCE_TTL_S": str(PRESENCE_TTL_S),
         "HUB_LOG_LEVEL": "warning",
     }
     node_a, node_b = HubProcess(env), HubProcess(env)
@@ -137,5 +139,29 @@ async def test_second_agent_on_another_node_is_refused_until_the_owners_node_die
                         assert time.monotonic() - started < LOCK_TTL_S + 3, "the dead node's claim never lapsed"
                         await asyncio.sleep(0.25)
             await client.until(lambda f: f["type"] == "message" and f["text"] == "Ben joined the chat")
+    finally:
+        node_c.stop()
+
+
+async def test_visitors_of_a_node_that_dies_show_as_offline(
+    nodes: tuple[HubProcess, HubProcess], pg_tenant: Tenant, postgres_url: str
+) -> None:
+    node_a, _ = nodes
+    node_c = HubProcess(node_a.env)
+    node_c.start()
+    try:
+        token = await agent_token(postgres_url, node_a, pg_tenant, "Anna")
+        async with agent_socket(node_a.ws, token=token) as agent:
+            async with visitor(node_c.ws, pg_tenant.id) as client:
+                await client.say("hi from node C")
+                session_id = client.ready["session_id"]
+                created = await agent.seen(lambda f: f["type"] == "session" and f["session"].get("seq") == 1)
+                assert created["session"]["visitor_online"] is True
+                node_c.kill()  # no goodbye from node C: its presence marks simply stop being renewed
+                offline = await agent.until(
+                    lambda f: f["type"] == "session" and f["session"] == {"id": session_id, "visitor_online": False},
+                    timeout=PRESENCE_TTL_S * 3 + 2,
+                )
+                assert offline
     finally:
         node_c.stop()

@@ -8,6 +8,7 @@ import time
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
+from redis.asyncio import ConnectionPool
 
 
 class Throttle:
@@ -18,8 +19,16 @@ class Throttle:
 
     def __init__(self, redis_url: str | None, prefix: str) -> None:
         self.storage: Storage
+        self._pool: ConnectionPool | None = None
         if redis_url:
-            self.storage = RedisStorage("async+" + redis_url, implementation="redispy", key_prefix=f"{prefix}:limits")
+            # Our own pool, so closing the node closes its connections too (limits never does).
+            self._pool = ConnectionPool.from_url(redis_url)
+            self.storage = RedisStorage(
+                "async+" + redis_url,
+                implementation="redispy",
+                key_prefix=f"{prefix}:limits",
+                connection_pool=self._pool,
+            )
         else:
             self.storage = MemoryStorage()
         self.limiter = MovingWindowRateLimiter(self.storage)
@@ -50,3 +59,5 @@ class Throttle:
         timer = getattr(self.storage, "timer", None)
         if timer is not None:
             timer.cancel()
+        if self._pool is not None:
+            await self._pool.disconnect()

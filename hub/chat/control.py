@@ -18,7 +18,7 @@ from hub.auth.permissions import Principal
 from hub.chat.replies import ReplyRunner, cancel_frame
 from hub.chat.service import ChatService
 from hub.coord.base import Coordinator
-from hub.errors import NotOwner, OwnedByOther, SessionNotFound
+from hub.errors import NotOwner, OwnedByOther, SessionNotFound, Unavailable
 from hub.keys import Keys
 from hub.store.models import SessionState, Tenant
 from hub.store.sessions import owned_sessions, set_control
@@ -188,10 +188,17 @@ class SessionControl:
             held = list(self._held)
             if not held:
                 continue
-            renewed = await self.coord.renew(
-                [(self.keys.takeover_lock(tenant_id, session_id), holder) for tenant_id, session_id, holder in held],
-                self.ttl_ms,
-            )
+            try:
+                renewed = await self.coord.renew(
+                    [
+                        (self.keys.takeover_lock(tenant_id, session_id), holder)
+                        for tenant_id, session_id, holder in held
+                    ],
+                    self.ttl_ms,
+                )
+            except Unavailable as exc:  # claims may lapse while Redis is away; agents re-claim on reconnect
+                logger.warning("renewing takeover claims failed: %s", exc)
+                continue
             for (tenant_id, session_id, holder), ok in zip(held, renewed, strict=True):
                 if not ok:
                     # Someone forced it away: stop renewing a claim this agent no longer has.

@@ -19,9 +19,8 @@ logger = logging.getLogger(__name__)
 
 
 class Presence:
-    ttl_s = 30.0
-
-    def __init__(self, coord: Coordinator, keys: Keys, node_id: str, chat: ChatService) -> None:
+    def __init__(self, coord: Coordinator, keys: Keys, node_id: str, chat: ChatService, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
         self.coord = coord
         self.keys = keys
         self.node_id = node_id
@@ -79,4 +78,8 @@ class Presence:
             for tenant_id, session_id in tuple(self._local):
                 by_tenant[tenant_id].append(self._member(session_id))
             for tenant_id, members in by_tenant.items():
-                await self.coord.presence_touch(self.keys.presence(tenant_id), members, self.ttl_s)
+                try:
+                    await self.coord.presence_touch(self.keys.presence(tenant_id), members, self.ttl_s)
+                except Exception as exc:  # Redis away: members may lapse; the next beat writes them again
+                    logger.warning("renewing visitor presence failed: %s", exc)
+                    break

@@ -30,6 +30,7 @@ from hub.store.models import StoredMessage, Tenant
 from hub.store.sessions import list_sessions, session_summary
 from hub.store.tenants import get_tenant_by_business_id
 from hub.store.transcript import get_session, messages_after
+from hub.supervise import supervise
 from hub.ws.visitor import CLOSE_FRAME_TOO_BIG, CLOSE_TOO_SLOW, own_origins
 
 logger = logging.getLogger(__name__)
@@ -100,8 +101,13 @@ class _TenantListener:
 
     def deliver(self, seq: int, frame: str) -> None:
         self.connection.out.deliver(0, frame)
-        if '"owner":' in frame:  # only takeover, handback, close and new sessions: parsing these is cheap
-            self.connection.follow_owner(orjson.loads(frame)["session"])
+        # Only takeover, handback, close, new sessions and presence changes carry these: parsing them is cheap.
+        if '"owner":' in frame or '"visitor_online":' in frame:
+            patch = orjson.loads(frame)["session"]
+            if "owner" in patch:
+                self.connection.follow_owner(patch)
+            if "visitor_online" in patch:
+                self.connection.online_view[patch["id"]] = patch["visitor_online"]
 
     def resync(self) -> None:
         self.connection.resend_snapshot()
@@ -123,6 +129,7 @@ class AgentConnection:
         self.tenant_listener = _TenantListener(self)
         self.watches: dict[str, _Watch] = {}
         self.claims: set[str] = set()  # sessions whose takeover claim this connection keeps renewing
+        self.online_view: dict[str, bool] = {}  # presence as this dashboard was last told it
         self.sender: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
 
@@ -159,7 +166,22 @@ class AgentConnection:
     async def snapshot(self) -> bytes:
         sessions = await list_sessions(self.node.engine, self.tenant.id)
         online = await self.node.presence.online(self.tenant.id)
+        self.online_view = {session.id: session.id in online for session in sessions}
         return orjson.dumps({"type": "sessions", "sessions": [s.to_json(s.id in online) for s in sessions]})
+
+    async def reconcile_presence(self) -> None:
+        """A node that dies announces nothing: its visitors' presence lapses, and this notices."""
+        while True:
+            await asyncio.sleep(self.node.presence.ttl_s)
+            try:
+                online = await self.node.presence.online(self.tenant.id)
+            except Exception as exc:
+                logger.warning("reading presence failed: %s", exc)
+                continue
+            for session_id, shown in list(self.online_view.items()):
+                if shown != (session_id in online):
+                    self.online_view[session_id] = not shown
+                    self.answer({"type": "session", "session": {"id": session_id, "visitor_online": not shown}})
 
     def resend_snapshot(self) -> None:
         async def resend() -> None:
@@ -184,6 +206,7 @@ class AgentConnection:
         if self.principal.tenant_id == self.tenant.id:
             self.claims.update(await self.node.control.reclaim(self.tenant.id, self.principal))
         self.sender = asyncio.create_task(_run_sender(self))
+        self._spawn(supervise("agent-presence", self.reconcile_presence))
 
     async def close(self) -> None:
         for task in (self.sender, *self._background):
