@@ -27,7 +27,7 @@ class Throttle:
                 "async+" + redis_url,
                 implementation="redispy",
                 key_prefix=f"{prefix}:limits",
-                connection_pool=self._pool,
+                connection_pool=self._pool,  # type: ignore[arg-type]  # limits types its options loosely
             )
         else:
             self.storage = MemoryStorage()
