@@ -2,7 +2,10 @@
 
 Each node counts its own visitor sockets per session and, while a count is above zero, keeps a
 ``session node`` member alive in the tenant's presence set; a node that dies stops renewing and its
-members lapse. Changes are announced to agents' dashboards as session patches.
+members lapse. Connects and disconnects only touch local state: one flusher task writes the
+changes to the shared set in batches (a burst of thousands of connects costs a few round trips,
+not one each) and renews everything every third of the TTL. Agents' dashboards get a patch when a
+session's first visitor socket comes (at once) or its last one anywhere goes (after the flush).
 """
 
 from __future__ import annotations
@@ -20,12 +23,15 @@ logger = logging.getLogger(__name__)
 
 class Presence:
     def __init__(self, coord: Coordinator, keys: Keys, node_id: str, chat: ChatService, ttl_s: float) -> None:
-        self.ttl_s = ttl_s
         self.coord = coord
         self.keys = keys
         self.node_id = node_id
         self.chat = chat
+        self.ttl_s = ttl_s
         self._local: dict[tuple[str, str], int] = {}
+        self._came: defaultdict[str, set[str]] = defaultdict(set)
+        self._went: defaultdict[str, dict[str, bool]] = defaultdict(dict)  # session -> announce when gone
+        self._wake = asyncio.Event()
 
     def _member(self, session_id: str) -> str:
         return f"{session_id} {self.node_id}"
@@ -33,53 +39,80 @@ class Presence:
     def online_here(self, tenant_id: str, session_id: str) -> bool:
         return (tenant_id, session_id) in self._local
 
-    async def joined(self, tenant_id: str, session_id: str, *, announce: bool) -> None:
+    def joined(self, tenant_id: str, session_id: str, *, announce: bool) -> None:
         key = (tenant_id, session_id)
         count = self._local.get(key, 0)
         self._local[key] = count + 1
         if count:
             return
-        try:
-            await self.coord.presence_touch(self.keys.presence(tenant_id), [self._member(session_id)], self.ttl_s)
-        except Exception as exc:  # presence is advisory: a Redis hiccup must not break a visitor's socket
-            logger.warning("presence update for session %s failed: %s", session_id, exc)
+        self._went[tenant_id].pop(session_id, None)
+        self._came[tenant_id].add(session_id)
+        self._wake.set()
         if announce:
             self.chat.announce(tenant_id, {"id": session_id, "visitor_online": True})
 
-    async def left(self, tenant_id: str, session_id: str, *, announce: bool) -> None:
+    def left(self, tenant_id: str, session_id: str, *, announce: bool) -> None:
         key = (tenant_id, session_id)
         count = self._local.get(key, 0)
         if count > 1:
             self._local[key] = count - 1
             return
         self._local.pop(key, None)
-        try:
-            await self.coord.presence_remove(self.keys.presence(tenant_id), [self._member(session_id)])
-        except Exception as exc:
-            logger.warning("presence update for session %s failed: %s", session_id, exc)
-        if announce and session_id not in await self.online(tenant_id):
-            self.chat.announce(tenant_id, {"id": session_id, "visitor_online": False})
+        self._came[tenant_id].discard(session_id)
+        self._went[tenant_id][session_id] = announce
+        self._wake.set()
 
     async def online(self, tenant_id: str) -> set[str]:
-        """Session ids with a visitor connected on any node."""
+        """Session ids with a visitor connected on any node (this node's own count is the truth for it)."""
         local = {session for tenant, session in self._local if tenant == tenant_id}
         try:
             members = await self.coord.presence_members(self.keys.presence(tenant_id))
         except Exception as exc:
             logger.warning("reading presence failed: %s", exc)
             return local
-        return local | {member.partition(" ")[0] for member in members}
+        others = (member.partition(" ") for member in members)
+        return local | {session for session, _, node in others if node != self.node_id}
+
+    async def flush(self) -> None:
+        came, self._came = self._came, defaultdict(set)
+        went, self._went = self._went, defaultdict(dict)
+        for tenant_id, sessions in came.items():
+            if sessions:
+                members = [self._member(session) for session in sessions]
+                await self.coord.presence_touch(self.keys.presence(tenant_id), members, self.ttl_s)
+        for tenant_id, gone in went.items():
+            if not gone:
+                continue
+            await self.coord.presence_remove(self.keys.presence(tenant_id), [self._member(s) for s in gone])
+            announce = [s for s, wanted in gone.items() if wanted and (tenant_id, s) not in self._local]
+            if announce:
+                still_online = await self.online(tenant_id)
+                for session_id in announce:
+                    if session_id not in still_online:
+                        self.chat.announce(tenant_id, {"id": session_id, "visitor_online": False})
+
+    async def renew(self) -> None:
+        by_tenant: defaultdict[str, list[str]] = defaultdict(list)
+        for tenant_id, session_id in tuple(self._local):
+            by_tenant[tenant_id].append(self._member(session_id))
+        for tenant_id, members in by_tenant.items():
+            await self.coord.presence_touch(self.keys.presence(tenant_id), members, self.ttl_s)
 
     async def run(self) -> None:
-        """Heartbeat (supervised): renew this node's members well before they lapse."""
+        """The flusher and heartbeat (supervised). A failed write is retried by the next renewal."""
+        loop = asyncio.get_running_loop()
+        next_renewal = loop.time() + self.ttl_s / 3
         while True:
-            await asyncio.sleep(self.ttl_s / 3)
-            by_tenant: defaultdict[str, list[str]] = defaultdict(list)
-            for tenant_id, session_id in tuple(self._local):
-                by_tenant[tenant_id].append(self._member(session_id))
-            for tenant_id, members in by_tenant.items():
-                try:
-                    await self.coord.presence_touch(self.keys.presence(tenant_id), members, self.ttl_s)
-                except Exception as exc:  # Redis away: members may lapse; the next beat writes them again
-                    logger.warning("renewing visitor presence failed: %s", exc)
-                    break
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, next_renewal - loop.time()))
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self.flush()
+                if loop.time() >= next_renewal:
+                    next_renewal = loop.time() + self.ttl_s / 3
+                    await self.renew()
+            except Exception as exc:  # Redis away: marks may lapse meanwhile; the next renewal writes them again
+                logger.warning("writing visitor presence failed: %s", exc)
+                await asyncio.sleep(min(1.0, self.ttl_s / 3))

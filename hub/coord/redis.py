@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from hub.coord.base import Coordinator
@@ -33,7 +33,11 @@ return 0
 
 class RedisCoordinator(Coordinator):
     def __init__(self, url: str) -> None:
-        self.redis = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2, health_check_interval=0)
+        # A bounded pool that waits for a free connection: a burst of agents' commands never fails for lack of one.
+        pool = BlockingConnectionPool.from_url(
+            url, max_connections=32, timeout=2, socket_connect_timeout=2, socket_timeout=2, health_check_interval=0
+        )
+        self.redis = Redis(connection_pool=pool)
         self._claim = self.redis.register_script(_CLAIM)
         self._renew = self.redis.register_script(_RENEW)
         self._release = self.redis.register_script(_RELEASE)
@@ -89,7 +93,7 @@ class RedisCoordinator(Coordinator):
         return {_text(member) for member in raw}
 
     async def aclose(self) -> None:
-        await self.redis.aclose()
+        await self.redis.aclose(close_connection_pool=True)
 
 
 def _text(value: Any) -> str:

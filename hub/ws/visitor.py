@@ -109,7 +109,7 @@ class VisitorConnection:
         self.channel = self.node.keys.session_channel(self.tenant.id, session_id)
         state = await get_session(self.node.engine, self.tenant.id, session_id)
         self.stored = state is not None
-        await self.node.presence.joined(self.tenant.id, session_id, announce=self.stored)
+        self.node.presence.joined(self.tenant.id, session_id, announce=self.stored)
         # A client cannot have seen more than the session holds; trusting a larger last_seq would hide messages.
         last_seq = min(last_seq, state.last_seq if state is not None else 0)
         self.feed.last_seq = last_seq
@@ -177,7 +177,7 @@ class VisitorConnection:
 
     async def _leave(self) -> None:
         await self.node.fanout.leave(self.channel, self.feed)
-        await self.node.presence.left(self.tenant.id, self.session_id, announce=self.stored or self.sent_message)
+        self.node.presence.left(self.tenant.id, self.session_id, announce=self.stored or self.sent_message)
 
 
 async def visitor_socket(websocket: WebSocket) -> None:
