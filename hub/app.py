@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from hub.api.auth import customer_login, logout, me, staff_login
 from hub.api.chat import app_history, app_message, app_session, public_chat, widget_chat, widget_preflight
@@ -25,6 +27,27 @@ from hub.portal import login_page, templates, widget_setup
 from hub.settings import Settings
 from hub.ws.agent import agent_socket
 from hub.ws.visitor import visitor_socket
+
+VISITOR_SOCKET_PREFIX = "/ws/visitor/"
+
+
+class HubApp(Starlette):
+    """Starlette, with the visitor socket served ahead of the middleware stack and router.
+
+    A visitor socket lives for hours and most are idle: routed the usual way, each keeps the error
+    middleware, exception middleware, router and route coroutine frames alive for its whole life.
+    The handler catches everything itself, so nothing of that stack is needed on this path.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"].startswith(VISITOR_SOCKET_PREFIX):
+            tenant_uuid = scope["path"][len(VISITOR_SOCKET_PREFIX) :]
+            if tenant_uuid and "/" not in tenant_uuid:
+                scope["app"] = self
+                scope["path_params"] = {"tenant_uuid": tenant_uuid}
+                await visitor_socket(WebSocket(scope, receive, send))
+                return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None, *, broker: Broker | None = None) -> Starlette:
@@ -67,7 +90,7 @@ def create_app(settings: Settings | None = None, *, broker: Broker | None = None
         WebSocketRoute("/ws/visitor/{tenant_uuid}", visitor_socket),
         WebSocketRoute("/ws/agent", agent_socket),
     ]
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
+    return HubApp(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
 
 
 def app_from_env() -> Starlette:
