@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from functools import partial
 
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -25,8 +27,9 @@ from hub.mission_control import login_page as mission_control_login
 from hub.node import Node
 from hub.portal import login_page, templates, widget_setup
 from hub.settings import Settings
+from hub.supervise import supervise
 from hub.ws.agent import agent_socket
-from hub.ws.visitor import visitor_socket
+from hub.ws.visitor import park_idle_senders, visitor_socket
 
 VISITOR_SOCKET_PREFIX = "/ws/visitor/"
 
@@ -57,6 +60,7 @@ def create_app(settings: Settings | None = None, *, broker: Broker | None = None
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
         node = await Node.open(settings, broker=broker)
+        node.tasks.append(asyncio.create_task(supervise("park-idle-senders", partial(park_idle_senders, node))))
         app.state.node = node
         try:
             yield {"node": node, "templates": templates()}

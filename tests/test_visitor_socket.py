@@ -9,6 +9,7 @@ import websockets
 from websockets.exceptions import ConnectionClosed
 
 from hub.settings import Settings
+from hub.ws.visitor import VisitorConnection
 from tests.conftest import RunningHub, is_ai_message, serve_hub, visitor
 
 
@@ -314,3 +315,28 @@ async def test_database_failure_gives_not_stored_error_and_retry_stores_once(hub
         await client.say("are you there?", client_id="retry-me")
         frames = await client.ai_reply()
         assert frames[0]["seq"] == 3 and frames[0]["client_id"] == "retry-me"
+
+
+async def test_idle_socket_parks_its_sender_and_the_next_frame_wakes_it(hub: RunningHub) -> None:
+    tenant = await hub.tenant()
+    async with visitor(hub.ws, tenant.id) as first:
+        await first.say("hello")
+        await first.ai_reply()
+        session_id = first.ready["session_id"]
+        query = f"session_id={session_id}&resume_token={first.ready['resume_token']}&last_seq=2"
+        async with visitor(hub.ws, tenant.id, query=query) as second:
+            await asyncio.sleep(0.2)
+            sockets = [c for c in hub.node.sockets if isinstance(c, VisitorConnection) and c.session_id == session_id]
+            assert len(sockets) == 2
+            for _ in range(2):  # a sweep parks a sender when nothing was delivered since the one before
+                for connection in sockets:
+                    connection.sweep()
+            assert all(connection.sender is None for connection in sockets), "idle sockets hold no sender task"
+            await second.say("are you still there?")
+            on_first = await first.ai_reply()
+            on_second = await second.ai_reply()
+            assert on_first == on_second
+            assert on_first[0]["type"] == "message" and on_first[0]["text"] == "are you still there?"
+            assert all(connection.sender is not None for connection in sockets)
+            await first.send({"type": "ping"})
+            assert (await first.until(lambda f: f["type"] == "pong"))[-1] == {"type": "pong"}

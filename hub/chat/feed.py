@@ -33,7 +33,9 @@ class Feed:
         "_room",
         "_send",
         "_token_floor",
+        "_unpark",
         "_waiter",
+        "delivered",
         "last_seq",
         "overflowed",
     )
@@ -54,11 +56,14 @@ class Feed:
         self._max = max_frames
         self._waiter: asyncio.Future[None] | None = None
         self._room: asyncio.Future[None] | None = None
+        self._unpark: Callable[[], None] | None = None
+        self.delivered = 0
         self._token_floor: tuple[str, int] | None = None
         self.last_seq = last_seq
         self.overflowed = False
 
     def deliver(self, seq: int, frame: str) -> None:
+        self.delivered += 1
         if self.overflowed:
             return
         if len(self._items) >= self._max:
@@ -84,8 +89,25 @@ class Feed:
 
     def _wake(self) -> None:
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None:
+            if not waiter.done():
+                waiter.set_result(None)
+        elif self._unpark is not None:
+            unpark, self._unpark = self._unpark, None
+            unpark()
+
+    @property
+    def waiting(self) -> bool:
+        """The sender is blocked on an empty queue (not in the middle of a send)."""
+        return self._waiter is not None and not self._waiter.done() and not self._items
+
+    def parked(self, restart: Callable[[], None]) -> None:
+        """The caller cancelled the idle sender task; the next frame calls ``restart`` to start a new one.
+
+        An idle socket then holds no task and no coroutine frames, only its queue.
+        """
+        self._waiter = None
+        self._unpark = restart
 
     async def room(self) -> None:
         """Wait until the queue is at most half full: a long replay must not overflow a socket that keeps up."""

@@ -61,6 +61,7 @@ class VisitorConnection:
         self.feed = self._new_feed()
         self.sender: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[None] | None = None
+        self._swept = -1
 
     def _new_feed(self) -> Feed:
         return Feed(
@@ -69,6 +70,16 @@ class VisitorConnection:
 
     def start_sender(self) -> None:
         self.sender = asyncio.create_task(_run_sender(self))
+        self._swept = self.feed.delivered  # a sweep that finds nothing newer parks it again
+
+    def sweep(self) -> None:
+        """Park the sender if nothing was delivered since the last sweep; the next frame restarts it."""
+        delivered = self.feed.delivered
+        if delivered == self._swept and self.sender is not None and self.feed.waiting:
+            self.sender.cancel()
+            self.sender = None
+            self.feed.parked(self.start_sender)
+        self._swept = delivered
 
     async def _stop_sender(self) -> None:
         if self.sender is not None:
@@ -228,6 +239,18 @@ async def visitor_socket(websocket: WebSocket) -> None:
     finally:
         node.sockets.discard(connection)
         await connection.close()
+
+
+PARK_IDLE_SENDERS_EVERY_S = 15.0
+
+
+async def park_idle_senders(node: Node) -> None:
+    """Supervised: most visitor sockets sit idle for minutes; between frames they need no sender task."""
+    while True:
+        await asyncio.sleep(PARK_IDLE_SENDERS_EVERY_S)
+        for connection in tuple(node.sockets):
+            if isinstance(connection, VisitorConnection):
+                connection.sweep()
 
 
 async def _receive(connection: VisitorConnection) -> None:
