@@ -14,7 +14,8 @@ from hub.node import Node
 
 async def login_page(request: Request) -> Response:
     pages: Jinja2Templates = request.state.templates
-    return pages.TemplateResponse(request, "login.html", {"title": "Log in", "principal": None})
+    context = {"title": "Mission Control: log in", "principal": None, "next": "/mission-control"}
+    return pages.TemplateResponse(request, "login.html", context)
 
 
 async def dashboard(request: Request) -> Response:
@@ -27,4 +28,8 @@ async def dashboard(request: Request) -> Response:
         return RedirectResponse("/mission-control/login", status_code=303)
     if CHAT_MANAGE not in principal.permissions:
         return Response("Mission Control needs the chat.manage permission.", status_code=403)
-    return Response("Mission Control", media_type="text/plain")
+    tenant = await node.tenants.get(principal.tenant_id)
+    pages: Jinja2Templates = request.state.templates
+    return pages.TemplateResponse(
+        request, "dashboard.html", {"principal": principal, "tenant": tenant}, headers={"Cache-Control": "no-store"}
+    )

@@ -101,9 +101,12 @@ class RunningHub:
 
 
 @contextlib.asynccontextmanager
-async def serve_hub(settings: Settings, *, broker: Broker | None = None) -> AsyncIterator[RunningHub]:
+async def serve_hub(
+    settings: Settings, *, broker: Broker | None = None, port: int | None = None
+) -> AsyncIterator[RunningHub]:
+    """``port`` lets a test restart a hub where its clients will look for it."""
     app = create_app(settings, broker=broker)
-    port = free_port()
+    port = port or free_port()
     config = uvicorn.Config(
         app,
         host="127.0.0.1",

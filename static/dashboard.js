@@ -1,0 +1,373 @@
+/* Mission Control: the live session list and one conversation, over the agent socket (/ws/agent).
+   Everything a visitor wrote is shown with textContent: visitors are untrusted. */
+(function () {
+  "use strict";
+  var QUIET_AFTER_MS = 10 * 60 * 1000;
+  var $ = function (id) { return document.getElementById(id); };
+  var sessions = {};          // id -> Session (docs/PROTOCOL.md), merged from snapshot and patches
+  var unread = {};            // id -> count of visitor/ai messages not seen in the conversation view
+  var seenSeq = {};           // id -> highest seq the list has seen (for unread counting)
+  var agent = null;
+  var filter = "live";
+  var current = null;         // the watched session
+  var lastSeq = 0;            // highest seq shown for the watched session (re-watch resumes after it)
+  var shown = {};             // message ids already in the transcript
+  var streams = {};           // message_id -> {node, text}
+  var socket = null;
+  var backoff = 500;
+  var typingSent = 0;
+  var typingStop = 0;
+  var visitorTypingTimer = 0;
+  var refs = 0;
+  var titleBlink = 0;
+
+  function csrf() {
+    var match = document.cookie.match(/(?:^|; )bob_csrf=([^;]*)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  function send(frame) {
+    if (socket && socket.readyState === 1) { socket.send(JSON.stringify(frame)); return true; }
+    return false;
+  }
+
+  function command(type, extra) {
+    var frame = { type: type, session_id: current, ref: "c" + (++refs) };
+    for (var key in extra || {}) { frame[key] = extra[key]; }
+    if (!send(frame)) { notice("Not connected: the hub is unreachable, retrying…"); }
+  }
+
+  function notice(text) {
+    var box = $("notice");
+    box.textContent = text || "";
+    box.hidden = !text;
+    if (!text) { $("force").hidden = true; }
+  }
+
+  function setConnection(state, text) {
+    var el = $("connection");
+    el.dataset.state = state;
+    el.textContent = text;
+  }
+
+  // ---- the session list -------------------------------------------------------------------
+  function matches(session) {
+    if (filter === "closed") { return session.status === "closed"; }
+    if (session.status !== "open") { return false; }
+    if (filter === "human") { return session.mode === "human"; }
+    if (filter === "ai") { return session.mode === "ai"; }
+    return true;
+  }
+
+  function when(iso) {
+    var date = new Date(iso);
+    return isNaN(date) ? "" : date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+
+  function renderList() {
+    var list = $("sessions");
+    var items = Object.keys(sessions).map(function (id) { return sessions[id]; }).filter(matches);
+    items.sort(function (a, b) { return (b.updated_at || "").localeCompare(a.updated_at || ""); });
+    list.textContent = "";
+    items.forEach(function (session) {
+      var item = document.createElement("li");
+      item.className = "session";
+      item.tabIndex = 0;
+      item.dataset.sessionId = session.id;
+      item.setAttribute("role", "button");
+      if (session.id === current) { item.setAttribute("aria-current", "true"); }
+      if (!session.visitor_online && Date.now() - new Date(session.updated_at) > QUIET_AFTER_MS) {
+        item.classList.add("quiet");
+      }
+      var dot = document.createElement("span");
+      dot.className = "dot" + (session.visitor_online ? " online" : "");
+      dot.title = session.visitor_online ? "Visitor online" : "Visitor offline";
+      var title = document.createElement("span");
+      title.className = "title";
+      title.textContent = "Visitor " + session.id.slice(-6) + " · " + when(session.updated_at);
+      var side = document.createElement("span");
+      var badge = document.createElement("span");
+      badge.className = "badge " + (session.status === "closed" ? "closed" : session.mode);
+      badge.textContent = session.status === "closed" ? "closed" : session.mode === "human" ?
+        (session.owner ? session.owner.name || "human" : "human") : "AI";
+      side.appendChild(badge);
+      if (unread[session.id]) {
+        var count = document.createElement("span");
+        count.className = "unread";
+        count.textContent = String(unread[session.id]);
+        count.setAttribute("aria-label", unread[session.id] + " unread");
+        side.appendChild(document.createTextNode(" "));
+        side.appendChild(count);
+      }
+      var preview = document.createElement("span");
+      preview.className = "preview";
+      var last = session.last_message;
+      preview.textContent = last ? (last.role === "visitor" ? "" : last.role + ": ") + last.text : "";
+      item.appendChild(dot);
+      item.appendChild(title);
+      item.appendChild(side);
+      item.appendChild(preview);
+      item.addEventListener("click", function () { open(session.id); });
+      item.addEventListener("keydown", function (event) { if (event.key === "Enter") { open(session.id); } });
+      list.appendChild(item);
+    });
+    $("no-sessions").hidden = items.length > 0;
+    updateTitle();
+  }
+
+  function updateTitle() {
+    var total = 0;
+    for (var id in unread) { total += unread[id]; }
+    document.title = (total ? "(" + total + ") " : "") + "Mission Control · Bob";
+  }
+
+  function blink(text) {
+    if (!document.hidden || titleBlink) { return; }
+    var on = false;
+    titleBlink = setInterval(function () {
+      on = !on;
+      if (on) { document.title = text; } else { updateTitle(); }
+    }, 1000);
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden && titleBlink) { clearInterval(titleBlink); titleBlink = 0; updateTitle(); }
+  });
+
+  function applyPatch(patch) {
+    var session = sessions[patch.id];
+    var isNew = !session;
+    if (isNew) {
+      session = sessions[patch.id] = { id: patch.id, status: "open", mode: "ai", owner: null,
+        visitor_online: false, seq: 0, last_message: null, updated_at: "", created_at: "" };
+    }
+    for (var key in patch) { session[key] = patch[key]; }
+    var last = patch.last_message;
+    if (last && last.seq > (seenSeq[patch.id] || 0)) {
+      seenSeq[patch.id] = last.seq;
+      if (patch.id !== current && (last.role === "visitor" || last.role === "ai")) {
+        unread[patch.id] = (unread[patch.id] || 0) + 1;
+      }
+    }
+    if (isNew) { blink("New conversation!"); }
+    if (patch.id === current) { renderHead(); }
+    renderList();
+  }
+
+  // ---- the conversation view ---------------------------------------------------------------
+  function renderHead() {
+    var session = sessions[current];
+    if (!session) { return; }
+    var mine = session.owner && agent && session.owner.id === agent.id;
+    var mode = $("mode");
+    mode.className = "badge " + (session.status === "closed" ? "closed" : session.mode);
+    mode.textContent = session.status === "closed" ? "closed" : session.mode === "human" ? "human" : "AI";
+    $("owner").textContent = session.owner ? "Owner: " + session.owner.name + (mine ? " (you)" : "") :
+      session.mode === "human" ? "Owner: nobody" : "Bob is answering";
+    $("takeover").disabled = !!mine && session.status === "open";
+    $("handback").disabled = session.mode !== "human";
+    $("close").disabled = session.status === "closed";
+  }
+
+  function bubble(role, author) {
+    var item = document.createElement("li");
+    item.className = "msg " + role;
+    if (role !== "system") {
+      var who = document.createElement("span");
+      who.className = "who";
+      who.textContent = role === "visitor" ? "Visitor" : role === "ai" ? "Bob (AI)" : author || "Agent";
+      item.appendChild(who);
+    }
+    var body = document.createElement("span");
+    body.className = "body";
+    item.appendChild(body);
+    return item;
+  }
+
+  function scrollDown() {
+    var log = $("transcript");
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function showMessage(frame) {
+    if (frame.seq <= lastSeq || shown[frame.id]) { return; }
+    lastSeq = frame.seq;
+    shown[frame.id] = true;
+    var stream = streams[frame.id];
+    var item = stream ? stream.node : bubble(frame.role, frame.author);
+    delete streams[frame.id];
+    item.classList.remove("streaming");
+    item.dataset.seq = String(frame.seq);
+    item.querySelector(".body").textContent = frame.text;
+    if (frame.truncated) {
+      var cut = document.createElement("span");
+      cut.className = "cut";
+      cut.textContent = "cut short by a takeover";
+      item.appendChild(cut);
+    }
+    if (!stream) { $("transcript").appendChild(item); }
+    if (frame.role === "visitor") { $("typing").textContent = ""; }
+    scrollDown();
+  }
+
+  function showToken(frame) {
+    if (shown[frame.message_id]) { return; }
+    var stream = streams[frame.message_id];
+    if (!stream) {
+      stream = streams[frame.message_id] = { node: bubble("ai"), next: 0 };
+      stream.node.classList.add("streaming");
+      $("transcript").appendChild(stream.node);
+    }
+    if (frame.index !== stream.next) { return; }  // a repeat after a re-watch
+    stream.next += 1;
+    stream.node.querySelector(".body").textContent += frame.text;
+    scrollDown();
+  }
+
+  function showTyping(frame) {
+    if (frame.role !== "visitor") { return; }
+    clearTimeout(visitorTypingTimer);
+    $("typing").textContent = frame.active ? "Visitor is typing…" : "";
+    if (frame.active) { visitorTypingTimer = setTimeout(function () { $("typing").textContent = ""; }, 8000); }
+  }
+
+  function open(id) {
+    if (current && current !== id) { send({ type: "unwatch", session_id: current }); }
+    current = id;
+    lastSeq = 0;
+    shown = {};
+    streams = {};
+    unread[id] = 0;
+    notice("");
+    $("transcript").textContent = "";
+    $("typing").textContent = "";
+    $("conversation").hidden = false;
+    $("placeholder").hidden = true;
+    $("conversation-title").textContent = "Visitor " + id.slice(-6);
+    renderHead();
+    renderList();
+    send({ type: "watch", session_id: id, last_seq: 0 });
+    $("reply-text").focus();
+  }
+
+  function leave() {
+    if (!current) { return; }
+    send({ type: "unwatch", session_id: current });
+    current = null;
+    $("conversation").hidden = true;
+    $("placeholder").hidden = false;
+    renderList();
+  }
+
+  // ---- the socket --------------------------------------------------------------------------
+  function onFrame(frame) {
+    if (frame.type === "ready") {
+      agent = frame.agent;
+      backoff = 500;
+      setConnection("connected", "Connected");
+    } else if (frame.type === "sessions") {
+      var fresh = {};
+      frame.sessions.forEach(function (session) {
+        fresh[session.id] = session;
+        if (seenSeq[session.id] === undefined) { seenSeq[session.id] = session.seq; }
+        else if (session.seq > seenSeq[session.id] && session.id !== current) {
+          unread[session.id] = (unread[session.id] || 0) + session.seq - seenSeq[session.id];
+          seenSeq[session.id] = session.seq;
+        }
+      });
+      sessions = fresh;
+      renderList();
+      if (current && sessions[current]) {
+        renderHead();
+        send({ type: "watch", session_id: current, last_seq: lastSeq });  // resume after a reconnect
+      }
+    } else if (frame.type === "session") {
+      applyPatch(frame.session);
+    } else if (frame.type === "error") {
+      var text = frame.message || frame.code;
+      notice(text);
+      $("force").hidden = frame.code !== "owned_by_other";
+    } else if (frame.type === "ok") {
+      if (frame.action === "takeover" || frame.action === "message") { notice(""); }
+    } else if (frame.session_id && frame.session_id === current) {
+      if (frame.type === "message") { showMessage(frame); }
+      else if (frame.type === "token") { showToken(frame); }
+      else if (frame.type === "typing") { showTyping(frame); }
+    }
+  }
+
+  function connect() {
+    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    socket = new WebSocket(scheme + location.host + "/ws/agent");
+    socket.onmessage = function (event) {
+      var frame;
+      try { frame = JSON.parse(event.data); } catch (e) { return; }
+      onFrame(frame);
+    };
+    socket.onclose = function (event) {
+      socket = null;
+      if (event.code === 4401) { location.assign("/mission-control/login"); return; }
+      if (event.code === 4403) { setConnection("offline", "Not allowed: " + event.reason); return; }
+      setConnection("offline", "Reconnecting…");
+      setTimeout(connect, backoff);
+      backoff = Math.min(backoff * 2, 5000);
+    };
+  }
+
+  // ---- controls ----------------------------------------------------------------------------
+  function reply() {
+    var box = $("reply-text");
+    var text = box.value.trim();
+    if (!text || !current) { return; }
+    command("message", { text: text, client_id: "mc-" + Date.now() + "-" + refs });
+    box.value = "";
+    stopTyping();
+  }
+
+  function stopTyping() {
+    clearTimeout(typingStop);
+    if (typingSent) { send({ type: "typing", session_id: current, active: false }); typingSent = 0; }
+  }
+
+  $("reply").addEventListener("submit", function (event) { event.preventDefault(); reply(); });
+  $("reply-text").addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); reply(); }
+  });
+  $("reply-text").addEventListener("input", function () {
+    if (!current) { return; }
+    var now = Date.now();
+    if (now - typingSent > 2000) { send({ type: "typing", session_id: current, active: true }); typingSent = now; }
+    clearTimeout(typingStop);
+    typingStop = setTimeout(stopTyping, 3000);
+  });
+  $("canned").addEventListener("change", function () {
+    var box = $("reply-text");
+    if (this.value) { box.value = box.value ? box.value + " " + this.value : this.value; }
+    this.value = "";
+    box.focus();
+  });
+  $("takeover").addEventListener("click", function () { command("takeover"); });
+  $("force").addEventListener("click", function () { command("takeover", { force: true }); });
+  $("handback").addEventListener("click", function () { command("handback"); });
+  $("close").addEventListener("click", function () { command("close"); });
+  document.querySelectorAll(".filter").forEach(function (button) {
+    button.addEventListener("click", function () {
+      filter = button.dataset.filter;
+      document.querySelectorAll(".filter").forEach(function (other) {
+        other.setAttribute("aria-pressed", other === button ? "true" : "false");
+      });
+      renderList();
+    });
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.altKey && (event.key === "t" || event.key === "T") && current) { event.preventDefault(); command("takeover"); }
+    if (event.altKey && (event.key === "h" || event.key === "H") && current) { event.preventDefault(); command("handback"); }
+    if (event.key === "Escape" && current) { leave(); }
+  });
+  $("logout").addEventListener("click", function () {
+    fetch("/api/auth/logout", { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrf() } })
+      .then(function () { location.assign("/mission-control/login"); });
+  });
+  setInterval(renderList, 60000);  // quiet sessions grey out as time passes
+  connect();
+})();
