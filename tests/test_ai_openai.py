@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from hub.ai.sse import SSEDecoder
 from hub.chat.replies import AI_UNAVAILABLE
 from hub.settings import Settings
 from tests.conftest import RunningHub, Visitor, serve_hub, visitor
@@ -218,3 +219,11 @@ async def test_failure_notice_is_not_replayed_to_the_model_and_the_next_message_
     # Strict chat templates (Mistral, Gemma, ...) refuse a system message after the first one.
     assert [message["role"] for message in retry.messages] == ["system", "user", "user"]
     assert [message["content"] for message in retry.messages[1:]] == ["first question", "second question"]
+
+
+def test_sse_decoder_follows_the_spec_for_what_chat_streams_send() -> None:
+    decoder = SSEDecoder()
+    lines = [b": keepalive\n", b"event: message\r\n", b'data: {"a":\n', b"data:1}\n", b"id: 7\n", b"\r\n", b"\n"]
+    assert [decoder.line(line) for line in lines] == [None, None, None, None, None, '{"a":\n1}', None]
+    assert decoder.line(b"data: [DONE]\n") is None
+    assert decoder.line(b"\n") == "[DONE]"

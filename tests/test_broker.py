@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from hub.broker import broker_from_url
 from hub.broker.base import Broker
 from hub.broker.memory import MemoryBroker, MemoryBus
-from hub.broker.redis import RedisBroker
+from hub.broker.redis import _APPEND, _CLEAR, _PUBLISH, _READ, RedisBroker, _fill
 from hub.keys import Keys
 
 
@@ -200,6 +200,22 @@ async def test_buffer_read_sees_every_append_queued_before_it(pair: Pair) -> Non
     assert await pair.a.buffer_read(key) == [b"fresh"], "a clear queued before an append is applied first"
 
 
+async def test_buffer_appends_clears_and_reads_in_one_burst_keep_their_order(pair: Pair) -> None:
+    """Appends to one key may share a command, but never move past a clear or read of that key."""
+    first, second = (Keys(pair.prefix).stream_buffer("tenant-z", name) for name in ("s1", "s2"))
+    pair.a.buffer_append(first, b"old-1", 60)
+    pair.a.buffer_append(second, b"other", 60)
+    pair.a.buffer_append(first, b"old-2", 60)
+    early = asyncio.ensure_future(pair.a.buffer_read(first))
+    await asyncio.sleep(0)  # the read is queued now, behind the appends and ahead of what follows
+    pair.a.buffer_clear(first)
+    pair.a.buffer_append(first, b"new-1", 60)
+    pair.a.buffer_append(first, b"new-2", 60)
+    assert await early == [b"old-1", b"old-2"]
+    assert await pair.a.buffer_read(first) == [b"new-1", b"new-2"]
+    assert await pair.b.buffer_read(second) == [b"other"]
+
+
 async def test_buffer_appends_are_ordered_with_publishes(pair: Pair) -> None:
     """A node that hears a token frame and then reads the buffer finds that token in it."""
     channel = pair.channel("ordered")
@@ -230,3 +246,44 @@ async def test_health_is_ok_when_connected(pair: Pair) -> None:
     for broker in (pair.a, pair.b):
         health = await broker.health()
         assert health["ok"] is True and health["backend"] == pair.backend
+
+
+def test_redis_batch_merges_appends_per_key_but_never_across_a_clear_or_read() -> None:
+    class Recorder:
+        def __init__(self) -> None:
+            self.commands: list[tuple[object, ...]] = []
+
+        def __getattr__(self, name: str) -> Callable[..., None]:
+            return lambda *args: self.commands.append((name, *args))
+
+    loop = asyncio.new_event_loop()
+    try:
+        read = loop.create_future()
+        batch = [
+            (_APPEND, 0.0, "k1", b"a", 30),
+            (_PUBLISH, 0.0, "ch", b"frame-a", None),
+            (_APPEND, 0.0, "k2", b"x", 30),
+            (_APPEND, 0.0, "k1", b"b", 30),
+            (_READ, 0.0, "k1", None, read),
+            (_APPEND, 0.0, "k1", b"c", 30),
+            (_CLEAR, 0.0, "k2", None, None),
+            (_APPEND, 0.0, "k2", b"y", 30),
+        ]
+        pipe = Recorder()
+        reads = _fill(pipe, batch)
+    finally:
+        loop.close()
+    assert pipe.commands == [
+        ("rpush", "k1", b"a", b"b"),
+        ("expire", "k1", 30),
+        ("publish", "ch", b"frame-a"),
+        ("rpush", "k2", b"x"),
+        ("expire", "k2", 30),
+        ("lrange", "k1", 0, -1),
+        ("rpush", "k1", b"c"),
+        ("expire", "k1", 30),
+        ("delete", "k2"),
+        ("rpush", "k2", b"y"),
+        ("expire", "k2", 30),
+    ]
+    assert reads == [(5, read)], "the read's result is the sixth reply of the pipeline"

@@ -1,19 +1,20 @@
 """Any OpenAI-compatible chat-completions API that streams (OpenAI, vLLM, Ollama, llama.cpp server).
 
-The SSE stream is parsed by httpx-sse; cancelling the consuming task leaves both ``async with``
-blocks, which closes the HTTP response and so aborts the upstream generation.
+The response is read with aiohttp's stream reader and decoded by ``SSEDecoder``. Cancelling the
+consuming task closes the response's connection, which aborts the upstream generation.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
+import aiohttp
 import orjson
-from httpx_sse import SSEError, aconnect_sse
 
 from hub.ai.base import AIError, AIProvider, ReplyRequest
+from hub.ai.sse import SSEDecoder
 from hub.settings import Settings
 
 ROLE_MAP = {"visitor": "user", "ai": "assistant", "agent": "assistant"}
@@ -26,14 +27,21 @@ class OpenAIProvider(AIProvider):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         timeout = settings.openai_timeout_s
-        self.client = httpx.AsyncClient(
-            base_url=settings.openai_base_url,
-            timeout=httpx.Timeout(connect=min(timeout, 10.0), read=timeout, write=10.0, pool=10.0),
-            # One streaming reply holds one connection for its whole length: httpx's default pool of 100
-            # would make reply 101 wait and then fail, so the pool grows with the replies in flight.
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=100),
-            headers={"Authorization": f"Bearer {settings.openai_api_key}"} if settings.openai_api_key else {},
-        )
+        self.url = f"{settings.openai_base_url}/chat/completions"
+        self.headers = {"Authorization": f"Bearer {settings.openai_api_key}"} if settings.openai_api_key else {}
+        self.timeout = aiohttp.ClientTimeout(total=None, connect=min(timeout, 10.0), sock_read=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        # One streaming reply holds one connection for its whole length, so the pool has no cap
+        # (``limit=0``): a cap would make the reply after it wait and then fail.
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30)
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=self.timeout, headers=self.headers, json_serialize=_dumps
+            )
+        return self._session
 
     def payload(self, request: ReplyRequest) -> dict[str, Any]:
         messages: list[dict[str, str]] = [{"role": "system", "content": request.system_prompt}]
@@ -45,28 +53,49 @@ class OpenAIProvider(AIProvider):
         return {"model": self.settings.openai_model, "messages": messages, "stream": True}
 
     async def stream(self, request: ReplyRequest) -> AsyncIterator[str]:
+        response: aiohttp.ClientResponse | None = None
+        finished = False
         try:
-            async with aconnect_sse(self.client, "POST", "/chat/completions", json=self.payload(request)) as source:
-                response = source.response
-                if response.status_code != 200:
-                    body = (await response.aread())[:200].decode(errors="replace")
-                    raise AIError(f"upstream answered HTTP {response.status_code}: {body}")
-                async for event in source.aiter_sse():
-                    if event.data.strip() == "[DONE]":
-                        return
-                    delta = _delta(event.data)
-                    if delta:
-                        yield delta
-        except httpx.TimeoutException as exc:
+            response = await self.session.post(self.url, json=self.payload(request))
+            if response.status != 200:
+                body = (await response.content.read(200)).decode(errors="replace")
+                raise AIError(f"upstream answered HTTP {response.status}: {body}")
+            decoder = SSEDecoder()
+            async for line in response.content:
+                data = decoder.line(line)
+                if data is None:
+                    continue
+                if data.strip() == "[DONE]":
+                    finished = True
+                    return
+                delta = _delta(data)
+                if delta:
+                    yield delta
+            finished = True
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise AIError(f"upstream timed out ({type(exc).__name__})") from exc
-        except (httpx.HTTPError, SSEError) as exc:
+        except aiohttp.ClientError as exc:
             raise AIError(f"upstream failed ({type(exc).__name__}: {exc})") from exc
+        except UnicodeDecodeError as exc:
+            raise AIError("upstream sent bytes that are not UTF-8") from exc
+        finally:
+            if response is not None:
+                if finished:
+                    response.release()  # the connection goes back to the pool for the next reply
+                else:
+                    response.close()  # cancelled or failed mid-stream: hang up, so the upstream stops
 
     async def health(self) -> dict[str, object]:
         return {"ok": True, "provider": self.name, "base_url": self.settings.openai_base_url}
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        if self._session is not None:
+            await self._session.close()
+            await asyncio.sleep(0)  # lets aiohttp's transports finish closing before the loop goes
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 def _delta(data: str) -> str:
@@ -74,6 +103,8 @@ def _delta(data: str) -> str:
         chunk = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise AIError("upstream sent a chunk that is not JSON") from exc
+    if not isinstance(chunk, dict):
+        raise AIError("upstream chunk has an unexpected shape")
     if "error" in chunk:
         raise AIError(f"upstream error: {str(chunk['error'])[:200]}")
     try:

@@ -43,6 +43,7 @@ class RedisBroker(Broker):
     stale_after_s = 10.0
     max_pending_ops = 200_000
     max_batch_ops = 1000
+    pipeline_timeout_s = 5.0
 
     def __init__(self, url: str, *, prefix: str, node_id: str) -> None:
         super().__init__(url, prefix=prefix, node_id=node_id)
@@ -64,7 +65,9 @@ class RedisBroker(Broker):
         return self._redis
 
     async def connect(self) -> None:
-        self._redis = Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=0)
+        # No socket_timeout: redis-py would wrap every reply read of a pipeline in its own asyncio timeout
+        # (measured: most of the publisher's CPU per token). The publisher bounds a whole pipeline instead.
+        self._redis = Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=None, health_check_interval=0)
         self._tasks = [
             asyncio.create_task(supervise("redis-publisher", self._publish_loop)),
             asyncio.create_task(supervise("redis-subscriber", self._subscribe_loop)),
@@ -141,18 +144,10 @@ class RedisBroker(Broker):
                 count = min(len(self._ops), self.max_batch_ops)
                 batch = [self._ops.popleft() for _ in range(count)]
                 pipe = self.redis.pipeline(transaction=False)
-                for kind, _at, key, value, extra in batch:
-                    if kind == _PUBLISH:
-                        pipe.publish(key, value)
-                    elif kind == _APPEND:
-                        pipe.rpush(key, value)
-                        pipe.expire(key, extra)
-                    elif kind == _CLEAR:
-                        pipe.delete(key)
-                    else:
-                        pipe.lrange(key, 0, -1)
+                reads = _fill(pipe, batch)
                 try:
-                    results = await pipe.execute()
+                    async with asyncio.timeout(self.pipeline_timeout_s):
+                        results = await pipe.execute()
                 except NETWORK_ERRORS as exc:
                     logger.warning("redis publish failed (%s); retrying in %.2fs", type(exc).__name__, backoff)
                     self._requeue(batch)
@@ -160,7 +155,9 @@ class RedisBroker(Broker):
                     backoff = min(backoff * 2, self.max_backoff_s)
                     continue
                 backoff = 0.05
-                self._resolve_reads(batch, results)
+                for position, future in reads:
+                    if not future.done():
+                        future.set_result(list(results[position]))
 
     def _requeue(self, batch: list[Op]) -> None:
         """Put a failed batch back in front, minus what went stale: the store backfills those."""
@@ -172,19 +169,6 @@ class RedisBroker(Broker):
                     future.set_result([])
             elif now - op[1] < self.stale_after_s:
                 self._ops.appendleft(op)
-
-    @staticmethod
-    def _resolve_reads(batch: list[Op], results: list[Any]) -> None:
-        position = 0
-        for kind, _at, _key, _value, extra in batch:
-            if kind == _READ:
-                if not extra.done():
-                    extra.set_result(list(results[position]))
-                position += 1
-            elif kind == _APPEND:
-                position += 2
-            else:
-                position += 1
 
     async def _subscribe_loop(self) -> None:
         backoff = 0.1
@@ -236,3 +220,44 @@ class RedisBroker(Broker):
                 next_probe = now + self.probe_interval_s
             if now - last_heard > self.deaf_after_s:
                 raise DeafListener(f"no liveness probe heard for {now - last_heard:.1f}s")
+
+
+def _fill(pipe: Any, batch: list[Op]) -> list[tuple[int, asyncio.Future[list[bytes]]]]:
+    """Queue a batch's commands in order; returns where each read's result will be.
+
+    Appends to one key in a row become one RPUSH and one EXPIRE (a streaming reply appends a token at
+    a time, so a batch holds many per key); a clear or read of that key ends the run, so every
+    command still sees exactly the appends queued before it.
+    """
+    commands: list[list[Any]] = []  # [kind, key, values or None, ttl or future]
+    open_appends: dict[str, list[Any]] = {}
+    for kind, _at, key, value, extra in batch:
+        if kind == _APPEND:
+            run = open_appends.get(key)
+            if run is not None:
+                run[2].append(value)
+                run[3] = max(run[3], extra)
+                continue
+            run = [_APPEND, key, [value], extra]
+            open_appends[key] = run
+            commands.append(run)
+        else:
+            if kind != _PUBLISH:
+                open_appends.pop(key, None)
+            commands.append([kind, key, value, extra])
+    reads: list[tuple[int, asyncio.Future[list[bytes]]]] = []
+    position = 0
+    for kind, key, value, extra in commands:
+        if kind == _PUBLISH:
+            pipe.publish(key, value)
+        elif kind == _APPEND:
+            pipe.rpush(key, *value)
+            pipe.expire(key, extra)
+            position += 1
+        elif kind == _CLEAR:
+            pipe.delete(key)
+        else:
+            pipe.lrange(key, 0, -1)
+            reads.append((position, extra))
+        position += 1
+    return reads
