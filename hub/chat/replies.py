@@ -22,7 +22,7 @@ from hub.broker.base import Broker
 from hub.chat.service import ChatService
 from hub.keys import Keys
 from hub.store.models import Tenant
-from hub.store.transcript import get_session, recent_messages
+from hub.store.transcript import get_session, reply_context
 
 logger = logging.getLogger(__name__)
 
@@ -159,13 +159,12 @@ class ReplyRunner:
             await self._unlisten_control(tenant.id)
 
     async def _reply_once(self, tenant: Tenant, session_id: str) -> None:
-        history = await recent_messages(self.chat.engine, tenant.id, session_id, HISTORY_TURNS)
+        mode, history = await reply_context(self.chat.engine, tenant.id, session_id, HISTORY_TURNS)
+        if mode != "ai":
+            return  # an agent took over after the visitor wrote
         said = [message for message in history if message.role != "system"]  # notices are nobody's answer
         if not said or said[-1].role != "visitor":
             return  # someone already answered (an agent, or a reply that raced this one)
-        state = await get_session(self.chat.engine, tenant.id, session_id)
-        if state is None or state.mode != "ai":
-            return  # an agent took over after the visitor wrote
         request = ReplyRequest(tenant, tuple(ChatTurn(message.role, message.text) for message in history))
         message_id = str(uuid.uuid4())
         buffer = self.keys.stream_buffer(tenant.id, session_id)

@@ -67,3 +67,22 @@ async def get_session(engine: AsyncEngine, tenant_id: str, session_id: str) -> S
         owner_id=row.owner_id,
         owner_name=row.owner_name,
     )
+
+
+async def reply_context(
+    engine: AsyncEngine, tenant_id: str, session_id: str, limit: int
+) -> tuple[str | None, list[StoredMessage]]:
+    """The session's mode and its recent turns, on one connection: what an AI reply reads before it starts."""
+    mode_query = select(chat_sessions.c.mode).where(
+        chat_sessions.c.tenant_id == tenant_id, chat_sessions.c.id == session_id
+    )
+    query = (
+        select(messages)
+        .where(messages.c.tenant_id == tenant_id, messages.c.session_id == session_id)
+        .order_by(messages.c.seq.desc())
+        .limit(limit)
+    )
+    async with engine.connect() as connection:
+        mode = (await connection.execute(mode_query)).scalar()
+        rows = (await connection.execute(query)).all()
+    return mode, [message_from_row(row) for row in reversed(rows)]
