@@ -267,3 +267,29 @@ async def test_a_retry_reaching_two_nodes_at_once_is_stored_once(store: Store) -
     stored = await messages_after(store.engines[0], tenant.id, sid, 0)
     assert [m.seq for m in stored] == list(range(1, 21))
     assert sorted(m.client_id or "" for m in stored) == sorted(f"c-{number}" for number in range(20))
+
+
+async def test_writer_reconnects_when_the_database_drops_its_connection(postgres_url: str) -> None:
+    store = Store(postgres_url)
+    engine = await store.engine()
+    writer = MessageWriter(engine)
+    writer.ping_after_idle_s = 0.0  # ping before every batch, as after a quiet spell
+    writer.start()
+    try:
+        tenant = await store.tenant()
+        sid = session_id()
+        assert (await writer.append(tenant.id, sid, "visitor", "before")).message.seq == 1
+        assert writer._connection is not None
+        backend_pid = (await writer._connection.exec_driver_sql("SELECT pg_backend_pid()")).scalar()
+        await writer._connection.rollback()
+        async with engine.connect() as admin:
+            await admin.exec_driver_sql(f"SELECT pg_terminate_backend({int(backend_pid)})")
+        after = await writer.append(tenant.id, sid, "visitor", "after the database hung up")
+        assert after.message.seq == 2, "the dead connection was noticed and replaced, nothing failed"
+        assert [m.text for m in await messages_after(engine, tenant.id, sid, 0)] == [
+            "before",
+            "after the database hung up",
+        ]
+    finally:
+        await writer.stop()
+        await store.close()

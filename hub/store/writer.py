@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
@@ -56,6 +57,7 @@ class _Pending:
 
 class MessageWriter:
     max_batch = 500
+    ping_after_idle_s = 5.0
     known_sessions_cache = 50_000
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -64,8 +66,11 @@ class MessageWriter:
         self._task: asyncio.Task[None] | None = None
         self._is_postgres = engine.dialect.name == "postgresql"
         self._known_sessions: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._connection: AsyncConnection | None = None
+        self._last_used = 0.0
         self.batches = 0
         self.written = 0
+        self.slow_batches = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(supervise("message-writer", self._run))
@@ -74,6 +79,7 @@ class MessageWriter:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        await self._drop_connection()
         while not self._queue.empty():
             pending = self._queue.get_nowait()
             if not pending.future.done():
@@ -123,6 +129,7 @@ class MessageWriter:
             return
         except Exception:
             logger.exception("storing %d messages failed", len(batch))
+            await self._drop_connection()  # it may be broken; the next batch opens a fresh one
             self._fail(batch, StoreUnavailable("the message was not stored; retry with the same client_id"))
             return
         self.batches += 1
@@ -130,6 +137,34 @@ class MessageWriter:
         for pending, result in zip(batch, results, strict=True):
             if not pending.future.done():
                 pending.future.set_result(result)
+
+    async def _open_connection(self) -> AsyncConnection:
+        """The writer's own connection, kept open: no pool checkout and liveness ping per batch.
+
+        After a quiet spell it is pinged first, as the pool would, so a database restart in between
+        costs a reconnect rather than a failed batch.
+        """
+        now = time.monotonic()
+        connection = self._connection
+        if connection is not None and not connection.closed and now - self._last_used > self.ping_after_idle_s:
+            try:
+                await asyncio.wait_for(connection.exec_driver_sql("SELECT 1"), timeout=2)
+                await connection.rollback()
+            except Exception:
+                await self._drop_connection()
+                connection = None
+        if connection is None or connection.closed:
+            connection = self._connection = await self.engine.connect()
+        self._last_used = now
+        return connection
+
+    async def _drop_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                await connection.invalidate()
+            except Exception:  # a broken connection may fail to close in many ways; it is gone either way
+                logger.debug("closing the writer's connection failed", exc_info=True)
 
     @staticmethod
     def _fail(batch: list[_Pending], exc: StoreUnavailable) -> None:
@@ -140,61 +175,106 @@ class MessageWriter:
     async def _commit(self, batch: list[_Pending]) -> list[WriteResult]:
         now = datetime.now(UTC)
         keys = sorted({pending.key for pending in batch})
-        async with self.engine.begin() as connection:
-            await self._ensure_sessions(connection, keys, now)
-            state = await self._lock_sessions(connection, keys)
-            earlier = await self._earlier_copies(connection, batch)
-            results: list[WriteResult] = []
-            rows: list[dict[str, Any]] = []
-            for pending in batch:
-                last_seq, mode, status = state[pending.key]
-                copy = earlier.get((*pending.key, pending.client_id)) if pending.client_id else None
-                if copy is not None:
-                    results.append(WriteResult(replace(copy, duplicate=True), mode, status))
-                    continue
-                seq = last_seq + 1
-                state[pending.key] = (seq, mode, status)
-                message = StoredMessage(
-                    id=pending.message_id,
-                    tenant_id=pending.tenant_id,
-                    session_id=pending.session_id,
-                    seq=seq,
-                    role=pending.role,
-                    text=pending.text,
-                    client_id=pending.client_id,
-                    created_at=now,
-                    meta=pending.meta,
-                )
-                if pending.client_id:
-                    earlier[(*pending.key, pending.client_id)] = message
-                rows.append(
-                    {
-                        "id": message.id,
-                        "tenant_id": message.tenant_id,
-                        "session_id": message.session_id,
-                        "seq": seq,
-                        "role": message.role,
-                        "text": message.text,
-                        "client_id": message.client_id,
-                        "meta": message.meta,
-                        "created_at": now,
-                    }
-                )
-                results.append(WriteResult(message, mode, status))
-            if rows:
-                await connection.execute(messages.insert(), rows)
-                await connection.execute(
-                    chat_sessions.update()
-                    .where(chat_sessions.c.tenant_id == bindparam("b_tenant"), chat_sessions.c.id == bindparam("b_id"))
-                    .values(last_seq=bindparam("b_seq"), updated_at=bindparam("b_now")),
-                    [
-                        {"b_tenant": key[0], "b_id": key[1], "b_seq": state[key][0], "b_now": now}
-                        for key in sorted({(row["tenant_id"], row["session_id"]) for row in rows})
-                    ],
-                )
+        connection = await self._open_connection()
+        if not _repeats_a_client_id(batch):
+            try:
+                async with connection.begin():
+                    results = await self._commit_fast(connection, batch, keys, now)
+            except _EarlierCopy:
+                pass  # rolled back: a retry of a stored message is in the batch
+            else:
+                self._remember_all(keys)
+                return results
+        self.slow_batches += 1
+        async with connection.begin():
+            results = await self._commit_checked(connection, batch, keys, now)
+        self._remember_all(keys)
+        return results
+
+    async def _commit_fast(
+        self, connection: AsyncConnection, batch: list[_Pending], keys: list[tuple[str, str]], now: datetime
+    ) -> list[WriteResult]:
+        """Every message new (the usual case): lock, insert (a stored client_id aborts), update. No read of copies."""
+        await self._ensure_sessions(connection, keys, now)
+        state = await self._lock_sessions(connection, keys)
+        results: list[WriteResult] = []
+        rows: list[dict[str, Any]] = []
+        for pending in batch:
+            last_seq, mode, status = state[pending.key]
+            state[pending.key] = (last_seq + 1, mode, status)
+            message = self._message(pending, last_seq + 1, now)
+            rows.append(_row(message))
+            results.append(WriteResult(message, mode, status))
+        insert = (pg_insert if self._is_postgres else sqlite_insert)(messages)
+        inserted = await connection.execute(
+            insert.on_conflict_do_nothing(index_elements=["tenant_id", "session_id", "client_id"]).returning(
+                messages.c.id
+            ),
+            rows,
+        )
+        if len(inserted.all()) != len(rows):
+            raise _EarlierCopy
+        await self._update_sessions(connection, state, keys, now)
+        return results
+
+    async def _commit_checked(
+        self, connection: AsyncConnection, batch: list[_Pending], keys: list[tuple[str, str]], now: datetime
+    ) -> list[WriteResult]:
+        """The batch holds retries: look up the copies stored earlier and answer those instead."""
+        await self._ensure_sessions(connection, keys, now)
+        state = await self._lock_sessions(connection, keys)
+        earlier = await self._earlier_copies(connection, batch)
+        results: list[WriteResult] = []
+        rows: list[dict[str, Any]] = []
+        for pending in batch:
+            last_seq, mode, status = state[pending.key]
+            copy = earlier.get((*pending.key, pending.client_id)) if pending.client_id else None
+            if copy is not None:
+                results.append(WriteResult(replace(copy, duplicate=True), mode, status))
+                continue
+            state[pending.key] = (last_seq + 1, mode, status)
+            message = self._message(pending, last_seq + 1, now)
+            if pending.client_id:
+                earlier[(*pending.key, pending.client_id)] = message
+            rows.append(_row(message))
+            results.append(WriteResult(message, mode, status))
+        if rows:
+            await connection.execute(messages.insert(), rows)
+            written = sorted({(row["tenant_id"], row["session_id"]) for row in rows})
+            await self._update_sessions(connection, state, written, now)
+        return results
+
+    @staticmethod
+    def _message(pending: _Pending, seq: int, now: datetime) -> StoredMessage:
+        return StoredMessage(
+            id=pending.message_id,
+            tenant_id=pending.tenant_id,
+            session_id=pending.session_id,
+            seq=seq,
+            role=pending.role,
+            text=pending.text,
+            client_id=pending.client_id,
+            created_at=now,
+            meta=pending.meta,
+        )
+
+    @staticmethod
+    async def _update_sessions(
+        connection: AsyncConnection,
+        state: dict[tuple[str, str], tuple[int, str, str]],
+        keys: list[tuple[str, str]],
+        now: datetime,
+    ) -> None:
+        await connection.execute(
+            chat_sessions.update()
+            .where(chat_sessions.c.tenant_id == bindparam("b_tenant"), chat_sessions.c.id == bindparam("b_id"))
+            .values(last_seq=bindparam("b_seq"), updated_at=bindparam("b_now")),
+            [{"b_tenant": key[0], "b_id": key[1], "b_seq": state[key][0], "b_now": now} for key in keys],
+        )
+
+    def _remember_all(self, keys: list[tuple[str, str]]) -> None:
         for key in keys:
             self._remember(key)
-        return results
 
     async def _ensure_sessions(self, connection: AsyncConnection, keys: list[tuple[str, str]], now: datetime) -> None:
         # On SQLite this write always runs first: it takes the write lock before anything is read.
@@ -249,3 +329,26 @@ class MessageWriter:
         self._known_sessions.move_to_end(key)
         if len(self._known_sessions) > self.known_sessions_cache:
             self._known_sessions.popitem(last=False)
+
+
+class _EarlierCopy(Exception):
+    """A message of the batch was stored before (a retry): the fast path rolls back for the checked one."""
+
+
+def _repeats_a_client_id(batch: list[_Pending]) -> bool:
+    ids = [(p.tenant_id, p.session_id, p.client_id) for p in batch if p.client_id]
+    return len(ids) != len(set(ids))
+
+
+def _row(message: StoredMessage) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "tenant_id": message.tenant_id,
+        "session_id": message.session_id,
+        "seq": message.seq,
+        "role": message.role,
+        "text": message.text,
+        "client_id": message.client_id,
+        "meta": message.meta,
+        "created_at": message.created_at,
+    }
