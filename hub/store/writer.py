@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+from asyncpg.exceptions import IntegrityConstraintViolationError
 from sqlalchemy import bindparam, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -118,7 +120,7 @@ class MessageWriter:
     async def _write_batch(self, batch: list[_Pending]) -> None:
         try:
             results = await self._commit(batch)
-        except IntegrityError:
+        except (IntegrityError, IntegrityConstraintViolationError):
             if len(batch) == 1:
                 logger.warning("message for session %s conflicted and was not stored", batch[0].session_id)
                 self._fail(batch, StoreUnavailable("the message was not stored; retry with the same client_id"))
@@ -178,8 +180,11 @@ class MessageWriter:
         connection = await self._open_connection()
         if not _repeats_a_client_id(batch):
             try:
-                async with connection.begin():
-                    results = await self._commit_fast(connection, batch, keys, now)
+                if self._is_postgres:
+                    results = await self._commit_fast_postgres(connection, batch, keys, now)
+                else:
+                    async with connection.begin():
+                        results = await self._commit_fast(connection, batch, keys, now)
             except _EarlierCopy:
                 pass  # rolled back: a retry of a stored message is in the batch
             else:
@@ -215,6 +220,46 @@ class MessageWriter:
         if len(inserted.all()) != len(rows):
             raise _EarlierCopy
         await self._update_sessions(connection, state, keys, now)
+        return results
+
+    async def _commit_fast_postgres(
+        self, connection: AsyncConnection, batch: list[_Pending], keys: list[tuple[str, str]], now: datetime
+    ) -> list[WriteResult]:
+        """The fast path in four prepared statements on the driver's connection, each taking whole arrays.
+
+        Measured: SQLAlchemy's statement building and result handling were about half of the writer's
+        CPU per batch; these statements are prepared once per connection and bind a batch as arrays.
+        """
+        raw = (await connection.get_raw_connection()).driver_connection
+        assert raw is not None
+        missing = [key for key in keys if key not in self._known_sessions]
+        async with raw.transaction():
+            if missing:
+                await raw.execute(_PG_ENSURE, [k[0] for k in missing], [k[1] for k in missing], now)
+            rows = await raw.fetch(_PG_LOCK, [k[0] for k in keys], [k[1] for k in keys])
+            state = {(row["tenant_id"], row["id"]): (row["last_seq"], row["mode"], row["status"]) for row in rows}
+            results: list[WriteResult] = []
+            for pending in batch:
+                last_seq, mode, status = state[pending.key]
+                state[pending.key] = (last_seq + 1, mode, status)
+                results.append(WriteResult(self._message(pending, last_seq + 1, now), mode, status))
+            inserted = await raw.fetch(
+                _PG_INSERT,
+                [result.message.id for result in results],
+                [pending.tenant_id for pending in batch],
+                [pending.session_id for pending in batch],
+                [result.message.seq for result in results],
+                [pending.role for pending in batch],
+                [pending.text for pending in batch],
+                [pending.client_id for pending in batch],
+                [None if pending.meta is None else orjson.dumps(pending.meta).decode() for pending in batch],
+                now,
+            )
+            if len(inserted) != len(batch):
+                raise _EarlierCopy
+            await raw.execute(
+                _PG_UPDATE, [k[0] for k in keys], [k[1] for k in keys], [state[key][0] for key in keys], now
+            )
         return results
 
     async def _commit_checked(
@@ -329,6 +374,31 @@ class MessageWriter:
         self._known_sessions.move_to_end(key)
         if len(self._known_sessions) > self.known_sessions_cache:
             self._known_sessions.popitem(last=False)
+
+
+_PG_ENSURE = """
+INSERT INTO chat_sessions (tenant_id, id, last_seq, mode, status, created_at, updated_at)
+SELECT t, s, 0, 'ai', 'open', $3, $3 FROM unnest($1::text[], $2::text[]) AS u(t, s)
+ON CONFLICT DO NOTHING
+"""
+_PG_LOCK = """
+SELECT tenant_id, id, last_seq, mode, status FROM chat_sessions
+WHERE (tenant_id, id) IN (SELECT t, s FROM unnest($1::text[], $2::text[]) AS u(t, s))
+ORDER BY tenant_id, id FOR UPDATE
+"""
+_PG_INSERT = """
+INSERT INTO messages (id, tenant_id, session_id, seq, role, text, client_id, meta, created_at)
+SELECT i, t, s, q, r, x, c, m::json, $9
+FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[], $8::text[])
+    AS u(i, t, s, q, r, x, c, m)
+ON CONFLICT (tenant_id, session_id, client_id) DO NOTHING
+RETURNING id
+"""
+_PG_UPDATE = """
+UPDATE chat_sessions AS c SET last_seq = u.q, updated_at = $4
+FROM unnest($1::text[], $2::text[], $3::int[]) AS u(t, s, q)
+WHERE c.tenant_id = u.t AND c.id = u.s
+"""
 
 
 class _EarlierCopy(Exception):
