@@ -13,6 +13,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
+from hub.api import pricebook
 from hub.api.auth import customer_login, logout, me, staff_login
 from hub.api.chat import app_history, app_message, app_session, public_chat, widget_chat, widget_preflight
 from hub.api.errors import EXCEPTION_HANDLERS
@@ -88,6 +89,10 @@ def create_app(settings: Settings | None = None, *, broker: Broker | None = None
         Route("/api/chat/session", app_session, methods=["POST"]),
         Route("/api/chat/message", app_message, methods=["POST"]),
         Route("/api/chat/history/{session_id}", app_history, methods=["GET"]),
+        Route("/api/pricebook", pricebook.current, methods=["GET"]),
+        Route("/api/pricebook/versions/{version}", pricebook.version, methods=["GET"]),
+        Route("/api/admin/pricebook/versions", pricebook.create_version, methods=["POST"]),
+        Route("/api/admin/pricebook/versions/{version}/publish", pricebook.publish_version, methods=["POST"]),
         Route("/api/widget-keys", list_keys, methods=["GET"]),
         Route("/api/widget-keys", create_key, methods=["POST"]),
         Route("/api/widget-keys/{key}", revoke_key, methods=["DELETE"]),

@@ -37,6 +37,10 @@ class Keys:
         """Sorted set of ``session node`` members whose visitor is connected, scored by expiry time."""
         return f"{self.prefix}:t:{tenant_id}:presence"
 
+    def pricebook_channel(self) -> str:
+        """Platform-wide (the pricebook belongs to no tenant): "a new version was published, reload it"."""
+        return f"{self.prefix}:pricebook"
+
     def liveness_channel(self, node_id: str) -> str:
         """Channel a node's subscriber publishes to itself to prove it still hears Redis."""
         return f"{self.prefix}:node:{node_id}:alive"

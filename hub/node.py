@@ -22,6 +22,7 @@ from hub.chat.service import ChatService
 from hub.coord import Coordinator, coordinator_for
 from hub.keys import Keys
 from hub.origins import origin_matches
+from hub.pricing import LivePricebook
 from hub.settings import Settings
 from hub.store.database import migrate, open_engine
 from hub.store.models import Tenant
@@ -116,6 +117,7 @@ class Node:
     coord: Coordinator
     presence: Presence
     control: SessionControl
+    pricebook: LivePricebook
     widget_bundles: BundleCache = field(default_factory=BundleCache)
     sockets: set[object] = field(default_factory=set)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -145,6 +147,9 @@ class Node:
         presence = Presence(coord, keys, settings.node_id, chat, settings.presence_ttl_s)
         chat.presence = presence
         control = SessionControl(engine, chat, replies, coord, keys, settings.takeover_lock_ttl_s)
+        pricebook = LivePricebook(engine, fanout, keys)
+        await pricebook.start()
+        replies.pricebook = pricebook
         node = cls(
             settings,
             engine,
@@ -161,10 +166,12 @@ class Node:
             coord,
             presence,
             control,
+            pricebook,
         )
         node.tasks = [
             asyncio.create_task(supervise("visitor-presence", presence.run)),
             asyncio.create_task(supervise("takeover-claims", control.run)),
+            asyncio.create_task(supervise("pricebook-reload", pricebook.run)),
         ]
         return node
 
@@ -172,6 +179,7 @@ class Node:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.pricebook.stop()
         await self.replies.stop()
         await self.writer.stop()
         await self.broker.disconnect()

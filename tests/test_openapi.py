@@ -316,6 +316,11 @@ def slots(operation: dict[str, Any]) -> list[tuple[str, str]]:
     return found
 
 
+def main_role(template: str) -> str:
+    """Whose token a correct call carries: the platform admin for the admin API, else the shop's owner."""
+    return "admin" if template.startswith("/api/admin/") else "owner"
+
+
 def valid_values(seeds: Seeds, path: str, part: str, name: str) -> list[Any]:
     """What a correct client sends in one slot (``None``: leaves it out)."""
     origin = [None, seeds.base.encode()] if path == "/api/chat" else [SHOP.encode(), b"HTTPS://SHOP.example.com:443"]
@@ -328,6 +333,7 @@ def valid_values(seeds: Seeds, path: str, part: str, name: str) -> list[Any]:
         ("header", "Access-Control-Request-Headers"): [b"content-type, x-widget-key"],
         ("path", "session_id"): seeds.sessions,
         ("path", "key"): seeds.spare_keys,
+        ("path", "version"): ["1", "2"],
         ("query", "after_seq"): [None, "0", "1", "5"],
         ("query", "business_id"): [None, seeds.shop_business_id],
         ("query", "?"): [None],
@@ -438,10 +444,11 @@ def calls(draw: st.DrawFn, seeds: Seeds, operations: list[tuple[str, str, dict[s
     schemes = {name for requirement in operation.get("security", []) for name in requirement}
     if schemes & {"bearer", "cookie"}:
         logout = template.endswith("/logout")
-        credential = draw(st.sampled_from(seeds.spare_tokens if logout else [seeds.tokens["owner"]]))
+        credential = draw(st.sampled_from(seeds.spare_tokens if logout else [seeds.tokens[main_role(template)]]))
         headers.update(credential_headers(draw, credential))
         if ("auth", "token") in broken:
-            others = [] if logout else [seeds.tokens[role] for role in ("agent", "admin", "customer")]
+            others = [] if logout else [seeds.tokens[role] for role in ("agent", "owner", "admin", "customer")]
+            others = [token for token in others if token != seeds.tokens[main_role(template)]]
             if others and draw(st.booleans()):
                 headers = {**headers, **credential_headers(draw, draw(st.sampled_from(others)))}
             else:
@@ -547,7 +554,7 @@ def sweep_call(
             query[name] = chosen
     schemes = {name for requirement in operation.get("security", []) for name in requirement}
     if schemes & {"bearer", "cookie"}:
-        token = seeds.spare_tokens[0][0] if template.endswith("/logout") else seeds.tokens["owner"][0]
+        token = seeds.spare_tokens[0][0] if template.endswith("/logout") else seeds.tokens[main_role(template)][0]
         headers[b"Authorization"] = b"Bearer " + token.encode()
     if "widgetKey" in schemes:
         headers[b"X-Widget-Key"] = seeds.widget_key.encode()

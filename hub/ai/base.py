@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from hub.settings import Settings
 from hub.store.models import Tenant
+from hub.store.pricebook import Pricebook
 
 
 class AIError(Exception):
@@ -28,6 +29,7 @@ class ChatTurn:
 class ReplyRequest:
     tenant: Tenant
     history: tuple[ChatTurn, ...]
+    pricebook: Pricebook | None = None  # the live published one, for answers about plans and prices
 
     @property
     def persona_name(self) -> str:

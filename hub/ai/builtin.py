@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from hub.ai.base import AIProvider, ReplyRequest
+from hub.auth.permissions import PLATFORM_BUSINESS_ID
 
 WORD = re.compile(r"[\w']+", re.UNICODE)
 
@@ -47,6 +48,13 @@ DEFAULT_FAQ = (
     ),
 )
 
+PRICING_WORDS = frozenset(
+    {
+        "price", "prices", "pricing", "cost", "costs", "plan", "plans", "pay", "subscription", "credits",
+        "seats", "much", "cena", "ceny", "cennik", "koszt", "kosztuje", "plany", "pakiet", "pakiety",
+    }
+)  # fmt: skip
+
 FALLBACK = (
     "I'm not sure about that, and I'd rather not guess. Would you like me to connect you with a person from "
     '{business}? Just say "human" and someone from the team will join.'
@@ -64,7 +72,7 @@ class BuiltinResponder(AIProvider):
             (request.tenant.config.get("persona") or {}).get("greeting")
             or f"Hi! I'm {persona}, the assistant of {request.tenant.name}. How can I help you today?"
         )
-        entries = [*_tenant_faq(request), *DEFAULT_FAQ]
+        entries = [*_tenant_faq(request), *_pricing_faq(request), *DEFAULT_FAQ]
         best: FaqEntry | None = None
         best_hits = 0
         for entry in entries:
@@ -91,3 +99,23 @@ def _tenant_faq(request: ReplyRequest) -> list[FaqEntry]:
         if keywords and answer:
             entries.append(FaqEntry(keywords, answer))
     return entries
+
+
+def _pricing_faq(request: ReplyRequest) -> list[FaqEntry]:
+    """Bob's own plans and prices, quoted from the live published pricebook (never from memory).
+
+    Only on the platform's own site: a shop's visitor asking about "shipping costs" means the shop's.
+    """
+    pricebook = request.pricebook
+    if pricebook is None or not pricebook.plans or request.tenant.business_id != PLATFORM_BUSINESS_ID:
+        return []
+    parts = []
+    for plan in pricebook.plans:
+        seats = "unlimited seats" if plan.get("seats") is None else f"up to {plan['seats']} seats"
+        parts.append(
+            f"{plan['name']} ${plan['price_usd_month']:,}/month with {plan['ai_credits_month']:,} AI credits, {seats}, "
+            f"{plan['integrations']} standard integration{'s' if plan['integrations'] != 1 else ''} and "
+            f"{plan['support']} support"
+        )
+    answer = "Our plans: " + "; ".join(parts) + ". Would you like a person from the team to help you choose?"
+    return [FaqEntry(PRICING_WORDS, answer.replace("{", "{{").replace("}", "}}"))]

@@ -246,6 +246,36 @@ SCHEMAS: dict[str, Schema] = {
         },
         ("key", "mode", "origins", "revoked"),
     ),
+    "Plan": _object(
+        {
+            "id": {"type": "string", "enum": ["starter", "pro", "enterprise"]},
+            "name": {"type": "string", "maxLength": 60},
+            "price_usd_month": {"type": "integer", "minimum": 0},
+            "ai_credits_month": {"type": "integer", "minimum": 0, "description": "AI credits included a month."},
+            "seats": {"type": ["integer", "null"], "minimum": 1, "description": "Agent seats; null = unlimited."},
+            "integrations": {"type": "integer", "minimum": 0, "description": "Standard integrations included."},
+            "support": {"type": "string", "enum": ["standard", "priority", "dedicated"]},
+        },
+        ("id", "name", "price_usd_month", "ai_credits_month", "seats", "integrations", "support"),
+    ),
+    "Pricebook": _object(
+        {
+            "version": {"type": "integer"},
+            "label": {"type": "string", "description": "e.g. `pricebook-seed V1`"},
+            "status": {"type": "string", "enum": ["draft", "published"]},
+            "created_at": {"type": "string", "format": "date-time"},
+            "published_at": {"type": ["string", "null"], "format": "date-time"},
+            "plans": {"type": "array", "items": _ref("schemas", "Plan")},
+        },
+        ("version", "label", "status", "created_at", "published_at", "plans"),
+    ),
+    "PricebookDraftRequest": _object(
+        {
+            "label": {"type": "string", "maxLength": 100},
+            "plans": {"type": "array", "minItems": 3, "maxItems": 3, "items": _ref("schemas", "Plan")},
+        },
+        ("plans",),
+    ),
     "WidgetKeyList": _object(
         {"widget_keys": {"type": "array", "items": _ref("schemas", "WidgetKey")}}, ("widget_keys",)
     ),
@@ -284,7 +314,7 @@ _ERROR_RESPONSES: dict[int, tuple[str, str]] = {
     401: ("Unauthenticated", "No, an unknown, expired or revoked token (or widget key)."),
     403: ("Forbidden", "Not allowed: missing permission, cookie without X-CSRF-Token, or an Origin not allowed."),
     404: ("NotFound", "No such tenant or session (for this caller)."),
-    409: ("Conflict", "Another agent owns the session (it took it over in Mission Control)."),
+    409: ("Conflict", "Another agent owns the session, or the pricebook version is already published."),
     413: ("TooLarge", "The body or a field is too large."),
     415: ("UnsupportedMediaType", "The body is not sent as Content-Type: application/json."),
     429: ("RateLimited", "Too many requests (per address, per widget key, per session, failed logins)."),
@@ -328,6 +358,8 @@ SECURITY_SCHEMES = {
 # Reading needs a token (Bearer or cookie); writing with the cookie also needs the CSRF header.
 READ_SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"cookie": []}]
 WRITE_SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"cookie": [], "csrf": []}]
+
+VERSION_PATH = {"name": "version", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
 
 BUSINESS_ID_QUERY = {
     "name": "business_id",
@@ -535,6 +567,50 @@ PATHS: dict[str, Any] = {
             "responses": {
                 "200": _ok("The messages.", _ref("schemas", "History")),
                 **_errors(400, 401, 403, 404),
+            },
+        }
+    },
+    "/api/pricebook": {
+        "get": {
+            "tags": ["pricebook"],
+            "summary": "The published pricebook: the live plans and numbers",
+            "security": [],
+            "responses": {
+                "200": _ok("The current version.", _ref("schemas", "Pricebook")),
+                "503": _ok("Nothing published yet.", _ref("schemas", "Error")),
+            },
+        }
+    },
+    "/api/pricebook/versions/{version}": {
+        "get": {
+            "tags": ["pricebook"],
+            "summary": "One published pricebook version (drafts only for platform admins)",
+            "security": [],
+            "parameters": [VERSION_PATH],
+            "responses": {"200": _ok("That version.", _ref("schemas", "Pricebook")), **_errors(400, 404)},
+        }
+    },
+    "/api/admin/pricebook/versions": {
+        "post": {
+            "tags": ["pricebook"],
+            "summary": "Platform admin: create a draft version (exactly the three plans)",
+            "security": WRITE_SECURITY,
+            "requestBody": _body("PricebookDraftRequest", "The draft's plans and an optional label."),
+            "responses": {
+                "201": _ok("The draft.", _ref("schemas", "Pricebook")),
+                **_errors(400, 401, 403, 413, 415),
+            },
+        }
+    },
+    "/api/admin/pricebook/versions/{version}/publish": {
+        "post": {
+            "tags": ["pricebook"],
+            "summary": "Platform admin: publish a draft; every node switches to it at once",
+            "security": WRITE_SECURITY,
+            "parameters": [VERSION_PATH],
+            "responses": {
+                "200": _ok("Published.", _ref("schemas", "Pricebook")),
+                **_errors(400, 401, 403, 404, 409),
             },
         }
     },

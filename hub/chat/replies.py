@@ -14,6 +14,7 @@ import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -22,6 +23,9 @@ from hub.broker.base import Broker
 from hub.chat.service import ChatService
 from hub.keys import Keys
 from hub.store.models import Tenant
+
+if TYPE_CHECKING:
+    from hub.pricing import LivePricebook
 from hub.store.transcript import get_session, reply_context
 
 logger = logging.getLogger(__name__)
@@ -78,6 +82,7 @@ class ReplyRunner:
         self._running: dict[tuple[str, str], _Running] = {}
         self._control: dict[str, _ControlListener] = {}
         self._checks: set[asyncio.Task[None]] = set()
+        self.pricebook: LivePricebook | None = None  # set by the node: answers quote the live numbers
         chat.replies = self
 
     @property
@@ -165,7 +170,8 @@ class ReplyRunner:
         said = [message for message in history if message.role != "system"]  # notices are nobody's answer
         if not said or said[-1].role != "visitor":
             return  # someone already answered (an agent, or a reply that raced this one)
-        request = ReplyRequest(tenant, tuple(ChatTurn(message.role, message.text) for message in history))
+        pricebook = self.pricebook.current if self.pricebook is not None else None
+        request = ReplyRequest(tenant, tuple(ChatTurn(m.role, m.text) for m in history), pricebook=pricebook)
         message_id = str(uuid.uuid4())
         buffer = self.keys.stream_buffer(tenant.id, session_id)
         self.chat.publish(tenant.id, session_id, 0, b'{"type":"typing","role":"ai","active":true}')

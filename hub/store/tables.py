@@ -122,3 +122,14 @@ widget_keys = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("revoked_at", UTCDateTime(), nullable=True),
 )
+
+pricebook_versions = Table(
+    "pricebook_versions",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("label", String(100), nullable=False),
+    Column("plans", JSON, nullable=False),
+    Column("created_by", String(36), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("published_at", UTCDateTime(), nullable=True),  # set once; the newest published is current
+)

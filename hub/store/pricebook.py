@@ -1,0 +1,139 @@
+"""The pricebook, versioned: drafts, published versions, and which one is current (the newest published).
+
+The published pricebook is the source of truth for every live number (plans, limits, the built-in
+responder's answers); a version never changes once published, a new one supersedes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub.errors import Conflict, NotFound
+from hub.store.tables import pricebook_versions
+
+PLAN_IDS = ("starter", "pro", "enterprise")
+
+SEED_LABEL = "pricebook-seed V1"
+SEED_PLANS: tuple[dict[str, Any], ...] = (
+    {
+        "id": "starter",
+        "name": "Starter",
+        "price_usd_month": 79,
+        "ai_credits_month": 15_000,
+        "seats": 3,
+        "integrations": 1,
+        "support": "standard",
+    },
+    {
+        "id": "pro",
+        "name": "Pro",
+        "price_usd_month": 249,
+        "ai_credits_month": 75_000,
+        "seats": 10,
+        "integrations": 3,
+        "support": "priority",
+    },
+    {
+        "id": "enterprise",
+        "name": "Enterprise",
+        "price_usd_month": 899,
+        "ai_credits_month": 250_000,
+        "seats": None,
+        "integrations": 10,
+        "support": "dedicated",
+    },
+)
+
+
+@dataclass(frozen=True)
+class Pricebook:
+    version: int
+    label: str
+    plans: tuple[dict[str, Any], ...]
+    created_at: datetime
+    published_at: datetime | None
+
+    @property
+    def published(self) -> bool:
+        return self.published_at is not None
+
+    def plan(self, plan_id: str) -> dict[str, Any] | None:
+        return next((plan for plan in self.plans if plan["id"] == plan_id), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "label": self.label,
+            "status": "published" if self.published else "draft",
+            "created_at": self.created_at.isoformat(),
+            "published_at": self.published_at.isoformat() if self.published_at else None,
+            "plans": [dict(plan) for plan in self.plans],
+        }
+
+
+def _pricebook(row: Any) -> Pricebook:
+    return Pricebook(row.version, row.label, tuple(row.plans), row.created_at, row.published_at)
+
+
+async def current_pricebook(engine: AsyncEngine) -> Pricebook | None:
+    query = (
+        select(pricebook_versions)
+        .where(pricebook_versions.c.published_at.is_not(None))
+        .order_by(pricebook_versions.c.published_at.desc(), pricebook_versions.c.version.desc())
+        .limit(1)
+    )
+    async with engine.connect() as connection:
+        row = (await connection.execute(query)).first()
+    return _pricebook(row) if row is not None else None
+
+
+async def get_pricebook(engine: AsyncEngine, version: int) -> Pricebook | None:
+    query = select(pricebook_versions).where(pricebook_versions.c.version == version)
+    async with engine.connect() as connection:
+        row = (await connection.execute(query)).first()
+    return _pricebook(row) if row is not None else None
+
+
+async def create_draft(engine: AsyncEngine, label: str, plans: list[dict[str, Any]], created_by: str) -> Pricebook:
+    now = datetime.now(UTC)
+    async with engine.begin() as connection:
+        # Numbers are given out in order; the primary key settles a race between two admins.
+        latest = (await connection.execute(select(func.max(pricebook_versions.c.version)))).scalar() or 0
+        version = latest + 1
+        await connection.execute(
+            pricebook_versions.insert().values(
+                version=version,
+                label=label or f"V{version}",
+                plans=plans,
+                created_by=created_by,
+                created_at=now,
+                published_at=None,
+            )
+        )
+    return Pricebook(version, label or f"V{version}", tuple(plans), now, None)
+
+
+async def publish(engine: AsyncEngine, version: int) -> Pricebook:
+    async with engine.begin() as connection:
+        result = await connection.execute(
+            update(pricebook_versions)
+            .where(pricebook_versions.c.version == version, pricebook_versions.c.published_at.is_(None))
+            .values(published_at=datetime.now(UTC))
+        )
+        if not result.rowcount:
+            exists = (
+                await connection.execute(
+                    select(pricebook_versions.c.version).where(pricebook_versions.c.version == version)
+                )
+            ).first()
+            if exists is None:
+                raise NotFound(f"no pricebook version {version}")
+            raise Conflict(f"pricebook version {version} is already published; create a new draft to change it")
+    published = await get_pricebook(engine, version)
+    assert published is not None
+    return published
