@@ -26,6 +26,7 @@ from hub.pricing import LivePricebook
 from hub.settings import Settings
 from hub.store.database import migrate, open_engine
 from hub.store.models import Tenant
+from hub.store.personas import active_persona
 from hub.store.tables import widget_keys
 from hub.store.tenants import get_tenant
 from hub.store.widget_keys import WidgetKey, list_widget_keys
@@ -58,7 +59,12 @@ class TenantCache:
         if tenant is not None:
             keys = tuple(key for key in await list_widget_keys(self.engine, tenant.id) if not key.revoked)
             origins = dict.fromkeys([*tenant.origins, *(origin for key in keys for origin in key.origins)])
-            tenant = replace(tenant, origins=tuple(origins))
+            config = tenant.config
+            async with self.engine.connect() as connection:
+                persona = await active_persona(connection, tenant.id)
+            if persona is not None:  # the widget shows the active persona's name
+                config = {**config, "persona": {**(config.get("persona") or {}), "name": persona.name}}
+            tenant = replace(tenant, origins=tuple(origins), config=config)
         if len(self._entries) > 10_000:
             self._entries.clear()
         entry = (now, tenant, keys)

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hub.errors import StoreUnavailable
 from hub.store.database import migrate, open_engine
 from hub.store.models import Tenant
-from hub.store.tables import chat_sessions, messages, tenants
+from hub.store.tables import chat_sessions, messages, personas, tenants
 from hub.store.tenants import create_tenant
 from hub.store.transcript import get_session, messages_after, recent_messages
 from hub.store.writer import MessageWriter
@@ -57,6 +57,7 @@ class Store:
             async with self.engines[0].begin() as connection:
                 await connection.execute(delete(messages).where(messages.c.tenant_id.in_(self.tenant_ids)))
                 await connection.execute(delete(chat_sessions).where(chat_sessions.c.tenant_id.in_(self.tenant_ids)))
+                await connection.execute(delete(personas).where(personas.c.tenant_id.in_(self.tenant_ids)))
                 await connection.execute(delete(tenants).where(tenants.c.id.in_(self.tenant_ids)))
         for engine in self.engines:
             await engine.dispose()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from hub.settings import Settings
 from hub.store.models import Tenant
+from hub.store.personas import Persona, default_system_prompt
 from hub.store.pricebook import Pricebook
 
 
@@ -30,23 +31,23 @@ class ReplyRequest:
     tenant: Tenant
     history: tuple[ChatTurn, ...]
     pricebook: Pricebook | None = None  # the live published one, for answers about plans and prices
+    persona: Persona | None = None  # the tenant's active persona, read when the reply starts
 
     @property
     def persona_name(self) -> str:
+        if self.persona is not None:
+            return self.persona.name
         persona = self.tenant.config.get("persona") or {}
         return str(persona.get("name") or "Bob")
 
     @property
     def system_prompt(self) -> str:
+        if self.persona is not None:
+            prompt = self.persona.system_prompt
+            return f"{prompt}\n\nTone: {self.persona.tone}." if self.persona.tone else prompt
         persona = self.tenant.config.get("persona") or {}
-        prompt = persona.get("systemPrompt")
-        if prompt:
-            return str(prompt)
-        return (
-            f"You are {self.persona_name}, the AI front-office assistant of {self.tenant.name}. "
-            "Answer briefly and kindly. If you do not know the answer, say so and offer to bring in a person "
-            "from the team; never invent prices, dates or promises."
-        )
+        given = persona.get("systemPrompt")
+        return str(given) if given else default_system_prompt(self.persona_name, self.tenant.name)
 
 
 class AIProvider(ABC):

@@ -276,6 +276,39 @@ SCHEMAS: dict[str, Schema] = {
         },
         ("plans",),
     ),
+    "Persona": _object(
+        {
+            "id": {"type": "string"},
+            "name": {"type": "string", "maxLength": 60},
+            "description": {"type": "string", "maxLength": 500},
+            "tone": {"type": "string", "maxLength": 100},
+            "systemPrompt": {"type": "string", "maxLength": 8000},
+            "active": {"type": "boolean", "description": "Exactly one persona of a tenant is active."},
+            "created_at": {"type": "string", "format": "date-time"},
+            "updated_at": {"type": "string", "format": "date-time"},
+        },
+        ("id", "name", "description", "tone", "systemPrompt", "active", "created_at", "updated_at"),
+    ),
+    "PersonaList": _object({"personas": {"type": "array", "items": _ref("schemas", "Persona")}}, ("personas",)),
+    "PersonaRequest": _object(
+        {
+            "name": {"type": "string", "minLength": 1, "maxLength": 60},
+            "description": {"type": "string", "maxLength": 500},
+            "tone": {"type": "string", "maxLength": 100},
+            "systemPrompt": {"type": "string", "minLength": 1, "maxLength": 8000},
+            "active": {"type": "boolean", "description": "true: this becomes the tenant's active persona."},
+        },
+        ("name", "systemPrompt"),
+    ),
+    "PersonaChange": _object(
+        {
+            "name": {"type": "string", "minLength": 1, "maxLength": 60},
+            "description": {"type": "string", "maxLength": 500},
+            "tone": {"type": "string", "maxLength": 100},
+            "systemPrompt": {"type": "string", "minLength": 1, "maxLength": 8000},
+            "active": {"type": "boolean", "enum": [True], "description": "Make this the active persona."},
+        }
+    ),
     "WidgetKeyList": _object(
         {"widget_keys": {"type": "array", "items": _ref("schemas", "WidgetKey")}}, ("widget_keys",)
     ),
@@ -314,7 +347,10 @@ _ERROR_RESPONSES: dict[int, tuple[str, str]] = {
     401: ("Unauthenticated", "No, an unknown, expired or revoked token (or widget key)."),
     403: ("Forbidden", "Not allowed: missing permission, cookie without X-CSRF-Token, or an Origin not allowed."),
     404: ("NotFound", "No such tenant or session (for this caller)."),
-    409: ("Conflict", "Another agent owns the session, or the pricebook version is already published."),
+    409: (
+        "Conflict",
+        "Another agent owns the session, the pricebook version is already published, or the persona is active.",
+    ),
     413: ("TooLarge", "The body or a field is too large."),
     415: ("UnsupportedMediaType", "The body is not sent as Content-Type: application/json."),
     429: ("RateLimited", "Too many requests (per address, per widget key, per session, failed logins)."),
@@ -359,6 +395,7 @@ SECURITY_SCHEMES = {
 READ_SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"cookie": []}]
 WRITE_SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"cookie": [], "csrf": []}]
 
+PERSONA_PATH = {"name": "persona_id", "in": "path", "required": True, "schema": {"type": "string"}}
 VERSION_PATH = {"name": "version", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
 
 BUSINESS_ID_QUERY = {
@@ -613,6 +650,64 @@ PATHS: dict[str, Any] = {
                 **_errors(400, 401, 403, 404, 409),
             },
         }
+    },
+    "/api/personas": {
+        "get": {
+            "tags": ["personas"],
+            "summary": "The tenant's personas (needs personas.manage)",
+            "security": READ_SECURITY,
+            "parameters": [BUSINESS_ID_QUERY],
+            "responses": {"200": _ok("All of them.", _ref("schemas", "PersonaList")), **_errors(400, 401, 403, 404)},
+        },
+        "post": {
+            "tags": ["personas"],
+            "summary": "Create a persona (needs personas.manage)",
+            "security": WRITE_SECURITY,
+            "parameters": [BUSINESS_ID_QUERY],
+            "requestBody": _body("PersonaRequest", "How Bob speaks: name, description, tone, systemPrompt."),
+            "responses": {
+                "201": _ok("Created.", _ref("schemas", "Persona")),
+                **_errors(400, 401, 403, 404, 409, 413, 415),
+            },
+        },
+    },
+    "/api/personas/{persona_id}": {
+        "get": {
+            "tags": ["personas"],
+            "summary": "One persona (needs personas.manage)",
+            "security": READ_SECURITY,
+            "parameters": [PERSONA_PATH, BUSINESS_ID_QUERY],
+            "responses": {"200": _ok("The persona.", _ref("schemas", "Persona")), **_errors(400, 401, 403, 404)},
+        },
+        "put": {
+            "tags": ["personas"],
+            "summary": "Change a persona (the fields sent; needs personas.manage)",
+            "security": WRITE_SECURITY,
+            "parameters": [PERSONA_PATH, BUSINESS_ID_QUERY],
+            "requestBody": _body("PersonaChange", "The fields to change."),
+            "responses": {
+                "200": _ok("The persona as changed.", _ref("schemas", "Persona")),
+                **_errors(400, 401, 403, 404, 409, 413, 415),
+            },
+        },
+        "patch": {
+            "tags": ["personas"],
+            "summary": "Change a persona (same as PUT)",
+            "security": WRITE_SECURITY,
+            "parameters": [PERSONA_PATH, BUSINESS_ID_QUERY],
+            "requestBody": _body("PersonaChange", "The fields to change."),
+            "responses": {
+                "200": _ok("The persona as changed.", _ref("schemas", "Persona")),
+                **_errors(400, 401, 403, 404, 409, 413, 415),
+            },
+        },
+        "delete": {
+            "tags": ["personas"],
+            "summary": "Delete a persona that is not the active one (needs personas.manage)",
+            "security": WRITE_SECURITY,
+            "parameters": [PERSONA_PATH, BUSINESS_ID_QUERY],
+            "responses": {"204": {"description": "Deleted."}, **_errors(400, 401, 403, 404, 409)},
+        },
     },
     "/api/widget-keys": {
         "get": {

@@ -8,11 +8,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from hub.api.bodies import read_json, text_param
-from hub.auth.permissions import WIDGET_MANAGE, Principal
-from hub.auth.request import require_principal
-from hub.errors import Forbidden, InvalidInput, NotFound, TenantNotFound
+from hub.api.tenancy import managed_tenant_id
+from hub.auth.permissions import WIDGET_MANAGE
+from hub.errors import InvalidInput, NotFound
 from hub.node import Node
-from hub.store.tenants import get_tenant_by_business_id
 from hub.store.widget_keys import WidgetKey, create_widget_key, list_widget_keys, revoke_widget_key
 
 MAX_ORIGINS = 50
@@ -23,18 +22,7 @@ def key_json(key: WidgetKey) -> dict[str, Any]:
 
 
 async def _tenant_id(request: Request, node: Node) -> str:
-    principal: Principal = await require_principal(request, node, request.method)
-    if WIDGET_MANAGE not in principal.permissions:
-        raise Forbidden("this account lacks the widget.manage permission")
-    business_id = request.query_params.get("business_id")
-    if business_id is None or business_id == principal.business_id:
-        return principal.tenant_id
-    if not principal.is_platform_admin:
-        raise Forbidden("only platform admins act on other tenants")
-    tenant = await get_tenant_by_business_id(node.engine, text_param(business_id, "business_id"))
-    if tenant is None:
-        raise TenantNotFound("unknown tenant")
-    return tenant.id
+    return await managed_tenant_id(request, node, WIDGET_MANAGE)
 
 
 async def list_keys(request: Request) -> Response:

@@ -164,14 +164,15 @@ class ReplyRunner:
             await self._unlisten_control(tenant.id)
 
     async def _reply_once(self, tenant: Tenant, session_id: str) -> None:
-        mode, history = await reply_context(self.chat.engine, tenant.id, session_id, HISTORY_TURNS)
+        mode, history, persona = await reply_context(self.chat.engine, tenant.id, session_id, HISTORY_TURNS)
         if mode != "ai":
             return  # an agent took over after the visitor wrote
         said = [message for message in history if message.role != "system"]  # notices are nobody's answer
         if not said or said[-1].role != "visitor":
             return  # someone already answered (an agent, or a reply that raced this one)
         pricebook = self.pricebook.current if self.pricebook is not None else None
-        request = ReplyRequest(tenant, tuple(ChatTurn(m.role, m.text) for m in history), pricebook=pricebook)
+        turns = tuple(ChatTurn(m.role, m.text) for m in history)
+        request = ReplyRequest(tenant, turns, pricebook=pricebook, persona=persona)
         message_id = str(uuid.uuid4())
         buffer = self.keys.stream_buffer(tenant.id, session_id)
         self.chat.publish(tenant.id, session_id, 0, b'{"type":"typing","role":"ai","active":true}')

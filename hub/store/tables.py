@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 
@@ -132,4 +133,22 @@ pricebook_versions = Table(
     Column("created_by", String(36), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("published_at", UTCDateTime(), nullable=True),  # set once; the newest published is current
+)
+
+personas = Table(
+    "personas",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id"), nullable=False),
+    Column("name", String(60), nullable=False),
+    Column("description", String(500), nullable=False),
+    Column("tone", String(100), nullable=False),
+    Column("system_prompt", Text, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_personas_tenant", "tenant_id"),
+    Index(
+        "uq_personas_one_active", "tenant_id", unique=True, postgresql_where=text("active"), sqlite_where=text("active")
+    ),
 )

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hub.errors import Conflict, InvalidInput
 from hub.origins import normalise_origin_pattern
 from hub.store.models import Tenant
+from hub.store.personas import insert_default_persona
 from hub.store.tables import tenants
 
 BUSINESS_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")
@@ -64,6 +65,7 @@ async def create_tenant(
                     created_at=datetime.now(UTC),
                 )
             )
+            await insert_default_persona(connection, tenant.id, tenant.name, tenant.config)
     except IntegrityError:
         raise Conflict(f"a tenant with business_id {business_id!r} already exists") from None
     return tenant

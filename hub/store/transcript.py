@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.store.models import SessionState, StoredMessage
+from hub.store.personas import Persona, active_persona
 from hub.store.tables import chat_sessions, messages
 
 
@@ -71,8 +72,9 @@ async def get_session(engine: AsyncEngine, tenant_id: str, session_id: str) -> S
 
 async def reply_context(
     engine: AsyncEngine, tenant_id: str, session_id: str, limit: int
-) -> tuple[str | None, list[StoredMessage]]:
-    """The session's mode and its recent turns, on one connection: what an AI reply reads before it starts."""
+) -> tuple[str | None, list[StoredMessage], Persona | None]:
+    """The session's mode, its recent turns and the tenant's active persona, on one connection: what an AI
+    reply reads before it starts (so a persona edited on any node speaks from the next reply on)."""
     mode_query = select(chat_sessions.c.mode).where(
         chat_sessions.c.tenant_id == tenant_id, chat_sessions.c.id == session_id
     )
@@ -85,4 +87,5 @@ async def reply_context(
     async with engine.connect() as connection:
         mode = (await connection.execute(mode_query)).scalar()
         rows = (await connection.execute(query)).all()
-    return mode, [message_from_row(row) for row in reversed(rows)]
+        persona = await active_persona(connection, tenant_id)
+    return mode, [message_from_row(row) for row in reversed(rows)], persona
