@@ -13,7 +13,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from hub.api import personas, pricebook
+from hub.api import accounts, personas, pricebook
 from hub.api.auth import customer_login, logout, me, staff_login
 from hub.api.chat import app_history, app_message, app_session, public_chat, widget_chat, widget_preflight
 from hub.api.errors import EXCEPTION_HANDLERS
@@ -93,6 +93,9 @@ def create_app(settings: Settings | None = None, *, broker: Broker | None = None
         Route("/api/pricebook/versions/{version}", pricebook.version, methods=["GET"]),
         Route("/api/admin/pricebook/versions", pricebook.create_version, methods=["POST"]),
         Route("/api/admin/pricebook/versions/{version}/publish", pricebook.publish_version, methods=["POST"]),
+        Route("/api/admin/tenants", accounts.register_tenant, methods=["POST"]),
+        Route("/api/users", accounts.list_team, methods=["GET"]),
+        Route("/api/users", accounts.add_teammate, methods=["POST"]),
         Route("/api/personas", personas.list_all, methods=["GET"]),
         Route("/api/personas", personas.create, methods=["POST"]),
         Route("/api/personas/{persona_id}", personas.read, methods=["GET"]),

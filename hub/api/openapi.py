@@ -276,6 +276,63 @@ SCHEMAS: dict[str, Schema] = {
         },
         ("plans",),
     ),
+    "StaffUser": _object(
+        {
+            "id": {"type": "string"},
+            "email": {"type": "string"},
+            "name": {"type": "string"},
+            "role": {"type": "string", "enum": ["agent", "owner", "admin"]},
+            "disabled": {"type": "boolean"},
+        },
+        ("id", "email", "name", "role", "disabled"),
+    ),
+    "Team": _object(
+        {
+            "plan": {"type": "string", "enum": ["starter", "pro", "enterprise"]},
+            "seats": {"type": ["integer", "null"], "description": "The plan's seats; null = unlimited."},
+            "seats_taken": {"type": "integer"},
+            "users": {"type": "array", "items": _ref("schemas", "StaffUser")},
+        },
+        ("plan", "seats", "seats_taken", "users"),
+    ),
+    "TeammateRequest": _object(
+        {
+            "email": {"type": "string", "maxLength": 254},
+            "password": {"type": "string", "minLength": 8, "maxLength": 1024},
+            "name": {"type": "string", "maxLength": 200},
+            "role": {"type": "string", "enum": ["agent", "owner"]},
+        },
+        ("email", "password"),
+    ),
+    "TenantRequest": _object(
+        {
+            "name": {"type": "string", "maxLength": 200},
+            "business_id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$"},
+            "plan": {"type": "string", "enum": ["starter", "pro", "enterprise"]},
+            "origins": {"type": "array", "maxItems": 50, "items": {"type": "string"}},
+            "owner": _object(
+                {
+                    "email": {"type": "string", "maxLength": 254},
+                    "password": {"type": "string", "minLength": 8, "maxLength": 1024},
+                    "name": {"type": "string", "maxLength": 200},
+                },
+                ("email", "password"),
+            ),
+        },
+        ("name", "business_id", "owner"),
+    ),
+    "RegisteredTenant": _object(
+        {
+            "uuid": {"type": "string"},
+            "business_id": {"type": "string"},
+            "name": {"type": "string"},
+            "plan": {"type": "string"},
+            "owner": _ref("schemas", "StaffUser"),
+            "widget_key": {"type": "string"},
+            "persona": _ref("schemas", "Persona"),
+        },
+        ("uuid", "business_id", "name", "plan", "owner", "widget_key", "persona"),
+    ),
     "Persona": _object(
         {
             "id": {"type": "string"},
@@ -650,6 +707,38 @@ PATHS: dict[str, Any] = {
                 **_errors(400, 401, 403, 404, 409),
             },
         }
+    },
+    "/api/admin/tenants": {
+        "post": {
+            "tags": ["tenants"],
+            "summary": "Platform admin: register a tenant (plan, owner account, first widget key, default persona)",
+            "security": WRITE_SECURITY,
+            "requestBody": _body("TenantRequest", "The tenant and its owner."),
+            "responses": {
+                "201": _ok("Registered.", _ref("schemas", "RegisteredTenant")),
+                **_errors(400, 401, 403, 409, 413, 415),
+            },
+        }
+    },
+    "/api/users": {
+        "get": {
+            "tags": ["tenants"],
+            "summary": "The tenant's team and seats (needs users.manage)",
+            "security": READ_SECURITY,
+            "parameters": [BUSINESS_ID_QUERY],
+            "responses": {"200": _ok("The team.", _ref("schemas", "Team")), **_errors(400, 401, 403, 404)},
+        },
+        "post": {
+            "tags": ["tenants"],
+            "summary": "Add an agent or owner within the plan's seats (needs users.manage; 409 seat_limit)",
+            "security": WRITE_SECURITY,
+            "parameters": [BUSINESS_ID_QUERY],
+            "requestBody": _body("TeammateRequest", "The new account."),
+            "responses": {
+                "201": _ok("Added.", _ref("schemas", "StaffUser")),
+                **_errors(400, 401, 403, 404, 409, 413, 415),
+            },
+        },
     },
     "/api/personas": {
         "get": {

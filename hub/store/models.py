@@ -17,6 +17,7 @@ class Tenant:
     origins: tuple[str, ...]
     config: dict[str, Any]
     disabled: bool = False
+    plan: str = "starter"
 
 
 @dataclass(frozen=True)

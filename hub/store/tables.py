@@ -50,6 +50,7 @@ tenants = Table(
     Column("origins", JSON, nullable=False),
     Column("config", JSON, nullable=False),
     Column("disabled", Boolean, nullable=False, default=False),
+    Column("plan", String(20), nullable=False, server_default="starter"),  # a plan id of the pricebook
     Column("created_at", UTCDateTime(), nullable=False),
     UniqueConstraint("business_id", name="uq_tenants_business_id"),
 )

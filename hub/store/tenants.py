@@ -15,6 +15,7 @@ from hub.errors import Conflict, InvalidInput
 from hub.origins import normalise_origin_pattern
 from hub.store.models import Tenant
 from hub.store.personas import insert_default_persona
+from hub.store.pricebook import PLAN_IDS
 from hub.store.tables import tenants
 
 BUSINESS_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")
@@ -28,6 +29,7 @@ def _tenant(row: Any) -> Tenant:
         origins=tuple(row.origins or ()),
         config=dict(row.config or {}),
         disabled=bool(row.disabled),
+        plan=row.plan,
     )
 
 
@@ -38,6 +40,7 @@ async def create_tenant(
     business_id: str,
     origins: list[str] | tuple[str, ...] = (),
     config: dict[str, Any] | None = None,
+    plan: str = "starter",
 ) -> Tenant:
     name = name.strip()
     if not 1 <= len(name) <= 200:
@@ -51,7 +54,10 @@ async def create_tenant(
         name=name,
         origins=clean_origins,
         config=config or {},
+        plan=plan,
     )
+    if plan not in PLAN_IDS:
+        raise InvalidInput(f"plan must be one of {', '.join(PLAN_IDS)}")
     try:
         async with engine.begin() as connection:
             await connection.execute(
@@ -62,6 +68,7 @@ async def create_tenant(
                     origins=list(tenant.origins),
                     config=tenant.config,
                     disabled=False,
+                    plan=tenant.plan,
                     created_at=datetime.now(UTC),
                 )
             )

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -39,9 +39,22 @@ def normalise_email(email: str) -> str:
     return email
 
 
+class SeatLimitReached(Conflict):
+    code = "seat_limit"
+
+
 async def create_user(
-    engine: AsyncEngine, *, tenant_id: str, email: str, password: str, role: str, kind: str = "staff", name: str = ""
+    engine: AsyncEngine,
+    *,
+    tenant_id: str,
+    email: str,
+    password: str,
+    role: str,
+    kind: str = "staff",
+    name: str = "",
+    seats: int | None = None,
 ) -> User:
+    """``seats``: the plan's limit of staff accounts to enforce (None: unlimited, or an operator's CLI call)."""
     roles = STAFF_ROLES if kind == "staff" else CUSTOMER_ROLES
     if role not in roles:
         raise InvalidInput(f"role must be one of {', '.join(sorted(roles))}")
@@ -52,9 +65,22 @@ async def create_user(
     password_hash = await hash_password(password)
     try:
         async with engine.begin() as connection:
-            business_id = await connection.scalar(select(tenants.c.business_id).where(tenants.c.id == tenant_id))
+            tenant_query = select(tenants.c.business_id).where(tenants.c.id == tenant_id)
+            if seats is not None and connection.dialect.name == "postgresql":
+                tenant_query = tenant_query.with_for_update()  # two invitations at once cannot both take the last seat
+            business_id = await connection.scalar(tenant_query)
             if business_id is None:
                 raise InvalidInput("unknown tenant")
+            if seats is not None and kind == "staff":
+                taken = await connection.scalar(
+                    select(func.count())
+                    .select_from(users)
+                    .where(users.c.tenant_id == tenant_id, users.c.kind == "staff", users.c.disabled.is_(False))
+                )
+                if (taken or 0) >= seats:
+                    raise SeatLimitReached(
+                        f"the plan includes {seats} seats and all are taken; upgrade the plan or disable an account"
+                    )
             await connection.execute(
                 users.insert().values(
                     id=user_id,
@@ -88,3 +114,18 @@ async def find_user(engine: AsyncEngine, kind: str, email: str) -> User | None:
     return User(
         row.id, row.tenant_id, row.business_id, row.kind, row.email, row.name, row.role, row.password_hash, row.disabled
     )
+
+
+async def list_staff(engine: AsyncEngine, tenant_id: str) -> list[User]:
+    query = (
+        select(users, tenants.c.business_id)
+        .join(tenants, tenants.c.id == users.c.tenant_id)
+        .where(users.c.tenant_id == tenant_id, users.c.kind == "staff")
+        .order_by(users.c.created_at)
+    )
+    async with engine.connect() as connection:
+        rows = (await connection.execute(query)).all()
+    return [
+        User(r.id, r.tenant_id, r.business_id, r.kind, r.email, r.name, r.role, r.password_hash, r.disabled)
+        for r in rows
+    ]

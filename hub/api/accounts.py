@@ -1,0 +1,114 @@
+"""Onboarding and seats: platform admins register tenants, owners add their team within the plan's seats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from hub.api.bodies import read_json, string_field
+from hub.api.tenancy import managed_tenant_id
+from hub.auth.permissions import USERS_MANAGE
+from hub.auth.request import require_principal
+from hub.errors import Conflict, Forbidden, InvalidInput, NotFound
+from hub.node import Node
+from hub.store.personas import list_personas
+from hub.store.pricebook import PLAN_IDS
+from hub.store.tenants import create_tenant
+from hub.store.users import create_user, find_user, list_staff
+from hub.store.widget_keys import create_widget_key
+
+TEAM_ROLES = ("agent", "owner")
+MAX_ORIGINS = 50
+
+
+def _staff_json(user: Any) -> dict[str, Any]:
+    return {"id": user.id, "email": user.email, "name": user.name, "role": user.role, "disabled": user.disabled}
+
+
+def _seats(node: Node, plan: str) -> int | None:
+    pricebook = node.pricebook.current
+    found = pricebook.plan(plan) if pricebook is not None else None
+    if found is None:
+        raise NotFound(f"the published pricebook has no plan {plan!r}")
+    seats = found.get("seats")
+    return int(seats) if seats is not None else None
+
+
+async def register_tenant(request: Request) -> Response:
+    """Platform admin: a tenant with its plan, owner account, first widget key and default persona."""
+    node: Node = request.state.node
+    principal = await require_principal(request, node, request.method)
+    if not principal.is_platform_admin:
+        raise Forbidden("only platform admins register tenants")
+    body = await read_json(request, 16 * 1024)
+    name = string_field(body, "name", max_len=200)
+    business_id = string_field(body, "business_id", max_len=64)
+    plan = body.get("plan", "starter")
+    if plan not in PLAN_IDS:
+        raise InvalidInput(f"'plan' must be one of {', '.join(PLAN_IDS)}")
+    origins = body.get("origins", [])
+    if not isinstance(origins, list) or len(origins) > MAX_ORIGINS or not all(isinstance(o, str) for o in origins):
+        raise InvalidInput(f"'origins' must be a list of up to {MAX_ORIGINS} origin strings")
+    owner = body.get("owner")
+    if not isinstance(owner, dict):
+        raise InvalidInput("'owner' must be an object with email, password and name")
+    email = string_field(owner, "email", max_len=254)
+    password = string_field(owner, "password", max_len=1024)
+    owner_name = string_field(owner, "name", max_len=200, required=False)
+    if await find_user(node.engine, "staff", email) is not None:  # before anything is made: no half-made tenant
+        raise Conflict(f"a staff account with email {email.strip().lower()} already exists")
+    tenant = await create_tenant(node.engine, name=name, business_id=business_id, origins=origins, plan=plan)
+    account = await create_user(
+        node.engine, tenant_id=tenant.id, email=email, password=password, role="owner", name=owner_name
+    )
+    key = await create_widget_key(node.engine, tenant.id, tenant.origins)
+    (persona,) = await list_personas(node.engine, tenant.id)
+    return JSONResponse(
+        {
+            "uuid": tenant.id,
+            "business_id": tenant.business_id,
+            "name": tenant.name,
+            "plan": tenant.plan,
+            "owner": _staff_json(account),
+            "widget_key": key.key,
+            "persona": persona.to_json(),
+        },
+        status_code=201,
+    )
+
+
+async def list_team(request: Request) -> Response:
+    node: Node = request.state.node
+    tenant_id = await managed_tenant_id(request, node, USERS_MANAGE)
+    tenant = await node.tenants.get(tenant_id)
+    assert tenant is not None
+    team = await list_staff(node.engine, tenant_id)
+    seats = _seats(node, tenant.plan)
+    return JSONResponse(
+        {"plan": tenant.plan, "seats": seats, "seats_taken": sum(not user.disabled for user in team),
+         "users": [_staff_json(user) for user in team]}
+    )  # fmt: skip
+
+
+async def add_teammate(request: Request) -> Response:
+    """An owner adds an agent (or another owner) within the plan's seats: 409 ``seat_limit`` beyond them."""
+    node: Node = request.state.node
+    tenant_id = await managed_tenant_id(request, node, USERS_MANAGE)
+    tenant = await node.tenants.get(tenant_id)
+    assert tenant is not None
+    body = await read_json(request, 16 * 1024)
+    role = body.get("role", "agent")
+    if role not in TEAM_ROLES:
+        raise InvalidInput(f"'role' must be one of {', '.join(TEAM_ROLES)}")
+    user = await create_user(
+        node.engine,
+        tenant_id=tenant_id,
+        email=string_field(body, "email", max_len=254),
+        password=string_field(body, "password", max_len=1024),
+        role=role,
+        name=string_field(body, "name", max_len=200, required=False),
+        seats=_seats(node, tenant.plan),
+    )
+    return JSONResponse(_staff_json(user), status_code=201)
