@@ -23,10 +23,11 @@ from hub.api.widget_js import widget_js
 from hub.api.widget_keys import create_key, list_keys, revoke_key
 from hub.assets import asset_dir
 from hub.broker.base import Broker
+from hub.docs_page import docs
 from hub.mission_control import dashboard
 from hub.mission_control import login_page as mission_control_login
 from hub.node import Node
-from hub.portal import login_page, templates, widget_setup
+from hub.portal import login_page, personas_page, plan_page, templates, widget_setup
 from hub.settings import Settings
 from hub.supervise import supervise
 from hub.ws.agent import agent_socket
@@ -73,6 +74,9 @@ def create_app(settings: Settings | None = None, *, broker: Broker | None = None
         Route("/widget/{tenant_uuid}/widget.js", widget_js, methods=["GET"]),
         Route("/portal/login", login_page, methods=["GET"]),
         Route("/portal/widget", widget_setup, methods=["GET"]),
+        Route("/portal/personas", personas_page, methods=["GET"]),
+        Route("/portal/plan", plan_page, methods=["GET"]),
+        Route("/docs", docs, methods=["GET"]),
         Route("/mission-control", dashboard, methods=["GET"]),
         Route("/mission-control/login", mission_control_login, methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=str(asset_dir("static"))), name="static"),
@@ -95,6 +99,7 @@ def create_app(settings: Settings | None = None, *, broker: Broker | None = None
         Route("/api/admin/pricebook/versions/{version}/publish", pricebook.publish_version, methods=["POST"]),
         Route("/api/admin/tenants", accounts.register_tenant, methods=["POST"]),
         Route("/api/users", accounts.list_team, methods=["GET"]),
+        Route("/api/usage", accounts.usage_overview, methods=["GET"]),
         Route("/api/users", accounts.add_teammate, methods=["POST"]),
         Route("/api/personas", personas.list_all, methods=["GET"]),
         Route("/api/personas", personas.create, methods=["POST"]),

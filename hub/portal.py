@@ -8,10 +8,13 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from hub.assets import asset_dir
-from hub.auth.permissions import WIDGET_MANAGE
+from hub.auth.permissions import PERSONAS_MANAGE, USERS_MANAGE, WIDGET_MANAGE, Principal
 from hub.auth.request import optional_principal
 from hub.errors import HubError
 from hub.node import Node
+from hub.store.credits import this_month, usage
+from hub.store.personas import list_personas
+from hub.store.users import list_staff
 from hub.store.widget_keys import list_widget_keys
 
 
@@ -53,3 +56,58 @@ async def widget_setup(request: Request) -> Response:
     }
     pages: Jinja2Templates = request.state.templates
     return pages.TemplateResponse(request, "widget_setup.html", context)
+
+
+async def _portal_principal(request: Request, permission: str) -> Principal | Response:
+    node: Node = request.state.node
+    try:
+        principal = await optional_principal(request, node)
+    except HubError:
+        principal = None
+    if principal is None:
+        return RedirectResponse("/portal/login", status_code=303)
+    if permission not in principal.permissions:
+        return Response(f"This page needs the {permission} permission (owners and admins).", status_code=403)
+    return principal
+
+
+async def personas_page(request: Request) -> Response:
+    node: Node = request.state.node
+    principal = await _portal_principal(request, PERSONAS_MANAGE)
+    if isinstance(principal, Response):
+        return principal
+    tenant = await node.tenants.get(principal.tenant_id)
+    context = {
+        "title": "Personas",
+        "principal": principal,
+        "tenant": tenant,
+        "personas": await list_personas(node.engine, principal.tenant_id),
+    }
+    pages: Jinja2Templates = request.state.templates
+    return pages.TemplateResponse(request, "personas.html", context)
+
+
+async def plan_page(request: Request) -> Response:
+    node: Node = request.state.node
+    principal = await _portal_principal(request, USERS_MANAGE)
+    if isinstance(principal, Response):
+        return principal
+    tenant = await node.tenants.get(principal.tenant_id)
+    assert tenant is not None
+    pricebook = node.pricebook.current
+    plan = pricebook.plan(tenant.plan) if pricebook is not None else None
+    if pricebook is None or plan is None:
+        return Response("No published pricebook holds this tenant's plan.", status_code=503)
+    team = await list_staff(node.engine, tenant.id)
+    context = {
+        "title": "Plan and usage",
+        "principal": principal,
+        "tenant": tenant,
+        "pricebook": pricebook,
+        "plan": plan,
+        "used": await usage(node.engine, tenant.id),
+        "month": this_month(),
+        "seats_taken": sum(not user.disabled for user in team),
+    }
+    pages: Jinja2Templates = request.state.templates
+    return pages.TemplateResponse(request, "plan.html", context)

@@ -283,6 +283,9 @@
       }
     } else if (frame.type === "session") {
       applyPatch(frame.session);
+    } else if (frame.type === "notice") {
+      notice(frame.message);  // e.g. credits_exhausted: people must answer now
+      blink("Bob needs you!");
     } else if (frame.type === "error") {
       var text = frame.message || frame.code;
       notice(text);

@@ -58,7 +58,32 @@
         .then(function (response) { if (response.ok) { window.location.reload(); } else { showError("key-error", response); } });
     });
   }
-  document.querySelectorAll("button.revoke").forEach(function (button) {
+  var persona = document.getElementById("new-persona");
+  if (persona) {
+    persona.addEventListener("submit", function (event) {
+      event.preventDefault();
+      send("POST", "/api/personas", {
+        name: document.getElementById("persona-name").value,
+        description: document.getElementById("persona-description").value,
+        tone: document.getElementById("persona-tone").value,
+        systemPrompt: document.getElementById("persona-prompt").value,
+        active: document.getElementById("persona-active").checked
+      }).then(function (response) { if (response.ok) { window.location.reload(); } else { showError("persona-error", response); } });
+    });
+  }
+  document.querySelectorAll("button.activate").forEach(function (button) {
+    button.addEventListener("click", function () {
+      send("PATCH", "/api/personas/" + encodeURIComponent(button.dataset.persona), { active: true })
+        .then(function (response) { if (response.ok) { window.location.reload(); } else { showError("persona-error", response); } });
+    });
+  });
+  document.querySelectorAll("button.delete-persona").forEach(function (button) {
+    button.addEventListener("click", function () {
+      send("DELETE", "/api/personas/" + encodeURIComponent(button.dataset.persona))
+        .then(function (response) { if (response.ok) { window.location.reload(); } else { showError("persona-error", response); } });
+    });
+  });
+  document.querySelectorAll("button.revoke:not(.delete-persona)").forEach(function (button) {
     button.addEventListener("click", function () {
       send("DELETE", "/api/widget-keys/" + encodeURIComponent(button.dataset.key)).then(function () {
         window.location.reload();

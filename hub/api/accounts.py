@@ -13,6 +13,7 @@ from hub.auth.permissions import USERS_MANAGE
 from hub.auth.request import require_principal
 from hub.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hub.node import Node
+from hub.store.credits import this_month, usage
 from hub.store.personas import list_personas
 from hub.store.pricebook import PLAN_IDS
 from hub.store.tenants import create_tenant
@@ -112,3 +113,28 @@ async def add_teammate(request: Request) -> Response:
         seats=_seats(node, tenant.plan),
     )
     return JSONResponse(_staff_json(user), status_code=201)
+
+
+async def usage_overview(request: Request) -> Response:
+    """This month's AI credits against the plan's (one credit = one AI reply), for the portal."""
+    node: Node = request.state.node
+    tenant_id = await managed_tenant_id(request, node, USERS_MANAGE)
+    tenant = await node.tenants.get(tenant_id)
+    assert tenant is not None
+    pricebook = node.pricebook.current
+    plan = pricebook.plan(tenant.plan) if pricebook is not None else None
+    if plan is None:
+        raise NotFound(f"the published pricebook has no plan {tenant.plan!r}")
+    used = await usage(node.engine, tenant_id)
+    included = int(plan["ai_credits_month"])
+    return JSONResponse(
+        {
+            "plan": tenant.plan,
+            "month": this_month(),
+            "unit": "one AI reply",
+            "ai_credits_used": used,
+            "ai_credits_included": included,
+            "ai_credits_remaining": max(0, included - used),
+            "exhausted": used >= included,
+        }
+    )

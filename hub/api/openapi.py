@@ -276,6 +276,18 @@ SCHEMAS: dict[str, Schema] = {
         },
         ("plans",),
     ),
+    "Usage": _object(
+        {
+            "plan": {"type": "string"},
+            "month": {"type": "string", "description": "YYYY-MM (UTC)"},
+            "unit": {"type": "string", "description": "What one credit is: one AI reply."},
+            "ai_credits_used": {"type": "integer"},
+            "ai_credits_included": {"type": "integer"},
+            "ai_credits_remaining": {"type": "integer"},
+            "exhausted": {"type": "boolean"},
+        },
+        ("plan", "month", "unit", "ai_credits_used", "ai_credits_included", "ai_credits_remaining", "exhausted"),
+    ),
     "StaffUser": _object(
         {
             "id": {"type": "string"},
@@ -739,6 +751,15 @@ PATHS: dict[str, Any] = {
                 **_errors(400, 401, 403, 404, 409, 413, 415),
             },
         },
+    },
+    "/api/usage": {
+        "get": {
+            "tags": ["tenants"],
+            "summary": "This month's AI credits (one credit = one AI reply) against the plan's (needs users.manage)",
+            "security": READ_SECURITY,
+            "parameters": [BUSINESS_ID_QUERY],
+            "responses": {"200": _ok("The usage.", _ref("schemas", "Usage")), **_errors(400, 401, 403, 404)},
+        }
     },
     "/api/personas": {
         "get": {

@@ -26,6 +26,8 @@ from hub.store.models import Tenant
 
 if TYPE_CHECKING:
     from hub.pricing import LivePricebook
+from hub.store.credits import spend
+from hub.store.sessions import set_control
 from hub.store.transcript import get_session, reply_context
 
 logger = logging.getLogger(__name__)
@@ -33,6 +35,9 @@ logger = logging.getLogger(__name__)
 # Refreshed by every token: a reply whose node died mid-stream is forgotten half a minute later.
 STREAM_BUFFER_TTL_S = 30
 HISTORY_TURNS = 30
+CREDITS_EXHAUSTED = (
+    "Our AI assistant is not available right now, so a person from the team will answer you here. Please stay with us."
+)
 AI_UNAVAILABLE = (
     'Sorry, I can\'t answer right now. Please try again in a moment, or say "human" and a person from the team '
     "will take over."
@@ -164,15 +169,19 @@ class ReplyRunner:
             await self._unlisten_control(tenant.id)
 
     async def _reply_once(self, tenant: Tenant, session_id: str) -> None:
-        mode, history, persona = await reply_context(self.chat.engine, tenant.id, session_id, HISTORY_TURNS)
-        if mode != "ai":
+        context = await reply_context(self.chat.engine, tenant.id, session_id, HISTORY_TURNS)
+        if context.mode != "ai":
             return  # an agent took over after the visitor wrote
-        said = [message for message in history if message.role != "system"]  # notices are nobody's answer
+        said = [message for message in context.history if message.role != "system"]  # notices answer nothing
         if not said or said[-1].role != "visitor":
             return  # someone already answered (an agent, or a reply that raced this one)
         pricebook = self.pricebook.current if self.pricebook is not None else None
-        turns = tuple(ChatTurn(m.role, m.text) for m in history)
-        request = ReplyRequest(tenant, turns, pricebook=pricebook, persona=persona)
+        plan = pricebook.plan(tenant.plan) if pricebook is not None else None
+        if plan is not None and context.credits_used >= plan["ai_credits_month"]:
+            await self._credits_exhausted(tenant, session_id, plan["ai_credits_month"])
+            return
+        turns = tuple(ChatTurn(m.role, m.text) for m in context.history)
+        request = ReplyRequest(tenant, turns, pricebook=pricebook, persona=context.persona)
         message_id = str(uuid.uuid4())
         buffer = self.keys.stream_buffer(tenant.id, session_id)
         self.chat.publish(tenant.id, session_id, 0, b'{"type":"typing","role":"ai","active":true}')
@@ -197,6 +206,7 @@ class ReplyRunner:
                 await self.chat.post(
                     tenant.id, session_id, "ai", "".join(parts), meta={"truncated": True}, message_id=message_id
                 )
+                await spend(self.chat.engine, tenant.id)
             self.broker.buffer_clear(buffer)
             raise
         except AIError as exc:
@@ -216,3 +226,20 @@ class ReplyRunner:
             return
         await self.chat.post(tenant.id, session_id, "ai", "".join(parts), message_id=message_id)
         self.broker.buffer_clear(buffer)
+        await spend(self.chat.engine, tenant.id)
+
+    async def _credits_exhausted(self, tenant: Tenant, session_id: str, included: int) -> None:
+        """No silent failure: the visitor is told, the conversation goes to people, agents are alerted."""
+        logger.warning(
+            "tenant %s used all %d AI credits of this month; conversations go to people", tenant.id, included
+        )
+        await set_control(self.chat.engine, tenant.id, session_id, mode="human")
+        self.chat.announce(tenant.id, {"id": session_id, "mode": "human"})
+        notice = {
+            "type": "notice",
+            "code": "credits_exhausted",
+            "session_id": session_id,
+            "message": f"All {included:,} AI credits of this month are used: Bob stopped answering; please reply.",
+        }
+        self.chat.fanout.publish(self.keys.tenant_channel(tenant.id), 0, orjson.dumps(notice))
+        await self.chat.post(tenant.id, session_id, "system", CREDITS_EXHAUSTED, meta={"reason": "credits_exhausted"})

@@ -153,3 +153,11 @@ personas = Table(
         "uq_personas_one_active", "tenant_id", unique=True, postgresql_where=text("active"), sqlite_where=text("active")
     ),
 )
+
+credit_usage = Table(
+    "credit_usage",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey("tenants.id"), primary_key=True),
+    Column("month", String(7), primary_key=True),  # YYYY-MM, UTC
+    Column("used", Integer, nullable=False),
+)
