@@ -13,7 +13,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from hub.api import accounts, personas, pricebook
+from hub.api import accounts, analytics, personas, pricebook, webhooks
 from hub.api.auth import customer_login, logout, me, staff_login
 from hub.api.chat import app_history, app_message, app_session, public_chat, widget_chat, widget_preflight
 from hub.api.errors import EXCEPTION_HANDLERS
@@ -27,7 +27,16 @@ from hub.docs_page import docs
 from hub.mission_control import dashboard
 from hub.mission_control import login_page as mission_control_login
 from hub.node import Node
-from hub.portal import login_page, personas_page, plan_page, templates, widget_setup
+from hub.portal import (
+    analytics_page,
+    login_page,
+    personas_page,
+    plan_page,
+    templates,
+    tenants_page,
+    webhooks_page,
+    widget_setup,
+)
 from hub.settings import Settings
 from hub.supervise import supervise
 from hub.ws.agent import agent_socket
@@ -76,6 +85,9 @@ def create_app(settings: Settings | None = None, *, broker: Broker | None = None
         Route("/portal/widget", widget_setup, methods=["GET"]),
         Route("/portal/personas", personas_page, methods=["GET"]),
         Route("/portal/plan", plan_page, methods=["GET"]),
+        Route("/portal/webhooks", webhooks_page, methods=["GET"]),
+        Route("/portal/analytics", analytics_page, methods=["GET"]),
+        Route("/portal/tenants", tenants_page, methods=["GET"]),
         Route("/docs", docs, methods=["GET"]),
         Route("/mission-control", dashboard, methods=["GET"]),
         Route("/mission-control/login", mission_control_login, methods=["GET"]),
@@ -100,12 +112,21 @@ def create_app(settings: Settings | None = None, *, broker: Broker | None = None
         Route("/api/admin/tenants", accounts.register_tenant, methods=["POST"]),
         Route("/api/users", accounts.list_team, methods=["GET"]),
         Route("/api/usage", accounts.usage_overview, methods=["GET"]),
+        Route("/api/metrics/business", analytics.business_metrics, methods=["GET"]),
+        Route("/api/analytics/overview", analytics.overview, methods=["GET"]),
         Route("/api/users", accounts.add_teammate, methods=["POST"]),
         Route("/api/personas", personas.list_all, methods=["GET"]),
         Route("/api/personas", personas.create, methods=["POST"]),
         Route("/api/personas/{persona_id}", personas.read, methods=["GET"]),
         Route("/api/personas/{persona_id}", personas.change, methods=["PUT", "PATCH"]),
         Route("/api/personas/{persona_id}", personas.remove, methods=["DELETE"]),
+        Route("/api/webhooks", webhooks.list_all, methods=["GET"]),
+        Route("/api/webhooks", webhooks.create, methods=["POST"]),
+        Route("/api/webhooks/{endpoint_id}", webhooks.read, methods=["GET"]),
+        Route("/api/webhooks/{endpoint_id}", webhooks.change, methods=["PATCH"]),
+        Route("/api/webhooks/{endpoint_id}", webhooks.remove, methods=["DELETE"]),
+        Route("/api/webhooks/{endpoint_id}/deliveries", webhooks.deliveries, methods=["GET"]),
+        Route("/api/webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver", webhooks.resend, methods=["POST"]),
         Route("/api/widget-keys", list_keys, methods=["GET"]),
         Route("/api/widget-keys", create_key, methods=["POST"]),
         Route("/api/widget-keys/{key}", revoke_key, methods=["DELETE"]),

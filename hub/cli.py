@@ -65,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--name", required=True)
     create.add_argument("--business-id", required=True)
     create.add_argument("--origin", action="append", default=[], help="allowed browser origin (repeatable)")
+    create.add_argument("--plan", default="starter", choices=["starter", "pro", "enterprise"])
     return parser
 
 
@@ -102,11 +103,13 @@ async def _migrate(settings: Settings) -> None:
         await engine.dispose()
 
 
-async def _create_tenant(settings: Settings, name: str, business_id: str, origins: list[str]) -> dict[str, Any]:
+async def _create_tenant(
+    settings: Settings, name: str, business_id: str, origins: list[str], plan: str = "starter"
+) -> dict[str, Any]:
     engine = open_engine(settings.database_url)
     try:
         await migrate(engine)
-        tenant = await create_tenant(engine, name=name, business_id=business_id, origins=origins)
+        tenant = await create_tenant(engine, name=name, business_id=business_id, origins=origins, plan=plan)
         key = await create_widget_key(engine, tenant.id, tenant.origins)
     finally:
         await engine.dispose()
@@ -115,6 +118,7 @@ async def _create_tenant(settings: Settings, name: str, business_id: str, origin
         "business_id": tenant.business_id,
         "name": tenant.name,
         "origins": list(tenant.origins),
+        "plan": tenant.plan,
         "widget_key": key.key,
     }
 
@@ -183,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(asyncio.run(_create_user(settings, args))))
             return 0
         if args.command == "tenant":
-            print(json.dumps(asyncio.run(_create_tenant(settings, args.name, args.business_id, args.origin))))
+            created = _create_tenant(settings, args.name, args.business_id, args.origin, args.plan)
+            print(json.dumps(asyncio.run(created)))
             return 0
         return _serve(settings, args)
     except SettingsError as exc:

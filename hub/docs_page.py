@@ -28,6 +28,10 @@ TEXT: dict[str, dict[str, str]] = {
         "personas": "Personas",
         "personas_text": "Personas define how Bob speaks: name, tone, instructions. A default one is created at "
         "registration; edit them in the portal or with the API.",
+        "webhooks": "Webhooks",
+        "webhooks_text": "Register endpoints in the portal or with POST /api/webhooks. Events: session.created, "
+        "message.created, session.takeover, session.handback, session.closed, credits.exhausted. Each delivery is "
+        "signed as Standard Webhooks specifies; verify it with any Standard Webhooks library:",
         "pricing": "Pricing",
         "pricing_text": "The published pricebook is the source of truth; this table is its version",
         "feature": "Feature",
@@ -58,6 +62,10 @@ TEXT: dict[str, dict[str, str]] = {
         "personas": "Persony",
         "personas_text": "Persony definiują sposób wypowiedzi Boba — ton, imię, polecenia. Domyślna powstaje przy "
         "rejestracji; edycja w portalu lub przez API.",
+        "webhooks": "Webhooki",
+        "webhooks_text": "Zarejestruj endpointy w portalu lub przez POST /api/webhooks. Zdarzenia: session.created, "
+        "message.created, session.takeover, session.handback, session.closed, credits.exhausted. Każda dostawa jest "
+        "podpisana zgodnie ze Standard Webhooks; zweryfikuj ją dowolną biblioteką Standard Webhooks:",
         "pricing": "Cennik",
         "pricing_text": "Źródłem prawdy jest opublikowany cennik; ta tabela to jego wersja",
         "feature": "Funkcja",

@@ -32,6 +32,7 @@ from hub.store.tenants import get_tenant
 from hub.store.widget_keys import WidgetKey, list_widget_keys
 from hub.store.writer import MessageWriter
 from hub.supervise import supervise
+from hub.webhooks.outbox import Webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +125,7 @@ class Node:
     presence: Presence
     control: SessionControl
     pricebook: LivePricebook
+    webhooks: Webhooks
     widget_bundles: BundleCache = field(default_factory=BundleCache)
     sockets: set[object] = field(default_factory=set)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -156,6 +158,8 @@ class Node:
         pricebook = LivePricebook(engine, fanout, keys)
         await pricebook.start()
         replies.pricebook = pricebook
+        webhooks = Webhooks(engine, allow_private=settings.webhooks_allow_private)
+        chat.webhooks = webhooks
         node = cls(
             settings,
             engine,
@@ -173,11 +177,13 @@ class Node:
             presence,
             control,
             pricebook,
+            webhooks,
         )
         node.tasks = [
             asyncio.create_task(supervise("visitor-presence", presence.run)),
             asyncio.create_task(supervise("takeover-claims", control.run)),
             asyncio.create_task(supervise("pricebook-reload", pricebook.run)),
+            asyncio.create_task(supervise("webhook-dispatcher", webhooks.run)),
         ]
         return node
 
@@ -188,6 +194,7 @@ class Node:
         await self.pricebook.stop()
         await self.replies.stop()
         await self.writer.stop()
+        await self.webhooks.aclose()
         await self.broker.disconnect()
         await self.ai.aclose()
         await self.throttle.aclose()

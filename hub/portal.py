@@ -7,14 +7,17 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from hub.api.analytics import credits_of
 from hub.assets import asset_dir
-from hub.auth.permissions import PERSONAS_MANAGE, USERS_MANAGE, WIDGET_MANAGE, Principal
+from hub.auth.permissions import PERSONAS_MANAGE, USERS_MANAGE, WEBHOOKS_MANAGE, WIDGET_MANAGE, Principal
 from hub.auth.request import optional_principal
 from hub.errors import HubError
 from hub.node import Node
+from hub.store.analytics import conversation_metrics
 from hub.store.credits import this_month, usage
 from hub.store.personas import list_personas
 from hub.store.users import list_staff
+from hub.store.webhooks import EVENTS, list_deliveries, list_endpoints
 from hub.store.widget_keys import list_widget_keys
 
 
@@ -111,3 +114,52 @@ async def plan_page(request: Request) -> Response:
     }
     pages: Jinja2Templates = request.state.templates
     return pages.TemplateResponse(request, "plan.html", context)
+
+
+async def webhooks_page(request: Request) -> Response:
+    node: Node = request.state.node
+    principal = await _portal_principal(request, WEBHOOKS_MANAGE)
+    if isinstance(principal, Response):
+        return principal
+    endpoints = await list_endpoints(node.engine, principal.tenant_id)
+    context = {
+        "title": "Webhooks",
+        "principal": principal,
+        "tenant": await node.tenants.get(principal.tenant_id),
+        "endpoints": endpoints,
+        "deliveries": {e.id: await list_deliveries(node.engine, principal.tenant_id, e.id, 20) for e in endpoints},
+        "events": EVENTS,
+    }
+    pages: Jinja2Templates = request.state.templates
+    return pages.TemplateResponse(request, "webhooks.html", context, headers={"Cache-Control": "no-store"})
+
+
+async def analytics_page(request: Request) -> Response:
+    node: Node = request.state.node
+    principal = await _portal_principal(request, USERS_MANAGE)
+    if isinstance(principal, Response):
+        return principal
+    tenant = await node.tenants.get(principal.tenant_id)
+    assert tenant is not None
+    context = {
+        "title": "Analytics",
+        "principal": principal,
+        "tenant": tenant,
+        "m": await conversation_metrics(node.engine, [tenant.id], 30),
+        "credits": await credits_of(node, tenant),
+    }
+    pages: Jinja2Templates = request.state.templates
+    return pages.TemplateResponse(request, "analytics.html", context, headers={"Cache-Control": "no-store"})
+
+
+async def tenants_page(request: Request) -> Response:
+    node: Node = request.state.node
+    principal = await _portal_principal(request, USERS_MANAGE)
+    if isinstance(principal, Response):
+        return principal
+    if not principal.is_platform_admin:
+        return Response("Registering tenants is for platform admins.", status_code=403)
+    pricebook = node.pricebook.current
+    context = {"title": "Register a tenant", "principal": principal, "plans": pricebook.plans if pricebook else ()}
+    pages: Jinja2Templates = request.state.templates
+    return pages.TemplateResponse(request, "tenants.html", context)

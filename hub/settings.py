@@ -46,6 +46,7 @@ class Settings:
     ws_per_message_deflate: bool = False
     takeover_lock_ttl_s: float = 15.0
     presence_ttl_s: float = 30.0
+    webhooks_allow_private: bool = False
     log_level: str = "info"
     node_id: str = field(default_factory=lambda: secrets.token_hex(4))
 
@@ -204,6 +205,9 @@ class Settings:
         presence_ttl = number("HUB_PRESENCE_TTL_S", 1, 3600)
         if presence_ttl is not None:
             values["presence_ttl_s"] = presence_ttl
+        allow_private = boolean("HUB_WEBHOOKS_ALLOW_PRIVATE")
+        if allow_private is not None:
+            values["webhooks_allow_private"] = allow_private
         deflate = boolean("HUB_WS_PER_MESSAGE_DEFLATE")
         if deflate is not None:
             values["ws_per_message_deflate"] = deflate

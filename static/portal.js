@@ -83,7 +83,52 @@
         .then(function (response) { if (response.ok) { window.location.reload(); } else { showError("persona-error", response); } });
     });
   });
-  document.querySelectorAll("button.revoke:not(.delete-persona)").forEach(function (button) {
+  var tenantForm = document.getElementById("new-tenant");
+  if (tenantForm) {
+    tenantForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      send("POST", "/api/admin/tenants", {
+        name: document.getElementById("tenant-name").value,
+        business_id: document.getElementById("tenant-business-id").value,
+        plan: document.getElementById("tenant-plan").value,
+        origins: document.getElementById("tenant-origins").value.split(/\s+/).filter(Boolean),
+        owner: { email: document.getElementById("owner-email").value, password: document.getElementById("owner-password").value }
+      }).then(function (response) {
+        if (!response.ok) { return showError("tenant-error", response); }
+        return response.json().then(function (data) {
+          var out = document.getElementById("tenant-result");
+          out.textContent = "Registered " + data.business_id + "\nUUID: " + data.uuid + "\nPlan: " + data.plan +
+            "\nWidget key: " + data.widget_key + "\nOwner: " + data.owner.email;
+          out.hidden = false;
+          document.getElementById("tenant-error").hidden = true;
+        });
+      });
+    });
+  }
+  var webhook = document.getElementById("new-webhook");
+  if (webhook) {
+    webhook.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var events = Array.prototype.map.call(document.querySelectorAll('input[name="event"]:checked'), function (box) { return box.value; });
+      send("POST", "/api/webhooks", { url: document.getElementById("webhook-url").value, events: events })
+        .then(function (response) { if (response.ok) { window.location.reload(); } else { showError("webhook-error", response); } });
+    });
+  }
+  document.querySelectorAll("button.delete-webhook").forEach(function (button) {
+    button.addEventListener("click", function () {
+      send("DELETE", "/api/webhooks/" + encodeURIComponent(button.dataset.endpoint)).then(function () { window.location.reload(); });
+    });
+  });
+  document.querySelectorAll("button.redeliver").forEach(function (button) {
+    button.addEventListener("click", function () {
+      send("POST", "/api/webhooks/" + encodeURIComponent(button.dataset.endpoint) + "/deliveries/" +
+        encodeURIComponent(button.dataset.delivery) + "/redeliver").then(function (response) {
+        button.textContent = response.ok ? "Queued" : "Failed";
+        button.disabled = true;
+      });
+    });
+  });
+  document.querySelectorAll("button.revoke:not(.delete-persona):not(.delete-webhook)").forEach(function (button) {
     button.addEventListener("click", function () {
       send("DELETE", "/api/widget-keys/" + encodeURIComponent(button.dataset.key)).then(function () {
         window.location.reload();

@@ -21,9 +21,11 @@ async def test_docs_page_shows_this_hub_and_the_published_pricing_in_english_and
     assert f"{hub.http}/widget/YOUR_TENANT_UUID/widget.js" in page
     assert f"{hub.http}/api/widget/chat" in page and "Three paths" in page
     assert "pricebook-seed V1" in page
+    assert "credits.exhausted" in page and 'Webhook("whsec_...").verify' in page
     for number in ("$79", "$249", "$899", "15,000", "75,000", "250,000", "up to 3", "up to 10", "unlimited"):
         assert number in page, number
     assert "Cennik" in polish.text and "Trzy ścieżki" in polish.text and "bez limitu" in polish.text
+    assert "Webhooki" in polish.text
     assert polish_by_link.text == polish.text
     assert "<script>" not in page, "no inline script: the samples are escaped text"
 

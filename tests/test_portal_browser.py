@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from playwright.async_api import expect
 
+from hub.auth.permissions import PLATFORM_BUSINESS_ID
+from hub.settings import Settings
+from hub.store.tenants import create_tenant
 from hub.store.users import create_user
+from tests.agents import login
 from tests.browser import chromium
-from tests.conftest import RunningHub
+from tests.conftest import RunningHub, serve_hub, visitor
+from tests.webhook_receiver import receiver
 
 
 async def test_owner_logs_in_and_manages_widget_keys_on_widget_setup(hub: RunningHub) -> None:
@@ -80,3 +86,72 @@ async def test_owner_adds_and_activates_a_persona_and_sees_plan_and_usage(hub: R
         await expect(page.locator("#credits-used")).to_have_text("0")
         await expect(page.locator("#plans")).to_contain_text("$249")
     assert errors == []
+
+
+async def test_owner_adds_a_webhook_sees_its_delivery_log_and_redelivers(settings: Settings) -> None:
+    async with serve_hub(dataclasses.replace(settings, webhooks_allow_private=True)) as hub, receiver() as hooks:
+        tenant = await hub.tenant()
+        await create_user(
+            hub.node.engine, tenant_id=tenant.id, email="owner@hooks.example.com", password="portal-pass", role="owner"
+        )
+        async with chromium() as browser:
+            page = await browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            await page.goto(f"{hub.http}/portal/login")
+            await page.get_by_label("Email").fill("owner@hooks.example.com")
+            await page.get_by_label("Password").fill("portal-pass")
+            await page.get_by_role("button", name="Log in").click()
+            await expect(page.get_by_role("heading", name="Widget Setup")).to_be_visible()
+            await page.get_by_role("link", name="Webhooks").click()
+            await page.get_by_label("URL").fill(hooks.url)
+            await page.get_by_role("button", name="Add endpoint").click()
+            section = page.locator("section.endpoint")
+            await expect(section).to_have_count(1)
+            hooks.secret = (await section.locator("code").text_content() or "").strip()
+            async with visitor(hub.ws, tenant.id) as client:
+                await client.say("hello")
+                await client.ai_reply()
+            await hooks.wait_for(lambda got: any(e["type"] == "message.created" for e in got))
+            await page.reload()
+            delivered = page.locator("table.deliveries tbody tr", has_text="session.created")
+            await expect(delivered).to_contain_text("delivered")
+            before = len(hooks.received)
+            await delivered.get_by_role("button", name="Redeliver").click()
+            await expect(delivered.get_by_role("button", name="Queued")).to_be_visible()
+            await hooks.wait_for(lambda got: len(got) > before)
+            assert hooks.rejected == 0
+        assert errors == []
+
+
+async def test_platform_admin_registers_a_tenant_in_the_portal(hub: RunningHub) -> None:
+    platform = await create_tenant(hub.node.engine, name="Office16852", business_id=PLATFORM_BUSINESS_ID)
+    await create_user(
+        hub.node.engine,
+        tenant_id=platform.id,
+        email="root@office16852.example.com",
+        password="portal-pass",
+        role="admin",
+    )
+    async with chromium() as browser:
+        page = await browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        await page.goto(f"{hub.http}/portal/login")
+        await page.get_by_label("Email").fill("root@office16852.example.com")
+        await page.get_by_label("Password").fill("portal-pass")
+        await page.get_by_role("button", name="Log in").click()
+        await expect(page.get_by_role("heading", name="Widget Setup")).to_be_visible()
+        await page.goto(f"{hub.http}/portal/tenants")
+        await page.get_by_label("Business name").fill("Piekarnia Pod Lipą")
+        await page.get_by_label("business_id (a slug like acme-shop)").fill("piekarnia")
+        await page.get_by_label("Plan").select_option("pro")
+        await page.get_by_label("Owner's email").fill("owner@piekarnia.example.com")
+        await page.get_by_label("Owner's first password").fill("owner-pass-1")
+        await page.get_by_role("button", name="Register tenant").click()
+        await expect(page.locator("#tenant-result")).to_contain_text("Registered piekarnia")
+        await expect(page.locator("#tenant-result")).to_contain_text("Plan: pro")
+        await page.get_by_role("button", name="Register tenant").click()
+        await expect(page.get_by_role("alert")).to_contain_text("already exists")
+    assert errors == []
+    assert (await login(hub.http, "owner@piekarnia.example.com", "owner-pass-1"))["user"]["business_id"] == "piekarnia"

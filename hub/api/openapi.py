@@ -18,6 +18,7 @@ from hub.api.errors import HTTP_CODES
 from hub.api.widget_keys import MAX_ORIGINS
 from hub.auth.permissions import PLATFORM_BUSINESS_ID
 from hub.settings import Settings
+from hub.store.webhooks import EVENTS as WEBHOOK_EVENTS
 
 LOGIN_BODY_BYTES = 4096
 MESSAGE_CHARS = Settings.max_message_chars
@@ -276,6 +277,52 @@ SCHEMAS: dict[str, Schema] = {
         },
         ("plans",),
     ),
+    "WebhookEndpoint": _object(
+        {
+            "id": {"type": "string"},
+            "url": {"type": "string"},
+            "events": {"type": "array", "items": {"type": "string", "enum": list(WEBHOOK_EVENTS)}},
+            "description": {"type": "string"},
+            "disabled": {"type": "boolean"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "secret": {"type": "string", "description": "whsec_…: verify signatures with it (Standard Webhooks)."},
+        },
+        ("id", "url", "events", "description", "disabled", "created_at"),
+    ),
+    "WebhookList": _object({"webhooks": {"type": "array", "items": _ref("schemas", "WebhookEndpoint")}}, ("webhooks",)),
+    "WebhookRequest": _object(
+        {
+            "url": {"type": "string", "maxLength": 2000, "description": "http(s); private addresses refused"},
+            "events": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": list(WEBHOOK_EVENTS)}},
+            "description": {"type": "string", "maxLength": 200},
+        },
+        ("url", "events"),
+    ),
+    "WebhookChange": _object(
+        {
+            "url": {"type": "string", "maxLength": 2000},
+            "events": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": list(WEBHOOK_EVENTS)}},
+            "description": {"type": "string", "maxLength": 200},
+            "disabled": {"type": "boolean"},
+        }
+    ),
+    "WebhookDelivery": _object(
+        {
+            "id": {"type": "string", "description": "The webhook-id header, the same on every attempt."},
+            "event_type": {"type": "string"},
+            "status": {"type": "string", "enum": ["pending", "delivered", "failed"]},
+            "attempts": {"type": "integer"},
+            "next_attempt_at": {"type": ["string", "null"]},
+            "last_status": {"type": ["integer", "null"]},
+            "last_error": {"type": ["string", "null"]},
+            "created_at": {"type": "string"},
+            "delivered_at": {"type": ["string", "null"]},
+        },
+        ("id", "event_type", "status", "attempts"),
+    ),
+    "WebhookDeliveryList": _object(
+        {"deliveries": {"type": "array", "items": _ref("schemas", "WebhookDelivery")}}, ("deliveries",)
+    ),
     "Usage": _object(
         {
             "plan": {"type": "string"},
@@ -464,6 +511,13 @@ SECURITY_SCHEMES = {
 READ_SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"cookie": []}]
 WRITE_SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"cookie": [], "csrf": []}]
 
+DAYS_QUERY = {
+    "name": "days",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "integer", "minimum": 1, "maximum": 90, "default": 30},
+}
+ENDPOINT_PATH = {"name": "endpoint_id", "in": "path", "required": True, "schema": {"type": "string"}}
 PERSONA_PATH = {"name": "persona_id", "in": "path", "required": True, "schema": {"type": "string"}}
 VERSION_PATH = {"name": "version", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
 
@@ -751,6 +805,99 @@ PATHS: dict[str, Any] = {
                 **_errors(400, 401, 403, 404, 409, 413, 415),
             },
         },
+    },
+    "/api/webhooks": {
+        "get": {
+            "tags": ["webhooks"],
+            "summary": "The tenant's webhook endpoints (needs webhooks.manage)",
+            "security": READ_SECURITY,
+            "parameters": [BUSINESS_ID_QUERY],
+            "responses": {"200": _ok("All of them.", _ref("schemas", "WebhookList")), **_errors(400, 401, 403, 404)},
+        },
+        "post": {
+            "tags": ["webhooks"],
+            "summary": "Add an endpoint (counts against the plan's integrations: 409 integration_limit)",
+            "security": WRITE_SECURITY,
+            "parameters": [BUSINESS_ID_QUERY],
+            "requestBody": _body("WebhookRequest", "Where to send which events."),
+            "responses": {
+                "201": _ok("Created, with its secret.", _ref("schemas", "WebhookEndpoint")),
+                **_errors(400, 401, 403, 404, 409, 413, 415),
+            },
+        },
+    },
+    "/api/webhooks/{endpoint_id}": {
+        "get": {
+            "tags": ["webhooks"],
+            "summary": "One endpoint, with its secret",
+            "security": READ_SECURITY,
+            "parameters": [ENDPOINT_PATH, BUSINESS_ID_QUERY],
+            "responses": {
+                "200": _ok("The endpoint.", _ref("schemas", "WebhookEndpoint")),
+                **_errors(400, 401, 403, 404),
+            },
+        },
+        "patch": {
+            "tags": ["webhooks"],
+            "summary": "Change an endpoint (url, events, description, disabled)",
+            "security": WRITE_SECURITY,
+            "parameters": [ENDPOINT_PATH, BUSINESS_ID_QUERY],
+            "requestBody": _body("WebhookChange", "The fields to change."),
+            "responses": {
+                "200": _ok("Changed.", _ref("schemas", "WebhookEndpoint")),
+                **_errors(400, 401, 403, 404, 413, 415),
+            },
+        },
+        "delete": {
+            "tags": ["webhooks"],
+            "summary": "Delete an endpoint and its delivery log",
+            "security": WRITE_SECURITY,
+            "parameters": [ENDPOINT_PATH, BUSINESS_ID_QUERY],
+            "responses": {"204": {"description": "Deleted."}, **_errors(400, 401, 403, 404)},
+        },
+    },
+    "/api/webhooks/{endpoint_id}/deliveries": {
+        "get": {
+            "tags": ["webhooks"],
+            "summary": "The endpoint's delivery log, newest first",
+            "security": READ_SECURITY,
+            "parameters": [ENDPOINT_PATH, BUSINESS_ID_QUERY],
+            "responses": {
+                "200": _ok("The deliveries.", _ref("schemas", "WebhookDeliveryList")),
+                **_errors(400, 401, 403, 404),
+            },
+        }
+    },
+    "/api/webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver": {
+        "post": {
+            "tags": ["webhooks"],
+            "summary": "Send a delivery again (same webhook-id)",
+            "security": WRITE_SECURITY,
+            "parameters": [
+                ENDPOINT_PATH,
+                {"name": "delivery_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                BUSINESS_ID_QUERY,
+            ],
+            "responses": {"202": _ok("Queued.", {"type": "object"}), **_errors(400, 401, 403, 404)},
+        }
+    },
+    "/api/metrics/business": {
+        "get": {
+            "tags": ["analytics"],
+            "summary": "The tenant's conversations per day, AI alone vs taken over, medians, credits (users.manage)",
+            "security": READ_SECURITY,
+            "parameters": [BUSINESS_ID_QUERY, DAYS_QUERY],
+            "responses": {"200": _ok("The metrics.", {"type": "object"}), **_errors(400, 401, 403, 404)},
+        }
+    },
+    "/api/analytics/overview": {
+        "get": {
+            "tags": ["analytics"],
+            "summary": "Platform admin: the same over every tenant, and each tenant's credits",
+            "security": READ_SECURITY,
+            "parameters": [DAYS_QUERY],
+            "responses": {"200": _ok("The overview.", {"type": "object"}), **_errors(400, 401, 403)},
+        }
     },
     "/api/usage": {
         "get": {

@@ -111,6 +111,11 @@ class SessionControl:
             tenant.id,
             {"id": session_id, "mode": "human", "status": "open", "owner": {"id": agent.user_id, "name": agent.name}},
         )
+        forced = previous is not None and previous != holder
+        agent_json = {"id": agent.user_id, "name": agent.name}
+        self.chat.event(
+            tenant.id, "session.takeover", {"session_id": session_id, "agent": agent_json, "forced": forced}
+        )
         if state.mode != "human" or state.owner_id != agent.user_id or state.status != "open":
             await self.chat.post(
                 tenant.id,
@@ -135,6 +140,11 @@ class SessionControl:
         await self._release(tenant.id, session_id, state)
         await set_control(self.engine, tenant.id, session_id, mode="ai", owner=None)
         self.chat.announce(tenant.id, {"id": session_id, "mode": "ai", "owner": None})
+        self.chat.event(
+            tenant.id,
+            "session.handback",
+            {"session_id": session_id, "agent": {"id": agent.user_id, "name": agent.name}},
+        )
         if state.mode == "human":
             await self.chat.post(
                 tenant.id,
@@ -156,6 +166,9 @@ class SessionControl:
         await self._release(tenant.id, session_id, state)
         await set_control(self.engine, tenant.id, session_id, mode="ai", status="closed", owner=None)
         self.chat.announce(tenant.id, {"id": session_id, "mode": "ai", "status": "closed", "owner": None})
+        self.chat.event(
+            tenant.id, "session.closed", {"session_id": session_id, "agent": {"id": agent.user_id, "name": agent.name}}
+        )
         await self.chat.post(
             tenant.id,
             session_id,

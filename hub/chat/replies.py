@@ -14,6 +14,7 @@ import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import orjson
@@ -188,8 +189,12 @@ class ReplyRunner:
         self.broker.buffer_clear(buffer)
         self.broker.buffer_append(buffer, message_id.encode(), STREAM_BUFFER_TTL_S)
         parts: list[str] = []
+        asked_at = said[-1].created_at
+        timing: dict[str, int] = {}  # first_token_ms, from the visitor's message: for analytics
         try:
             async for delta in self.ai.stream(request):
+                if not parts:
+                    timing["first_token_ms"] = int((datetime.now(UTC) - asked_at).total_seconds() * 1000)
                 self.chat.publish(
                     tenant.id,
                     session_id,
@@ -203,9 +208,8 @@ class ReplyRunner:
         except asyncio.CancelledError:
             # Taken over mid-stream: what the visitor already saw stays, marked as cut short.
             if parts:
-                await self.chat.post(
-                    tenant.id, session_id, "ai", "".join(parts), meta={"truncated": True}, message_id=message_id
-                )
+                meta = {"truncated": True, **timing}
+                await self.chat.post(tenant.id, session_id, "ai", "".join(parts), meta=meta, message_id=message_id)
                 await spend(self.chat.engine, tenant.id)
             self.broker.buffer_clear(buffer)
             raise
@@ -224,7 +228,7 @@ class ReplyRunner:
             )
             await self.chat.post(tenant.id, session_id, "system", AI_UNAVAILABLE, meta={"reason": "ai_unavailable"})
             return
-        await self.chat.post(tenant.id, session_id, "ai", "".join(parts), message_id=message_id)
+        await self.chat.post(tenant.id, session_id, "ai", "".join(parts), meta=timing or None, message_id=message_id)
         self.broker.buffer_clear(buffer)
         await spend(self.chat.engine, tenant.id)
 
@@ -242,4 +246,5 @@ class ReplyRunner:
             "message": f"All {included:,} AI credits of this month are used: Bob stopped answering; please reply.",
         }
         self.chat.fanout.publish(self.keys.tenant_channel(tenant.id), 0, orjson.dumps(notice))
+        self.chat.event(tenant.id, "credits.exhausted", {"session_id": session_id, "ai_credits_included": included})
         await self.chat.post(tenant.id, session_id, "system", CREDITS_EXHAUSTED, meta={"reason": "credits_exhausted"})

@@ -21,6 +21,7 @@ from hub.store.writer import MessageWriter, WriteResult
 if TYPE_CHECKING:
     from hub.chat.presence import Presence
     from hub.chat.replies import ReplyRunner
+    from hub.webhooks.outbox import Webhooks
 
 
 class ChatService:
@@ -31,6 +32,7 @@ class ChatService:
         self.keys = keys
         self.replies: ReplyRunner | None = None
         self.presence: Presence | None = None
+        self.webhooks: Webhooks | None = None
 
     async def post(
         self,
@@ -60,11 +62,19 @@ class ChatService:
             if message.seq == 1:
                 online = self.presence is not None and self.presence.online_here(tenant_id, session_id)
                 patch.update(created_at=message.created_at.isoformat(), owner=None, visitor_online=online)
+                self.event(tenant_id, "session.created", {"session_id": session_id})
             self.announce(tenant_id, patch)
+            if role != "system":
+                self.event(tenant_id, "message.created", {"session_id": session_id, "message": message.frame()})
         return result
 
     def publish(self, tenant_id: str, session_id: str, seq: int, frame: bytes) -> None:
         self.fanout.publish(self.keys.session_channel(tenant_id, session_id), seq, frame)
+
+    def event(self, tenant_id: str, event_type: str, data: dict[str, Any]) -> None:
+        """A webhook event (stored in the outbox in the background; never delays the chat)."""
+        if self.webhooks is not None:
+            self.webhooks.emit(tenant_id, event_type, data)
 
     def announce(self, tenant_id: str, patch: dict[str, Any]) -> None:
         """Tell every agent dashboard of the tenant what changed about one session."""

@@ -1,0 +1,75 @@
+"""Analytics over the transcript: conversations per day, AI alone vs taken over, median time to first
+token and to first agent reply. Computed on request from the messages of the window (at most 90 days)."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub.store.tables import chat_sessions, messages
+
+MAX_DAYS = 90
+
+
+async def conversation_metrics(engine: AsyncEngine, tenant_ids: list[str] | None, days: int) -> dict[str, Any]:
+    """``tenant_ids`` None: every tenant (the platform overview)."""
+    since = datetime.now(UTC) - timedelta(days=days)
+    sessions_query = select(chat_sessions.c.tenant_id, chat_sessions.c.id, chat_sessions.c.created_at).where(
+        chat_sessions.c.created_at >= since
+    )
+    messages_query = (
+        select(messages.c.tenant_id, messages.c.session_id, messages.c.role, messages.c.created_at, messages.c.meta)
+        .where(messages.c.created_at >= since)
+        .order_by(messages.c.tenant_id, messages.c.session_id, messages.c.seq)
+    )
+    if tenant_ids is not None:
+        sessions_query = sessions_query.where(chat_sessions.c.tenant_id.in_(tenant_ids))
+        messages_query = messages_query.where(messages.c.tenant_id.in_(tenant_ids))
+    async with engine.connect() as connection:
+        sessions = (await connection.execute(sessions_query)).all()
+        rows = (await connection.execute(messages_query)).all()
+
+    per_day = Counter(row.created_at.date().isoformat() for row in sessions)
+    today = datetime.now(UTC).date()
+    series = [
+        {"date": (today - timedelta(days=offset)).isoformat(), "conversations": 0} for offset in range(days - 1, -1, -1)
+    ]
+    for point in series:
+        point["conversations"] = per_day.get(point["date"], 0)
+
+    by_session: defaultdict[tuple[str, str], list[Any]] = defaultdict(list)
+    for row in rows:
+        by_session[(row.tenant_id, row.session_id)].append(row)
+    in_window = {(row.tenant_id, row.id) for row in sessions}
+    taken_over = 0
+    first_tokens: list[int] = []
+    first_agent_replies: list[float] = []
+    for key, turns in by_session.items():
+        for turn in turns:
+            if turn.role == "ai" and turn.meta and isinstance(turn.meta.get("first_token_ms"), int):
+                first_tokens.append(turn.meta["first_token_ms"])
+        if key not in in_window:
+            continue
+        agent_at = next((i for i, turn in enumerate(turns) if turn.role == "agent"), None)
+        took = agent_at is not None or any((t.meta or {}).get("event") == "takeover" for t in turns)
+        taken_over += took
+        if agent_at is not None:
+            asked = next((t for t in reversed(turns[:agent_at]) if t.role == "visitor"), None)
+            if asked is not None:
+                first_agent_replies.append((turns[agent_at].created_at - asked.created_at).total_seconds())
+    total = len(sessions)
+    return {
+        "days": days,
+        "per_day": series,
+        "conversations": total,
+        "ai_only": total - taken_over,
+        "taken_over": taken_over,
+        "ai_only_share": round((total - taken_over) / total, 4) if total else None,
+        "median_first_token_ms": int(statistics.median(first_tokens)) if first_tokens else None,
+        "median_first_agent_reply_s": round(statistics.median(first_agent_replies), 1) if first_agent_replies else None,
+    }
