@@ -163,3 +163,25 @@ async def tenants_page(request: Request) -> Response:
     context = {"title": "Register a tenant", "principal": principal, "plans": pricebook.plans if pricebook else ()}
     pages: Jinja2Templates = request.state.templates
     return pages.TemplateResponse(request, "tenants.html", context)
+
+
+async def team_page(request: Request) -> Response:
+    node: Node = request.state.node
+    principal = await _portal_principal(request, USERS_MANAGE)
+    if isinstance(principal, Response):
+        return principal
+    tenant = await node.tenants.get(principal.tenant_id)
+    assert tenant is not None
+    users = await list_staff(node.engine, tenant.id)
+    pricebook = node.pricebook.current
+    plan = pricebook.plan(tenant.plan) if pricebook is not None else None
+    context = {
+        "title": "Team",
+        "principal": principal,
+        "tenant": tenant,
+        "users": users,
+        "seats": plan["seats"] if plan is not None else None,
+        "seats_taken": sum(not user.disabled for user in users),
+    }
+    pages: Jinja2Templates = request.state.templates
+    return pages.TemplateResponse(request, "team.html", context, headers={"Cache-Control": "no-store"})

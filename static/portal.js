@@ -83,6 +83,18 @@
         .then(function (response) { if (response.ok) { window.location.reload(); } else { showError("persona-error", response); } });
     });
   });
+  var teammate = document.getElementById("new-teammate");
+  if (teammate) {
+    teammate.addEventListener("submit", function (event) {
+      event.preventDefault();
+      send("POST", "/api/users", {
+        name: document.getElementById("teammate-name").value,
+        email: document.getElementById("teammate-email").value,
+        password: document.getElementById("teammate-password").value,
+        role: document.getElementById("teammate-role").value
+      }).then(function (response) { if (response.ok) { window.location.reload(); } else { showError("teammate-error", response); } });
+    });
+  }
   var tenantForm = document.getElementById("new-tenant");
   if (tenantForm) {
     tenantForm.addEventListener("submit", function (event) {

@@ -155,3 +155,31 @@ async def test_platform_admin_registers_a_tenant_in_the_portal(hub: RunningHub) 
         await expect(page.get_by_role("alert")).to_contain_text("already exists")
     assert errors == []
     assert (await login(hub.http, "owner@piekarnia.example.com", "owner-pass-1"))["user"]["business_id"] == "piekarnia"
+
+
+async def test_owner_adds_teammates_until_the_plan_is_full(hub: RunningHub) -> None:
+    tenant = await hub.tenant()  # starter: 3 seats
+    await create_user(
+        hub.node.engine, tenant_id=tenant.id, email="owner@team.example.com", password="portal-pass", role="owner"
+    )
+    async with chromium() as browser:
+        page = await browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        await page.goto(f"{hub.http}/portal/login")
+        await page.get_by_label("Email").fill("owner@team.example.com")
+        await page.get_by_label("Password").fill("portal-pass")
+        await page.get_by_role("button", name="Log in").click()
+        await expect(page.get_by_role("heading", name="Widget Setup")).to_be_visible()
+        await page.get_by_role("link", name="Team").click()
+        await expect(page.locator("#seats")).to_have_text("1 of 3")
+        for number in (1, 2, 3):
+            await page.get_by_label("Name").fill(f"Agent {number}")
+            await page.get_by_label("Email").fill(f"agent{number}@team.example.com")
+            await page.get_by_label("First password").fill("agent-pass-1")
+            await page.get_by_role("button", name="Add teammate").click()
+            if number < 3:
+                await expect(page.locator("#seats")).to_have_text(f"{number + 1} of 3")
+        await expect(page.get_by_role("alert")).to_contain_text("3 seats")
+        await expect(page.locator("#team tbody tr")).to_have_count(3)
+    assert errors == []

@@ -53,7 +53,14 @@ class Webhooks:
         self._endpoints.pop(tenant_id, None)
 
     def emit(self, tenant_id: str, event_type: str, data: dict[str, Any]) -> None:
-        """Fire and forget for the caller; stored before it is ever sent."""
+        """Fire and forget for the caller; stored before it is ever sent.
+
+        Called for every stored message: when the cache already says nobody listens, it costs a lookup.
+        """
+        cached = self._endpoints.get(tenant_id)
+        if cached is not None and time.monotonic() - cached[0] <= self.endpoints_ttl_s:
+            if not any(not e.disabled and event_type in e.events for e in cached[1]):
+                return
         task = asyncio.create_task(self._store(tenant_id, event_type, data))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
