@@ -64,7 +64,8 @@ async def test_openai_reply_streams_as_token_frames_and_stored_ai_message_is_the
         assert "truncated" not in final
         history = await openai_hub.node.chat.history(tenant.id, client.ready["session_id"])
         assert [(m.role, m.text) for m in history] == [("visitor", "Hello?"), ("ai", "Hello from the model.")]
-        assert history[1].id == final["id"] and not history[1].meta
+        assert history[1].id == final["id"] and history[1].meta is not None
+        assert set(history[1].meta) == {"first_token_ms"}, "not truncated; only the timing analytics reads"
     request = await fake.request(1)
     assert request.finished and not request.disconnected.is_set()
     assert request.messages[0]["role"] == "system" and "Acme Test" in request.messages[0]["content"]

@@ -317,8 +317,9 @@ def slots(operation: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def main_role(template: str) -> str:
-    """Whose token a correct call carries: the platform admin for the admin API, else the shop's owner."""
-    return "admin" if template.startswith("/api/admin/") else "owner"
+    """Whose token a correct call carries: the platform admin for the admin API and analytics (so unknown
+    tenants answer 404 rather than 403), else the shop's owner."""
+    return "admin" if template.startswith(("/api/admin/", "/api/analytics/", "/api/metrics/")) else "owner"
 
 
 def valid_values(seeds: Seeds, path: str, part: str, name: str) -> list[Any]:
