@@ -3,12 +3,14 @@ active persona speaking in live sessions at once (both AI providers read it at t
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import httpx
 
+from hub.settings import Settings
 from tests.agents import agent_account, login
-from tests.conftest import RunningHub, visitor
+from tests.conftest import RunningHub, serve_hub, visitor
 
 
 async def owner_client(hub: RunningHub, tenant_id: str) -> httpx.AsyncClient:
@@ -104,3 +106,21 @@ async def test_activating_a_persona_changes_the_next_reply_in_a_live_session(hub
     async with httpx.AsyncClient(base_url=hub.http) as http:
         bundle = (await http.get(f"/widget/{tenant.id}/widget.js")).text
     assert '"name":"Ada Lovelace"' in bundle, "the widget shows the active persona's name"
+
+
+async def test_a_persona_changed_on_one_node_speaks_on_the_other_at_once(
+    settings: Settings, postgres_url: str, redis_url: str, redis_prefix: str
+) -> None:
+    shared = dataclasses.replace(settings, database_url=postgres_url, redis_url=redis_url, redis_prefix=redis_prefix)
+    async with (
+        serve_hub(dataclasses.replace(shared, node_id="node-a")) as node_a,
+        serve_hub(dataclasses.replace(shared, node_id="node-b")) as node_b,
+    ):
+        tenant = await node_a.tenant()
+        async with visitor(node_b.ws, tenant.id) as on_b, await owner_client(node_a, tenant.id) as owner_on_a:
+            await on_b.say("who are you?")
+            assert "I'm Bob" in (await on_b.ai_reply())[-1]["text"]
+            created = await owner_on_a.post("/api/personas", json={**PERSONA, "active": True})
+            assert created.status_code == 201
+            await on_b.say("who are you?")
+            assert "I'm Ada" in (await on_b.ai_reply())[-1]["text"], "node B answers as Ada from its next reply"
