@@ -184,6 +184,7 @@ class Node:
             asyncio.create_task(supervise("takeover-claims", control.run)),
             asyncio.create_task(supervise("pricebook-reload", pricebook.run)),
             asyncio.create_task(supervise("webhook-dispatcher", webhooks.run)),
+            asyncio.create_task(supervise("credit-meter", replies.meter.run)),
         ]
         return node
 
@@ -193,6 +194,7 @@ class Node:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.pricebook.stop()
         await self.replies.stop()
+        await self.replies.meter.aclose()
         await self.writer.stop()
         await self.webhooks.aclose()
         await self.broker.disconnect()

@@ -108,7 +108,7 @@ async def plan_page(request: Request) -> Response:
         "tenant": tenant,
         "pricebook": pricebook,
         "plan": plan,
-        "used": await usage(node.engine, tenant.id),
+        "used": await usage(node.engine, tenant.id) + node.replies.meter.unwritten(tenant.id),
         "month": this_month(),
         "seats_taken": sum(not user.disabled for user in team),
     }

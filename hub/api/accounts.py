@@ -125,7 +125,7 @@ async def usage_overview(request: Request) -> Response:
     plan = pricebook.plan(tenant.plan) if pricebook is not None else None
     if plan is None:
         raise NotFound(f"the published pricebook has no plan {tenant.plan!r}")
-    used = await usage(node.engine, tenant_id)
+    used = await usage(node.engine, tenant_id) + node.replies.meter.unwritten(tenant_id)
     included = int(plan["ai_credits_month"])
     return JSONResponse(
         {

@@ -32,7 +32,7 @@ async def credits_of(node: Node, tenant: Tenant) -> dict[str, Any]:
     plan = pricebook.plan(tenant.plan) if pricebook is not None else None
     return {
         "plan": tenant.plan,
-        "used": await usage(node.engine, tenant.id),
+        "used": await usage(node.engine, tenant.id) + node.replies.meter.unwritten(tenant.id),
         "included": plan["ai_credits_month"] if plan is not None else None,
     }
 
@@ -72,7 +72,7 @@ async def overview(request: Request) -> Response:
                 "business_id": row.business_id,
                 "name": row.name,
                 "plan": row.plan,
-                "used": used.get(row.id, 0),
+                "used": used.get(row.id, 0) + node.replies.meter.unwritten(row.id),
                 "included": plan["ai_credits_month"] if plan is not None else None,
             }
         )

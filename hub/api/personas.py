@@ -69,6 +69,7 @@ async def create(request: Request) -> Response:
     body = await read_json(request, BODY_BYTES)
     persona = await create_persona(node.engine, tenant_id, _fields(body, complete=True), _active(body))
     node.tenants.forget(tenant_id)  # the widget shows the active persona's name
+    node.replies.meter.forget_persona(tenant_id)
     return JSONResponse(persona.to_json(), status_code=201)
 
 
@@ -94,6 +95,7 @@ async def change(request: Request) -> Response:
     if persona is None:
         raise NotFound("no such persona in this tenant")
     node.tenants.forget(tenant_id)
+    node.replies.meter.forget_persona(tenant_id)
     return JSONResponse(persona.to_json())
 
 

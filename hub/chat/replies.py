@@ -21,13 +21,13 @@ import orjson
 
 from hub.ai.base import AIError, AIProvider, ChatTurn, ReplyRequest
 from hub.broker.base import Broker
+from hub.chat.metering import TenantMeter
 from hub.chat.service import ChatService
 from hub.keys import Keys
 from hub.store.models import Tenant
 
 if TYPE_CHECKING:
     from hub.pricing import LivePricebook
-from hub.store.credits import spend
 from hub.store.sessions import set_control
 from hub.store.transcript import get_session, reply_context
 
@@ -89,6 +89,7 @@ class ReplyRunner:
         self._control: dict[str, _ControlListener] = {}
         self._checks: set[asyncio.Task[None]] = set()
         self.pricebook: LivePricebook | None = None  # set by the node: answers quote the live numbers
+        self.meter = TenantMeter(chat.engine)
         chat.replies = self
 
     @property
@@ -170,19 +171,19 @@ class ReplyRunner:
             await self._unlisten_control(tenant.id)
 
     async def _reply_once(self, tenant: Tenant, session_id: str) -> None:
-        context = await reply_context(self.chat.engine, tenant.id, session_id, HISTORY_TURNS)
-        if context.mode != "ai":
+        mode, history = await reply_context(self.chat.engine, tenant.id, session_id, HISTORY_TURNS)
+        if mode != "ai":
             return  # an agent took over after the visitor wrote
-        said = [message for message in context.history if message.role != "system"]  # notices answer nothing
+        said = [message for message in history if message.role != "system"]  # notices answer nothing
         if not said or said[-1].role != "visitor":
             return  # someone already answered (an agent, or a reply that raced this one)
         pricebook = self.pricebook.current if self.pricebook is not None else None
         plan = pricebook.plan(tenant.plan) if pricebook is not None else None
-        if plan is not None and context.credits_used >= plan["ai_credits_month"]:
+        if plan is not None and await self.meter.credits_used(tenant.id) >= plan["ai_credits_month"]:
             await self._credits_exhausted(tenant, session_id, plan["ai_credits_month"])
             return
-        turns = tuple(ChatTurn(m.role, m.text) for m in context.history)
-        request = ReplyRequest(tenant, turns, pricebook=pricebook, persona=context.persona)
+        turns = tuple(ChatTurn(m.role, m.text) for m in history)
+        request = ReplyRequest(tenant, turns, pricebook=pricebook, persona=await self.meter.persona(tenant.id))
         message_id = str(uuid.uuid4())
         buffer = self.keys.stream_buffer(tenant.id, session_id)
         self.chat.publish(tenant.id, session_id, 0, b'{"type":"typing","role":"ai","active":true}')
@@ -210,7 +211,7 @@ class ReplyRunner:
             if parts:
                 meta = {"truncated": True, **timing}
                 await self.chat.post(tenant.id, session_id, "ai", "".join(parts), meta=meta, message_id=message_id)
-                await spend(self.chat.engine, tenant.id)
+                self.meter.spend(tenant.id)
             self.broker.buffer_clear(buffer)
             raise
         except AIError as exc:
@@ -230,7 +231,7 @@ class ReplyRunner:
             return
         await self.chat.post(tenant.id, session_id, "ai", "".join(parts), meta=timing or None, message_id=message_id)
         self.broker.buffer_clear(buffer)
-        await spend(self.chat.engine, tenant.id)
+        self.meter.spend(tenant.id)
 
     async def _credits_exhausted(self, tenant: Tenant, session_id: str, included: int) -> None:
         """No silent failure: the visitor is told, the conversation goes to people, agents are alerted."""

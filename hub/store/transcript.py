@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.store.credits import used_this_month
 from hub.store.models import SessionState, StoredMessage
-from hub.store.personas import Persona, active_persona
 from hub.store.tables import chat_sessions, messages
 
 
@@ -72,18 +69,10 @@ async def get_session(engine: AsyncEngine, tenant_id: str, session_id: str) -> S
     )
 
 
-@dataclass(frozen=True)
-class ReplyContext:
-    mode: str | None
-    history: list[StoredMessage]
-    persona: Persona | None
-    credits_used: int
-
-
-async def reply_context(engine: AsyncEngine, tenant_id: str, session_id: str, limit: int) -> ReplyContext:
-    """What an AI reply reads before it starts, on one connection: the session's mode, its recent turns,
-    the tenant's active persona (so a persona edited on any node speaks from the next reply on) and the
-    AI credits used this month."""
+async def reply_context(
+    engine: AsyncEngine, tenant_id: str, session_id: str, limit: int
+) -> tuple[str | None, list[StoredMessage]]:
+    """The session's mode and its recent turns, on one connection: what an AI reply reads before it starts."""
     mode_query = select(chat_sessions.c.mode).where(
         chat_sessions.c.tenant_id == tenant_id, chat_sessions.c.id == session_id
     )
@@ -96,6 +85,4 @@ async def reply_context(engine: AsyncEngine, tenant_id: str, session_id: str, li
     async with engine.connect() as connection:
         mode = (await connection.execute(mode_query)).scalar()
         rows = (await connection.execute(query)).all()
-        persona = await active_persona(connection, tenant_id)
-        credits_used = await used_this_month(connection, tenant_id)
-    return ReplyContext(mode, [message_from_row(row) for row in reversed(rows)], persona, credits_used)
+    return mode, [message_from_row(row) for row in reversed(rows)]
