@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import re
 
@@ -11,6 +12,7 @@ from hub.auth.permissions import PLATFORM_BUSINESS_ID
 from hub.settings import Settings
 from hub.store.tenants import create_tenant
 from hub.store.users import create_user
+from hub.store.webhooks import list_deliveries, list_endpoints
 from tests.agents import login
 from tests.browser import chromium
 from tests.conftest import RunningHub, serve_hub, visitor
@@ -113,6 +115,7 @@ async def test_owner_adds_a_webhook_sees_its_delivery_log_and_redelivers(setting
                 await client.say("hello")
                 await client.ai_reply()
             await hooks.wait_for(lambda got: any(e["type"] == "message.created" for e in got))
+            await delivered_in_store(hub, tenant.id, "session.created")
             await page.reload()
             delivered = page.locator("table.deliveries tbody tr", has_text="session.created")
             await expect(delivered).to_contain_text("delivered")
@@ -122,6 +125,17 @@ async def test_owner_adds_a_webhook_sees_its_delivery_log_and_redelivers(setting
             await hooks.wait_for(lambda got: len(got) > before)
             assert hooks.rejected == 0
         assert errors == []
+
+
+async def delivered_in_store(hub: RunningHub, tenant_id: str, event_type: str) -> None:
+    """The receiver answers before the hub records the attempt: wait for the record the page shows."""
+    async with asyncio.timeout(10):
+        while True:
+            endpoints = await list_endpoints(hub.node.engine, tenant_id)
+            deliveries = await list_deliveries(hub.node.engine, tenant_id, endpoints[0].id)
+            if any(d.event_type == event_type and d.status == "delivered" for d in deliveries):
+                return
+            await asyncio.sleep(0.05)
 
 
 async def test_platform_admin_registers_a_tenant_in_the_portal(hub: RunningHub) -> None:
