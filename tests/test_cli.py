@@ -193,7 +193,7 @@ async def test_migrate_creates_the_schema_on_postgresql_and_is_idempotent(tmp_pa
             "widget_keys",
             "alembic_version",
         } <= tables
-        assert version == "0009"
+        assert version == "0010"
         assert business_ids == ["pg-shop"]
 
 

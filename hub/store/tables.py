@@ -67,7 +67,7 @@ chat_sessions = Table(
     Column("owner_name", String(200), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
-    Index("ix_chat_sessions_tenant_updated", "tenant_id", "updated_at"),
+    Index("ix_chat_sessions_tenant_created", "tenant_id", "created_at"),  # updated_at in no index: HOT updates
 )
 
 messages = Table(

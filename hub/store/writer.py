@@ -1,8 +1,8 @@
 """The message writer: every durable message goes through here, batched into few transactions.
 
 One task per node drains a queue: what arrives while a transaction runs is written by the next one,
-so at rest a message commits alone and under load hundreds share four statements. Seqs are given
-out under a row lock on the session (``FOR UPDATE`` on PostgreSQL, the single writer on SQLite), so
+so at rest a message commits alone and under load hundreds share one statement. Seqs are given
+out under a row lock on the session (the upsert's on PostgreSQL, the single writer on SQLite), so
 every node sees one gapless order per session, and nothing is published before it is committed.
 """
 
@@ -12,13 +12,12 @@ import asyncio
 import logging
 import time
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from asyncpg.exceptions import IntegrityConstraintViolationError
+from asyncpg.exceptions import IntegrityConstraintViolationError, UniqueViolationError
 from sqlalchemy import bindparam, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -60,14 +59,12 @@ class _Pending:
 class MessageWriter:
     max_batch = 500
     ping_after_idle_s = 5.0
-    known_sessions_cache = 50_000
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._is_postgres = engine.dialect.name == "postgresql"
-        self._known_sessions: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._connection: AsyncConnection | None = None
         self._last_used = 0.0
         self.batches = 0
@@ -181,19 +178,17 @@ class MessageWriter:
         if not _repeats_a_client_id(batch):
             try:
                 if self._is_postgres:
-                    results = await self._commit_fast_postgres(connection, batch, keys, now)
+                    results = await self._commit_fast_postgres(connection, batch, now)
                 else:
                     async with connection.begin():
                         results = await self._commit_fast(connection, batch, keys, now)
             except _EarlierCopy:
                 pass  # rolled back: a retry of a stored message is in the batch
             else:
-                self._remember_all(keys)
                 return results
         self.slow_batches += 1
         async with connection.begin():
             results = await self._commit_checked(connection, batch, keys, now)
-        self._remember_all(keys)
         return results
 
     async def _commit_fast(
@@ -223,43 +218,46 @@ class MessageWriter:
         return results
 
     async def _commit_fast_postgres(
-        self, connection: AsyncConnection, batch: list[_Pending], keys: list[tuple[str, str]], now: datetime
+        self, connection: AsyncConnection, batch: list[_Pending], now: datetime
     ) -> list[WriteResult]:
-        """The fast path in four prepared statements on the driver's connection, each taking whole arrays.
+        """The fast path as one prepared statement in its own implicit transaction: one round trip a batch.
 
-        Measured: SQLAlchemy's statement building and result handling were about half of the writer's
-        CPU per batch; these statements are prepared once per connection and bind a batch as arrays.
+        It upserts the sessions (creating new ones, bumping ``last_seq`` by the batch's count under the
+        row lock the upsert takes, in key order so two nodes never deadlock) and inserts the messages
+        numbered from there. A client_id stored before fails the statement, which rolls it back whole.
+        Measured: the earlier four statements in a transaction (six round trips) capped a node at about
+        2,000 messages/s on this machine.
         """
         raw = (await connection.get_raw_connection()).driver_connection
         assert raw is not None
-        missing = [key for key in keys if key not in self._known_sessions]
-        async with raw.transaction():
-            if missing:
-                await raw.execute(_PG_ENSURE, [k[0] for k in missing], [k[1] for k in missing], now)
-            rows = await raw.fetch(_PG_LOCK, [k[0] for k in keys], [k[1] for k in keys])
-            state = {(row["tenant_id"], row["id"]): (row["last_seq"], row["mode"], row["status"]) for row in rows}
-            results: list[WriteResult] = []
-            for pending in batch:
-                last_seq, mode, status = state[pending.key]
-                state[pending.key] = (last_seq + 1, mode, status)
-                results.append(WriteResult(self._message(pending, last_seq + 1, now), mode, status))
-            inserted = await raw.fetch(
-                _PG_INSERT,
-                [result.message.id for result in results],
+        try:
+            rows = await raw.fetch(
+                _PG_WRITE,
+                [pending.message_id for pending in batch],
                 [pending.tenant_id for pending in batch],
                 [pending.session_id for pending in batch],
-                [result.message.seq for result in results],
                 [pending.role for pending in batch],
                 [pending.text for pending in batch],
                 [pending.client_id for pending in batch],
                 [None if pending.meta is None else orjson.dumps(pending.meta).decode() for pending in batch],
                 now,
             )
-            if len(inserted) != len(batch):
-                raise _EarlierCopy
-            await raw.execute(
-                _PG_UPDATE, [k[0] for k in keys], [k[1] for k in keys], [state[key][0] for key in keys], now
-            )
+        except UniqueViolationError as exc:
+            if exc.constraint_name == "uq_messages_session_client":
+                raise _EarlierCopy from exc
+            raise
+        counts: dict[tuple[str, str], int] = {}
+        for pending in batch:
+            counts[pending.key] = counts.get(pending.key, 0) + 1
+        state: dict[tuple[str, str], tuple[int, str, str]] = {}
+        for row in rows:
+            key = (row["tenant_id"], row["id"])
+            state[key] = (row["last_seq"] - counts[key], row["mode"], row["status"])
+        results: list[WriteResult] = []
+        for pending in batch:
+            last_seq, mode, status = state[pending.key]
+            state[pending.key] = (last_seq + 1, mode, status)
+            results.append(WriteResult(self._message(pending, last_seq + 1, now), mode, status))
         return results
 
     async def _commit_checked(
@@ -317,15 +315,8 @@ class MessageWriter:
             [{"b_tenant": key[0], "b_id": key[1], "b_seq": state[key][0], "b_now": now} for key in keys],
         )
 
-    def _remember_all(self, keys: list[tuple[str, str]]) -> None:
-        for key in keys:
-            self._remember(key)
-
     async def _ensure_sessions(self, connection: AsyncConnection, keys: list[tuple[str, str]], now: datetime) -> None:
-        # On SQLite this write always runs first: it takes the write lock before anything is read.
-        missing = keys if not self._is_postgres else [key for key in keys if key not in self._known_sessions]
-        if not missing:
-            return
+        # On SQLite this write runs first: it takes the write lock before anything is read.
         insert = (pg_insert if self._is_postgres else sqlite_insert)(chat_sessions)
         await connection.execute(
             insert.on_conflict_do_nothing(),
@@ -339,7 +330,7 @@ class MessageWriter:
                     "created_at": now,
                     "updated_at": now,
                 }
-                for tenant_id, session_id in missing
+                for tenant_id, session_id in keys
             ],
         )
 
@@ -369,35 +360,26 @@ class MessageWriter:
         rows = (await connection.execute(query)).all()
         return {(row.tenant_id, row.session_id, row.client_id): message_from_row(row) for row in rows}
 
-    def _remember(self, key: tuple[str, str]) -> None:
-        self._known_sessions[key] = None
-        self._known_sessions.move_to_end(key)
-        if len(self._known_sessions) > self.known_sessions_cache:
-            self._known_sessions.popitem(last=False)
 
-
-_PG_ENSURE = """
-INSERT INTO chat_sessions (tenant_id, id, last_seq, mode, status, created_at, updated_at)
-SELECT t, s, 0, 'ai', 'open', $3, $3 FROM unnest($1::text[], $2::text[]) AS u(t, s)
-ON CONFLICT DO NOTHING
-"""
-_PG_LOCK = """
-SELECT tenant_id, id, last_seq, mode, status FROM chat_sessions
-WHERE (tenant_id, id) IN (SELECT t, s FROM unnest($1::text[], $2::text[]) AS u(t, s))
-ORDER BY tenant_id, id FOR UPDATE
-"""
-_PG_INSERT = """
-INSERT INTO messages (id, tenant_id, session_id, seq, role, text, client_id, meta, created_at)
-SELECT i, t, s, q, r, x, c, m::json, $9
-FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[], $8::text[])
-    AS u(i, t, s, q, r, x, c, m)
-ON CONFLICT (tenant_id, session_id, client_id) DO NOTHING
-RETURNING id
-"""
-_PG_UPDATE = """
-UPDATE chat_sessions AS c SET last_seq = u.q, updated_at = $4
-FROM unnest($1::text[], $2::text[], $3::int[]) AS u(t, s, q)
-WHERE c.tenant_id = u.t AND c.id = u.s
+_PG_WRITE = """
+WITH m AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+        WITH ORDINALITY AS u(i, t, s, r, x, c, j, o)
+), n AS (
+    SELECT t, s, count(*)::int AS n FROM m GROUP BY t, s
+), bumped AS (
+    INSERT INTO chat_sessions AS cs (tenant_id, id, last_seq, mode, status, created_at, updated_at)
+    SELECT t, s, n, 'ai', 'open', $8, $8 FROM n ORDER BY t, s
+    ON CONFLICT (tenant_id, id)
+        DO UPDATE SET last_seq = cs.last_seq + excluded.last_seq, updated_at = excluded.updated_at
+    RETURNING cs.tenant_id, cs.id, cs.last_seq, cs.mode, cs.status
+), inserted AS (
+    INSERT INTO messages (id, tenant_id, session_id, seq, role, text, client_id, meta, created_at)
+    SELECT m.i, m.t, m.s, b.last_seq - n.n + row_number() OVER (PARTITION BY m.t, m.s ORDER BY m.o), m.r, m.x, m.c,
+        m.j::json, $8
+    FROM m JOIN n ON n.t = m.t AND n.s = m.s JOIN bumped AS b ON b.tenant_id = m.t AND b.id = m.s
+)
+SELECT tenant_id, id, last_seq, mode, status FROM bumped
 """
 
 
