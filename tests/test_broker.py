@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from hub.broker import broker_from_url
 from hub.broker.base import Broker
 from hub.broker.memory import MemoryBroker, MemoryBus
-from hub.broker.redis import _APPEND, _CLEAR, _PUBLISH, _READ, RedisBroker, _fill
+from hub.broker.redis import _APPEND, _CLEAR, _PUBLISH, _READ, RedisBroker, _commands
 from hub.keys import Keys
 
 
@@ -249,13 +249,6 @@ async def test_health_is_ok_when_connected(pair: Pair) -> None:
 
 
 def test_redis_batch_merges_appends_per_key_but_never_across_a_clear_or_read() -> None:
-    class Recorder:
-        def __init__(self) -> None:
-            self.commands: list[tuple[object, ...]] = []
-
-        def __getattr__(self, name: str) -> Callable[..., None]:
-            return lambda *args: self.commands.append((name, *args))
-
     loop = asyncio.new_event_loop()
     try:
         read = loop.create_future()
@@ -269,21 +262,20 @@ def test_redis_batch_merges_appends_per_key_but_never_across_a_clear_or_read() -
             (_CLEAR, 0.0, "k2", None, None),
             (_APPEND, 0.0, "k2", b"y", 30),
         ]
-        pipe = Recorder()
-        reads = _fill(pipe, batch)
+        commands, reads = _commands(batch)
     finally:
         loop.close()
-    assert pipe.commands == [
-        ("rpush", "k1", b"a", b"b"),
-        ("expire", "k1", 30),
-        ("publish", "ch", b"frame-a"),
-        ("rpush", "k2", b"x"),
-        ("expire", "k2", 30),
-        ("lrange", "k1", 0, -1),
-        ("rpush", "k1", b"c"),
-        ("expire", "k1", 30),
-        ("delete", "k2"),
-        ("rpush", "k2", b"y"),
-        ("expire", "k2", 30),
+    assert commands == [
+        (b"RPUSH", "k1", b"a", b"b"),
+        (b"EXPIRE", "k1", 30),
+        (b"PUBLISH", "ch", b"frame-a"),
+        (b"RPUSH", "k2", b"x"),
+        (b"EXPIRE", "k2", 30),
+        (b"LRANGE", "k1", 0, -1),
+        (b"RPUSH", "k1", b"c"),
+        (b"EXPIRE", "k1", 30),
+        (b"DEL", "k2"),
+        (b"RPUSH", "k2", b"y"),
+        (b"EXPIRE", "k2", 30),
     ]
-    assert reads == [(5, read)], "the read's result is the sixth reply of the pipeline"
+    assert reads == [(5, read)], "the read's result is the sixth reply of the batch"

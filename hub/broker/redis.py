@@ -1,9 +1,10 @@
-"""Redis pub/sub broker: one subscriber connection per node, one pipelined publisher.
+"""Redis pub/sub broker: one subscriber connection per node, one pipelining publisher.
 
-The publisher drains an ordered queue into pipelines, so under load many publishes share one round
-trip and at rest each goes out at once. The subscriber proves it still hears Redis by publishing
-to its own liveness channel every second; a deaf or broken listener is reopened with backoff,
-resubscribes everything and calls ``on_resync`` so the hub backfills from the store.
+The publisher drains an ordered queue into batches written on its own connection, so under load many
+publishes share one write and round trip (at most one batch per 2 ms) and at rest each goes out at
+once. The subscriber proves it still hears Redis by publishing to its own liveness channel every
+second; a deaf or broken listener is reopened with backoff, resubscribes everything and calls
+``on_resync`` so the hub backfills from the store.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import logging
 from collections import deque
 from typing import Any
 
+from hiredis import pack_command
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from hub.broker.base import Broker
@@ -44,6 +47,10 @@ class RedisBroker(Broker):
     max_pending_ops = 200_000
     max_batch_ops = 1000
     pipeline_timeout_s = 5.0
+    # A pipeline goes out at most this often: under load publishes wait up to 2 ms to share one write.
+    # Measured: each pipeline's socket write cost node A ~100 µs of CPU (loopback TCP does the receiving
+    # side's work in the sender's system call), a fifth of a node's CPU at 1,000 messages/s.
+    min_flush_interval_s = 0.002
 
     def __init__(self, url: str, *, prefix: str, node_id: str) -> None:
         super().__init__(url, prefix=prefix, node_id=node_id)
@@ -137,27 +144,46 @@ class RedisBroker(Broker):
 
     async def _publish_loop(self) -> None:
         backoff = 0.05
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            while self._ops:
-                count = min(len(self._ops), self.max_batch_ops)
-                batch = [self._ops.popleft() for _ in range(count)]
-                pipe = self.redis.pipeline(transaction=False)
-                reads = _fill(pipe, batch)
-                try:
-                    async with asyncio.timeout(self.pipeline_timeout_s):
-                        results = await pipe.execute()
-                except NETWORK_ERRORS as exc:
-                    logger.warning("redis publish failed (%s); retrying in %.2fs", type(exc).__name__, backoff)
-                    self._requeue(batch)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, self.max_backoff_s)
-                    continue
-                backoff = 0.05
-                for position, future in reads:
-                    if not future.done():
-                        future.set_result(list(results[position]))
+        loop = asyncio.get_running_loop()
+        last_flush = 0.0
+        connection: Connection | None = None
+        try:
+            while True:
+                await self._wakeup.wait()
+                since = loop.time() - last_flush
+                if since < self.min_flush_interval_s:
+                    await asyncio.sleep(self.min_flush_interval_s - since)
+                self._wakeup.clear()
+                last_flush = loop.time()
+                while self._ops:
+                    count = min(len(self._ops), self.max_batch_ops)
+                    batch = [self._ops.popleft() for _ in range(count)]
+                    commands, reads = _commands(batch)
+                    try:
+                        async with asyncio.timeout(self.pipeline_timeout_s):
+                            if connection is None:
+                                connection = await self.redis.connection_pool.get_connection()  # type: ignore[no-untyped-call]
+                            results = await _send(connection, commands)
+                    except NETWORK_ERRORS as exc:
+                        logger.warning("redis publish failed (%s); retrying in %.2fs", type(exc).__name__, backoff)
+                        await self._drop(connection)
+                        connection = None
+                        self._requeue(batch)
+                        await asyncio.sleep(backoff)
+                        backoff = min(backoff * 2, self.max_backoff_s)
+                        continue
+                    backoff = 0.05
+                    for position, future in reads:
+                        if not future.done():
+                            result = results[position]
+                            future.set_result(list(result) if isinstance(result, list) else [])
+        finally:
+            await self._drop(connection)
+
+    async def _drop(self, connection: Connection | None) -> None:
+        if connection is not None:
+            await connection.disconnect()
+            await self.redis.connection_pool.release(connection)
 
     def _requeue(self, batch: list[Op]) -> None:
         """Put a failed batch back in front, minus what went stale: the store backfills those."""
@@ -222,14 +248,31 @@ class RedisBroker(Broker):
                 raise DeafListener(f"no liveness probe heard for {now - last_heard:.1f}s")
 
 
-def _fill(pipe: Any, batch: list[Op]) -> list[tuple[int, asyncio.Future[list[bytes]]]]:
-    """Queue a batch's commands in order; returns where each read's result will be.
+async def _send(connection: Connection, commands: list[tuple[Any, ...]]) -> list[Any]:
+    """Write a batch of commands as one buffer, then read their replies in order.
+
+    Measured against redis-py's pipeline: 46 instead of 108 µs of CPU for two PUBLISHes, 109 instead
+    of 313 for twenty (the pipeline builds and parses each command through several Python layers).
+    A reply that is an error (a key of the wrong type) is returned, not raised: it fails one command.
+    """
+    await connection.send_packed_command(b"".join(pack_command(command) for command in commands), check_health=False)
+    results: list[Any] = []
+    for _ in commands:
+        try:
+            results.append(await connection.read_response())
+        except ResponseError as exc:
+            results.append(exc)
+    return results
+
+
+def _commands(batch: list[Op]) -> tuple[list[tuple[Any, ...]], list[tuple[int, asyncio.Future[list[bytes]]]]]:
+    """A batch's commands in order, and where each read's reply will be.
 
     Appends to one key in a row become one RPUSH and one EXPIRE (a streaming reply appends a token at
     a time, so a batch holds many per key); a clear or read of that key ends the run, so every
     command still sees exactly the appends queued before it.
     """
-    commands: list[list[Any]] = []  # [kind, key, values or None, ttl or future]
+    runs: list[list[Any]] = []  # [kind, key, values or value, ttl or future]
     open_appends: dict[str, list[Any]] = {}
     for kind, _at, key, value, extra in batch:
         if kind == _APPEND:
@@ -240,24 +283,22 @@ def _fill(pipe: Any, batch: list[Op]) -> list[tuple[int, asyncio.Future[list[byt
                 continue
             run = [_APPEND, key, [value], extra]
             open_appends[key] = run
-            commands.append(run)
+            runs.append(run)
         else:
             if kind != _PUBLISH:
                 open_appends.pop(key, None)
-            commands.append([kind, key, value, extra])
+            runs.append([kind, key, value, extra])
+    commands: list[tuple[Any, ...]] = []
     reads: list[tuple[int, asyncio.Future[list[bytes]]]] = []
-    position = 0
-    for kind, key, value, extra in commands:
+    for kind, key, value, extra in runs:
         if kind == _PUBLISH:
-            pipe.publish(key, value)
+            commands.append((b"PUBLISH", key, value))
         elif kind == _APPEND:
-            pipe.rpush(key, *value)
-            pipe.expire(key, extra)
-            position += 1
+            commands.append((b"RPUSH", key, *value))
+            commands.append((b"EXPIRE", key, extra))
         elif kind == _CLEAR:
-            pipe.delete(key)
+            commands.append((b"DEL", key))
         else:
-            pipe.lrange(key, 0, -1)
-            reads.append((position, extra))
-        position += 1
-    return reads
+            reads.append((len(commands), extra))
+            commands.append((b"LRANGE", key, 0, -1))
+    return commands, reads
