@@ -14,6 +14,7 @@ from hub.broker.base import Broker
 from hub.broker.memory import MemoryBroker, MemoryBus
 from hub.broker.redis import _APPEND, _CLEAR, _PUBLISH, _READ, RedisBroker, _commands
 from hub.keys import Keys
+from tests.services import RedisServer
 
 
 @dataclass
@@ -246,6 +247,34 @@ async def test_health_is_ok_when_connected(pair: Pair) -> None:
     for broker in (pair.a, pair.b):
         health = await broker.health()
         assert health["ok"] is True and health["backend"] == pair.backend
+
+
+async def test_redis_with_a_password_carries_messages_and_a_wrong_one_is_reported_unhealthy(
+    redis_prefix: str,
+) -> None:
+    server = RedisServer(password="s3cret-pass")
+    server.start()
+    brokers: list[Broker] = []
+    try:
+        a = broker_from_url(server.url, prefix=redis_prefix, node_id="node-a")
+        b = broker_from_url(server.url, prefix=redis_prefix, node_id="node-b")
+        brokers += [a, b]
+        inbox = Inbox()
+        b.set_handlers(inbox)
+        await a.connect()
+        await b.connect()
+        await b.subscribe("room")
+        await asyncio.sleep(0.05)
+        a.publish("room", b"hello")
+        assert await inbox.wait_for(1) == [("room", b"hello")]
+        wrong = broker_from_url(server.url.replace("s3cret-pass", "wrong"), prefix=redis_prefix, node_id="node-c")
+        brokers.append(wrong)
+        await wrong.connect()  # waits up to 5 s for its subscriber, then goes on retrying
+        assert (await wrong.health())["ok"] is False
+    finally:
+        for broker in brokers:
+            await broker.disconnect()
+        server.cleanup()
 
 
 def test_redis_batch_merges_appends_per_key_but_never_across_a_clear_or_read() -> None:

@@ -14,15 +14,15 @@ import logging
 from collections import deque
 from typing import Any
 
-from hiredis import pack_command
+from hiredis import ProtocolError, pack_command
 from redis.asyncio import Redis
-from redis.asyncio.client import PubSub
 from redis.asyncio.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from hub.broker.base import Broker
+from hub.broker.subscription import Subscription
 from hub.keys import Keys
 from hub.supervise import supervise
 
@@ -55,7 +55,7 @@ class RedisBroker(Broker):
     def __init__(self, url: str, *, prefix: str, node_id: str) -> None:
         super().__init__(url, prefix=prefix, node_id=node_id)
         self._redis: Redis | None = None
-        self._pubsub: PubSub | None = None
+        self._subscription: Subscription | None = None
         self._channels: set[str] = set()
         self._ops: deque[Op] = deque()
         self._wakeup = asyncio.Event()
@@ -94,21 +94,13 @@ class RedisBroker(Broker):
 
     async def subscribe(self, channel: str) -> None:
         self._channels.add(channel)
-        pubsub = self._pubsub
-        if pubsub is not None:
-            try:
-                await pubsub.subscribe(channel)
-            except NETWORK_ERRORS:
-                pass  # the subscriber loop resubscribes every channel when it reconnects
+        if self._subscription is not None:  # else the subscriber loop subscribes it when it reconnects
+            self._subscription.subscribe(channel)
 
     async def unsubscribe(self, channel: str) -> None:
         self._channels.discard(channel)
-        pubsub = self._pubsub
-        if pubsub is not None:
-            try:
-                await pubsub.unsubscribe(channel)
-            except NETWORK_ERRORS:
-                pass
+        if self._subscription is not None:
+            self._subscription.unsubscribe(channel)
 
     def _enqueue(self, op: Op) -> None:
         if len(self._ops) >= self.max_pending_ops:
@@ -201,11 +193,12 @@ class RedisBroker(Broker):
         first = True
         loop = asyncio.get_running_loop()
         while not self._closing:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            subscription: Subscription | None = None
             try:
+                subscription = await Subscription.open(self.url, timeout_s=2)
                 # Set before subscribing: a channel added meanwhile subscribes itself on this connection.
-                self._pubsub = pubsub
-                await pubsub.subscribe(self._alive_channel, *self._channels)
+                self._subscription = subscription
+                subscription.subscribe(self._alive_channel, *self._channels)
                 self._listening.set()
                 if not first:
                     self.reconnects += 1
@@ -214,33 +207,36 @@ class RedisBroker(Broker):
                         await self._on_resync()
                 first = False
                 backoff = 0.1
-                await self._listen(pubsub, loop)
-            except (DeafListener, *NETWORK_ERRORS) as exc:
+                await self._listen(subscription, loop)
+            except (DeafListener, ProtocolError, *NETWORK_ERRORS) as exc:
                 logger.warning("redis subscriber lost (%s); reconnecting in %.1fs", type(exc).__name__, backoff)
             finally:
-                self._pubsub = None
+                self._subscription = None
                 self._listening.clear()
-                try:
-                    await asyncio.wait_for(pubsub.aclose(), timeout=1)  # type: ignore[no-untyped-call]
-                except Exception:  # a dead connection may fail to close in many ways; it is gone either way
-                    pass
+                if subscription is not None:
+                    await subscription.close()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.max_backoff_s)
 
-    async def _listen(self, pubsub: PubSub, loop: asyncio.AbstractEventLoop) -> None:
+    async def _listen(self, subscription: Subscription, loop: asyncio.AbstractEventLoop) -> None:
         alive = self._alive_channel.encode()
         last_heard = loop.time()
         next_probe = last_heard
         on_message = self._on_message
         while True:
-            message = await pubsub.get_message(timeout=0.25)
+            try:
+                async with asyncio.timeout(0.25):
+                    replies = await subscription.read()
+            except TimeoutError:
+                replies = []
             now = loop.time()
-            if message is not None and message["type"] == "message":
-                channel: bytes = message["channel"]
-                if channel == alive:
-                    last_heard = now
-                else:
-                    on_message(channel.decode(), message["data"])
+            for reply in replies:
+                if type(reply) is list and len(reply) == 3 and reply[0] == b"message":
+                    channel: bytes = reply[1]
+                    if channel == alive:
+                        last_heard = now
+                    else:
+                        on_message(channel.decode(), reply[2])
             if now >= next_probe:
                 self.publish(self._alive_channel, b"1")
                 next_probe = now + self.probe_interval_s
