@@ -13,7 +13,6 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
-    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -82,7 +81,8 @@ messages = Table(
     Column("client_id", String(64), nullable=True),
     Column("meta", JSON, nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
-    ForeignKeyConstraint(["tenant_id", "session_id"], ["chat_sessions.tenant_id", "chat_sessions.id"]),
+    # No foreign key to chat_sessions (migration 0010): the writer upserts the session in the statement
+    # that inserts its messages, and the key's check cost PostgreSQL a multixact per message.
     UniqueConstraint("tenant_id", "session_id", "seq", name="uq_messages_session_seq"),
     UniqueConstraint("tenant_id", "session_id", "client_id", name="uq_messages_session_client"),
 )
