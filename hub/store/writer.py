@@ -66,6 +66,7 @@ class MessageWriter:
         self._task: asyncio.Task[None] | None = None
         self._is_postgres = engine.dialect.name == "postgresql"
         self._connection: AsyncConnection | None = None
+        self._driver: Any = None  # the asyncpg connection under ``_connection`` (PostgreSQL)
         self._last_used = 0.0
         self.batches = 0
         self.written = 0
@@ -154,11 +155,13 @@ class MessageWriter:
                 connection = None
         if connection is None or connection.closed:
             connection = self._connection = await self.engine.connect()
+            self._driver = (await connection.get_raw_connection()).driver_connection if self._is_postgres else None
         self._last_used = now
         return connection
 
     async def _drop_connection(self) -> None:
         connection, self._connection = self._connection, None
+        self._driver = None
         if connection is not None:
             try:
                 await connection.invalidate()
@@ -178,7 +181,7 @@ class MessageWriter:
         if not _repeats_a_client_id(batch):
             try:
                 if self._is_postgres:
-                    results = await self._commit_fast_postgres(connection, batch, now)
+                    results = await self._commit_fast_postgres(batch, now)
                 else:
                     async with connection.begin():
                         results = await self._commit_fast(connection, batch, keys, now)
@@ -217,9 +220,7 @@ class MessageWriter:
         await self._update_sessions(connection, state, keys, now)
         return results
 
-    async def _commit_fast_postgres(
-        self, connection: AsyncConnection, batch: list[_Pending], now: datetime
-    ) -> list[WriteResult]:
+    async def _commit_fast_postgres(self, batch: list[_Pending], now: datetime) -> list[WriteResult]:
         """The fast path as one prepared statement in its own implicit transaction: one round trip a batch.
 
         It upserts the sessions (creating new ones, bumping ``last_seq`` by the batch's count under the
@@ -228,8 +229,7 @@ class MessageWriter:
         Measured: the earlier four statements in a transaction (six round trips) capped a node at about
         2,000 messages/s on this machine.
         """
-        raw = (await connection.get_raw_connection()).driver_connection
-        assert raw is not None
+        raw = self._driver
         try:
             rows = await raw.fetch(
                 _PG_WRITE,
