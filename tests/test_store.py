@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import uuid
 from collections.abc import AsyncIterator
@@ -10,7 +11,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, func, select
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.errors import StoreUnavailable
@@ -20,6 +23,7 @@ from hub.store.tables import chat_sessions, messages, personas, tenants
 from hub.store.tenants import create_tenant
 from hub.store.transcript import get_session, messages_after, recent_messages
 from hub.store.writer import MessageWriter
+from tests.services import postgres_for_tests
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -294,3 +298,39 @@ async def test_writer_reconnects_when_the_database_drops_its_connection(postgres
     finally:
         await writer.stop()
         await store.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_the_newest_migration_goes_down_and_up_again(kind: str, tmp_path: Path) -> None:
+    def step(connection: Connection, target: str) -> None:
+        config = Config()
+        config.set_main_option("script_location", "hub.store:migrations")
+        config.attributes["connection"] = connection
+        if target == "head":
+            command.upgrade(config, target)
+        else:
+            command.downgrade(config, target)
+
+    async def round_trip(url: str) -> None:
+        engine = open_engine(url)
+        try:
+            await migrate(engine)
+            for target in ("-1", "head"):
+                async with engine.begin() as connection:
+                    await connection.run_sync(step, target)
+            writer = MessageWriter(engine)
+            writer.start()
+            tenant = await create_tenant(engine, name="Migrations", business_id="migrations", origins=())
+            result = await writer.append(tenant.id, session_id(), "visitor", "after the round trip")
+            await writer.stop()
+            assert result.message.seq == 1
+        finally:
+            await engine.dispose()
+
+    # A database of its own (the migration changes the schema), so this test is synchronous.
+    with contextlib.ExitStack() as stack:
+        if kind == "sqlite":
+            url = f"sqlite+aiosqlite:///{tmp_path / 'migrations.sqlite3'}"
+        else:
+            url = stack.enter_context(postgres_for_tests())
+        asyncio.run(round_trip(url))
