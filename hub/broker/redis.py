@@ -1,4 +1,4 @@
-"""Redis pub/sub broker: one subscriber connection per node, one pipelining publisher.
+"""Redis pub/sub broker: one subscriber connection per node, one batching publisher.
 
 The publisher drains an ordered queue into batches written on its own connection, so under load many
 publishes share one write and round trip (at most one batch per 2 ms) and at rest each goes out at
@@ -47,9 +47,9 @@ class RedisBroker(Broker):
     max_pending_ops = 200_000
     max_batch_ops = 1000
     pipeline_timeout_s = 5.0
-    # A pipeline goes out at most this often: under load publishes wait up to 2 ms to share one write.
-    # Measured: each pipeline's socket write cost node A ~100 µs of CPU (loopback TCP does the receiving
-    # side's work in the sender's system call), a fifth of a node's CPU at 1,000 messages/s.
+    # A batch goes out at most this often: under load publishes wait up to 2 ms to share one write
+    # (py-spy: the publisher's socket writes were a fifth of node A's CPU at 1,000 messages/s, one
+    # write per message; loopback TCP does the receiving side's work in the sender's system call).
     min_flush_interval_s = 0.002
 
     def __init__(self, url: str, *, prefix: str, node_id: str) -> None:
