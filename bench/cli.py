@@ -19,7 +19,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from bench import durable, idle, tokens
+from bench import durable, gcwatch, idle, tokens
 from bench.report import ScenarioResult, markdown_table, table, wait_for_quiet
 from bench.services import LAYOUTS, BenchEnv, Layout, cpu_model, raise_fd_limit
 
@@ -167,6 +167,7 @@ async def _run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    gcwatch.install()
     try:
         return asyncio.run(_run(args))
     except KeyboardInterrupt:

@@ -16,6 +16,7 @@ import httpx
 import orjson
 import psutil
 
+from bench import gcwatch
 from bench.pairs import close_pairs, open_pairs
 from bench.report import CpuMeter, Latency, ScenarioResult
 from bench.services import BenchEnv
@@ -149,6 +150,7 @@ async def run(env: BenchEnv, config: TokenConfig) -> ScenarioResult:
     )
     meter.start()
     began = time.monotonic()
+    wall_began = time.time()
     loop = asyncio.get_running_loop()
     start = loop.time()
     for pair in pairs:
@@ -212,6 +214,7 @@ async def run(env: BenchEnv, config: TokenConfig) -> ScenarioResult:
     result.notes.append(CpuMeter.text(cpu))
     for node, label in (("A", "same node"), ("B", "cross node")):
         result.notes.append(f"{label}: {_timeline(probe.by_second[node])}")
+    result.notes.append(gcwatch.summary(wall_began, wall_began + elapsed))
     if timed_out:
         result.notes.append(f"gave up waiting after {timeout:.0f}s: {probe.finished}/{probe.expected} sockets done")
     errors = sorted({error for socket in probe.sockets for error in socket.errors})
