@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from alembic.config import Config
 from sqlalchemy import Connection, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.errors import StoreUnavailable
-from hub.store.database import migrate, open_engine
+from hub.store.database import alembic_config, migrate, open_engine
 from hub.store.models import Tenant
 from hub.store.tables import chat_sessions, messages, personas, tenants
 from hub.store.tenants import create_tenant
@@ -303,9 +302,7 @@ async def test_writer_reconnects_when_the_database_drops_its_connection(postgres
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_the_newest_migration_goes_down_and_up_again(kind: str, tmp_path: Path) -> None:
     def step(connection: Connection, target: str) -> None:
-        config = Config()
-        config.set_main_option("script_location", "hub.store:migrations")
-        config.attributes["connection"] = connection
+        config = alembic_config(connection)
         if target == "head":
             command.upgrade(config, target)
         else:
