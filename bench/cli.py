@@ -9,7 +9,6 @@ or a count, so a run always ends by itself.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
@@ -19,6 +18,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
+import bench
 from bench import durable, gcwatch, idle, tokens
 from bench.report import ScenarioResult, markdown_table, table, wait_for_quiet
 from bench.services import LAYOUTS, BenchEnv, Layout, cpu_model, raise_fd_limit
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     gcwatch.install()
     try:
-        return asyncio.run(_run(args))
+        return bench.run(_run(args))
     except KeyboardInterrupt:
         print("interrupted; what this run started has been stopped", file=sys.stderr)
         return 130

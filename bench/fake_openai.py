@@ -18,6 +18,8 @@ import time
 
 import orjson
 
+import bench
+
 TOKENS_ASKED = re.compile(r"tokens=(\d+)")
 
 
@@ -133,7 +135,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=100, help="reply length when the prompt does not say")
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.host, args.port, args.rate, args.tokens))
+        bench.run(serve(args.host, args.port, args.rate, args.tokens))
 
 
 if __name__ == "__main__":

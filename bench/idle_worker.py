@@ -17,6 +17,7 @@ import time
 
 import orjson
 
+import bench
 from bench.services import raise_fd_limit
 from bench.wsclient import WsClient, connect
 
@@ -77,7 +78,7 @@ def main() -> None:
     parser.add_argument("--deadline", type=float, default=240.0, help="seconds to stop connecting after")
     args = parser.parse_args()
     raise_fd_limit()
-    asyncio.run(hold(args.url, args.count, args.source, args.concurrency, args.deadline))
+    bench.run(hold(args.url, args.count, args.source, args.concurrency, args.deadline))
 
 
 if __name__ == "__main__":

@@ -115,6 +115,13 @@ def _timeline(by_second: dict[int, list[int]]) -> str:
     )
 
 
+def _p99_by_second(by_second: dict[int, list[int]]) -> list[float]:
+    if not by_second:
+        return []
+    first = min(by_second)
+    return [round(Latency.from_ns(by_second.get(second, [0])).p99_ms, 1) for second in range(first, max(by_second) + 1)]
+
+
 async def _provider_stats(port: int) -> dict[str, int]:
     async with httpx.AsyncClient(timeout=5) as client:
         stats: dict[str, int] = (await client.get(f"http://127.0.0.1:{port}/stats")).json()
@@ -233,5 +240,6 @@ async def run(env: BenchEnv, config: TokenConfig) -> ScenarioResult:
         "same_node": vars(same),
         "cross_node": vars(cross),
         "cpu": cpu,
+        "p99_ms_by_second": {node: _p99_by_second(probe.by_second[node]) for node in ("A", "B")},
     }
     return result
