@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from hub.ai.sse import SSEDecoder
+from hub.ai.sse import SSEDecoder, SSEError
 from hub.chat.replies import AI_UNAVAILABLE
 from hub.settings import Settings
 from tests.conftest import RunningHub, Visitor, serve_hub, visitor
@@ -228,3 +228,19 @@ def test_sse_decoder_follows_the_spec_for_what_chat_streams_send() -> None:
     assert [decoder.line(line) for line in lines] == [None, None, None, None, None, '{"a":\n1}', None]
     assert decoder.line(b"data: [DONE]\n") is None
     assert decoder.line(b"\n") == "[DONE]"
+
+
+def test_sse_decoder_gives_the_same_events_however_the_bytes_are_split() -> None:
+    stream = 'data: {"a":"héllo"}\r\n\r\n: ping\n\ndata: one\ndata: two\n\ndata: [DONE]\n\n'.encode()
+    whole = SSEDecoder().feed(stream)
+    assert whole == ['{"a":"héllo"}', "one\ntwo", "[DONE]"]
+    decoder = SSEDecoder()
+    byte_by_byte = [event for index in range(len(stream)) for event in decoder.feed(stream[index : index + 1])]
+    assert byte_by_byte == whole
+
+
+def test_sse_decoder_refuses_a_line_that_never_ends() -> None:
+    decoder = SSEDecoder(max_line_bytes=64)
+    assert decoder.feed(b"data: " + b"x" * 50) == []
+    with pytest.raises(SSEError):
+        decoder.feed(b"x" * 50)

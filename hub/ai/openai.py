@@ -14,7 +14,7 @@ import aiohttp
 import orjson
 
 from hub.ai.base import AIError, AIProvider, ReplyRequest
-from hub.ai.sse import SSEDecoder
+from hub.ai.sse import SSEDecoder, SSEError
 from hub.settings import Settings
 
 ROLE_MAP = {"visitor": "user", "ai": "assistant", "agent": "assistant"}
@@ -61,16 +61,14 @@ class OpenAIProvider(AIProvider):
                 body = (await response.content.read(200)).decode(errors="replace")
                 raise AIError(f"upstream answered HTTP {response.status}: {body}")
             decoder = SSEDecoder()
-            async for line in response.content:
-                data = decoder.line(line)
-                if data is None:
-                    continue
-                if data.strip() == "[DONE]":
-                    finished = True
-                    return
-                delta = _delta(data)
-                if delta:
-                    yield delta
+            async for chunk in response.content.iter_any():
+                for data in decoder.feed(chunk):
+                    if data.strip() == "[DONE]":
+                        finished = True
+                        return
+                    delta = _delta(data)
+                    if delta:
+                        yield delta
             finished = True
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise AIError(f"upstream timed out ({type(exc).__name__})") from exc
@@ -78,6 +76,8 @@ class OpenAIProvider(AIProvider):
             raise AIError(f"upstream failed ({type(exc).__name__}: {exc})") from exc
         except UnicodeDecodeError as exc:
             raise AIError("upstream sent bytes that are not UTF-8") from exc
+        except SSEError as exc:
+            raise AIError(f"upstream stream is not server-sent events: {exc}") from exc
         finally:
             if response is not None:
                 if finished:
