@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from hub.broker import broker_from_url
 from hub.broker.base import Broker
 from hub.broker.memory import MemoryBroker, MemoryBus
-from hub.broker.redis import _APPEND, _CLEAR, _PUBLISH, _READ, RedisBroker, _commands
+from hub.broker.redis import _APPEND, _CLEAR, _PUBLISH, _READ, EXPIRE_REFRESH_S, Op, RedisBroker, _commands
 from hub.keys import Keys
 from tests.services import RedisServer
 
@@ -190,6 +190,26 @@ async def test_buffer_append_read_and_clear_are_shared_between_nodes(pair: Pair)
     assert await pair.b.buffer_read(key) == []
 
 
+async def test_a_redis_stream_buffer_always_has_a_ttl_so_a_dead_nodes_reply_is_forgotten(
+    redis_url: str, redis_prefix: str
+) -> None:
+    broker = broker_from_url(redis_url, prefix=redis_prefix, node_id="node-t")
+    client = Redis.from_url(redis_url)
+    key = Keys(redis_prefix).stream_buffer("tenant-t", "session-t")
+    await broker.connect()
+    try:
+        for round_ in range(3):  # appends, then a clear and appends again: each time the key has a TTL
+            for number in range(20):
+                broker.buffer_append(key, b"%d" % number, 30)
+            await broker.buffer_read(key)
+            assert 0 < await client.ttl(key) <= 30, f"round {round_}"
+            broker.buffer_clear(key)
+    finally:
+        await broker.disconnect()
+        await client.delete(key)
+        await client.aclose()
+
+
 async def test_buffer_read_sees_every_append_queued_before_it(pair: Pair) -> None:
     key = Keys(pair.prefix).stream_buffer("tenant-y", "session-y")
     for number in range(300):
@@ -291,7 +311,8 @@ def test_redis_batch_merges_appends_per_key_but_never_across_a_clear_or_read() -
             (_CLEAR, 0.0, "k2", None, None),
             (_APPEND, 0.0, "k2", b"y", 30),
         ]
-        commands, reads = _commands(batch)
+        expiries: dict[str, float] = {}
+        commands, reads = _commands(batch, expiries, now=100.0)
     finally:
         loop.close()
     assert commands == [
@@ -302,9 +323,26 @@ def test_redis_batch_merges_appends_per_key_but_never_across_a_clear_or_read() -
         (b"EXPIRE", "k2", 30),
         (b"LRANGE", "k1", 0, -1),
         (b"RPUSH", "k1", b"c"),
-        (b"EXPIRE", "k1", 30),
         (b"DEL", "k2"),
         (b"RPUSH", "k2", b"y"),
         (b"EXPIRE", "k2", 30),
     ]
     assert reads == [(5, read)], "the read's result is the sixth reply of the batch"
+
+
+def test_redis_buffer_ttl_is_set_on_the_first_append_after_a_clear_and_then_every_few_seconds() -> None:
+    expiries: dict[str, float] = {}
+
+    def appended(now: float, *ops: Op) -> list[tuple[object, ...]]:
+        return _commands([op for op in ops], expiries, now)[0]
+
+    append = (_APPEND, 0.0, "k", b"t", 30)
+    assert appended(10.0, append) == [(b"RPUSH", "k", b"t"), (b"EXPIRE", "k", 30)]
+    assert appended(10.0 + EXPIRE_REFRESH_S / 2, append) == [(b"RPUSH", "k", b"t")]
+    assert appended(10.0 + EXPIRE_REFRESH_S, append) == [(b"RPUSH", "k", b"t"), (b"EXPIRE", "k", 30)]
+    # A cleared key is created again by the next RPUSH, without a TTL: it gets one at once.
+    assert appended(16.0, (_CLEAR, 0.0, "k", None, None), append) == [
+        (b"DEL", "k"),
+        (b"RPUSH", "k", b"t"),
+        (b"EXPIRE", "k", 30),
+    ]

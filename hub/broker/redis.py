@@ -33,6 +33,8 @@ NETWORK_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSEr
 # An op is (kind, enqueued_at, key, value, extra): kept as plain tuples, this queue is on the hot path.
 _PUBLISH, _APPEND, _CLEAR, _READ = 0, 1, 2, 3
 Op = tuple[int, float, str, Any, Any]
+# A shared buffer's TTL is set again at most this often, so it lies between its ttl and ttl minus this.
+EXPIRE_REFRESH_S = 5.0
 
 
 class DeafListener(Exception):
@@ -58,6 +60,7 @@ class RedisBroker(Broker):
         self._subscription: Subscription | None = None
         self._channels: set[str] = set()
         self._ops: deque[Op] = deque()
+        self._expiries: dict[str, float] = {}  # buffer key -> when the publisher last set its TTL
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._alive_channel = Keys(prefix).liveness_channel(node_id)
@@ -150,7 +153,9 @@ class RedisBroker(Broker):
                 while self._ops:
                     count = min(len(self._ops), self.max_batch_ops)
                     batch = [self._ops.popleft() for _ in range(count)]
-                    commands, reads = _commands(batch)
+                    if len(self._expiries) > self.max_pending_ops:
+                        self._expiries.clear()  # keys of replies whose clear never came: set their TTLs again
+                    commands, reads = _commands(batch, self._expiries, last_flush)
                     try:
                         async with asyncio.timeout(self.pipeline_timeout_s):
                             if connection is None:
@@ -160,6 +165,7 @@ class RedisBroker(Broker):
                         logger.warning("redis publish failed (%s); retrying in %.2fs", type(exc).__name__, backoff)
                         await self._drop(connection)
                         connection = None
+                        self._expiries.clear()  # the EXPIREs of this batch may not have run
                         self._requeue(batch)
                         await asyncio.sleep(backoff)
                         backoff = min(backoff * 2, self.max_backoff_s)
@@ -261,12 +267,15 @@ async def _send(connection: Connection, commands: list[tuple[Any, ...]]) -> list
     return results
 
 
-def _commands(batch: list[Op]) -> tuple[list[tuple[Any, ...]], list[tuple[int, asyncio.Future[list[bytes]]]]]:
+def _commands(
+    batch: list[Op], expiries: dict[str, float], now: float
+) -> tuple[list[tuple[Any, ...]], list[tuple[int, asyncio.Future[list[bytes]]]]]:
     """A batch's commands in order, and where each read's reply will be.
 
-    Appends to one key in a row become one RPUSH and one EXPIRE (a streaming reply appends a token at
-    a time, so a batch holds many per key); a clear or read of that key ends the run, so every
-    command still sees exactly the appends queued before it.
+    Appends to one key in a row become one RPUSH (a streaming reply appends a token at a time, so a
+    batch holds many per key); a clear or read of that key ends the run, so every command still sees
+    exactly the appends queued before it. ``expiries`` (key -> when its TTL was last set) keeps the
+    EXPIRE to one per key every ``EXPIRE_REFRESH_S``: per token it was a third of all commands.
     """
     runs: list[list[Any]] = []  # [kind, key, values or value, ttl or future]
     open_appends: dict[str, list[Any]] = {}
@@ -291,9 +300,12 @@ def _commands(batch: list[Op]) -> tuple[list[tuple[Any, ...]], list[tuple[int, a
             commands.append((b"PUBLISH", key, value))
         elif kind == _APPEND:
             commands.append((b"RPUSH", key, *value))
-            commands.append((b"EXPIRE", key, extra))
+            if now - expiries.get(key, -EXPIRE_REFRESH_S) >= EXPIRE_REFRESH_S:
+                commands.append((b"EXPIRE", key, extra))
+                expiries[key] = now
         elif kind == _CLEAR:
             commands.append((b"DEL", key))
+            expiries.pop(key, None)
         else:
             reads.append((len(commands), extra))
             commands.append((b"LRANGE", key, 0, -1))
