@@ -7,6 +7,7 @@ import logging
 import time
 from dataclasses import dataclass, field, replace
 
+from async_lru import alru_cache
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -48,13 +49,10 @@ class TenantCache:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._entries: dict[str, tuple[float, Tenant | None, tuple[WidgetKey, ...]]] = {}
+        # Single-flight: a hundred visitors of one tenant connecting at once make one read, not a hundred.
+        self._load = alru_cache(maxsize=10_000, ttl=self.ttl_s)(self._read)
 
-    async def _load(self, tenant_id: str) -> tuple[float, Tenant | None, tuple[WidgetKey, ...]]:
-        now = time.monotonic()
-        entry = self._entries.get(tenant_id)
-        if entry is not None and now - entry[0] < self.ttl_s:
-            return entry
+    async def _read(self, tenant_id: str) -> tuple[Tenant | None, tuple[WidgetKey, ...]]:
         tenant = await get_tenant(self.engine, tenant_id) if _looks_like_uuid(tenant_id) else None
         keys: tuple[WidgetKey, ...] = ()
         if tenant is not None:
@@ -66,21 +64,17 @@ class TenantCache:
             if persona is not None:  # the widget shows the active persona's name
                 config = {**config, "persona": {**(config.get("persona") or {}), "name": persona.name}}
             tenant = replace(tenant, origins=tuple(origins), config=config)
-        if len(self._entries) > 10_000:
-            self._entries.clear()
-        entry = (now, tenant, keys)
-        self._entries[tenant_id] = entry
-        return entry
+        return tenant, keys
 
     async def get(self, tenant_id: str) -> Tenant | None:
-        return (await self._load(tenant_id))[1]
+        return (await self._load(tenant_id))[0]
 
     async def widget_keys(self, tenant_id: str) -> tuple[WidgetKey, ...]:
         """The tenant's active publishable keys, oldest first."""
-        return (await self._load(tenant_id))[2]
+        return (await self._load(tenant_id))[1]
 
     def forget(self, tenant_id: str) -> None:
-        self._entries.pop(tenant_id, None)
+        self._load.cache_invalidate(tenant_id)
 
 
 class WidgetOrigins:

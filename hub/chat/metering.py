@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import Counter
 
+from async_lru import alru_cache
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.store.credits import spend, usage
@@ -30,34 +30,28 @@ class TenantMeter:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._personas: dict[str, tuple[float, Persona | None]] = {}
-        self._used: dict[str, tuple[float, int]] = {}  # stored count as last read
+        # Single-flight caches: 200 replies starting at once make one read per tenant, not 200.
+        self._persona = alru_cache(maxsize=10_000, ttl=self.persona_ttl_s)(self._read_persona)
+        self._stored = alru_cache(maxsize=10_000, ttl=self.refresh_s)(self._read_usage)  # the store's count
         self._pending: Counter[str] = Counter()  # spent here, not written yet
         self._flushing: Counter[str] = Counter()  # being written right now
 
+    async def _read_persona(self, tenant_id: str) -> Persona | None:
+        async with self.engine.connect() as connection:
+            return await active_persona(connection, tenant_id)
+
+    async def _read_usage(self, tenant_id: str) -> int:
+        return await usage(self.engine, tenant_id)
+
     async def persona(self, tenant_id: str) -> Persona | None:
-        now = time.monotonic()
-        cached = self._personas.get(tenant_id)
-        if cached is None or now - cached[0] > self.persona_ttl_s:
-            async with self.engine.connect() as connection:
-                cached = (now, await active_persona(connection, tenant_id))
-            if len(self._personas) > 10_000:
-                self._personas.clear()
-            self._personas[tenant_id] = cached
-        return cached[1]
+        return await self._persona(tenant_id)
 
     def forget_persona(self, tenant_id: str) -> None:
-        self._personas.pop(tenant_id, None)
+        self._persona.cache_invalidate(tenant_id)
 
     async def credits_used(self, tenant_id: str) -> int:
-        now = time.monotonic()
-        cached = self._used.get(tenant_id)
-        if cached is None or now - cached[0] > self.refresh_s:
-            cached = (now, await usage(self.engine, tenant_id))
-            if len(self._used) > 10_000:
-                self._used.clear()
-            self._used[tenant_id] = cached
-        return cached[1] + self._pending[tenant_id] + self._flushing[tenant_id]
+        stored = await self._stored(tenant_id)
+        return stored + self._pending[tenant_id] + self._flushing[tenant_id]
 
     def unwritten(self, tenant_id: str) -> int:
         """Credits this node spent that the store does not hold yet."""
@@ -72,9 +66,7 @@ class TenantMeter:
             for tenant_id, credits in list(self._flushing.items()):
                 await spend(self.engine, tenant_id, credits)
                 del self._flushing[tenant_id]
-                cached = self._used.get(tenant_id)
-                if cached is not None:
-                    self._used[tenant_id] = (cached[0], cached[1] + credits)
+                self._stored.cache_invalidate(tenant_id)  # the next reply reads the count that holds them
         finally:
             self._pending.update(self._flushing)  # what could not be written is tried again next time
             self._flushing = Counter()

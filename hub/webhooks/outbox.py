@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 import orjson
+from async_lru import alru_cache
 from sqlalchemy.ext.asyncio import AsyncEngine
 from standardwebhooks.webhooks import Webhook
 
@@ -41,7 +41,9 @@ class Webhooks:
         self.engine = engine
         self.allow_private = allow_private
         self.backoff_s: tuple[float, ...] = BACKOFF_S
-        self._endpoints: dict[str, tuple[float, list[Endpoint]]] = {}
+        # Single-flight: the first messages of many new sessions at once read a tenant's endpoints once.
+        self._endpoints = alru_cache(maxsize=10_000, ttl=self.endpoints_ttl_s)(self._read_endpoints)
+        self._listening: dict[str, frozenset[str]] = {}  # tenant -> event types subscribed, as last read
         self._pending: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
@@ -50,30 +52,30 @@ class Webhooks:
         self._wake.set()
 
     def forget(self, tenant_id: str) -> None:
-        self._endpoints.pop(tenant_id, None)
+        self._endpoints.cache_invalidate(tenant_id)
+        self._listening.pop(tenant_id, None)
 
     def emit(self, tenant_id: str, event_type: str, data: dict[str, Any]) -> None:
         """Fire and forget for the caller; stored before it is ever sent.
 
         Called for every stored message: when the cache already says nobody listens, it costs a lookup.
         """
-        cached = self._endpoints.get(tenant_id)
-        if cached is not None and time.monotonic() - cached[0] <= self.endpoints_ttl_s:
-            if not any(not e.disabled and event_type in e.events for e in cached[1]):
-                return
+        listening = self._listening.get(tenant_id)
+        if listening is not None and event_type not in listening and self._endpoints.cache_contains(tenant_id):
+            return
         task = asyncio.create_task(self._store(tenant_id, event_type, data))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
+    async def _read_endpoints(self, tenant_id: str) -> list[Endpoint]:
+        endpoints = [e for e in await list_endpoints(self.engine, tenant_id) if not e.disabled]
+        if len(self._listening) > 10_000:
+            self._listening.clear()
+        self._listening[tenant_id] = frozenset(event for e in endpoints for event in e.events)
+        return endpoints
+
     async def _subscribed(self, tenant_id: str, event_type: str) -> list[str]:
-        now = time.monotonic()
-        cached = self._endpoints.get(tenant_id)
-        if cached is None or now - cached[0] > self.endpoints_ttl_s:
-            cached = (now, await list_endpoints(self.engine, tenant_id))
-            if len(self._endpoints) > 10_000:
-                self._endpoints.clear()
-            self._endpoints[tenant_id] = cached
-        return [e.id for e in cached[1] if not e.disabled and event_type in e.events]
+        return [e.id for e in await self._endpoints(tenant_id) if event_type in e.events]
 
     async def _store(self, tenant_id: str, event_type: str, data: dict[str, Any]) -> None:
         try:
