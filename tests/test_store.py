@@ -16,7 +16,7 @@ from sqlalchemy import Connection, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.errors import StoreUnavailable
-from hub.store.database import alembic_config, migrate, open_engine
+from hub.store.database import PING_AFTER_IDLE_S, alembic_config, migrate, open_engine, reading
 from hub.store.models import Tenant
 from hub.store.tables import chat_sessions, messages, personas, tenants
 from hub.store.tenants import create_tenant
@@ -296,6 +296,29 @@ async def test_writer_reconnects_when_the_database_drops_its_connection(postgres
         ]
     finally:
         await writer.stop()
+        await store.close()
+
+
+async def test_a_pooled_connection_the_database_dropped_while_idle_is_replaced_before_a_read(
+    postgres_url: str,
+) -> None:
+    store = Store(postgres_url)
+    engine = await store.engine()
+    try:
+        tenant = await store.tenant()
+        async with reading(engine) as connection:
+            pid = (await connection.exec_driver_sql("SELECT pg_backend_pid()")).scalar()
+        other = open_engine(postgres_url)
+        try:
+            async with other.connect() as admin:
+                await admin.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+        finally:
+            await other.dispose()
+        await asyncio.sleep(PING_AFTER_IDLE_S + 0.2)  # idle long enough to be pinged at checkout
+        assert await get_session(engine, tenant.id, session_id()) is None, "the read went through"
+        async with reading(engine) as connection:
+            assert (await connection.exec_driver_sql("SELECT pg_backend_pid()")).scalar() != pid
+    finally:
         await store.close()
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hub.store.database import reading
 from hub.store.models import SessionState, StoredMessage
 from hub.store.tables import chat_sessions, messages
 
@@ -35,7 +36,7 @@ async def messages_after(
     )
     if until_seq is not None:
         query = query.where(messages.c.seq <= until_seq)
-    async with engine.connect() as connection:
+    async with reading(engine) as connection:
         rows = (await connection.execute(query)).all()
     return [message_from_row(row) for row in rows]
 
@@ -54,7 +55,7 @@ async def recent_messages(engine: AsyncEngine, tenant_id: str, session_id: str, 
 
 async def get_session(engine: AsyncEngine, tenant_id: str, session_id: str) -> SessionState | None:
     query = select(chat_sessions).where(chat_sessions.c.tenant_id == tenant_id, chat_sessions.c.id == session_id)
-    async with engine.connect() as connection:
+    async with reading(engine) as connection:
         row = (await connection.execute(query)).first()
     if row is None:
         return None
@@ -72,17 +73,24 @@ async def get_session(engine: AsyncEngine, tenant_id: str, session_id: str) -> S
 async def reply_context(
     engine: AsyncEngine, tenant_id: str, session_id: str, limit: int
 ) -> tuple[str | None, list[StoredMessage]]:
-    """The session's mode and its recent turns, on one connection: what an AI reply reads before it starts."""
-    mode_query = select(chat_sessions.c.mode).where(
-        chat_sessions.c.tenant_id == tenant_id, chat_sessions.c.id == session_id
+    """The session's mode and its recent turns in one statement: what an AI reply reads before it starts.
+
+    A session without messages reads as mode ``None``: there is nothing to answer.
+    """
+    mode = (
+        select(chat_sessions.c.mode)
+        .where(chat_sessions.c.tenant_id == tenant_id, chat_sessions.c.id == session_id)
+        .scalar_subquery()
+        .label("session_mode")
     )
     query = (
-        select(messages)
+        select(messages, mode)
         .where(messages.c.tenant_id == tenant_id, messages.c.session_id == session_id)
         .order_by(messages.c.seq.desc())
         .limit(limit)
     )
-    async with engine.connect() as connection:
-        mode = (await connection.execute(mode_query)).scalar()
+    async with reading(engine) as connection:
         rows = (await connection.execute(query)).all()
-    return mode, [message_from_row(row) for row in reversed(rows)]
+    if not rows:
+        return None, []
+    return rows[0].session_mode, [message_from_row(row) for row in reversed(rows)]
