@@ -30,6 +30,7 @@ class Behaviour:
     garbage_after: int | None = None  # send a data line that is not JSON after this many tokens
     error_after: int | None = None  # send an in-stream {"error": ...} chunk after this many tokens
     stall_after: int | None = None  # send nothing more after this many tokens, until the client leaves
+    endless_line_after: int | None = None  # then one data line that never ends (bytes keep coming)
     send_done: bool = True
 
 
@@ -134,6 +135,15 @@ class FakeOpenAI:
                 return
             if position == behaviour.garbage_after:
                 await _event(writer, b"this is not json")
+            if position == behaviour.endless_line_after:
+                # Steady bytes, so no read timeout can end it: only a limit on the line length can.
+                piece = b"data: " + b"x" * (64 << 10)
+                with contextlib.suppress(ConnectionError):
+                    while not request.disconnected.is_set():
+                        writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                        await writer.drain()
+                        await asyncio.sleep(0.01)
+                return
             if position == behaviour.error_after:
                 await _event(writer, orjson.dumps({"error": {"message": "overloaded", "type": "server_error"}}))
             if behaviour.delay_s:

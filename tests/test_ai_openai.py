@@ -144,6 +144,7 @@ PARTIAL_FAILURES = {
     "garbage_chunk": Behaviour(garbage_after=2),
     "error_chunk_in_stream": Behaviour(error_after=2),
     "timeout": Behaviour(stall_after=2),
+    "line_without_end": Behaviour(endless_line_after=2),  # the decoder gives up after 1 MiB
 }
 
 
