@@ -8,6 +8,9 @@ client. The AI is off (``HUB_AI_PROVIDER=none``) so nothing else runs.
 
 The sustained rate is found by steps of rising rate; between the last step that held and the first
 that did not, a few more steps bisect the gap.
+
+Every message waits for a PostgreSQL commit (a WAL flush to this machine's disk), so the scenario
+first measures that floor without the hub: one-row commits, one at a time, for a few seconds.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import orjson
 import psutil
 
@@ -207,6 +211,24 @@ async def _ramp(sender: Sender, config: DurableConfig, meter: CpuMeter) -> tuple
     return best, failed
 
 
+async def commit_floor(database_url: str, seconds: float = 5.0, rate: float = 300.0) -> Latency:
+    """One-row INSERTs, each its own committed transaction, paced: the disk's share of every message."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.execute("CREATE TABLE IF NOT EXISTS bench_commit_floor (id bigserial PRIMARY KEY, v text)")
+        samples: list[int] = []
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            began = time.perf_counter_ns()
+            await connection.execute("INSERT INTO bench_commit_floor (v) VALUES ('x')")
+            samples.append(time.perf_counter_ns() - began)
+            await asyncio.sleep(1 / rate)
+        await connection.execute("DROP TABLE bench_commit_floor")
+    finally:
+        await connection.close()
+    return Latency.from_ns(samples)
+
+
 async def run(env: BenchEnv, config: DurableConfig) -> ScenarioResult:
     result = ScenarioResult("durable")
     node_a = await env.start_node("A", HUB_AI_PROVIDER="none")
@@ -225,6 +247,8 @@ async def run(env: BenchEnv, config: DurableConfig) -> ScenarioResult:
     warm_rate = min(1000, config.paced_rate)
     await sender.phase(warm_rate, 2 * config.sessions / warm_rate)
 
+    floor = await commit_floor(env.database_url)
+    print(f"  PostgreSQL commit floor (one-row commits, no hub): {floor.text()}", flush=True)
     paced = await sender.phase(config.paced_rate, config.paced_seconds, meter)
     paced_same = Latency.from_ns(paced.same_ns)
     print(f"  paced {config.paced_rate}/s: B {paced.latency.text()}; A echo {paced_same.text()}", flush=True)
@@ -261,6 +285,7 @@ async def run(env: BenchEnv, config: DurableConfig) -> ScenarioResult:
         paced.latency.p99_ms <= PACED_P99_MS and paced.received == paced.sent,
     )
     result.add(f"echo latency on A at {config.paced_rate} msg/s", "-", paced_same.text())
+    result.add("PostgreSQL commit alone (the floor)", "-", floor.text())
     sent = sum(phase.sent for phase in probe.phases)
     lost = probe.outstanding
     sides = [pair.watcher.tag for pair in pairs] + [pair.visitor.tag for pair in pairs]
@@ -280,6 +305,7 @@ async def run(env: BenchEnv, config: DurableConfig) -> ScenarioResult:
     result.details = {
         "config": {**vars(config), "steps": list(config.steps)},
         "paced": {"cross": vars(paced.latency), "same": vars(paced_same), "cpu": paced.cpu},
+        "commit_floor": vars(floor),
         "steps": [
             {
                 "rate": phase.rate,
