@@ -15,7 +15,7 @@ import platform
 import sys
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import bench
@@ -81,6 +81,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="S",
         help="before each scenario wait up to S seconds for other load on the machine to stop (30, quick 10)",
     )
+    parser.add_argument(
+        "--attempts",
+        type=int,
+        default=3,
+        metavar="N",
+        help="run a latency scenario again, up to N times in all, while the hypervisor stole >= 5%% of the "
+        "CPU in its measured phase; the attempt with the least steal is reported, every attempt is listed (3)",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown too")
     return parser
@@ -107,12 +115,50 @@ async def _scenario(name: str, env: BenchEnv, config: Plan, fd_limit: int) -> Sc
     return await idle.run(env, config.idle, fd_limit)
 
 
+async def _attempt(name: str, env: BenchEnv, config: Plan, fd_limit: int, wait_s: float) -> ScenarioResult:
+    background = await wait_for_quiet(wait_s)
+    quiet = "quiet" if background <= 15 else "BUSY: results are pessimistic"
+    print(f"  machine before start: {background:.0f}% busy ({quiet})", flush=True)
+    started = time.monotonic()
+    try:
+        result = await _scenario(name, env, config, fd_limit)
+    except Exception as exc:  # one broken scenario must not hide the others' numbers
+        result = ScenarioResult(name)
+        result.add("scenario ran", "yes", f"crashed: {type(exc).__name__}: {exc}"[:200], False)
+        traceback.print_exc()
+    finally:
+        env.stop_all()
+    result.notes.insert(0, f"machine {background:.0f}% busy before the scenario started ({quiet})")
+    print(table(result.rows))
+    for note in result.notes:
+        print(f"  {note}")
+    print(f"  ({time.monotonic() - started:.0f}s)", flush=True)
+    return result
+
+
+def _least_stolen(attempts: list[ScenarioResult]) -> ScenarioResult:
+    """The attempt the hypervisor disturbed least: chosen by steal, never by its latencies."""
+    kept = min(attempts, key=lambda attempt: attempt.steal_percent)
+    if len(attempts) > 1:
+        for number, attempt in enumerate(attempts, 1):
+            mark = "reported" if attempt is kept else "set aside"
+            kept.notes.append(
+                f"attempt {number} of {len(attempts)}: hypervisor steal {attempt.steal_percent:.0f}%, "
+                f"{attempt.verdict()} ({mark})"
+            )
+        kept.details["attempts"] = [
+            {"steal_percent": attempt.steal_percent, "rows": [asdict(row) for row in attempt.rows]}
+            for attempt in attempts
+        ]
+    return kept
+
+
 async def _run(args: argparse.Namespace) -> int:
     fd_limit = raise_fd_limit()
     layout = Layout.choose(args.layout)
     config = plan(args.quick, args)
     chosen = args.scenario or list(SCENARIOS)
-    wait = 10.0 if args.quick else 30.0
+    wait_s = args.wait_quiet if args.wait_quiet is not None else (10.0 if args.quick else 30.0)
     info = machine(layout, fd_limit)
     print(f"machine: {info['nproc']} cores ({info['cpu_model']}), Python {info['python']}, fd limit {fd_limit}")
     for line in info["cores"]:
@@ -126,24 +172,17 @@ async def _run(args: argparse.Namespace) -> int:
         await env.open()
         for name in chosen:
             print(f"\n== {name}", flush=True)
-            background = await wait_for_quiet(args.wait_quiet if args.wait_quiet is not None else wait)
-            quiet = "quiet" if background <= 15 else "BUSY: results are pessimistic"
-            print(f"  machine before start: {background:.0f}% busy ({quiet})", flush=True)
-            started = time.monotonic()
-            try:
-                result = await _scenario(name, env, config, fd_limit)
-            except Exception as exc:  # one broken scenario must not hide the others' numbers
-                result = ScenarioResult(name)
-                result.add("scenario ran", "yes", f"crashed: {type(exc).__name__}: {exc}"[:200], False)
-                traceback.print_exc()
-            finally:
-                env.stop_all()
-            result.notes.insert(0, f"machine {background:.0f}% busy before the scenario started ({quiet})")
-            results.append(result)
-            print(table(result.rows))
-            for note in result.notes:
-                print(f"  {note}")
-            print(f"  ({time.monotonic() - started:.0f}s)", flush=True)
+            attempts: list[ScenarioResult] = []
+            while True:
+                result = await _attempt(name, env, config, fd_limit, wait_s)
+                attempts.append(result)
+                if not result.disturbed or len(attempts) >= max(1, args.attempts):
+                    break
+                print(
+                    f"  hypervisor steal {result.steal_percent:.0f}% in the measured phase: running it again",
+                    flush=True,
+                )
+            results.append(_least_stolen(attempts))
     finally:
         await env.close()
     rows = [row for result in results for row in result.rows]

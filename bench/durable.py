@@ -302,6 +302,8 @@ async def run(env: BenchEnv, config: DurableConfig) -> ScenarioResult:
     if probe.errors:
         result.notes.append(f"error frames: {probe.errors}")
     result.notes.extend(problems)
+    judged = [phase for phase in (paced, best) if phase is not None and phase.cpu]
+    result.steal_percent = max((float(phase.cpu["steal_percent"]) for phase in judged), default=0.0)
     result.details = {
         "config": {**vars(config), "steps": list(config.steps)},
         "paced": {"cross": vars(paced.latency), "same": vars(paced_same), "cpu": paced.cpu},

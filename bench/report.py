@@ -69,9 +69,19 @@ class ScenarioResult:
     rows: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    # Hypervisor steal during the phases whose latency is judged: above STEAL_WARN_PERCENT it is run again.
+    steal_percent: float = 0.0
 
     def add(self, metric: str, target: str, measured: str, ok: bool | None = None) -> None:
         self.rows.append(Row(self.name, metric, target, measured, ok))
+
+    @property
+    def disturbed(self) -> bool:
+        return self.steal_percent >= STEAL_WARN_PERCENT
+
+    def verdict(self) -> str:
+        failed = [row.metric for row in self.rows if row.ok is False]
+        return "all PASS" if not failed else "FAIL: " + ", ".join(failed)
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "rows": [asdict(row) for row in self.rows], "notes": self.notes, **self.details}

@@ -234,6 +234,7 @@ async def run(env: BenchEnv, config: TokenConfig) -> ScenarioResult:
             f"fake provider ran late on {stats['late_ticks']} ticks (its core was busy, or the hub read slowly)"
         )
     result.notes.extend(problems)
+    result.steal_percent = float(cpu["steal_percent"]) if cpu else 0.0
     result.details = {
         "config": vars(config),
         "provider": stats,
