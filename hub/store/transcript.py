@@ -32,19 +32,26 @@ def message_from_row(row: Any) -> StoredMessage:
     )
 
 
+# The one session a read is about: every statement here binds both keys, so no read crosses tenants.
+_SESSION_ROW = (chat_sessions.c.tenant_id == bindparam("tenant_id"), chat_sessions.c.id == bindparam("session_id"))
+_MESSAGE_IN_SESSION = (messages.c.tenant_id == bindparam("tenant_id"), messages.c.session_id == bindparam("session_id"))
+
+
 @functools.cache
 def _messages_after_query(bounded: bool) -> Select[Any]:
     """Built once: a statement object reused keeps its cache key, so each call skips building it again."""
-    query = (
-        select(messages)
-        .where(
-            messages.c.tenant_id == bindparam("tenant_id"),
-            messages.c.session_id == bindparam("session_id"),
-            messages.c.seq > bindparam("after_seq"),
-        )
-        .order_by(messages.c.seq)
-    )
+    after = messages.c.seq > bindparam("after_seq")
+    query = select(messages).where(*_MESSAGE_IN_SESSION, after).order_by(messages.c.seq)
     return query.where(messages.c.seq <= bindparam("until_seq")) if bounded else query
+
+
+@functools.cache
+def _newest_first_query(limit: int, with_mode: bool) -> Select[Any]:
+    """The session's last ``limit`` messages, newest first; with its mode in every row when asked."""
+    columns: list[Any] = [messages]
+    if with_mode:
+        columns.append(select(chat_sessions.c.mode).where(*_SESSION_ROW).scalar_subquery().label("session_mode"))
+    return select(*columns).where(*_MESSAGE_IN_SESSION).order_by(messages.c.seq.desc()).limit(limit)
 
 
 async def messages_after(
@@ -58,26 +65,14 @@ async def messages_after(
     return [message_from_row(row) for row in rows]
 
 
-@functools.cache
-def _recent_messages_query(limit: int) -> Select[Any]:
-    return (
-        select(messages)
-        .where(messages.c.tenant_id == bindparam("tenant_id"), messages.c.session_id == bindparam("session_id"))
-        .order_by(messages.c.seq.desc())
-        .limit(limit)
-    )
-
-
 async def recent_messages(engine: AsyncEngine, tenant_id: str, session_id: str, limit: int) -> list[StoredMessage]:
     params = {"tenant_id": tenant_id, "session_id": session_id}
     async with reading(engine) as connection:
-        rows = (await connection.execute(_recent_messages_query(limit), params)).all()
+        rows = (await connection.execute(_newest_first_query(limit, with_mode=False), params)).all()
     return [message_from_row(row) for row in reversed(rows)]
 
 
-_GET_SESSION = select(chat_sessions).where(
-    chat_sessions.c.tenant_id == bindparam("tenant_id"), chat_sessions.c.id == bindparam("session_id")
-)
+_GET_SESSION = select(chat_sessions).where(*_SESSION_ROW)
 
 
 async def get_session(engine: AsyncEngine, tenant_id: str, session_id: str) -> SessionState | None:
@@ -96,23 +91,6 @@ async def get_session(engine: AsyncEngine, tenant_id: str, session_id: str) -> S
     )
 
 
-@functools.cache
-def _reply_context_query(limit: int) -> Select[Any]:
-    """Built once per limit: building and hashing this statement cost more CPU than running it."""
-    mode = (
-        select(chat_sessions.c.mode)
-        .where(chat_sessions.c.tenant_id == bindparam("tenant_id"), chat_sessions.c.id == bindparam("session_id"))
-        .scalar_subquery()
-        .label("session_mode")
-    )
-    return (
-        select(messages, mode)
-        .where(messages.c.tenant_id == bindparam("tenant_id"), messages.c.session_id == bindparam("session_id"))
-        .order_by(messages.c.seq.desc())
-        .limit(limit)
-    )
-
-
 async def reply_context(
     engine: AsyncEngine, tenant_id: str, session_id: str, limit: int
 ) -> tuple[str | None, list[StoredMessage]]:
@@ -122,7 +100,7 @@ async def reply_context(
     """
     params = {"tenant_id": tenant_id, "session_id": session_id}
     async with reading(engine) as connection:
-        rows = (await connection.execute(_reply_context_query(limit), params)).all()
+        rows = (await connection.execute(_newest_first_query(limit, with_mode=True), params)).all()
     if not rows:
         return None, []
     return rows[0].session_mode, [message_from_row(row) for row in reversed(rows)]
