@@ -140,8 +140,7 @@ class FakeOpenAI:
                 piece = b"data: " + b"x" * (64 << 10)
                 with contextlib.suppress(ConnectionError):
                     while not request.disconnected.is_set():
-                        writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
-                        await writer.drain()
+                        await _http_chunk(writer, piece)
                         await asyncio.sleep(0.01)
                 return
             if position == behaviour.error_after:
@@ -179,7 +178,10 @@ def _chunk(model: str, delta: dict[str, str], finish_reason: str | None = None) 
 
 async def _event(writer: asyncio.StreamWriter, data: bytes) -> None:
     """One SSE event as one HTTP chunk."""
-    payload = b"data: " + data + b"\n\n"
+    await _http_chunk(writer, b"data: " + data + b"\n\n")
+
+
+async def _http_chunk(writer: asyncio.StreamWriter, payload: bytes) -> None:
     writer.write(b"%x\r\n%s\r\n" % (len(payload), payload))
     await writer.drain()
 
