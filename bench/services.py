@@ -260,9 +260,10 @@ class BenchEnv:
     async def tenant(self, label: str) -> str:
         engine = open_engine(self.database_url.replace("postgresql://", "postgresql+asyncpg://", 1))
         try:
-            made = await create_tenant(
-                engine, name=f"Bench {label}", business_id=f"bench-{label}-{secrets.token_hex(3)}"
-            )
+            async with engine.begin() as connection:
+                made = await create_tenant(
+                    connection, name=f"Bench {label}", business_id=f"bench-{label}-{secrets.token_hex(3)}"
+                )
         finally:
             await engine.dispose()
         return made.id

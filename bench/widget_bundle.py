@@ -73,13 +73,14 @@ async def _node(directory: Path) -> AsyncIterator[tuple[str, str]]:
         await asyncio.sleep(0.01)
     try:
         engine = app.state.node.engine
-        tenant = await create_tenant(
-            engine,
-            name="Bench Shop",
-            business_id="bench-shop",
-            config={"persona": {"name": "Bob"}, "language": "auto"},
-        )
-        await create_widget_key(engine, tenant.id, ["https://shop.example.com"])
+        async with engine.begin() as connection:
+            tenant = await create_tenant(
+                connection,
+                name="Bench Shop",
+                business_id="bench-shop",
+                config={"persona": {"name": "Bob"}, "language": "auto"},
+            )
+            await create_widget_key(connection, tenant.id, ["https://shop.example.com"])
         yield f"http://127.0.0.1:{port}", tenant.id
     finally:
         server.should_exit = True

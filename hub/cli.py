@@ -14,11 +14,12 @@ from typing import Any
 
 import uvicorn
 
+from hub.accounts import add_account, new_account, open_tenant
 from hub.errors import HubError, InvalidInput
 from hub.settings import Settings, SettingsError
 from hub.store.database import migrate, open_engine
-from hub.store.tenants import create_tenant, get_tenant_by_business_id
-from hub.store.users import create_user, find_user
+from hub.store.tenants import get_tenant_by_business_id
+from hub.store.users import find_user
 from hub.store.widget_keys import create_widget_key, list_widget_keys
 
 SECRET_FILE = ".bob-hub-secret"
@@ -109,17 +110,17 @@ async def _create_tenant(
     engine = open_engine(settings.database_url)
     try:
         await migrate(engine)
-        tenant = await create_tenant(engine, name=name, business_id=business_id, origins=origins, plan=plan)
-        key = await create_widget_key(engine, tenant.id, tenant.origins)
+        async with engine.begin() as connection:
+            opened = await open_tenant(connection, name=name, business_id=business_id, origins=origins, plan=plan)
     finally:
         await engine.dispose()
     return {
-        "uuid": tenant.id,
-        "business_id": tenant.business_id,
-        "name": tenant.name,
-        "origins": list(tenant.origins),
-        "plan": tenant.plan,
-        "widget_key": key.key,
+        "uuid": opened.tenant.id,
+        "business_id": opened.tenant.business_id,
+        "name": opened.tenant.name,
+        "origins": list(opened.tenant.origins),
+        "plan": opened.tenant.plan,
+        "widget_key": opened.widget_key.key,
     }
 
 
@@ -131,15 +132,9 @@ async def _create_user(settings: Settings, args: argparse.Namespace) -> dict[str
         if tenant is None:
             raise InvalidInput(f"no tenant with business_id {args.tenant!r}")
         kind = "customer" if args.role == "customer" else "staff"
-        user = await create_user(
-            engine,
-            tenant_id=tenant.id,
-            email=args.email,
-            password=args.password,
-            role=args.role,
-            kind=kind,
-            name=args.name,
-        )
+        account = await new_account(email=args.email, password=args.password, role=args.role, kind=kind, name=args.name)
+        async with engine.begin() as connection:
+            user = await add_account(connection, tenant.id, account)
     finally:
         await engine.dispose()
     return {"id": user.id, "email": user.email, "kind": user.kind, "role": user.role, "business_id": tenant.business_id}
@@ -151,16 +146,28 @@ async def _ensure_demo(settings: Settings) -> list[dict[str, Any]]:
     try:
         await migrate(engine)
         for spec in DEMO_TENANTS:
-            tenant = await get_tenant_by_business_id(engine, str(spec["business_id"]))
-            if tenant is None:
-                tenant = await create_tenant(
-                    engine, name=str(spec["name"]), business_id=str(spec["business_id"]), origins=list(spec["origins"])
-                )
-            if not await list_widget_keys(engine, tenant.id):
-                await create_widget_key(engine, tenant.id, tenant.origins)
             email, password, role = spec["user"]
-            if await find_user(engine, "staff", str(email)) is None:
-                await create_user(engine, tenant_id=tenant.id, email=str(email), password=str(password), role=str(role))
+            tenant = await get_tenant_by_business_id(engine, str(spec["business_id"]))
+            missing_key = tenant is not None and not await list_widget_keys(engine, tenant.id)
+            missing_user = await find_user(engine, "staff", str(email)) is None
+            account = (
+                await new_account(email=str(email), password=str(password), role=str(role)) if missing_user else None
+            )
+            async with engine.begin() as connection:  # what is missing of one demo tenant, all at once
+                if tenant is None:
+                    opened = await open_tenant(
+                        connection,
+                        name=str(spec["name"]),
+                        business_id=str(spec["business_id"]),
+                        origins=list(spec["origins"]),
+                        owner=account,
+                    )
+                    tenant = opened.tenant
+                else:
+                    if missing_key:
+                        await create_widget_key(connection, tenant.id, tenant.origins)
+                    if account is not None:
+                        await add_account(connection, tenant.id, account)
             made.append(
                 {
                     "uuid": tenant.id,

@@ -11,6 +11,7 @@ from async_lru import alru_cache
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hub.accounts import Accounts
 from hub.ai import AIProvider, provider_from_settings
 from hub.auth.throttle import Throttle
 from hub.broker import Broker, broker_from_url
@@ -120,6 +121,7 @@ class Node:
     control: SessionControl
     pricebook: LivePricebook
     webhooks: Webhooks
+    accounts: Accounts
     widget_bundles: BundleCache = field(default_factory=BundleCache)
     sockets: set[object] = field(default_factory=set)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -172,6 +174,7 @@ class Node:
             control,
             pricebook,
             webhooks,
+            Accounts(engine),
         )
         node.tasks = [
             asyncio.create_task(supervise("visitor-presence", presence.run)),

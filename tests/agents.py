@@ -14,7 +14,7 @@ import websockets
 from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.client import ClientConnection
 
-from hub.store.users import create_user
+from tests.accounts import create_user
 
 PASSWORD = "agent-pass-123"
 

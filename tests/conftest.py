@@ -22,7 +22,7 @@ from hub.node import Node
 from hub.settings import Settings
 from hub.store.database import migrate, open_engine
 from hub.store.models import Tenant
-from hub.store.tenants import create_tenant
+from tests.accounts import create_tenant
 from tests.services import free_port, postgres_for_tests, redis_for_tests
 
 SECRET = "test-secret-key-0123456789"

@@ -13,8 +13,7 @@ import pytest
 
 from hub.auth.permissions import PLATFORM_BUSINESS_ID
 from hub.settings import Settings
-from hub.store.tenants import create_tenant
-from hub.store.users import create_user
+from tests.accounts import create_tenant, create_user
 from tests.agents import PASSWORD, agent_account, agent_socket, close_code, login
 from tests.conftest import RunningHub, Visitor, is_ai_message, serve_hub, visitor
 from tests.services import RedisServer

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from hub.store.tables import auth_tokens, users
-from hub.store.users import create_user
+from tests.accounts import create_user
 from tests.conftest import RunningHub
 
 

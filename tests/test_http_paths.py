@@ -8,9 +8,8 @@ import pytest
 
 from hub.settings import Settings
 from hub.store.models import Tenant
-from hub.store.tenants import create_tenant
-from hub.store.users import create_user
-from hub.store.widget_keys import create_widget_key, revoke_widget_key
+from hub.store.widget_keys import revoke_widget_key
+from tests.accounts import create_tenant, create_user, create_widget_key
 from tests.conftest import RunningHub, serve_hub, visitor
 
 SHOP = "https://shop.example.com"

@@ -127,7 +127,7 @@ async def test_login_throttle_is_shared_by_all_nodes_through_redis(
 ) -> None:
     import httpx
 
-    from hub.store.users import create_user
+    from tests.accounts import create_user
 
     engine = open_engine(postgres_url)
     email = f"agent-{pg_tenant.business_id}@example.com"

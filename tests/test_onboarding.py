@@ -6,7 +6,8 @@ from __future__ import annotations
 import httpx
 
 from hub.auth.permissions import PLATFORM_BUSINESS_ID
-from hub.store.tenants import create_tenant, get_tenant_by_business_id
+from hub.store.tenants import get_tenant_by_business_id
+from tests.accounts import create_tenant
 from tests.agents import PASSWORD, agent_account, login
 from tests.conftest import RunningHub, visitor
 
@@ -69,3 +70,28 @@ async def test_owner_adds_agents_until_the_plans_seats_are_taken(hub: RunningHub
     agent = (await login(hub.http, "agent1@shop.example.com"))["token"]
     async with httpx.AsyncClient(base_url=hub.http, headers={"Authorization": f"Bearer {agent}"}) as client:
         assert (await client.get("/api/users")).status_code == 403, "agents do not manage the team"
+
+
+async def test_a_refused_registration_leaves_nothing_behind_and_the_retry_succeeds(hub: RunningHub) -> None:
+    request = {
+        "name": "Half Made",
+        "business_id": "half-made",
+        "owner": {"email": "owner@half.example.com", "password": "short", "name": "Hal"},
+    }
+    async with await platform_admin(hub) as admin:
+        refused = await admin.post("/api/admin/tenants", json=request)
+        assert refused.status_code == 400, refused.text
+        assert await get_tenant_by_business_id(hub.node.engine, "half-made") is None, "no tenant row without its owner"
+        retried = await admin.post(
+            "/api/admin/tenants", json={**request, "owner": {**request["owner"], "password": PASSWORD}}
+        )
+        assert retried.status_code == 201, retried.text
+
+
+async def test_a_registration_failing_half_way_rolls_back_the_tenant(hub: RunningHub) -> None:
+    taken = await agent_account(hub.node.engine, (await hub.tenant()).id, "Taken", "owner")
+    request = {"name": "Late Fail", "business_id": "late-fail", "owner": {"email": taken, "password": PASSWORD}}
+    async with await platform_admin(hub) as admin:
+        refused = await admin.post("/api/admin/tenants", json=request)
+        assert refused.status_code == 409 and "already exists" in refused.json()["error"]["message"]
+    assert await get_tenant_by_business_id(hub.node.engine, "late-fail") is None, "the owner's insert failed last"

@@ -42,9 +42,9 @@ from hub.app import create_app
 from hub.auth.permissions import PLATFORM_BUSINESS_ID
 from hub.auth.tokens import issue_token
 from hub.settings import Settings
-from hub.store.tenants import create_tenant, get_tenant_by_business_id
-from hub.store.users import create_user
-from hub.store.widget_keys import create_widget_key, revoke_widget_key
+from hub.store.tenants import get_tenant_by_business_id
+from hub.store.widget_keys import revoke_widget_key
+from tests.accounts import create_tenant, create_user, create_widget_key
 from tests.conftest import RunningHub, serve_hub
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")

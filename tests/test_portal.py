@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from hub.store.users import create_user
-from hub.store.widget_keys import create_widget_key
+from tests.accounts import create_user, create_widget_key
 from tests.conftest import RunningHub
 
 

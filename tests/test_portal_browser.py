@@ -10,9 +10,8 @@ from playwright.async_api import expect
 
 from hub.auth.permissions import PLATFORM_BUSINESS_ID
 from hub.settings import Settings
-from hub.store.tenants import create_tenant
-from hub.store.users import create_user
 from hub.store.webhooks import list_deliveries, list_endpoints
+from tests.accounts import create_tenant, create_user
 from tests.agents import login
 from tests.browser import chromium
 from tests.conftest import RunningHub, serve_hub, visitor

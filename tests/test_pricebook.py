@@ -14,7 +14,8 @@ from hub.auth.permissions import PLATFORM_BUSINESS_ID
 from hub.settings import Settings
 from hub.store.models import Tenant
 from hub.store.pricebook import SEED_PLANS
-from hub.store.tenants import create_tenant, get_tenant_by_business_id
+from hub.store.tenants import get_tenant_by_business_id
+from tests.accounts import create_tenant
 from tests.agents import agent_account, login
 from tests.conftest import RunningHub, is_ai_message, serve_hub, visitor
 

@@ -13,9 +13,7 @@ import httpx
 import requests
 
 from hub.store.models import Tenant
-from hub.store.tenants import create_tenant
-from hub.store.users import create_user
-from hub.store.widget_keys import create_widget_key
+from tests.accounts import create_tenant, create_user, create_widget_key
 from tests.conftest import RunningHub
 
 PLATFORM = "office16852-platform"

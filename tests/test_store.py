@@ -19,9 +19,9 @@ from hub.errors import StoreUnavailable
 from hub.store.database import PING_AFTER_IDLE_S, alembic_config, migrate, open_engine, reading
 from hub.store.models import Tenant
 from hub.store.tables import chat_sessions, messages, personas, tenants
-from hub.store.tenants import create_tenant
 from hub.store.transcript import get_session, messages_after, recent_messages, reply_context
 from hub.store.writer import MessageWriter
+from tests.accounts import create_tenant
 from tests.services import postgres_for_tests
 
 

@@ -36,7 +36,7 @@ from starlette.routing import Route
 from hub.chat.identity import bound_session_id, visitor_id_from_token
 from hub.settings import Settings
 from hub.store.models import Tenant
-from hub.store.widget_keys import create_widget_key
+from tests.accounts import create_widget_key
 from tests.browser import chromium
 from tests.conftest import RunningHub, serve_hub
 from tests.services import free_port

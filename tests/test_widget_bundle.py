@@ -6,7 +6,7 @@ import gzip
 
 import httpx
 
-from hub.store.widget_keys import create_widget_key
+from tests.accounts import create_widget_key
 from tests.conftest import RunningHub, visitor
 
 

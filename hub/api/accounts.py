@@ -11,14 +11,11 @@ from hub.api.bodies import read_json, string_field
 from hub.api.tenancy import managed_tenant_id
 from hub.auth.permissions import USERS_MANAGE
 from hub.auth.request import require_principal
-from hub.errors import Conflict, Forbidden, InvalidInput, NotFound
+from hub.errors import Forbidden, InvalidInput, NotFound
 from hub.node import Node
 from hub.store.credits import this_month, usage
-from hub.store.personas import list_personas
 from hub.store.pricebook import PLAN_IDS
-from hub.store.tenants import create_tenant
-from hub.store.users import create_user, find_user, list_staff
-from hub.store.widget_keys import create_widget_key
+from hub.store.users import list_staff
 
 TEAM_ROLES = ("agent", "owner")
 MAX_ORIGINS = 50
@@ -55,26 +52,25 @@ async def register_tenant(request: Request) -> Response:
     owner = body.get("owner")
     if not isinstance(owner, dict):
         raise InvalidInput("'owner' must be an object with email, password and name")
-    email = string_field(owner, "email", max_len=254)
-    password = string_field(owner, "password", max_len=1024)
-    owner_name = string_field(owner, "name", max_len=200, required=False)
-    if await find_user(node.engine, "staff", email) is not None:  # before anything is made: no half-made tenant
-        raise Conflict(f"a staff account with email {email.strip().lower()} already exists")
-    tenant = await create_tenant(node.engine, name=name, business_id=business_id, origins=origins, plan=plan)
-    account = await create_user(
-        node.engine, tenant_id=tenant.id, email=email, password=password, role="owner", name=owner_name
+    opened = await node.accounts.register_tenant(
+        name=name,
+        business_id=business_id,
+        origins=origins,
+        plan=plan,
+        owner_email=string_field(owner, "email", max_len=254),
+        owner_password=string_field(owner, "password", max_len=1024),
+        owner_name=string_field(owner, "name", max_len=200, required=False),
     )
-    key = await create_widget_key(node.engine, tenant.id, tenant.origins)
-    (persona,) = await list_personas(node.engine, tenant.id)
+    assert opened.owner is not None
     return JSONResponse(
         {
-            "uuid": tenant.id,
-            "business_id": tenant.business_id,
-            "name": tenant.name,
-            "plan": tenant.plan,
-            "owner": _staff_json(account),
-            "widget_key": key.key,
-            "persona": persona.to_json(),
+            "uuid": opened.tenant.id,
+            "business_id": opened.tenant.business_id,
+            "name": opened.tenant.name,
+            "plan": opened.tenant.plan,
+            "owner": _staff_json(opened.owner),
+            "widget_key": opened.widget_key.key,
+            "persona": opened.persona.to_json(),
         },
         status_code=201,
     )
@@ -103,9 +99,8 @@ async def add_teammate(request: Request) -> Response:
     role = body.get("role", "agent")
     if role not in TEAM_ROLES:
         raise InvalidInput(f"'role' must be one of {', '.join(TEAM_ROLES)}")
-    user = await create_user(
-        node.engine,
-        tenant_id=tenant_id,
+    user = await node.accounts.add_user(
+        tenant_id,
         email=string_field(body, "email", max_len=254),
         password=string_field(body, "password", max_len=1024),
         role=role,

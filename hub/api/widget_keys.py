@@ -41,7 +41,8 @@ async def create_key(request: Request) -> Response:
     mode = body.get("mode", "live")
     if mode not in ("live", "test"):
         raise InvalidInput("'mode' must be live or test")
-    key = await create_widget_key(node.engine, tenant_id, origins, mode=mode)
+    async with node.engine.begin() as connection:
+        key = await create_widget_key(connection, tenant_id, origins, mode=mode)
     return JSONResponse(key_json(key), status_code=201)
 
 

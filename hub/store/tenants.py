@@ -1,4 +1,4 @@
-"""Tenant rows: created by the CLI (and later the admin API), read when a socket connects."""
+"""Tenant rows: created by the CLI and the admin API (``hub.accounts``), read when a socket connects."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.errors import Conflict, InvalidInput
 from hub.origins import normalise_origin_pattern
@@ -18,7 +18,8 @@ from hub.store.personas import insert_default_persona
 from hub.store.pricebook import PLAN_IDS
 from hub.store.tables import tenants
 
-BUSINESS_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")
+BUSINESS_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$"
+BUSINESS_ID = re.compile(BUSINESS_ID_PATTERN)
 
 
 def _tenant(row: Any) -> Tenant:
@@ -34,7 +35,7 @@ def _tenant(row: Any) -> Tenant:
 
 
 async def create_tenant(
-    engine: AsyncEngine,
+    connection: AsyncConnection,
     *,
     name: str,
     business_id: str,
@@ -42,11 +43,14 @@ async def create_tenant(
     config: dict[str, Any] | None = None,
     plan: str = "starter",
 ) -> Tenant:
+    """The tenant row and its default persona, on the caller's connection (its transaction decides)."""
     name = name.strip()
     if not 1 <= len(name) <= 200:
         raise InvalidInput("name must be 1 to 200 characters")
     if not BUSINESS_ID.match(business_id):
         raise InvalidInput("business_id must be 3-64 lowercase letters, digits or '-' (a slug like 'acme-shop')")
+    if plan not in PLAN_IDS:
+        raise InvalidInput(f"plan must be one of {', '.join(PLAN_IDS)}")
     clean_origins = tuple(dict.fromkeys(normalise_origin_pattern(origin) for origin in origins))
     tenant = Tenant(
         id=str(uuid.uuid4()),
@@ -56,25 +60,22 @@ async def create_tenant(
         config=config or {},
         plan=plan,
     )
-    if plan not in PLAN_IDS:
-        raise InvalidInput(f"plan must be one of {', '.join(PLAN_IDS)}")
     try:
-        async with engine.begin() as connection:
-            await connection.execute(
-                tenants.insert().values(
-                    id=tenant.id,
-                    business_id=tenant.business_id,
-                    name=tenant.name,
-                    origins=list(tenant.origins),
-                    config=tenant.config,
-                    disabled=False,
-                    plan=tenant.plan,
-                    created_at=datetime.now(UTC),
-                )
+        await connection.execute(
+            tenants.insert().values(
+                id=tenant.id,
+                business_id=tenant.business_id,
+                name=tenant.name,
+                origins=list(tenant.origins),
+                config=tenant.config,
+                disabled=False,
+                plan=tenant.plan,
+                created_at=datetime.now(UTC),
             )
-            await insert_default_persona(connection, tenant.id, tenant.name, tenant.config)
+        )
     except IntegrityError:
         raise Conflict(f"a tenant with business_id {business_id!r} already exists") from None
+    await insert_default_persona(connection, tenant.id, tenant.name, tenant.config)
     return tenant
 
 

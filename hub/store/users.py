@@ -1,22 +1,21 @@
-"""User accounts of a tenant: staff (agents, owners, admins) and customers."""
+"""User accounts of a tenant: staff (agents, owners, admins) and customers.
+
+The store keeps what it is given: emails are normalised, roles checked and passwords hashed above it
+(``hub.accounts``), so this module knows nothing of hashing or permissions.
+"""
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from hub.auth.passwords import MIN_PASSWORD_LENGTH, hash_password
-from hub.auth.permissions import CUSTOMER_ROLES, STAFF_ROLES
 from hub.errors import Conflict, InvalidInput
 from hub.store.tables import tenants, users
-
-EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{1,60}$")
 
 
 @dataclass(frozen=True)
@@ -32,73 +31,63 @@ class User:
     disabled: bool
 
 
-def normalise_email(email: str) -> str:
-    email = email.strip().lower()
-    if not EMAIL.match(email):
-        raise InvalidInput("email must look like name@example.com")
-    return email
-
-
 class SeatLimitReached(Conflict):
     code = "seat_limit"
 
 
+async def count_seats(connection: AsyncConnection, tenant_id: str) -> int:
+    """Seats taken: the tenant's staff accounts that are not disabled."""
+    query = (
+        select(func.count())
+        .select_from(users)
+        .where(users.c.tenant_id == tenant_id, users.c.kind == "staff", users.c.disabled.is_(False))
+    )
+    return int(await connection.scalar(query) or 0)
+
+
 async def create_user(
-    engine: AsyncEngine,
+    connection: AsyncConnection,
     *,
     tenant_id: str,
     email: str,
-    password: str,
+    password_hash: str,
     role: str,
     kind: str = "staff",
-    name: str = "",
+    name: str,
     seats: int | None = None,
 ) -> User:
-    """``seats``: the plan's limit of staff accounts to enforce (None: unlimited, or an operator's CLI call)."""
-    roles = STAFF_ROLES if kind == "staff" else CUSTOMER_ROLES
-    if role not in roles:
-        raise InvalidInput(f"role must be one of {', '.join(sorted(roles))}")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
-    email = normalise_email(email)
-    user_id = str(uuid.uuid4())
-    password_hash = await hash_password(password)
+    """``seats``: the plan's limit of staff accounts to enforce (None: unlimited, or an operator's CLI call).
+
+    Runs on the caller's connection, so it commits or rolls back with whatever else the caller writes.
+    """
+    tenant_query = select(tenants.c.business_id).where(tenants.c.id == tenant_id)
+    if seats is not None and connection.dialect.name == "postgresql":
+        tenant_query = tenant_query.with_for_update()  # two invitations at once cannot both take the last seat
+    business_id = await connection.scalar(tenant_query)
+    if business_id is None:
+        raise InvalidInput("unknown tenant")
+    if seats is not None and kind == "staff" and await count_seats(connection, tenant_id) >= seats:
+        raise SeatLimitReached(
+            f"the plan includes {seats} seats and all are taken; upgrade the plan or disable an account"
+        )
+    user = User(str(uuid.uuid4()), tenant_id, business_id, kind, email, name, role, password_hash, False)
     try:
-        async with engine.begin() as connection:
-            tenant_query = select(tenants.c.business_id).where(tenants.c.id == tenant_id)
-            if seats is not None and connection.dialect.name == "postgresql":
-                tenant_query = tenant_query.with_for_update()  # two invitations at once cannot both take the last seat
-            business_id = await connection.scalar(tenant_query)
-            if business_id is None:
-                raise InvalidInput("unknown tenant")
-            if seats is not None and kind == "staff":
-                taken = await connection.scalar(
-                    select(func.count())
-                    .select_from(users)
-                    .where(users.c.tenant_id == tenant_id, users.c.kind == "staff", users.c.disabled.is_(False))
-                )
-                if (taken or 0) >= seats:
-                    raise SeatLimitReached(
-                        f"the plan includes {seats} seats and all are taken; upgrade the plan or disable an account"
-                    )
-            await connection.execute(
-                users.insert().values(
-                    id=user_id,
-                    tenant_id=tenant_id,
-                    kind=kind,
-                    email=email,
-                    name=name.strip() or email.split("@", 1)[0],
-                    role=role,
-                    password_hash=password_hash,
-                    disabled=False,
-                    created_at=datetime.now(UTC),
-                )
+        await connection.execute(
+            users.insert().values(
+                id=user.id,
+                tenant_id=tenant_id,
+                kind=kind,
+                email=email,
+                name=name,
+                role=role,
+                password_hash=password_hash,
+                disabled=False,
+                created_at=datetime.now(UTC),
             )
+        )
     except IntegrityError:
         raise Conflict(f"a {kind} account with email {email} already exists") from None
-    return User(
-        user_id, tenant_id, business_id, kind, email, name or email.split("@", 1)[0], role, password_hash, False
-    )
+    return user
 
 
 async def find_user(engine: AsyncEngine, kind: str, email: str) -> User | None:

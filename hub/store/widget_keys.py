@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.errors import InvalidInput
 from hub.origins import normalise_origin_pattern
@@ -24,18 +24,18 @@ class WidgetKey:
 
 
 async def create_widget_key(
-    engine: AsyncEngine, tenant_id: str, origins: list[str] | tuple[str, ...], mode: str = "live"
+    connection: AsyncConnection, tenant_id: str, origins: list[str] | tuple[str, ...], mode: str = "live"
 ) -> WidgetKey:
+    """On the caller's connection, so a new tenant's first key commits with the tenant."""
     if mode not in ("live", "test"):
         raise InvalidInput("mode must be live or test")
     clean = tuple(dict.fromkeys(normalise_origin_pattern(origin) for origin in origins))
     key = f"pk_{mode}_{secrets.token_urlsafe(24)}"
-    async with engine.begin() as connection:
-        await connection.execute(
-            widget_keys.insert().values(
-                key=key, tenant_id=tenant_id, mode=mode, origins=list(clean), created_at=datetime.now(UTC)
-            )
+    await connection.execute(
+        widget_keys.insert().values(
+            key=key, tenant_id=tenant_id, mode=mode, origins=list(clean), created_at=datetime.now(UTC)
         )
+    )
     return WidgetKey(key, tenant_id, mode, clean, False)
 
 
