@@ -14,13 +14,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from hub.auth.passwords import MIN_PASSWORD_LENGTH, hash_password
+from hub.auth.passwords import MIN_PASSWORD_LENGTH, Passwords
 from hub.auth.permissions import CUSTOMER_ROLES, STAFF_ROLES
 from hub.errors import InvalidInput
 from hub.store.models import Tenant
 from hub.store.personas import Persona, active_persona
 from hub.store.tenants import create_tenant
-from hub.store.users import User, create_user
+from hub.store.users import User, create_user, find_user
 from hub.store.widget_keys import WidgetKey, create_widget_key
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{1,60}$")
@@ -52,7 +52,9 @@ def normalise_email(email: str) -> str:
     return email
 
 
-async def new_account(*, email: str, password: str, role: str, kind: str = "staff", name: str = "") -> NewAccount:
+async def new_account(
+    passwords: Passwords, *, email: str, password: str, role: str, kind: str = "staff", name: str = ""
+) -> NewAccount:
     """Check an account's fields and hash its password (tens of ms, off the event loop), writing nothing."""
     roles = STAFF_ROLES if kind == "staff" else CUSTOMER_ROLES
     if role not in roles:
@@ -60,7 +62,7 @@ async def new_account(*, email: str, password: str, role: str, kind: str = "staf
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
     email = normalise_email(email)
-    return NewAccount(email, await hash_password(password), role, kind, name.strip() or email.split("@", 1)[0])
+    return NewAccount(email, await passwords.hash(password), role, kind, name.strip() or email.split("@", 1)[0])
 
 
 async def add_account(
@@ -105,8 +107,17 @@ async def open_tenant(
 class Accounts:
     """The accounts facts of a running node, given what it needs at construction."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, passwords: Passwords) -> None:
         self._engine = engine
+        self._passwords = passwords
+
+    async def authenticate(self, kind: str, email: str, password: str) -> User | None:
+        """The account these credentials log in to; None for a wrong password, an unknown email or a
+        disabled account, all after the same hashing work."""
+        user = await find_user(self._engine, kind, email)
+        if not await self._passwords.verify(user.password_hash if user else None, password):
+            return None
+        return user if user is not None and not user.disabled else None
 
     async def register_tenant(
         self,
@@ -120,7 +131,9 @@ class Accounts:
         owner_name: str,
     ) -> OpenedTenant:
         """A platform admin's onboarding: the owner is checked and hashed first, then one transaction."""
-        owner = await new_account(email=owner_email, password=owner_password, role="owner", name=owner_name)
+        owner = await new_account(
+            self._passwords, email=owner_email, password=owner_password, role="owner", name=owner_name
+        )
         async with self._engine.begin() as connection:
             return await open_tenant(
                 connection, name=name, business_id=business_id, origins=origins, plan=plan, owner=owner
@@ -137,6 +150,6 @@ class Accounts:
         name: str = "",
         seats: int | None = None,
     ) -> User:
-        account = await new_account(email=email, password=password, role=role, kind=kind, name=name)
+        account = await new_account(self._passwords, email=email, password=password, role=role, kind=kind, name=name)
         async with self._engine.begin() as connection:
             return await add_account(connection, tenant_id, account, seats=seats)

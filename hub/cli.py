@@ -15,6 +15,7 @@ from typing import Any
 import uvicorn
 
 from hub.accounts import add_account, new_account, open_tenant
+from hub.auth.passwords import Passwords
 from hub.errors import HubError, InvalidInput
 from hub.settings import Settings, SettingsError
 from hub.store.database import migrate, open_engine
@@ -132,7 +133,14 @@ async def _create_user(settings: Settings, args: argparse.Namespace) -> dict[str
         if tenant is None:
             raise InvalidInput(f"no tenant with business_id {args.tenant!r}")
         kind = "customer" if args.role == "customer" else "staff"
-        account = await new_account(email=args.email, password=args.password, role=args.role, kind=kind, name=args.name)
+        account = await new_account(
+            Passwords(settings.password_hashing),
+            email=args.email,
+            password=args.password,
+            role=args.role,
+            kind=kind,
+            name=args.name,
+        )
         async with engine.begin() as connection:
             user = await add_account(connection, tenant.id, account)
     finally:
@@ -142,6 +150,7 @@ async def _create_user(settings: Settings, args: argparse.Namespace) -> dict[str
 
 async def _ensure_demo(settings: Settings) -> list[dict[str, Any]]:
     engine = open_engine(settings.database_url)
+    passwords = Passwords(settings.password_hashing)
     made = []
     try:
         await migrate(engine)
@@ -151,7 +160,9 @@ async def _ensure_demo(settings: Settings) -> list[dict[str, Any]]:
             missing_key = tenant is not None and not await list_widget_keys(engine, tenant.id)
             missing_user = await find_user(engine, "staff", str(email)) is None
             account = (
-                await new_account(email=str(email), password=str(password), role=str(role)) if missing_user else None
+                await new_account(passwords, email=str(email), password=str(password), role=str(role))
+                if missing_user
+                else None
             )
             async with engine.begin() as connection:  # what is missing of one demo tenant, all at once
                 if tenant is None:

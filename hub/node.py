@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.accounts import Accounts
 from hub.ai import AIProvider, provider_from_settings
+from hub.auth.passwords import Passwords
 from hub.auth.throttle import Throttle
 from hub.broker import Broker, broker_from_url
 from hub.bundle import BundleCache
@@ -174,7 +175,7 @@ class Node:
             control,
             pricebook,
             webhooks,
-            Accounts(engine),
+            Accounts(engine, Passwords(settings.password_hashing)),
         )
         node.tasks = [
             asyncio.create_task(supervise("visitor-presence", presence.run)),

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 from limits import parse
 
+from hub.auth.passwords import DEFAULT_PASSWORD_HASHING, PASSWORD_HASHING
+
 AI_PROVIDERS = ("builtin", "openai", "none")
 
 
@@ -47,6 +49,7 @@ class Settings:
     takeover_lock_ttl_s: float = 15.0
     presence_ttl_s: float = 30.0
     webhooks_allow_private: bool = False
+    password_hashing: str = DEFAULT_PASSWORD_HASHING
     log_level: str = "info"
     node_id: str = field(default_factory=lambda: secrets.token_hex(4))
 
@@ -211,6 +214,13 @@ class Settings:
         deflate = boolean("HUB_WS_PER_MESSAGE_DEFLATE")
         if deflate is not None:
             values["ws_per_message_deflate"] = deflate
+        hashing = text("HUB_PASSWORD_HASHING")
+        if hashing is not None:
+            if hashing not in PASSWORD_HASHING:
+                raise SettingsError(
+                    f"HUB_PASSWORD_HASHING must be one of {', '.join(PASSWORD_HASHING)}, got {hashing!r}"
+                )
+            values["password_hashing"] = hashing
         level = text("HUB_LOG_LEVEL")
         if level is not None:
             if level.lower() not in ("critical", "error", "warning", "info", "debug"):

@@ -11,10 +11,14 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.accounts import add_account, new_account
+from hub.auth.passwords import Passwords
 from hub.store import tenants, widget_keys
 from hub.store.models import Tenant
 from hub.store.users import User
 from hub.store.widget_keys import WidgetKey
+from tests.services import TEST_PASSWORD_HASHING
+
+PASSWORDS = Passwords(TEST_PASSWORD_HASHING)
 
 
 async def create_tenant(engine: AsyncEngine, **fields: Any) -> Tenant:
@@ -26,7 +30,7 @@ async def create_tenant(engine: AsyncEngine, **fields: Any) -> Tenant:
 async def create_user(
     engine: AsyncEngine, *, tenant_id: str, email: str, password: str, role: str, kind: str = "staff", name: str = ""
 ) -> User:
-    account = await new_account(email=email, password=password, role=role, kind=kind, name=name)
+    account = await new_account(PASSWORDS, email=email, password=password, role=role, kind=kind, name=name)
     async with engine.begin() as connection:
         return await add_account(connection, tenant_id, account)
 

@@ -23,7 +23,7 @@ from hub.settings import Settings
 from hub.store.database import migrate, open_engine
 from hub.store.models import Tenant
 from tests.accounts import create_tenant
-from tests.services import free_port, postgres_for_tests, redis_for_tests
+from tests.services import TEST_PASSWORD_HASHING, free_port, postgres_for_tests, redis_for_tests
 
 SECRET = "test-secret-key-0123456789"
 
@@ -72,7 +72,12 @@ def sqlite_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(sqlite_url: str) -> Settings:
-    return Settings(database_url=sqlite_url, secret_key=SECRET, secret_key_is_ephemeral=False)
+    return Settings(
+        database_url=sqlite_url,
+        secret_key=SECRET,
+        secret_key_is_ephemeral=False,
+        password_hashing=TEST_PASSWORD_HASHING,
+    )
 
 
 @dataclass

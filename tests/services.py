@@ -22,6 +22,10 @@ from pathlib import Path
 
 import httpx
 
+# argon2's cheapest profile (HUB_PASSWORD_HASHING): test passwords protect nothing, and hashing each at
+# production cost was a measured share of the suite's time.
+TEST_PASSWORD_HASHING = "cheapest"
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -208,7 +212,7 @@ class HubProcess:
     def start(self, timeout: float = 30.0) -> None:
         log = tempfile.NamedTemporaryFile(prefix="bob-hub-node-", suffix=".log", delete=False)
         self.log_path = log.name
-        env = {**os.environ, **self.env}
+        env = {**os.environ, "HUB_PASSWORD_HASHING": TEST_PASSWORD_HASHING, **self.env}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "hub.cli", "serve", "--port", str(self.port)],
             env=env,

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from hub.store.tables import auth_tokens, users
 from tests.accounts import create_user
 from tests.conftest import RunningHub
+from tests.services import TEST_PASSWORD_HASHING
 
 
 async def make_user(hub: RunningHub, role: str = "agent", kind: str = "staff") -> tuple[str, str]:
@@ -141,7 +142,11 @@ async def test_anonymous_and_bad_tokens_get_401(hub: RunningHub) -> None:
 
 
 def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HUB_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}"}
+    env = {
+        **os.environ,
+        "HUB_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}",
+        "HUB_PASSWORD_HASHING": TEST_PASSWORD_HASHING,
+    }
     env.pop("HUB_REDIS_URL", None)
     return subprocess.run(
         [sys.executable, "-m", "hub.cli", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60

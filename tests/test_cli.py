@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tests.conftest import visitor
-from tests.services import free_port
+from tests.services import TEST_PASSWORD_HASHING, free_port
 
 # Variables the CLI reads; the test's own environment must not leak into the child's.
 OWN_VARIABLES = ("PORT", "WEB_CONCURRENCY")
@@ -39,6 +39,7 @@ def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     for name in OWN_VARIABLES:
         env.pop(name, None)
     env["HUB_DATABASE_URL"] = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+    env["HUB_PASSWORD_HASHING"] = TEST_PASSWORD_HASHING
     env.update(extra)
     return env
 

@@ -19,7 +19,7 @@ from hub.broker.redis import RedisBroker
 from hub.settings import Settings
 from hub.store.models import Tenant
 from tests.conftest import SECRET, serve_hub, visitor
-from tests.services import HubProcess, RedisServer, free_port
+from tests.services import TEST_PASSWORD_HASHING, HubProcess, RedisServer, free_port
 
 
 @pytest.fixture
@@ -165,6 +165,7 @@ async def test_deaf_subscriber_is_detected_and_reopened_within_seconds(own_redis
         redis_url=f"redis://127.0.0.1:{relay.port}/0",
         secret_key=SECRET,
         secret_key_is_ephemeral=False,
+        password_hashing=TEST_PASSWORD_HASHING,
     )
     try:
         async with serve_hub(settings) as hub:

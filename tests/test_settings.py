@@ -24,6 +24,7 @@ async def test_empty_environment_gives_the_embedded_single_node_defaults() -> No
     assert settings.send_queue_frames == 1024
     assert settings.ws_ping_interval_s == 20.0 and settings.ws_per_message_deflate is False
     assert settings.log_level == "info"
+    assert settings.password_hashing == "rfc9106-low-memory", "production cost unless a test suite asks otherwise"
     assert settings.node_id
 
 
@@ -63,6 +64,7 @@ async def test_every_variable_is_parsed() -> None:
             "HUB_WS_PING_INTERVAL_S": "0",
             "HUB_WS_PER_MESSAGE_DEFLATE": "on",
             "HUB_LOG_LEVEL": "DEBUG",
+            "HUB_PASSWORD_HASHING": "cheapest",
         }
     )
     assert settings.database_url == "postgresql+asyncpg://hub:pw@db.internal:5432/hub" and not settings.is_sqlite
@@ -77,7 +79,7 @@ async def test_every_variable_is_parsed() -> None:
     assert settings.ai_token_delay_ms == 40
     assert settings.max_message_chars == 500 and settings.send_queue_frames == 64
     assert settings.ws_ping_interval_s == 0.0 and settings.ws_per_message_deflate is True
-    assert settings.log_level == "debug"
+    assert settings.log_level == "debug" and settings.password_hashing == "cheapest"
     assert settings.max_body_bytes == 2048
     assert (settings.rate_limit_address, settings.rate_limit_key, settings.rate_limit_session) == (
         "10/second",
@@ -157,6 +159,7 @@ BAD_VALUES = [
     ("HUB_WS_PER_MESSAGE_DEFLATE", "maybe"),
     ("HUB_WS_PER_MESSAGE_DEFLATE", "2"),
     ("HUB_LOG_LEVEL", "verbose"),
+    ("HUB_PASSWORD_HASHING", "fast"),
     ("HUB_MAX_BODY_BYTES", "10"),
     ("HUB_RATE_LIMIT_ADDRESS", "lots"),
     ("HUB_RATE_LIMIT_KEY", "0/minute"),

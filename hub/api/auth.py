@@ -8,13 +8,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from hub.api.bodies import read_json, string_field
-from hub.auth.passwords import verify_password
 from hub.auth.permissions import Principal
 from hub.auth.request import CSRF_COOKIE, SESSION_COOKIE, presented_token, require_principal
 from hub.auth.tokens import TOKEN_TTL, issue_token, revoke_token
 from hub.errors import RateLimited, Unauthenticated
 from hub.node import Node
-from hub.store.users import find_user
 
 
 def principal_json(principal: Principal) -> dict[str, Any]:
@@ -45,8 +43,8 @@ async def _login(request: Request, kind: str) -> Response:
     wait = await node.throttle.retry_after(email, address)
     if wait is not None:
         raise RateLimited(f"too many failed logins; try again in {wait} s", wait)
-    user = await find_user(node.engine, kind, email)
-    if not await verify_password(user.password_hash if user else None, password) or user is None or user.disabled:
+    user = await node.accounts.authenticate(kind, email, password)
+    if user is None:
         await node.throttle.failed(email, address)
         raise Unauthenticated("wrong email or password")
     issued = await issue_token(node.engine, user)

@@ -1,28 +1,43 @@
-"""Password hashing with argon2id (argon2-cffi), off the event loop: a hash costs tens of ms of CPU."""
+"""Password hashing with argon2id (argon2-cffi), off the event loop: at production cost a hash is tens of ms of CPU.
+
+The cost is a setting (``HUB_PASSWORD_HASHING``), given to ``Passwords`` when a node or the CLI builds
+one. Verifying reads the cost from the stored hash, so hashes made under one profile verify under any.
+"""
 
 from __future__ import annotations
 
 import asyncio
 
-from argon2 import PasswordHasher
+from argon2 import Parameters, PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 
-_hasher = PasswordHasher()
-
 MIN_PASSWORD_LENGTH = 8
-# Verifying against this when the email is unknown keeps both answers equally slow.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+# HUB_PASSWORD_HASHING -> argon2-cffi's profile. "cheapest" protects nothing: it is for test suites only,
+# where production cost hashing every test password was a measured share of the suite's time.
+PASSWORD_HASHING: dict[str, Parameters] = {
+    "rfc9106-low-memory": profiles.RFC_9106_LOW_MEMORY,  # argon2-cffi's default: 64 MiB, 3 passes, 4 lanes
+    "cheapest": profiles.CHEAPEST,
+}
+DEFAULT_PASSWORD_HASHING = "rfc9106-low-memory"
 
 
-async def hash_password(password: str) -> str:
-    return await asyncio.to_thread(_hasher.hash, password)
+class Passwords:
+    def __init__(self, profile: str = DEFAULT_PASSWORD_HASHING) -> None:
+        self._hasher = PasswordHasher.from_parameters(PASSWORD_HASHING[profile])
+        # Verifying against this when the email is unknown keeps both answers equally slow.
+        self._dummy_hash = self._hasher.hash("not-a-real-password")
 
+    async def hash(self, password: str) -> str:
+        return await asyncio.to_thread(self._hasher.hash, password)
 
-async def verify_password(password_hash: str | None, password: str) -> bool:
-    def verify() -> bool:
-        try:
-            return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
-        except (VerificationError, InvalidHashError):
-            return False
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        """False for a wrong password and for no account (``None``), after the same work."""
 
-    return await asyncio.to_thread(verify)
+        def verify() -> bool:
+            try:
+                return self._hasher.verify(password_hash or self._dummy_hash, password) and password_hash is not None
+            except (VerificationError, InvalidHashError):
+                return False
+
+        return await asyncio.to_thread(verify)
