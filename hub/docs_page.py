@@ -99,15 +99,15 @@ async def docs(request: Request) -> Response:
     rows: list[dict[str, Any]] = []
     if pricebook is not None:
         for plan in pricebook.plans:
-            seats = plan["seats"]
+            seats = plan.seats
             rows.append(
                 {
-                    "name": plan["name"],
-                    "price": f"${plan['price_usd_month']:,}",
-                    "credits": f"{plan['ai_credits_month']:,}",
+                    "name": plan.name,
+                    "price": f"${plan.price_usd_month:,}",
+                    "credits": f"{plan.ai_credits_month:,}",
                     "seats": text["unlimited"] if seats is None else f"{text['up_to']} {seats}",
-                    "integrations": plan["integrations"],
-                    "support": SUPPORT.get(lang, {}).get(plan["support"], plan["support"]),
+                    "integrations": plan.integrations,
+                    "support": SUPPORT.get(lang, {}).get(plan.support, plan.support),
                 }
             )
     context = {

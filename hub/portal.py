@@ -180,7 +180,7 @@ async def team_page(request: Request) -> Response:
         "principal": principal,
         "tenant": tenant,
         "users": users,
-        "seats": plan["seats"] if plan is not None else None,
+        "seats": plan.seats if plan is not None else None,
         "seats_taken": sum(not user.disabled for user in users),
     }
     pages: Jinja2Templates = request.state.templates

@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.chat.fanout import Fanout
 from hub.keys import Keys
-from hub.store.pricebook import Pricebook, current_pricebook
+from hub.plans import Pricebook
+from hub.store.pricebook import current_pricebook
 
 logger = logging.getLogger(__name__)
 

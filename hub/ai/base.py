@@ -10,10 +10,10 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from hub.plans import Pricebook
 from hub.settings import Settings
 from hub.store.models import Tenant
 from hub.store.personas import Persona, default_system_prompt
-from hub.store.pricebook import Pricebook
 
 
 class AIError(Exception):

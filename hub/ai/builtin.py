@@ -111,11 +111,11 @@ def _pricing_faq(request: ReplyRequest) -> list[FaqEntry]:
         return []
     parts = []
     for plan in pricebook.plans:
-        seats = "unlimited seats" if plan.get("seats") is None else f"up to {plan['seats']} seats"
+        seats = "unlimited seats" if plan.seats is None else f"up to {plan.seats} seats"
         parts.append(
-            f"{plan['name']} ${plan['price_usd_month']:,}/month with {plan['ai_credits_month']:,} AI credits, {seats}, "
-            f"{plan['integrations']} standard integration{'s' if plan['integrations'] != 1 else ''} and "
-            f"{plan['support']} support"
+            f"{plan.name} ${plan.price_usd_month:,}/month with {plan.ai_credits_month:,} AI credits, {seats}, "
+            f"{plan.integrations} standard integration{'s' if plan.integrations != 1 else ''} and "
+            f"{plan.support} support"
         )
     answer = "Our plans: " + "; ".join(parts) + ". Would you like a person from the team to help you choose?"
     return [FaqEntry(PRICING_WORDS, answer.replace("{", "{{").replace("}", "}}"))]

@@ -13,8 +13,8 @@ from hub.auth.permissions import USERS_MANAGE
 from hub.auth.request import require_principal
 from hub.errors import Forbidden, InvalidInput, NotFound
 from hub.node import Node
+from hub.plans import PLAN_IDS
 from hub.store.credits import this_month, usage
-from hub.store.pricebook import PLAN_IDS
 from hub.store.users import list_staff
 
 TEAM_ROLES = ("agent", "owner")
@@ -30,8 +30,7 @@ def _seats(node: Node, plan: str) -> int | None:
     found = pricebook.plan(plan) if pricebook is not None else None
     if found is None:
         raise NotFound(f"the published pricebook has no plan {plan!r}")
-    seats = found.get("seats")
-    return int(seats) if seats is not None else None
+    return found.seats
 
 
 async def register_tenant(request: Request) -> Response:
@@ -121,7 +120,7 @@ async def usage_overview(request: Request) -> Response:
     if plan is None:
         raise NotFound(f"the published pricebook has no plan {tenant.plan!r}")
     used = await usage(node.engine, tenant_id) + node.replies.meter.unwritten(tenant_id)
-    included = int(plan["ai_credits_month"])
+    included = plan.ai_credits_month
     return JSONResponse(
         {
             "plan": tenant.plan,

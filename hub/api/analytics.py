@@ -33,7 +33,7 @@ async def credits_of(node: Node, tenant: Tenant) -> dict[str, Any]:
     return {
         "plan": tenant.plan,
         "used": await usage(node.engine, tenant.id) + node.replies.meter.unwritten(tenant.id),
-        "included": plan["ai_credits_month"] if plan is not None else None,
+        "included": plan.ai_credits_month if plan is not None else None,
     }
 
 
@@ -73,7 +73,7 @@ async def overview(request: Request) -> Response:
                 "name": row.name,
                 "plan": row.plan,
                 "used": used.get(row.id, 0) + node.replies.meter.unwritten(row.id),
-                "included": plan["ai_credits_month"] if plan is not None else None,
+                "included": plan.ai_credits_month if plan is not None else None,
             }
         )
     return JSONResponse({**metrics, "tenants": len(rows), "credits": per_tenant})

@@ -83,9 +83,9 @@ async def create(request: Request) -> Response:
     tenant = await node.tenants.get(tenant_id)
     pricebook = node.pricebook.current
     plan = pricebook.plan(tenant.plan) if pricebook is not None and tenant is not None else None
-    if plan is not None and await count_endpoints(node.engine, tenant_id) >= plan["integrations"]:
+    if plan is not None and await count_endpoints(node.engine, tenant_id) >= plan.integrations:
         raise IntegrationLimitReached(
-            f"the {plan['name']} plan includes {plan['integrations']} standard integrations and all are in use"
+            f"the {plan.name} plan includes {plan.integrations} standard integrations and all are in use"
         )
     endpoint = await create_endpoint(node.engine, tenant_id, url, events, description)
     node.webhooks.forget(tenant_id)

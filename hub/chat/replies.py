@@ -179,8 +179,8 @@ class ReplyRunner:
             return  # someone already answered (an agent, or a reply that raced this one)
         pricebook = self.pricebook.current if self.pricebook is not None else None
         plan = pricebook.plan(tenant.plan) if pricebook is not None else None
-        if plan is not None and await self.meter.credits_used(tenant.id) >= plan["ai_credits_month"]:
-            await self._credits_exhausted(tenant, session_id, plan["ai_credits_month"])
+        if plan is not None and await self.meter.credits_used(tenant.id) >= plan.ai_credits_month:
+            await self._credits_exhausted(tenant, session_id, plan.ai_credits_month)
             return
         turns = tuple(ChatTurn(m.role, m.text) for m in history)
         request = ReplyRequest(tenant, turns, pricebook=pricebook, persona=await self.meter.persona(tenant.id))

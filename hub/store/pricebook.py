@@ -6,17 +6,17 @@ responder's answers); a version never changes once published, a new one supersed
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.errors import Conflict, NotFound
+from hub.plans import Plan, Pricebook
 from hub.store.tables import pricebook_versions
-
-PLAN_IDS = ("starter", "pro", "enterprise")
 
 SEED_LABEL = "pricebook-seed V1"
 SEED_PLANS: tuple[dict[str, Any], ...] = (
@@ -50,34 +50,9 @@ SEED_PLANS: tuple[dict[str, Any], ...] = (
 )
 
 
-@dataclass(frozen=True)
-class Pricebook:
-    version: int
-    label: str
-    plans: tuple[dict[str, Any], ...]
-    created_at: datetime
-    published_at: datetime | None
-
-    @property
-    def published(self) -> bool:
-        return self.published_at is not None
-
-    def plan(self, plan_id: str) -> dict[str, Any] | None:
-        return next((plan for plan in self.plans if plan["id"] == plan_id), None)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "label": self.label,
-            "status": "published" if self.published else "draft",
-            "created_at": self.created_at.isoformat(),
-            "published_at": self.published_at.isoformat() if self.published_at else None,
-            "plans": [dict(plan) for plan in self.plans],
-        }
-
-
 def _pricebook(row: Any) -> Pricebook:
-    return Pricebook(row.version, row.label, tuple(row.plans), row.created_at, row.published_at)
+    plans = msgspec.convert(row.plans, tuple[Plan, ...])
+    return Pricebook(row.version, row.label, plans, row.created_at, row.published_at)
 
 
 async def current_pricebook(engine: AsyncEngine) -> Pricebook | None:
@@ -99,7 +74,7 @@ async def get_pricebook(engine: AsyncEngine, version: int) -> Pricebook | None:
     return _pricebook(row) if row is not None else None
 
 
-async def create_draft(engine: AsyncEngine, label: str, plans: list[dict[str, Any]], created_by: str) -> Pricebook:
+async def create_draft(engine: AsyncEngine, label: str, plans: Sequence[Plan], created_by: str) -> Pricebook:
     now = datetime.now(UTC)
     async with engine.begin() as connection:
         # Numbers are given out in order; the primary key settles a race between two admins.
@@ -109,7 +84,7 @@ async def create_draft(engine: AsyncEngine, label: str, plans: list[dict[str, An
             pricebook_versions.insert().values(
                 version=version,
                 label=label or f"V{version}",
-                plans=plans,
+                plans=msgspec.to_builtins(plans),
                 created_by=created_by,
                 created_at=now,
                 published_at=None,

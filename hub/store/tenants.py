@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.errors import Conflict, InvalidInput
 from hub.origins import normalise_origin_pattern
+from hub.plans import PLAN_IDS
 from hub.store.models import Tenant
 from hub.store.personas import insert_default_persona
-from hub.store.pricebook import PLAN_IDS
 from hub.store.tables import tenants
 
 BUSINESS_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$"
