@@ -1,4 +1,5 @@
-"""Accounts: tenants opened whole (tenant, default persona, first widget key, owner) and user accounts.
+"""Accounts: plans, credits and seats of a tenant, who acts on which tenant, and onboarding: tenants
+opened whole (tenant, default persona, first widget key, owner) and user accounts.
 
 Everything a caller gives is checked and every password hashed *before* the first write, and the
 writes of one tenant share one transaction, so a refusal never leaves half a tenant behind. The
@@ -9,18 +10,21 @@ here.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.auth.passwords import MIN_PASSWORD_LENGTH, Passwords
-from hub.auth.permissions import CUSTOMER_ROLES, STAFF_ROLES
-from hub.errors import InvalidInput
+from hub.auth.permissions import CUSTOMER_ROLES, STAFF_ROLES, Principal
+from hub.errors import Forbidden, InvalidInput, NotFound, TenantNotFound
+from hub.plans import Plan, Pricebook
+from hub.store.credits import usage, usage_of_every_tenant
 from hub.store.models import Tenant
 from hub.store.personas import Persona, active_persona
-from hub.store.tenants import create_tenant
-from hub.store.users import User, create_user, find_user
+from hub.store.tenants import BUSINESS_ID, create_tenant, get_tenant_by_business_id, list_tenants
+from hub.store.users import User, count_seats, create_user, find_user
 from hub.store.widget_keys import WidgetKey, create_widget_key
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{1,60}$")
@@ -104,12 +108,99 @@ async def open_tenant(
     return OpenedTenant(tenant, persona, key, user)
 
 
-class Accounts:
-    """The accounts facts of a running node, given what it needs at construction."""
+@dataclass(frozen=True)
+class Credits:
+    """A tenant's AI credits this month (one credit = one AI reply), against its plan's."""
 
-    def __init__(self, engine: AsyncEngine, passwords: Passwords) -> None:
+    plan: str
+    used: int
+    included: int
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.included - self.used)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.used >= self.included
+
+
+@dataclass(frozen=True)
+class Seats:
+    """Staff seats: the plan's limit (None = unlimited) and how many accounts that are not disabled take."""
+
+    limit: int | None
+    taken: int
+
+
+class Accounts:
+    """The accounts facts of a running node: plans, credits, seats, who acts on which tenant, onboarding.
+
+    Built with exactly what it reads: the engine, password hashing, the live pricebook, the credits
+    this node spent but has not written yet, and the node's tenant cache.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        passwords: Passwords,
+        current_pricebook: Callable[[], Pricebook | None],
+        unwritten_credits: Callable[[str], int],
+        cached_tenant: Callable[[str], Awaitable[Tenant | None]],
+    ) -> None:
         self._engine = engine
         self._passwords = passwords
+        self._current_pricebook = current_pricebook
+        self._unwritten_credits = unwritten_credits
+        self._cached_tenant = cached_tenant
+
+    def plan_of(self, tenant: Tenant) -> Plan:
+        """The tenant's plan in the live published pricebook."""
+        pricebook = self._current_pricebook()
+        plan = pricebook.plan(tenant.plan) if pricebook is not None else None
+        if plan is None:
+            raise NotFound(f"the published pricebook has no plan {tenant.plan!r}")
+        return plan
+
+    def _credits(self, tenant: Tenant, stored: int) -> Credits:
+        # Each node counts its replies in memory and writes them once a second: used = stored + not yet written.
+        used = stored + self._unwritten_credits(tenant.id)
+        return Credits(tenant.plan, used, self.plan_of(tenant).ai_credits_month)
+
+    async def credits(self, tenant: Tenant) -> Credits:
+        return self._credits(tenant, await usage(self._engine, tenant.id))
+
+    async def credits_of_every_tenant(self) -> list[tuple[Tenant, Credits]]:
+        """Every tenant with its credits, in two reads (the platform overview)."""
+        stored = await usage_of_every_tenant(self._engine)
+        return [
+            (tenant, self._credits(tenant, stored.get(tenant.id, 0))) for tenant in await list_tenants(self._engine)
+        ]
+
+    async def seats(self, tenant: Tenant) -> Seats:
+        async with self._engine.connect() as connection:
+            taken = await count_seats(connection, tenant.id)
+        return Seats(self.plan_of(tenant).seats, taken)
+
+    async def acting_tenant(self, principal: Principal, business_id: str | None, permission: str) -> Tenant:
+        """The tenant a call acts on: the caller's own, or, for a platform admin, the one ``business_id`` names.
+
+        Raises Forbidden (no ``permission``, or another tenant named by someone else than a platform
+        admin) or TenantNotFound.
+        """
+        if permission not in principal.permissions:
+            raise Forbidden(f"this account lacks the {permission} permission")
+        if business_id is None or business_id == principal.business_id:
+            tenant = await self._cached_tenant(principal.tenant_id)
+        elif not principal.is_platform_admin:
+            raise Forbidden("only platform admins act on other tenants")
+        else:
+            # What cannot be a business_id is not looked up (NUL or overlong text would reach the database).
+            found = BUSINESS_ID.fullmatch(business_id) is not None
+            tenant = await get_tenant_by_business_id(self._engine, business_id) if found else None
+        if tenant is None:
+            raise TenantNotFound("unknown tenant")
+        return tenant
 
     async def authenticate(self, kind: str, email: str, password: str) -> User | None:
         """The account these credentials log in to; None for a wrong password, an unknown email or a
@@ -139,17 +230,8 @@ class Accounts:
                 connection, name=name, business_id=business_id, origins=origins, plan=plan, owner=owner
             )
 
-    async def add_user(
-        self,
-        tenant_id: str,
-        *,
-        email: str,
-        password: str,
-        role: str,
-        kind: str = "staff",
-        name: str = "",
-        seats: int | None = None,
-    ) -> User:
-        account = await new_account(self._passwords, email=email, password=password, role=role, kind=kind, name=name)
+    async def add_teammate(self, tenant: Tenant, *, email: str, password: str, role: str, name: str) -> User:
+        """An owner's new agent or owner, within the plan's seats (409 ``seat_limit`` beyond them)."""
+        account = await new_account(self._passwords, email=email, password=password, role=role, name=name)
         async with self._engine.begin() as connection:
-            return await add_account(connection, tenant_id, account, seats=seats)
+            return await add_account(connection, tenant.id, account, seats=self.plan_of(tenant).seats)

@@ -157,6 +157,9 @@ class Node:
         replies.pricebook = pricebook
         webhooks = Webhooks(engine, allow_private=settings.webhooks_allow_private)
         chat.webhooks = webhooks
+        tenants = TenantCache(engine)
+        passwords = Passwords(settings.password_hashing)
+        accounts = Accounts(engine, passwords, lambda: pricebook.current, replies.meter.unwritten, tenants.get)
         node = cls(
             settings,
             engine,
@@ -167,7 +170,7 @@ class Node:
             fanout,
             chat,
             replies,
-            TenantCache(engine),
+            tenants,
             throttle,
             WidgetOrigins(engine),
             coord,
@@ -175,7 +178,7 @@ class Node:
             control,
             pricebook,
             webhooks,
-            Accounts(engine, Passwords(settings.password_hashing)),
+            accounts,
         )
         node.tasks = [
             asyncio.create_task(supervise("visitor-presence", presence.run)),

@@ -7,14 +7,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from hub.api.analytics import credits_of
 from hub.assets import asset_dir
 from hub.auth.permissions import PERSONAS_MANAGE, USERS_MANAGE, WEBHOOKS_MANAGE, WIDGET_MANAGE, Principal
 from hub.auth.request import optional_principal
-from hub.errors import HubError
+from hub.errors import HubError, NotFound
 from hub.node import Node
 from hub.store.analytics import conversation_metrics
-from hub.store.credits import this_month, usage
+from hub.store.credits import this_month
 from hub.store.personas import list_personas
 from hub.store.users import list_staff
 from hub.store.webhooks import EVENTS, list_deliveries, list_endpoints
@@ -98,19 +97,19 @@ async def plan_page(request: Request) -> Response:
     tenant = await node.tenants.get(principal.tenant_id)
     assert tenant is not None
     pricebook = node.pricebook.current
-    plan = pricebook.plan(tenant.plan) if pricebook is not None else None
-    if pricebook is None or plan is None:
+    try:
+        plan = node.accounts.plan_of(tenant)
+    except NotFound:
         return Response("No published pricebook holds this tenant's plan.", status_code=503)
-    team = await list_staff(node.engine, tenant.id)
     context = {
         "title": "Plan and usage",
         "principal": principal,
         "tenant": tenant,
         "pricebook": pricebook,
         "plan": plan,
-        "used": await usage(node.engine, tenant.id) + node.replies.meter.unwritten(tenant.id),
+        "used": (await node.accounts.credits(tenant)).used,
         "month": this_month(),
-        "seats_taken": sum(not user.disabled for user in team),
+        "seats_taken": (await node.accounts.seats(tenant)).taken,
     }
     pages: Jinja2Templates = request.state.templates
     return pages.TemplateResponse(request, "plan.html", context)
@@ -146,7 +145,7 @@ async def analytics_page(request: Request) -> Response:
         "principal": principal,
         "tenant": tenant,
         "m": await conversation_metrics(node.engine, [tenant.id], 30),
-        "credits": await credits_of(node, tenant),
+        "credits": await node.accounts.credits(tenant),
     }
     pages: Jinja2Templates = request.state.templates
     return pages.TemplateResponse(request, "analytics.html", context, headers={"Cache-Control": "no-store"})
@@ -173,15 +172,14 @@ async def team_page(request: Request) -> Response:
     tenant = await node.tenants.get(principal.tenant_id)
     assert tenant is not None
     users = await list_staff(node.engine, tenant.id)
-    pricebook = node.pricebook.current
-    plan = pricebook.plan(tenant.plan) if pricebook is not None else None
+    seats = await node.accounts.seats(tenant)
     context = {
         "title": "Team",
         "principal": principal,
         "tenant": tenant,
         "users": users,
-        "seats": plan.seats if plan is not None else None,
-        "seats_taken": sum(not user.disabled for user in users),
+        "seats": seats.limit,
+        "seats_taken": seats.taken,
     }
     pages: Jinja2Templates = request.state.templates
     return pages.TemplateResponse(request, "team.html", context, headers={"Cache-Control": "no-store"})

@@ -8,13 +8,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from hub.api.bodies import read_json, string_field
-from hub.api.tenancy import managed_tenant_id
+from hub.api.tenancy import managed_tenant
 from hub.auth.permissions import USERS_MANAGE
 from hub.auth.request import require_principal
-from hub.errors import Forbidden, InvalidInput, NotFound
+from hub.errors import Forbidden, InvalidInput
 from hub.node import Node
 from hub.plans import PLAN_IDS
-from hub.store.credits import this_month, usage
+from hub.store.credits import this_month
 from hub.store.users import list_staff
 
 TEAM_ROLES = ("agent", "owner")
@@ -23,14 +23,6 @@ MAX_ORIGINS = 50
 
 def _staff_json(user: Any) -> dict[str, Any]:
     return {"id": user.id, "email": user.email, "name": user.name, "role": user.role, "disabled": user.disabled}
-
-
-def _seats(node: Node, plan: str) -> int | None:
-    pricebook = node.pricebook.current
-    found = pricebook.plan(plan) if pricebook is not None else None
-    if found is None:
-        raise NotFound(f"the published pricebook has no plan {plan!r}")
-    return found.seats
 
 
 async def register_tenant(request: Request) -> Response:
@@ -77,13 +69,11 @@ async def register_tenant(request: Request) -> Response:
 
 async def list_team(request: Request) -> Response:
     node: Node = request.state.node
-    tenant_id = await managed_tenant_id(request, node, USERS_MANAGE)
-    tenant = await node.tenants.get(tenant_id)
-    assert tenant is not None
-    team = await list_staff(node.engine, tenant_id)
-    seats = _seats(node, tenant.plan)
+    tenant = await managed_tenant(request, node, USERS_MANAGE)
+    team = await list_staff(node.engine, tenant.id)
+    seats = await node.accounts.seats(tenant)
     return JSONResponse(
-        {"plan": tenant.plan, "seats": seats, "seats_taken": sum(not user.disabled for user in team),
+        {"plan": tenant.plan, "seats": seats.limit, "seats_taken": seats.taken,
          "users": [_staff_json(user) for user in team]}
     )  # fmt: skip
 
@@ -91,20 +81,17 @@ async def list_team(request: Request) -> Response:
 async def add_teammate(request: Request) -> Response:
     """An owner adds an agent (or another owner) within the plan's seats: 409 ``seat_limit`` beyond them."""
     node: Node = request.state.node
-    tenant_id = await managed_tenant_id(request, node, USERS_MANAGE)
-    tenant = await node.tenants.get(tenant_id)
-    assert tenant is not None
+    tenant = await managed_tenant(request, node, USERS_MANAGE)
     body = await read_json(request, 16 * 1024)
     role = body.get("role", "agent")
     if role not in TEAM_ROLES:
         raise InvalidInput(f"'role' must be one of {', '.join(TEAM_ROLES)}")
-    user = await node.accounts.add_user(
-        tenant_id,
+    user = await node.accounts.add_teammate(
+        tenant,
         email=string_field(body, "email", max_len=254),
         password=string_field(body, "password", max_len=1024),
         role=role,
         name=string_field(body, "name", max_len=200, required=False),
-        seats=_seats(node, tenant.plan),
     )
     return JSONResponse(_staff_json(user), status_code=201)
 
@@ -112,23 +99,16 @@ async def add_teammate(request: Request) -> Response:
 async def usage_overview(request: Request) -> Response:
     """This month's AI credits against the plan's (one credit = one AI reply), for the portal."""
     node: Node = request.state.node
-    tenant_id = await managed_tenant_id(request, node, USERS_MANAGE)
-    tenant = await node.tenants.get(tenant_id)
-    assert tenant is not None
-    pricebook = node.pricebook.current
-    plan = pricebook.plan(tenant.plan) if pricebook is not None else None
-    if plan is None:
-        raise NotFound(f"the published pricebook has no plan {tenant.plan!r}")
-    used = await usage(node.engine, tenant_id) + node.replies.meter.unwritten(tenant_id)
-    included = plan.ai_credits_month
+    tenant = await managed_tenant(request, node, USERS_MANAGE)
+    credits = await node.accounts.credits(tenant)
     return JSONResponse(
         {
-            "plan": tenant.plan,
+            "plan": credits.plan,
             "month": this_month(),
             "unit": "one AI reply",
-            "ai_credits_used": used,
-            "ai_credits_included": included,
-            "ai_credits_remaining": max(0, included - used),
-            "exhausted": used >= included,
+            "ai_credits_used": credits.used,
+            "ai_credits_included": credits.included,
+            "ai_credits_remaining": credits.remaining,
+            "exhausted": credits.exhausted,
         }
     )

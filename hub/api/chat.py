@@ -224,17 +224,9 @@ async def _app_principal(request: Request, node: Node) -> Principal:
 
 async def _app_tenant(node: Node, principal: Principal, business_id: object) -> Tenant:
     """The caller's own tenant; a platform admin may name another with ``business_id``."""
-    if business_id is None or business_id == principal.business_id:
-        tenant = await node.tenants.get(principal.tenant_id)
-    elif not isinstance(business_id, str):
+    if business_id is not None and not isinstance(business_id, str):
         raise InvalidInput("'business_id' must be a string")
-    elif not principal.is_platform_admin:
-        raise Forbidden("only platform admins act on other tenants")
-    else:
-        tenant = await get_tenant_by_business_id(node.engine, text_param(business_id, "business_id"))
-    if tenant is None:
-        raise TenantNotFound("unknown tenant")
-    return tenant
+    return await node.accounts.acting_tenant(principal, business_id, CHAT_MANAGE)
 
 
 async def app_session(request: Request) -> Response:
@@ -280,7 +272,8 @@ async def app_message(request: Request) -> Response:
 async def app_history(request: Request) -> Response:
     node: Node = request.state.node
     principal = await _app_principal(request, node)
-    tenant = await _app_tenant(node, principal, request.query_params.get("business_id"))
+    business_id = request.query_params.get("business_id")
+    tenant = await _app_tenant(node, principal, text_param(business_id, "business_id") if business_id else business_id)
     session_id = text_param(request.path_params["session_id"], "session_id")
     after_seq = seq_param(request.query_params.get("after_seq", "0"), "after_seq")
     state = await get_session(node.engine, tenant.id, session_id)

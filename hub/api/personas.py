@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from hub.api.bodies import read_json, text_param
-from hub.api.tenancy import managed_tenant_id
+from hub.api.tenancy import managed_tenant
 from hub.auth.permissions import PERSONAS_MANAGE
 from hub.errors import InvalidInput, NotFound
 from hub.node import Node
@@ -58,14 +58,14 @@ def _persona_id(request: Request) -> str:
 
 async def list_all(request: Request) -> Response:
     node: Node = request.state.node
-    tenant_id = await managed_tenant_id(request, node, PERSONAS_MANAGE)
+    tenant_id = (await managed_tenant(request, node, PERSONAS_MANAGE)).id
     found = await list_personas(node.engine, tenant_id)
     return JSONResponse({"personas": [persona.to_json() for persona in found]})
 
 
 async def create(request: Request) -> Response:
     node: Node = request.state.node
-    tenant_id = await managed_tenant_id(request, node, PERSONAS_MANAGE)
+    tenant_id = (await managed_tenant(request, node, PERSONAS_MANAGE)).id
     body = await read_json(request, BODY_BYTES)
     persona = await create_persona(node.engine, tenant_id, _fields(body, complete=True), _active(body))
     node.tenants.forget(tenant_id)  # the widget shows the active persona's name
@@ -75,7 +75,7 @@ async def create(request: Request) -> Response:
 
 async def read(request: Request) -> Response:
     node: Node = request.state.node
-    tenant_id = await managed_tenant_id(request, node, PERSONAS_MANAGE)
+    tenant_id = (await managed_tenant(request, node, PERSONAS_MANAGE)).id
     persona = await get_persona(node.engine, tenant_id, _persona_id(request))
     if persona is None:
         raise NotFound("no such persona in this tenant")
@@ -85,7 +85,7 @@ async def read(request: Request) -> Response:
 async def change(request: Request) -> Response:
     """PUT and PATCH: the fields sent are changed; ``"active": true`` makes it the tenant's active persona."""
     node: Node = request.state.node
-    tenant_id = await managed_tenant_id(request, node, PERSONAS_MANAGE)
+    tenant_id = (await managed_tenant(request, node, PERSONAS_MANAGE)).id
     body = await read_json(request, BODY_BYTES)
     fields = _fields(body, complete=False)
     activate = _active(body)
@@ -101,7 +101,7 @@ async def change(request: Request) -> Response:
 
 async def remove(request: Request) -> Response:
     node: Node = request.state.node
-    tenant_id = await managed_tenant_id(request, node, PERSONAS_MANAGE)
+    tenant_id = (await managed_tenant(request, node, PERSONAS_MANAGE)).id
     if not await delete_persona(node.engine, tenant_id, _persona_id(request)):
         raise NotFound("no such persona in this tenant")
     return Response(status_code=204)

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from hub.api.bodies import read_json, text_param
-from hub.api.tenancy import managed_tenant_id
+from hub.api.tenancy import managed_tenant
 from hub.auth.permissions import WEBHOOKS_MANAGE
 from hub.errors import Conflict, InvalidInput, NotFound
 from hub.node import Node
@@ -70,20 +70,19 @@ def _endpoint_id(request: Request) -> str:
 
 async def list_all(request: Request) -> Response:
     node: Node = request.state.node
-    tenant_id = await managed_tenant_id(request, node, WEBHOOKS_MANAGE)
+    tenant_id = (await managed_tenant(request, node, WEBHOOKS_MANAGE)).id
     return JSONResponse({"webhooks": [e.to_json() for e in await list_endpoints(node.engine, tenant_id)]})
 
 
 async def create(request: Request) -> Response:
     node: Node = request.state.node
-    tenant_id = await managed_tenant_id(request, node, WEBHOOKS_MANAGE)
+    tenant = await managed_tenant(request, node, WEBHOOKS_MANAGE)
+    tenant_id = tenant.id
     body = await read_json(request, 16 * 1024)
     url = _url(body.get("url"), node.settings.webhooks_allow_private)
     events, description = _events(body.get("events")), _description(body.get("description"))
-    tenant = await node.tenants.get(tenant_id)
-    pricebook = node.pricebook.current
-    plan = pricebook.plan(tenant.plan) if pricebook is not None and tenant is not None else None
-    if plan is not None and await count_endpoints(node.engine, tenant_id) >= plan.integrations:
+    plan = node.accounts.plan_of(tenant)
+    if await count_endpoints(node.engine, tenant_id) >= plan.integrations:
         raise IntegrationLimitReached(
             f"the {plan.name} plan includes {plan.integrations} standard integrations and all are in use"
         )
@@ -94,7 +93,7 @@ async def create(request: Request) -> Response:
 
 async def read(request: Request) -> Response:
     node: Node = request.state.node
-    tenant_id = await managed_tenant_id(request, node, WEBHOOKS_MANAGE)
+    tenant_id = (await managed_tenant(request, node, WEBHOOKS_MANAGE)).id
     endpoint = await get_endpoint(node.engine, tenant_id, _endpoint_id(request))
     if endpoint is None:
         raise NotFound("no such webhook endpoint in this tenant")
@@ -103,7 +102,7 @@ async def read(request: Request) -> Response:
 
 async def change(request: Request) -> Response:
     node: Node = request.state.node
-    tenant_id = await managed_tenant_id(request, node, WEBHOOKS_MANAGE)
+    tenant_id = (await managed_tenant(request, node, WEBHOOKS_MANAGE)).id
     body = await read_json(request, 16 * 1024)
     values: dict[str, Any] = {}
     if "url" in body:
@@ -125,7 +124,7 @@ async def change(request: Request) -> Response:
 
 async def remove(request: Request) -> Response:
     node: Node = request.state.node
-    tenant_id = await managed_tenant_id(request, node, WEBHOOKS_MANAGE)
+    tenant_id = (await managed_tenant(request, node, WEBHOOKS_MANAGE)).id
     if not await delete_endpoint(node.engine, tenant_id, _endpoint_id(request)):
         raise NotFound("no such webhook endpoint in this tenant")
     node.webhooks.forget(tenant_id)
@@ -134,7 +133,7 @@ async def remove(request: Request) -> Response:
 
 async def deliveries(request: Request) -> Response:
     node: Node = request.state.node
-    tenant_id = await managed_tenant_id(request, node, WEBHOOKS_MANAGE)
+    tenant_id = (await managed_tenant(request, node, WEBHOOKS_MANAGE)).id
     endpoint_id = _endpoint_id(request)
     if await get_endpoint(node.engine, tenant_id, endpoint_id) is None:
         raise NotFound("no such webhook endpoint in this tenant")
@@ -144,7 +143,7 @@ async def deliveries(request: Request) -> Response:
 
 async def resend(request: Request) -> Response:
     node: Node = request.state.node
-    tenant_id = await managed_tenant_id(request, node, WEBHOOKS_MANAGE)
+    tenant_id = (await managed_tenant(request, node, WEBHOOKS_MANAGE)).id
     delivery_id = text_param(request.path_params["delivery_id"], "delivery_id")[:64]
     if not await redeliver(node.engine, tenant_id, _endpoint_id(request), delivery_id):
         raise NotFound("no such delivery of this endpoint")

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from hub.api.bodies import read_json, text_param
-from hub.api.tenancy import managed_tenant_id
+from hub.api.tenancy import managed_tenant
 from hub.auth.permissions import WIDGET_MANAGE
 from hub.errors import InvalidInput, NotFound
 from hub.node import Node
@@ -22,7 +22,7 @@ def key_json(key: WidgetKey) -> dict[str, Any]:
 
 
 async def _tenant_id(request: Request, node: Node) -> str:
-    return await managed_tenant_id(request, node, WIDGET_MANAGE)
+    return (await managed_tenant(request, node, WIDGET_MANAGE)).id
 
 
 async def list_keys(request: Request) -> Response:

@@ -32,6 +32,13 @@ async def usage(engine: AsyncEngine, tenant_id: str) -> int:
         return await used_this_month(connection, tenant_id)
 
 
+async def usage_of_every_tenant(engine: AsyncEngine) -> dict[str, int]:
+    """This month's credits per tenant id (tenants that used none are absent)."""
+    query = select(credit_usage.c.tenant_id, credit_usage.c.used).where(credit_usage.c.month == this_month())
+    async with engine.connect() as connection:
+        return {tenant_id: int(used) for tenant_id, used in await connection.execute(query)}
+
+
 async def spend(engine: AsyncEngine, tenant_id: str, credits: int = 1) -> None:
     insert = (pg_insert if engine.dialect.name == "postgresql" else sqlite_insert)(credit_usage)
     statement = insert.values(tenant_id=tenant_id, month=this_month(), used=credits).on_conflict_do_update(

@@ -89,3 +89,8 @@ async def get_tenant_by_business_id(engine: AsyncEngine, business_id: str) -> Te
     async with engine.connect() as connection:
         row = (await connection.execute(select(tenants).where(tenants.c.business_id == business_id))).first()
     return _tenant(row) if row is not None else None
+
+
+async def list_tenants(engine: AsyncEngine) -> list[Tenant]:
+    async with engine.connect() as connection:
+        return [_tenant(row) for row in await connection.execute(select(tenants).order_by(tenants.c.created_at))]
