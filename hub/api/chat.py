@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from hub.api.bodies import read_json, seq_param, string_field, text_param
+from hub.api.turns import sse_event, sse_turn, start_turn, turn_summary
 from hub.auth.permissions import CHAT_MANAGE, PLATFORM_BUSINESS_ID, Principal
 from hub.auth.request import optional_principal
 from hub.chat.identity import (
@@ -29,7 +30,6 @@ from hub.chat.identity import (
     resume_token,
     visitor_id_from_token,
 )
-from hub.chat.turn import sse_event, sse_turn, start_turn, turn_summary
 from hub.errors import (
     Forbidden,
     HubError,
