@@ -9,19 +9,14 @@ from collections.abc import AsyncIterator
 from functools import partial
 
 from starlette.applications import Starlette
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from hub.api import accounts, analytics, personas, pricebook, webhooks
-from hub.api.auth import customer_login, logout, me, staff_login
-from hub.api.chat import app_history, app_message, app_session, public_chat, widget_chat, widget_preflight
 from hub.api.errors import EXCEPTION_HANDLERS
-from hub.api.health import health
-from hub.api.openapi import openapi
+from hub.api.routes import API, SOCKETS
 from hub.api.widget_js import widget_js
-from hub.api.widget_keys import create_key, list_keys, revoke_key
 from hub.assets import asset_dir
 from hub.broker.base import Broker
 from hub.docs_page import docs
@@ -41,7 +36,6 @@ from hub.portal import (
 )
 from hub.settings import Settings
 from hub.supervise import supervise
-from hub.ws.agent import agent_socket
 from hub.ws.visitor import park_idle_senders, visitor_socket
 
 VISITOR_SOCKET_PREFIX = "/ws/visitor/"
@@ -89,8 +83,8 @@ def create_app(settings: Settings | None = None, *, broker: Broker | None = None
         finally:
             await node.close()
 
-    routes = [
-        Route("/api/health", health, methods=["GET"]),
+    # Pages and assets here; every /api operation and socket comes from the one table that also documents them.
+    routes: list[BaseRoute] = [
         Route("/widget/{tenant_uuid}/widget.js", widget_js, methods=["GET"]),
         Route("/portal/login", login_page, methods=["GET"]),
         Route("/portal/widget", widget_setup, methods=["GET"]),
@@ -104,46 +98,8 @@ def create_app(settings: Settings | None = None, *, broker: Broker | None = None
         Route("/mission-control", dashboard, methods=["GET"]),
         Route("/mission-control/login", mission_control_login, methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=str(asset_dir("static"))), name="static"),
-        Route("/api/openapi.json", openapi, methods=["GET"]),
-        Route("/api/auth/login", staff_login, methods=["POST"]),
-        Route("/api/auth/logout", logout, methods=["POST"]),
-        Route("/api/auth/me", me, methods=["GET"]),
-        Route("/api/customers/auth/login", customer_login, methods=["POST"]),
-        Route("/api/customers/auth/logout", logout, methods=["POST"]),
-        Route("/api/customers/auth/me", me, methods=["GET"]),
-        Route("/api/chat", public_chat, methods=["POST"]),
-        Route("/api/widget/chat", widget_chat, methods=["POST"]),
-        Route("/api/widget/chat", widget_preflight, methods=["OPTIONS"]),
-        Route("/api/chat/session", app_session, methods=["POST"]),
-        Route("/api/chat/message", app_message, methods=["POST"]),
-        Route("/api/chat/history/{session_id}", app_history, methods=["GET"]),
-        Route("/api/pricebook", pricebook.current, methods=["GET"]),
-        Route("/api/pricebook/versions/{version}", pricebook.version, methods=["GET"]),
-        Route("/api/admin/pricebook/versions", pricebook.create_version, methods=["POST"]),
-        Route("/api/admin/pricebook/versions/{version}/publish", pricebook.publish_version, methods=["POST"]),
-        Route("/api/admin/tenants", accounts.register_tenant, methods=["POST"]),
-        Route("/api/users", accounts.list_team, methods=["GET"]),
-        Route("/api/usage", accounts.usage_overview, methods=["GET"]),
-        Route("/api/metrics/business", analytics.business_metrics, methods=["GET"]),
-        Route("/api/analytics/overview", analytics.overview, methods=["GET"]),
-        Route("/api/users", accounts.add_teammate, methods=["POST"]),
-        Route("/api/personas", personas.list_all, methods=["GET"]),
-        Route("/api/personas", personas.create, methods=["POST"]),
-        Route("/api/personas/{persona_id}", personas.read, methods=["GET"]),
-        Route("/api/personas/{persona_id}", personas.change, methods=["PUT", "PATCH"]),
-        Route("/api/personas/{persona_id}", personas.remove, methods=["DELETE"]),
-        Route("/api/webhooks", webhooks.list_all, methods=["GET"]),
-        Route("/api/webhooks", webhooks.create, methods=["POST"]),
-        Route("/api/webhooks/{endpoint_id}", webhooks.read, methods=["GET"]),
-        Route("/api/webhooks/{endpoint_id}", webhooks.change, methods=["PATCH"]),
-        Route("/api/webhooks/{endpoint_id}", webhooks.remove, methods=["DELETE"]),
-        Route("/api/webhooks/{endpoint_id}/deliveries", webhooks.deliveries, methods=["GET"]),
-        Route("/api/webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver", webhooks.resend, methods=["POST"]),
-        Route("/api/widget-keys", list_keys, methods=["GET"]),
-        Route("/api/widget-keys", create_key, methods=["POST"]),
-        Route("/api/widget-keys/{key}", revoke_key, methods=["DELETE"]),
-        WebSocketRoute("/ws/visitor/{tenant_uuid}", visitor_socket),
-        WebSocketRoute("/ws/agent", agent_socket),
+        *(operation.route() for operation in API),
+        *(socket.route() for socket in SOCKETS),
     ]
     return HubApp(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
 

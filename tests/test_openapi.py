@@ -37,7 +37,7 @@ from hypothesis import strategies as st
 from openapi_spec_validator import validate
 from starlette.routing import Route, WebSocketRoute
 
-from hub.api.openapi import OPENAPI
+from hub.api.routes import openapi_document
 from hub.app import create_app
 from hub.auth.permissions import PLATFORM_BUSINESS_ID
 from hub.auth.tokens import issue_token
@@ -47,6 +47,7 @@ from hub.store.widget_keys import revoke_widget_key
 from tests.accounts import create_tenant, create_user, create_widget_key
 from tests.conftest import RunningHub, serve_hub
 
+OPENAPI = openapi_document()
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 SHOP = "https://shop.example.com"
 PASSWORD = "fuzz-pass-123"

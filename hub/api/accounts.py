@@ -2,27 +2,102 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Literal
 
+import msgspec
+from msgspec import Meta
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
-from hub.api.bodies import read_json, string_field
+from hub.api.bodies import StructResponse, read_body
+from hub.api.models import Email, NewPassword, Origins, PersonName
+from hub.api.personas import Persona
 from hub.api.tenancy import managed_tenant
 from hub.auth.permissions import USERS_MANAGE
 from hub.auth.request import require_principal
-from hub.errors import Forbidden, InvalidInput
+from hub.errors import Forbidden
 from hub.node import Node
-from hub.plans import PLAN_IDS
+from hub.plans import PlanId
 from hub.store.credits import this_month
-from hub.store.users import list_staff
+from hub.store.tenants import BUSINESS_ID_PATTERN
+from hub.store.users import User, list_staff
 
-TEAM_ROLES = ("agent", "owner")
-MAX_ORIGINS = 50
+ACCOUNT_BODY_BYTES = 16 * 1024
+StaffRole = Literal["agent", "owner", "admin"]
 
 
-def _staff_json(user: Any) -> dict[str, Any]:
-    return {"id": user.id, "email": user.email, "name": user.name, "role": user.role, "disabled": user.disabled}
+class OwnerRequest(msgspec.Struct):
+    """The new tenant's first owner account."""
+
+    email: Email
+    password: NewPassword
+    name: PersonName | None = None
+
+
+class TenantRequest(msgspec.Struct, kw_only=True):
+    """A tenant to register, with its owner."""
+
+    name: Annotated[str, Meta(min_length=1, max_length=200, pattern=r"\S", description="The business's name.")]
+    business_id: Annotated[
+        str, Meta(pattern=BUSINESS_ID_PATTERN, description="3-64 lowercase letters, digits or '-', e.g. acme-shop.")
+    ]
+    plan: PlanId = "starter"
+    origins: Origins = msgspec.field(default_factory=list)
+    owner: OwnerRequest
+
+
+class StaffUser(msgspec.Struct, kw_only=True):
+    id: str
+    email: str
+    name: str
+    role: StaffRole
+    disabled: bool
+
+    @classmethod
+    def of(cls, user: User) -> StaffUser:
+        return msgspec.convert(
+            {"id": user.id, "email": user.email, "name": user.name, "role": user.role, "disabled": user.disabled}, cls
+        )
+
+
+class RegisteredTenant(msgspec.Struct, kw_only=True):
+    """A registered tenant, ready to use."""
+
+    uuid: str
+    business_id: str
+    name: str
+    plan: PlanId
+    owner: StaffUser
+    widget_key: Annotated[str, Meta(description="The first publishable key (`pk_live_…`), for the tenant's origins.")]
+    persona: Persona
+
+
+class Team(msgspec.Struct, kw_only=True):
+    plan: PlanId
+    seats: Annotated[int | None, Meta(description="The plan's seats; null = unlimited.")]
+    seats_taken: Annotated[int, Meta(description="Staff accounts that are not disabled.")]
+    users: list[StaffUser]
+
+
+class TeammateRequest(msgspec.Struct, kw_only=True):
+    """A new agent or owner of the tenant."""
+
+    email: Email
+    password: NewPassword
+    name: PersonName | None = None
+    role: Literal["agent", "owner"] = "agent"
+
+
+class Usage(msgspec.Struct, kw_only=True):
+    """This month's AI credits against the plan's."""
+
+    plan: PlanId
+    month: Annotated[str, Meta(description="YYYY-MM (UTC)")]
+    unit: Annotated[Literal["one AI reply"], Meta(description="What one credit is.")] = "one AI reply"
+    ai_credits_used: int
+    ai_credits_included: int
+    ai_credits_remaining: int
+    exhausted: bool
 
 
 async def register_tenant(request: Request) -> Response:
@@ -31,40 +106,31 @@ async def register_tenant(request: Request) -> Response:
     principal = await require_principal(request, node, request.method)
     if not principal.is_platform_admin:
         raise Forbidden("only platform admins register tenants")
-    body = await read_json(request, 16 * 1024)
-    name = string_field(body, "name", max_len=200)
-    business_id = string_field(body, "business_id", max_len=64)
-    plan = body.get("plan", "starter")
-    if plan not in PLAN_IDS:
-        raise InvalidInput(f"'plan' must be one of {', '.join(PLAN_IDS)}")
-    origins = body.get("origins", [])
-    if not isinstance(origins, list) or len(origins) > MAX_ORIGINS or not all(isinstance(o, str) for o in origins):
-        raise InvalidInput(f"'origins' must be a list of up to {MAX_ORIGINS} origin strings")
-    owner = body.get("owner")
-    if not isinstance(owner, dict):
-        raise InvalidInput("'owner' must be an object with email, password and name")
+    body = await read_body(request, TenantRequest, ACCOUNT_BODY_BYTES)
     opened = await node.accounts.register_tenant(
-        name=name,
-        business_id=business_id,
-        origins=origins,
-        plan=plan,
-        owner_email=string_field(owner, "email", max_len=254),
-        owner_password=string_field(owner, "password", max_len=1024),
-        owner_name=string_field(owner, "name", max_len=200, required=False),
+        name=body.name,
+        business_id=body.business_id,
+        origins=body.origins,
+        plan=body.plan,
+        owner_email=body.owner.email,
+        owner_password=body.owner.password,
+        owner_name=body.owner.name or "",
     )
     assert opened.owner is not None
-    return JSONResponse(
+    answer = msgspec.convert(
         {
             "uuid": opened.tenant.id,
             "business_id": opened.tenant.business_id,
             "name": opened.tenant.name,
             "plan": opened.tenant.plan,
-            "owner": _staff_json(opened.owner),
+            "owner": StaffUser.of(opened.owner),
             "widget_key": opened.widget_key.key,
-            "persona": opened.persona.to_json(),
+            "persona": Persona.of(opened.persona),
         },
-        status_code=201,
+        RegisteredTenant,
+        from_attributes=True,
     )
+    return StructResponse(answer, status_code=201)
 
 
 async def list_team(request: Request) -> Response:
@@ -72,28 +138,24 @@ async def list_team(request: Request) -> Response:
     tenant = await managed_tenant(request, node, USERS_MANAGE)
     team = await list_staff(node.engine, tenant.id)
     seats = await node.accounts.seats(tenant)
-    return JSONResponse(
-        {"plan": tenant.plan, "seats": seats.limit, "seats_taken": seats.taken,
-         "users": [_staff_json(user) for user in team]}
-    )  # fmt: skip
+    fields = {
+        "plan": tenant.plan,
+        "seats": seats.limit,
+        "seats_taken": seats.taken,
+        "users": [StaffUser.of(user) for user in team],
+    }
+    return StructResponse(msgspec.convert(fields, Team, from_attributes=True))
 
 
 async def add_teammate(request: Request) -> Response:
     """An owner adds an agent (or another owner) within the plan's seats: 409 ``seat_limit`` beyond them."""
     node: Node = request.state.node
     tenant = await managed_tenant(request, node, USERS_MANAGE)
-    body = await read_json(request, 16 * 1024)
-    role = body.get("role", "agent")
-    if role not in TEAM_ROLES:
-        raise InvalidInput(f"'role' must be one of {', '.join(TEAM_ROLES)}")
+    body = await read_body(request, TeammateRequest, ACCOUNT_BODY_BYTES)
     user = await node.accounts.add_teammate(
-        tenant,
-        email=string_field(body, "email", max_len=254),
-        password=string_field(body, "password", max_len=1024),
-        role=role,
-        name=string_field(body, "name", max_len=200, required=False),
+        tenant, email=body.email, password=body.password, role=body.role, name=body.name or ""
     )
-    return JSONResponse(_staff_json(user), status_code=201)
+    return StructResponse(StaffUser.of(user), status_code=201)
 
 
 async def usage_overview(request: Request) -> Response:
@@ -101,14 +163,12 @@ async def usage_overview(request: Request) -> Response:
     node: Node = request.state.node
     tenant = await managed_tenant(request, node, USERS_MANAGE)
     credits = await node.accounts.credits(tenant)
-    return JSONResponse(
-        {
-            "plan": credits.plan,
-            "month": this_month(),
-            "unit": "one AI reply",
-            "ai_credits_used": credits.used,
-            "ai_credits_included": credits.included,
-            "ai_credits_remaining": credits.remaining,
-            "exhausted": credits.exhausted,
-        }
-    )
+    fields = {
+        "plan": credits.plan,
+        "month": this_month(),
+        "ai_credits_used": credits.used,
+        "ai_credits_included": credits.included,
+        "ai_credits_remaining": credits.remaining,
+        "exhausted": credits.exhausted,
+    }
+    return StructResponse(msgspec.convert(fields, Usage))

@@ -3,38 +3,88 @@
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Annotated
 
+import msgspec
+from msgspec import Meta
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
-from hub.accounts import Credits
+from hub.api.bodies import StructResponse, read_query
+from hub.api.models import ManagedQuery
 from hub.api.tenancy import managed_tenant
 from hub.auth.permissions import USERS_MANAGE
 from hub.auth.request import require_principal
-from hub.errors import Forbidden, InvalidInput
+from hub.errors import Forbidden
 from hub.node import Node
+from hub.plans import PlanId
 from hub.store.analytics import MAX_DAYS, conversation_metrics
 
-
-def _days(request: Request) -> int:
-    raw = request.query_params.get("days", "30")
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_DAYS:
-        raise InvalidInput(f"'days' must be a whole number from 1 to {MAX_DAYS}")
-    return int(raw)
+Days = Annotated[int, Meta(ge=1, le=MAX_DAYS, description="The window: the last this many days.")]
 
 
-def credits_json(credits: Credits) -> dict[str, Any]:
-    return {"plan": credits.plan, "used": credits.used, "included": credits.included}
+class DaysQuery(msgspec.Struct):
+    days: Days = 30
+
+
+class MetricsQuery(ManagedQuery):
+    days: Days = 30
+
+
+class Day(msgspec.Struct):
+    date: Annotated[str, Meta(extra_json_schema={"format": "date"})]
+    conversations: int
+
+
+class ConversationMetrics(msgspec.Struct, kw_only=True):
+    """Conversations of the window: per day, answered by the AI alone or taken over, and the medians."""
+
+    days: int
+    per_day: Annotated[list[Day], Meta(description="Oldest first, one entry per day of the window.")]
+    conversations: int
+    ai_only: int
+    taken_over: int
+    ai_only_share: Annotated[float | None, Meta(description="null without conversations.")]
+    median_first_token_ms: Annotated[
+        int | None, Meta(description="From the visitor's message to the AI's first token.")
+    ]
+    median_first_agent_reply_s: Annotated[
+        float | None, Meta(description="From the visitor's message to the first agent reply.")
+    ]
+
+
+class Credits(msgspec.Struct, kw_only=True):
+    """AI credits this month (one credit = one AI reply)."""
+
+    plan: PlanId
+    used: int
+    included: int
+
+
+class TenantCredits(Credits, kw_only=True):
+    business_id: str
+    name: str
+
+
+class BusinessMetrics(ConversationMetrics, kw_only=True):
+    business_id: str
+    credits: Credits
+
+
+class Overview(ConversationMetrics, kw_only=True):
+    tenants: Annotated[int, Meta(description="How many tenants there are.")]
+    credits: list[TenantCredits]
 
 
 async def business_metrics(request: Request) -> Response:
     node: Node = request.state.node
     tenant = await managed_tenant(request, node, USERS_MANAGE)
-    days = _days(request)
+    days = read_query(request, MetricsQuery).days
     metrics = await conversation_metrics(node.engine, [tenant.id], days)
     credits = await node.accounts.credits(tenant)
-    return JSONResponse({"business_id": tenant.business_id, **metrics, "credits": credits_json(credits)})
+    fields = {"business_id": tenant.business_id, **metrics, "credits": credits}
+    return StructResponse(msgspec.convert(fields, BusinessMetrics, from_attributes=True))
 
 
 async def overview(request: Request) -> Response:
@@ -42,10 +92,12 @@ async def overview(request: Request) -> Response:
     principal = await require_principal(request, node)
     if not principal.is_platform_admin:
         raise Forbidden("only platform admins see every tenant")
-    days = _days(request)
+    days = read_query(request, DaysQuery).days
     every = await node.accounts.credits_of_every_tenant()
     metrics = await conversation_metrics(node.engine, None, days)
     per_tenant = [
-        {"business_id": tenant.business_id, "name": tenant.name, **credits_json(credits)} for tenant, credits in every
+        {"business_id": tenant.business_id, "name": tenant.name, **dataclasses.asdict(credits)}
+        for tenant, credits in every
     ]
-    return JSONResponse({**metrics, "tenants": len(every), "credits": per_tenant})
+    fields = {**metrics, "tenants": len(every), "credits": per_tenant}
+    return StructResponse(msgspec.convert(fields, Overview))

@@ -2,31 +2,67 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Literal
 
+import msgspec
+from msgspec import Meta
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
-from hub.api.bodies import read_json, string_field
+from hub.api.bodies import StructResponse, read_body
+from hub.api.models import Email, Timestamp
 from hub.auth.permissions import Principal
 from hub.auth.request import CSRF_COOKIE, SESSION_COOKIE, presented_token, require_principal
 from hub.auth.tokens import TOKEN_TTL, issue_token, revoke_token
 from hub.errors import RateLimited, Unauthenticated
 from hub.node import Node
 
+LOGIN_BODY_BYTES = 4096
 
-def principal_json(principal: Principal) -> dict[str, Any]:
-    return {
-        "id": principal.user_id,
-        "email": principal.email,
-        "name": principal.name,
-        "kind": principal.kind,
-        "role": principal.role,
-        "tenant_id": principal.tenant_id,
-        "business_id": principal.business_id,
-        "permissions": sorted(principal.permissions),
-        "platform_admin": principal.is_platform_admin,
-    }
+
+class LoginRequest(msgspec.Struct):
+    """Email and password of a staff or customer account."""
+
+    email: Email
+    password: Annotated[str, Meta(min_length=1, max_length=1024)]
+
+
+class Account(msgspec.Struct, kw_only=True):
+    """Who a token belongs to."""
+
+    id: str
+    email: str
+    name: str
+    kind: Literal["staff", "customer"]
+    role: Annotated[str, Meta(description="agent, owner, admin (staff) or customer.")]
+    tenant_id: str
+    business_id: str
+    permissions: Annotated[list[str], Meta(description="e.g. chat.manage")]
+    platform_admin: bool
+
+    @classmethod
+    def of(cls, principal: Principal) -> Account:
+        return cls(
+            id=principal.user_id,
+            email=principal.email,
+            name=principal.name,
+            kind="customer" if principal.kind == "customer" else "staff",
+            role=principal.role,
+            tenant_id=principal.tenant_id,
+            business_id=principal.business_id,
+            permissions=sorted(principal.permissions),
+            platform_admin=principal.is_platform_admin,
+        )
+
+
+class LoginResponse(msgspec.Struct, kw_only=True):
+    token: Annotated[str, Meta(description="Send as `Authorization: Bearer <token>`.")]
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_at: Timestamp
+    csrf_token: Annotated[
+        str, Meta(description="Send as `X-CSRF-Token` on unsafe requests that authenticate with the cookie.")
+    ]
+    user: Account
 
 
 def _secure_cookies(request: Request, node: Node) -> bool:
@@ -36,9 +72,8 @@ def _secure_cookies(request: Request, node: Node) -> bool:
 
 async def _login(request: Request, kind: str) -> Response:
     node: Node = request.state.node
-    body = await read_json(request, max_bytes=4096)
-    email = string_field(body, "email", max_len=254).strip().lower()
-    password = string_field(body, "password", max_len=1024)
+    body = await read_body(request, LoginRequest, LOGIN_BODY_BYTES)
+    email, password = body.email.strip().lower(), body.password
     address = request.client.host if request.client else "unknown"
     wait = await node.throttle.retry_after(email, address)
     if wait is not None:
@@ -51,16 +86,13 @@ async def _login(request: Request, kind: str) -> Response:
     principal = Principal(
         user.id, user.tenant_id, user.business_id, user.kind, user.role, user.email, user.name, "bearer"
     )
-    response = JSONResponse(
-        {
-            "token": issued.token,
-            "token_type": "Bearer",
-            "expires_at": issued.expires_at.isoformat(),
-            "csrf_token": issued.csrf_token,
-            "user": principal_json(principal),
-        },
-        headers={"Cache-Control": "no-store"},
+    answer = LoginResponse(
+        token=issued.token,
+        expires_at=issued.expires_at.isoformat(),
+        csrf_token=issued.csrf_token,
+        user=Account.of(principal),
     )
+    response = StructResponse(answer, headers={"Cache-Control": "no-store"})
     secure = _secure_cookies(request, node)
     max_age = int(TOKEN_TTL.total_seconds())
     response.set_cookie(
@@ -94,4 +126,4 @@ async def logout(request: Request) -> Response:
 async def me(request: Request) -> Response:
     node: Node = request.state.node
     principal = await require_principal(request, node, request.method)
-    return JSONResponse(principal_json(principal), headers={"Cache-Control": "no-store"})
+    return StructResponse(Account.of(principal), headers={"Cache-Control": "no-store"})

@@ -1,22 +1,74 @@
-"""Reading JSON request bodies with the limits and errors every endpoint shares."""
+"""JSON in and out of every HTTP endpoint, through the typed models.
+
+``read_body`` decodes and checks a request body against its msgspec Struct in one call (content
+type, size, JSON, the model's limits, no NUL anywhere); ``read_query`` and ``read_path`` do the same
+for parameters; ``StructResponse`` encodes a model as the answer. Every refusal is a ``HubError``,
+which ``hub.api.errors`` turns into the one error shape.
+
+A limit stated in a model is a 400 ``invalid_input`` (the message names the field); only the size of
+the body and the length of a chat ``message`` (both settings) are a 413 ``too_large``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Mapping
+from functools import cache
+from typing import Any, TypeVar
 
-import orjson
+import msgspec
 from starlette.requests import Request
+from starlette.responses import Response
 
 from hub.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 
-MAX_BODY_BYTES = 64 * 1024
-MAX_SEQ = 2**63 - 1  # the store's BIGINT
+Model = TypeVar("Model", bound=msgspec.Struct)
 
 
-async def read_json(request: Request, max_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:
+async def read_body(request: Request, model: type[Model], max_bytes: int, *, optional: bool = False) -> Model:
+    """The body as ``model``. ``optional``: no body at all (or an empty one) is the model's defaults."""
+    if not optional:
+        _check_content_type(request)
+    body = await _read_limited(request, max_bytes)
+    if optional:
+        if not body:
+            return model()
+        _check_content_type(request)
+    return decode_body(body, model)
+
+
+def decode_body(body: bytes, model: type[Model]) -> Model:
+    try:
+        value = msgspec.json.decode(body, type=model)
+    except msgspec.ValidationError as exc:
+        raise InvalidInput(field_message(exc)) from None
+    except (msgspec.DecodeError, RecursionError):  # RecursionError: nesting deeper than Python's stack
+        raise InvalidInput("body is not valid JSON") from None
+    if b"\\u0000" in body and _holds_nul(msgspec.json.decode(body)):
+        raise InvalidInput("strings in the body must not contain NUL (\\u0000)")
+    return value
+
+
+def field_message(error: msgspec.ValidationError) -> str:
+    """msgspec's message, led by the field it is about: "'owner.password': expected `str` of length >= 8"."""
+    found = _AT.match(str(error))
+    what, where = (found["what"], found["where"]) if found else (str(error), "")
+    if missing := _MISSING.match(what):
+        return f"'{where + '.' if where else ''}{missing['field']}' is required"
+    return f"'{where}': {what[:1].lower()}{what[1:]}" if where else f"the body: {what[:1].lower()}{what[1:]}"
+
+
+_AT = re.compile(r"^(?P<what>.*) - at `\$\.?(?P<where>[^`]*)`$", re.DOTALL)
+_MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`$")
+
+
+def _check_content_type(request: Request) -> None:
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if content_type != "application/json":
         raise UnsupportedMediaType("send the body as JSON with Content-Type: application/json")
+
+
+async def _read_limited(request: Request, max_bytes: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise PayloadTooLarge(f"body is larger than {max_bytes} bytes")
@@ -25,15 +77,7 @@ async def read_json(request: Request, max_bytes: int = MAX_BODY_BYTES) -> dict[s
         body += chunk
         if len(body) > max_bytes:
             raise PayloadTooLarge(f"body is larger than {max_bytes} bytes")
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise InvalidInput("body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise InvalidInput("body must be a JSON object")
-    if b"\\u0000" in body and _holds_nul(data):
-        raise InvalidInput("strings in the body must not contain NUL (\\u0000)")
-    return data
+    return body
 
 
 def _holds_nul(data: object) -> bool:
@@ -51,26 +95,48 @@ def _holds_nul(data: object) -> bool:
     return False
 
 
-def text_param(value: str, name: str) -> str:
-    """A path or query value that reaches the store: no NUL, as for body strings."""
-    if "\x00" in value:
-        raise InvalidInput(f"'{name}' must not contain NUL characters")
-    return value
+def read_query(request: Request, model: type[Model]) -> Model:
+    return _read_parameters(request.query_params, model)
 
 
-def seq_param(raw: str, name: str) -> int:
-    """A non-negative ``seq`` from a query string: ASCII digits only ("²".isdigit() is true) and in range."""
-    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_SEQ:
-        raise InvalidInput(f"{name} must be a non-negative integer")
-    return int(raw)
+def read_path(request: Request, model: type[Model]) -> Model:
+    return _read_parameters(request.path_params, model)
 
 
-def string_field(body: dict[str, Any], name: str, *, max_len: int, required: bool = True) -> str:
-    value = body.get(name)
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str) or (required and not value):
-        raise InvalidInput(f"'{name}' must be a non-empty string")
-    if len(value) > max_len:
-        raise PayloadTooLarge(f"'{name}' is longer than {max_len} characters")
-    return value
+def _read_parameters(given: Mapping[str, Any], model: type[Model]) -> Model:
+    """Text parameters as ``model``: no NUL (as in bodies); integers in ASCII digits only ("²".isdigit() is
+    true, and msgspec would also take "1e3"); unknown names ignored."""
+    values: dict[str, Any] = {}
+    for name, is_integer in _parameter_fields(model):
+        raw = given.get(name)
+        if raw is None:
+            continue
+        if "\x00" in raw:
+            raise InvalidInput(f"'{name}' must not contain NUL characters")
+        values[name] = int(raw) if is_integer and raw.isascii() and raw.isdigit() else raw
+    try:
+        return msgspec.convert(values, model)
+    except msgspec.ValidationError as exc:
+        raise InvalidInput(field_message(exc)) from None
+
+
+@cache
+def _parameter_fields(model: type[msgspec.Struct]) -> tuple[tuple[str, bool], ...]:
+    info = msgspec.inspect.type_info(model)
+    assert isinstance(info, msgspec.inspect.StructType)
+    return tuple((field.encode_name, _is_integer(field.type)) for field in info.fields)
+
+
+def _is_integer(kind: msgspec.inspect.Type) -> bool:
+    while isinstance(kind, msgspec.inspect.Metadata):  # Annotated[int, Meta(...)]
+        kind = kind.type
+    return isinstance(kind, msgspec.inspect.IntType)
+
+
+class StructResponse(Response):
+    """A model encoded as JSON (``application/json``, as Starlette's JSONResponse)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return msgspec.json.encode(content)

@@ -14,14 +14,29 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+import msgspec
 from limits import parse
 from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
-from hub.api.bodies import read_json, seq_param, string_field, text_param
+from hub.api.bodies import StructResponse, read_body, read_path, read_query
+from hub.api.chat_models import (
+    AppMessage,
+    AppMessageRequest,
+    AppSession,
+    AppSessionRequest,
+    ChatReply,
+    ChatRequest,
+    History,
+    HistoryPath,
+    HistoryQuery,
+    WidgetChatReply,
+    WidgetChatRequest,
+)
+from hub.api.errors import error_response
 from hub.api.turns import sse_event, sse_turn, start_turn, turn_summary
-from hub.auth.permissions import CHAT_MANAGE, PLATFORM_BUSINESS_ID, Principal
+from hub.auth.permissions import CHAT_MANAGE, Principal
 from hub.auth.request import optional_principal
 from hub.chat.identity import (
     bound_session_id,
@@ -35,6 +50,7 @@ from hub.errors import (
     HubError,
     InvalidInput,
     OriginNotAllowed,
+    PayloadTooLarge,
     RateLimited,
     SessionNotFound,
     TenantNotFound,
@@ -76,13 +92,11 @@ async def _limit(node: Node, request: Request, *scoped: tuple[str, str, str]) ->
             raise RateLimited(f"too many requests ({scope}); retry in {wait} s", wait)
 
 
-async def _message_body(request: Request, node: Node) -> tuple[str, str, dict[str, Any]]:
-    body = await read_json(request, node.settings.max_body_bytes)
-    text = string_field(body, "message", max_len=node.settings.max_message_chars)
-    if not text.strip():
-        raise InvalidInput("'message' is empty")
-    client_session_id = string_field(body, "session_id", max_len=64)
-    return text, client_session_id, body
+def _check_length(text: str, node: Node) -> str:
+    """The message limit is a setting, so it is checked here rather than in the model."""
+    if len(text) > node.settings.max_message_chars:
+        raise PayloadTooLarge(f"'message' is longer than {node.settings.max_message_chars} characters")
+    return text
 
 
 _rate = cache(parse)  # settings hold rates as text; parse each once, not per request
@@ -112,6 +126,7 @@ async def _answer(
     text: str,
     extra: dict[str, Any],
     headers: dict[str, str],
+    answer: type[ChatReply],
 ) -> Response:
     turn = await start_turn(node, tenant, session_id, text)
     if _wants_stream(request):
@@ -127,7 +142,8 @@ async def _answer(
     except TimeoutError:
         raise Unavailable("the AI did not answer in time; the message is stored") from None
     summary = await turn_summary(node, tenant, session_id, client_session_id, frames)
-    return JSONResponse({**summary, **extra}, headers={**headers, "Cache-Control": "no-store"})
+    reply = msgspec.convert({**summary, **extra}, answer)
+    return StructResponse(reply, headers={**headers, "Cache-Control": "no-store"})
 
 
 async def public_chat(request: Request) -> Response:
@@ -135,17 +151,16 @@ async def public_chat(request: Request) -> Response:
     origin = _origin(request)
     if origin is not None and origin not in own_origins(request, node):
         raise OriginNotAllowed("POST /api/chat is same-origin only; other sites embed the widget instead")
-    text, client_session_id, body = await _message_body(request, node)
-    business_id = body.get("business_id") or PLATFORM_BUSINESS_ID
-    if not isinstance(business_id, str) or len(business_id) > 64:
-        raise InvalidInput("'business_id' must be a string")
+    body = await read_body(request, ChatRequest, node.settings.max_body_bytes)
+    text = _check_length(body.message, node)
+    business_id = body.tenant_business_id
     tenant = await get_tenant_by_business_id(node.engine, business_id)
     if tenant is None or tenant.disabled:
         raise TenantNotFound(f"no tenant with business_id {business_id!r}")
     token, visitor_id = _visitor(node, request.cookies.get(VISITOR_COOKIE))
-    session_id = bound_session_id(node.settings.secret_key, tenant.id, visitor_id, client_session_id)
+    session_id = bound_session_id(node.settings.secret_key, tenant.id, visitor_id, body.session_id)
     await _limit(node, request, (node.settings.rate_limit_session, "session", session_id))
-    response = await _answer(request, node, tenant, session_id, client_session_id, text, {}, {})
+    response = await _answer(request, node, tenant, session_id, body.session_id, text, {}, {}, ChatReply)
     secure = (node.settings.public_url or "").startswith("https://") or request.url.scheme == "https"
     response.set_cookie(
         VISITOR_COOKIE, token, max_age=365 * 86400, httponly=True, samesite="lax", secure=secure, path="/api/chat"
@@ -166,10 +181,7 @@ async def widget_preflight(request: Request) -> Response:
     origin = _origin(request)
     # A preflight carries no key, so it is answered for an origin that some active key allows.
     if origin is None or origin in ("null", "invalid") or not await node.widget_origins.allowed(origin):
-        return JSONResponse(
-            {"error": {"code": "origin_not_allowed", "message": "this origin is not allowed for any widget key"}},
-            status_code=403,
-        )
+        return error_response(403, "origin_not_allowed", "this origin is not allowed for any widget key")
     return Response(
         status_code=204,
         headers={
@@ -192,7 +204,8 @@ async def widget_chat(request: Request) -> Response:
         raise OriginNotAllowed("the Origin is not allowed for this widget key")
     headers = _cors_headers(origin)
     try:
-        text, client_session_id, _ = await _message_body(request, node)
+        body = await read_body(request, WidgetChatRequest, node.settings.max_body_bytes)
+        text, client_session_id = _check_length(body.message, node), body.session_id
         tenant = await node.tenants.get(key.tenant_id)
         if tenant is None or tenant.disabled:
             raise TenantNotFound("the widget key's tenant is disabled")
@@ -204,8 +217,9 @@ async def widget_chat(request: Request) -> Response:
             (node.settings.rate_limit_key, "key", key.key),
             (node.settings.rate_limit_session, "session", session_id),
         )
+        extra = {"visitor_token": token}
         return await _answer(
-            request, node, tenant, session_id, client_session_id, text, {"visitor_token": token}, headers
+            request, node, tenant, session_id, client_session_id, text, extra, headers, WidgetChatReply
         )
     except HubError as exc:
         # Errors after the origin check carry CORS headers, so the page's script can read them.
@@ -222,69 +236,56 @@ async def _app_principal(request: Request, node: Node) -> Principal:
     return principal
 
 
-async def _app_tenant(node: Node, principal: Principal, business_id: object) -> Tenant:
-    """The caller's own tenant; a platform admin may name another with ``business_id``."""
-    if business_id is not None and not isinstance(business_id, str):
-        raise InvalidInput("'business_id' must be a string")
-    return await node.accounts.acting_tenant(principal, business_id, CHAT_MANAGE)
-
-
 async def app_session(request: Request) -> Response:
     node: Node = request.state.node
     principal = await _app_principal(request, node)
-    body = await read_json(request) if request.headers.get("content-length") not in (None, "0") else {}
-    tenant = await _app_tenant(node, principal, body.get("business_id"))
+    body = await read_body(request, AppSessionRequest, node.settings.max_body_bytes, optional=True)
+    tenant = await node.accounts.acting_tenant(principal, body.business_id, CHAT_MANAGE)
     session_id = new_session_id()
     await node.chat.writer.ensure_session(tenant.id, session_id)
-    return JSONResponse(
-        {
-            "session_id": session_id,
-            "tenant_id": tenant.id,
-            "business_id": tenant.business_id,
-            "resume_token": resume_token(node.settings.secret_key, tenant.id, session_id),
-            "seq": 0,
-        },
-        status_code=201,
+    answer = AppSession(
+        session_id=session_id,
+        tenant_id=tenant.id,
+        business_id=tenant.business_id,
+        resume_token=resume_token(node.settings.secret_key, tenant.id, session_id),
     )
+    return StructResponse(answer, status_code=201)
 
 
 async def app_message(request: Request) -> Response:
     node: Node = request.state.node
     principal = await _app_principal(request, node)
-    text, session_id, body = await _message_body(request, node)
-    tenant = await _app_tenant(node, principal, body.get("business_id"))
+    body = await read_body(request, AppMessageRequest, node.settings.max_body_bytes)
+    text = _check_length(body.message, node)
+    tenant = await node.accounts.acting_tenant(principal, body.business_id, CHAT_MANAGE)
     # The same rules as the agent socket: unknown sessions are 404, another agent's human-mode session is 409.
-    result = await node.control.agent_message(tenant, session_id, principal, text)
-    answer = {
-        "session_id": session_id,
-        "seq": result.message.seq,
-        "message": result.message.frame(),
-        "mode": result.mode,
-    }
+    result = await node.control.agent_message(tenant, body.session_id, principal, text)
+    frame = result.message.frame()
+    fields = {"session_id": body.session_id, "seq": result.message.seq, "message": frame, "mode": result.mode}
+    answer = msgspec.convert(fields, AppMessage)
     if _wants_stream(request):
         # Nothing streams after an agent's line (the AI does not answer agents); the same two events keep
         # SSE clients on one code path for all three endpoints.
-        events = sse_event("message", result.message.frame()) + sse_event("done", answer)
+        events = sse_event("message", frame) + sse_event("done", msgspec.to_builtins(answer))
         return Response(events, media_type="text/event-stream", headers={"Cache-Control": "no-store"})
-    return JSONResponse(answer)
+    return StructResponse(answer)
 
 
 async def app_history(request: Request) -> Response:
     node: Node = request.state.node
     principal = await _app_principal(request, node)
-    business_id = request.query_params.get("business_id")
-    tenant = await _app_tenant(node, principal, text_param(business_id, "business_id") if business_id else business_id)
-    session_id = text_param(request.path_params["session_id"], "session_id")
-    after_seq = seq_param(request.query_params.get("after_seq", "0"), "after_seq")
+    query = read_query(request, HistoryQuery)
+    tenant = await node.accounts.acting_tenant(principal, query.business_id, CHAT_MANAGE)
+    session_id = read_path(request, HistoryPath).session_id
     state = await get_session(node.engine, tenant.id, session_id)
     if state is None:
         raise SessionNotFound("no such session in this tenant")
-    history = await messages_after(node.engine, tenant.id, session_id, after_seq)
-    return JSONResponse(
-        {
-            "session_id": session_id,
-            "seq": state.last_seq,
-            "mode": state.mode,
-            "messages": [message.frame() for message in history],
-        }
-    )
+    history = await messages_after(node.engine, tenant.id, session_id, query.after_seq)
+    fields = {
+        "session_id": session_id,
+        "seq": state.last_seq,
+        "mode": state.mode,
+        "messages": [message.frame() for message in history],
+    }
+    answer = msgspec.convert(fields, History)
+    return StructResponse(answer)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import Annotated
 
+import msgspec
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
+from hub.api.bodies import StructResponse
 from hub.errors import HubError
 
 logger = logging.getLogger(__name__)
@@ -26,8 +29,48 @@ HTTP_CODES = {
 }
 
 
-def error_response(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+# What each error status means, for the OpenAPI document: status -> (component name, description).
+ERROR_STATUSES: dict[int, tuple[str, str]] = {
+    400: (
+        "BadRequest",
+        "Malformed JSON, a body that is not an object, a missing or ill-typed field, a value outside its stated "
+        "limits (the message names the field), or a NUL character in any string.",
+    ),
+    401: ("Unauthenticated", "No, an unknown, expired or revoked token (or widget key)."),
+    403: ("Forbidden", "Not allowed: missing permission, cookie without X-CSRF-Token, or an Origin not allowed."),
+    404: ("NotFound", "No such tenant, session or resource (for this caller)."),
+    409: (
+        "Conflict",
+        "Already exists, another agent owns the session, a plan's seats or integrations are all taken, the "
+        "pricebook version is already published, or the persona is active.",
+    ),
+    413: ("TooLarge", "The body is larger than its limit, or a chat `message` longer than `HUB_MAX_MESSAGE_CHARS`."),
+    415: ("UnsupportedMediaType", "The body is not sent as Content-Type: application/json."),
+    429: ("RateLimited", "Too many requests (per address, per widget key, per session, failed logins)."),
+    503: ("Unavailable", "The hub cannot serve this now (e.g. the AI did not answer in time); retry later."),
+}
+
+
+class ErrorDetail(msgspec.Struct):
+    code: Annotated[
+        str,
+        msgspec.Meta(
+            description="Stable, machine-readable: e.g. invalid_input, unauthenticated, forbidden, "
+            "origin_not_allowed, not_found, unknown_tenant, unknown_session, method_not_allowed, too_large, "
+            "unsupported_media_type, rate_limited, seat_limit, unavailable."
+        ),
+    ]
+    message: Annotated[str, msgspec.Meta(description="For people: what was wrong and what to do.")]
+
+
+class Error(msgspec.Struct):
+    """The one error shape of every HTTP endpoint."""
+
+    error: ErrorDetail
+
+
+def error_response(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> Response:
+    return StructResponse(Error(ErrorDetail(code, message)), status_code=status, headers=headers)
 
 
 async def hub_error(request: Request, exc: Exception) -> Response:

@@ -2,106 +2,150 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
-from hub.api.bodies import read_json, text_param
+from hub.api.bodies import StructResponse, read_body, read_path
+from hub.api.models import PathId, Timestamp
 from hub.api.tenancy import managed_tenant
 from hub.auth.permissions import PERSONAS_MANAGE
-from hub.errors import InvalidInput, NotFound
+from hub.errors import NotFound
 from hub.node import Node
-from hub.store.personas import create_persona, delete_persona, get_persona, list_personas, update_persona
+from hub.store import personas as store
+from hub.store.personas import DESCRIPTION_CHARS, NAME_CHARS, PROMPT_CHARS, TONE_CHARS
 
-# body field -> (column, max length, may be empty)
-FIELDS = {
-    "name": ("name", 60, False),
-    "description": ("description", 500, True),
-    "tone": ("tone", 100, True),
-    "systemPrompt": ("system_prompt", 8000, False),
-}
-BODY_BYTES = 32 * 1024
+PERSONA_BODY_BYTES = 32 * 1024
 
-
-def _fields(body: dict[str, Any], *, complete: bool) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for field, (column, max_len, may_be_empty) in FIELDS.items():
-        if field not in body:
-            if complete and not may_be_empty:
-                raise InvalidInput(f"'{field}' is required")
-            if complete:
-                values[column] = ""
-            continue
-        value = body[field]
-        if not isinstance(value, str):
-            raise InvalidInput(f"'{field}' must be a string")
-        value = value.strip()
-        if not value and not may_be_empty:
-            raise InvalidInput(f"'{field}' must not be empty")
-        if len(value) > max_len:
-            raise InvalidInput(f"'{field}' is longer than {max_len} characters")
-        values[column] = value
-    return values
+Name = Annotated[
+    str,
+    Meta(min_length=1, max_length=NAME_CHARS, pattern=r"\S", description="How Bob is called; the widget shows it."),
+]
+Description = Annotated[str, Meta(max_length=DESCRIPTION_CHARS)]
+Tone = Annotated[str, Meta(max_length=TONE_CHARS, description="e.g. friendly, clear and brief.")]
+SystemPrompt = Annotated[
+    str, Meta(min_length=1, max_length=PROMPT_CHARS, pattern=r"\S", description="What the AI is told to be and do.")
+]
+# body field -> column; the values are stored without surrounding blanks
+COLUMNS = {"name": "name", "description": "description", "tone": "tone", "system_prompt": "system_prompt"}
 
 
-def _active(body: dict[str, Any]) -> bool:
-    active = body.get("active", False)
-    if not isinstance(active, bool):
-        raise InvalidInput("'active' must be true or false")
-    return active
+class PersonaRequest(msgspec.Struct, kw_only=True):
+    """How Bob speaks for the tenant: name, description, tone, systemPrompt."""
+
+    name: Name
+    description: Description = ""
+    tone: Tone = ""
+    system_prompt: SystemPrompt = msgspec.field(name="systemPrompt")
+    active: Annotated[bool, Meta(description="true: this becomes the tenant's active persona.")] = False
 
 
-def _persona_id(request: Request) -> str:
-    return text_param(request.path_params["persona_id"], "persona_id")[:64]
+class PersonaChange(msgspec.Struct, kw_only=True):
+    """The fields to change (PUT and PATCH alike); the others stay as they are."""
+
+    name: Name | UnsetType = UNSET
+    description: Description | UnsetType = UNSET
+    tone: Tone | UnsetType = UNSET
+    system_prompt: SystemPrompt | UnsetType = msgspec.field(default=UNSET, name="systemPrompt")
+    active: (
+        Annotated[
+            Literal[True],
+            Meta(
+                description="Make this the tenant's active persona. Only true: a persona stops being active "
+                "when another one is activated."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+
+
+class Persona(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    description: str
+    tone: str
+    system_prompt: str = msgspec.field(name="systemPrompt")
+    active: Annotated[bool, Meta(description="Exactly one persona of a tenant is active.")]
+    created_at: Timestamp
+    updated_at: Timestamp
+
+    @classmethod
+    def of(cls, persona: store.Persona) -> Persona:
+        return cls(
+            id=persona.id,
+            name=persona.name,
+            description=persona.description,
+            tone=persona.tone,
+            system_prompt=persona.system_prompt,
+            active=persona.active,
+            created_at=persona.created_at.isoformat(),
+            updated_at=persona.updated_at.isoformat(),
+        )
+
+
+class PersonaList(msgspec.Struct):
+    personas: list[Persona]
+
+
+class PersonaPath(msgspec.Struct):
+    persona_id: PathId
+
+
+def _columns(body: PersonaRequest | PersonaChange) -> dict[str, Any]:
+    """The fields sent, by column."""
+    values = {column: getattr(body, field) for field, column in COLUMNS.items()}
+    return {column: value.strip() for column, value in values.items() if value is not UNSET}
+
+
+def _changed(tenant_id: str, node: Node) -> None:
+    node.tenants.forget(tenant_id)  # the widget shows the active persona's name
+    node.replies.meter.forget_persona(tenant_id)
 
 
 async def list_all(request: Request) -> Response:
     node: Node = request.state.node
-    tenant_id = (await managed_tenant(request, node, PERSONAS_MANAGE)).id
-    found = await list_personas(node.engine, tenant_id)
-    return JSONResponse({"personas": [persona.to_json() for persona in found]})
+    tenant = await managed_tenant(request, node, PERSONAS_MANAGE)
+    found = await store.list_personas(node.engine, tenant.id)
+    return StructResponse(PersonaList([Persona.of(persona) for persona in found]))
 
 
 async def create(request: Request) -> Response:
     node: Node = request.state.node
-    tenant_id = (await managed_tenant(request, node, PERSONAS_MANAGE)).id
-    body = await read_json(request, BODY_BYTES)
-    persona = await create_persona(node.engine, tenant_id, _fields(body, complete=True), _active(body))
-    node.tenants.forget(tenant_id)  # the widget shows the active persona's name
-    node.replies.meter.forget_persona(tenant_id)
-    return JSONResponse(persona.to_json(), status_code=201)
+    tenant = await managed_tenant(request, node, PERSONAS_MANAGE)
+    body = await read_body(request, PersonaRequest, PERSONA_BODY_BYTES)
+    persona = await store.create_persona(node.engine, tenant.id, _columns(body), body.active)
+    _changed(tenant.id, node)
+    return StructResponse(Persona.of(persona), status_code=201)
 
 
 async def read(request: Request) -> Response:
     node: Node = request.state.node
-    tenant_id = (await managed_tenant(request, node, PERSONAS_MANAGE)).id
-    persona = await get_persona(node.engine, tenant_id, _persona_id(request))
+    tenant = await managed_tenant(request, node, PERSONAS_MANAGE)
+    persona = await store.get_persona(node.engine, tenant.id, read_path(request, PersonaPath).persona_id)
     if persona is None:
         raise NotFound("no such persona in this tenant")
-    return JSONResponse(persona.to_json())
+    return StructResponse(Persona.of(persona))
 
 
 async def change(request: Request) -> Response:
     """PUT and PATCH: the fields sent are changed; ``"active": true`` makes it the tenant's active persona."""
     node: Node = request.state.node
-    tenant_id = (await managed_tenant(request, node, PERSONAS_MANAGE)).id
-    body = await read_json(request, BODY_BYTES)
-    fields = _fields(body, complete=False)
-    activate = _active(body)
-    if "active" in body and not activate:
-        raise InvalidInput("a persona stops being active when another one is activated; send active: true there")
-    persona = await update_persona(node.engine, tenant_id, _persona_id(request), fields, activate)
+    tenant = await managed_tenant(request, node, PERSONAS_MANAGE)
+    body = await read_body(request, PersonaChange, PERSONA_BODY_BYTES)
+    persona_id = read_path(request, PersonaPath).persona_id
+    persona = await store.update_persona(node.engine, tenant.id, persona_id, _columns(body), body.active is True)
     if persona is None:
         raise NotFound("no such persona in this tenant")
-    node.tenants.forget(tenant_id)
-    node.replies.meter.forget_persona(tenant_id)
-    return JSONResponse(persona.to_json())
+    _changed(tenant.id, node)
+    return StructResponse(Persona.of(persona))
 
 
 async def remove(request: Request) -> Response:
     node: Node = request.state.node
-    tenant_id = (await managed_tenant(request, node, PERSONAS_MANAGE)).id
-    if not await delete_persona(node.engine, tenant_id, _persona_id(request)):
+    tenant = await managed_tenant(request, node, PERSONAS_MANAGE)
+    if not await store.delete_persona(node.engine, tenant.id, read_path(request, PersonaPath).persona_id):
         raise NotFound("no such persona in this tenant")
     return Response(status_code=204)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Literal
 
 import msgspec
+from msgspec import Meta
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
-from hub.api.bodies import read_json
+from hub.api.bodies import StructResponse, read_body, read_path
+from hub.api.models import Timestamp
 from hub.auth.permissions import PRICEBOOK_MANAGE, Principal
 from hub.auth.request import optional_principal, require_principal
 from hub.errors import Forbidden, InvalidInput, NotFound, Unavailable
@@ -17,13 +19,40 @@ from hub.plans import PLAN_IDS, Plan, Pricebook
 from hub.store.pricebook import create_draft, get_pricebook, publish
 
 PUBLIC_HEADERS = {"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"}
+MAX_VERSION = 999_999_999
 
 
-def _version(request: Request) -> int:
-    raw = request.path_params["version"]
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
-        raise InvalidInput("the version must be a positive integer, e.g. /api/pricebook/versions/1")
-    return int(raw)
+class PricebookVersion(msgspec.Struct, kw_only=True):
+    """A version of the pricebook: the published one drives every live number."""
+
+    version: int
+    label: Annotated[str, Meta(description="e.g. `pricebook-seed V1`")]
+    status: Literal["draft", "published"]
+    created_at: Timestamp
+    published_at: Timestamp | None
+    plans: list[Plan]
+
+    @classmethod
+    def of(cls, pricebook: Pricebook) -> PricebookVersion:
+        return cls(
+            version=pricebook.version,
+            label=pricebook.label,
+            status="published" if pricebook.published else "draft",
+            created_at=pricebook.created_at.isoformat(),
+            published_at=pricebook.published_at.isoformat() if pricebook.published_at else None,
+            plans=list(pricebook.plans),
+        )
+
+
+class PricebookDraftRequest(msgspec.Struct):
+    """A new draft: exactly the three plans, each once, and an optional label."""
+
+    plans: Annotated[list[Plan], Meta(min_length=len(PLAN_IDS), max_length=len(PLAN_IDS))]
+    label: Annotated[str, Meta(max_length=100)] = ""
+
+
+class VersionPath(msgspec.Struct):
+    version: Annotated[int, Meta(ge=1, le=MAX_VERSION, description="e.g. 1, the product page's table")]
 
 
 def _is_pricebook_admin(principal: Principal | None) -> bool:
@@ -42,12 +71,12 @@ async def current(request: Request) -> Response:
     pricebook = node.pricebook.current
     if pricebook is None:
         raise Unavailable("no pricebook is published yet")
-    return JSONResponse(pricebook_json(pricebook), headers=PUBLIC_HEADERS)
+    return StructResponse(PricebookVersion.of(pricebook), headers=PUBLIC_HEADERS)
 
 
 async def version(request: Request) -> Response:
     node: Node = request.state.node
-    number = _version(request)
+    number = read_path(request, VersionPath).version
     pricebook = await get_pricebook(node.engine, number)
     if pricebook is not None and not pricebook.published:
         # Drafts are for platform admins only; to everyone else they do not exist.
@@ -59,49 +88,27 @@ async def version(request: Request) -> Response:
             pricebook = None
     if pricebook is None:
         raise NotFound(f"no published pricebook version {number}")
-    return JSONResponse(pricebook_json(pricebook), headers=PUBLIC_HEADERS)
+    return StructResponse(PricebookVersion.of(pricebook), headers=PUBLIC_HEADERS)
 
 
 async def create_version(request: Request) -> Response:
     node: Node = request.state.node
     principal = await _admin(request, node)
-    body = await read_json(request, node.settings.max_body_bytes)
-    label = body.get("label", "")
-    if not isinstance(label, str) or len(label) > 100:
-        raise InvalidInput("'label' must be a string of at most 100 characters")
-    draft = await create_draft(node.engine, label.strip(), _plans(body.get("plans")), principal.user_id)
-    return JSONResponse(pricebook_json(draft), status_code=201)
+    body = await read_body(request, PricebookDraftRequest, node.settings.max_body_bytes)
+    if sorted(plan.id for plan in body.plans) != sorted(PLAN_IDS):
+        raise InvalidInput(f"'plans' must hold each of {', '.join(PLAN_IDS)} once")
+    plans = sorted(
+        (msgspec.structs.replace(plan, name=plan.name.strip()) for plan in body.plans),
+        key=lambda plan: PLAN_IDS.index(plan.id),
+    )
+    draft = await create_draft(node.engine, body.label.strip(), plans, principal.user_id)
+    return StructResponse(PricebookVersion.of(draft), status_code=201)
 
 
 async def publish_version(request: Request) -> Response:
     node: Node = request.state.node
     await _admin(request, node)
-    published = await publish(node.engine, _version(request))
+    published = await publish(node.engine, read_path(request, VersionPath).version)
     await node.pricebook.reload()
     node.pricebook.announce()  # every other node reloads now too
-    return JSONResponse(pricebook_json(published))
-
-
-def _plans(raw: Any) -> list[Plan]:
-    """Exactly the three plans, each complete and sane: a published pricebook drives every live number."""
-    if not isinstance(raw, list) or len(raw) != len(PLAN_IDS):
-        raise InvalidInput(f"'plans' must list exactly the plans {', '.join(PLAN_IDS)}")
-    try:
-        plans = msgspec.convert(raw, list[Plan])
-    except msgspec.ValidationError as exc:
-        raise InvalidInput(str(exc).replace("$", "plans", 1)) from None
-    if sorted(plan.id for plan in plans) != sorted(PLAN_IDS):
-        raise InvalidInput(f"'plans' must hold each of {', '.join(PLAN_IDS)} once")
-    plans = [msgspec.structs.replace(plan, name=plan.name.strip()) for plan in plans]
-    return sorted(plans, key=lambda plan: PLAN_IDS.index(plan.id))
-
-
-def pricebook_json(pricebook: Pricebook) -> dict[str, Any]:
-    return {
-        "version": pricebook.version,
-        "label": pricebook.label,
-        "status": "published" if pricebook.published else "draft",
-        "created_at": pricebook.created_at.isoformat(),
-        "published_at": pricebook.published_at.isoformat() if pricebook.published_at else None,
-        "plans": msgspec.to_builtins(pricebook.plans),
-    }
+    return StructResponse(PricebookVersion.of(published))

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from hub.api.bodies import text_param
+from hub.api.bodies import read_query
+from hub.api.models import ManagedQuery
 from hub.auth.request import require_principal
 from hub.node import Node
 from hub.store.models import Tenant
@@ -13,7 +14,5 @@ from hub.store.models import Tenant
 
 async def managed_tenant(request: Request, node: Node, permission: str) -> Tenant:
     principal = await require_principal(request, node, request.method)
-    business_id = request.query_params.get("business_id")
-    if business_id is not None:
-        text_param(business_id, "business_id")
+    business_id = read_query(request, ManagedQuery).business_id
     return await node.accounts.acting_tenant(principal, business_id, permission)

@@ -2,53 +2,73 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Literal
 
+import msgspec
+from msgspec import Meta
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
-from hub.api.bodies import read_json, text_param
+from hub.api.bodies import StructResponse, read_body, read_path
+from hub.api.models import Origins, PathId
 from hub.api.tenancy import managed_tenant
 from hub.auth.permissions import WIDGET_MANAGE
-from hub.errors import InvalidInput, NotFound
+from hub.errors import NotFound
 from hub.node import Node
-from hub.store.widget_keys import WidgetKey, create_widget_key, list_widget_keys, revoke_widget_key
+from hub.store import widget_keys
 
-MAX_ORIGINS = 50
-
-
-def key_json(key: WidgetKey) -> dict[str, Any]:
-    return {"key": key.key, "mode": key.mode, "origins": list(key.origins), "revoked": key.revoked}
+WIDGET_KEY_BODY_BYTES = 16 * 1024
+KeyMode = Annotated[Literal["live", "test"], Meta(description="`pk_live_…` or `pk_test_…`.")]
 
 
-async def _tenant_id(request: Request, node: Node) -> str:
-    return (await managed_tenant(request, node, WIDGET_MANAGE)).id
+class WidgetKeyRequest(msgspec.Struct):
+    """A new key's allowed origins and mode."""
+
+    origins: Origins
+    mode: KeyMode = "live"
+
+
+class WidgetKey(msgspec.Struct):
+    """A publishable key: the widget sends it as `X-Widget-Key`, from an origin the key allows."""
+
+    key: Annotated[str, Meta(description="pk_live_… or pk_test_…")]
+    mode: KeyMode
+    origins: list[str]
+    revoked: bool
+
+    @classmethod
+    def of(cls, key: widget_keys.WidgetKey) -> WidgetKey:
+        mode: Literal["live", "test"] = "test" if key.mode == "test" else "live"
+        return cls(key.key, mode, list(key.origins), key.revoked)
+
+
+class WidgetKeyList(msgspec.Struct):
+    widget_keys: Annotated[list[WidgetKey], Meta(description="The keys, revoked ones included, oldest first.")]
+
+
+class KeyPath(msgspec.Struct):
+    key: PathId
 
 
 async def list_keys(request: Request) -> Response:
     node: Node = request.state.node
-    tenant_id = await _tenant_id(request, node)
-    return JSONResponse({"widget_keys": [key_json(key) for key in await list_widget_keys(node.engine, tenant_id)]})
+    tenant = await managed_tenant(request, node, WIDGET_MANAGE)
+    found = await widget_keys.list_widget_keys(node.engine, tenant.id)
+    return StructResponse(WidgetKeyList([WidgetKey.of(key) for key in found]))
 
 
 async def create_key(request: Request) -> Response:
     node: Node = request.state.node
-    tenant_id = await _tenant_id(request, node)
-    body = await read_json(request, max_bytes=16384)
-    origins = body.get("origins")
-    if not isinstance(origins, list) or not all(isinstance(o, str) for o in origins) or len(origins) > MAX_ORIGINS:
-        raise InvalidInput(f"'origins' must be a list of up to {MAX_ORIGINS} origin strings")
-    mode = body.get("mode", "live")
-    if mode not in ("live", "test"):
-        raise InvalidInput("'mode' must be live or test")
+    tenant = await managed_tenant(request, node, WIDGET_MANAGE)
+    body = await read_body(request, WidgetKeyRequest, WIDGET_KEY_BODY_BYTES)
     async with node.engine.begin() as connection:
-        key = await create_widget_key(connection, tenant_id, origins, mode=mode)
-    return JSONResponse(key_json(key), status_code=201)
+        key = await widget_keys.create_widget_key(connection, tenant.id, body.origins, mode=body.mode)
+    return StructResponse(WidgetKey.of(key), status_code=201)
 
 
 async def revoke_key(request: Request) -> Response:
     node: Node = request.state.node
-    tenant_id = await _tenant_id(request, node)
-    if not await revoke_widget_key(node.engine, tenant_id, text_param(request.path_params["key"], "key")):
+    tenant = await managed_tenant(request, node, WIDGET_MANAGE)
+    if not await widget_keys.revoke_widget_key(node.engine, tenant.id, read_path(request, KeyPath).key):
         raise NotFound("no such active widget key in this tenant")
     return Response(status_code=204)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
-ROLES = ("visitor", "ai", "agent", "system")
+Role = Literal["visitor", "ai", "agent", "system"]
+ROLES: tuple[str, ...] = get_args(Role)
+MAX_SEQ = 2**63 - 1  # the store's BIGINT
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,11 @@ from hub.errors import Conflict, NotFound
 from hub.store.tables import personas
 
 DEFAULT_TONE = "friendly, clear and brief"
+# The longest text each field holds (the API's models state these limits, a default persona is cut to them).
+NAME_CHARS = 60
+DESCRIPTION_CHARS = 500
+TONE_CHARS = 100
+PROMPT_CHARS = 8000
 
 
 @dataclass(frozen=True)
@@ -28,19 +33,6 @@ class Persona:
     active: bool
     created_at: datetime
     updated_at: datetime
-
-    def to_json(self) -> dict[str, Any]:
-        """Field names as the product page spells them."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "description": self.description,
-            "tone": self.tone,
-            "systemPrompt": self.system_prompt,
-            "active": self.active,
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-        }
 
 
 def default_system_prompt(persona_name: str, business: str) -> str:
@@ -70,16 +62,18 @@ async def insert_default_persona(
 ) -> None:
     """A new tenant's first, active persona (from the tenant's config where it names one)."""
     given = config.get("persona") or {}
-    name = str(given.get("name") or "Bob")[:60]
+    name = str(given.get("name") or "Bob")[:NAME_CHARS]
     now = datetime.now(UTC)
     await connection.execute(
         personas.insert().values(
             id=str(uuid.uuid4()),
             tenant_id=tenant_id,
             name=name,
-            description=str(given.get("description") or f"The AI front-office assistant of {business}")[:500],
-            tone=str(given.get("tone") or (DEFAULT_TONE if not given.get("systemPrompt") else ""))[:100],
-            system_prompt=str(given.get("systemPrompt") or default_system_prompt(name, business))[:8000],
+            description=str(given.get("description") or f"The AI front-office assistant of {business}")[
+                :DESCRIPTION_CHARS
+            ],
+            tone=str(given.get("tone") or (DEFAULT_TONE if not given.get("systemPrompt") else ""))[:TONE_CHARS],
+            system_prompt=str(given.get("systemPrompt") or default_system_prompt(name, business))[:PROMPT_CHARS],
             active=True,
             created_at=now,
             updated_at=now,

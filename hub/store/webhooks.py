@@ -7,7 +7,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,14 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hub.errors import NotFound
 from hub.store.tables import webhook_deliveries, webhook_endpoints
 
-EVENTS = (
+WebhookEvent = Literal[
     "session.created",
     "message.created",
     "session.takeover",
     "session.handback",
     "session.closed",
     "credits.exhausted",
-)
+]
+EVENTS: tuple[str, ...] = get_args(WebhookEvent)
 
 
 @dataclass(frozen=True)
@@ -35,19 +36,6 @@ class Endpoint:
     description: str
     disabled: bool
     created_at: datetime
-
-    def to_json(self, *, with_secret: bool = False) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "id": self.id,
-            "url": self.url,
-            "events": list(self.events),
-            "description": self.description,
-            "disabled": self.disabled,
-            "created_at": self.created_at.isoformat(),
-        }
-        if with_secret:
-            body["secret"] = self.secret
-        return body
 
 
 @dataclass(frozen=True)
@@ -64,19 +52,6 @@ class Delivery:
     last_error: str | None
     created_at: datetime
     delivered_at: datetime | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "event_type": self.event_type,
-            "status": self.status,
-            "attempts": self.attempts,
-            "next_attempt_at": self.next_attempt_at.isoformat() if self.status == "pending" else None,
-            "last_status": self.last_status,
-            "last_error": self.last_error,
-            "created_at": self.created_at.isoformat(),
-            "delivered_at": self.delivered_at.isoformat() if self.delivered_at else None,
-        }
 
 
 def _endpoint(row: Any) -> Endpoint:

@@ -1,0 +1,119 @@
+"""The request and answer bodies of the chat paths (``hub.api.chat``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+from hub.api.models import BusinessId, ManagedQuery, Message, PathId
+from hub.auth.permissions import PLATFORM_BUSINESS_ID
+from hub.settings import Settings
+from hub.store.models import MAX_SEQ
+
+# The limit is a setting (HUB_MAX_MESSAGE_CHARS), checked after decoding: the schema shows its default.
+MessageText = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        pattern=r"\S",
+        description="The text; not blank. Longer than `HUB_MAX_MESSAGE_CHARS` "
+        f"(default {Settings.max_message_chars}) is a 413.",
+        extra_json_schema={"maxLength": Settings.max_message_chars},
+    ),
+]
+SessionName = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=64,
+        description="A name the client chooses for its conversation, e.g. `session_123`. The hub binds it to "
+        "the caller (visitor token or cookie) and the tenant, so guessing another visitor's name opens a new, "
+        "empty conversation.",
+    ),
+]
+Mode = Annotated[Literal["ai", "human"], Meta(description="ai, or human once an agent took over.")]
+OtherTenant = Annotated[BusinessId, Meta(description="Another tenant's business_id: platform admins only.")]
+
+
+class ChatRequest(msgspec.Struct):
+    """A visitor's message. Without business_id (or with null or an empty string) the platform tenant
+    answers."""
+
+    message: MessageText
+    session_id: SessionName
+    business_id: BusinessId | None = None
+
+    @property
+    def tenant_business_id(self) -> str:
+        return self.business_id or PLATFORM_BUSINESS_ID
+
+
+class WidgetChatRequest(msgspec.Struct):
+    """A visitor's message through the widget."""
+
+    session_id: SessionName
+    message: MessageText
+
+
+class ChatReply(msgspec.Struct, kw_only=True):
+    """One turn's answer."""
+
+    session_id: Annotated[str, Meta(description="As the client sent it.")]
+    reply: Annotated[str | None, Meta(description="The AI's answer; null when an agent answers.")]
+    seq: Annotated[int, Meta(description="The last seq of this turn.")]
+    mode: Mode
+    messages: Annotated[list[Message], Meta(description="Agent or system messages the caller has not seen yet.")]
+
+
+class WidgetChatReply(ChatReply, kw_only=True):
+    """One turn's answer through the widget, with the visitor's token."""
+
+    visitor_token: Annotated[str, Meta(description="Send it back as `X-Visitor-Token` to stay the same visitor.")]
+
+
+class AppSessionRequest(msgspec.Struct):
+    """The body may be left out (no body or Content-Length: 0)."""
+
+    business_id: OtherTenant | None = None
+
+
+class AppSession(msgspec.Struct, kw_only=True):
+    session_id: str
+    tenant_id: str
+    business_id: str
+    resume_token: Annotated[str, Meta(description="Lets a visitor socket join this session.")]
+    seq: Literal[0] = 0
+
+
+class AppMessageRequest(msgspec.Struct):
+    """An agent's message."""
+
+    session_id: Annotated[
+        str, Meta(min_length=1, max_length=64, description="An existing session of the tenant (the real id).")
+    ]
+    message: MessageText
+    business_id: OtherTenant | None = None
+
+
+class AppMessage(msgspec.Struct, kw_only=True):
+    session_id: str
+    seq: int
+    message: Message
+    mode: Mode
+
+
+class History(msgspec.Struct, kw_only=True):
+    session_id: str
+    seq: Annotated[int, Meta(description="The session's last seq.")]
+    mode: Mode
+    messages: list[Message]
+
+
+class HistoryPath(msgspec.Struct):
+    session_id: PathId
+
+
+class HistoryQuery(ManagedQuery):
+    after_seq: Annotated[int, Meta(ge=0, le=MAX_SEQ, description="Only messages after this seq.")] = 0

@@ -1,0 +1,55 @@
+"""Field types and models shared by several endpoints; each endpoint module defines its own bodies.
+
+Every limit is written once, in a ``msgspec.Meta``: decoding enforces it and the OpenAPI document
+shows it (``hub.api.openapi``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from hub.auth.passwords import MIN_PASSWORD_LENGTH
+from hub.store.models import Role
+
+MAX_ORIGINS = 50
+MAX_ID_CHARS = 64  # ids in paths: longer ones name nothing
+
+Timestamp = Annotated[str, Meta(extra_json_schema={"format": "date-time"})]
+BusinessId = Annotated[str, Meta(max_length=64, description="A tenant's business_id, e.g. `acme-shop`.")]
+Email = Annotated[str, Meta(min_length=1, max_length=254, description="Case-insensitive.")]
+NewPassword = Annotated[str, Meta(min_length=MIN_PASSWORD_LENGTH, max_length=1024)]
+PersonName = Annotated[str, Meta(max_length=200, description="Shown to colleagues; defaults to the email's name.")]
+Origins = Annotated[
+    list[str],
+    Meta(
+        max_length=MAX_ORIGINS,
+        description="Allowed browser origins, `scheme://host[:port]`, `scheme://*.host[:port]` for subdomains, "
+        "`scheme://host:*` for any port.",
+    ),
+]
+PathId = Annotated[str, Meta(max_length=MAX_ID_CHARS)]
+
+
+class Message(msgspec.Struct, kw_only=True):
+    """A durable message, as the visitor socket's `message` frame (docs/PROTOCOL.md)."""
+
+    type: Literal["message"]
+    seq: Annotated[int, Meta(ge=1)]
+    id: str
+    role: Role
+    text: str
+    created_at: Timestamp
+    client_id: str | UnsetType = UNSET
+    truncated: bool | UnsetType = UNSET
+    author: Annotated[str, Meta(description="The agent's name, on agent messages.")] | UnsetType = UNSET
+
+
+class ManagedQuery(msgspec.Struct):
+    """The query of a management call."""
+
+    business_id: (
+        Annotated[str, Meta(max_length=64, description="Another tenant's business_id: platform admins only.")] | None
+    ) = None

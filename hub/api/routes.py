@@ -1,0 +1,517 @@
+"""Every HTTP operation of the API and every WebSocket, in one table.
+
+The app builds its routes from ``API`` and ``SOCKETS`` (``hub.app``) and ``/api/openapi.json`` is
+generated from the same table (``hub.api.openapi``), so a route cannot exist undocumented.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from hub.api import accounts, analytics, auth, chat, health, personas, pricebook, webhooks, widget_keys
+from hub.api import chat_models as chat_bodies
+from hub.api.models import ManagedQuery
+from hub.api.openapi import build_document
+from hub.api.operation import Header, Operation, Reply, Socket
+from hub.settings import Settings
+from hub.ws.agent import agent_socket
+from hub.ws.visitor import visitor_socket
+
+TAGS = {
+    "chat": "The public and widget chat paths.",
+    "app": "The logged-in app (Mission Control).",
+    "auth": "Staff and customer accounts.",
+    "tenants": "Onboarding, the team and its seats, AI credits.",
+    "personas": "How Bob speaks for a tenant.",
+    "widget keys": "Publishable keys for the widget and their allowed origins.",
+    "webhooks": "Events sent to the tenant's endpoints, signed as Standard Webhooks.",
+    "pricebook": "The plans and their numbers, versioned.",
+    "analytics": "Conversations and credits, per tenant and over all.",
+    "ops": "Operations.",
+}
+RATE_LIMITS = (
+    "Rate limited (429 with Retry-After) per address (`HUB_RATE_LIMIT_ADDRESS`, default "
+    f"{Settings.rate_limit_address}) and per session (`HUB_RATE_LIMIT_SESSION`, default {Settings.rate_limit_session})"
+)
+ACCEPT_SSE = Header(
+    "Accept", "`text/event-stream` streams the turn as Server-Sent Events (message, token, …, done) instead of JSON."
+)
+MANAGE_ERRORS = (400, 401, 403, 404)  # a management read: bad parameter, no login, not allowed, unknown tenant
+BODY_ERRORS = (413, 415)
+
+
+async def openapi(request: Request) -> Response:
+    return Response(_document_bytes(), media_type="application/json")
+
+
+def _login(path: str, audience: str) -> list[Operation]:
+    return [
+        Operation(
+            f"{path}/login",
+            "POST",
+            auth.customer_login if audience == "customer" else auth.staff_login,
+            "auth",
+            f"Log in ({audience} accounts)",
+            {200: Reply("Logged in.", auth.LoginResponse)},
+            (400, 401, 413, 415, 429),
+            description="Returns a Bearer token and also sets the HttpOnly `bob_session` cookie and the readable "
+            "`bob_csrf` cookie. Failed logins are throttled per account and per address (429).",
+            auth="none",
+            body=auth.LoginRequest,
+            body_bytes=auth.LOGIN_BODY_BYTES,
+        ),
+        Operation(
+            f"{path}/logout",
+            "POST",
+            auth.logout,
+            "auth",
+            f"Log out ({audience} accounts): revoke the token presented",
+            {204: Reply("Revoked; the cookies are cleared.")},
+            (401, 403),
+        ),
+        Operation(
+            f"{path}/me",
+            "GET",
+            auth.me,
+            "auth",
+            f"Who am I ({audience} accounts)",
+            {200: Reply("The caller.", auth.Account)},
+            (401,),
+        ),
+    ]
+
+
+API: tuple[Operation, ...] = (
+    Operation(
+        "/api/health",
+        "GET",
+        health.health,
+        "ops",
+        "Health of this node (database, broker, AI)",
+        {
+            200: Reply("Ready for traffic.", health.Health),
+            503: Reply("Not ready (database or broker down).", health.Health),
+        },
+        auth="none",
+    ),
+    Operation(
+        "/api/openapi.json",
+        "GET",
+        openapi,
+        "ops",
+        "This document",
+        {200: Reply("OpenAPI 3.1.", dict[str, Any])},
+        auth="none",
+    ),
+    *_login("/api/auth", "staff"),
+    *_login("/api/customers/auth", "customer"),
+    Operation(
+        "/api/chat",
+        "POST",
+        chat.public_chat,
+        "chat",
+        "Public chat: same origin, anonymous",
+        {200: Reply("The AI's reply.", chat_bodies.ChatReply, stream=True)},
+        (400, 403, 404, 413, 415, 429, 503),
+        description="The visitor is the HttpOnly `bob_visitor` cookie this endpoint sets. A request whose Origin is "
+        f"another site gets 403 and no CORS headers: other sites embed the widget. {RATE_LIMITS}.",
+        auth="none",
+        body=chat_bodies.ChatRequest,
+        headers=(Header("Origin", "Absent, or the hub's own origin."), ACCEPT_SSE),
+    ),
+    Operation(
+        "/api/widget/chat",
+        "POST",
+        chat.widget_chat,
+        "chat",
+        "Widget chat: cross-origin, with a widget key",
+        {200: Reply("The AI's reply and the visitor token.", chat_bodies.WidgetChatReply, stream=True)},
+        (400, 401, 403, 404, 413, 415, 429, 503),
+        description="Needs X-Widget-Key and an Origin allowed for that key. Answers (errors after the origin check "
+        f"included) carry Access-Control-Allow-Origin and Vary: Origin. {RATE_LIMITS}, and per widget key "
+        f"(`HUB_RATE_LIMIT_KEY`, default {Settings.rate_limit_key}).",
+        auth="widget key",
+        body=chat_bodies.WidgetChatRequest,
+        headers=(
+            Header("Origin", "Must be allowed for the widget key.", required=True),
+            Header("X-Visitor-Token", "The visitor_token of an earlier answer: the same visitor again."),
+            ACCEPT_SSE,
+        ),
+    ),
+    Operation(
+        "/api/widget/chat",
+        "OPTIONS",
+        chat.widget_preflight,
+        "chat",
+        "CORS preflight for widget chat",
+        {
+            204: Reply(
+                "Allowed.",
+                headers=(
+                    "Access-Control-Allow-Origin",
+                    "Access-Control-Allow-Methods",
+                    "Access-Control-Allow-Headers",
+                    "Access-Control-Max-Age",
+                    "Vary",
+                ),
+            )
+        },
+        (403,),
+        description="Answered only for an Origin that some active widget key allows.",
+        auth="none",
+        headers=(
+            Header("Origin", "The embedding page's origin.", required=True),
+            Header("Access-Control-Request-Method", "POST"),
+            Header("Access-Control-Request-Headers", "e.g. content-type, x-widget-key"),
+        ),
+    ),
+    Operation(
+        "/api/chat/session",
+        "POST",
+        chat.app_session,
+        "app",
+        "App: open a new session (needs chat.manage)",
+        {201: Reply("Opened.", chat_bodies.AppSession)},
+        (400, 401, 403, 404, *BODY_ERRORS),
+        description="Anonymous callers get 401 with a pointer to POST /api/chat.",
+        body=chat_bodies.AppSessionRequest,
+        body_optional=True,
+    ),
+    Operation(
+        "/api/chat/message",
+        "POST",
+        chat.app_message,
+        "app",
+        "App: post an agent message to a session (needs chat.manage)",
+        {200: Reply("Stored and delivered.", chat_bodies.AppMessage, stream=True)},
+        (400, 401, 403, 404, 409, *BODY_ERRORS, 503),
+        description="Delivered live to the visitor's WebSocket, on any node. While another agent owns the session "
+        "(human mode, see Mission Control's takeover) it is refused with 409 owned_by_other.",
+        body=chat_bodies.AppMessageRequest,
+        headers=(ACCEPT_SSE,),
+    ),
+    Operation(
+        "/api/chat/history/{session_id}",
+        "GET",
+        chat.app_history,
+        "app",
+        "App: a session's transcript (needs chat.manage)",
+        {200: Reply("The messages.", chat_bodies.History)},
+        MANAGE_ERRORS,
+        path_parameters=chat_bodies.HistoryPath,
+        query=chat_bodies.HistoryQuery,
+    ),
+    Operation(
+        "/api/pricebook",
+        "GET",
+        pricebook.current,
+        "pricebook",
+        "The published pricebook: the live plans and numbers",
+        {200: Reply("The current version.", pricebook.PricebookVersion)},
+        (503,),
+        auth="none",
+    ),
+    Operation(
+        "/api/pricebook/versions/{version}",
+        "GET",
+        pricebook.version,
+        "pricebook",
+        "One published pricebook version (drafts only for platform admins)",
+        {200: Reply("That version.", pricebook.PricebookVersion)},
+        (400, 404),
+        auth="none",
+        path_parameters=pricebook.VersionPath,
+    ),
+    Operation(
+        "/api/admin/pricebook/versions",
+        "POST",
+        pricebook.create_version,
+        "pricebook",
+        "Platform admin: create a draft version (exactly the three plans)",
+        {201: Reply("The draft.", pricebook.PricebookVersion)},
+        (400, 401, 403, *BODY_ERRORS),
+        body=pricebook.PricebookDraftRequest,
+    ),
+    Operation(
+        "/api/admin/pricebook/versions/{version}/publish",
+        "POST",
+        pricebook.publish_version,
+        "pricebook",
+        "Platform admin: publish a draft; every node switches to it at once",
+        {200: Reply("Published.", pricebook.PricebookVersion)},
+        (400, 401, 403, 404, 409),
+        path_parameters=pricebook.VersionPath,
+    ),
+    Operation(
+        "/api/admin/tenants",
+        "POST",
+        accounts.register_tenant,
+        "tenants",
+        "Platform admin: register a tenant (plan, owner account, first widget key, default persona)",
+        {201: Reply("Registered.", accounts.RegisteredTenant)},
+        (400, 401, 403, 409, *BODY_ERRORS),
+        description="Everything is checked before anything is written, then the tenant, its default persona, its "
+        "first widget key and its owner are written in one transaction: a refusal leaves nothing behind.",
+        body=accounts.TenantRequest,
+        body_bytes=accounts.ACCOUNT_BODY_BYTES,
+    ),
+    Operation(
+        "/api/users",
+        "GET",
+        accounts.list_team,
+        "tenants",
+        "The tenant's team and seats (needs users.manage)",
+        {200: Reply("The team.", accounts.Team)},
+        MANAGE_ERRORS,
+        query=ManagedQuery,
+    ),
+    Operation(
+        "/api/users",
+        "POST",
+        accounts.add_teammate,
+        "tenants",
+        "Add an agent or owner within the plan's seats (needs users.manage; 409 seat_limit)",
+        {201: Reply("Added.", accounts.StaffUser)},
+        (*MANAGE_ERRORS, 409, *BODY_ERRORS),
+        body=accounts.TeammateRequest,
+        body_bytes=accounts.ACCOUNT_BODY_BYTES,
+        query=ManagedQuery,
+    ),
+    Operation(
+        "/api/usage",
+        "GET",
+        accounts.usage_overview,
+        "tenants",
+        "This month's AI credits (one credit = one AI reply) against the plan's (needs users.manage)",
+        {200: Reply("The usage.", accounts.Usage)},
+        MANAGE_ERRORS,
+        query=ManagedQuery,
+    ),
+    Operation(
+        "/api/metrics/business",
+        "GET",
+        analytics.business_metrics,
+        "analytics",
+        "The tenant's conversations per day, AI alone vs taken over, medians, credits (users.manage)",
+        {200: Reply("The metrics.", analytics.BusinessMetrics)},
+        MANAGE_ERRORS,
+        query=analytics.MetricsQuery,
+    ),
+    Operation(
+        "/api/analytics/overview",
+        "GET",
+        analytics.overview,
+        "analytics",
+        "Platform admin: the same over every tenant, and each tenant's credits",
+        {200: Reply("The overview.", analytics.Overview)},
+        (400, 401, 403),
+        query=analytics.DaysQuery,
+    ),
+    Operation(
+        "/api/personas",
+        "GET",
+        personas.list_all,
+        "personas",
+        "The tenant's personas (needs personas.manage)",
+        {200: Reply("All of them.", personas.PersonaList)},
+        MANAGE_ERRORS,
+        query=ManagedQuery,
+    ),
+    Operation(
+        "/api/personas",
+        "POST",
+        personas.create,
+        "personas",
+        "Create a persona (needs personas.manage)",
+        {201: Reply("Created.", personas.Persona)},
+        (*MANAGE_ERRORS, 409, *BODY_ERRORS),
+        body=personas.PersonaRequest,
+        body_bytes=personas.PERSONA_BODY_BYTES,
+        query=ManagedQuery,
+    ),
+    Operation(
+        "/api/personas/{persona_id}",
+        "GET",
+        personas.read,
+        "personas",
+        "One persona (needs personas.manage)",
+        {200: Reply("The persona.", personas.Persona)},
+        MANAGE_ERRORS,
+        path_parameters=personas.PersonaPath,
+        query=ManagedQuery,
+    ),
+    *(
+        Operation(
+            "/api/personas/{persona_id}",
+            method,
+            personas.change,
+            "personas",
+            "Change a persona: the fields sent (needs personas.manage; PUT and PATCH alike)",
+            {200: Reply("The persona as changed.", personas.Persona)},
+            (*MANAGE_ERRORS, 409, *BODY_ERRORS),
+            body=personas.PersonaChange,
+            body_bytes=personas.PERSONA_BODY_BYTES,
+            path_parameters=personas.PersonaPath,
+            query=ManagedQuery,
+        )
+        for method in ("PUT", "PATCH")
+    ),
+    Operation(
+        "/api/personas/{persona_id}",
+        "DELETE",
+        personas.remove,
+        "personas",
+        "Delete a persona that is not the active one (needs personas.manage)",
+        {204: Reply("Deleted.")},
+        (*MANAGE_ERRORS, 409),
+        path_parameters=personas.PersonaPath,
+        query=ManagedQuery,
+    ),
+    Operation(
+        "/api/webhooks",
+        "GET",
+        webhooks.list_all,
+        "webhooks",
+        "The tenant's webhook endpoints (needs webhooks.manage)",
+        {200: Reply("All of them.", webhooks.WebhookList)},
+        MANAGE_ERRORS,
+        query=ManagedQuery,
+    ),
+    Operation(
+        "/api/webhooks",
+        "POST",
+        webhooks.create,
+        "webhooks",
+        "Add an endpoint (counts against the plan's integrations: 409 integration_limit)",
+        {201: Reply("Created, with its secret.", webhooks.WebhookEndpoint)},
+        (*MANAGE_ERRORS, 409, *BODY_ERRORS),
+        body=webhooks.WebhookRequest,
+        body_bytes=webhooks.WEBHOOK_BODY_BYTES,
+        query=ManagedQuery,
+    ),
+    Operation(
+        "/api/webhooks/{endpoint_id}",
+        "GET",
+        webhooks.read,
+        "webhooks",
+        "One endpoint, with its secret",
+        {200: Reply("The endpoint.", webhooks.WebhookEndpoint)},
+        MANAGE_ERRORS,
+        path_parameters=webhooks.EndpointPath,
+        query=ManagedQuery,
+    ),
+    Operation(
+        "/api/webhooks/{endpoint_id}",
+        "PATCH",
+        webhooks.change,
+        "webhooks",
+        "Change an endpoint (url, events, description, disabled)",
+        {200: Reply("Changed.", webhooks.WebhookEndpoint)},
+        (*MANAGE_ERRORS, *BODY_ERRORS),
+        body=webhooks.WebhookChange,
+        body_bytes=webhooks.WEBHOOK_BODY_BYTES,
+        path_parameters=webhooks.EndpointPath,
+        query=ManagedQuery,
+    ),
+    Operation(
+        "/api/webhooks/{endpoint_id}",
+        "DELETE",
+        webhooks.remove,
+        "webhooks",
+        "Delete an endpoint and its delivery log",
+        {204: Reply("Deleted.")},
+        MANAGE_ERRORS,
+        path_parameters=webhooks.EndpointPath,
+        query=ManagedQuery,
+    ),
+    Operation(
+        "/api/webhooks/{endpoint_id}/deliveries",
+        "GET",
+        webhooks.deliveries,
+        "webhooks",
+        "The endpoint's delivery log, newest first",
+        {200: Reply("The deliveries.", webhooks.WebhookDeliveryList)},
+        MANAGE_ERRORS,
+        path_parameters=webhooks.EndpointPath,
+        query=ManagedQuery,
+    ),
+    Operation(
+        "/api/webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver",
+        "POST",
+        webhooks.resend,
+        "webhooks",
+        "Send a delivery again (same webhook-id)",
+        {202: Reply("Queued.", webhooks.Redelivery)},
+        MANAGE_ERRORS,
+        path_parameters=webhooks.DeliveryPath,
+        query=ManagedQuery,
+    ),
+    Operation(
+        "/api/widget-keys",
+        "GET",
+        widget_keys.list_keys,
+        "widget keys",
+        "The tenant's widget keys (needs widget.manage)",
+        {200: Reply("The keys, revoked ones included.", widget_keys.WidgetKeyList)},
+        MANAGE_ERRORS,
+        query=ManagedQuery,
+    ),
+    Operation(
+        "/api/widget-keys",
+        "POST",
+        widget_keys.create_key,
+        "widget keys",
+        "Create a widget key (needs widget.manage)",
+        {201: Reply("Created.", widget_keys.WidgetKey)},
+        (*MANAGE_ERRORS, *BODY_ERRORS),
+        body=widget_keys.WidgetKeyRequest,
+        body_bytes=widget_keys.WIDGET_KEY_BODY_BYTES,
+        query=ManagedQuery,
+    ),
+    Operation(
+        "/api/widget-keys/{key}",
+        "DELETE",
+        widget_keys.revoke_key,
+        "widget keys",
+        "Revoke a widget key (needs widget.manage)",
+        {204: Reply("Revoked.")},
+        MANAGE_ERRORS,
+        path_parameters=widget_keys.KeyPath,
+        query=ManagedQuery,
+    ),
+)
+
+SOCKETS: tuple[Socket, ...] = (
+    Socket(
+        "/ws/visitor/{tenant_uuid}",
+        visitor_socket,
+        "The visitor's live conversation: messages, AI tokens, typing, resume",
+        "A WebSocket upgrade of `GET /ws/visitor/{tenant_uuid}` (optional query `session_id`, `resume_token`, "
+        "`last_seq` to resume). Frames are JSON text; refusals are close codes (4404 unknown tenant, 4403 origin "
+        "not allowed, 4400 bad resume).",
+    ),
+    Socket(
+        "/ws/agent",
+        agent_socket,
+        "Mission Control: the tenant's live session list, watch, takeover, handback, close",
+        "A WebSocket upgrade of `GET /ws/agent` (optional query `business_id` for platform admins), authenticated "
+        "by the cookie session from the hub's own pages or `Authorization: Bearer`; needs `chat.manage`. Refusals "
+        "are close codes (4401 not logged in, 4403 not allowed, 4404 unknown business_id).",
+    ),
+)
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    """The document, built once: it depends on the code only (settings appear with their defaults)."""
+    return build_document(API, SOCKETS, TAGS)
+
+
+@cache
+def _document_bytes() -> bytes:
+    return msgspec.json.encode(openapi_document())
