@@ -8,7 +8,7 @@ from typing import Any, Literal, get_args
 
 Role = Literal["visitor", "ai", "agent", "system"]
 ROLES: tuple[str, ...] = get_args(Role)
-MAX_SEQ = 2**63 - 1  # the store's BIGINT
+MAX_SEQ = 2**31 - 1  # seq and last_seq are INTEGER columns: PostgreSQL refuses a larger number even in a WHERE
 
 
 @dataclass(frozen=True)
