@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 from collections.abc import AsyncIterator
@@ -23,7 +22,7 @@ from hub.api.openapi import openapi
 from hub.api.widget_js import widget_js
 from hub.api.widget_keys import create_key, list_keys, revoke_key
 from hub.assets import asset_dir
-from hub.broker.base import Broker
+from hub.backplane import MemoryBackplane
 from hub.docs_page import docs
 from hub.mission_control import dashboard
 from hub.mission_control import login_page as mission_control_login
@@ -40,7 +39,6 @@ from hub.portal import (
     widget_setup,
 )
 from hub.settings import Settings
-from hub.supervise import supervise
 from hub.ws.agent import agent_socket
 from hub.ws.visitor import park_idle_senders, visitor_socket
 
@@ -70,8 +68,10 @@ class HubApp(Starlette):
 GC_GEN0_THRESHOLD = 20_000
 
 
-def create_app(settings: Settings | None = None, *, broker: Broker | None = None, tune_gc: bool = False) -> Starlette:
-    """Build a hub app; ``broker`` lets tests put several in-process nodes on one bus.
+def create_app(
+    settings: Settings | None = None, *, backplane: MemoryBackplane | None = None, tune_gc: bool = False
+) -> Starlette:
+    """Build a hub app; ``backplane`` lets tests run several nodes in one process without Redis.
 
     ``tune_gc`` is for a process that serves one app for its lifetime (``bob-hub serve``).
     """
@@ -79,13 +79,26 @@ def create_app(settings: Settings | None = None, *, broker: Broker | None = None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
-        node = await Node.open(settings, broker=broker)
-        node.tasks.append(asyncio.create_task(supervise("park-idle-senders", partial(park_idle_senders, node))))
+        node = await Node.open(settings, backplane=backplane)
+        node.background("park-idle-senders", partial(park_idle_senders, node.sockets))
         app.state.node = node
         if tune_gc:
             tune_garbage_collector()
         try:
-            yield {"node": node, "templates": templates()}
+            # What the edge reads from request.state / websocket.state: each handler takes the services it uses.
+            yield {
+                "node": node,
+                "settings": settings,
+                "engine": node.engine,
+                "tenants": node.tenants,
+                "conversations": node.conversations,
+                "control": node.control,
+                "joiner": node.joiner,
+                "dashboard": node.dashboard,
+                "presence": node.presence,
+                "sockets": node.sockets,
+                "templates": templates(),
+            }
         finally:
             await node.close()
 

@@ -10,11 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.chat.fanout import Fanout
 from hub.keys import Keys
+from hub.protocol import PricebookPublished, encode
 from hub.store.pricebook import Pricebook, current_pricebook
 
 logger = logging.getLogger(__name__)
 
-RELOAD = b'{"type":"pricebook_published"}'
+RELOAD = encode(PricebookPublished())
 
 
 class LivePricebook:

@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from hub.api.bodies import read_json, seq_param, string_field, text_param
 from hub.auth.permissions import CHAT_MANAGE, PLATFORM_BUSINESS_ID, Principal
 from hub.auth.request import optional_principal
+from hub.chat.control import Agent
 from hub.chat.identity import (
     bound_session_id,
     new_session_id,
@@ -42,12 +43,11 @@ from hub.errors import (
     Unavailable,
 )
 from hub.node import Node
-from hub.origins import normalise_origin, origin_matches
+from hub.origins import normalise_origin, origin_matches, own_origins
 from hub.store.models import Tenant
 from hub.store.tenants import get_tenant_by_business_id
 from hub.store.transcript import get_session, messages_after
 from hub.store.widget_keys import WidgetKey, get_widget_key
-from hub.ws.visitor import own_origins
 
 VISITOR_COOKIE = "bob_visitor"
 VISITOR_HEADER = "x-visitor-token"
@@ -133,7 +133,9 @@ async def _answer(
 async def public_chat(request: Request) -> Response:
     node: Node = request.state.node
     origin = _origin(request)
-    if origin is not None and origin not in own_origins(request, node):
+    if origin is not None and origin not in own_origins(
+        node.settings.public_url, request.url.scheme, request.headers.get("host")
+    ):
         raise OriginNotAllowed("POST /api/chat is same-origin only; other sites embed the widget instead")
     text, client_session_id, body = await _message_body(request, node)
     business_id = body.get("business_id") or PLATFORM_BUSINESS_ID
@@ -243,7 +245,7 @@ async def app_session(request: Request) -> Response:
     body = await read_json(request) if request.headers.get("content-length") not in (None, "0") else {}
     tenant = await _app_tenant(node, principal, body.get("business_id"))
     session_id = new_session_id()
-    await node.chat.writer.ensure_session(tenant.id, session_id)
+    await node.conversations.open_session(tenant.id, session_id)
     return JSONResponse(
         {
             "session_id": session_id,
@@ -262,7 +264,8 @@ async def app_message(request: Request) -> Response:
     text, session_id, body = await _message_body(request, node)
     tenant = await _app_tenant(node, principal, body.get("business_id"))
     # The same rules as the agent socket: unknown sessions are 404, another agent's human-mode session is 409.
-    result = await node.control.agent_message(tenant, session_id, principal, text)
+    agent = Agent(principal.user_id, principal.name, principal.email)
+    result = await node.control.agent_message(tenant, session_id, agent, text)
     answer = {
         "session_id": session_id,
         "seq": result.message.seq,
