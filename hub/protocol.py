@@ -63,6 +63,53 @@ def frame_too_big(max_bytes: int) -> Refusal:
     return Refusal(Close.FRAME_TOO_BIG, f"frame larger than {max_bytes} bytes")
 
 
+# --- error codes --------------------------------------------------------------------------------
+
+# Refusals of a client frame by the frame itself; errors of the hub's own (``hub.errors``) add their codes.
+FrameCode = Literal[
+    "invalid_json",
+    "invalid_frame",
+    "unknown_type",
+    "text_too_long",
+    "empty_text",
+    "bad_resume_token",
+    "resume_too_late",
+    "binary_not_supported",
+    "not_watching",
+    "too_many_watches",
+]
+# Every ``code`` each socket's ``error`` frames may carry (docs/PROTOCOL.md lists the same).
+VISITOR_ERROR_CODES = (
+    "invalid_json",
+    "invalid_frame",
+    "unknown_type",
+    "text_too_long",
+    "empty_text",
+    "bad_resume_token",
+    "resume_too_late",
+    "binary_not_supported",
+    "not_stored",
+    "internal",
+    "ai_unavailable",
+)
+AGENT_ERROR_CODES = (
+    "invalid_json",
+    "invalid_frame",
+    "unknown_type",
+    "text_too_long",
+    "empty_text",
+    "binary_not_supported",
+    "unknown_session",
+    "owned_by_other",
+    "not_owner",
+    "unavailable",
+    "not_watching",
+    "too_many_watches",
+    "not_stored",
+    "internal",
+    "ai_unavailable",
+)
+
 # --- field types --------------------------------------------------------------------------------
 
 SessionId = Annotated[str, Meta(min_length=1, max_length=64)]
@@ -397,7 +444,9 @@ def tag_session(prefix: str, frame: str) -> str:
 class FrameError(HubError):
     """A client frame the hub refuses; it goes back as an ``error`` frame and the socket stays open."""
 
-    def __init__(self, code: str, message: str, *, ref: str | None = None, session_id: str | None = None) -> None:
+    def __init__(
+        self, code: FrameCode, message: str, *, ref: str | None = None, session_id: str | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.ref = ref
