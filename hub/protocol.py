@@ -444,9 +444,7 @@ def tag_session(prefix: str, frame: str) -> str:
 class FrameError(HubError):
     """A client frame the hub refuses; it goes back as an ``error`` frame and the socket stays open."""
 
-    def __init__(
-        self, code: FrameCode, message: str, *, ref: str | None = None, session_id: str | None = None
-    ) -> None:
+    def __init__(self, code: FrameCode, message: str, *, ref: str | None = None, session_id: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.ref = ref

@@ -6,8 +6,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-ROLES = ("visitor", "ai", "agent", "system")
-
 
 @dataclass(frozen=True)
 class Tenant:
