@@ -85,20 +85,8 @@ def create_app(
         if tune_gc:
             tune_garbage_collector()
         try:
-            # What the edge reads from request.state / websocket.state: each handler takes the services it uses.
-            yield {
-                "node": node,
-                "settings": settings,
-                "engine": node.engine,
-                "tenants": node.tenants,
-                "conversations": node.conversations,
-                "control": node.control,
-                "joiner": node.joiner,
-                "dashboard": node.dashboard,
-                "presence": node.presence,
-                "sockets": node.sockets,
-                "templates": templates(),
-            }
+            # The edge reads request.state.services (and .node until every handler takes its services).
+            yield {"node": node, "services": node.services, "templates": templates()}
         finally:
             await node.close()
 

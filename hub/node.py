@@ -44,6 +44,25 @@ from hub.webhooks.outbox import Webhooks
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Services:
+    """What the edge (HTTP handlers, sockets, pages) uses of a node: one service per job, no internals.
+
+    Handlers read it from ``request.state.services``; it is one object so the per-connection copy of
+    the lifespan state stays two entries (an idle visitor socket is most of a node's memory).
+    """
+
+    settings: Settings
+    engine: AsyncEngine
+    tenants: TenantCache
+    conversations: Conversations
+    control: SessionControl
+    joiner: Joiner
+    dashboard: Dashboard
+    presence: Presence
+    sockets: set[object]
+
+
 @dataclass
 class Node:
     settings: Settings
@@ -161,6 +180,20 @@ class Node:
             await asyncio.gather(task, return_exceptions=True)
 
         self._stack.push_async_callback(stop)
+
+    @property
+    def services(self) -> Services:
+        return Services(
+            settings=self.settings,
+            engine=self.engine,
+            tenants=self.tenants,
+            conversations=self.conversations,
+            control=self.control,
+            joiner=self.joiner,
+            dashboard=self.dashboard,
+            presence=self.presence,
+            sockets=self.sockets,
+        )
 
     async def close(self) -> None:
         await self._stack.aclose()

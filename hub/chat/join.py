@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.broker.base import Broker
 from hub.chat.fanout import Fanout
-from hub.chat.feed import Feed, SendText
+from hub.chat.feed import Feed
 from hub.keys import Keys
 from hub.protocol import Token, encode, message_frame
 from hub.store.models import SessionState, StoredMessage
@@ -48,21 +48,11 @@ class Joiner:
         self.buffers = buffers
         self.keys = keys
 
-    def feed(
-        self,
-        tenant_id: str,
-        session_id: str,
-        send: SendText,
-        *,
-        max_frames: int,
-        on_overflow: Callable[[], None] | None = None,
-    ) -> Feed:
-        """A feed for one session's frames, that fills gaps from that session's transcript."""
-
-        async def backfill(after_seq: int, until_seq: int | None) -> list[StoredMessage]:
-            return await messages_after(self.engine, tenant_id, session_id, after_seq, until_seq=until_seq)
-
-        return Feed(send, backfill, max_frames=max_frames, on_overflow=on_overflow)
+    async def transcript_after(
+        self, tenant_id: str, session_id: str, after_seq: int, until_seq: int | None = None
+    ) -> list[StoredMessage]:
+        """What a session's feed reads to fill a gap (``Feed``'s backfill)."""
+        return await messages_after(self.engine, tenant_id, session_id, after_seq, until_seq=until_seq)
 
     async def join(self, feed: Feed, tenant_id: str, session_id: str, last_seq: int) -> Backlog:
         state = await get_session(self.engine, tenant_id, session_id)

@@ -26,6 +26,7 @@ from hub.chat.dashboard import Dashboard
 from hub.chat.feed import Feed
 from hub.chat.join import Joiner
 from hub.errors import HubError, OwnedByOther, SessionNotFound
+from hub.node import Services
 from hub.origins import normalise_origin, own_origins
 from hub.protocol import (
     AGENT_TOO_SLOW,
@@ -84,10 +85,13 @@ class _Watch:
         self.connection = connection
         self.session_id = session_id
         self.prefix = session_prefix(session_id)
-        self.feed = connection.joiner.feed(
-            connection.tenant.id, session_id, self._forward, max_frames=AGENT_QUEUE_FRAMES
-        )
+        self.feed = Feed(self._forward, self._backfill, max_frames=AGENT_QUEUE_FRAMES)
         self.task: asyncio.Task[None] | None = None
+
+    async def _backfill(self, after_seq: int, until_seq: int | None) -> list[StoredMessage]:
+        return await self.connection.joiner.transcript_after(
+            self.connection.tenant.id, self.session_id, after_seq, until_seq
+        )
 
     async def _forward(self, frame: str) -> None:
         self.connection.out.deliver(0, tag_session(self.prefix, frame))
@@ -175,6 +179,9 @@ class AgentConnection:
         self.online_view: dict[str, bool] = {}  # presence as this dashboard was last told it
         self.sender: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
+
+    def __repr__(self) -> str:
+        return f"agent socket of {self.agent.id} in tenant {self.tenant.id}"
 
     def follow_owner(self, change: SessionChange) -> None:
         """Keep renewing this agent's claims wherever it took them over (another tab, another node)."""
@@ -359,11 +366,11 @@ async def _authenticate(
 
 
 async def agent_socket(websocket: WebSocket) -> None:
-    state = websocket.state
-    settings: Settings = state.settings
+    services: Services = websocket.state.services
+    settings = services.settings
     await websocket.accept()
     try:
-        found = await _authenticate(websocket, state.engine, state.tenants, settings)
+        found = await _authenticate(websocket, services.engine, services.tenants, settings)
     except Exception:
         logger.exception("agent authentication failed")
         await refuse(websocket, NO_DATABASE)
@@ -373,14 +380,20 @@ async def agent_socket(websocket: WebSocket) -> None:
         return
     principal, tenant = found
     connection = AgentConnection(
-        websocket, principal, tenant, settings, state.conversations, state.control, state.dashboard, state.joiner
+        websocket,
+        principal,
+        tenant,
+        settings,
+        services.conversations,
+        services.control,
+        services.dashboard,
+        services.joiner,
     )
-    sockets: set[object] = state.sockets
+    sockets = services.sockets
     sockets.add(connection)
     try:
         await connection.open()
-        where = f"agent socket of tenant {tenant.id}"
-        await receive(websocket, connection.out, connection.handle, max_bytes=settings.max_frame_bytes, where=where)
+        await receive(websocket, connection, max_bytes=settings.max_frame_bytes)
     except WebSocketDisconnect:
         pass
     except Exception:

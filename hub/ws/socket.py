@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -28,30 +28,41 @@ async def refuse(websocket: WebSocket, refusal: Refusal) -> None:
         await websocket.close(refusal.code, refusal.reason)
 
 
-async def receive(
-    websocket: WebSocket, out: Feed, handle: Callable[[str], Awaitable[None]], *, max_bytes: int, where: str
-) -> None:
-    """Hand each text frame to ``handle`` until the peer leaves; refusals go back as ``error`` frames."""
+class Receiver(Protocol):
+    """A socket's own side: its outgoing feed, and what it does with one client frame."""
+
+    @property
+    def out(self) -> Feed: ...
+
+    async def handle(self, raw: str) -> None: ...
+
+
+async def receive(websocket: WebSocket, connection: Receiver, *, max_bytes: int) -> None:
+    """Hand each text frame to the connection until the peer leaves; refusals go back as ``error`` frames.
+
+    It lives as long as the socket, so it holds nothing per socket beyond its arguments (idle sockets
+    are most of a node's memory).
+    """
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
             return
         raw = message.get("text")
         if raw is None:
-            out.deliver(0, BINARY_REFUSED)
+            connection.out.deliver(0, BINARY_REFUSED)
             continue
         if len(raw) > max_bytes:
             await refuse(websocket, frame_too_big(max_bytes))
             return
         try:
-            await handle(raw)
+            await connection.handle(raw)
         except FrameError as exc:
-            out.deliver(0, encode(exc.frame()).decode())
+            connection.out.deliver(0, encode(exc.frame()).decode())
         except HubError as exc:
-            out.deliver(0, encode(Error(code=exc.code, message=exc.message)).decode())
+            connection.out.deliver(0, encode(Error(code=exc.code, message=exc.message)).decode())
         except Exception:
-            logger.exception("a frame failed on %s", where)
-            out.deliver(0, FAILED)
+            logger.exception("a frame failed on %r", connection)
+            connection.out.deliver(0, FAILED)  # the connection may have moved to another feed meanwhile
 
 
 async def drain(feed: Feed) -> None:

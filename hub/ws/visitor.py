@@ -16,6 +16,7 @@ from hub.chat.feed import Feed
 from hub.chat.identity import new_session_id, resume_token, resume_token_valid
 from hub.chat.join import Joiner
 from hub.chat.presence import Presence
+from hub.node import Services
 from hub.origins import origin_allowed, own_origins
 from hub.protocol import (
     BAD_LAST_SEQ,
@@ -37,14 +38,30 @@ from hub.protocol import (
     parse_visitor_frame,
 )
 from hub.settings import Settings
-from hub.store.models import Tenant
-from hub.tenants import TenantCache
+from hub.store.models import StoredMessage, Tenant
 from hub.ws.socket import drain, receive, refuse
 
 logger = logging.getLogger(__name__)
 
 
 class VisitorConnection:
+    # Slots: an idle visitor socket is most of what a node holds in memory.
+    __slots__ = (
+        "_closing",
+        "_swept",
+        "chat",
+        "feed",
+        "joiner",
+        "presence",
+        "sender",
+        "sent_message",
+        "session_id",
+        "settings",
+        "stored",
+        "tenant",
+        "websocket",
+    )
+
     def __init__(
         self,
         websocket: WebSocket,
@@ -109,6 +126,12 @@ class VisitorConnection:
     async def _send_bytes(self, frame: bytes) -> None:
         await self.websocket.send_text(frame.decode())
 
+    async def _backfill(self, after_seq: int, until_seq: int | None) -> list[StoredMessage]:
+        return await self.joiner.transcript_after(self.tenant.id, self.session_id, after_seq, until_seq)
+
+    def __repr__(self) -> str:
+        return f"visitor socket of tenant {self.tenant.id}, session {self.session_id}"
+
     async def open_session(self, session_id: str, last_seq: int) -> None:
         """Join the session, then send ``ready`` and the backlog; live frames queue in the feed meanwhile."""
         if self.feed is not None:
@@ -116,8 +139,8 @@ class VisitorConnection:
             await self._leave()
         tenant_id = self.tenant.id
         self.session_id = session_id
-        self.feed = self.joiner.feed(
-            tenant_id, session_id, self._send, max_frames=self.settings.send_queue_frames, on_overflow=self._too_slow
+        self.feed = Feed(
+            self._send, self._backfill, max_frames=self.settings.send_queue_frames, on_overflow=self._too_slow
         )
         backlog = await self.joiner.join(self.feed, tenant_id, session_id, last_seq)
         self.stored = backlog.state is not None
@@ -162,11 +185,10 @@ class VisitorConnection:
 
 
 async def visitor_socket(websocket: WebSocket) -> None:
-    state = websocket.state
-    settings: Settings = state.settings
-    tenants: TenantCache = state.tenants
+    services: Services = websocket.state.services
+    settings = services.settings
     try:
-        tenant = await tenants.get(websocket.path_params["tenant_uuid"])
+        tenant = await services.tenants.get(websocket.path_params["tenant_uuid"])
     except Exception:
         logger.exception("tenant lookup failed")
         await websocket.accept()
@@ -180,8 +202,10 @@ async def visitor_socket(websocket: WebSocket) -> None:
     if not origin_allowed(websocket.headers.get("origin"), tenant.origins, own):
         await refuse(websocket, ORIGIN_NOT_ALLOWED)
         return
-    connection = VisitorConnection(websocket, tenant, settings, state.conversations, state.joiner, state.presence)
-    sockets: set[object] = state.sockets
+    connection = VisitorConnection(
+        websocket, tenant, settings, services.conversations, services.joiner, services.presence
+    )
+    sockets = services.sockets
     sockets.add(connection)
     try:
         query = websocket.query_params
@@ -202,8 +226,7 @@ async def visitor_socket(websocket: WebSocket) -> None:
             # Nothing is stored until the first message, so a client that resumes next leaves no empty session.
             await connection.open_session(new_session_id(), 0)
         connection.start_sender()
-        where = f"visitor socket of tenant {tenant.id}"
-        await receive(websocket, connection.out, connection.handle, max_bytes=settings.max_frame_bytes, where=where)
+        await receive(websocket, connection, max_bytes=settings.max_frame_bytes)
     except WebSocketDisconnect:
         pass
     except Exception:
