@@ -8,7 +8,6 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from hub.api.analytics import credits_of
-from hub.assets import asset_dir
 from hub.auth.permissions import PERSONAS_MANAGE, USERS_MANAGE, WEBHOOKS_MANAGE, WIDGET_MANAGE, Principal
 from hub.auth.request import optional_principal
 from hub.errors import HubError
@@ -19,10 +18,6 @@ from hub.store.personas import list_personas
 from hub.store.users import list_staff
 from hub.store.webhooks import EVENTS, list_deliveries, list_endpoints
 from hub.store.widget_keys import list_widget_keys
-
-
-def templates() -> Jinja2Templates:
-    return Jinja2Templates(directory=str(asset_dir("templates")))
 
 
 def public_base(request: Request, node: Node) -> str:
