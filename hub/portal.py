@@ -1,4 +1,6 @@
-"""Customer Portal pages (Jinja2): log in, Widget Setup. They call the same JSON API as everyone."""
+"""Customer Portal pages (Jinja2): log in, Widget Setup. They call the same JSON API as everyone.
+
+Each template names its own title; hub.pages renders them in the visitor's language."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from hub.auth.permissions import PERSONAS_MANAGE, USERS_MANAGE, WEBHOOKS_MANAGE,
 from hub.auth.request import optional_principal
 from hub.errors import HubError
 from hub.node import Node
+from hub.pages import translator
 from hub.store.analytics import conversation_metrics
 from hub.store.credits import this_month, usage
 from hub.store.personas import list_personas
@@ -26,7 +29,7 @@ def public_base(request: Request, node: Node) -> str:
 
 async def login_page(request: Request) -> Response:
     pages: Jinja2Templates = request.state.templates
-    return pages.TemplateResponse(request, "login.html", {"title": "Log in", "principal": None})
+    return pages.TemplateResponse(request, "login.html", {"principal": None})
 
 
 async def widget_setup(request: Request) -> Response:
@@ -38,14 +41,14 @@ async def widget_setup(request: Request) -> Response:
     if principal is None:
         return RedirectResponse("/portal/login", status_code=303)
     if WIDGET_MANAGE not in principal.permissions:
-        return Response("Widget Setup needs the widget.manage permission (owners and admins).", status_code=403)
+        _ = translator(request)
+        return Response(_("Widget Setup needs the widget.manage permission (owners and admins)."), status_code=403)
     tenant = await node.tenants.get(principal.tenant_id)
     assert tenant is not None
     script_url = f"{public_base(request, node)}/widget/{tenant.id}/widget.js"
     embed_tag = f'<script src="{script_url}" async></script>'
     keys = [key for key in await list_widget_keys(node.engine, tenant.id) if not key.revoked]
     context = {
-        "title": "Widget Setup",
         "principal": principal,
         "tenant": tenant,
         "embed_tag": embed_tag,
@@ -65,7 +68,9 @@ async def _portal_principal(request: Request, permission: str) -> Principal | Re
     if principal is None:
         return RedirectResponse("/portal/login", status_code=303)
     if permission not in principal.permissions:
-        return Response(f"This page needs the {permission} permission (owners and admins).", status_code=403)
+        _ = translator(request)
+        message = _("This page needs the %(permission)s permission (owners and admins).")
+        return Response(message % {"permission": permission}, status_code=403)
     return principal
 
 
@@ -76,7 +81,6 @@ async def personas_page(request: Request) -> Response:
         return principal
     tenant = await node.tenants.get(principal.tenant_id)
     context = {
-        "title": "Personas",
         "principal": principal,
         "tenant": tenant,
         "personas": await list_personas(node.engine, principal.tenant_id),
@@ -95,10 +99,10 @@ async def plan_page(request: Request) -> Response:
     pricebook = node.pricebook.current
     plan = pricebook.plan(tenant.plan) if pricebook is not None else None
     if pricebook is None or plan is None:
-        return Response("No published pricebook holds this tenant's plan.", status_code=503)
+        _ = translator(request)
+        return Response(_("No published pricebook holds this tenant's plan."), status_code=503)
     team = await list_staff(node.engine, tenant.id)
     context = {
-        "title": "Plan and usage",
         "principal": principal,
         "tenant": tenant,
         "pricebook": pricebook,
@@ -118,7 +122,6 @@ async def webhooks_page(request: Request) -> Response:
         return principal
     endpoints = await list_endpoints(node.engine, principal.tenant_id)
     context = {
-        "title": "Webhooks",
         "principal": principal,
         "tenant": await node.tenants.get(principal.tenant_id),
         "endpoints": endpoints,
@@ -137,7 +140,6 @@ async def analytics_page(request: Request) -> Response:
     tenant = await node.tenants.get(principal.tenant_id)
     assert tenant is not None
     context = {
-        "title": "Analytics",
         "principal": principal,
         "tenant": tenant,
         "m": await conversation_metrics(node.engine, [tenant.id], 30),
@@ -153,9 +155,10 @@ async def tenants_page(request: Request) -> Response:
     if isinstance(principal, Response):
         return principal
     if not principal.is_platform_admin:
-        return Response("Registering tenants is for platform admins.", status_code=403)
+        _ = translator(request)
+        return Response(_("Registering tenants is for platform admins."), status_code=403)
     pricebook = node.pricebook.current
-    context = {"title": "Register a tenant", "principal": principal, "plans": pricebook.plans if pricebook else ()}
+    context = {"principal": principal, "plans": pricebook.plans if pricebook else ()}
     pages: Jinja2Templates = request.state.templates
     return pages.TemplateResponse(request, "tenants.html", context)
 
@@ -171,7 +174,6 @@ async def team_page(request: Request) -> Response:
     pricebook = node.pricebook.current
     plan = pricebook.plan(tenant.plan) if pricebook is not None else None
     context = {
-        "title": "Team",
         "principal": principal,
         "tenant": tenant,
         "users": users,
