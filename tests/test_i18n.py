@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import httpx
@@ -83,6 +84,45 @@ def test_a_string_in_one_language_only_is_reported(extracted: Catalog) -> None:
     assert "(None, 'Only in Polish') is used nowhere" in problems
     assert "(None, 'Team') is fuzzy" in problems and "(None, 'Send') is not translated" in problems
     assert "(None, 'Visitor %(id)s') changes the markup" in problems
+
+
+class BareText(HTMLParser):
+    """Words a template writes without the catalog: text outside code samples, and readable attributes."""
+
+    READABLE = ("title", "placeholder", "aria-label", "alt", "label")
+    # Names, shortcuts, addresses and the API's own values read the same in every language.
+    SAME_IN_EVERY_LANGUAGE = re.compile(
+        r"(· Bob|Bob ·|Mission Control · Bob|Bob · Mission Control|Alt\+[A-Z]|\d\. POST /api/\S+|/api/\S+"
+        r"|https://\S+|live|test)"
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: list[str] = []
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.open.append(tag)
+        self.found += [value for name, value in attrs if name in self.READABLE and value and self.wordy(value)]
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.open:
+            del self.open[len(self.open) - 1 - self.open[::-1].index(tag) :]
+
+    def handle_data(self, data: str) -> None:
+        if not {"pre", "code", "script", "style"} & set(self.open) and self.wordy(data.strip()):
+            self.found.append(data.strip())
+
+    def wordy(self, text: str) -> bool:
+        return bool(re.search("[A-Za-z]", text)) and not self.SAME_IN_EVERY_LANGUAGE.fullmatch(text)
+
+
+@pytest.mark.parametrize("template", sorted((ROOT / "templates").glob("*.html")), ids=lambda path: path.name)
+def test_templates_write_no_words_around_the_catalog(template: Path) -> None:
+    source = re.sub(r"\{#.*?#\}|\{%-?\s*trans\b.*?endtrans\s*-?%\}", "", template.read_text(), flags=re.S)
+    parser = BareText()
+    parser.feed(re.sub(r"\{\{.*?\}\}|\{%.*?%\}", "", source, flags=re.S))
+    assert parser.found == [], "wrap them in _() or {% trans %}"
 
 
 @pytest.mark.parametrize(
