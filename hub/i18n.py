@@ -39,6 +39,7 @@ def translations(language: str) -> Translations:
     return Translations(mo)
 
 
+@cache
 def autonym(language: str) -> str:
     """A language's name in itself ("English", "Polski"), from Babel's CLDR data: no string to translate."""
     name = Locale.parse(language).display_name or language

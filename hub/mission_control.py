@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from hub.auth.permissions import CHAT_MANAGE
@@ -30,7 +30,7 @@ async def dashboard(request: Request) -> Response:
         return RedirectResponse("/mission-control/login", status_code=303)
     if CHAT_MANAGE not in principal.permissions:
         _ = translator(request)
-        return Response(_("Mission Control needs the chat.manage permission."), status_code=403)
+        return PlainTextResponse(_("Mission Control needs the chat.manage permission."), status_code=403)
     tenant = await node.tenants.get(principal.tenant_id)
     pages: Jinja2Templates = request.state.templates
     return pages.TemplateResponse(

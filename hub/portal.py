@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from markupsafe import Markup, escape
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from hub.api.analytics import credits_of
@@ -42,7 +42,8 @@ async def widget_setup(request: Request) -> Response:
         return RedirectResponse("/portal/login", status_code=303)
     if WIDGET_MANAGE not in principal.permissions:
         _ = translator(request)
-        return Response(_("Widget Setup needs the widget.manage permission (owners and admins)."), status_code=403)
+        message = _("Widget Setup needs the widget.manage permission (owners and admins).")
+        return PlainTextResponse(message, status_code=403)
     tenant = await node.tenants.get(principal.tenant_id)
     assert tenant is not None
     script_url = f"{public_base(request, node)}/widget/{tenant.id}/widget.js"
@@ -70,7 +71,7 @@ async def _portal_principal(request: Request, permission: str) -> Principal | Re
     if permission not in principal.permissions:
         _ = translator(request)
         message = _("This page needs the %(permission)s permission (owners and admins).")
-        return Response(message % {"permission": permission}, status_code=403)
+        return PlainTextResponse(message % {"permission": permission}, status_code=403)
     return principal
 
 
@@ -100,7 +101,7 @@ async def plan_page(request: Request) -> Response:
     plan = pricebook.plan(tenant.plan) if pricebook is not None else None
     if pricebook is None or plan is None:
         _ = translator(request)
-        return Response(_("No published pricebook holds this tenant's plan."), status_code=503)
+        return PlainTextResponse(_("No published pricebook holds this tenant's plan."), status_code=503)
     team = await list_staff(node.engine, tenant.id)
     context = {
         "principal": principal,
@@ -156,7 +157,7 @@ async def tenants_page(request: Request) -> Response:
         return principal
     if not principal.is_platform_admin:
         _ = translator(request)
-        return Response(_("Registering tenants is for platform admins."), status_code=403)
+        return PlainTextResponse(_("Registering tenants is for platform admins."), status_code=403)
     pricebook = node.pricebook.current
     context = {"principal": principal, "plans": pricebook.plans if pricebook else ()}
     pages: Jinja2Templates = request.state.templates
