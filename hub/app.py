@@ -27,13 +27,13 @@ from hub.docs_page import docs
 from hub.mission_control import dashboard
 from hub.mission_control import login_page as mission_control_login
 from hub.node import Node
+from hub.pages import templates
 from hub.portal import (
     analytics_page,
     login_page,
     personas_page,
     plan_page,
     team_page,
-    templates,
     tenants_page,
     webhooks_page,
     widget_setup,
