@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 from collections.abc import AsyncIterator
@@ -18,24 +17,23 @@ from hub.api.errors import EXCEPTION_HANDLERS
 from hub.api.routes import API, SOCKETS
 from hub.api.widget_js import widget_js
 from hub.assets import asset_dir
-from hub.broker.base import Broker
+from hub.backplane import MemoryBackplane
 from hub.docs_page import docs
 from hub.mission_control import dashboard
 from hub.mission_control import login_page as mission_control_login
 from hub.node import Node
+from hub.pages import templates
 from hub.portal import (
     analytics_page,
     login_page,
     personas_page,
     plan_page,
     team_page,
-    templates,
     tenants_page,
     webhooks_page,
     widget_setup,
 )
 from hub.settings import Settings
-from hub.supervise import supervise
 from hub.ws.visitor import park_idle_senders, visitor_socket
 
 VISITOR_SOCKET_PREFIX = "/ws/visitor/"
@@ -64,8 +62,10 @@ class HubApp(Starlette):
 GC_GEN0_THRESHOLD = 20_000
 
 
-def create_app(settings: Settings | None = None, *, broker: Broker | None = None, tune_gc: bool = False) -> Starlette:
-    """Build a hub app; ``broker`` lets tests put several in-process nodes on one bus.
+def create_app(
+    settings: Settings | None = None, *, backplane: MemoryBackplane | None = None, tune_gc: bool = False
+) -> Starlette:
+    """Build a hub app; ``backplane`` lets tests run several nodes in one process without Redis.
 
     ``tune_gc`` is for a process that serves one app for its lifetime (``bob-hub serve``).
     """
@@ -73,13 +73,14 @@ def create_app(settings: Settings | None = None, *, broker: Broker | None = None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
-        node = await Node.open(settings, broker=broker)
-        node.tasks.append(asyncio.create_task(supervise("park-idle-senders", partial(park_idle_senders, node))))
+        node = await Node.open(settings, backplane=backplane)
+        node.background("park-idle-senders", partial(park_idle_senders, node.sockets))
         app.state.node = node
         if tune_gc:
             tune_garbage_collector()
         try:
-            yield {"node": node, "templates": templates()}
+            # The edge reads request.state.services (and .node until every handler takes its services).
+            yield {"node": node, "services": node.services, "templates": templates()}
         finally:
             await node.close()
 

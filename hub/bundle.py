@@ -1,6 +1,9 @@
 """The widget bundle: ``widget/widget.js`` with one tenant's configuration baked in, ready to serve.
 
-Rendered once per configuration (bytes, gzip, ETag) and kept until the configuration changes.
+Rendered once per configuration (bytes, gzip, ETag) and kept until the configuration changes. The
+bundle also carries the widget's strings from the message catalogs: those of the tenant's language,
+or of every language when it is ``"auto"`` (the visitor's browser decides, so the widget needs them
+all; a few hundred bytes each, gzipped).
 """
 
 from __future__ import annotations
@@ -9,18 +12,30 @@ import gzip
 import hashlib
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import orjson
 
 from hub.assets import asset_dir
+from hub.i18n import LANGUAGES, script_strings
 
 PLACEHOLDER = b"__BOB_CONFIG__"
 
 
+def widget_script() -> Path:
+    return asset_dir("widget") / "widget.js"
+
+
 @cache
 def widget_source() -> bytes:
-    return (asset_dir("widget") / "widget.js").read_bytes()
+    return widget_script().read_bytes()
+
+
+def widget_strings(language: str) -> dict[str, dict[str, str]]:
+    """The widget's strings for a tenant's language setting: one language, or all of them for ``"auto"``."""
+    languages = (language,) if language in LANGUAGES else LANGUAGES
+    return {code: script_strings(widget_script(), code) for code in languages}
 
 
 @dataclass(frozen=True)
@@ -34,7 +49,8 @@ class Bundle:
 def render(config: dict[str, Any]) -> Bundle:
     # JSON is valid JavaScript; escaping "<" keeps a persona text from closing an inline <script>.
     config_json = orjson.dumps(config).replace(b"<", b"\\u003c")
-    plain = widget_source().replace(PLACEHOLDER, config_json, 1)
+    baked = {**config, "strings": widget_strings(str(config.get("language", "auto")))}
+    plain = widget_source().replace(PLACEHOLDER, orjson.dumps(baked).replace(b"<", b"\\u003c"), 1)
     etag = '"' + hashlib.sha256(plain).hexdigest()[:32] + '"'
     return Bundle(config_json, etag, plain, gzip.compress(plain, compresslevel=9, mtime=0))
 

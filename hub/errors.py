@@ -87,16 +87,6 @@ class OriginNotAllowed(HubError):
     status = 403
 
 
-class BadResumeToken(HubError):
-    code = "bad_resume_token"
-    status = 403
-
-
-class SessionClosed(HubError):
-    code = "session_closed"
-    status = 409
-
-
 class Unavailable(HubError):
     code = "unavailable"
     status = 503

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from hub.auth.permissions import CHAT_MANAGE
 from hub.auth.request import optional_principal
 from hub.errors import HubError
 from hub.node import Node
+from hub.pages import translator
 
 
 async def login_page(request: Request) -> Response:
     pages: Jinja2Templates = request.state.templates
-    context = {"title": "Mission Control: log in", "principal": None, "next": "/mission-control"}
+    _ = translator(request)
+    context = {"title": _("Mission Control: log in"), "principal": None, "next": "/mission-control"}
     return pages.TemplateResponse(request, "login.html", context)
 
 
@@ -27,7 +29,8 @@ async def dashboard(request: Request) -> Response:
     if principal is None:
         return RedirectResponse("/mission-control/login", status_code=303)
     if CHAT_MANAGE not in principal.permissions:
-        return Response("Mission Control needs the chat.manage permission.", status_code=403)
+        _ = translator(request)
+        return PlainTextResponse(_("Mission Control needs the chat.manage permission."), status_code=403)
     tenant = await node.tenants.get(principal.tenant_id)
     pages: Jinja2Templates = request.state.templates
     return pages.TemplateResponse(

@@ -1,145 +1,175 @@
-"""Everything one hub node holds while it runs, opened and closed by the app's lifespan."""
+"""Everything one hub node holds while it runs, built in order and closed in reverse.
+
+``Node.open`` builds each part with exactly what it needs, in dependency order, and registers how
+to close it on an ``AsyncExitStack``: a step that fails half-way closes what was already opened,
+and ``close`` undoes the rest in reverse (background tasks first, the database last).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
 
-from async_lru import alru_cache
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.accounts import Accounts
 from hub.ai import AIProvider, provider_from_settings
 from hub.auth.passwords import Passwords
 from hub.auth.throttle import Throttle
+from hub.backplane import MemoryBackplane
 from hub.broker import Broker, broker_from_url
 from hub.bundle import BundleCache
 from hub.chat.control import SessionControl
+from hub.chat.conversations import Conversations
+from hub.chat.dashboard import Dashboard
 from hub.chat.fanout import Fanout
+from hub.chat.join import Joiner
+from hub.chat.metering import TenantMeter
 from hub.chat.presence import Presence
+from hub.chat.publisher import Publisher
 from hub.chat.replies import ReplyRunner
 from hub.chat.service import ChatService
 from hub.coord import Coordinator, coordinator_for
 from hub.keys import Keys
-from hub.origins import origin_matches
 from hub.pricing import LivePricebook
 from hub.settings import Settings
 from hub.store.database import migrate, open_engine
-from hub.store.models import Tenant
-from hub.store.personas import active_persona
-from hub.store.tables import widget_keys
-from hub.store.tenants import get_tenant
-from hub.store.widget_keys import WidgetKey, list_widget_keys
 from hub.store.writer import MessageWriter
 from hub.supervise import supervise
+from hub.tenants import TenantCache, WidgetOrigins
 from hub.webhooks.outbox import Webhooks
 
 logger = logging.getLogger(__name__)
 
 
-class TenantCache:
-    """Tenants are read on every connect; a short TTL keeps that off the database.
+@dataclass(frozen=True)
+class Services:
+    """What the edge (HTTP handlers, sockets, pages) uses of a node: one service per job, no internals.
 
-    A tenant's browser origins are its own list plus those of its active widget keys, so a page that
-    embeds the widget with a key may also open the visitor WebSocket.
+    Handlers read it from ``request.state.services``; it is one object so the per-connection copy of
+    the lifespan state stays two entries (an idle visitor socket is most of a node's memory).
     """
 
-    ttl_s = 10.0
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-        # Single-flight: a hundred visitors of one tenant connecting at once make one read, not a hundred.
-        self._load = alru_cache(maxsize=10_000, ttl=self.ttl_s)(self._read)
-
-    async def _read(self, tenant_id: str) -> tuple[Tenant | None, tuple[WidgetKey, ...]]:
-        tenant = await get_tenant(self.engine, tenant_id) if _looks_like_uuid(tenant_id) else None
-        keys: tuple[WidgetKey, ...] = ()
-        if tenant is not None:
-            keys = tuple(key for key in await list_widget_keys(self.engine, tenant.id) if not key.revoked)
-            origins = dict.fromkeys([*tenant.origins, *(origin for key in keys for origin in key.origins)])
-            config = tenant.config
-            async with self.engine.connect() as connection:
-                persona = await active_persona(connection, tenant.id)
-            if persona is not None:  # the widget shows the active persona's name
-                config = {**config, "persona": {**(config.get("persona") or {}), "name": persona.name}}
-            tenant = replace(tenant, origins=tuple(origins), config=config)
-        return tenant, keys
-
-    async def get(self, tenant_id: str) -> Tenant | None:
-        return (await self._load(tenant_id))[0]
-
-    async def widget_keys(self, tenant_id: str) -> tuple[WidgetKey, ...]:
-        """The tenant's active publishable keys, oldest first."""
-        return (await self._load(tenant_id))[1]
-
-    def forget(self, tenant_id: str) -> None:
-        self._load.cache_invalidate(tenant_id)
-
-
-class WidgetOrigins:
-    """Every origin some active widget key allows, for CORS preflights (which carry no key)."""
-
-    ttl_s = 10.0
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-        self._loaded_at = -self.ttl_s
-        self._patterns: tuple[str, ...] = ()
-
-    async def allowed(self, origin: str) -> bool:
-        now = time.monotonic()
-        if now - self._loaded_at >= self.ttl_s:
-            async with self.engine.connect() as connection:
-                rows = await connection.execute(select(widget_keys.c.origins).where(widget_keys.c.revoked_at.is_(None)))
-                self._patterns = tuple({pattern for (origins,) in rows for pattern in origins or ()})
-            self._loaded_at = now
-        return origin_matches(origin, self._patterns)
-
-
-def _looks_like_uuid(value: str) -> bool:
-    return len(value) == 36 and value.count("-") == 4 and all(c in "0123456789abcdef-" for c in value.lower())
+    settings: Settings
+    engine: AsyncEngine
+    tenants: TenantCache
+    accounts: Accounts
+    conversations: Conversations
+    control: SessionControl
+    joiner: Joiner
+    dashboard: Dashboard
+    presence: Presence
+    sockets: set[object]
 
 
 @dataclass
 class Node:
     settings: Settings
     engine: AsyncEngine
-    broker: Broker
-    ai: AIProvider
     keys: Keys
-    writer: MessageWriter
-    fanout: Fanout
-    chat: ChatService
-    replies: ReplyRunner
-    tenants: TenantCache
-    throttle: Throttle
-    widget_origins: WidgetOrigins
+    broker: Broker
     coord: Coordinator
+    fanout: Fanout
+    writer: MessageWriter
     presence: Presence
-    control: SessionControl
-    pricebook: LivePricebook
     webhooks: Webhooks
+    chat: ChatService
+    pricebook: LivePricebook
+    meter: TenantMeter
+    ai: AIProvider
+    replies: ReplyRunner
+    conversations: Conversations
+    control: SessionControl
+    joiner: Joiner
+    dashboard: Dashboard
+    tenants: TenantCache
     accounts: Accounts
+    widget_origins: WidgetOrigins
+    throttle: Throttle
+    _stack: AsyncExitStack
     widget_bundles: BundleCache = field(default_factory=BundleCache)
     sockets: set[object] = field(default_factory=set)
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
-    async def open(cls, settings: Settings, *, broker: Broker | None = None) -> Node:
-        engine = open_engine(settings.database_url)
-        await migrate(engine)
-        keys = Keys(settings.redis_prefix)
-        broker = broker or broker_from_url(settings.redis_url, prefix=settings.redis_prefix, node_id=settings.node_id)
-        fanout = Fanout(broker, settings.node_id)
-        await broker.connect()
-        writer = MessageWriter(engine)
-        writer.start()
-        ai = provider_from_settings(settings)
-        chat = ChatService(engine, writer, fanout, keys)
-        replies = ReplyRunner(chat, ai, broker, keys)
+    async def open(cls, settings: Settings, *, backplane: MemoryBackplane | None = None) -> Node:
+        """``backplane``: several nodes in one process (tests) share one instead of a Redis."""
+        stack = AsyncExitStack()
+        try:
+            engine = open_engine(settings.database_url)
+            stack.push_async_callback(engine.dispose)
+            await migrate(engine)
+            keys = Keys(settings.redis_prefix)
+            coord = coordinator_for(settings.redis_url, backplane)
+            stack.push_async_callback(coord.aclose)
+            broker = broker_from_url(
+                settings.redis_url, prefix=settings.redis_prefix, node_id=settings.node_id, backplane=backplane
+            )
+            fanout = Fanout(broker, settings.node_id)
+            stack.push_async_callback(broker.disconnect)
+            await fanout.connect()
+            writer = MessageWriter(engine)
+            stack.push_async_callback(writer.stop)
+            writer.start()
+            publisher = Publisher(fanout, keys)
+            presence = Presence(coord, keys, settings.node_id, settings.presence_ttl_s, publisher.announce)
+            webhooks = Webhooks(engine, allow_private=settings.webhooks_allow_private)
+            stack.push_async_callback(webhooks.aclose)
+            chat = ChatService(engine, writer, publisher, webhooks, presence.online_here)
+            pricebook = LivePricebook(engine, fanout, keys)
+            stack.push_async_callback(pricebook.stop)
+            await pricebook.start()
+            meter = TenantMeter(engine)
+            stack.push_async_callback(meter.aclose)
+            ai = provider_from_settings(settings)
+            stack.push_async_callback(ai.aclose)
+            replies = ReplyRunner(engine, chat, fanout, broker, keys, ai, meter, lambda: pricebook.current)
+            stack.push_async_callback(replies.stop)
+            control = SessionControl(engine, chat, replies, coord, keys, settings.takeover_lock_ttl_s)
+            throttle = Throttle(settings.redis_url, settings.redis_prefix)
+            stack.push_async_callback(throttle.aclose)
+            tenants = TenantCache(engine)
+            passwords = Passwords(settings.password_hashing)
+            accounts = Accounts(engine, passwords, lambda: pricebook.current, meter.unwritten, tenants.get)
+            node = cls(
+                settings=settings,
+                engine=engine,
+                keys=keys,
+                broker=broker,
+                coord=coord,
+                fanout=fanout,
+                writer=writer,
+                presence=presence,
+                webhooks=webhooks,
+                chat=chat,
+                pricebook=pricebook,
+                meter=meter,
+                ai=ai,
+                replies=replies,
+                conversations=Conversations(chat, replies, writer),
+                control=control,
+                joiner=Joiner(engine, fanout, broker, keys),
+                dashboard=Dashboard(engine, fanout, keys, presence),
+                tenants=tenants,
+                accounts=accounts,
+                widget_origins=WidgetOrigins(engine),
+                throttle=throttle,
+                _stack=stack,
+            )
+            for name, run in (
+                ("visitor-presence", presence.run),
+                ("takeover-claims", control.run),
+                ("pricebook-reload", pricebook.run),
+                ("webhook-dispatcher", webhooks.run),
+                ("credit-meter", meter.run),
+            ):
+                node.background(name, run)
+        except BaseException:
+            await stack.aclose()
+            raise
         logger.info(
             "node %s up: database=%s broker=%s ai=%s",
             settings.node_id,
@@ -147,62 +177,35 @@ class Node:
             type(broker).__name__,
             ai.name,
         )
-        throttle = Throttle(settings.redis_url, settings.redis_prefix)
-        coord = coordinator_for(settings.redis_url, broker)
-        presence = Presence(coord, keys, settings.node_id, chat, settings.presence_ttl_s)
-        chat.presence = presence
-        control = SessionControl(engine, chat, replies, coord, keys, settings.takeover_lock_ttl_s)
-        pricebook = LivePricebook(engine, fanout, keys)
-        await pricebook.start()
-        replies.pricebook = pricebook
-        webhooks = Webhooks(engine, allow_private=settings.webhooks_allow_private)
-        chat.webhooks = webhooks
-        tenants = TenantCache(engine)
-        passwords = Passwords(settings.password_hashing)
-        accounts = Accounts(engine, passwords, lambda: pricebook.current, replies.meter.unwritten, tenants.get)
-        node = cls(
-            settings,
-            engine,
-            broker,
-            ai,
-            keys,
-            writer,
-            fanout,
-            chat,
-            replies,
-            tenants,
-            throttle,
-            WidgetOrigins(engine),
-            coord,
-            presence,
-            control,
-            pricebook,
-            webhooks,
-            accounts,
-        )
-        node.tasks = [
-            asyncio.create_task(supervise("visitor-presence", presence.run)),
-            asyncio.create_task(supervise("takeover-claims", control.run)),
-            asyncio.create_task(supervise("pricebook-reload", pricebook.run)),
-            asyncio.create_task(supervise("webhook-dispatcher", webhooks.run)),
-            asyncio.create_task(supervise("credit-meter", replies.meter.run)),
-        ]
         return node
 
-    async def close(self) -> None:
-        for task in self.tasks:
+    def background(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        """A supervised task that lives as long as the node (cancelled first when it closes)."""
+        task = asyncio.create_task(supervise(name, run), name=name)
+
+        async def stop() -> None:
             task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        await self.pricebook.stop()
-        await self.replies.stop()
-        await self.replies.meter.aclose()
-        await self.writer.stop()
-        await self.webhooks.aclose()
-        await self.broker.disconnect()
-        await self.ai.aclose()
-        await self.throttle.aclose()
-        await self.coord.aclose()
-        await self.engine.dispose()
+            await asyncio.gather(task, return_exceptions=True)
+
+        self._stack.push_async_callback(stop)
+
+    @property
+    def services(self) -> Services:
+        return Services(
+            settings=self.settings,
+            engine=self.engine,
+            tenants=self.tenants,
+            accounts=self.accounts,
+            conversations=self.conversations,
+            control=self.control,
+            joiner=self.joiner,
+            dashboard=self.dashboard,
+            presence=self.presence,
+            sockets=self.sockets,
+        )
+
+    async def close(self) -> None:
+        await self._stack.aclose()
 
     async def health(self) -> dict[str, object]:
         async def database() -> dict[str, object]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from urllib.parse import urlsplit
 
 from hub.errors import InvalidInput
@@ -81,3 +82,17 @@ def origin_matches(origin: str, patterns: tuple[str, ...] | list[str]) -> bool:
                 if host_part and "/" not in host_part and ":" not in host_part:
                     return True
     return False
+
+
+def own_origins(public_url: str | None, scheme: str, host: str | None) -> tuple[str, ...]:
+    """The hub's own origins for one request: ``HUB_PUBLIC_URL``'s, and the scheme and ``Host`` it was reached on."""
+    origins = []
+    if public_url:
+        parts = urlsplit(public_url)
+        with contextlib.suppress(InvalidInput):
+            origins.append(normalise_origin(f"{parts.scheme}://{parts.netloc}"))
+    if host:
+        secure = scheme in ("wss", "https")
+        with contextlib.suppress(InvalidInput):
+            origins.append(normalise_origin(f"{'https' if secure else 'http'}://{host}"))
+    return tuple(origins)

@@ -1,17 +1,19 @@
-"""Customer Portal pages (Jinja2): log in, Widget Setup. They call the same JSON API as everyone."""
+"""Customer Portal pages (Jinja2): log in, Widget Setup. They call the same JSON API as everyone.
+
+Each template names its own title; hub.pages renders them in the visitor's language."""
 
 from __future__ import annotations
 
 from markupsafe import Markup, escape
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from hub.assets import asset_dir
 from hub.auth.permissions import PERSONAS_MANAGE, USERS_MANAGE, WEBHOOKS_MANAGE, WIDGET_MANAGE, Principal
 from hub.auth.request import optional_principal
 from hub.errors import HubError, NotFound
 from hub.node import Node
+from hub.pages import translator
 from hub.store.analytics import conversation_metrics
 from hub.store.credits import this_month
 from hub.store.personas import list_personas
@@ -20,17 +22,13 @@ from hub.store.webhooks import EVENTS, list_deliveries, list_endpoints
 from hub.store.widget_keys import list_widget_keys
 
 
-def templates() -> Jinja2Templates:
-    return Jinja2Templates(directory=str(asset_dir("templates")))
-
-
 def public_base(request: Request, node: Node) -> str:
     return node.settings.public_url or str(request.base_url).rstrip("/")
 
 
 async def login_page(request: Request) -> Response:
     pages: Jinja2Templates = request.state.templates
-    return pages.TemplateResponse(request, "login.html", {"title": "Log in", "principal": None})
+    return pages.TemplateResponse(request, "login.html", {"principal": None})
 
 
 async def widget_setup(request: Request) -> Response:
@@ -42,14 +40,15 @@ async def widget_setup(request: Request) -> Response:
     if principal is None:
         return RedirectResponse("/portal/login", status_code=303)
     if WIDGET_MANAGE not in principal.permissions:
-        return Response("Widget Setup needs the widget.manage permission (owners and admins).", status_code=403)
+        _ = translator(request)
+        message = _("Widget Setup needs the widget.manage permission (owners and admins).")
+        return PlainTextResponse(message, status_code=403)
     tenant = await node.tenants.get(principal.tenant_id)
     assert tenant is not None
     script_url = f"{public_base(request, node)}/widget/{tenant.id}/widget.js"
     embed_tag = f'<script src="{script_url}" async></script>'
     keys = [key for key in await list_widget_keys(node.engine, tenant.id) if not key.revoked]
     context = {
-        "title": "Widget Setup",
         "principal": principal,
         "tenant": tenant,
         "embed_tag": embed_tag,
@@ -69,7 +68,9 @@ async def _portal_principal(request: Request, permission: str) -> Principal | Re
     if principal is None:
         return RedirectResponse("/portal/login", status_code=303)
     if permission not in principal.permissions:
-        return Response(f"This page needs the {permission} permission (owners and admins).", status_code=403)
+        _ = translator(request)
+        message = _("This page needs the %(permission)s permission (owners and admins).")
+        return PlainTextResponse(message % {"permission": permission}, status_code=403)
     return principal
 
 
@@ -80,7 +81,6 @@ async def personas_page(request: Request) -> Response:
         return principal
     tenant = await node.tenants.get(principal.tenant_id)
     context = {
-        "title": "Personas",
         "principal": principal,
         "tenant": tenant,
         "personas": await list_personas(node.engine, principal.tenant_id),
@@ -100,9 +100,9 @@ async def plan_page(request: Request) -> Response:
     try:
         plan = node.accounts.plan_of(tenant)
     except NotFound:
-        return Response("No published pricebook holds this tenant's plan.", status_code=503)
+        _ = translator(request)
+        return PlainTextResponse(_("No published pricebook holds this tenant's plan."), status_code=503)
     context = {
-        "title": "Plan and usage",
         "principal": principal,
         "tenant": tenant,
         "pricebook": pricebook,
@@ -122,7 +122,6 @@ async def webhooks_page(request: Request) -> Response:
         return principal
     endpoints = await list_endpoints(node.engine, principal.tenant_id)
     context = {
-        "title": "Webhooks",
         "principal": principal,
         "tenant": await node.tenants.get(principal.tenant_id),
         "endpoints": endpoints,
@@ -141,7 +140,6 @@ async def analytics_page(request: Request) -> Response:
     tenant = await node.tenants.get(principal.tenant_id)
     assert tenant is not None
     context = {
-        "title": "Analytics",
         "principal": principal,
         "tenant": tenant,
         "m": await conversation_metrics(node.engine, [tenant.id], 30),
@@ -157,9 +155,10 @@ async def tenants_page(request: Request) -> Response:
     if isinstance(principal, Response):
         return principal
     if not principal.is_platform_admin:
-        return Response("Registering tenants is for platform admins.", status_code=403)
+        _ = translator(request)
+        return PlainTextResponse(_("Registering tenants is for platform admins."), status_code=403)
     pricebook = node.pricebook.current
-    context = {"title": "Register a tenant", "principal": principal, "plans": pricebook.plans if pricebook else ()}
+    context = {"principal": principal, "plans": pricebook.plans if pricebook else ()}
     pages: Jinja2Templates = request.state.templates
     return pages.TemplateResponse(request, "tenants.html", context)
 
@@ -174,7 +173,6 @@ async def team_page(request: Request) -> Response:
     users = await list_staff(node.engine, tenant.id)
     seats = await node.accounts.seats(tenant)
     context = {
-        "title": "Team",
         "principal": principal,
         "tenant": tenant,
         "users": users,

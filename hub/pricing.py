@@ -11,11 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hub.chat.fanout import Fanout
 from hub.keys import Keys
 from hub.plans import Pricebook
+from hub.protocol import PricebookPublished, encode
 from hub.store.pricebook import current_pricebook
 
 logger = logging.getLogger(__name__)
 
-RELOAD = b'{"type":"pricebook_published"}'
+RELOAD = encode(PricebookPublished())
 
 
 class LivePricebook:

@@ -53,10 +53,6 @@ class Settings:
     log_level: str = "info"
     node_id: str = field(default_factory=lambda: secrets.token_hex(4))
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 

@@ -4,6 +4,7 @@
   "use strict";
   var QUIET_AFTER_MS = 10 * 60 * 1000;
   var $ = function (id) { return document.getElementById(id); };
+  var _ = window.BobI18n.gettext;
   var sessions = {};          // id -> Session (docs/PROTOCOL.md), merged from snapshot and patches
   var unread = {};            // id -> count of visitor/ai messages not seen in the conversation view
   var seenSeq = {};           // id -> highest seq the list has seen (for unread counting)
@@ -34,7 +35,7 @@
   function command(type, extra) {
     var frame = { type: type, session_id: current, ref: "c" + (++refs) };
     for (var key in extra || {}) { frame[key] = extra[key]; }
-    if (!send(frame)) { notice("Not connected: the hub is unreachable, retrying…"); }
+    if (!send(frame)) { notice(_("Not connected: the hub is unreachable, retrying…")); }
   }
 
   function notice(text) {
@@ -61,7 +62,7 @@
 
   function when(iso) {
     var date = new Date(iso);
-    return isNaN(date) ? "" : date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    return isNaN(date) ? "" : date.toLocaleTimeString(document.documentElement.lang || [], { hour: "2-digit", minute: "2-digit" });
   }
 
   function renderList() {
@@ -81,21 +82,21 @@
       }
       var dot = document.createElement("span");
       dot.className = "dot" + (session.visitor_online ? " online" : "");
-      dot.title = session.visitor_online ? "Visitor online" : "Visitor offline";
+      dot.title = session.visitor_online ? _("Visitor online") : _("Visitor offline");
       var title = document.createElement("span");
       title.className = "title";
-      title.textContent = "Visitor " + session.id.slice(-6) + " · " + when(session.updated_at);
+      title.textContent = _("Visitor %(id)s", { id: session.id.slice(-6) }) + " · " + when(session.updated_at);
       var side = document.createElement("span");
       var badge = document.createElement("span");
       badge.className = "badge " + (session.status === "closed" ? "closed" : session.mode);
-      badge.textContent = session.status === "closed" ? "closed" : session.mode === "human" ?
-        (session.owner ? session.owner.name || "human" : "human") : "AI";
+      badge.textContent = session.status === "closed" ? _("closed") : session.mode === "human" ?
+        (session.owner ? session.owner.name || _("human") : _("human")) : _("AI");
       side.appendChild(badge);
       if (unread[session.id]) {
         var count = document.createElement("span");
         count.className = "unread";
         count.textContent = String(unread[session.id]);
-        count.setAttribute("aria-label", unread[session.id] + " unread");
+        count.setAttribute("aria-label", _("%(n)s unread", { n: unread[session.id] }));
         side.appendChild(document.createTextNode(" "));
         side.appendChild(count);
       }
@@ -149,7 +150,7 @@
         unread[patch.id] = (unread[patch.id] || 0) + 1;
       }
     }
-    if (isNew) { blink("New conversation!"); }
+    if (isNew) { blink(_("New conversation!")); }
     if (patch.id === current) { renderHead(); }
     renderList();
   }
@@ -161,9 +162,10 @@
     var mine = session.owner && agent && session.owner.id === agent.id;
     var mode = $("mode");
     mode.className = "badge " + (session.status === "closed" ? "closed" : session.mode);
-    mode.textContent = session.status === "closed" ? "closed" : session.mode === "human" ? "human" : "AI";
-    $("owner").textContent = session.owner ? "Owner: " + session.owner.name + (mine ? " (you)" : "") :
-      session.mode === "human" ? "Owner: nobody" : "Bob is answering";
+    mode.textContent = session.status === "closed" ? _("closed") : session.mode === "human" ? _("human") : _("AI");
+    $("owner").textContent = session.owner ?
+      (mine ? _("Owner: %(name)s (you)", session.owner) : _("Owner: %(name)s", session.owner)) :
+      session.mode === "human" ? _("Owner: nobody") : _("Bob is answering");
     $("takeover").disabled = !!mine && session.status === "open";
     $("handback").disabled = session.mode !== "human";
     $("close").disabled = session.status === "closed";
@@ -175,7 +177,7 @@
     if (role !== "system") {
       var who = document.createElement("span");
       who.className = "who";
-      who.textContent = role === "visitor" ? "Visitor" : role === "ai" ? "Bob (AI)" : author || "Agent";
+      who.textContent = role === "visitor" ? _("Visitor") : role === "ai" ? _("Bob (AI)") : author || _("Agent");
       item.appendChild(who);
     }
     var body = document.createElement("span");
@@ -202,7 +204,7 @@
     if (frame.truncated) {
       var cut = document.createElement("span");
       cut.className = "cut";
-      cut.textContent = "cut short by a takeover";
+      cut.textContent = _("cut short by a takeover");
       item.appendChild(cut);
     }
     if (!stream) { $("transcript").appendChild(item); }
@@ -227,7 +229,7 @@
   function showTyping(frame) {
     if (frame.role !== "visitor") { return; }
     clearTimeout(visitorTypingTimer);
-    $("typing").textContent = frame.active ? "Visitor is typing…" : "";
+    $("typing").textContent = frame.active ? _("Visitor is typing…") : "";
     if (frame.active) { visitorTypingTimer = setTimeout(function () { $("typing").textContent = ""; }, 8000); }
   }
 
@@ -243,7 +245,7 @@
     $("typing").textContent = "";
     $("conversation").hidden = false;
     $("placeholder").hidden = true;
-    $("conversation-title").textContent = "Visitor " + id.slice(-6);
+    $("conversation-title").textContent = _("Visitor %(id)s", { id: id.slice(-6) });
     renderHead();
     renderList();
     send({ type: "watch", session_id: id, last_seq: 0 });
@@ -264,7 +266,7 @@
     if (frame.type === "ready") {
       agent = frame.agent;
       backoff = 500;
-      setConnection("connected", "Connected");
+      setConnection("connected", _("Connected"));
     } else if (frame.type === "sessions") {
       var fresh = {};
       frame.sessions.forEach(function (session) {
@@ -284,10 +286,13 @@
     } else if (frame.type === "session") {
       applyPatch(frame.session);
     } else if (frame.type === "notice") {
-      notice(frame.message);  // e.g. credits_exhausted: people must answer now
-      blink("Bob needs you!");
+      notice(frame.code === "credits_exhausted" ?  // people must answer now
+        _("All AI credits of this month are used: Bob stopped answering; please reply.") : frame.message);
+      blink(_("Bob needs you!"));
     } else if (frame.type === "error") {
-      var text = frame.message || frame.code;
+      // The hub's messages are English; the codes the page can say in full are said in the page's language.
+      var text = frame.code === "owned_by_other" && frame.owner && frame.owner.name ?
+        _("%(name)s owns this session; take over with force to take it anyway", frame.owner) : frame.message || frame.code;
       notice(text);
       $("force").hidden = frame.code !== "owned_by_other";
     } else if (frame.type === "ok") {
@@ -310,8 +315,8 @@
     socket.onclose = function (event) {
       socket = null;
       if (event.code === 4401) { location.assign("/mission-control/login"); return; }
-      if (event.code === 4403) { setConnection("offline", "Not allowed: " + event.reason); return; }
-      setConnection("offline", "Reconnecting…");
+      if (event.code === 4403) { setConnection("offline", _("Not allowed: %(reason)s", { reason: event.reason })); return; }
+      setConnection("offline", _("Reconnecting…"));
       setTimeout(connect, backoff);
       backoff = Math.min(backoff * 2, 5000);
     };

@@ -1,6 +1,7 @@
 /* Customer Portal: login, logout, copy, widget keys. Cookie session + X-CSRF-Token for every change. */
 (function () {
   "use strict";
+  var _ = window.BobI18n.gettext;
   function csrf() {
     var match = document.cookie.match(/(?:^|; )bob_csrf=([^;]*)/);
     return match ? decodeURIComponent(match[1]) : "";
@@ -16,7 +17,7 @@
   function showError(id, response) {
     var box = document.getElementById(id);
     return response.json().then(function (data) {
-      box.textContent = (data.error && data.error.message) || "Something went wrong";
+      box.textContent = (data.error && data.error.message) || _("Something went wrong");
       box.hidden = false;
     });
   }
@@ -44,8 +45,8 @@
       var text = document.getElementById("embed-tag").textContent;
       var status = document.getElementById("copy-status");
       (navigator.clipboard ? navigator.clipboard.writeText(text) : Promise.reject()).then(
-        function () { status.textContent = "Copied"; },
-        function () { status.textContent = "Select the tag and copy it"; }
+        function () { status.textContent = _("Copied"); },
+        function () { status.textContent = _("Select the tag and copy it"); }
       );
     });
   }
@@ -109,8 +110,13 @@
         if (!response.ok) { return showError("tenant-error", response); }
         return response.json().then(function (data) {
           var out = document.getElementById("tenant-result");
-          out.textContent = "Registered " + data.business_id + "\nUUID: " + data.uuid + "\nPlan: " + data.plan +
-            "\nWidget key: " + data.widget_key + "\nOwner: " + data.owner.email;
+          out.textContent = [
+            _("Registered %(business_id)s", data),
+            "UUID: " + data.uuid,
+            _("Plan: %(plan)s", data),
+            _("Widget key: %(widget_key)s", data),
+            _("Owner: %(email)s", data.owner)
+          ].join("\n");
           out.hidden = false;
           document.getElementById("tenant-error").hidden = true;
         });
@@ -135,7 +141,7 @@
     button.addEventListener("click", function () {
       send("POST", "/api/webhooks/" + encodeURIComponent(button.dataset.endpoint) + "/deliveries/" +
         encodeURIComponent(button.dataset.delivery) + "/redeliver").then(function (response) {
-        button.textContent = response.ok ? "Queued" : "Failed";
+        button.textContent = response.ok ? _("Queued") : _("Failed");
         button.disabled = true;
       });
     });

@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection
 
 from hub.app import create_app
-from hub.broker.base import Broker
+from hub.backplane import MemoryBackplane
 from hub.node import Node
 from hub.settings import Settings
 from hub.store.database import migrate, open_engine
@@ -107,10 +107,10 @@ class RunningHub:
 
 @contextlib.asynccontextmanager
 async def serve_hub(
-    settings: Settings, *, broker: Broker | None = None, port: int | None = None
+    settings: Settings, *, backplane: MemoryBackplane | None = None, port: int | None = None
 ) -> AsyncIterator[RunningHub]:
     """``port`` lets a test restart a hub where its clients will look for it."""
-    app = create_app(settings, broker=broker)
+    app = create_app(settings, backplane=backplane)
     port = port or free_port()
     config = uvicorn.Config(
         app,

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 import pytest
 from redis.asyncio import Redis
 
+from hub.backplane import MemoryBackplane
 from hub.broker import broker_from_url
 from hub.broker.base import Broker
-from hub.broker.memory import MemoryBroker, MemoryBus
+from hub.broker.memory import MemoryBroker
 from hub.broker.redis import _APPEND, _CLEAR, _PUBLISH, _READ, EXPIRE_REFRESH_S, Op, RedisBroker, _commands
 from hub.keys import Keys
 from tests.services import RedisServer
@@ -76,12 +77,12 @@ async def pair(backend: str, redis_url: str, redis_prefix: str) -> AsyncIterator
     prefix = redis_prefix
     client: Redis | None = None
     if backend == "memory":
-        bus = MemoryBus()
-        a: Broker = MemoryBroker(prefix=prefix, node_id="node-a", bus=bus)
-        b: Broker = MemoryBroker(prefix=prefix, node_id="node-b", bus=bus)
+        backplane = MemoryBackplane()
+        a: Broker = MemoryBroker(backplane)
+        b: Broker = MemoryBroker(backplane)
 
         async def subscribers(channel: str) -> int:
-            return len(bus.subscribers.get(channel, ()))
+            return len(backplane.subscribers.get(channel, ()))
 
     else:
         a = broker_from_url(redis_url, prefix=prefix, node_id="node-a")
@@ -95,10 +96,8 @@ async def pair(backend: str, redis_url: str, redis_prefix: str) -> AsyncIterator
             return int(counts[0][1])
 
     inbox_a, inbox_b = Inbox(), Inbox()
-    a.set_handlers(inbox_a)
-    b.set_handlers(inbox_b)
-    await a.connect()
-    await b.connect()
+    await a.connect(inbox_a)
+    await b.connect(inbox_b)
     try:
         yield Pair(backend, a, b, inbox_a, inbox_b, prefix, subscribers)
     finally:
@@ -196,7 +195,7 @@ async def test_a_redis_stream_buffer_always_has_a_ttl_so_a_dead_nodes_reply_is_f
     broker = broker_from_url(redis_url, prefix=redis_prefix, node_id="node-t")
     client = Redis.from_url(redis_url)
     key = Keys(redis_prefix).stream_buffer("tenant-t", "session-t")
-    await broker.connect()
+    await broker.connect(Inbox())
     try:
         for round_ in range(3):  # appends, then a clear and appends again: each time the key has a TTL
             for number in range(20):
@@ -252,7 +251,7 @@ async def test_buffer_appends_are_ordered_with_publishes(pair: Pair) -> None:
 async def test_redis_buffer_expires_after_its_ttl(redis_url: str, redis_prefix: str) -> None:
     broker = RedisBroker(redis_url, prefix=redis_prefix, node_id="node-ttl")
     client = Redis.from_url(redis_url)
-    await broker.connect()
+    await broker.connect(Inbox())
     try:
         key = Keys(redis_prefix).stream_buffer("tenant-t", "session-t")
         broker.buffer_append(key, b"x", 30)
@@ -280,16 +279,15 @@ async def test_redis_with_a_password_carries_messages_and_a_wrong_one_is_reporte
         b = broker_from_url(server.url, prefix=redis_prefix, node_id="node-b")
         brokers += [a, b]
         inbox = Inbox()
-        b.set_handlers(inbox)
-        await a.connect()
-        await b.connect()
+        await a.connect(Inbox())
+        await b.connect(inbox)
         await b.subscribe("room")
         await asyncio.sleep(0.05)
         a.publish("room", b"hello")
         assert await inbox.wait_for(1) == [("room", b"hello")]
         wrong = broker_from_url(server.url.replace("s3cret-pass", "wrong"), prefix=redis_prefix, node_id="node-c")
         brokers.append(wrong)
-        await wrong.connect()  # waits up to 5 s for its subscriber, then goes on retrying
+        await wrong.connect(Inbox())  # waits up to 5 s for its subscriber, then goes on retrying
         assert (await wrong.health())["ok"] is False
     finally:
         for broker in brokers:

@@ -22,7 +22,7 @@ async def coordinators(
     """Two coordinators of one backend, standing for two nodes."""
     if request.param == "memory":
         first = MemoryCoordinator()
-        second = MemoryCoordinator(first.state)
+        second = MemoryCoordinator(first.backplane)
     else:
         first, second = RedisCoordinator(redis_url), RedisCoordinator(redis_url)
     try:

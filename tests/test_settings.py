@@ -11,7 +11,7 @@ from hub.settings import Settings, SettingsError
 
 async def test_empty_environment_gives_the_embedded_single_node_defaults() -> None:
     settings = Settings.from_env({})
-    assert settings.database_url == "sqlite+aiosqlite:///bob-hub.sqlite3" and settings.is_sqlite
+    assert settings.database_url == "sqlite+aiosqlite:///bob-hub.sqlite3"
     assert settings.redis_url is None and settings.redis_prefix == "bob"
     assert settings.secret_key_is_ephemeral and len(settings.secret_key) >= 32
     assert settings.ai_provider == "builtin"
@@ -67,7 +67,7 @@ async def test_every_variable_is_parsed() -> None:
             "HUB_PASSWORD_HASHING": "cheapest",
         }
     )
-    assert settings.database_url == "postgresql+asyncpg://hub:pw@db.internal:5432/hub" and not settings.is_sqlite
+    assert settings.database_url == "postgresql+asyncpg://hub:pw@db.internal:5432/hub"
     assert settings.redis_url == "rediss://:pw@cache.internal:6380/2"
     assert settings.redis_prefix == "bob-prod_1.eu"
     assert settings.secret_key == "0123456789abcdef-secret" and not settings.secret_key_is_ephemeral

@@ -1,4 +1,4 @@
-"""The message writer and transcript reads, on SQLite and on PostgreSQL."""
+"""The message writer (with the webhook events it commits) and transcript reads, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,17 +10,27 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 from alembic import command
 from sqlalchemy import Connection, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hub.backplane import MemoryBackplane
+from hub.broker.memory import MemoryBroker
+from hub.chat.fanout import Fanout
+from hub.chat.publisher import Publisher
+from hub.chat.service import ChatService
 from hub.errors import StoreUnavailable
+from hub.keys import Keys
+from hub.protocol import SessionChange
 from hub.store.database import PING_AFTER_IDLE_S, alembic_config, migrate, open_engine, reading
 from hub.store.models import Tenant
-from hub.store.tables import chat_sessions, messages, personas, tenants
+from hub.store.tables import chat_sessions, messages, personas, tenants, webhook_deliveries, webhook_endpoints
 from hub.store.transcript import get_session, messages_after, recent_messages, reply_context
+from hub.store.webhooks import create_endpoint
 from hub.store.writer import MessageWriter
+from hub.webhooks.outbox import Webhooks
 from tests.accounts import create_tenant
 from tests.services import postgres_for_tests
 
@@ -58,6 +68,11 @@ class Store:
     async def close(self) -> None:
         if self.engines and self.tenant_ids:
             async with self.engines[0].begin() as connection:
+                mine = webhook_deliveries.c.tenant_id.in_(self.tenant_ids)
+                await connection.execute(delete(webhook_deliveries).where(mine))
+                await connection.execute(
+                    delete(webhook_endpoints).where(webhook_endpoints.c.tenant_id.in_(self.tenant_ids))
+                )
                 await connection.execute(delete(messages).where(messages.c.tenant_id.in_(self.tenant_ids)))
                 await connection.execute(delete(chat_sessions).where(chat_sessions.c.tenant_id.in_(self.tenant_ids)))
                 await connection.execute(delete(personas).where(personas.c.tenant_id.in_(self.tenant_ids)))
@@ -359,3 +374,94 @@ def test_the_newest_migration_goes_down_and_up_again(kind: str, tmp_path: Path) 
         else:
             url = stack.enter_context(postgres_for_tests())
         asyncio.run(round_trip(url))
+
+
+class FanoutFails(Publisher):
+    """A node that dies, or whose fan-out breaks, right after the commit."""
+
+    def session(self, tenant_id: str, session_id: str, seq: int, frame: bytes) -> None:
+        raise RuntimeError("the fan-out failed after the commit")
+
+    def announce(self, tenant_id: str, change: SessionChange) -> None:
+        raise RuntimeError("the fan-out failed after the commit")
+
+
+def chat_on(store: Store, writer: MessageWriter, publisher_class: type[Publisher] = Publisher) -> ChatService:
+    engine = store.engines[0]
+    publisher = publisher_class(Fanout(MemoryBroker(MemoryBackplane()), "node-t"), Keys("outbox-test"))
+    return ChatService(engine, writer, publisher, Webhooks(engine, allow_private=False), lambda t, s: False)
+
+
+async def deliveries(store: Store, tenant_id: str) -> list[tuple[str, dict[str, object]]]:
+    async with store.engines[0].connect() as connection:
+        rows = await connection.execute(
+            select(webhook_deliveries.c.event_type, webhook_deliveries.c.payload)
+            .where(webhook_deliveries.c.tenant_id == tenant_id)
+            .order_by(webhook_deliveries.c.created_at, webhook_deliveries.c.event_type.desc())
+        )
+        return [(kind, orjson.loads(payload)) for kind, payload in rows]
+
+
+async def test_a_failure_after_the_commit_loses_no_event_of_the_stored_message(
+    store: Store,
+    writer: MessageWriter,
+) -> None:
+    tenant = await store.tenant()
+    events = ["session.created", "message.created"]
+    await create_endpoint(store.engines[0], tenant.id, "https://hooks.example.com/bob", events, "")
+    chat = chat_on(store, writer, FanoutFails)
+    sid = session_id()
+    with pytest.raises(RuntimeError):
+        await chat.post(tenant.id, sid, "visitor", "hello", client_id="c-1")
+    [message] = await messages_after(store.engines[0], tenant.id, sid, 0)
+    stored = await deliveries(store, tenant.id)
+    assert [kind for kind, _ in stored] == events, "both events are in the outbox although the fan-out failed"
+    created, said = (payload for _, payload in stored)
+    assert created["data"] == {"session_id": sid}
+    assert said["data"]["message"]["id"] == message.id and said["data"]["message"]["seq"] == 1  # type: ignore[index]
+
+    retry = await chat.post(tenant.id, sid, "visitor", "hello", client_id="c-1")
+    assert retry.message.duplicate and len(await deliveries(store, tenant.id)) == 2, "a retry makes no new event"
+
+
+async def test_events_of_a_batch_are_written_with_it_and_only_for_tenants_that_listen(
+    store: Store,
+    writer: MessageWriter,
+) -> None:
+    listening, quiet = await store.tenant(), await store.tenant()
+    await create_endpoint(store.engines[0], listening.id, "https://hooks.example.com/a", ["message.created"], "")
+    chat = chat_on(store, writer)
+    sessions = [session_id() for _ in range(5)]
+    await asyncio.gather(
+        *(
+            chat.post(tenant.id, sessions[number % 5], "visitor", f"m{number}")
+            for number in range(100)
+            for tenant in (listening, quiet)
+        ),
+        chat.post(listening.id, sessions[0], "system", "a notice is not a message.created event"),
+    )
+    stored = await deliveries(store, listening.id)
+    assert len(stored) == 100 and {kind for kind, _ in stored} == {"message.created"}
+    seqs = sorted(
+        (payload["data"]["session_id"], payload["data"]["message"]["seq"])  # type: ignore[index]
+        for _, payload in stored
+    )
+    assert len(set(seqs)) == 100, "one event per message, each with its own seq"
+    assert await deliveries(store, quiet.id) == []
+
+
+async def test_a_takeover_event_commits_with_the_change_of_mode(
+    store: Store,
+    writer: MessageWriter,
+) -> None:
+    tenant = await store.tenant()
+    await create_endpoint(store.engines[0], tenant.id, "https://hooks.example.com/b", ["session.takeover"], "")
+    chat = chat_on(store, writer, FanoutFails)
+    sid = session_id()
+    await writer.append(tenant.id, sid, "visitor", "hi")
+    with pytest.raises(RuntimeError):
+        event = ("session.takeover", {"session_id": sid, "agent": {"id": "a1", "name": "Anna"}, "forced": False})
+        await chat.change(tenant.id, sid, SessionChange(id=sid, mode="human"), event)
+    state = await get_session(store.engines[0], tenant.id, sid)
+    assert state is not None and state.mode == "human"
+    assert [kind for kind, _ in await deliveries(store, tenant.id)] == ["session.takeover"]

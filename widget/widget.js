@@ -34,48 +34,34 @@
     };
   }
 
-  var STRINGS = {
-    en: {
-      open: "Open chat with {name}",
-      unread: "{n} unread",
-      title: "Chat with {name}",
-      close: "Close",
-      log: "Conversation",
-      label: "Your message",
-      placeholder: "Type your message…",
-      send: "Send",
-      typing: "{name} is typing…",
-      reconnecting: "Connection lost. Reconnecting…",
-      failed: "Your message could not be sent. Please try again.",
-      refused: "Chat is not available on this site.",
-      you: "You",
-      team: "Team"
-    },
-    pl: {
-      open: "Otwórz chat z asystentem {name}",
-      unread: "nieprzeczytane: {n}",
-      title: "Chat z asystentem {name}",
-      close: "Zamknij",
-      log: "Rozmowa",
-      label: "Twoja wiadomość",
-      placeholder: "Napisz wiadomość…",
-      send: "Wyślij",
-      typing: "{name} pisze…",
-      reconnecting: "Połączenie przerwane. Łączę ponownie…",
-      failed: "Nie udało się wysłać wiadomości. Spróbuj ponownie.",
-      refused: "Chat nie jest dostępny na tej stronie.",
-      you: "Ty",
-      team: "Zespół"
-    }
-  };
+  // The hub bakes in the strings of each language this widget may speak, from its message catalogs:
+  // the tenant's language, or every language when the tenant leaves it to the visitor's browser ("auto").
+  var catalogs = config.strings || {};
   var persona = config.persona || {};
   var personaName = String(persona.name || "Bob");
-  var lang = String(config.language || "auto").toLowerCase().slice(0, 2);
-  if (!STRINGS[lang]) lang = /^pl/i.test((navigator && navigator.language) || "") ? "pl" : "en";
-  function t(key, n, name) {
-    return STRINGS[lang][key].replace("{name}", function () {
-      return name || personaName;
-    }).replace("{n}", String(n));
+  var lang = pickLanguage();
+  var strings = catalogs[lang] || {};
+  function has(object, key) {
+    return Object.prototype.hasOwnProperty.call(object, key);
+  }
+  // The browser's languages in its order of preference; "pl-PL" speaks "pl". English when none fits.
+  function pickLanguage() {
+    var wanted = String(config.language || "auto").toLowerCase();
+    if (has(catalogs, wanted)) return wanted;
+    var preferred = (navigator && (navigator.languages || [navigator.language])) || [];
+    for (var i = 0; i < preferred.length; i++) {
+      var tag = String(preferred[i] || "").toLowerCase();
+      if (has(catalogs, tag)) return tag;
+      if (has(catalogs, tag.split("-")[0])) return tag.split("-")[0];
+    }
+    return has(catalogs, "en") ? "en" : Object.keys(catalogs)[0] || "en";
+  }
+  // _("English text, %(name)s", { name: value }): the text in the widget's language.
+  function _(message, values) {
+    var text = has(strings, message) ? String(strings[message]) : message;
+    return text.replace(/%\((\w+)\)s/g, function (whole, key) {
+      return values && has(values, key) ? String(values[key]) : whole;
+    });
   }
   var color = String((config.colors && config.colors.primary) || "");
   if (!/^#[0-9a-f]{3,8}$/i.test(color)) color = "#2459d8";
@@ -208,23 +194,28 @@
       root
     );
     var head = el("div", { class: "h" }, panel);
-    el("h2", { id: "bob-title" }, head, t("title"));
-    closeBtn = el("button", { type: "button", class: "x" }, head, t("close"));
-    logEl = el("div", { class: "g", role: "log", "aria-live": "polite", "aria-label": t("log"), tabindex: "0" }, panel);
+    el("h2", { id: "bob-title" }, head, _("Chat with %(name)s", { name: personaName }));
+    closeBtn = el("button", { type: "button", class: "x" }, head, _("Close"));
+    logEl = el("div", { class: "g", role: "log", "aria-live": "polite", "aria-label": _("Conversation"), tabindex: "0" }, panel);
     typingEl = el("div", { class: "s", "aria-live": "polite" }, panel);
     statusEl = el("div", { class: "s", role: "status" }, panel);
     noticeEl = el("p", { class: "n", role: "status", hidden: "" }, panel);
     form = el("form", { class: "f" }, panel);
-    el("label", { for: "bob-input", class: "sr" }, form, t("label"));
-    input = el("textarea", { id: "bob-input", rows: "1", maxlength: "4000", placeholder: t("placeholder") }, form);
-    el("button", { type: "submit" }, form, t("send"));
+    el("label", { for: "bob-input", class: "sr" }, form, _("Your message"));
+    input = el("textarea", { id: "bob-input", rows: "1", maxlength: "4000", placeholder: _("Type your message…") }, form);
+    el("button", { type: "submit" }, form, _("Send"));
 
-    if (persona.greeting) {
-      var greeting = bubble("ai");
-      greeting._seq = 0;
-      fill(greeting, "ai", String(persona.greeting));
-      logEl.appendChild(greeting);
-    }
+    var greeting = bubble("ai");
+    greeting._seq = 0;
+    fill(
+      greeting,
+      "ai",
+      String(
+        persona.greeting ||
+          _("Hi! I'm %(name)s, the assistant of %(business)s.", { name: personaName, business: config.businessName })
+      )
+    );
+    logEl.appendChild(greeting);
     updateBadge();
 
     launcher.addEventListener("click", safe(function () { open(true); }));
@@ -320,7 +311,10 @@
   function updateBadge() {
     badge.textContent = String(unread);
     badge.hidden = !unread;
-    launcher.setAttribute("aria-label", t("open") + (unread ? " (" + t("unread", unread) + ")" : ""));
+    launcher.setAttribute(
+      "aria-label",
+      _("Open chat with %(name)s", { name: personaName }) + (unread ? " (" + _("%(n)s unread", { n: unread }) + ")" : "")
+    );
   }
 
   function setStatus(text) {
@@ -329,7 +323,7 @@
 
   function setTyping(on, role) {
     clearTimeout(typingTimer);
-    typingEl.textContent = on ? t("typing", 0, role === "agent" ? t("team") : "") : "";
+    typingEl.textContent = on ? _("%(name)s is typing…", { name: role === "agent" ? _("Team") : personaName }) : "";
     if (on && role !== "ai") typingTimer = setTimeout(safe(function () { setTyping(false); }), 8000);
   }
 
@@ -341,7 +335,7 @@
 
   function bubble(role, author) {
     var node = el("div", { class: "m " + role });
-    var who = role === "visitor" ? t("you") : role === "agent" ? author || t("team") : role === "ai" ? personaName : "";
+    var who = role === "visitor" ? _("You") : role === "agent" ? author || _("Team") : role === "ai" ? personaName : "";
     if (who) el("span", { class: role === "agent" ? "a" : "sr" }, node, who + (role === "agent" ? "" : ": "));
     node._txt = el("span", { class: "t" }, node);
     return node;
@@ -495,7 +489,7 @@
       else if (f.code === "text_too_long" || f.code === "empty_text") {
         // Frames are answered in order and every echo settles its message: the oldest one left is refused.
         if (state.pending.length) takeBack(state.pending[0]);
-        setStatus(t("failed"));
+        setStatus(_("Your message could not be sent. Please try again."));
       }
     }
   }
@@ -625,7 +619,7 @@
       if (navigator.onLine !== false) failures++;
     }
     if (!everReady && failures >= 2) return startHttp();
-    if (everReady) setStatus(t("reconnecting"));
+    if (everReady) setStatus(_("Connection lost. Reconnecting…"));
     var base = Math.min(10000, 500 * Math.pow(2, Math.min(attempts, 5)));
     retryTimer = setTimeout(safe(connect), base / 2 + (Math.random() * base) / 2);
   }
@@ -650,7 +644,7 @@
     logEl.hidden = form.hidden = true;
     setTyping(false);
     setStatus("");
-    noticeEl.textContent = t("refused");
+    noticeEl.textContent = _("Chat is not available on this site.");
     noticeEl.hidden = false;
     if (isOpen) closeBtn.focus();
     unread = 0;
@@ -687,7 +681,7 @@
       if (err) {
         setTyping(false);
         if (err.status === 401 || err.status === 403) return refuse();
-        setStatus(t("failed"));
+        setStatus(_("Your message could not be sent. Please try again."));
       }
       httpPump();
     });

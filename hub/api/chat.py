@@ -38,6 +38,7 @@ from hub.api.errors import error_response
 from hub.api.turns import sse_event, sse_turn, start_turn, turn_summary
 from hub.auth.permissions import CHAT_MANAGE, Principal
 from hub.auth.request import optional_principal
+from hub.chat.control import Agent
 from hub.chat.identity import (
     bound_session_id,
     new_session_id,
@@ -58,12 +59,12 @@ from hub.errors import (
     Unavailable,
 )
 from hub.node import Node
-from hub.origins import normalise_origin, origin_matches
+from hub.origins import normalise_origin, origin_matches, own_origins
+from hub.protocol import message_frame
 from hub.store.models import Tenant
 from hub.store.tenants import get_tenant_by_business_id
 from hub.store.transcript import get_session, messages_after
 from hub.store.widget_keys import WidgetKey, get_widget_key
-from hub.ws.visitor import own_origins
 
 VISITOR_COOKIE = "bob_visitor"
 VISITOR_HEADER = "x-visitor-token"
@@ -149,7 +150,9 @@ async def _answer(
 async def public_chat(request: Request) -> Response:
     node: Node = request.state.node
     origin = _origin(request)
-    if origin is not None and origin not in own_origins(request, node):
+    if origin is not None and origin not in own_origins(
+        node.settings.public_url, request.url.scheme, request.headers.get("host")
+    ):
         raise OriginNotAllowed("POST /api/chat is same-origin only; other sites embed the widget instead")
     body = await read_body(request, ChatRequest, node.settings.max_body_bytes)
     text = _check_length(body.message, node)
@@ -242,7 +245,7 @@ async def app_session(request: Request) -> Response:
     body = await read_body(request, AppSessionRequest, node.settings.max_body_bytes, optional=True)
     tenant = await node.accounts.acting_tenant(principal, body.business_id, CHAT_MANAGE)
     session_id = new_session_id()
-    await node.chat.writer.ensure_session(tenant.id, session_id)
+    await node.conversations.open_session(tenant.id, session_id)
     answer = AppSession(
         session_id=session_id,
         tenant_id=tenant.id,
@@ -259,7 +262,8 @@ async def app_message(request: Request) -> Response:
     text = _check_length(body.message, node)
     tenant = await node.accounts.acting_tenant(principal, body.business_id, CHAT_MANAGE)
     # The same rules as the agent socket: unknown sessions are 404, another agent's human-mode session is 409.
-    result = await node.control.agent_message(tenant, body.session_id, principal, text)
+    agent = Agent(principal.user_id, principal.name, principal.email)
+    result = await node.control.agent_message(tenant, body.session_id, agent, text)
     frame = result.message.frame()
     fields = {"session_id": body.session_id, "seq": result.message.seq, "message": frame, "mode": result.mode}
     answer = msgspec.convert(fields, AppMessage)
@@ -285,7 +289,7 @@ async def app_history(request: Request) -> Response:
         "session_id": session_id,
         "seq": state.last_seq,
         "mode": state.mode,
-        "messages": [message.frame() for message in history],
+        "messages": [message_frame(message) for message in history],
     }
-    answer = msgspec.convert(fields, History)
+    answer = msgspec.convert(fields, History, from_attributes=True)
     return StructResponse(answer)

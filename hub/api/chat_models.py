@@ -7,8 +7,9 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from hub.api.models import BusinessId, ManagedQuery, Message, PathId
+from hub.api.models import BusinessId, ManagedQuery, PathId
 from hub.auth.permissions import PLATFORM_BUSINESS_ID
+from hub.protocol import Message
 from hub.settings import Settings
 from hub.store.models import MAX_SEQ
 

@@ -1,4 +1,5 @@
-"""Field types and models shared by several endpoints; each endpoint module defines its own bodies.
+"""Field types and models shared by several endpoints; each endpoint module defines its own bodies
+(a durable message is the wire protocol's own ``hub.protocol.Message``).
 
 Every limit is written once, in a ``msgspec.Meta``: decoding enforces it and the OpenAPI document
 shows it (``hub.api.openapi``).
@@ -6,13 +7,12 @@ shows it (``hub.api.openapi``).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 import msgspec
-from msgspec import UNSET, Meta, UnsetType
+from msgspec import Meta
 
 from hub.auth.passwords import MIN_PASSWORD_LENGTH
-from hub.store.models import Role
 
 MAX_ORIGINS = 50
 MAX_ID_CHARS = 64  # ids in paths: longer ones name nothing
@@ -31,20 +31,6 @@ Origins = Annotated[
     ),
 ]
 PathId = Annotated[str, Meta(max_length=MAX_ID_CHARS)]
-
-
-class Message(msgspec.Struct, kw_only=True):
-    """A durable message, as the visitor socket's `message` frame (docs/PROTOCOL.md)."""
-
-    type: Literal["message"]
-    seq: Annotated[int, Meta(ge=1)]
-    id: str
-    role: Role
-    text: str
-    created_at: Timestamp
-    client_id: str | UnsetType = UNSET
-    truncated: bool | UnsetType = UNSET
-    author: Annotated[str, Meta(description="The agent's name, on agent messages.")] | UnsetType = UNSET
 
 
 class ManagedQuery(msgspec.Struct):

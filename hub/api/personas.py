@@ -102,7 +102,7 @@ def _columns(body: PersonaRequest | PersonaChange) -> dict[str, Any]:
 
 def _changed(tenant_id: str, node: Node) -> None:
     node.tenants.forget(tenant_id)  # the widget shows the active persona's name
-    node.replies.meter.forget_persona(tenant_id)
+    node.meter.forget_persona(tenant_id)
 
 
 async def list_all(request: Request) -> Response:

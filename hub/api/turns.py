@@ -75,7 +75,7 @@ async def start_turn(node: Node, tenant: Tenant, session_id: str, text: str) -> 
     # Listen first, so no frame of the reply can slip by between storing and listening.
     await node.fanout.join(channel, listener)
     try:
-        result = await node.chat.visitor_message(tenant, session_id, text)
+        result = await node.conversations.visitor_message(tenant, session_id, text)
     except BaseException:
         await node.fanout.leave(channel, listener)
         raise

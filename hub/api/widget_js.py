@@ -11,6 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from hub.i18n import supported
 from hub.node import Node
 from hub.store.models import Tenant
 
@@ -22,7 +23,6 @@ def widget_config(request: Request, node: Node, tenant: Tenant, widget_key: str 
     base = node.settings.public_url or str(request.base_url).rstrip("/")
     ws_base = "wss://" + base[len("https://") :] if base.startswith("https://") else "ws://" + base.split("://", 1)[1]
     persona = tenant.config.get("persona") or {}
-    name = str(persona.get("name") or "Bob")
     return {
         "hubUrl": base,
         "wsUrl": f"{ws_base}/ws/visitor/{tenant.id}",
@@ -30,12 +30,10 @@ def widget_config(request: Request, node: Node, tenant: Tenant, widget_key: str 
         "tenantId": tenant.id,
         "businessName": tenant.name,
         "widgetKey": widget_key,
-        "persona": {
-            "name": name,
-            "greeting": str(persona.get("greeting") or f"Hi! I'm {name}, the assistant of {tenant.name}."),
-        },
+        # Without a greeting of the tenant's own, the widget greets from its catalog, in the visitor's language.
+        "persona": {"name": str(persona.get("name") or "Bob"), "greeting": str(persona.get("greeting") or "")},
         "colors": {"primary": str((tenant.config.get("widget") or {}).get("color") or "#2459d8")},
-        "language": str(tenant.config.get("language") or "auto"),
+        "language": supported(str(tenant.config.get("language") or "")) or "auto",
     }
 
 

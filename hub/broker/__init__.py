@@ -1,28 +1,33 @@
-"""Fan-out between hub nodes, picked from a URL (``memory://`` or ``redis://``)."""
+"""Fan-out between hub nodes, picked from a URL: Redis when one is configured, else in-process."""
 
 from __future__ import annotations
 
 from importlib import import_module
 
+from hub.backplane import MemoryBackplane
 from hub.broker.base import Broker
 
 # Registry of URL schemes to "module:Class"; imported lazily so a single node never needs redis.
 BACKENDS = {
-    "memory": "hub.broker.memory:MemoryBroker",
     "redis": "hub.broker.redis:RedisBroker",
     "rediss": "hub.broker.redis:RedisBroker",
     "unix": "hub.broker.redis:RedisBroker",
 }
 
 
-def broker_from_url(url: str | None, *, prefix: str, node_id: str) -> Broker:
-    scheme = (url or "memory://").split("://", 1)[0]
+def broker_from_url(url: str | None, *, prefix: str, node_id: str, backplane: MemoryBackplane | None = None) -> Broker:
+    """``url`` None: the in-process broker on ``backplane`` (a new one unless given)."""
+    if url is None:
+        from hub.broker.memory import MemoryBroker
+
+        return MemoryBroker(backplane)
+    scheme = url.split("://", 1)[0]
     target = BACKENDS.get(scheme)
     if target is None:
         raise ValueError(f"no broker backend for URL scheme {scheme!r}")
     module_name, _, class_name = target.partition(":")
-    backend_class: type[Broker] = getattr(import_module(module_name), class_name)
-    return backend_class(url or "memory://", prefix=prefix, node_id=node_id)
+    backend: Broker = getattr(import_module(module_name), class_name)(url, prefix=prefix, node_id=node_id)
+    return backend
 
 
 __all__ = ["BACKENDS", "Broker", "broker_from_url"]

@@ -15,19 +15,9 @@ ResyncHandler = Callable[[], Awaitable[None]]
 
 
 class Broker(ABC):
-    def __init__(self, url: str, *, prefix: str, node_id: str) -> None:
-        self.url = url
-        self.prefix = prefix
-        self.node_id = node_id
-        self._on_message: MessageHandler = lambda channel, payload: None
-        self._on_resync: ResyncHandler | None = None
-
-    def set_handlers(self, on_message: MessageHandler, on_resync: ResyncHandler | None = None) -> None:
-        self._on_message = on_message
-        self._on_resync = on_resync
-
     @abstractmethod
-    async def connect(self) -> None: ...
+    async def connect(self, on_message: MessageHandler, on_resync: ResyncHandler | None = None) -> None:
+        """Start hearing the channels this node subscribes to: every payload goes to ``on_message``."""
 
     @abstractmethod
     async def disconnect(self) -> None: ...

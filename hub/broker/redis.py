@@ -21,7 +21,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from hub.broker.base import Broker
+from hub.broker.base import Broker, MessageHandler, ResyncHandler
 from hub.broker.subscription import Subscription
 from hub.keys import Keys
 from hub.supervise import supervise
@@ -55,7 +55,9 @@ class RedisBroker(Broker):
     min_flush_interval_s = 0.002
 
     def __init__(self, url: str, *, prefix: str, node_id: str) -> None:
-        super().__init__(url, prefix=prefix, node_id=node_id)
+        self.url = url
+        self._on_message: MessageHandler = _nowhere
+        self._on_resync: ResyncHandler | None = None
         self._redis: Redis | None = None
         self._subscription: Subscription | None = None
         self._channels: set[str] = set()
@@ -74,7 +76,8 @@ class RedisBroker(Broker):
             raise RuntimeError("RedisBroker used before connect()")
         return self._redis
 
-    async def connect(self) -> None:
+    async def connect(self, on_message: MessageHandler, on_resync: ResyncHandler | None = None) -> None:
+        self._on_message, self._on_resync = on_message, on_resync
         # No socket_timeout: redis-py would wrap every reply read of a pipeline in its own asyncio timeout
         # (measured: most of the publisher's CPU per token). The publisher bounds a whole pipeline instead.
         self._redis = Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=None, health_check_interval=0)
@@ -310,3 +313,7 @@ def _commands(
             reads.append((len(commands), extra))
             commands.append((b"LRANGE", key, 0, -1))
     return commands, reads
+
+
+def _nowhere(channel: str, payload: bytes) -> None:
+    return None

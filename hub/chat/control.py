@@ -11,26 +11,44 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.auth.permissions import Principal
-from hub.chat.replies import ReplyRunner, cancel_frame
+from hub.chat.replies import ReplyRunner
 from hub.chat.service import ChatService
 from hub.coord.base import Coordinator
 from hub.errors import NotOwner, OwnedByOther, SessionNotFound, Unavailable
 from hub.keys import Keys
+from hub.protocol import Owner, SessionChange
 from hub.store.models import SessionState, Tenant
-from hub.store.sessions import owned_sessions, set_control
+from hub.store.sessions import owned_sessions
 from hub.store.transcript import get_session
 from hub.store.writer import WriteResult
 
 logger = logging.getLogger(__name__)
 
 
-def holder_of(agent: Principal) -> str:
+@dataclass(frozen=True)
+class Agent:
+    """The person acting: what the chat core needs to know of a logged-in staff account."""
+
+    id: str
+    name: str
+    email: str = ""
+
+    @property
+    def owner(self) -> Owner:
+        return Owner(self.id, self.name)
+
+    def json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name}
+
+
+def holder_of(agent: Agent) -> str:
     """A claim's value: the agent's id and name, so a refusal can name the owner without a query."""
-    return f"{agent.user_id} {agent.name}"
+    return f"{agent.id} {agent.name}"
 
 
 def parse_holder(holder: str) -> tuple[str, str]:
@@ -50,6 +68,7 @@ class SessionControl:
     ) -> None:
         self.engine = engine
         self.chat = chat
+        self.publisher = chat.publisher
         self.replies = replies
         self.coord = coord
         self.keys = keys
@@ -73,18 +92,18 @@ class SessionControl:
         if self._held[key] <= 0:
             del self._held[key]
 
-    async def reclaim(self, tenant_id: str, agent: Principal) -> list[str]:
+    async def reclaim(self, tenant_id: str, agent: Agent) -> list[str]:
         """A reconnecting agent keeps the sessions it owns, unless another agent claimed one since."""
         holder = holder_of(agent)
         held = []
-        for session_id in await owned_sessions(self.engine, tenant_id, agent.user_id):
+        for session_id in await owned_sessions(self.engine, tenant_id, agent.id):
             taken, _ = await self.coord.claim(self.keys.takeover_lock(tenant_id, session_id), holder, self.ttl_ms)
             if taken:
                 self.hold(tenant_id, session_id, holder)
                 held.append(session_id)
         return held
 
-    async def takeover(self, tenant: Tenant, session_id: str, agent: Principal, *, force: bool = False) -> None:
+    async def takeover(self, tenant: Tenant, session_id: str, agent: Agent, *, force: bool = False) -> None:
         state = await self._state(tenant.id, session_id)
         holder = holder_of(agent)
         taken, previous = await self.coord.claim(
@@ -96,27 +115,18 @@ class SessionControl:
         if previous is not None and previous != holder:
             logger.warning(
                 "agent %s (%s) forced the takeover of session %s from %s in tenant %s",
-                agent.user_id,
+                agent.id,
                 agent.email,
                 session_id,
                 parse_holder(previous)[0],
                 tenant.id,
             )
-        await set_control(
-            self.engine, tenant.id, session_id, mode="human", status="open", owner=(agent.user_id, agent.name)
-        )
-        # Every node streaming this tenant's replies hears this, this one included (synchronously).
-        self.chat.fanout.publish(self.keys.control_channel(tenant.id), 0, cancel_frame(session_id))
-        self.chat.announce(
-            tenant.id,
-            {"id": session_id, "mode": "human", "status": "open", "owner": {"id": agent.user_id, "name": agent.name}},
-        )
         forced = previous is not None and previous != holder
-        agent_json = {"id": agent.user_id, "name": agent.name}
-        self.chat.event(
-            tenant.id, "session.takeover", {"session_id": session_id, "agent": agent_json, "forced": forced}
-        )
-        if state.mode != "human" or state.owner_id != agent.user_id or state.status != "open":
+        event = {"session_id": session_id, "agent": agent.json(), "forced": forced}
+        change = SessionChange(id=session_id, mode="human", status="open", owner=agent.owner)
+        await self.chat.change(tenant.id, session_id, change, ("session.takeover", event))
+        self.publisher.cancel_reply(tenant.id, session_id)
+        if state.mode != "human" or state.owner_id != agent.id or state.status != "open":
             await self.chat.post(
                 tenant.id,
                 session_id,
@@ -125,26 +135,21 @@ class SessionControl:
                 meta={"event": "takeover", "author": agent.name},
             )
 
-    async def _check_owner(self, tenant_id: str, state: SessionState, agent: Principal, force: bool) -> None:
+    async def _check_owner(self, tenant_id: str, state: SessionState, agent: Agent, force: bool) -> None:
         """Only the owner acts on a human-mode session (unless forced); a lapsed claim is anyone's."""
-        if state.mode != "human" or state.owner_id in (None, agent.user_id) or force:
+        if state.mode != "human" or state.owner_id in (None, agent.id) or force:
             return
         holder = await self.coord.holder(self.keys.takeover_lock(tenant_id, state.id))
-        if holder is not None and parse_holder(holder)[0] != agent.user_id:
+        if holder is not None and parse_holder(holder)[0] != agent.id:
             raise OwnedByOther(*parse_holder(holder))
         raise NotOwner(f"{state.owner_name or 'another agent'} owns this session; take it over first")
 
-    async def handback(self, tenant: Tenant, session_id: str, agent: Principal, *, force: bool = False) -> None:
+    async def handback(self, tenant: Tenant, session_id: str, agent: Agent, *, force: bool = False) -> None:
         state = await self._state(tenant.id, session_id)
         await self._check_owner(tenant.id, state, agent, force)
         await self._release(tenant.id, session_id, state)
-        await set_control(self.engine, tenant.id, session_id, mode="ai", owner=None)
-        self.chat.announce(tenant.id, {"id": session_id, "mode": "ai", "owner": None})
-        self.chat.event(
-            tenant.id,
-            "session.handback",
-            {"session_id": session_id, "agent": {"id": agent.user_id, "name": agent.name}},
-        )
+        event = ("session.handback", {"session_id": session_id, "agent": agent.json()})
+        await self.chat.change(tenant.id, session_id, SessionChange(id=session_id, mode="ai", owner=None), event)
         if state.mode == "human":
             await self.chat.post(
                 tenant.id,
@@ -156,19 +161,17 @@ class SessionControl:
         if self.replies.ai.answers:
             self.replies.request(tenant, session_id)  # answers only if the visitor's last line is unanswered
 
-    async def close(self, tenant: Tenant, session_id: str, agent: Principal, *, force: bool = False) -> None:
+    async def close(self, tenant: Tenant, session_id: str, agent: Agent, *, force: bool = False) -> None:
         state = await self._state(tenant.id, session_id)
         await self._check_owner(tenant.id, state, agent, force)
         if state.status == "closed":
             return
         self.replies.cancel(tenant.id, session_id)
-        self.chat.fanout.publish(self.keys.control_channel(tenant.id), 0, cancel_frame(session_id))
+        self.publisher.cancel_reply(tenant.id, session_id)
         await self._release(tenant.id, session_id, state)
-        await set_control(self.engine, tenant.id, session_id, mode="ai", status="closed", owner=None)
-        self.chat.announce(tenant.id, {"id": session_id, "mode": "ai", "status": "closed", "owner": None})
-        self.chat.event(
-            tenant.id, "session.closed", {"session_id": session_id, "agent": {"id": agent.user_id, "name": agent.name}}
-        )
+        change = SessionChange(id=session_id, mode="ai", status="closed", owner=None)
+        event = ("session.closed", {"session_id": session_id, "agent": agent.json()})
+        await self.chat.change(tenant.id, session_id, change, event)
         await self.chat.post(
             tenant.id,
             session_id,
@@ -178,7 +181,7 @@ class SessionControl:
         )
 
     async def agent_message(
-        self, tenant: Tenant, session_id: str, agent: Principal, text: str, client_id: str | None = None
+        self, tenant: Tenant, session_id: str, agent: Agent, text: str, client_id: str | None = None
     ) -> WriteResult:
         state = await self._state(tenant.id, session_id)
         await self._check_owner(tenant.id, state, agent, force=False)

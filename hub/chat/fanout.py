@@ -27,7 +27,10 @@ class Fanout:
         self.broker = broker
         self._node = node_id.encode()
         self._listeners: dict[str, set[Listener]] = {}
-        broker.set_handlers(self._from_broker, self._resync)
+
+    async def connect(self) -> None:
+        """Hear other nodes: everything the broker receives comes in through here."""
+        await self.broker.connect(self._from_broker, self._resync)
 
     @property
     def channels(self) -> int:

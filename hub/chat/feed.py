@@ -11,8 +11,7 @@ import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-import orjson
-
+from hub.protocol import encode, message_frame, token_index, token_prefix
 from hub.store.models import StoredMessage
 
 RESYNC = -1
@@ -85,7 +84,7 @@ class Feed:
 
         Checked on the frame's text prefix, so no token is parsed as JSON on this path.
         """
-        self._token_floor = (f'{{"type":"token","message_id":"{message_id}","index":', index)
+        self._token_floor = (token_prefix(message_id), index)
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -122,7 +121,7 @@ class Feed:
         for message in await self._backfill(self.last_seq, until_seq):
             if message.seq > self.last_seq:
                 self.last_seq = message.seq
-                await self._send(orjson.dumps(message.frame()).decode())
+                await self._send(encode(message_frame(message)).decode())
 
     async def run(self) -> None:
         """Send until cancelled; raises ``SlowConsumer`` when the queue overflowed."""
@@ -156,9 +155,9 @@ class Feed:
     def _below_floor(self, frame: str) -> bool:
         assert self._token_floor is not None
         prefix, floor = self._token_floor
-        if not frame.startswith(prefix):
+        index = token_index(frame, prefix)
+        if index is None:
             return False
-        index = int(frame[len(prefix) : frame.index(",", len(prefix))])
         if index <= floor:
             return True
         self._token_floor = None  # the stream moved past what was replayed: nothing more to drop

@@ -13,20 +13,28 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 
-from hub.chat.service import ChatService
 from hub.coord.base import Coordinator
 from hub.keys import Keys
+from hub.protocol import SessionChange
 
 logger = logging.getLogger(__name__)
 
 
 class Presence:
-    def __init__(self, coord: Coordinator, keys: Keys, node_id: str, chat: ChatService, ttl_s: float) -> None:
+    def __init__(
+        self,
+        coord: Coordinator,
+        keys: Keys,
+        node_id: str,
+        ttl_s: float,
+        announce: Callable[[str, SessionChange], None],
+    ) -> None:
         self.coord = coord
         self.keys = keys
         self.node_id = node_id
-        self.chat = chat
+        self.announce = announce  # a session's visitor came or went: every dashboard of the tenant hears it
         self.ttl_s = ttl_s
         self._local: dict[tuple[str, str], int] = {}
         self._came: defaultdict[str, set[str]] = defaultdict(set)
@@ -49,7 +57,7 @@ class Presence:
         self._came[tenant_id].add(session_id)
         self._wake.set()
         if announce:
-            self.chat.announce(tenant_id, {"id": session_id, "visitor_online": True})
+            self.announce(tenant_id, SessionChange(id=session_id, visitor_online=True))
 
     def left(self, tenant_id: str, session_id: str, *, announce: bool) -> None:
         key = (tenant_id, session_id)
@@ -89,7 +97,7 @@ class Presence:
                 still_online = await self.online(tenant_id)
                 for session_id in announce:
                     if session_id not in still_online:
-                        self.chat.announce(tenant_id, {"id": session_id, "visitor_online": False})
+                        self.announce(tenant_id, SessionChange(id=session_id, visitor_online=False))
 
     async def renew(self) -> None:
         by_tenant: defaultdict[str, list[str]] = defaultdict(list)

@@ -13,22 +13,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
-import orjson
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.ai.base import AIError, AIProvider, ChatTurn, ReplyRequest
 from hub.broker.base import Broker
+from hub.chat.fanout import Fanout
 from hub.chat.metering import TenantMeter
+from hub.chat.publisher import Publisher
 from hub.chat.service import ChatService
 from hub.keys import Keys
+from hub.plans import Pricebook
+from hub.protocol import CancelReply, Error, Notice, SessionChange, Token, Typing, decode_node_frame, encode
 from hub.store.models import Tenant
-
-if TYPE_CHECKING:
-    from hub.pricing import LivePricebook
-from hub.store.sessions import set_control
 from hub.store.transcript import get_session, reply_context
 
 logger = logging.getLogger(__name__)
@@ -43,19 +43,14 @@ AI_UNAVAILABLE = (
     'Sorry, I can\'t answer right now. Please try again in a moment, or say "human" and a person from the team '
     "will take over."
 )
+AI_TYPING = encode(Typing(role="ai", active=True))
+AI_FAILED = encode(Error(code="ai_unavailable", message="The AI could not answer."))
 
 
 @dataclass
 class _Running:
     task: asyncio.Task[None]
     again: bool = False
-
-
-CANCEL_REPLY = "cancel_reply"
-
-
-def cancel_frame(session_id: str) -> bytes:
-    return orjson.dumps({"type": CANCEL_REPLY, "session_id": session_id})
 
 
 class _ControlListener:
@@ -67,12 +62,9 @@ class _ControlListener:
         self.replies = 0
 
     def deliver(self, seq: int, frame: str) -> None:
-        try:
-            body = orjson.loads(frame)
-        except orjson.JSONDecodeError:
-            return
-        if isinstance(body, dict) and body.get("type") == CANCEL_REPLY and isinstance(body.get("session_id"), str):
-            self.runner.cancel(self.tenant_id, body["session_id"])
+        command = decode_node_frame(frame)
+        if isinstance(command, CancelReply):
+            self.runner.cancel(self.tenant_id, command.session_id)
 
     def resync(self) -> None:
         # A cancel may have been lost while Redis was away: ask the store who is still in AI mode.
@@ -80,17 +72,29 @@ class _ControlListener:
 
 
 class ReplyRunner:
-    def __init__(self, chat: ChatService, ai: AIProvider, broker: Broker, keys: Keys) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        chat: ChatService,
+        fanout: Fanout,
+        buffers: Broker,
+        keys: Keys,
+        ai: AIProvider,
+        meter: TenantMeter,
+        pricebook: Callable[[], Pricebook | None],
+    ) -> None:
+        self.engine = engine
         self.chat = chat
-        self.ai = ai
-        self.broker = broker
+        self.publisher: Publisher = chat.publisher
+        self.fanout = fanout
+        self.buffers = buffers
         self.keys = keys
+        self.ai = ai
+        self.meter = meter
+        self.pricebook = pricebook  # the live published one: answers quote its numbers
         self._running: dict[tuple[str, str], _Running] = {}
         self._control: dict[str, _ControlListener] = {}
         self._checks: set[asyncio.Task[None]] = set()
-        self.pricebook: LivePricebook | None = None  # set by the node: answers quote the live numbers
-        self.meter = TenantMeter(chat.engine)
-        chat.replies = self
 
     @property
     def active(self) -> int:
@@ -122,7 +126,7 @@ class ReplyRunner:
 
     async def _cancel_unless_ai(self, tenant_id: str, session_id: str) -> None:
         try:
-            state = await get_session(self.chat.engine, tenant_id, session_id)
+            state = await get_session(self.engine, tenant_id, session_id)
         except Exception:
             logger.exception("checking the mode of session %s failed", session_id)
             return
@@ -133,7 +137,7 @@ class ReplyRunner:
         listener = self._control.get(tenant_id)
         if listener is None:
             listener = self._control[tenant_id] = _ControlListener(self, tenant_id)
-            await self.chat.fanout.join(self.keys.control_channel(tenant_id), listener)
+            await self.fanout.join(self.keys.control_channel(tenant_id), listener)
         listener.replies += 1
 
     async def _unlisten_control(self, tenant_id: str) -> None:
@@ -143,7 +147,7 @@ class ReplyRunner:
         listener.replies -= 1
         if listener.replies <= 0:
             del self._control[tenant_id]
-            await self.chat.fanout.leave(self.keys.control_channel(tenant_id), listener)
+            await self.fanout.leave(self.keys.control_channel(tenant_id), listener)
 
     async def stop(self) -> None:
         tasks = [running.task for running in self._running.values()]
@@ -171,13 +175,13 @@ class ReplyRunner:
             await self._unlisten_control(tenant.id)
 
     async def _reply_once(self, tenant: Tenant, session_id: str) -> None:
-        mode, history = await reply_context(self.chat.engine, tenant.id, session_id, HISTORY_TURNS)
+        mode, history = await reply_context(self.engine, tenant.id, session_id, HISTORY_TURNS)
         if mode != "ai":
             return  # an agent took over after the visitor wrote
         said = [message for message in history if message.role != "system"]  # notices answer nothing
         if not said or said[-1].role != "visitor":
             return  # someone already answered (an agent, or a reply that raced this one)
-        pricebook = self.pricebook.current if self.pricebook is not None else None
+        pricebook = self.pricebook()
         plan = pricebook.plan(tenant.plan) if pricebook is not None else None
         if plan is not None and await self.meter.credits_used(tenant.id) >= plan.ai_credits_month:
             await self._credits_exhausted(tenant, session_id, plan.ai_credits_month)
@@ -186,9 +190,9 @@ class ReplyRunner:
         request = ReplyRequest(tenant, turns, pricebook=pricebook, persona=await self.meter.persona(tenant.id))
         message_id = str(uuid.uuid4())
         buffer = self.keys.stream_buffer(tenant.id, session_id)
-        self.chat.publish(tenant.id, session_id, 0, b'{"type":"typing","role":"ai","active":true}')
-        self.broker.buffer_clear(buffer)
-        self.broker.buffer_append(buffer, message_id.encode(), STREAM_BUFFER_TTL_S)
+        self.publisher.session(tenant.id, session_id, 0, AI_TYPING)
+        self.buffers.buffer_clear(buffer)
+        self.buffers.buffer_append(buffer, message_id.encode(), STREAM_BUFFER_TTL_S)
         parts: list[str] = []
         asked_at = said[-1].created_at
         timing: dict[str, int] = {}  # first_token_ms, from the visitor's message: for analytics
@@ -196,13 +200,9 @@ class ReplyRunner:
             async for delta in self.ai.stream(request):
                 if not parts:
                     timing["first_token_ms"] = int((datetime.now(UTC) - asked_at).total_seconds() * 1000)
-                self.chat.publish(
-                    tenant.id,
-                    session_id,
-                    0,
-                    orjson.dumps({"type": "token", "message_id": message_id, "index": len(parts), "text": delta}),
-                )
-                self.broker.buffer_append(buffer, delta.encode(), STREAM_BUFFER_TTL_S)
+                token = Token(message_id=message_id, index=len(parts), text=delta)
+                self.publisher.session(tenant.id, session_id, 0, encode(token))
+                self.buffers.buffer_append(buffer, delta.encode(), STREAM_BUFFER_TTL_S)
                 parts.append(delta)
             if not parts:
                 raise AIError("the provider returned an empty reply")
@@ -212,7 +212,7 @@ class ReplyRunner:
                 meta = {"truncated": True, **timing}
                 await self.chat.post(tenant.id, session_id, "ai", "".join(parts), meta=meta, message_id=message_id)
                 self.meter.spend(tenant.id)
-            self.broker.buffer_clear(buffer)
+            self.buffers.buffer_clear(buffer)
             raise
         except AIError as exc:
             logger.warning("AI provider failed for session %s: %s", session_id, exc)
@@ -220,17 +220,12 @@ class ReplyRunner:
                 await self.chat.post(
                     tenant.id, session_id, "ai", "".join(parts), meta={"truncated": True}, message_id=message_id
                 )
-            self.broker.buffer_clear(buffer)
-            self.chat.publish(
-                tenant.id,
-                session_id,
-                0,
-                orjson.dumps({"type": "error", "code": "ai_unavailable", "message": "The AI could not answer."}),
-            )
+            self.buffers.buffer_clear(buffer)
+            self.publisher.session(tenant.id, session_id, 0, AI_FAILED)
             await self.chat.post(tenant.id, session_id, "system", AI_UNAVAILABLE, meta={"reason": "ai_unavailable"})
             return
         await self.chat.post(tenant.id, session_id, "ai", "".join(parts), meta=timing or None, message_id=message_id)
-        self.broker.buffer_clear(buffer)
+        self.buffers.buffer_clear(buffer)
         self.meter.spend(tenant.id)
 
     async def _credits_exhausted(self, tenant: Tenant, session_id: str, included: int) -> None:
@@ -238,14 +233,8 @@ class ReplyRunner:
         logger.warning(
             "tenant %s used all %d AI credits of this month; conversations go to people", tenant.id, included
         )
-        await set_control(self.chat.engine, tenant.id, session_id, mode="human")
-        self.chat.announce(tenant.id, {"id": session_id, "mode": "human"})
-        notice = {
-            "type": "notice",
-            "code": "credits_exhausted",
-            "session_id": session_id,
-            "message": f"All {included:,} AI credits of this month are used: Bob stopped answering; please reply.",
-        }
-        self.chat.fanout.publish(self.keys.tenant_channel(tenant.id), 0, orjson.dumps(notice))
-        self.chat.event(tenant.id, "credits.exhausted", {"session_id": session_id, "ai_credits_included": included})
+        event = ("credits.exhausted", {"session_id": session_id, "ai_credits_included": included})
+        await self.chat.change(tenant.id, session_id, SessionChange(id=session_id, mode="human"), event)
+        message = f"All {included:,} AI credits of this month are used: Bob stopped answering; please reply."
+        self.publisher.notice(tenant.id, Notice(code="credits_exhausted", message=message, session_id=session_id))
         await self.chat.post(tenant.id, session_id, "system", CREDITS_EXHAUSTED, meta={"reason": "credits_exhausted"})

@@ -1,38 +1,57 @@
-"""Posting durable messages: commit first, then fan out, and wake the AI when it should answer.
+"""Durable changes to a conversation: committed (with their webhook events) first, then fanned out.
 
 Every stored message also patches the session's row in agents' dashboards (the tenant channel), so
-Mission Control's list stays live without anyone subscribing to every session.
+Mission Control's list stays live without anyone subscribing to every session. A change of mode,
+status or owner goes the same way: one transaction with its event, then the patch.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
 
-import orjson
+from msgspec import UNSET
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.chat.fanout import Fanout
-from hub.keys import Keys
-from hub.store.models import StoredMessage, Tenant, preview_json
+from hub.chat.publisher import Publisher
+from hub.errors import StoreUnavailable
+from hub.protocol import Owner, SessionChange, encode, message_frame, preview
+from hub.store.models import StoredMessage
 from hub.store.sessions import set_control
 from hub.store.transcript import messages_after
-from hub.store.writer import MessageWriter, WriteResult
+from hub.store.webhooks import OutboxRow
+from hub.store.writer import Events, MessageWriter, WriteResult
 
-if TYPE_CHECKING:
-    from hub.chat.presence import Presence
-    from hub.chat.replies import ReplyRunner
-    from hub.webhooks.outbox import Webhooks
+logger = logging.getLogger(__name__)
+
+OnlineHere = Callable[[str, str], bool]
+
+
+class EventOutbox(Protocol):
+    """Which webhook deliveries a change makes (``hub.webhooks.outbox.Webhooks``)."""
+
+    async def for_message(self, tenant_id: str, role: str) -> Events | None: ...
+
+    async def rows(self, tenant_id: str, event_type: str, data: dict[str, Any]) -> list[OutboxRow]: ...
+
+    def wake(self) -> None: ...
 
 
 class ChatService:
-    def __init__(self, engine: AsyncEngine, writer: MessageWriter, fanout: Fanout, keys: Keys) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        writer: MessageWriter,
+        publisher: Publisher,
+        events: EventOutbox,
+        online_here: OnlineHere,
+    ) -> None:
         self.engine = engine
         self.writer = writer
-        self.fanout = fanout
-        self.keys = keys
-        self.replies: ReplyRunner | None = None
-        self.presence: Presence | None = None
-        self.webhooks: Webhooks | None = None
+        self.publisher = publisher
+        self.events = events
+        self.online_here = online_here
 
     async def post(
         self,
@@ -45,58 +64,52 @@ class ChatService:
         meta: dict[str, Any] | None = None,
         message_id: str | None = None,
     ) -> WriteResult:
+        try:
+            events = await self.events.for_message(tenant_id, role)
+        except Exception as exc:  # without knowing its events, the message is not stored at all
+            logger.warning("reading the webhook endpoints of tenant %s failed: %s", tenant_id, exc)
+            raise StoreUnavailable("the message was not stored; retry with the same client_id") from exc
         result = await self.writer.append(
-            tenant_id, session_id, role, text, client_id=client_id, meta=meta, message_id=message_id
+            tenant_id, session_id, role, text, client_id=client_id, meta=meta, message_id=message_id, events=events
         )
         message = result.message
         if not message.duplicate:
-            self.publish(tenant_id, session_id, message.seq, orjson.dumps(message.frame()))
-            patch: dict[str, Any] = {
-                "id": session_id,
-                "seq": message.seq,
-                "updated_at": message.created_at.isoformat(),
-                "last_message": preview_json(message),
-                "mode": result.mode,
-                "status": result.status,
-            }
+            self.publisher.session(tenant_id, session_id, message.seq, encode(message_frame(message)))
+            change = SessionChange(
+                id=session_id,
+                seq=message.seq,
+                updated_at=message.created_at.isoformat(),
+                last_message=preview(message),
+                mode=result.mode,  # type: ignore[arg-type]  # the store holds only the protocol's values
+                status=result.status,  # type: ignore[arg-type]
+            )
             if message.seq == 1:
-                online = self.presence is not None and self.presence.online_here(tenant_id, session_id)
-                patch.update(created_at=message.created_at.isoformat(), owner=None, visitor_online=online)
-                self.event(tenant_id, "session.created", {"session_id": session_id})
-            self.announce(tenant_id, patch)
-            if role != "system":
-                self.event(tenant_id, "message.created", {"session_id": session_id, "message": message.frame()})
+                change.created_at = message.created_at.isoformat()
+                change.owner = None
+                change.visitor_online = self.online_here(tenant_id, session_id)
+            self.publisher.announce(tenant_id, change)
+            if events is not None:
+                self.events.wake()
         return result
 
-    def publish(self, tenant_id: str, session_id: str, seq: int, frame: bytes) -> None:
-        self.fanout.publish(self.keys.session_channel(tenant_id, session_id), seq, frame)
-
-    def event(self, tenant_id: str, event_type: str, data: dict[str, Any]) -> None:
-        """A webhook event (stored in the outbox in the background; never delays the chat)."""
-        if self.webhooks is not None:
-            self.webhooks.emit(tenant_id, event_type, data)
-
-    def announce(self, tenant_id: str, patch: dict[str, Any]) -> None:
-        """Tell every agent dashboard of the tenant what changed about one session."""
-        self.fanout.publish(self.keys.tenant_channel(tenant_id), 0, orjson.dumps({"type": "session", "session": patch}))
-
-    async def visitor_message(
-        self, tenant: Tenant, session_id: str, text: str, client_id: str | None = None
-    ) -> WriteResult:
-        result = await self.post(tenant.id, session_id, "visitor", text, client_id=client_id)
-        if result.status == "closed" and not result.message.duplicate:
-            # A visitor who writes again after the conversation was closed starts it over with Bob.
-            await set_control(self.engine, tenant.id, session_id, mode="ai", status="open", owner=None)
-            self.announce(tenant.id, {"id": session_id, "mode": "ai", "status": "open", "owner": None})
-            result = WriteResult(result.message, "ai", "open")
-        if (
-            not result.message.duplicate
-            and result.mode == "ai"
-            and self.replies is not None
-            and self.replies.ai.answers
-        ):
-            self.replies.request(tenant, session_id)
-        return result
+    async def change(
+        self, tenant_id: str, session_id: str, change: SessionChange, event: tuple[str, dict[str, Any]] | None = None
+    ) -> None:
+        """Set mode, status and/or owner as ``change`` says, with its webhook event, then patch the dashboards."""
+        rows = await self.events.rows(tenant_id, *event) if event is not None else []
+        owner: Any = change.owner
+        await set_control(
+            self.engine,
+            tenant_id,
+            session_id,
+            mode=None if change.mode is UNSET else change.mode,
+            status=None if change.status is UNSET else change.status,
+            **({} if owner is UNSET else {"owner": (owner.id, owner.name) if isinstance(owner, Owner) else None}),
+            events=rows,
+        )
+        self.publisher.announce(tenant_id, change)
+        if rows:
+            self.events.wake()
 
     async def history(self, tenant_id: str, session_id: str, after_seq: int = 0) -> list[StoredMessage]:
         return await messages_after(self.engine, tenant_id, session_id, after_seq)

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from hub.broker.base import Broker
-from hub.broker.memory import MemoryBroker
+from hub.backplane import MemoryBackplane
 from hub.coord.base import Coordinator
-from hub.coord.memory import MemoryCoordinator, MemoryCoordState
-from hub.coord.redis import RedisCoordinator
 
 
-def coordinator_for(redis_url: str | None, broker: Broker) -> Coordinator:
-    """Redis when nodes share one; otherwise in-process, shared by the apps on one ``MemoryBus``."""
+def coordinator_for(redis_url: str | None, backplane: MemoryBackplane | None = None) -> Coordinator:
+    """Redis when nodes share one; otherwise in-process, on ``backplane`` (a new one unless given)."""
     if redis_url:
+        from hub.coord.redis import RedisCoordinator
+
         return RedisCoordinator(redis_url)
-    state = broker.bus.coord if isinstance(broker, MemoryBroker) else MemoryCoordState()
-    return MemoryCoordinator(state)
+    from hub.coord.memory import MemoryCoordinator
+
+    return MemoryCoordinator(backplane)
 
 
 __all__ = ["Coordinator", "coordinator_for"]

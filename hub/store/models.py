@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, get_args
+from typing import Any
 
-Role = Literal["visitor", "ai", "agent", "system"]
-ROLES: tuple[str, ...] = get_args(Role)
 MAX_SEQ = 2**31 - 1  # seq and last_seq are INTEGER columns: PostgreSQL refuses a larger number even in a WHERE
 
 

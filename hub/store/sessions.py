@@ -9,8 +9,9 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.store.models import SessionSummary
-from hub.store.tables import chat_sessions, messages
+from hub.store.tables import chat_sessions, messages, webhook_deliveries
 from hub.store.transcript import message_from_row
+from hub.store.webhooks import OutboxRow
 
 LIST_LIMIT = 200
 CLOSED_VISIBLE = timedelta(hours=24)
@@ -25,8 +26,12 @@ async def set_control(
     mode: str | None = None,
     status: str | None = None,
     owner: tuple[str, str] | None = _UNCHANGED,
+    events: list[OutboxRow] | None = None,
 ) -> bool:
-    """Change a session's mode, status and/or owner; False when the tenant has no such session."""
+    """Change a session's mode, status and/or owner; False when the tenant has no such session.
+
+    ``events``: the webhook deliveries reporting the change, committed with it (and only with it).
+    """
     values: dict[str, Any] = {"updated_at": datetime.now(UTC)}
     if mode is not None:
         values["mode"] = mode
@@ -41,6 +46,8 @@ async def set_control(
     )
     async with engine.begin() as connection:
         result = await connection.execute(statement)
+        if result.rowcount and events:
+            await connection.execute(webhook_deliveries.insert(), events)
     return bool(result.rowcount)
 
 

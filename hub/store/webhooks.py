@@ -151,9 +151,13 @@ async def delete_endpoint(engine: AsyncEngine, tenant_id: str, endpoint_id: str)
     return True
 
 
-async def enqueue(engine: AsyncEngine, tenant_id: str, endpoint_ids: list[str], event_type: str, payload: str) -> None:
+OutboxRow = dict[str, Any]
+
+
+def delivery_rows(tenant_id: str, endpoint_ids: list[str], event_type: str, payload: str) -> list[OutboxRow]:
+    """One pending delivery per endpoint, for the caller to insert in the transaction that made the event."""
     now = datetime.now(UTC)
-    rows = [
+    return [
         {
             "id": "msg_" + uuid.uuid4().hex,
             "tenant_id": tenant_id,
@@ -167,8 +171,6 @@ async def enqueue(engine: AsyncEngine, tenant_id: str, endpoint_ids: list[str], 
         }
         for endpoint_id in endpoint_ids
     ]
-    async with engine.begin() as connection:
-        await connection.execute(webhook_deliveries.insert(), rows)
 
 
 async def claim_due(engine: AsyncEngine, limit: int, lease: timedelta) -> list[tuple[Delivery, Endpoint]]:

@@ -4,6 +4,8 @@ One task per node drains a queue: what arrives while a transaction runs is writt
 so at rest a message commits alone and under load hundreds share one statement. Seqs are given
 out under a row lock on the session (the upsert's on PostgreSQL, the single writer on SQLite), so
 every node sees one gapless order per session, and nothing is published before it is committed.
+A message's webhook deliveries (built by the caller's ``events`` once the seq is known) commit in
+the same transaction: an event exists exactly when its message does.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -26,11 +29,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.errors import StoreUnavailable
 from hub.store.models import StoredMessage
-from hub.store.tables import chat_sessions, messages
+from hub.store.tables import chat_sessions, messages, webhook_deliveries
 from hub.store.transcript import message_from_row
+from hub.store.webhooks import OutboxRow
 from hub.supervise import supervise
 
 logger = logging.getLogger(__name__)
+
+Events = Callable[[StoredMessage], list[OutboxRow]]
 
 
 @dataclass
@@ -49,6 +55,7 @@ class _Pending:
     client_id: str | None
     meta: dict[str, Any] | None
     message_id: str
+    events: Events | None
     future: asyncio.Future[WriteResult] = field(repr=False)
 
     @property
@@ -68,9 +75,8 @@ class MessageWriter:
         self._connection: AsyncConnection | None = None
         self._driver: Any = None  # the asyncpg connection under ``_connection`` (PostgreSQL)
         self._last_used = 0.0
-        self.batches = 0
+        self.batches = 0  # transactions committed, and the messages in them: how well batching works
         self.written = 0
-        self.slow_batches = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(supervise("message-writer", self._run))
@@ -95,11 +101,17 @@ class MessageWriter:
         client_id: str | None = None,
         meta: dict[str, Any] | None = None,
         message_id: str | None = None,
+        events: Events | None = None,
     ) -> WriteResult:
-        """Store one message and return it with its seq once committed (or the earlier copy, for a retry)."""
+        """Store one message and return it with its seq once committed (or the earlier copy, for a retry).
+
+        ``events`` gives the webhook deliveries of the new message, written in its transaction (none for a retry).
+        """
         future: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(
-            _Pending(tenant_id, session_id, role, text, client_id, meta, message_id or str(uuid.uuid4()), future)
+            _Pending(
+                tenant_id, session_id, role, text, client_id, meta, message_id or str(uuid.uuid4()), events, future
+            )
         )
         return await future
 
@@ -189,7 +201,6 @@ class MessageWriter:
                 pass  # rolled back: a retry of a stored message is in the batch
             else:
                 return results
-        self.slow_batches += 1
         async with connection.begin():
             results = await self._commit_checked(connection, batch, keys, now)
         return results
@@ -218,6 +229,7 @@ class MessageWriter:
         if len(inserted.all()) != len(rows):
             raise _EarlierCopy
         await self._update_sessions(connection, state, keys, now)
+        await _insert_outbox(connection, _outbox(batch, results))
         return results
 
     async def _commit_fast_postgres(self, batch: list[_Pending], now: datetime) -> list[WriteResult]:
@@ -230,6 +242,17 @@ class MessageWriter:
         2,000 messages/s on this machine.
         """
         raw = self._driver
+        if any(pending.events is not None for pending in batch):
+            # Deliveries are built from the seqs the statement gives out, so they need a transaction around both.
+            async with raw.transaction():
+                results = await self._write_postgres(raw, batch, now)
+                outbox = _outbox(batch, results)
+                if outbox:
+                    await raw.executemany(_PG_OUTBOX, [tuple(row[c] for c in _OUTBOX_COLUMNS) for row in outbox])
+            return results
+        return await self._write_postgres(raw, batch, now)
+
+    async def _write_postgres(self, raw: Any, batch: list[_Pending], now: datetime) -> list[WriteResult]:
         try:
             rows = await raw.fetch(
                 _PG_WRITE,
@@ -285,6 +308,7 @@ class MessageWriter:
             await connection.execute(messages.insert(), rows)
             written = sorted({(row["tenant_id"], row["session_id"]) for row in rows})
             await self._update_sessions(connection, state, written, now)
+            await _insert_outbox(connection, _outbox(batch, results))
         return results
 
     @staticmethod
@@ -381,6 +405,29 @@ WITH m AS (
 )
 SELECT tenant_id, id, last_seq, mode, status FROM bumped
 """
+
+
+_OUTBOX_COLUMNS = (
+    "id", "tenant_id", "endpoint_id", "event_type", "payload", "status", "attempts", "next_attempt_at", "created_at"
+)  # fmt: skip
+_PG_OUTBOX = (
+    f"INSERT INTO webhook_deliveries ({', '.join(_OUTBOX_COLUMNS)}) "
+    f"VALUES ({', '.join(f'${n}' for n in range(1, len(_OUTBOX_COLUMNS) + 1))})"
+)
+
+
+def _outbox(batch: list[_Pending], results: list[WriteResult]) -> list[OutboxRow]:
+    """The webhook deliveries of the batch's new messages (a retry's copy made its own when it was new)."""
+    rows: list[OutboxRow] = []
+    for pending, result in zip(batch, results, strict=True):
+        if pending.events is not None and not result.message.duplicate:
+            rows += pending.events(result.message)
+    return rows
+
+
+async def _insert_outbox(connection: AsyncConnection, rows: list[OutboxRow]) -> None:
+    if rows:
+        await connection.execute(webhook_deliveries.insert(), rows)
 
 
 class _EarlierCopy(Exception):

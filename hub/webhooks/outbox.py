@@ -1,26 +1,39 @@
-"""Emitting events into the outbox and delivering them from it.
+"""Webhook events into the outbox, and the dispatcher that delivers them from it.
 
-``emit`` stores one delivery per subscribed endpoint (the endpoint list is cached per tenant, so a
-tenant without webhooks costs nothing). One supervised dispatcher per node leases due deliveries
-(``FOR UPDATE SKIP LOCKED``: each goes to exactly one node), sends them with a timeout, and records
-the outcome; failures retry with exponential backoff for about a day. Chat traffic never waits for
-any of this: events are handed to a background task.
+An event is never sent from memory: its deliveries are rows written in the same transaction as
+the change they report (a message by the writer's batch, a takeover with the session's new mode),
+so an event exists exactly when its change does, whatever fails after the commit. The endpoint
+list is cached per tenant, so a tenant without webhooks costs a lookup per message. One supervised
+dispatcher per node leases due deliveries (``FOR UPDATE SKIP LOCKED``: each goes to exactly one
+node), sends them with a timeout, and records the outcome; failures retry with exponential backoff
+for about a day.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
-import orjson
+import msgspec
 from async_lru import alru_cache
 from sqlalchemy.ext.asyncio import AsyncEngine
 from standardwebhooks.webhooks import Webhook
 
-from hub.store.webhooks import Delivery, Endpoint, claim_due, enqueue, list_endpoints, record_attempt
+from hub.protocol import message_frame
+from hub.store.models import StoredMessage
+from hub.store.webhooks import (
+    Delivery,
+    Endpoint,
+    OutboxRow,
+    claim_due,
+    delivery_rows,
+    list_endpoints,
+    record_attempt,
+)
 from hub.webhooks.guard import PrivateAddressRefused, PublicOnlyResolver
 
 logger = logging.getLogger(__name__)
@@ -28,6 +41,13 @@ logger = logging.getLogger(__name__)
 # Seconds before attempt 2, 3, …: about 28 hours in all, then the delivery is marked failed.
 BACKOFF_S = (5, 30, 120, 300, 900, 1800, 3600, 7200, 14400, 28800, 43200)
 USER_AGENT = "Bob-hub-webhooks/1"
+MessageEvents = Callable[[StoredMessage], list[OutboxRow]]
+_encoder = msgspec.json.Encoder()
+
+
+def payload(event_type: str, data: dict[str, Any]) -> str:
+    """The exact JSON signed and sent: ``{"type", "timestamp", "data"}``."""
+    return _encoder.encode({"type": event_type, "timestamp": datetime.now(UTC).isoformat(), "data": data}).decode()
 
 
 class Webhooks:
@@ -43,52 +63,51 @@ class Webhooks:
         self.backoff_s: tuple[float, ...] = BACKOFF_S
         # Single-flight: the first messages of many new sessions at once read a tenant's endpoints once.
         self._endpoints = alru_cache(maxsize=10_000, ttl=self.endpoints_ttl_s)(self._read_endpoints)
-        self._listening: dict[str, frozenset[str]] = {}  # tenant -> event types subscribed, as last read
-        self._pending: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
 
     def wake(self) -> None:
+        """New deliveries were committed: look now rather than at the next poll."""
         self._wake.set()
 
     def forget(self, tenant_id: str) -> None:
         self._endpoints.cache_invalidate(tenant_id)
-        self._listening.pop(tenant_id, None)
 
-    def emit(self, tenant_id: str, event_type: str, data: dict[str, Any]) -> None:
-        """Fire and forget for the caller; stored before it is ever sent.
+    async def _read_endpoints(self, tenant_id: str) -> dict[str, list[str]]:
+        """Event type -> ids of the tenant's enabled endpoints subscribed to it."""
+        listening: dict[str, list[str]] = {}
+        for endpoint in await list_endpoints(self.engine, tenant_id):
+            if not endpoint.disabled:
+                for event in endpoint.events:
+                    listening.setdefault(event, []).append(endpoint.id)
+        return listening
 
-        Called for every stored message: when the cache already says nobody listens, it costs a lookup.
-        """
-        listening = self._listening.get(tenant_id)
-        if listening is not None and event_type not in listening and self._endpoints.cache_contains(tenant_id):
-            return
-        task = asyncio.create_task(self._store(tenant_id, event_type, data))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+    async def rows(self, tenant_id: str, event_type: str, data: dict[str, Any]) -> list[OutboxRow]:
+        """The deliveries of one event, to write in the transaction of the change it reports."""
+        endpoint_ids = (await self._endpoints(tenant_id)).get(event_type)
+        if not endpoint_ids:
+            return []
+        return delivery_rows(tenant_id, endpoint_ids, event_type, payload(event_type, data))
 
-    async def _read_endpoints(self, tenant_id: str) -> list[Endpoint]:
-        endpoints = [e for e in await list_endpoints(self.engine, tenant_id) if not e.disabled]
-        if len(self._listening) > 10_000:
-            self._listening.clear()
-        self._listening[tenant_id] = frozenset(event for e in endpoints for event in e.events)
-        return endpoints
+    async def for_message(self, tenant_id: str, role: str) -> MessageEvents | None:
+        """What the writer adds to a message's batch once the message has its seq; None: nobody listens."""
+        listening = await self._endpoints(tenant_id)
+        created = listening.get("session.created")
+        said = listening.get("message.created") if role != "system" else None  # notices are not messages
+        if not created and not said:
+            return None
 
-    async def _subscribed(self, tenant_id: str, event_type: str) -> list[str]:
-        return [e.id for e in await self._endpoints(tenant_id) if event_type in e.events]
+        def events(message: StoredMessage) -> list[OutboxRow]:
+            rows: list[OutboxRow] = []
+            if created and message.seq == 1:
+                data: dict[str, Any] = {"session_id": message.session_id}
+                rows += delivery_rows(tenant_id, created, "session.created", payload("session.created", data))
+            if said:
+                data = {"session_id": message.session_id, "message": message_frame(message)}
+                rows += delivery_rows(tenant_id, said, "message.created", payload("message.created", data))
+            return rows
 
-    async def _store(self, tenant_id: str, event_type: str, data: dict[str, Any]) -> None:
-        try:
-            endpoint_ids = await self._subscribed(tenant_id, event_type)
-            if not endpoint_ids:
-                return
-            payload = orjson.dumps(
-                {"type": event_type, "timestamp": datetime.now(UTC).isoformat(), "data": data}
-            ).decode()
-            await enqueue(self.engine, tenant_id, endpoint_ids, event_type, payload)
-            self._wake.set()
-        except Exception:
-            logger.exception("storing webhook event %s of tenant %s failed", event_type, tenant_id)
+        return events
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -149,8 +168,6 @@ class Webhooks:
         )
 
     async def aclose(self) -> None:
-        if self._pending:  # events being stored finish first: a graceful stop loses none
-            await asyncio.wait(list(self._pending), timeout=5)
         if self._session is not None:
             await self._session.close()
             await asyncio.sleep(0)

@@ -3,43 +3,79 @@
 One outgoing ``Feed`` per socket carries the session list patches (the tenant channel) and the
 frames of every watched session. Each watched session has a ``Feed`` of its own that dedupes and
 gap-fills by ``seq`` exactly as a visitor's does, and forwards into the socket's feed with the
-``session_id`` spliced in (string concatenation: frames are never re-encoded per agent).
+``session_id`` spliced in (``hub.protocol.tag_session``: frames are never re-encoded per agent).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+from collections.abc import Coroutine
 from typing import Any
 
-import orjson
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hub.auth.permissions import CHAT_MANAGE, Principal
 from hub.auth.request import presented_token
 from hub.auth.tokens import check_token
-from hub.chat.control import holder_of
-from hub.chat.feed import Feed, SlowConsumer
-from hub.chat.frames import AgentFrame, AgentFrameError, error_frame, parse_agent_frame
-from hub.chat.replay import partial_reply
+from hub.chat.control import Agent, SessionControl, holder_of
+from hub.chat.conversations import Conversations
+from hub.chat.dashboard import Dashboard
+from hub.chat.feed import Feed
+from hub.chat.join import Joiner
 from hub.errors import HubError, OwnedByOther, SessionNotFound
-from hub.node import Node
-from hub.origins import normalise_origin
+from hub.node import Services
+from hub.origins import normalise_origin, own_origins
+from hub.protocol import (
+    AGENT_TOO_SLOW,
+    FOREIGN_COOKIE,
+    INTERNAL,
+    MAX_WATCHES,
+    NO_CHAT_MANAGE,
+    NO_DATABASE,
+    NO_SUCH_BUSINESS,
+    NOT_LOGGED_IN,
+    NOT_PLATFORM_ADMIN,
+    PONG,
+    TOKEN_REFUSED,
+    AgentIn,
+    AgentInfo,
+    AgentPingIn,
+    AgentReady,
+    AgentSayIn,
+    AgentTypingIn,
+    CloseIn,
+    Error,
+    FrameError,
+    HandbackIn,
+    Ok,
+    Owner,
+    Refusal,
+    SessionChange,
+    SessionPatch,
+    TakeoverIn,
+    TenantInfo,
+    UnwatchIn,
+    WatchIn,
+    Watching,
+    encode,
+    parse_agent_frame,
+    session_prefix,
+    tag_session,
+)
+from hub.settings import Settings
 from hub.store.models import StoredMessage, Tenant
-from hub.store.sessions import list_sessions, session_summary
 from hub.store.tenants import get_tenant_by_business_id
-from hub.store.transcript import get_session, messages_after
 from hub.supervise import supervise
-from hub.ws.visitor import CLOSE_FRAME_TOO_BIG, CLOSE_TOO_SLOW, own_origins
+from hub.tenants import TenantCache
+from hub.ws.socket import drain, receive, refuse
 
 logger = logging.getLogger(__name__)
 
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
-CLOSE_UNKNOWN_TENANT = 4404
-MAX_WATCHES = 50
 AGENT_QUEUE_FRAMES = 4096
+_patch_decoder = msgspec.json.Decoder(SessionPatch)
 
 
 class _Watch:
@@ -48,49 +84,44 @@ class _Watch:
     def __init__(self, connection: AgentConnection, session_id: str) -> None:
         self.connection = connection
         self.session_id = session_id
-        self.channel = connection.node.keys.session_channel(connection.tenant.id, session_id)
-        self.prefix = '{"session_id":' + orjson.dumps(session_id).decode() + ","
+        self.prefix = session_prefix(session_id)
         self.feed = Feed(self._forward, self._backfill, max_frames=AGENT_QUEUE_FRAMES)
         self.task: asyncio.Task[None] | None = None
 
-    def tag(self, frame: str) -> str:
-        return self.prefix + frame[1:]
-
-    async def _forward(self, frame: str) -> None:
-        self.connection.out.deliver(0, self.prefix + frame[1:])
-
     async def _backfill(self, after_seq: int, until_seq: int | None) -> list[StoredMessage]:
-        node = self.connection.node
-        return await messages_after(
-            node.engine, self.connection.tenant.id, self.session_id, after_seq, until_seq=until_seq
+        return await self.connection.joiner.transcript_after(
+            self.connection.tenant.id, self.session_id, after_seq, until_seq
         )
 
-    async def start(self, last_seq: int, session_seq: int) -> None:
-        """Join first, then replay: live frames queue in this feed meanwhile and its seq check drops repeats."""
+    async def _forward(self, frame: str) -> None:
+        self.connection.out.deliver(0, tag_session(self.prefix, frame))
+
+    async def _replay(self, frame: bytes) -> None:
+        """Backlog frames wait for room: a long transcript must not overflow a dashboard that keeps up."""
+        await self.connection.out.room()
+        self.connection.out.deliver(0, tag_session(self.prefix, frame.decode()))
+
+    async def start(self, last_seq: int) -> None:
+        """Join first, then answer ``watching`` and replay; live frames queue in this feed meanwhile."""
         connection = self.connection
-        node = connection.node
-        out = connection.out
-        self.feed.last_seq = min(last_seq, session_seq)
-        await node.fanout.join(self.channel, self.feed)
-        replayed = await self._backfill(self.feed.last_seq, None)
-        for message in replayed:
-            await out.room()
-            out.deliver(0, self.tag(orjson.dumps(message.frame()).decode()))
-            self.feed.last_seq = message.seq
-        stored = {message.id for message in replayed}
-        partial = await partial_reply(node.broker, node.keys, connection.tenant.id, self.session_id, stored)
-        if partial is not None:
-            message_id, frames = partial
-            for frame in frames:
-                out.deliver(0, self.tag(frame.decode()))
-            self.feed.skip_tokens_through(message_id, len(frames) - 1)
+        tenant_id = connection.tenant.id
+        backlog = await connection.joiner.join(self.feed, tenant_id, self.session_id, last_seq)
+        try:
+            row = await connection.dashboard.row(tenant_id, self.session_id) if backlog.state is not None else None
+            if backlog.state is None or row is None:
+                raise SessionNotFound("no such session in this tenant")
+            connection.answer(Watching(session_id=self.session_id, seq=backlog.state.last_seq, session=row))
+            await backlog.send(self.feed, self._replay)
+        except BaseException:
+            await connection.joiner.leave(self.feed, tenant_id, self.session_id)
+            raise
         self.task = asyncio.create_task(self.feed.run(), name=f"agent-watch:{self.session_id}")
 
     async def stop(self) -> None:
         if self.task is not None:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
-        await self.connection.node.fanout.leave(self.channel, self.feed)
+        await self.connection.joiner.leave(self.feed, self.connection.tenant.id, self.session_id)
 
 
 class _TenantListener:
@@ -103,27 +134,43 @@ class _TenantListener:
         self.connection.out.deliver(0, frame)
         # Only takeover, handback, close, new sessions and presence changes carry these: parsing them is cheap.
         if '"owner":' in frame or '"visitor_online":' in frame:
-            patch = orjson.loads(frame)["session"]
-            if "owner" in patch:
-                self.connection.follow_owner(patch)
-            if "visitor_online" in patch:
-                self.connection.online_view[patch["id"]] = patch["visitor_online"]
+            change = _patch_decoder.decode(frame).session
+            if change.owner is not msgspec.UNSET:
+                self.connection.follow_owner(change)
+            if isinstance(change.visitor_online, bool):
+                self.connection.online_view[change.id] = change.visitor_online
 
     def resync(self) -> None:
         self.connection.resend_snapshot()
 
 
 class AgentConnection:
-    def __init__(self, websocket: WebSocket, node: Node, principal: Principal, tenant: Tenant) -> None:
+    def __init__(
+        self,
+        websocket: WebSocket,
+        principal: Principal,
+        tenant: Tenant,
+        settings: Settings,
+        chat: Conversations,
+        control: SessionControl,
+        dashboard: Dashboard,
+        joiner: Joiner,
+    ) -> None:
         self.websocket = websocket
-        self.node = node
         self.principal = principal
+        self.agent = Agent(principal.user_id, principal.name, principal.email)
         self.tenant = tenant
-        self.holder = holder_of(principal)
+        self.settings = settings
+        self.chat = chat
+        self.control = control
+        self.dashboard = dashboard
+        self.joiner = joiner
+        self.holder = holder_of(self.agent)
+        self.own_tenant = principal.tenant_id == tenant.id  # a platform admin visiting holds no claims here
         self.out = Feed(
             self._send,
             _nothing_to_backfill,
-            max_frames=max(node.settings.send_queue_frames, AGENT_QUEUE_FRAMES),
+            max_frames=max(settings.send_queue_frames, AGENT_QUEUE_FRAMES),
             on_overflow=self._too_slow,
         )
         self.tenant_listener = _TenantListener(self)
@@ -133,18 +180,19 @@ class AgentConnection:
         self.sender: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
 
-    def follow_owner(self, patch: dict[str, Any]) -> None:
+    def __repr__(self) -> str:
+        return f"agent socket of {self.agent.id} in tenant {self.tenant.id}"
+
+    def follow_owner(self, change: SessionChange) -> None:
         """Keep renewing this agent's claims wherever it took them over (another tab, another node)."""
-        session_id, owner = patch.get("id"), patch.get("owner")
-        if not isinstance(session_id, str):
-            return
-        mine = isinstance(owner, dict) and owner.get("id") == self.principal.user_id
-        if mine and session_id not in self.claims and self.principal.tenant_id == self.tenant.id:
-            self.claims.add(session_id)
-            self.node.control.hold(self.tenant.id, session_id, self.holder)
-        elif not mine and session_id in self.claims:
-            self.claims.discard(session_id)
-            self.node.control.unhold(self.tenant.id, session_id, self.holder)
+        owner = change.owner
+        mine = isinstance(owner, Owner) and owner.id == self.agent.id
+        if mine and change.id not in self.claims and self.own_tenant:
+            self.claims.add(change.id)
+            self.control.hold(self.tenant.id, change.id, self.holder)
+        elif not mine and change.id in self.claims:
+            self.claims.discard(change.id)
+            self.control.unhold(self.tenant.id, change.id, self.holder)
 
     async def _send(self, frame: str) -> None:
         await self.websocket.send_text(frame)
@@ -152,41 +200,32 @@ class AgentConnection:
     def _too_slow(self) -> None:
         if self.sender is not None:
             self.sender.cancel()
-        self._spawn(self._close(CLOSE_TOO_SLOW, "too slow: reconnect and watch again with last_seq"))
+        self._spawn(refuse(self.websocket, AGENT_TOO_SLOW))
 
-    async def _close(self, code: int, reason: str) -> None:
-        with contextlib.suppress(Exception):
-            await self.websocket.close(code, reason)
-
-    def _spawn(self, coroutine: Any) -> None:
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def snapshot(self) -> bytes:
-        sessions = await list_sessions(self.node.engine, self.tenant.id)
-        online = await self.node.presence.online(self.tenant.id)
-        self.online_view = {session.id: session.id in online for session in sessions}
-        return orjson.dumps({"type": "sessions", "sessions": [s.to_json(s.id in online) for s in sessions]})
-
     async def reconcile_presence(self) -> None:
         """A node that dies announces nothing: its visitors' presence lapses, and this notices."""
         while True:
-            await asyncio.sleep(self.node.presence.ttl_s)
+            await asyncio.sleep(self.dashboard.presence.ttl_s)
             try:
-                online = await self.node.presence.online(self.tenant.id)
+                online = await self.dashboard.online(self.tenant.id)
             except Exception as exc:
                 logger.warning("reading presence failed: %s", exc)
                 continue
             for session_id, shown in list(self.online_view.items()):
                 if shown != (session_id in online):
                     self.online_view[session_id] = not shown
-                    self.answer({"type": "session", "session": {"id": session_id, "visitor_online": not shown}})
+                    self.answer(SessionPatch(session=SessionChange(id=session_id, visitor_online=not shown)))
 
     def resend_snapshot(self) -> None:
         async def resend() -> None:
             try:
-                self.out.deliver(0, (await self.snapshot()).decode())
+                sessions, self.online_view = await self.dashboard.snapshot(self.tenant.id)
+                self.out.deliver(0, sessions.decode())
             except Exception:
                 logger.exception("re-sending the session list failed")
 
@@ -194,18 +233,18 @@ class AgentConnection:
 
     async def open(self) -> None:
         """Ready and the snapshot go out before live patches, which queue meanwhile (none is lost)."""
-        await self.node.fanout.join(self.node.keys.tenant_channel(self.tenant.id), self.tenant_listener)
-        ready = {
-            "type": "ready",
-            "agent": {"id": self.principal.user_id, "name": self.principal.name, "role": self.principal.role},
-            "tenant": {"id": self.tenant.id, "business_id": self.tenant.business_id, "name": self.tenant.name},
-            "node": self.node.settings.node_id,
-        }
-        await self.out.send_now(orjson.dumps(ready))
-        await self.out.send_now(await self.snapshot())
-        if self.principal.tenant_id == self.tenant.id:
-            self.claims.update(await self.node.control.reclaim(self.tenant.id, self.principal))
-        self.sender = asyncio.create_task(_run_sender(self))
+        await self.dashboard.follow(self.tenant.id, self.tenant_listener)
+        ready = AgentReady(
+            agent=AgentInfo(self.agent.id, self.agent.name, self.principal.role),
+            tenant=TenantInfo(self.tenant.id, self.tenant.business_id, self.tenant.name),
+            node=self.settings.node_id,
+        )
+        await self.out.send_now(encode(ready))
+        sessions, self.online_view = await self.dashboard.snapshot(self.tenant.id)
+        await self.out.send_now(sessions)
+        if self.own_tenant:
+            self.claims.update(await self.control.reclaim(self.tenant.id, self.agent))
+        self.sender = asyncio.create_task(drain(self.out))
         self._spawn(supervise("agent-presence", self.reconcile_presence))
 
     async def close(self) -> None:
@@ -217,102 +256,89 @@ class AgentConnection:
             await watch.stop()
         self.watches.clear()
         for session_id in self.claims:
-            self.node.control.unhold(self.tenant.id, session_id, self.holder)
+            self.control.unhold(self.tenant.id, session_id, self.holder)
         self.claims.clear()
-        await self.node.fanout.leave(self.node.keys.tenant_channel(self.tenant.id), self.tenant_listener)
+        await self.dashboard.unfollow(self.tenant.id, self.tenant_listener)
 
-    def answer(self, frame: dict[str, Any]) -> None:
-        self.out.deliver(0, orjson.dumps(frame).decode())
-
-    def ok(self, command: AgentFrame, **extra: Any) -> None:
-        body: dict[str, Any] = {"type": "ok", "action": command.type, "session_id": command.session_id, **extra}
-        if command.ref is not None:
-            body["ref"] = command.ref
-        self.answer(body)
+    def answer(self, frame: msgspec.Struct) -> None:
+        self.out.deliver(0, encode(frame).decode())
 
     async def handle(self, raw: str) -> None:
-        command = parse_agent_frame(raw, max_chars=self.node.settings.max_message_chars)
+        command = parse_agent_frame(raw, max_chars=self.settings.max_message_chars)
         try:
             await self._act(command)
         except HubError as exc:
-            body: dict[str, Any] = {"type": "error", "code": exc.code, "message": exc.message}
-            body["session_id"] = command.session_id
-            if command.ref is not None:
-                body["ref"] = command.ref
-            if isinstance(exc, OwnedByOther):
-                body["owner"] = exc.owner
-            self.answer(body)
+            session_id = None if isinstance(command, AgentPingIn) else command.session_id
+            owner = Owner(**exc.owner) if isinstance(exc, OwnedByOther) else None
+            self.answer(Error(code=exc.code, message=exc.message, session_id=session_id, ref=command.ref, owner=owner))
 
-    async def _act(self, command: AgentFrame) -> None:
-        node, tenant, session_id = self.node, self.tenant, command.session_id
-        kind = command.type
-        if kind == "ping":
-            self.out.deliver(0, '{"type":"pong"}')
-        elif kind == "watch":
-            await self._watch(command)
-        elif kind == "unwatch":
+    async def _act(self, command: AgentIn) -> None:
+        if isinstance(command, AgentPingIn):
+            self.out.deliver(0, PONG)
+            return
+        tenant, session_id = self.tenant, command.session_id
+        if isinstance(command, WatchIn):
+            await self._watch(session_id, command.last_seq)
+            self.answer(Ok(action="watch", session_id=session_id, ref=command.ref))
+        elif isinstance(command, UnwatchIn):
             watch = self.watches.pop(session_id, None)
             if watch is not None:
                 await watch.stop()
-            self.ok(command)
-        elif kind == "takeover":
-            await node.control.takeover(tenant, session_id, self.principal, force=command.force)
+            self.answer(Ok(action="unwatch", session_id=session_id, ref=command.ref))
+        elif isinstance(command, TakeoverIn):
+            await self.control.takeover(tenant, session_id, self.agent, force=command.force)
             if session_id not in self.claims:
                 self.claims.add(session_id)
-                node.control.hold(tenant.id, session_id, self.holder)
-            self.ok(command)
-        elif kind == "message":
-            result = await node.control.agent_message(
-                tenant, session_id, self.principal, command.text, command.client_id
-            )
-            self.ok(command, seq=result.message.seq, id=result.message.id)
-        elif kind == "typing":
+                self.control.hold(tenant.id, session_id, self.holder)
+            self.answer(Ok(action="takeover", session_id=session_id, ref=command.ref))
+        elif isinstance(command, AgentSayIn):
+            result = await self.control.agent_message(tenant, session_id, self.agent, command.text, command.client_id)
+            message = result.message
+            self.answer(Ok(action="message", session_id=session_id, ref=command.ref, seq=message.seq, id=message.id))
+        elif isinstance(command, AgentTypingIn):
             if session_id not in self.watches:
-                raise AgentFrameError("not_watching", "watch the session before sending typing to it")
-            typing = {"type": "typing", "role": "agent", "active": command.active, "author": self.principal.name}
-            node.chat.publish(tenant.id, session_id, 0, orjson.dumps(typing))
-        elif kind in ("handback", "close"):
-            action = node.control.handback if kind == "handback" else node.control.close
-            await action(tenant, session_id, self.principal, force=command.force)
-            if session_id in self.claims:
-                self.claims.discard(session_id)
-                node.control.unhold(tenant.id, session_id, self.holder)
-            self.ok(command)
+                raise FrameError("not_watching", "watch the session before sending typing to it")
+            self.chat.typing(tenant.id, session_id, "agent", command.active, author=self.agent.name)
+        elif isinstance(command, HandbackIn):
+            await self.control.handback(tenant, session_id, self.agent, force=command.force)
+            self._release(session_id)
+            self.answer(Ok(action="handback", session_id=session_id, ref=command.ref))
+        elif isinstance(command, CloseIn):
+            await self.control.close(tenant, session_id, self.agent, force=command.force)
+            self._release(session_id)
+            self.answer(Ok(action="close", session_id=session_id, ref=command.ref))
 
-    async def _watch(self, command: AgentFrame) -> None:
-        session_id = command.session_id
+    def _release(self, session_id: str) -> None:
+        if session_id in self.claims:
+            self.claims.discard(session_id)
+            self.control.unhold(self.tenant.id, session_id, self.holder)
+
+    async def _watch(self, session_id: str, last_seq: int) -> None:
         previous = self.watches.pop(session_id, None)
         if previous is not None:
             await previous.stop()
         if len(self.watches) >= MAX_WATCHES:
-            raise AgentFrameError("too_many_watches", f"at most {MAX_WATCHES} sessions can be watched at once")
-        state = await get_session(self.node.engine, self.tenant.id, session_id)
-        summary = await session_summary(self.node.engine, self.tenant.id, session_id)
-        if state is None or summary is None:
-            raise SessionNotFound("no such session in this tenant")
-        online = session_id in await self.node.presence.online(self.tenant.id)
-        self.answer(
-            {"type": "watching", "session_id": session_id, "seq": state.last_seq, "session": summary.to_json(online)}
-        )
+            raise FrameError("too_many_watches", f"at most {MAX_WATCHES} sessions can be watched at once")
         watch = _Watch(self, session_id)
+        await watch.start(last_seq)
         self.watches[session_id] = watch
-        await watch.start(command.last_seq, state.last_seq)
-        self.ok(command)
 
 
 async def _nothing_to_backfill(after_seq: int, until_seq: int | None) -> list[StoredMessage]:
     return []  # the socket's own feed carries only seq-0 frames; watched sessions backfill themselves
 
 
-async def _authenticate(websocket: WebSocket, node: Node) -> tuple[int, str] | tuple[Principal, Tenant]:
-    """The agent and tenant, or the close code and reason to refuse with."""
+async def _authenticate(
+    websocket: WebSocket, engine: AsyncEngine, tenants: TenantCache, settings: Settings
+) -> Refusal | tuple[Principal, Tenant]:
+    """The agent and tenant, or how to refuse."""
     presented = presented_token(websocket)
     if presented is None:
-        return CLOSE_UNAUTHENTICATED, "log in first (cookie session or Authorization: Bearer)"
+        return NOT_LOGGED_IN
     token, via = presented
-    checked = await check_token(node.engine, token, via)
+    checked = await check_token(engine, token, via)
     if checked is None:
-        return CLOSE_UNAUTHENTICATED, "the login token is unknown, expired or revoked; log in again"
+        return TOKEN_REFUSED
     if via == "cookie":
         # Browsers send cookies on cross-site WebSockets too: only the hub's own pages may use them.
         raw_origin = websocket.headers.get("origin")
@@ -320,86 +346,59 @@ async def _authenticate(websocket: WebSocket, node: Node) -> tuple[int, str] | t
             origin = normalise_origin(raw_origin) if raw_origin else None
         except HubError:
             origin = None
-        if origin is None or origin not in own_origins(websocket, node):
-            return CLOSE_FORBIDDEN, "a cookie session may only connect from the hub's own pages"
+        if origin is None or origin not in own_origins(
+            settings.public_url, websocket.url.scheme, websocket.headers.get("host")
+        ):
+            return FOREIGN_COOKIE
     principal = checked.principal
     if not principal.can(CHAT_MANAGE):
-        return CLOSE_FORBIDDEN, "this account lacks the chat.manage permission"
+        return NO_CHAT_MANAGE
     business_id = websocket.query_params.get("business_id")
     if business_id is None or business_id == principal.business_id:
-        tenant = await node.tenants.get(principal.tenant_id)
+        tenant = await tenants.get(principal.tenant_id)
     elif not principal.is_platform_admin:
-        return CLOSE_FORBIDDEN, "only platform admins may open another tenant"
+        return NOT_PLATFORM_ADMIN
     else:
-        tenant = await get_tenant_by_business_id(node.engine, business_id[:64])
+        tenant = await get_tenant_by_business_id(engine, business_id[:64])
     if tenant is None:
-        return CLOSE_UNKNOWN_TENANT, "no tenant with that business_id"
+        return NO_SUCH_BUSINESS
     return principal, tenant
 
 
 async def agent_socket(websocket: WebSocket) -> None:
-    node: Node = websocket.state.node
+    services: Services = websocket.state.services
+    settings = services.settings
     await websocket.accept()
     try:
-        found = await _authenticate(websocket, node)
+        found = await _authenticate(websocket, services.engine, services.tenants, settings)
     except Exception:
         logger.exception("agent authentication failed")
-        await websocket.close(1011, "the hub cannot reach its database; retry shortly")
+        await refuse(websocket, NO_DATABASE)
         return
-    if isinstance(found[0], int):
-        code, reason = found
-        await websocket.close(code, str(reason))
+    if isinstance(found, Refusal):
+        await refuse(websocket, found)
         return
     principal, tenant = found
-    assert isinstance(principal, Principal) and isinstance(tenant, Tenant)
-    connection = AgentConnection(websocket, node, principal, tenant)
-    node.sockets.add(connection)
+    connection = AgentConnection(
+        websocket,
+        principal,
+        tenant,
+        settings,
+        services.conversations,
+        services.control,
+        services.dashboard,
+        services.joiner,
+    )
+    sockets = services.sockets
+    sockets.add(connection)
     try:
         await connection.open()
-        await _receive(connection)
+        await receive(websocket, connection, max_bytes=settings.max_frame_bytes)
     except WebSocketDisconnect:
         pass
     except Exception:
         logger.exception("agent socket failed for tenant %s", tenant.id)
-        with contextlib.suppress(Exception):
-            await websocket.close(1011, "internal error")
+        await refuse(websocket, INTERNAL)
     finally:
-        node.sockets.discard(connection)
+        sockets.discard(connection)
         await connection.close()
-
-
-async def _receive(connection: AgentConnection) -> None:
-    websocket = connection.websocket
-    max_bytes = connection.node.settings.max_frame_bytes
-    while True:
-        message = await websocket.receive()
-        if message["type"] == "websocket.disconnect":
-            return
-        raw = message.get("text")
-        if raw is None:
-            connection.out.deliver(0, error_frame("binary_not_supported", "send JSON text frames").decode())
-            continue
-        if len(raw) > max_bytes:
-            await websocket.close(CLOSE_FRAME_TOO_BIG, f"frame larger than {max_bytes} bytes")
-            return
-        try:
-            await connection.handle(raw)
-        except AgentFrameError as exc:
-            body: dict[str, Any] = {"type": "error", "code": exc.code, "message": exc.message}
-            if exc.session_id is not None:
-                body["session_id"] = exc.session_id
-            if exc.ref is not None:
-                body["ref"] = exc.ref
-            connection.answer(body)
-        except Exception:
-            logger.exception("agent frame failed in tenant %s", connection.tenant.id)
-            connection.out.deliver(0, error_frame("internal", "the hub could not process this frame; retry").decode())
-
-
-async def _run_sender(connection: AgentConnection) -> None:
-    try:
-        await connection.out.run()
-    except SlowConsumer:
-        return
-    except (WebSocketDisconnect, RuntimeError, OSError):
-        return
