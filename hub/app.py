@@ -79,8 +79,8 @@ def create_app(
         if tune_gc:
             tune_garbage_collector()
         try:
-            # The edge reads request.state.services (and .node until every handler takes its services).
-            yield {"node": node, "services": node.services, "templates": templates()}
+            # The edge reads request.state.services; app.state.node is for tests and tools that look inside.
+            yield {"services": node.services, "templates": templates()}
         finally:
             await node.close()
 

@@ -7,16 +7,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
-from hub.node import Node
+from hub.node import Services
 from hub.portal import public_base
 
 
 async def docs(request: Request) -> Response:
-    node: Node = request.state.node
-    base = public_base(request, node)
+    services: Services = request.state.services
+    base = public_base(request, services)
     context = {
         "base": base,
-        "pricebook": node.pricebook.current,
+        "pricebook": services.pricebook.current,
         "widget_tag": f'<script src="{base}/widget/YOUR_TENANT_UUID/widget.js" async></script>',
     }
     pages: Jinja2Templates = request.state.templates

@@ -9,7 +9,7 @@ from starlette.templating import Jinja2Templates
 from hub.auth.permissions import CHAT_MANAGE
 from hub.auth.request import optional_principal
 from hub.errors import HubError
-from hub.node import Node
+from hub.node import Services
 from hub.pages import translator
 
 
@@ -21,9 +21,9 @@ async def login_page(request: Request) -> Response:
 
 
 async def dashboard(request: Request) -> Response:
-    node: Node = request.state.node
+    services: Services = request.state.services
     try:
-        principal = await optional_principal(request, node)
+        principal = await optional_principal(request, services.engine)
     except HubError:
         principal = None
     if principal is None:
@@ -31,7 +31,7 @@ async def dashboard(request: Request) -> Response:
     if CHAT_MANAGE not in principal.permissions:
         _ = translator(request)
         return PlainTextResponse(_("Mission Control needs the chat.manage permission."), status_code=403)
-    tenant = await node.tenants.get(principal.tenant_id)
+    tenant = await services.tenants.get(principal.tenant_id)
     pages: Jinja2Templates = request.state.templates
     return pages.TemplateResponse(
         request, "dashboard.html", {"principal": principal, "tenant": tenant}, headers={"Cache-Control": "no-store"}

@@ -58,12 +58,19 @@ class Services:
     engine: AsyncEngine
     tenants: TenantCache
     accounts: Accounts
+    pricebook: LivePricebook
+    webhooks: Webhooks
+    throttle: Throttle
+    widget_origins: WidgetOrigins
+    widget_bundles: BundleCache
     conversations: Conversations
     control: SessionControl
     joiner: Joiner
     dashboard: Dashboard
     presence: Presence
     sockets: set[object]
+    forget_tenant: Callable[[str], None]  # a tenant's settings changed: drop what this node cached of it
+    health: Callable[[], Awaitable[dict[str, object]]]
 
 
 @dataclass
@@ -196,13 +203,27 @@ class Node:
             engine=self.engine,
             tenants=self.tenants,
             accounts=self.accounts,
+            pricebook=self.pricebook,
+            webhooks=self.webhooks,
+            throttle=self.throttle,
+            widget_origins=self.widget_origins,
+            widget_bundles=self.widget_bundles,
             conversations=self.conversations,
             control=self.control,
             joiner=self.joiner,
             dashboard=self.dashboard,
             presence=self.presence,
             sockets=self.sockets,
+            forget_tenant=self.forget_tenant,
+            health=self.health,
         )
+
+    def forget_tenant(self, tenant_id: str) -> None:
+        """Every per-tenant cache of this node: the tenant (and the persona name its widget shows), the
+        persona its AI replies speak as, its webhook endpoints."""
+        self.tenants.forget(tenant_id)
+        self.meter.forget_persona(tenant_id)
+        self.webhooks.forget(tenant_id)
 
     async def close(self) -> None:
         await self._stack.aclose()

@@ -12,7 +12,7 @@ from starlette.templating import Jinja2Templates
 from hub.auth.permissions import PERSONAS_MANAGE, USERS_MANAGE, WEBHOOKS_MANAGE, WIDGET_MANAGE, Principal
 from hub.auth.request import optional_principal
 from hub.errors import HubError, NotFound
-from hub.node import Node
+from hub.node import Services
 from hub.pages import translator
 from hub.store.analytics import conversation_metrics
 from hub.store.credits import this_month
@@ -22,8 +22,8 @@ from hub.store.webhooks import EVENTS, list_deliveries, list_endpoints
 from hub.store.widget_keys import list_widget_keys
 
 
-def public_base(request: Request, node: Node) -> str:
-    return node.settings.public_url or str(request.base_url).rstrip("/")
+def public_base(request: Request, services: Services) -> str:
+    return services.settings.public_url or str(request.base_url).rstrip("/")
 
 
 async def login_page(request: Request) -> Response:
@@ -32,9 +32,9 @@ async def login_page(request: Request) -> Response:
 
 
 async def widget_setup(request: Request) -> Response:
-    node: Node = request.state.node
+    services: Services = request.state.services
     try:
-        principal = await optional_principal(request, node)
+        principal = await optional_principal(request, services.engine)
     except HubError:
         principal = None
     if principal is None:
@@ -43,11 +43,11 @@ async def widget_setup(request: Request) -> Response:
         _ = translator(request)
         message = _("Widget Setup needs the widget.manage permission (owners and admins).")
         return PlainTextResponse(message, status_code=403)
-    tenant = await node.tenants.get(principal.tenant_id)
+    tenant = await services.tenants.get(principal.tenant_id)
     assert tenant is not None
-    script_url = f"{public_base(request, node)}/widget/{tenant.id}/widget.js"
+    script_url = f"{public_base(request, services)}/widget/{tenant.id}/widget.js"
     embed_tag = f'<script src="{script_url}" async></script>'
-    keys = [key for key in await list_widget_keys(node.engine, tenant.id) if not key.revoked]
+    keys = [key for key in await list_widget_keys(services.engine, tenant.id) if not key.revoked]
     context = {
         "principal": principal,
         "tenant": tenant,
@@ -60,9 +60,9 @@ async def widget_setup(request: Request) -> Response:
 
 
 async def _portal_principal(request: Request, permission: str) -> Principal | Response:
-    node: Node = request.state.node
+    services: Services = request.state.services
     try:
-        principal = await optional_principal(request, node)
+        principal = await optional_principal(request, services.engine)
     except HubError:
         principal = None
     if principal is None:
@@ -75,30 +75,30 @@ async def _portal_principal(request: Request, permission: str) -> Principal | Re
 
 
 async def personas_page(request: Request) -> Response:
-    node: Node = request.state.node
+    services: Services = request.state.services
     principal = await _portal_principal(request, PERSONAS_MANAGE)
     if isinstance(principal, Response):
         return principal
-    tenant = await node.tenants.get(principal.tenant_id)
+    tenant = await services.tenants.get(principal.tenant_id)
     context = {
         "principal": principal,
         "tenant": tenant,
-        "personas": await list_personas(node.engine, principal.tenant_id),
+        "personas": await list_personas(services.engine, principal.tenant_id),
     }
     pages: Jinja2Templates = request.state.templates
     return pages.TemplateResponse(request, "personas.html", context)
 
 
 async def plan_page(request: Request) -> Response:
-    node: Node = request.state.node
+    services: Services = request.state.services
     principal = await _portal_principal(request, USERS_MANAGE)
     if isinstance(principal, Response):
         return principal
-    tenant = await node.tenants.get(principal.tenant_id)
+    tenant = await services.tenants.get(principal.tenant_id)
     assert tenant is not None
-    pricebook = node.pricebook.current
+    pricebook = services.pricebook.current
     try:
-        plan = node.accounts.plan_of(tenant)
+        plan = services.accounts.plan_of(tenant)
     except NotFound:
         _ = translator(request)
         return PlainTextResponse(_("No published pricebook holds this tenant's plan."), status_code=503)
@@ -107,25 +107,25 @@ async def plan_page(request: Request) -> Response:
         "tenant": tenant,
         "pricebook": pricebook,
         "plan": plan,
-        "used": (await node.accounts.credits(tenant)).used,
+        "used": (await services.accounts.credits(tenant)).used,
         "month": this_month(),
-        "seats_taken": (await node.accounts.seats(tenant)).taken,
+        "seats_taken": (await services.accounts.seats(tenant)).taken,
     }
     pages: Jinja2Templates = request.state.templates
     return pages.TemplateResponse(request, "plan.html", context)
 
 
 async def webhooks_page(request: Request) -> Response:
-    node: Node = request.state.node
+    services: Services = request.state.services
     principal = await _portal_principal(request, WEBHOOKS_MANAGE)
     if isinstance(principal, Response):
         return principal
-    endpoints = await list_endpoints(node.engine, principal.tenant_id)
+    endpoints = await list_endpoints(services.engine, principal.tenant_id)
     context = {
         "principal": principal,
-        "tenant": await node.tenants.get(principal.tenant_id),
+        "tenant": await services.tenants.get(principal.tenant_id),
         "endpoints": endpoints,
-        "deliveries": {e.id: await list_deliveries(node.engine, principal.tenant_id, e.id, 20) for e in endpoints},
+        "deliveries": {e.id: await list_deliveries(services.engine, principal.tenant_id, e.id, 20) for e in endpoints},
         "events": EVENTS,
     }
     pages: Jinja2Templates = request.state.templates
@@ -133,45 +133,45 @@ async def webhooks_page(request: Request) -> Response:
 
 
 async def analytics_page(request: Request) -> Response:
-    node: Node = request.state.node
+    services: Services = request.state.services
     principal = await _portal_principal(request, USERS_MANAGE)
     if isinstance(principal, Response):
         return principal
-    tenant = await node.tenants.get(principal.tenant_id)
+    tenant = await services.tenants.get(principal.tenant_id)
     assert tenant is not None
     context = {
         "principal": principal,
         "tenant": tenant,
-        "m": await conversation_metrics(node.engine, [tenant.id], 30),
-        "credits": await node.accounts.credits(tenant),
+        "m": await conversation_metrics(services.engine, [tenant.id], 30),
+        "credits": await services.accounts.credits(tenant),
     }
     pages: Jinja2Templates = request.state.templates
     return pages.TemplateResponse(request, "analytics.html", context, headers={"Cache-Control": "no-store"})
 
 
 async def tenants_page(request: Request) -> Response:
-    node: Node = request.state.node
+    services: Services = request.state.services
     principal = await _portal_principal(request, USERS_MANAGE)
     if isinstance(principal, Response):
         return principal
     if not principal.is_platform_admin:
         _ = translator(request)
         return PlainTextResponse(_("Registering tenants is for platform admins."), status_code=403)
-    pricebook = node.pricebook.current
+    pricebook = services.pricebook.current
     context = {"principal": principal, "plans": pricebook.plans if pricebook else ()}
     pages: Jinja2Templates = request.state.templates
     return pages.TemplateResponse(request, "tenants.html", context)
 
 
 async def team_page(request: Request) -> Response:
-    node: Node = request.state.node
+    services: Services = request.state.services
     principal = await _portal_principal(request, USERS_MANAGE)
     if isinstance(principal, Response):
         return principal
-    tenant = await node.tenants.get(principal.tenant_id)
+    tenant = await services.tenants.get(principal.tenant_id)
     assert tenant is not None
-    users = await list_staff(node.engine, tenant.id)
-    seats = await node.accounts.seats(tenant)
+    users = await list_staff(services.engine, tenant.id)
+    seats = await services.accounts.seats(tenant)
     context = {
         "principal": principal,
         "tenant": tenant,

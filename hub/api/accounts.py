@@ -16,7 +16,7 @@ from hub.api.tenancy import managed_tenant
 from hub.auth.permissions import USERS_MANAGE
 from hub.auth.request import require_principal
 from hub.errors import Forbidden
-from hub.node import Node
+from hub.node import Services
 from hub.plans import PlanId
 from hub.store.credits import this_month
 from hub.store.tenants import BUSINESS_ID_PATTERN
@@ -102,12 +102,12 @@ class Usage(msgspec.Struct, kw_only=True):
 
 async def register_tenant(request: Request) -> Response:
     """Platform admin: a tenant with its plan, owner account, first widget key and default persona."""
-    node: Node = request.state.node
-    principal = await require_principal(request, node, request.method)
+    services: Services = request.state.services
+    principal = await require_principal(request, services.engine, request.method)
     if not principal.is_platform_admin:
         raise Forbidden("only platform admins register tenants")
     body = await read_body(request, TenantRequest, ACCOUNT_BODY_BYTES)
-    opened = await node.accounts.register_tenant(
+    opened = await services.accounts.register_tenant(
         name=body.name,
         business_id=body.business_id,
         origins=body.origins,
@@ -134,10 +134,10 @@ async def register_tenant(request: Request) -> Response:
 
 
 async def list_team(request: Request) -> Response:
-    node: Node = request.state.node
-    tenant = await managed_tenant(request, node, USERS_MANAGE)
-    team = await list_staff(node.engine, tenant.id)
-    seats = await node.accounts.seats(tenant)
+    services: Services = request.state.services
+    tenant = await managed_tenant(request, services, USERS_MANAGE)
+    team = await list_staff(services.engine, tenant.id)
+    seats = await services.accounts.seats(tenant)
     fields = {
         "plan": tenant.plan,
         "seats": seats.limit,
@@ -149,10 +149,10 @@ async def list_team(request: Request) -> Response:
 
 async def add_teammate(request: Request) -> Response:
     """An owner adds an agent (or another owner) within the plan's seats: 409 ``seat_limit`` beyond them."""
-    node: Node = request.state.node
-    tenant = await managed_tenant(request, node, USERS_MANAGE)
+    services: Services = request.state.services
+    tenant = await managed_tenant(request, services, USERS_MANAGE)
     body = await read_body(request, TeammateRequest, ACCOUNT_BODY_BYTES)
-    user = await node.accounts.add_teammate(
+    user = await services.accounts.add_teammate(
         tenant, email=body.email, password=body.password, role=body.role, name=body.name or ""
     )
     return StructResponse(StaffUser.of(user), status_code=201)
@@ -160,9 +160,9 @@ async def add_teammate(request: Request) -> Response:
 
 async def usage_overview(request: Request) -> Response:
     """This month's AI credits against the plan's (one credit = one AI reply), for the portal."""
-    node: Node = request.state.node
-    tenant = await managed_tenant(request, node, USERS_MANAGE)
-    credits = await node.accounts.credits(tenant)
+    services: Services = request.state.services
+    tenant = await managed_tenant(request, services, USERS_MANAGE)
+    credits = await services.accounts.credits(tenant)
     fields = {
         "plan": credits.plan,
         "month": this_month(),

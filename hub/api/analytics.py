@@ -17,7 +17,7 @@ from hub.api.tenancy import managed_tenant
 from hub.auth.permissions import USERS_MANAGE
 from hub.auth.request import require_principal
 from hub.errors import Forbidden
-from hub.node import Node
+from hub.node import Services
 from hub.plans import PlanId
 from hub.store.analytics import MAX_DAYS, conversation_metrics
 
@@ -78,23 +78,23 @@ class Overview(ConversationMetrics, kw_only=True):
 
 
 async def business_metrics(request: Request) -> Response:
-    node: Node = request.state.node
-    tenant = await managed_tenant(request, node, USERS_MANAGE)
+    services: Services = request.state.services
+    tenant = await managed_tenant(request, services, USERS_MANAGE)
     days = read_query(request, MetricsQuery).days
-    metrics = await conversation_metrics(node.engine, [tenant.id], days)
-    credits = await node.accounts.credits(tenant)
+    metrics = await conversation_metrics(services.engine, [tenant.id], days)
+    credits = await services.accounts.credits(tenant)
     fields = {"business_id": tenant.business_id, **metrics, "credits": credits}
     return StructResponse(msgspec.convert(fields, BusinessMetrics, from_attributes=True))
 
 
 async def overview(request: Request) -> Response:
-    node: Node = request.state.node
-    principal = await require_principal(request, node)
+    services: Services = request.state.services
+    principal = await require_principal(request, services.engine)
     if not principal.is_platform_admin:
         raise Forbidden("only platform admins see every tenant")
     days = read_query(request, DaysQuery).days
-    every = await node.accounts.credits_of_every_tenant()
-    metrics = await conversation_metrics(node.engine, None, days)
+    every = await services.accounts.credits_of_every_tenant()
+    metrics = await conversation_metrics(services.engine, None, days)
     per_tenant = [
         {"business_id": tenant.business_id, "name": tenant.name, **dataclasses.asdict(credits)}
         for tenant, credits in every

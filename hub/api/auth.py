@@ -15,7 +15,7 @@ from hub.auth.permissions import Principal
 from hub.auth.request import CSRF_COOKIE, SESSION_COOKIE, presented_token, require_principal
 from hub.auth.tokens import TOKEN_TTL, issue_token, revoke_token
 from hub.errors import RateLimited, Unauthenticated
-from hub.node import Node
+from hub.node import Services
 
 LOGIN_BODY_BYTES = 4096
 
@@ -65,24 +65,24 @@ class LoginResponse(msgspec.Struct, kw_only=True):
     user: Account
 
 
-def _secure_cookies(request: Request, node: Node) -> bool:
-    public = node.settings.public_url or ""
+def _secure_cookies(request: Request, services: Services) -> bool:
+    public = services.settings.public_url or ""
     return public.startswith("https://") or request.url.scheme == "https"
 
 
 async def _login(request: Request, kind: str) -> Response:
-    node: Node = request.state.node
+    services: Services = request.state.services
     body = await read_body(request, LoginRequest, LOGIN_BODY_BYTES)
     email, password = body.email.strip().lower(), body.password
     address = request.client.host if request.client else "unknown"
-    wait = await node.throttle.retry_after(email, address)
+    wait = await services.throttle.retry_after(email, address)
     if wait is not None:
         raise RateLimited(f"too many failed logins; try again in {wait} s", wait)
-    user = await node.accounts.authenticate(kind, email, password)
+    user = await services.accounts.authenticate(kind, email, password)
     if user is None:
-        await node.throttle.failed(email, address)
+        await services.throttle.failed(email, address)
         raise Unauthenticated("wrong email or password")
-    issued = await issue_token(node.engine, user)
+    issued = await issue_token(services.engine, user)
     principal = Principal(
         user.id, user.tenant_id, user.business_id, user.kind, user.role, user.email, user.name, "bearer"
     )
@@ -93,7 +93,7 @@ async def _login(request: Request, kind: str) -> Response:
         user=Account.of(principal),
     )
     response = StructResponse(answer, headers={"Cache-Control": "no-store"})
-    secure = _secure_cookies(request, node)
+    secure = _secure_cookies(request, services)
     max_age = int(TOKEN_TTL.total_seconds())
     response.set_cookie(
         SESSION_COOKIE, issued.token, max_age=max_age, httponly=True, samesite="strict", secure=secure, path="/"
@@ -112,11 +112,11 @@ async def customer_login(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
-    node: Node = request.state.node
-    await require_principal(request, node, request.method)
+    services: Services = request.state.services
+    await require_principal(request, services.engine, request.method)
     presented = presented_token(request)
     assert presented is not None
-    await revoke_token(node.engine, presented[0])
+    await revoke_token(services.engine, presented[0])
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")
@@ -124,6 +124,6 @@ async def logout(request: Request) -> Response:
 
 
 async def me(request: Request) -> Response:
-    node: Node = request.state.node
-    principal = await require_principal(request, node, request.method)
+    services: Services = request.state.services
+    principal = await require_principal(request, services.engine, request.method)
     return StructResponse(Account.of(principal), headers={"Cache-Control": "no-store"})

@@ -58,7 +58,7 @@ from hub.errors import (
     Unauthenticated,
     Unavailable,
 )
-from hub.node import Node
+from hub.node import Services
 from hub.origins import normalise_origin, origin_matches, own_origins
 from hub.protocol import message_frame
 from hub.store.models import Tenant
@@ -84,32 +84,32 @@ def _origin(request: Request) -> str | None:
         return "invalid"
 
 
-async def _limit(node: Node, request: Request, *scoped: tuple[str, str, str]) -> None:
+async def _limit(services: Services, request: Request, *scoped: tuple[str, str, str]) -> None:
     """Per-address, plus the given (rate, scope, key) limits; shared through Redis when nodes run several."""
     address = request.client.host if request.client else "unknown"
-    for rate, scope, key in ((node.settings.rate_limit_address, "address", address), *scoped):
-        wait = await node.throttle.over_limit(_rate(rate), scope, key)
+    for rate, scope, key in ((services.settings.rate_limit_address, "address", address), *scoped):
+        wait = await services.throttle.over_limit(_rate(rate), scope, key)
         if wait is not None:
             raise RateLimited(f"too many requests ({scope}); retry in {wait} s", wait)
 
 
-def _check_length(text: str, node: Node) -> str:
+def _check_length(text: str, services: Services) -> str:
     """The message limit is a setting, so it is checked here rather than in the model."""
-    if len(text) > node.settings.max_message_chars:
-        raise PayloadTooLarge(f"'message' is longer than {node.settings.max_message_chars} characters")
+    if len(text) > services.settings.max_message_chars:
+        raise PayloadTooLarge(f"'message' is longer than {services.settings.max_message_chars} characters")
     return text
 
 
 _rate = cache(parse)  # settings hold rates as text; parse each once, not per request
 
 
-def _visitor(node: Node, presented: str | None) -> tuple[str, str]:
+def _visitor(services: Services, presented: str | None) -> tuple[str, str]:
     """The caller's visitor token and id: the one it presented if genuine, else a new one."""
-    visitor_id = visitor_id_from_token(node.settings.secret_key, presented)
+    visitor_id = visitor_id_from_token(services.settings.secret_key, presented)
     if presented is not None and visitor_id is not None:
         return presented, visitor_id
-    token = new_visitor_token(node.settings.secret_key)
-    visitor_id = visitor_id_from_token(node.settings.secret_key, token)
+    token = new_visitor_token(services.settings.secret_key)
+    visitor_id = visitor_id_from_token(services.settings.secret_key, token)
     assert visitor_id is not None
     return token, visitor_id
 
@@ -120,7 +120,7 @@ def _wants_stream(request: Request) -> bool:
 
 async def _answer(
     request: Request,
-    node: Node,
+    services: Services,
     tenant: Tenant,
     session_id: str,
     client_session_id: str,
@@ -129,10 +129,10 @@ async def _answer(
     headers: dict[str, str],
     answer: type[ChatReply],
 ) -> Response:
-    turn = await start_turn(node, tenant, session_id, text)
+    turn = await start_turn(services, tenant, session_id, text)
     if _wants_stream(request):
         return StreamingResponse(
-            sse_turn(node, tenant, turn, session_id, client_session_id, extra),
+            sse_turn(services, tenant, turn, session_id, client_session_id, extra),
             media_type="text/event-stream",
             # Runs even when the client leaves before the stream starts, so no listener stays behind.
             background=BackgroundTask(turn.close),
@@ -142,29 +142,29 @@ async def _answer(
         frames = [frame async for frame in turn.frames()]
     except TimeoutError:
         raise Unavailable("the AI did not answer in time; the message is stored") from None
-    summary = await turn_summary(node, tenant, session_id, client_session_id, frames)
+    summary = await turn_summary(services, tenant, session_id, client_session_id, frames)
     reply = msgspec.convert({**summary, **extra}, answer)
     return StructResponse(reply, headers={**headers, "Cache-Control": "no-store"})
 
 
 async def public_chat(request: Request) -> Response:
-    node: Node = request.state.node
+    services: Services = request.state.services
     origin = _origin(request)
     if origin is not None and origin not in own_origins(
-        node.settings.public_url, request.url.scheme, request.headers.get("host")
+        services.settings.public_url, request.url.scheme, request.headers.get("host")
     ):
         raise OriginNotAllowed("POST /api/chat is same-origin only; other sites embed the widget instead")
-    body = await read_body(request, ChatRequest, node.settings.max_body_bytes)
-    text = _check_length(body.message, node)
+    body = await read_body(request, ChatRequest, services.settings.max_body_bytes)
+    text = _check_length(body.message, services)
     business_id = body.tenant_business_id
-    tenant = await get_tenant_by_business_id(node.engine, business_id)
+    tenant = await get_tenant_by_business_id(services.engine, business_id)
     if tenant is None or tenant.disabled:
         raise TenantNotFound(f"no tenant with business_id {business_id!r}")
-    token, visitor_id = _visitor(node, request.cookies.get(VISITOR_COOKIE))
-    session_id = bound_session_id(node.settings.secret_key, tenant.id, visitor_id, body.session_id)
-    await _limit(node, request, (node.settings.rate_limit_session, "session", session_id))
-    response = await _answer(request, node, tenant, session_id, body.session_id, text, {}, {}, ChatReply)
-    secure = (node.settings.public_url or "").startswith("https://") or request.url.scheme == "https"
+    token, visitor_id = _visitor(services, request.cookies.get(VISITOR_COOKIE))
+    session_id = bound_session_id(services.settings.secret_key, tenant.id, visitor_id, body.session_id)
+    await _limit(services, request, (services.settings.rate_limit_session, "session", session_id))
+    response = await _answer(request, services, tenant, session_id, body.session_id, text, {}, {}, ChatReply)
+    secure = (services.settings.public_url or "").startswith("https://") or request.url.scheme == "https"
     response.set_cookie(
         VISITOR_COOKIE, token, max_age=365 * 86400, httponly=True, samesite="lax", secure=secure, path="/api/chat"
     )
@@ -180,10 +180,10 @@ def _cors_headers(origin: str) -> dict[str, str]:
 
 
 async def widget_preflight(request: Request) -> Response:
-    node: Node = request.state.node
+    services: Services = request.state.services
     origin = _origin(request)
     # A preflight carries no key, so it is answered for an origin that some active key allows.
-    if origin is None or origin in ("null", "invalid") or not await node.widget_origins.allowed(origin):
+    if origin is None or origin in ("null", "invalid") or not await services.widget_origins.allowed(origin):
         return error_response(403, "origin_not_allowed", "this origin is not allowed for any widget key")
     return Response(
         status_code=204,
@@ -197,9 +197,9 @@ async def widget_preflight(request: Request) -> Response:
 
 
 async def widget_chat(request: Request) -> Response:
-    node: Node = request.state.node
+    services: Services = request.state.services
     presented = request.headers.get("x-widget-key", "")
-    key: WidgetKey | None = await get_widget_key(node.engine, presented) if presented else None
+    key: WidgetKey | None = await get_widget_key(services.engine, presented) if presented else None
     if key is None or key.revoked:
         raise Unauthenticated("a valid X-Widget-Key header is required (missing, unknown or revoked key)")
     origin = _origin(request)
@@ -207,22 +207,22 @@ async def widget_chat(request: Request) -> Response:
         raise OriginNotAllowed("the Origin is not allowed for this widget key")
     headers = _cors_headers(origin)
     try:
-        body = await read_body(request, WidgetChatRequest, node.settings.max_body_bytes)
-        text, client_session_id = _check_length(body.message, node), body.session_id
-        tenant = await node.tenants.get(key.tenant_id)
+        body = await read_body(request, WidgetChatRequest, services.settings.max_body_bytes)
+        text, client_session_id = _check_length(body.message, services), body.session_id
+        tenant = await services.tenants.get(key.tenant_id)
         if tenant is None or tenant.disabled:
             raise TenantNotFound("the widget key's tenant is disabled")
-        token, visitor_id = _visitor(node, request.headers.get(VISITOR_HEADER))
-        session_id = bound_session_id(node.settings.secret_key, tenant.id, visitor_id, client_session_id)
+        token, visitor_id = _visitor(services, request.headers.get(VISITOR_HEADER))
+        session_id = bound_session_id(services.settings.secret_key, tenant.id, visitor_id, client_session_id)
         await _limit(
-            node,
+            services,
             request,
-            (node.settings.rate_limit_key, "key", key.key),
-            (node.settings.rate_limit_session, "session", session_id),
+            (services.settings.rate_limit_key, "key", key.key),
+            (services.settings.rate_limit_session, "session", session_id),
         )
         extra = {"visitor_token": token}
         return await _answer(
-            request, node, tenant, session_id, client_session_id, text, extra, headers, WidgetChatReply
+            request, services, tenant, session_id, client_session_id, text, extra, headers, WidgetChatReply
         )
     except HubError as exc:
         # Errors after the origin check carry CORS headers, so the page's script can read them.
@@ -230,8 +230,8 @@ async def widget_chat(request: Request) -> Response:
         raise
 
 
-async def _app_principal(request: Request, node: Node) -> Principal:
-    principal = await optional_principal(request, node, request.method)
+async def _app_principal(request: Request, services: Services) -> Principal:
+    principal = await optional_principal(request, services.engine, request.method)
     if principal is None:
         raise Unauthenticated(ANONYMOUS_APP_CALL)
     if CHAT_MANAGE not in principal.permissions:
@@ -240,30 +240,30 @@ async def _app_principal(request: Request, node: Node) -> Principal:
 
 
 async def app_session(request: Request) -> Response:
-    node: Node = request.state.node
-    principal = await _app_principal(request, node)
-    body = await read_body(request, AppSessionRequest, node.settings.max_body_bytes, optional=True)
-    tenant = await node.accounts.acting_tenant(principal, body.business_id, CHAT_MANAGE)
+    services: Services = request.state.services
+    principal = await _app_principal(request, services)
+    body = await read_body(request, AppSessionRequest, services.settings.max_body_bytes, optional=True)
+    tenant = await services.accounts.acting_tenant(principal, body.business_id, CHAT_MANAGE)
     session_id = new_session_id()
-    await node.conversations.open_session(tenant.id, session_id)
+    await services.conversations.open_session(tenant.id, session_id)
     answer = AppSession(
         session_id=session_id,
         tenant_id=tenant.id,
         business_id=tenant.business_id,
-        resume_token=resume_token(node.settings.secret_key, tenant.id, session_id),
+        resume_token=resume_token(services.settings.secret_key, tenant.id, session_id),
     )
     return StructResponse(answer, status_code=201)
 
 
 async def app_message(request: Request) -> Response:
-    node: Node = request.state.node
-    principal = await _app_principal(request, node)
-    body = await read_body(request, AppMessageRequest, node.settings.max_body_bytes)
-    text = _check_length(body.message, node)
-    tenant = await node.accounts.acting_tenant(principal, body.business_id, CHAT_MANAGE)
+    services: Services = request.state.services
+    principal = await _app_principal(request, services)
+    body = await read_body(request, AppMessageRequest, services.settings.max_body_bytes)
+    text = _check_length(body.message, services)
+    tenant = await services.accounts.acting_tenant(principal, body.business_id, CHAT_MANAGE)
     # The same rules as the agent socket: unknown sessions are 404, another agent's human-mode session is 409.
     agent = Agent(principal.user_id, principal.name, principal.email)
-    result = await node.control.agent_message(tenant, body.session_id, agent, text)
+    result = await services.control.agent_message(tenant, body.session_id, agent, text)
     frame = result.message.frame()
     fields = {"session_id": body.session_id, "seq": result.message.seq, "message": frame, "mode": result.mode}
     answer = msgspec.convert(fields, AppMessage)
@@ -276,15 +276,15 @@ async def app_message(request: Request) -> Response:
 
 
 async def app_history(request: Request) -> Response:
-    node: Node = request.state.node
-    principal = await _app_principal(request, node)
+    services: Services = request.state.services
+    principal = await _app_principal(request, services)
     query = read_query(request, HistoryQuery)
-    tenant = await node.accounts.acting_tenant(principal, query.business_id, CHAT_MANAGE)
+    tenant = await services.accounts.acting_tenant(principal, query.business_id, CHAT_MANAGE)
     session_id = read_path(request, HistoryPath).session_id
-    state = await get_session(node.engine, tenant.id, session_id)
+    state = await get_session(services.engine, tenant.id, session_id)
     if state is None:
         raise SessionNotFound("no such session in this tenant")
-    history = await messages_after(node.engine, tenant.id, session_id, query.after_seq)
+    history = await messages_after(services.engine, tenant.id, session_id, query.after_seq)
     fields = {
         "session_id": session_id,
         "seq": state.last_seq,

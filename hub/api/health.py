@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hub.api.bodies import StructResponse
-from hub.node import Node
+from hub.node import Services
 
 Part = dict[str, Any]
 
@@ -29,6 +29,6 @@ class Health(msgspec.Struct, kw_only=True):
 
 
 async def health(request: Request) -> Response:
-    node: Node = request.state.node
-    report = msgspec.convert(await node.health(), Health)
+    services: Services = request.state.services
+    report = msgspec.convert(await services.health(), Health)
     return StructResponse(report, status_code=200 if report.ok else 503, headers={"Cache-Control": "no-store"})

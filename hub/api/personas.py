@@ -14,7 +14,7 @@ from hub.api.models import PathId, Timestamp
 from hub.api.tenancy import managed_tenant
 from hub.auth.permissions import PERSONAS_MANAGE
 from hub.errors import NotFound
-from hub.node import Node
+from hub.node import Services
 from hub.store import personas as store
 from hub.store.personas import DESCRIPTION_CHARS, NAME_CHARS, PROMPT_CHARS, TONE_CHARS
 
@@ -100,31 +100,26 @@ def _columns(body: PersonaRequest | PersonaChange) -> dict[str, Any]:
     return {column: value.strip() for column, value in values.items() if value is not UNSET}
 
 
-def _changed(tenant_id: str, node: Node) -> None:
-    node.tenants.forget(tenant_id)  # the widget shows the active persona's name
-    node.meter.forget_persona(tenant_id)
-
-
 async def list_all(request: Request) -> Response:
-    node: Node = request.state.node
-    tenant = await managed_tenant(request, node, PERSONAS_MANAGE)
-    found = await store.list_personas(node.engine, tenant.id)
+    services: Services = request.state.services
+    tenant = await managed_tenant(request, services, PERSONAS_MANAGE)
+    found = await store.list_personas(services.engine, tenant.id)
     return StructResponse(PersonaList([Persona.of(persona) for persona in found]))
 
 
 async def create(request: Request) -> Response:
-    node: Node = request.state.node
-    tenant = await managed_tenant(request, node, PERSONAS_MANAGE)
+    services: Services = request.state.services
+    tenant = await managed_tenant(request, services, PERSONAS_MANAGE)
     body = await read_body(request, PersonaRequest, PERSONA_BODY_BYTES)
-    persona = await store.create_persona(node.engine, tenant.id, _columns(body), body.active)
-    _changed(tenant.id, node)
+    persona = await store.create_persona(services.engine, tenant.id, _columns(body), body.active)
+    services.forget_tenant(tenant.id)  # widgets show, and AI replies speak as, the active persona
     return StructResponse(Persona.of(persona), status_code=201)
 
 
 async def read(request: Request) -> Response:
-    node: Node = request.state.node
-    tenant = await managed_tenant(request, node, PERSONAS_MANAGE)
-    persona = await store.get_persona(node.engine, tenant.id, read_path(request, PersonaPath).persona_id)
+    services: Services = request.state.services
+    tenant = await managed_tenant(request, services, PERSONAS_MANAGE)
+    persona = await store.get_persona(services.engine, tenant.id, read_path(request, PersonaPath).persona_id)
     if persona is None:
         raise NotFound("no such persona in this tenant")
     return StructResponse(Persona.of(persona))
@@ -132,20 +127,20 @@ async def read(request: Request) -> Response:
 
 async def change(request: Request) -> Response:
     """PUT and PATCH: the fields sent are changed; ``"active": true`` makes it the tenant's active persona."""
-    node: Node = request.state.node
-    tenant = await managed_tenant(request, node, PERSONAS_MANAGE)
+    services: Services = request.state.services
+    tenant = await managed_tenant(request, services, PERSONAS_MANAGE)
     body = await read_body(request, PersonaChange, PERSONA_BODY_BYTES)
     persona_id = read_path(request, PersonaPath).persona_id
-    persona = await store.update_persona(node.engine, tenant.id, persona_id, _columns(body), body.active is True)
+    persona = await store.update_persona(services.engine, tenant.id, persona_id, _columns(body), body.active is True)
     if persona is None:
         raise NotFound("no such persona in this tenant")
-    _changed(tenant.id, node)
+    services.forget_tenant(tenant.id)  # widgets show, and AI replies speak as, the active persona
     return StructResponse(Persona.of(persona))
 
 
 async def remove(request: Request) -> Response:
-    node: Node = request.state.node
-    tenant = await managed_tenant(request, node, PERSONAS_MANAGE)
-    if not await store.delete_persona(node.engine, tenant.id, read_path(request, PersonaPath).persona_id):
+    services: Services = request.state.services
+    tenant = await managed_tenant(request, services, PERSONAS_MANAGE)
+    if not await store.delete_persona(services.engine, tenant.id, read_path(request, PersonaPath).persona_id):
         raise NotFound("no such persona in this tenant")
     return Response(status_code=204)

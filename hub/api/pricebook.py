@@ -14,7 +14,7 @@ from hub.api.models import Timestamp
 from hub.auth.permissions import PRICEBOOK_MANAGE, Principal
 from hub.auth.request import optional_principal, require_principal
 from hub.errors import Forbidden, InvalidInput, NotFound, Unavailable
-from hub.node import Node
+from hub.node import Services
 from hub.plans import PLAN_IDS, Plan, Pricebook
 from hub.store.pricebook import create_draft, get_pricebook, publish
 
@@ -59,29 +59,29 @@ def _is_pricebook_admin(principal: Principal | None) -> bool:
     return principal is not None and principal.is_platform_admin and PRICEBOOK_MANAGE in principal.permissions
 
 
-async def _admin(request: Request, node: Node) -> Principal:
-    principal = await require_principal(request, node, request.method)
+async def _admin(request: Request, services: Services) -> Principal:
+    principal = await require_principal(request, services.engine, request.method)
     if not _is_pricebook_admin(principal):
         raise Forbidden("only platform admins manage the pricebook")
     return principal
 
 
 async def current(request: Request) -> Response:
-    node: Node = request.state.node
-    pricebook = node.pricebook.current
+    services: Services = request.state.services
+    pricebook = services.pricebook.current
     if pricebook is None:
         raise Unavailable("no pricebook is published yet")
     return StructResponse(PricebookVersion.of(pricebook), headers=PUBLIC_HEADERS)
 
 
 async def version(request: Request) -> Response:
-    node: Node = request.state.node
+    services: Services = request.state.services
     number = read_path(request, VersionPath).version
-    pricebook = await get_pricebook(node.engine, number)
+    pricebook = await get_pricebook(services.engine, number)
     if pricebook is not None and not pricebook.published:
         # Drafts are for platform admins only; to everyone else they do not exist.
         try:
-            principal = await optional_principal(request, node)
+            principal = await optional_principal(request, services.engine)
         except Exception:
             principal = None
         if not _is_pricebook_admin(principal):
@@ -92,23 +92,23 @@ async def version(request: Request) -> Response:
 
 
 async def create_version(request: Request) -> Response:
-    node: Node = request.state.node
-    principal = await _admin(request, node)
-    body = await read_body(request, PricebookDraftRequest, node.settings.max_body_bytes)
+    services: Services = request.state.services
+    principal = await _admin(request, services)
+    body = await read_body(request, PricebookDraftRequest, services.settings.max_body_bytes)
     if sorted(plan.id for plan in body.plans) != sorted(PLAN_IDS):
         raise InvalidInput(f"'plans' must hold each of {', '.join(PLAN_IDS)} once")
     plans = sorted(
         (msgspec.structs.replace(plan, name=plan.name.strip()) for plan in body.plans),
         key=lambda plan: PLAN_IDS.index(plan.id),
     )
-    draft = await create_draft(node.engine, body.label.strip(), plans, principal.user_id)
+    draft = await create_draft(services.engine, body.label.strip(), plans, principal.user_id)
     return StructResponse(PricebookVersion.of(draft), status_code=201)
 
 
 async def publish_version(request: Request) -> Response:
-    node: Node = request.state.node
-    await _admin(request, node)
-    published = await publish(node.engine, read_path(request, VersionPath).version)
-    await node.pricebook.reload()
-    node.pricebook.announce()  # every other node reloads now too
+    services: Services = request.state.services
+    await _admin(request, services)
+    published = await publish(services.engine, read_path(request, VersionPath).version)
+    await services.pricebook.reload()
+    services.pricebook.announce()  # every other services reloads now too
     return StructResponse(PricebookVersion.of(published))

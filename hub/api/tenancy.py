@@ -8,11 +8,11 @@ from starlette.requests import Request
 from hub.api.bodies import read_query
 from hub.api.models import ManagedQuery
 from hub.auth.request import require_principal
-from hub.node import Node
+from hub.node import Services
 from hub.store.models import Tenant
 
 
-async def managed_tenant(request: Request, node: Node, permission: str) -> Tenant:
-    principal = await require_principal(request, node, request.method)
+async def managed_tenant(request: Request, services: Services, permission: str) -> Tenant:
+    principal = await require_principal(request, services.engine, request.method)
     business_id = read_query(request, ManagedQuery).business_id
-    return await node.accounts.acting_tenant(principal, business_id, permission)
+    return await services.accounts.acting_tenant(principal, business_id, permission)

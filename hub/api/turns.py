@@ -10,9 +10,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import msgspec
 import orjson
 
-from hub.node import Node
+from hub.node import Services
+from hub.protocol import message_frame
 from hub.store.models import Tenant
 from hub.store.transcript import get_session, recent_messages
 
@@ -35,9 +37,18 @@ class _TurnListener:
 class Turn:
     """A started turn: the visitor's message is stored (errors surface before any response starts)."""
 
-    def __init__(self, node: Node, channel: str, listener: _TurnListener, own: dict[str, Any], ai_answers: bool):
-        self.node = node
-        self.channel = channel
+    def __init__(
+        self,
+        services: Services,
+        tenant_id: str,
+        session_id: str,
+        listener: _TurnListener,
+        own: dict[str, Any],
+        ai_answers: bool,
+    ) -> None:
+        self.services = services
+        self.tenant_id = tenant_id
+        self.session_id = session_id
         self.listener = listener
         self.own = own
         self.ai_answers = ai_answers
@@ -66,36 +77,37 @@ class Turn:
     async def close(self) -> None:
         if not self.closed:
             self.closed = True
-            await self.node.fanout.leave(self.channel, self.listener)
+            await self.services.joiner.leave(self.listener, self.tenant_id, self.session_id)
 
 
-async def start_turn(node: Node, tenant: Tenant, session_id: str, text: str) -> Turn:
-    channel = node.keys.session_channel(tenant.id, session_id)
+async def start_turn(services: Services, tenant: Tenant, session_id: str, text: str) -> Turn:
     listener = _TurnListener()
     # Listen first, so no frame of the reply can slip by between storing and listening.
-    await node.fanout.join(channel, listener)
+    await services.joiner.listen(listener, tenant.id, session_id)
     try:
-        result = await node.conversations.visitor_message(tenant, session_id, text)
+        result = await services.conversations.visitor_message(tenant, session_id, text)
     except BaseException:
-        await node.fanout.leave(channel, listener)
+        await services.joiner.leave(listener, tenant.id, session_id)
         raise
-    return Turn(node, channel, listener, result.message.frame(), result.mode == "ai" and node.ai.answers)
+    own = msgspec.to_builtins(message_frame(result.message))
+    ai_answers = result.mode == "ai" and services.conversations.ai_answers
+    return Turn(services, tenant.id, session_id, listener, own, ai_answers)
 
 
 async def turn_summary(
-    node: Node, tenant: Tenant, session_id: str, client_session_id: str, frames: list[dict[str, Any]]
+    services: Services, tenant: Tenant, session_id: str, client_session_id: str, frames: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """The JSON answer: the reply plus agent and system messages the caller has not seen yet."""
     reply = next((f for f in reversed(frames) if f.get("type") == "message" and f["role"] == "ai"), None)
     own_seq = next((f["seq"] for f in frames if f.get("type") == "message" and f["role"] == "visitor"), 0)
-    history = await recent_messages(node.engine, tenant.id, session_id, 50)
+    history = await recent_messages(services.engine, tenant.id, session_id, 50)
     # The caller's previous turn showed it everything up to where that turn ended: its own message, then
     # the AI's answer or failure notice. Agent and system lines after that are news.
     previous_own = max((m.seq for m in history if m.role == "visitor" and m.seq < own_seq), default=0)
     ended_turns = (m.seq for m in history if m.seq < own_seq and (m.role == "ai" or _is_ai_failure(m.meta)))
     seen_until = max(previous_own, max(ended_turns, default=0))
     unseen = [m.frame() for m in history if m.role in ("agent", "system") and m.seq > seen_until]
-    state = await get_session(node.engine, tenant.id, session_id)
+    state = await get_session(services.engine, tenant.id, session_id)
     return {
         "session_id": client_session_id,
         "reply": reply["text"] if reply else None,
@@ -114,7 +126,7 @@ def sse_event(name: str, data: dict[str, Any]) -> bytes:
 
 
 async def sse_turn(
-    node: Node, tenant: Tenant, turn: Turn, session_id: str, client_session_id: str, extra: dict[str, Any]
+    services: Services, tenant: Tenant, turn: Turn, session_id: str, client_session_id: str, extra: dict[str, Any]
 ) -> AsyncIterator[bytes]:
     frames: list[dict[str, Any]] = []
     try:
@@ -123,5 +135,5 @@ async def sse_turn(
             yield sse_event(frame["type"], frame)
     except TimeoutError:
         yield sse_event("error", {"type": "error", "code": "timeout", "message": "no reply in time"})
-    summary = await turn_summary(node, tenant, session_id, client_session_id, frames)
+    summary = await turn_summary(services, tenant, session_id, client_session_id, frames)
     yield sse_event("done", {**summary, **extra})

@@ -19,7 +19,7 @@ from hub.api.models import PathId, Timestamp
 from hub.api.tenancy import managed_tenant
 from hub.auth.permissions import WEBHOOKS_MANAGE
 from hub.errors import Conflict, InvalidInput, NotFound
-from hub.node import Node
+from hub.node import Services
 from hub.store import webhooks as store
 from hub.store.webhooks import WebhookEvent
 from hub.webhooks.guard import is_public
@@ -147,44 +147,44 @@ def _url(url: str, allow_private: bool) -> str:
 
 
 async def list_all(request: Request) -> Response:
-    node: Node = request.state.node
-    tenant = await managed_tenant(request, node, WEBHOOKS_MANAGE)
-    found = await store.list_endpoints(node.engine, tenant.id)
+    services: Services = request.state.services
+    tenant = await managed_tenant(request, services, WEBHOOKS_MANAGE)
+    found = await store.list_endpoints(services.engine, tenant.id)
     return StructResponse(WebhookList([WebhookEndpoint.of(endpoint, with_secret=False) for endpoint in found]))
 
 
 async def create(request: Request) -> Response:
-    node: Node = request.state.node
-    tenant = await managed_tenant(request, node, WEBHOOKS_MANAGE)
+    services: Services = request.state.services
+    tenant = await managed_tenant(request, services, WEBHOOKS_MANAGE)
     body = await read_body(request, WebhookRequest, WEBHOOK_BODY_BYTES)
-    url = _url(body.url, node.settings.webhooks_allow_private)
-    plan = node.accounts.plan_of(tenant)
-    if await store.count_endpoints(node.engine, tenant.id) >= plan.integrations:
+    url = _url(body.url, services.settings.webhooks_allow_private)
+    plan = services.accounts.plan_of(tenant)
+    if await store.count_endpoints(services.engine, tenant.id) >= plan.integrations:
         raise IntegrationLimitReached(
             f"the {plan.name} plan includes {plan.integrations} standard integrations and all are in use"
         )
     events: list[str] = list(dict.fromkeys(body.events))
-    endpoint = await store.create_endpoint(node.engine, tenant.id, url, events, (body.description or "").strip())
-    node.webhooks.forget(tenant.id)
+    endpoint = await store.create_endpoint(services.engine, tenant.id, url, events, (body.description or "").strip())
+    services.forget_tenant(tenant.id)
     return StructResponse(WebhookEndpoint.of(endpoint), status_code=201)
 
 
 async def read(request: Request) -> Response:
-    node: Node = request.state.node
-    tenant = await managed_tenant(request, node, WEBHOOKS_MANAGE)
-    endpoint = await store.get_endpoint(node.engine, tenant.id, read_path(request, EndpointPath).endpoint_id)
+    services: Services = request.state.services
+    tenant = await managed_tenant(request, services, WEBHOOKS_MANAGE)
+    endpoint = await store.get_endpoint(services.engine, tenant.id, read_path(request, EndpointPath).endpoint_id)
     if endpoint is None:
         raise NotFound("no such webhook endpoint in this tenant")
     return StructResponse(WebhookEndpoint.of(endpoint))
 
 
 async def change(request: Request) -> Response:
-    node: Node = request.state.node
-    tenant = await managed_tenant(request, node, WEBHOOKS_MANAGE)
+    services: Services = request.state.services
+    tenant = await managed_tenant(request, services, WEBHOOKS_MANAGE)
     body = await read_body(request, WebhookChange, WEBHOOK_BODY_BYTES)
     values: dict[str, Any] = {}
     if body.url is not UNSET:
-        values["url"] = _url(body.url, node.settings.webhooks_allow_private)
+        values["url"] = _url(body.url, services.settings.webhooks_allow_private)
     if body.events is not UNSET:
         values["events"] = list(dict.fromkeys(body.events))
     if body.description is not UNSET:
@@ -194,35 +194,35 @@ async def change(request: Request) -> Response:
     if not values:
         raise InvalidInput("send at least one of url, events, description, disabled")
     endpoint_id = read_path(request, EndpointPath).endpoint_id
-    endpoint = await store.update_endpoint(node.engine, tenant.id, endpoint_id, values)
-    node.webhooks.forget(tenant.id)
+    endpoint = await store.update_endpoint(services.engine, tenant.id, endpoint_id, values)
+    services.forget_tenant(tenant.id)
     return StructResponse(WebhookEndpoint.of(endpoint))
 
 
 async def remove(request: Request) -> Response:
-    node: Node = request.state.node
-    tenant = await managed_tenant(request, node, WEBHOOKS_MANAGE)
-    if not await store.delete_endpoint(node.engine, tenant.id, read_path(request, EndpointPath).endpoint_id):
+    services: Services = request.state.services
+    tenant = await managed_tenant(request, services, WEBHOOKS_MANAGE)
+    if not await store.delete_endpoint(services.engine, tenant.id, read_path(request, EndpointPath).endpoint_id):
         raise NotFound("no such webhook endpoint in this tenant")
-    node.webhooks.forget(tenant.id)
+    services.forget_tenant(tenant.id)
     return Response(status_code=204)
 
 
 async def deliveries(request: Request) -> Response:
-    node: Node = request.state.node
-    tenant = await managed_tenant(request, node, WEBHOOKS_MANAGE)
+    services: Services = request.state.services
+    tenant = await managed_tenant(request, services, WEBHOOKS_MANAGE)
     endpoint_id = read_path(request, EndpointPath).endpoint_id
-    if await store.get_endpoint(node.engine, tenant.id, endpoint_id) is None:
+    if await store.get_endpoint(services.engine, tenant.id, endpoint_id) is None:
         raise NotFound("no such webhook endpoint in this tenant")
-    found = await store.list_deliveries(node.engine, tenant.id, endpoint_id)
+    found = await store.list_deliveries(services.engine, tenant.id, endpoint_id)
     return StructResponse(WebhookDeliveryList([WebhookDelivery.of(delivery) for delivery in found]))
 
 
 async def resend(request: Request) -> Response:
-    node: Node = request.state.node
-    tenant = await managed_tenant(request, node, WEBHOOKS_MANAGE)
+    services: Services = request.state.services
+    tenant = await managed_tenant(request, services, WEBHOOKS_MANAGE)
     path = read_path(request, DeliveryPath)
-    if not await store.redeliver(node.engine, tenant.id, path.endpoint_id, path.delivery_id):
+    if not await store.redeliver(services.engine, tenant.id, path.endpoint_id, path.delivery_id):
         raise NotFound("no such delivery of this endpoint")
-    node.webhooks.wake()
+    services.webhooks.wake()
     return StructResponse(Redelivery(path.delivery_id), status_code=202)

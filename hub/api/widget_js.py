@@ -12,15 +12,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hub.i18n import supported
-from hub.node import Node
+from hub.node import Services
 from hub.store.models import Tenant
 
 MAX_AGE_S = 300
 NOT_FOUND_JS = b'console.warn("Bob widget: this hub has no such tenant (or it is disabled); no chat is shown.");\n'
 
 
-def widget_config(request: Request, node: Node, tenant: Tenant, widget_key: str | None) -> dict[str, Any]:
-    base = node.settings.public_url or str(request.base_url).rstrip("/")
+def widget_config(request: Request, services: Services, tenant: Tenant, widget_key: str | None) -> dict[str, Any]:
+    base = services.settings.public_url or str(request.base_url).rstrip("/")
     ws_base = "wss://" + base[len("https://") :] if base.startswith("https://") else "ws://" + base.split("://", 1)[1]
     persona = tenant.config.get("persona") or {}
     return {
@@ -38,14 +38,16 @@ def widget_config(request: Request, node: Node, tenant: Tenant, widget_key: str 
 
 
 async def widget_js(request: Request) -> Response:
-    node: Node = request.state.node
-    tenant = await node.tenants.get(request.path_params["tenant_uuid"])
+    services: Services = request.state.services
+    tenant = await services.tenants.get(request.path_params["tenant_uuid"])
     js_headers = {"Content-Type": "application/javascript; charset=utf-8", "X-Content-Type-Options": "nosniff"}
     if tenant is None or tenant.disabled:
         return Response(NOT_FOUND_JS, status_code=404, headers={**js_headers, "Cache-Control": "no-store"})
-    keys = await node.tenants.widget_keys(tenant.id)
+    keys = await services.tenants.widget_keys(tenant.id)
     live = [key for key in keys if key.mode == "live"] or list(keys)
-    bundle = node.widget_bundles.get(tenant.id, widget_config(request, node, tenant, live[0].key if live else None))
+    bundle = services.widget_bundles.get(
+        tenant.id, widget_config(request, services, tenant, live[0].key if live else None)
+    )
     headers = {
         **js_headers,
         "ETag": bundle.etag,

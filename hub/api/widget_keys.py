@@ -14,7 +14,7 @@ from hub.api.models import Origins, PathId
 from hub.api.tenancy import managed_tenant
 from hub.auth.permissions import WIDGET_MANAGE
 from hub.errors import NotFound
-from hub.node import Node
+from hub.node import Services
 from hub.store import widget_keys
 
 WIDGET_KEY_BODY_BYTES = 16 * 1024
@@ -51,24 +51,24 @@ class KeyPath(msgspec.Struct):
 
 
 async def list_keys(request: Request) -> Response:
-    node: Node = request.state.node
-    tenant = await managed_tenant(request, node, WIDGET_MANAGE)
-    found = await widget_keys.list_widget_keys(node.engine, tenant.id)
+    services: Services = request.state.services
+    tenant = await managed_tenant(request, services, WIDGET_MANAGE)
+    found = await widget_keys.list_widget_keys(services.engine, tenant.id)
     return StructResponse(WidgetKeyList([WidgetKey.of(key) for key in found]))
 
 
 async def create_key(request: Request) -> Response:
-    node: Node = request.state.node
-    tenant = await managed_tenant(request, node, WIDGET_MANAGE)
+    services: Services = request.state.services
+    tenant = await managed_tenant(request, services, WIDGET_MANAGE)
     body = await read_body(request, WidgetKeyRequest, WIDGET_KEY_BODY_BYTES)
-    async with node.engine.begin() as connection:
+    async with services.engine.begin() as connection:
         key = await widget_keys.create_widget_key(connection, tenant.id, body.origins, mode=body.mode)
     return StructResponse(WidgetKey.of(key), status_code=201)
 
 
 async def revoke_key(request: Request) -> Response:
-    node: Node = request.state.node
-    tenant = await managed_tenant(request, node, WIDGET_MANAGE)
-    if not await widget_keys.revoke_widget_key(node.engine, tenant.id, read_path(request, KeyPath).key):
+    services: Services = request.state.services
+    tenant = await managed_tenant(request, services, WIDGET_MANAGE)
+    if not await widget_keys.revoke_widget_key(services.engine, tenant.id, read_path(request, KeyPath).key):
         raise NotFound("no such active widget key in this tenant")
     return Response(status_code=204)

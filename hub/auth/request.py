@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import HTTPConnection
 
 from hub.auth.permissions import Principal
 from hub.auth.tokens import check_token
 from hub.errors import Forbidden, Unauthenticated
-from hub.node import Node
 
 SESSION_COOKIE = "bob_session"
 CSRF_COOKIE = "bob_csrf"
@@ -27,12 +27,12 @@ def presented_token(connection: HTTPConnection) -> tuple[str, str] | None:
     return None
 
 
-async def optional_principal(connection: HTTPConnection, node: Node, method: str = "GET") -> Principal | None:
+async def optional_principal(connection: HTTPConnection, engine: AsyncEngine, method: str = "GET") -> Principal | None:
     presented = presented_token(connection)
     if presented is None:
         return None
     token, via = presented
-    checked = await check_token(node.engine, token, via)
+    checked = await check_token(engine, token, via)
     if checked is None:
         raise Unauthenticated("the login token is unknown, expired or revoked; log in again")
     if via == "cookie" and method not in SAFE_METHODS and not checked.csrf_ok(connection.headers.get(CSRF_HEADER)):
@@ -40,8 +40,8 @@ async def optional_principal(connection: HTTPConnection, node: Node, method: str
     return checked.principal
 
 
-async def require_principal(connection: HTTPConnection, node: Node, method: str = "GET") -> Principal:
-    principal = await optional_principal(connection, node, method)
+async def require_principal(connection: HTTPConnection, engine: AsyncEngine, method: str = "GET") -> Principal:
+    principal = await optional_principal(connection, engine, method)
     if principal is None:
         raise Unauthenticated("log in first (POST /api/auth/login) and send the token as Authorization: Bearer")
     return principal

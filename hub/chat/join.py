@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.broker.base import Broker
-from hub.chat.fanout import Fanout
+from hub.chat.fanout import Fanout, Listener
 from hub.chat.feed import Feed
 from hub.keys import Keys
 from hub.protocol import Token, encode, message_frame
@@ -64,8 +64,12 @@ class Joiner:
         seq = messages[-1].seq if messages else feed.last_seq
         return Backlog(state, seq, messages, reply_id, tokens)
 
-    async def leave(self, feed: Feed, tenant_id: str, session_id: str) -> None:
-        await self.fanout.leave(self.keys.session_channel(tenant_id, session_id), feed)
+    async def listen(self, listener: Listener, tenant_id: str, session_id: str) -> None:
+        """Hear a session's live frames with no backlog (one HTTP turn)."""
+        await self.fanout.join(self.keys.session_channel(tenant_id, session_id), listener)
+
+    async def leave(self, listener: Listener, tenant_id: str, session_id: str) -> None:
+        await self.fanout.leave(self.keys.session_channel(tenant_id, session_id), listener)
 
     async def _reply_streaming(
         self, tenant_id: str, session_id: str, stored: set[str]
