@@ -10,10 +10,8 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from hub.plans import Pricebook
+from hub.plans import Plan
 from hub.settings import Settings
-from hub.store.models import Tenant
-from hub.store.personas import Persona, default_system_prompt
 
 
 class AIError(Exception):
@@ -27,27 +25,22 @@ class ChatTurn:
 
 
 @dataclass(frozen=True)
+class FaqItem:
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
 class ReplyRequest:
-    tenant: Tenant
+    """One reply to write, as plain values: providers know no store, no accounts and no HTTP."""
+
+    business: str  # the tenant's name, as its visitors know it
+    persona: str  # the name the AI speaks as
+    system_prompt: str  # the persona's instructions, its tone included
+    greeting: str  # how it greets a visitor who only says hello
     history: tuple[ChatTurn, ...]
-    pricebook: Pricebook | None = None  # the live published one, for answers about plans and prices
-    persona: Persona | None = None  # the tenant's active persona, read when the reply starts
-
-    @property
-    def persona_name(self) -> str:
-        if self.persona is not None:
-            return self.persona.name
-        persona = self.tenant.config.get("persona") or {}
-        return str(persona.get("name") or "Bob")
-
-    @property
-    def system_prompt(self) -> str:
-        if self.persona is not None:
-            prompt = self.persona.system_prompt
-            return f"{prompt}\n\nTone: {self.persona.tone}." if self.persona.tone else prompt
-        persona = self.tenant.config.get("persona") or {}
-        given = persona.get("systemPrompt")
-        return str(given) if given else default_system_prompt(self.persona_name, self.tenant.name)
+    faq: tuple[FaqItem, ...] = ()  # the tenant's own questions and answers
+    plans: tuple[Plan, ...] = ()  # the live published plans, on the platform's own site only (else none)
 
 
 class AIProvider(ABC):

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from hub.ai.base import AIProvider, ReplyRequest
-from hub.auth.permissions import PLATFORM_BUSINESS_ID
 
 WORD = re.compile(r"[\w']+", re.UNICODE)
 
@@ -67,11 +66,7 @@ class BuiltinResponder(AIProvider):
     def answer(self, request: ReplyRequest) -> str:
         question = next((turn.text for turn in reversed(request.history) if turn.role == "visitor"), "")
         words = {word.lower() for word in WORD.findall(question)}
-        persona = request.persona_name
-        greeting = str(
-            (request.tenant.config.get("persona") or {}).get("greeting")
-            or f"Hi! I'm {persona}, the assistant of {request.tenant.name}. How can I help you today?"
-        )
+        persona, greeting = request.persona, request.greeting
         entries = [*_tenant_faq(request), *_pricing_faq(request), *DEFAULT_FAQ]
         best: FaqEntry | None = None
         best_hits = 0
@@ -80,7 +75,7 @@ class BuiltinResponder(AIProvider):
             if hits > best_hits:
                 best, best_hits = entry, hits
         template = best.answer if best is not None else FALLBACK
-        return template.format(greeting=greeting, persona=persona, business=request.tenant.name)
+        return template.format(greeting=greeting, persona=persona, business=request.business)
 
     async def stream(self, request: ReplyRequest) -> AsyncIterator[str]:
         delay = self.settings.ai_token_delay_ms / 1000
@@ -93,9 +88,9 @@ class BuiltinResponder(AIProvider):
 
 def _tenant_faq(request: ReplyRequest) -> list[FaqEntry]:
     entries = []
-    for item in request.tenant.config.get("faq") or ():
-        keywords = frozenset(word.lower() for word in WORD.findall(str(item.get("question", ""))))
-        answer = str(item.get("answer", "")).replace("{", "{{").replace("}", "}}")
+    for item in request.faq:
+        keywords = frozenset(word.lower() for word in WORD.findall(item.question))
+        answer = item.answer.replace("{", "{{").replace("}", "}}")
         if keywords and answer:
             entries.append(FaqEntry(keywords, answer))
     return entries
@@ -104,13 +99,13 @@ def _tenant_faq(request: ReplyRequest) -> list[FaqEntry]:
 def _pricing_faq(request: ReplyRequest) -> list[FaqEntry]:
     """Bob's own plans and prices, quoted from the live published pricebook (never from memory).
 
-    Only on the platform's own site: a shop's visitor asking about "shipping costs" means the shop's.
+    The request carries plans only on the platform's own site: a shop's visitor asking about
+    "shipping costs" means the shop's.
     """
-    pricebook = request.pricebook
-    if pricebook is None or not pricebook.plans or request.tenant.business_id != PLATFORM_BUSINESS_ID:
+    if not request.plans:
         return []
     parts = []
-    for plan in pricebook.plans:
+    for plan in request.plans:
         seats = "unlimited seats" if plan.seats is None else f"up to {plan.seats} seats"
         parts.append(
             f"{plan.name} ${plan.price_usd_month:,}/month with {plan.ai_credits_month:,} AI credits, {seats}, "

@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.ai.base import AIError, AIProvider, ChatTurn, ReplyRequest
+from hub.ai.base import AIError, AIProvider, ChatTurn, FaqItem, ReplyRequest
+from hub.auth.permissions import PLATFORM_BUSINESS_ID
 from hub.broker.base import Broker
 from hub.chat.fanout import Fanout
 from hub.chat.metering import TenantMeter
@@ -29,6 +30,7 @@ from hub.keys import Keys
 from hub.plans import Pricebook
 from hub.protocol import CancelReply, Error, Notice, SessionChange, Token, Typing, decode_node_frame, encode
 from hub.store.models import Tenant
+from hub.store.personas import Persona, default_system_prompt
 from hub.store.transcript import get_session, reply_context
 
 logger = logging.getLogger(__name__)
@@ -69,6 +71,34 @@ class _ControlListener:
     def resync(self) -> None:
         # A cancel may have been lost while Redis was away: ask the store who is still in AI mode.
         self.runner.recheck(self.tenant_id)
+
+
+def reply_request(
+    tenant: Tenant, persona: Persona | None, pricebook: Pricebook | None, history: tuple[ChatTurn, ...]
+) -> ReplyRequest:
+    """What a provider is told, as plain values: who speaks for which business, how, and what it knows."""
+    configured = tenant.config.get("persona") or {}
+    name = persona.name if persona is not None else str(configured.get("name") or "Bob")
+    if persona is not None:
+        prompt = persona.system_prompt + (f"\n\nTone: {persona.tone}." if persona.tone else "")
+    else:
+        prompt = str(configured.get("systemPrompt") or default_system_prompt(name, tenant.name))
+    greeting = (
+        configured.get("greeting") or f"Hi! I'm {name}, the assistant of {tenant.name}. How can I help you today?"
+    )
+    faq = tuple(
+        FaqItem(str(item.get("question", "")), str(item.get("answer", ""))) for item in tenant.config.get("faq") or ()
+    )
+    quotes_plans = pricebook is not None and tenant.business_id == PLATFORM_BUSINESS_ID
+    return ReplyRequest(
+        business=tenant.name,
+        persona=name,
+        system_prompt=prompt,
+        greeting=str(greeting),
+        history=history,
+        faq=faq,
+        plans=pricebook.plans if pricebook is not None and quotes_plans else (),
+    )
 
 
 class ReplyRunner:
@@ -187,7 +217,7 @@ class ReplyRunner:
             await self._credits_exhausted(tenant, session_id, plan.ai_credits_month)
             return
         turns = tuple(ChatTurn(m.role, m.text) for m in history)
-        request = ReplyRequest(tenant, turns, pricebook=pricebook, persona=await self.meter.persona(tenant.id))
+        request = reply_request(tenant, await self.meter.persona(tenant.id), pricebook, turns)
         message_id = str(uuid.uuid4())
         buffer = self.keys.stream_buffer(tenant.id, session_id)
         self.publisher.session(tenant.id, session_id, 0, AI_TYPING)

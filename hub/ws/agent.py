@@ -14,7 +14,6 @@ from collections.abc import Coroutine
 from typing import Any
 
 import msgspec
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hub.auth.permissions import CHAT_MANAGE, Principal
@@ -25,7 +24,7 @@ from hub.chat.conversations import Conversations
 from hub.chat.dashboard import Dashboard
 from hub.chat.feed import Feed
 from hub.chat.join import Joiner
-from hub.errors import HubError, OwnedByOther, SessionNotFound
+from hub.errors import Forbidden, HubError, OwnedByOther, SessionNotFound, TenantNotFound
 from hub.node import Services
 from hub.origins import normalise_origin, own_origins
 from hub.protocol import (
@@ -67,9 +66,7 @@ from hub.protocol import (
 )
 from hub.settings import Settings
 from hub.store.models import StoredMessage, Tenant
-from hub.store.tenants import get_tenant_by_business_id
 from hub.supervise import supervise
-from hub.tenants import TenantCache
 from hub.ws.socket import drain, receive, refuse
 
 logger = logging.getLogger(__name__)
@@ -328,15 +325,13 @@ async def _nothing_to_backfill(after_seq: int, until_seq: int | None) -> list[St
     return []  # the socket's own feed carries only seq-0 frames; watched sessions backfill themselves
 
 
-async def _authenticate(
-    websocket: WebSocket, engine: AsyncEngine, tenants: TenantCache, settings: Settings
-) -> Refusal | tuple[Principal, Tenant]:
-    """The agent and tenant, or how to refuse."""
+async def _authenticate(websocket: WebSocket, services: Services) -> Refusal | tuple[Principal, Tenant]:
+    """The agent and the tenant it acts on, or how to refuse."""
     presented = presented_token(websocket)
     if presented is None:
         return NOT_LOGGED_IN
     token, via = presented
-    checked = await check_token(engine, token, via)
+    checked = await check_token(services.engine, token, via)
     if checked is None:
         return TOKEN_REFUSED
     if via == "cookie":
@@ -346,21 +341,19 @@ async def _authenticate(
             origin = normalise_origin(raw_origin) if raw_origin else None
         except HubError:
             origin = None
-        if origin is None or origin not in own_origins(
-            settings.public_url, websocket.url.scheme, websocket.headers.get("host")
-        ):
+        own = own_origins(services.settings.public_url, websocket.url.scheme, websocket.headers.get("host"))
+        if origin is None or origin not in own:
             return FOREIGN_COOKIE
     principal = checked.principal
     if not principal.can(CHAT_MANAGE):
         return NO_CHAT_MANAGE
-    business_id = websocket.query_params.get("business_id")
-    if business_id is None or business_id == principal.business_id:
-        tenant = await tenants.get(principal.tenant_id)
-    elif not principal.is_platform_admin:
+    try:
+        tenant = await services.accounts.acting_tenant(
+            principal, websocket.query_params.get("business_id"), CHAT_MANAGE
+        )
+    except Forbidden:
         return NOT_PLATFORM_ADMIN
-    else:
-        tenant = await get_tenant_by_business_id(engine, business_id[:64])
-    if tenant is None:
+    except TenantNotFound:
         return NO_SUCH_BUSINESS
     return principal, tenant
 
@@ -370,7 +363,7 @@ async def agent_socket(websocket: WebSocket) -> None:
     settings = services.settings
     await websocket.accept()
     try:
-        found = await _authenticate(websocket, services.engine, services.tenants, settings)
+        found = await _authenticate(websocket, services)
     except Exception:
         logger.exception("agent authentication failed")
         await refuse(websocket, NO_DATABASE)
