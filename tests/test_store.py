@@ -23,7 +23,7 @@ from hub.chat.publisher import Publisher
 from hub.chat.service import ChatService
 from hub.errors import StoreUnavailable
 from hub.keys import Keys
-from hub.protocol import SessionChange
+from hub.protocol import SessionChange, message_frame
 from hub.store.database import PING_AFTER_IDLE_S, alembic_config, migrate, open_engine, reading
 from hub.store.models import Tenant
 from hub.store.tables import chat_sessions, messages, personas, tenants, webhook_deliveries, webhook_endpoints
@@ -241,8 +241,8 @@ async def test_stored_message_keeps_role_meta_and_an_aware_utc_timestamp(store: 
     assert (stored.id, stored.role, stored.text, stored.meta) == (message_id, "ai", "cut short", {"truncated": True})
     assert stored.created_at.utcoffset() == timedelta(0)
     assert before - timedelta(seconds=1) <= stored.created_at <= datetime.now(UTC) + timedelta(seconds=1)
-    frame = stored.frame()
-    assert frame["truncated"] is True and frame["created_at"] == written.message.created_at.isoformat()
+    frame = message_frame(stored)
+    assert frame.truncated is True and frame.created_at == written.message.created_at.isoformat()
 
 
 async def test_a_message_that_cannot_be_stored_fails_alone_and_its_batch_neighbours_are_stored(

@@ -264,7 +264,7 @@ async def app_message(request: Request) -> Response:
     # The same rules as the agent socket: unknown sessions are 404, another agent's human-mode session is 409.
     agent = Agent(principal.user_id, principal.name, principal.email)
     result = await services.control.agent_message(tenant, body.session_id, agent, text)
-    frame = result.message.frame()
+    frame = msgspec.to_builtins(message_frame(result.message))
     fields = {"session_id": body.session_id, "seq": result.message.seq, "message": frame, "mode": result.mode}
     answer = msgspec.convert(fields, AppMessage)
     if _wants_stream(request):

@@ -106,7 +106,9 @@ async def turn_summary(
     previous_own = max((m.seq for m in history if m.role == "visitor" and m.seq < own_seq), default=0)
     ended_turns = (m.seq for m in history if m.seq < own_seq and (m.role == "ai" or _is_ai_failure(m.meta)))
     seen_until = max(previous_own, max(ended_turns, default=0))
-    unseen = [m.frame() for m in history if m.role in ("agent", "system") and m.seq > seen_until]
+    unseen = [
+        msgspec.to_builtins(message_frame(m)) for m in history if m.role in ("agent", "system") and m.seq > seen_until
+    ]
     state = await get_session(services.engine, tenant.id, session_id)
     return {
         "session_id": client_session_id,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -33,22 +33,6 @@ class StoredMessage:
     meta: dict[str, Any] | None = None
     duplicate: bool = False
 
-    def frame(self) -> dict[str, Any]:
-        """The ``message`` frame every client gets for this durable message."""
-        body: dict[str, Any] = {
-            "type": "message",
-            "seq": self.seq,
-            "id": self.id,
-            "role": self.role,
-            "text": self.text,
-            "created_at": self.created_at.isoformat(),
-        }
-        if self.client_id is not None:
-            body["client_id"] = self.client_id
-        if self.meta:
-            body.update({k: v for k, v in self.meta.items() if k in ("truncated", "author")})
-        return body
-
 
 @dataclass(frozen=True)
 class SessionState:
@@ -59,10 +43,6 @@ class SessionState:
     status: str
     owner_id: str | None = None
     owner_name: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-PREVIEW_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -78,29 +58,3 @@ class SessionSummary:
     created_at: datetime
     updated_at: datetime
     last_message: StoredMessage | None
-
-    def to_json(self, visitor_online: bool) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "status": self.status,
-            "mode": self.mode,
-            "owner": owner_json(self.owner_id, self.owner_name),
-            "visitor_online": visitor_online,
-            "seq": self.seq,
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-            "last_message": None if self.last_message is None else preview_json(self.last_message),
-        }
-
-
-def owner_json(owner_id: str | None, owner_name: str | None) -> dict[str, str] | None:
-    return None if owner_id is None else {"id": owner_id, "name": owner_name or ""}
-
-
-def preview_json(message: StoredMessage) -> dict[str, Any]:
-    return {
-        "seq": message.seq,
-        "role": message.role,
-        "text": message.text[:PREVIEW_CHARS],
-        "created_at": message.created_at.isoformat(),
-    }
