@@ -9,8 +9,9 @@ prefix) are derived here from the same definitions.
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import IntEnum
-from typing import TYPE_CHECKING, Annotated, Literal, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple, Protocol
 
 import msgspec
 import orjson
@@ -18,8 +19,48 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 
 from hub.errors import HubError
 
-if TYPE_CHECKING:
-    from hub.store.models import SessionSummary, StoredMessage
+
+class StoredMessage(Protocol):
+    """What a frame needs of a stored message (``hub.store.models.StoredMessage`` has it)."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def client_id(self) -> str | None: ...
+    @property
+    def meta(self) -> dict[str, Any] | None: ...
+
+
+class SessionSummary(Protocol):
+    """What a session list row needs (``hub.store.models.SessionSummary`` has it)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def owner_id(self) -> str | None: ...
+    @property
+    def owner_name(self) -> str | None: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+    @property
+    def last_message(self) -> StoredMessage | None: ...
+
 
 # --- close codes ------------------------------------------------------------------------------
 

@@ -14,9 +14,11 @@ from urllib.parse import urlsplit
 
 from limits import parse
 
-from hub.auth.passwords import DEFAULT_PASSWORD_HASHING, PASSWORD_HASHING
-
 AI_PROVIDERS = ("builtin", "openai", "none")
+# HUB_PASSWORD_HASHING: argon2 cost profiles (hub.auth.passwords maps each to argon2-cffi's). "cheapest"
+# protects nothing: it is for test suites only.
+PASSWORD_HASHING = ("rfc9106-low-memory", "cheapest")
+DEFAULT_PASSWORD_HASHING = "rfc9106-low-memory"
 
 
 class SettingsError(ValueError):

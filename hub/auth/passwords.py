@@ -11,20 +11,21 @@ import asyncio
 from argon2 import Parameters, PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from hub.settings import DEFAULT_PASSWORD_HASHING
+
 MIN_PASSWORD_LENGTH = 8
 
-# HUB_PASSWORD_HASHING -> argon2-cffi's profile. "cheapest" protects nothing: it is for test suites only,
-# where production cost hashing every test password was a measured share of the suite's time.
-PASSWORD_HASHING: dict[str, Parameters] = {
+# HUB_PASSWORD_HASHING (hub.settings.PASSWORD_HASHING) -> argon2-cffi's profile. "cheapest" is for test
+# suites only, where production cost hashing every test password was a measured share of the suite's time.
+PROFILES: dict[str, Parameters] = {
     "rfc9106-low-memory": profiles.RFC_9106_LOW_MEMORY,  # argon2-cffi's default: 64 MiB, 3 passes, 4 lanes
     "cheapest": profiles.CHEAPEST,
 }
-DEFAULT_PASSWORD_HASHING = "rfc9106-low-memory"
 
 
 class Passwords:
     def __init__(self, profile: str = DEFAULT_PASSWORD_HASHING) -> None:
-        self._hasher = PasswordHasher.from_parameters(PASSWORD_HASHING[profile])
+        self._hasher = PasswordHasher.from_parameters(PROFILES[profile])
         # Verifying against this when the email is unknown keeps both answers equally slow.
         self._dummy_hash = self._hasher.hash("not-a-real-password")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PLATFORM_BUSINESS_ID = "office16852-platform"
+from hub.store.models import PLATFORM_BUSINESS_ID as PLATFORM_BUSINESS_ID  # the platform admin rule is its use
 
 CHAT_MANAGE = "chat.manage"
 PERSONAS_MANAGE = "personas.manage"

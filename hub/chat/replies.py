@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.ai.base import AIError, AIProvider, ChatTurn, FaqItem, ReplyRequest
-from hub.auth.permissions import PLATFORM_BUSINESS_ID
 from hub.broker.base import Broker
 from hub.chat.fanout import Fanout
 from hub.chat.metering import TenantMeter
@@ -89,7 +88,6 @@ def reply_request(
     faq = tuple(
         FaqItem(str(item.get("question", "")), str(item.get("answer", ""))) for item in tenant.config.get("faq") or ()
     )
-    quotes_plans = pricebook is not None and tenant.business_id == PLATFORM_BUSINESS_ID
     return ReplyRequest(
         business=tenant.name,
         persona=name,
@@ -97,7 +95,7 @@ def reply_request(
         greeting=str(greeting),
         history=history,
         faq=faq,
-        plans=pricebook.plans if pricebook is not None and quotes_plans else (),
+        plans=pricebook.plans if pricebook is not None and tenant.is_platform else (),
     )
 
 

@@ -9,6 +9,10 @@ from typing import Any
 MAX_SEQ = 2**31 - 1  # seq and last_seq are INTEGER columns: PostgreSQL refuses a larger number even in a WHERE
 
 
+# The platform's own tenant: its admins act on every tenant, and its site quotes the platform's plans.
+PLATFORM_BUSINESS_ID = "office16852-platform"
+
+
 @dataclass(frozen=True)
 class Tenant:
     id: str
@@ -18,6 +22,10 @@ class Tenant:
     config: dict[str, Any]
     disabled: bool = False
     plan: str = "starter"
+
+    @property
+    def is_platform(self) -> bool:
+        return self.business_id == PLATFORM_BUSINESS_ID
 
 
 @dataclass(frozen=True)
