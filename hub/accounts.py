@@ -137,7 +137,8 @@ class Accounts:
     """The accounts facts of a running node: plans, credits, seats, who acts on which tenant, onboarding.
 
     Built with exactly what it reads: the engine, password hashing, the live pricebook, the credits
-    this node spent but has not written yet, and the node's tenant cache.
+    this node spent but has not written yet (the meter's count over a stored one), and the node's
+    tenant cache.
     """
 
     def __init__(
@@ -145,13 +146,13 @@ class Accounts:
         engine: AsyncEngine,
         passwords: Passwords,
         current_pricebook: Callable[[], Pricebook | None],
-        unwritten_credits: Callable[[str], int],
+        credits_used: Callable[[str, int], int],
         cached_tenant: Callable[[str], Awaitable[Tenant | None]],
     ) -> None:
         self._engine = engine
         self._passwords = passwords
         self._current_pricebook = current_pricebook
-        self._unwritten_credits = unwritten_credits
+        self._credits_used = credits_used
         self._cached_tenant = cached_tenant
 
     def plan_of(self, tenant: Tenant) -> Plan:
@@ -163,9 +164,8 @@ class Accounts:
         return plan
 
     def _credits(self, tenant: Tenant, stored: int) -> Credits:
-        # Each node counts its replies in memory and writes them once a second: used = stored + not yet written.
-        used = stored + self._unwritten_credits(tenant.id)
-        return Credits(tenant.plan, used, self.plan_of(tenant).ai_credits_month)
+        # Each node counts its replies in memory and writes them once a second (hub.chat.metering).
+        return Credits(tenant.plan, self._credits_used(tenant.id, stored), self.plan_of(tenant).ai_credits_month)
 
     async def credits(self, tenant: Tenant) -> Credits:
         return self._credits(tenant, await usage(self._engine, tenant.id))

@@ -140,7 +140,7 @@ class Node:
             stack.push_async_callback(throttle.aclose)
             tenants = TenantCache(engine)
             passwords = Passwords(settings.password_hashing)
-            accounts = Accounts(engine, passwords, lambda: pricebook.current, meter.unwritten, tenants.get)
+            accounts = Accounts(engine, passwords, lambda: pricebook.current, meter.used, tenants.get)
             node = cls(
                 settings=settings,
                 engine=engine,

@@ -50,12 +50,15 @@ class TenantMeter:
         self._persona.cache_invalidate(tenant_id)
 
     async def credits_used(self, tenant_id: str) -> int:
-        stored = await self._stored(tenant_id)
-        return stored + self._pending[tenant_id] + self._flushing[tenant_id]
+        """This month's credits as an AI reply checks them: the store's count (cached) and this node's since."""
+        return self.used(tenant_id, await self._stored(tenant_id))
 
-    def unwritten(self, tenant_id: str) -> int:
-        """Credits this node spent that the store does not hold yet."""
-        return self._pending[tenant_id] + self._flushing[tenant_id]
+    def used(self, tenant_id: str, stored: int) -> int:
+        """Credits used: what the store holds plus what this node spent and has not written yet.
+
+        (Other nodes' unwritten second is not known here: the limit is soft by that much.)
+        """
+        return stored + self._pending[tenant_id] + self._flushing[tenant_id]
 
     def spend(self, tenant_id: str, credits: int = 1) -> None:
         self._pending[tenant_id] += credits
