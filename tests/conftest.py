@@ -178,13 +178,23 @@ def is_ai_message(frame: dict[str, Any]) -> bool:
     return frame["type"] == "message" and frame["role"] == "ai"
 
 
+def open_socket(url: str, headers: dict[str, str] | None = None) -> websockets.connect:
+    """A test's WebSocket client: frames of any size, and no flow control (``max_queue=None``).
+
+    A test may end with frames it never read. With websockets' default queue of 16 frames the client
+    stops reading the connection once the queue is full, never sees the hub's closing handshake and
+    waits out its 10 s ``close_timeout`` on the way out (that was 10 s of each of a dozen tests).
+    """
+    return websockets.connect(url, additional_headers=headers, max_size=None, max_queue=None)
+
+
 @contextlib.asynccontextmanager
 async def visitor(
     base_ws: str, tenant_id: str, *, origin: str | None = None, query: str = "", expect_ready: bool = True
 ) -> AsyncIterator[Visitor]:
     url = f"{base_ws}/ws/visitor/{tenant_id}" + (f"?{query}" if query else "")
     headers = {"Origin": origin} if origin else None
-    async with websockets.connect(url, additional_headers=headers, max_size=None) as connection:
+    async with open_socket(url, headers) as connection:
         client = Visitor(connection)
         if expect_ready:
             client.ready = await client.recv()
