@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -65,8 +66,30 @@ async def pg_tenant(postgres_url: str) -> AsyncIterator[Tenant]:
         await engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file at the newest revision, migrated once per test process; each test gets a copy.
+
+    A node still runs the migrations at start and finds the copy at head (about 0.02 s instead of 0.1 to
+    0.2 s for the whole history). Migrating an empty database stays tested where it is the subject
+    (test_store, test_cli) and here, once per run.
+    """
+    path = tmp_path_factory.mktemp("migrated") / "hub.sqlite3"
+
+    async def make() -> None:
+        engine = open_engine(f"sqlite+aiosqlite:///{path}")
+        try:
+            await migrate(engine)
+        finally:
+            await engine.dispose()  # the last connection to close folds the WAL back into the file
+
+    asyncio.run(make())
+    return path
+
+
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
+def sqlite_url(tmp_path: Path, migrated_sqlite: Path) -> str:
+    shutil.copyfile(migrated_sqlite, tmp_path / "hub.sqlite3")
     return f"sqlite+aiosqlite:///{tmp_path / 'hub.sqlite3'}"
 
 
