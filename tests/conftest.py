@@ -12,8 +12,10 @@ from typing import Any
 
 import orjson
 import pytest
+import pytest_asyncio
 import uvicorn
 import websockets
+from playwright.async_api import Browser
 from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection
 
@@ -24,6 +26,7 @@ from hub.settings import Settings
 from hub.store.database import migrate, open_engine
 from hub.store.models import Tenant
 from hub.store.tenants import create_tenant
+from tests.browser import Chromium, launch_chromium, own_contexts
 from tests.services import free_port, postgres_for_tests, redis_for_tests
 
 SECRET = "test-secret-key-0123456789"
@@ -39,6 +42,19 @@ def redis_url() -> Iterator[str]:
 def postgres_url() -> Iterator[str]:
     with postgres_for_tests() as url:
         yield url
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """Chromium, launched once per test process by the first test that asks for it (tests share the session's loop)."""
+    async with launch_chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def chromium(browser: Browser) -> Chromium:
+    """``async with chromium() as browser``: the shared Chromium; what the test opens in it is closed after."""
+    return lambda: own_contexts(browser)
 
 
 @pytest.fixture
