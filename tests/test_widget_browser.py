@@ -482,6 +482,7 @@ async def test_agent_and_system_messages_and_unread_badge(browser: Browser, shop
         await v.send("human please")
         await expect(v.bubbles("ai")).to_have_count(2)
         await expect(v.bubbles("ai").last).to_have_text(re.compile("someone will join"))
+        await expect(v.log).to_have_attribute("aria-busy", "false")  # the reply is whole, not streaming: read
         await v.page.get_by_role("button", name="Close").click()
         session_id = (await v.stored())["sid"]
         await live_hub.node.chat.post(tenant.id, session_id, "system", "Ann joined the chat")
