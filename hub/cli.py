@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import logging
 import os
@@ -55,9 +56,21 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="create or upgrade the database schema")
 
     user = commands.add_parser("user", help="manage user accounts").add_subparsers(dest="action", required=True)
-    create_user_cmd = user.add_parser("create", help="create a user of a tenant and print it as JSON")
+    create_user_cmd = user.add_parser(
+        "create",
+        help="create a user of a tenant and print it as JSON",
+        description="Create a user of a tenant and print it as JSON. The password is asked twice at a prompt "
+        "when standard input is a terminal; scripts pipe it with --password-stdin.",
+    )
     create_user_cmd.add_argument("--email", required=True)
-    create_user_cmd.add_argument("--password", required=True)
+    password = create_user_cmd.add_mutually_exclusive_group()
+    password.add_argument(
+        "--password-stdin", action="store_true", help="read the password from the first line of standard input"
+    )
+    password.add_argument(
+        "--password",
+        help="the password itself, for scripts only: it lands in the shell's history and the process list",
+    )
     create_user_cmd.add_argument("--tenant", required=True, help="the tenant's business_id")
     create_user_cmd.add_argument("--role", required=True, choices=["owner", "agent", "admin", "customer"])
     create_user_cmd.add_argument("--name", default="")
@@ -148,6 +161,24 @@ async def _create_user(settings: Settings, args: argparse.Namespace) -> dict[str
     return {"id": user.id, "email": user.email, "kind": user.kind, "role": user.role, "business_id": tenant.business_id}
 
 
+def _read_password(*, from_stdin: bool) -> str:
+    """The new account's password from a pipe or a prompt, never from the command line (shell history)."""
+    if from_stdin:
+        line = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+        if not line:
+            raise InvalidInput("--password-stdin: no password on the first line of standard input")
+        return line
+    if not sys.stdin.isatty():
+        raise InvalidInput("no password: pipe it with --password-stdin, or run in a terminal to be asked for it")
+    try:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Password again: ") != password:
+            raise InvalidInput("the two passwords differ; nothing was created")
+    except (EOFError, KeyboardInterrupt):
+        raise InvalidInput("no password given; nothing was created") from None
+    return password
+
+
 async def _ensure_demo(settings: Settings) -> list[dict[str, Any]]:
     engine = open_engine(settings.database_url)
     passwords = Passwords(settings.password_hashing)
@@ -202,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
             print("schema is up to date", file=sys.stderr)
             return 0
         if args.command == "user":
+            if args.password is None:
+                args.password = _read_password(from_stdin=args.password_stdin)
             print(json.dumps(asyncio.run(_create_user(settings, args))))
             return 0
         if args.command == "tenant":

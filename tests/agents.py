@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.client import ClientConnection
 
 from tests.accounts import create_user
+from tests.conftest import open_socket
 
 PASSWORD = "agent-pass-123"
 
@@ -106,7 +107,7 @@ async def agent_socket(
     if origin is not None:
         headers["Origin"] = origin
     url = f"{base_ws}/ws/agent" + (f"?{query}" if query else "")
-    async with websockets.connect(url, additional_headers=headers, max_size=None) as connection:
+    async with open_socket(url, headers) as connection:
         client = Agent(connection)
         if expect_ready:
             client.ready = await client.recv()

@@ -1,13 +1,20 @@
-"""Headless Chromium for the browser tests: Debian's binary driven by Playwright, never a download."""
+"""Headless Chromium for the browser tests: Debian's binary driven by Playwright, never a download.
+
+One Chromium serves every browser test of a test process (launching Playwright's driver and the
+browser costs about a second); each test works in contexts of its own, closed when it ends.
+"""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 
 from playwright.async_api import Browser, async_playwright
 
 CHROMIUM = "/usr/bin/chromium"
+# The ``chromium`` fixture: ``async with chromium() as browser`` in a test.
+Chromium = Callable[[], AbstractAsyncContextManager[Browser]]
 CHROMIUM_ARGS = [
     "--headless=new",
     "--no-sandbox",
@@ -21,10 +28,22 @@ CHROMIUM_ARGS = [
 
 
 @contextlib.asynccontextmanager
-async def chromium() -> AsyncIterator[Browser]:
+async def launch_chromium() -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             yield browser
         finally:
             await browser.close()
+
+
+@contextlib.asynccontextmanager
+async def own_contexts(browser: Browser) -> AsyncIterator[Browser]:
+    """The shared browser for one test: the contexts (and so pages) it opens are closed on the way out."""
+    before = set(browser.contexts)
+    try:
+        yield browser
+    finally:
+        for context in browser.contexts:
+            if context not in before:
+                await context.close()

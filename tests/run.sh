@@ -23,8 +23,12 @@ PYTHON=${PYTHON:-python3}
 echo "== ruff"; .venv/bin/ruff check . && .venv/bin/ruff format --check .
 echo "== mypy"; .venv/bin/mypy
 echo "== pytest"
+# Parallel test processes (pytest-xdist): the tests spend much of their time waiting on sockets, child
+# processes and TTLs, so more processes than cores keep both cores busy. Each process has its own
+# ports, SQLite files, PostgreSQL database and Redis key prefixes. HUB_TEST_WORKERS=0 runs in this one.
+workers=${HUB_TEST_WORKERS:-3}
 set +e
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest -n "$workers" --dist worksteal "$@"
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then

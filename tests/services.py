@@ -19,8 +19,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
+import trustme
 
 # argon2's cheapest profile (HUB_PASSWORD_HASHING): test passwords protect nothing, and hashing each at
 # production cost was a measured share of the suite's time.
@@ -48,6 +50,47 @@ def wait_for_port(port: int, timeout: float = 15.0) -> None:
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
+@dataclass(frozen=True)
+class RedisTLS:
+    """A private CA (made by trustme) with a certificate for a server on 127.0.0.1 and one for its clients."""
+
+    directory: Path
+
+    @classmethod
+    def make(cls, directory: Path) -> RedisTLS:
+        directory.mkdir(parents=True, exist_ok=True)
+        ca = trustme.CA()
+        ca.cert_pem.write_to_path(directory / "ca.pem")
+        for name, identity in (("server", "127.0.0.1"), ("client", "bob-hub-node")):
+            issued = ca.issue_cert(identity)
+            issued.cert_chain_pems[0].write_to_path(directory / f"{name}.pem")
+            issued.private_key_pem.write_to_path(directory / f"{name}-key.pem")
+        return cls(directory)
+
+    def server_args(self) -> list[str]:
+        """Only TLS, and only clients with a certificate of this CA (``tls-auth-clients`` is on by default)."""
+        return [
+            "--port",
+            "0",
+            "--tls-cert-file",
+            str(self.directory / "server.pem"),
+            "--tls-key-file",
+            str(self.directory / "server-key.pem"),
+            "--tls-ca-cert-file",
+            str(self.directory / "ca.pem"),
+        ]
+
+    def url_options(self) -> str:
+        """What a client puts in a ``rediss://`` URL to trust this CA and show its own certificate."""
+        return urlencode(
+            {
+                "ssl_ca_certs": self.directory / "ca.pem",
+                "ssl_certfile": self.directory / "client.pem",
+                "ssl_keyfile": self.directory / "client-key.pem",
+            }
+        )
+
+
 @dataclass
 class RedisServer:
     """A ``redis-server`` this test run owns: it may stop and restart it at will."""
@@ -56,16 +99,22 @@ class RedisServer:
     process: subprocess.Popen[bytes] | None = None
     directory: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="bob-redis-"))
     password: str | None = None
+    tls: RedisTLS | None = None  # when set, the server speaks TLS only, on ``port``
 
     @property
     def url(self) -> str:
         auth = f":{self.password}@" if self.password else ""
+        if self.tls is not None:
+            return f"rediss://{auth}127.0.0.1:{self.port}/0?{self.tls.url_options()}"
         return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        listen = ["--port", str(self.port)]
+        if self.tls is not None:
+            listen = ["--tls-port", str(self.port), *self.tls.server_args()]
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+            [binary, *listen, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
             + (["--requirepass", self.password] if self.password else []),
             cwd=self.directory,
             stdout=subprocess.DEVNULL,

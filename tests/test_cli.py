@@ -6,11 +6,15 @@ import asyncio
 import contextlib
 import json
 import os
+import pty
 import re
 import secrets
+import select
 import signal
 import sqlite3
+import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,7 +24,8 @@ import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
 
-from tests.conftest import visitor
+from hub.settings import Settings
+from tests.conftest import SECRET, serve_hub, visitor
 from tests.services import TEST_PASSWORD_HASHING, free_port
 
 # Variables the CLI reads; the test's own environment must not leak into the child's.
@@ -44,7 +49,10 @@ def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-async def run_cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 30) -> Finished:
+async def run_cli(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 30, stdin: bytes = b""
+) -> Finished:
+    """Standard input is a pipe carrying ``stdin``, never a terminal."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -52,11 +60,12 @@ async def run_cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
         *args,
         cwd=tmp_path,
         env=env if env is not None else cli_env(tmp_path),
+        stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
+        stdout, stderr = await asyncio.wait_for(process.communicate(stdin), timeout)
     finally:
         if process.returncode is None:
             process.kill()
@@ -116,6 +125,112 @@ async def test_bad_tenant_input_fails_with_a_clear_message(
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.startswith("bob-hub: ") and fragment in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def user_create(email: str, *password: str) -> tuple[str, ...]:
+    return ("user", "create", "--email", email, "--tenant", "shop", "--role", "agent", *password)
+
+
+async def logs_in(tmp_path: Path, email: str, password: str) -> bool:
+    """Whether a hub on the CLI's database lets this account log in with this password."""
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite3'}"
+    settings = Settings(database_url=database_url, secret_key=SECRET, secret_key_is_ephemeral=False)
+    async with serve_hub(settings) as hub, httpx.AsyncClient(base_url=hub.http) as client:
+        response = await client.post("/api/auth/login", json={"email": email, "password": password})
+    return response.status_code == 200
+
+
+def in_terminal(tmp_path: Path, args: tuple[str, ...], dialog: list[tuple[str, str]], timeout: float = 30) -> Finished:
+    """Run ``bob-hub`` on a pseudo-terminal of its own, typing each answer once its prompt is shown.
+
+    The child gets a new session, so it can never reach the terminal pytest runs in. Its stdout and
+    stderr share the terminal: everything it showed is in ``stdout``, as a person would see it.
+    """
+    master, child_side = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hub.cli", *args],
+        cwd=tmp_path,
+        env=cli_env(tmp_path),
+        stdin=child_side,
+        stdout=child_side,
+        stderr=child_side,
+        start_new_session=True,
+    )
+    os.close(child_side)
+    deadline = time.monotonic() + timeout
+    screen = b""
+
+    def read_some() -> bytes:
+        ready, _, _ = select.select([master], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            raise TimeoutError(f"bob-hub showed only {screen!r}")
+        try:
+            return os.read(master, 4096)
+        except OSError:  # EIO: the child closed its side of the terminal
+            return b""
+
+    try:
+        shown = 0
+        for prompt, answer in dialog:
+            while (found := screen.find(prompt.encode(), shown)) < 0:
+                chunk = read_some()
+                if not chunk:
+                    raise AssertionError(f"no prompt {prompt!r} in {screen!r}")
+                screen += chunk
+            shown = found + len(prompt)
+            os.write(master, answer.encode() + b"\n")
+        while chunk := read_some():
+            screen += chunk
+        returncode = process.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        os.close(master)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return Finished(returncode, screen.decode(errors="replace"), "")
+
+
+async def test_user_create_reads_the_password_from_standard_input_for_scripts(tmp_path: Path) -> None:
+    assert (await run_cli(tmp_path, "tenant", "create", "--name", "Shop", "--business-id", "shop")).returncode == 0
+    piped = await run_cli(
+        tmp_path, *user_create("ann@shop.example.com", "--password-stdin"), stdin=b"a piped pass phrase\n"
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert json.loads(piped.stdout)["email"] == "ann@shop.example.com"
+    assert await logs_in(tmp_path, "ann@shop.example.com", "a piped pass phrase"), "only the line ending is dropped"
+    empty = await run_cli(tmp_path, *user_create("bo@shop.example.com", "--password-stdin"), stdin=b"")
+    assert empty.returncode == 1 and empty.stdout == ""
+    assert "standard input" in empty.stderr and "Traceback" not in empty.stderr
+
+
+async def test_user_create_without_a_terminal_or_password_option_explains_how_to_give_one(tmp_path: Path) -> None:
+    refused = await run_cli(tmp_path, *user_create("ann@shop.example.com"))
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert "--password-stdin" in refused.stderr and "Traceback" not in refused.stderr
+    usage = await run_cli(tmp_path, "user", "create", "--help")
+    assert "for scripts only: it lands in the shell's history" in " ".join(usage.stdout.split())
+    both = await run_cli(tmp_path, *user_create("ann@shop.example.com", "--password", "x" * 12, "--password-stdin"))
+    assert both.returncode == 2 and "not allowed with" in both.stderr
+
+
+async def test_user_create_in_a_terminal_asks_for_the_password_twice_without_showing_it(tmp_path: Path) -> None:
+    assert (await run_cli(tmp_path, "tenant", "create", "--name", "Shop", "--business-id", "shop")).returncode == 0
+    typed = "typed-in-the-dark"
+    dialog = [("Password: ", typed), ("Password again: ", typed)]
+    made = await asyncio.to_thread(in_terminal, tmp_path, user_create("cy@shop.example.com"), dialog)
+    assert made.returncode == 0, made.stdout
+    assert typed not in made.stdout, "the terminal does not echo the password"
+    assert '"email": "cy@shop.example.com"' in made.stdout
+    assert await logs_in(tmp_path, "cy@shop.example.com", typed)
+
+
+async def test_user_create_in_a_terminal_refuses_two_different_passwords(tmp_path: Path) -> None:
+    assert (await run_cli(tmp_path, "tenant", "create", "--name", "Shop", "--business-id", "shop")).returncode == 0
+    dialog = [("Password: ", "first-try-secret"), ("Password again: ", "second-try-secret")]
+    refused = await asyncio.to_thread(in_terminal, tmp_path, user_create("cy@shop.example.com"), dialog)
+    assert refused.returncode == 1 and "differ" in refused.stdout and "Traceback" not in refused.stdout
+    with contextlib.closing(sqlite3.connect(tmp_path / "cli.sqlite3")) as db:
+        assert db.execute("SELECT count(*) FROM users").fetchone() == (0,)
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from playwright.async_api import Page, expect
 
 from hub.settings import Settings
 from tests.agents import PASSWORD, agent_account
-from tests.browser import chromium
+from tests.browser import Chromium
 from tests.conftest import RunningHub, serve_hub, visitor
 from tests.services import free_port
 
@@ -44,7 +44,9 @@ async def slow_hub(slow_settings: Settings) -> AsyncIterator[RunningHub]:
         yield running
 
 
-async def test_agent_watches_a_reply_stream_takes_over_replies_and_hands_back(slow_hub: RunningHub) -> None:
+async def test_agent_watches_a_reply_stream_takes_over_replies_and_hands_back(
+    slow_hub: RunningHub, chromium: Chromium
+) -> None:
     hub = slow_hub
     tenant = await hub.tenant()
     email = await agent_account(hub.node.engine, tenant.id, "Anna")
@@ -91,7 +93,7 @@ async def test_agent_watches_a_reply_stream_takes_over_replies_and_hands_back(sl
     assert errors == []
 
 
-async def test_a_second_agent_sees_who_owns_the_session_and_can_force(slow_hub: RunningHub) -> None:
+async def test_a_second_agent_sees_who_owns_the_session_and_can_force(slow_hub: RunningHub, chromium: Chromium) -> None:
     hub = slow_hub
     tenant = await hub.tenant()
     anna = await agent_account(hub.node.engine, tenant.id, "Anna")
@@ -116,7 +118,9 @@ async def test_a_second_agent_sees_who_owns_the_session_and_can_force(slow_hub: 
         await client.until(lambda f: is_system(f, "Ben joined the chat"))
 
 
-async def test_dashboard_reconnects_after_a_hub_restart_and_misses_nothing(slow_settings: Settings) -> None:
+async def test_dashboard_reconnects_after_a_hub_restart_and_misses_nothing(
+    slow_settings: Settings, chromium: Chromium
+) -> None:
     port = free_port()
     async with chromium() as browser:
         page = await browser.new_page()

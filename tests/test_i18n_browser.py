@@ -8,11 +8,11 @@ import re
 from playwright.async_api import expect
 
 from tests.agents import PASSWORD, agent_account
-from tests.browser import chromium
+from tests.browser import Chromium
 from tests.conftest import RunningHub, visitor
 
 
-async def test_the_language_switch_is_remembered_across_the_portal(hub: RunningHub) -> None:
+async def test_the_language_switch_is_remembered_across_the_portal(hub: RunningHub, chromium: Chromium) -> None:
     tenant = await hub.tenant()
     email = await agent_account(hub.node.engine, tenant.id, "Olga", role="owner")
     async with chromium() as browser:
@@ -39,7 +39,7 @@ async def test_the_language_switch_is_remembered_across_the_portal(hub: RunningH
     assert errors == []
 
 
-async def test_a_polish_browser_gets_mission_control_in_polish(hub: RunningHub) -> None:
+async def test_a_polish_browser_gets_mission_control_in_polish(hub: RunningHub, chromium: Chromium) -> None:
     tenant = await hub.tenant()
     email = await agent_account(hub.node.engine, tenant.id, "Anna")
     async with chromium() as browser, visitor(hub.ws, tenant.id) as client:

@@ -13,12 +13,12 @@ from hub.settings import Settings
 from hub.store.webhooks import list_deliveries, list_endpoints
 from tests.accounts import create_tenant, create_user
 from tests.agents import login
-from tests.browser import chromium
+from tests.browser import Chromium
 from tests.conftest import RunningHub, serve_hub, visitor
 from tests.webhook_receiver import receiver
 
 
-async def test_owner_logs_in_and_manages_widget_keys_on_widget_setup(hub: RunningHub) -> None:
+async def test_owner_logs_in_and_manages_widget_keys_on_widget_setup(hub: RunningHub, chromium: Chromium) -> None:
     tenant = await hub.tenant()
     await create_user(
         hub.node.engine, tenant_id=tenant.id, email="owner@shop.example.com", password="portal-pass", role="owner"
@@ -53,7 +53,7 @@ async def test_owner_logs_in_and_manages_widget_keys_on_widget_setup(hub: Runnin
     assert errors == []
 
 
-async def test_owner_adds_and_activates_a_persona_and_sees_plan_and_usage(hub: RunningHub) -> None:
+async def test_owner_adds_and_activates_a_persona_and_sees_plan_and_usage(hub: RunningHub, chromium: Chromium) -> None:
     tenant = await hub.tenant()
     await create_user(
         hub.node.engine, tenant_id=tenant.id, email="owner@persona.example.com", password="portal-pass", role="owner"
@@ -89,7 +89,9 @@ async def test_owner_adds_and_activates_a_persona_and_sees_plan_and_usage(hub: R
     assert errors == []
 
 
-async def test_owner_adds_a_webhook_sees_its_delivery_log_and_redelivers(settings: Settings) -> None:
+async def test_owner_adds_a_webhook_sees_its_delivery_log_and_redelivers(
+    settings: Settings, chromium: Chromium
+) -> None:
     async with serve_hub(dataclasses.replace(settings, webhooks_allow_private=True)) as hub, receiver() as hooks:
         tenant = await hub.tenant()
         await create_user(
@@ -137,7 +139,7 @@ async def delivered_in_store(hub: RunningHub, tenant_id: str, event_type: str) -
             await asyncio.sleep(0.05)
 
 
-async def test_platform_admin_registers_a_tenant_in_the_portal(hub: RunningHub) -> None:
+async def test_platform_admin_registers_a_tenant_in_the_portal(hub: RunningHub, chromium: Chromium) -> None:
     platform = await create_tenant(hub.node.engine, name="Office16852", business_id=PLATFORM_BUSINESS_ID)
     await create_user(
         hub.node.engine,
@@ -170,7 +172,7 @@ async def test_platform_admin_registers_a_tenant_in_the_portal(hub: RunningHub) 
     assert (await login(hub.http, "owner@piekarnia.example.com", "owner-pass-1"))["user"]["business_id"] == "piekarnia"
 
 
-async def test_owner_adds_teammates_until_the_plan_is_full(hub: RunningHub) -> None:
+async def test_owner_adds_teammates_until_the_plan_is_full(hub: RunningHub, chromium: Chromium) -> None:
     tenant = await hub.tenant()  # starter: 3 seats
     await create_user(
         hub.node.engine, tenant_id=tenant.id, email="owner@team.example.com", password="portal-pass", role="owner"

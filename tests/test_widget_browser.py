@@ -37,11 +37,8 @@ from hub.chat.identity import bound_session_id, visitor_id_from_token
 from hub.settings import Settings
 from hub.store.models import Tenant
 from tests.accounts import create_widget_key
-from tests.browser import chromium
 from tests.conftest import RunningHub, serve_hub
 from tests.services import free_port
-
-pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 GREETING_REPLY = "Hi! I'm Bob, the assistant of Acme Test. How can I help you today?"
 FALLBACK_REPLY = (
@@ -97,19 +94,13 @@ class Shops:
     other: str  # an origin no tenant allows
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as launched:
-        yield launched
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
+@pytest_asyncio.fixture(scope="module")
 async def shops() -> AsyncIterator[Shops]:
     async with serve_pages() as allowed, serve_pages() as other:
         yield Shops(f"http://127.0.0.1:{allowed}", f"http://127.0.0.1:{other}")
 
 
-@pytest_asyncio.fixture(loop_scope="module")
+@pytest.fixture
 async def live_hub(settings: Settings) -> AsyncIterator[RunningHub]:
     async with serve_hub(settings.with_overrides(ai_token_delay_ms=40)) as running:
         yield running
@@ -491,6 +482,7 @@ async def test_agent_and_system_messages_and_unread_badge(browser: Browser, shop
         await v.send("human please")
         await expect(v.bubbles("ai")).to_have_count(2)
         await expect(v.bubbles("ai").last).to_have_text(re.compile("someone will join"))
+        await expect(v.log).to_have_attribute("aria-busy", "false")  # the reply is whole, not streaming: read
         await v.page.get_by_role("button", name="Close").click()
         session_id = (await v.stored())["sid"]
         await live_hub.node.chat.post(tenant.id, session_id, "system", "Ann joined the chat")

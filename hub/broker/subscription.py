@@ -28,12 +28,12 @@ class Subscription:
     async def open(cls, url: str, timeout_s: float) -> Subscription:
         """Connect and authenticate as the URL says (``redis://``, ``rediss://`` or ``unix://``)."""
         options = cast(dict[str, Any], parse_url(url))
-        kind = options.get("connection_class")
+        kind = options.pop("connection_class", None)
         async with asyncio.timeout(timeout_s):
             if kind is UnixDomainSocketConnection:
                 reader, writer = await asyncio.open_unix_connection(options["path"], limit=READ_SIZE)
             else:
-                context = ssl.create_default_context() if kind is SSLConnection else None
+                context = _ssl_context(options) if kind is SSLConnection else None
                 reader, writer = await asyncio.open_connection(
                     options.get("host", "localhost"), options.get("port", 6379), ssl=context, limit=READ_SIZE
                 )
@@ -75,3 +75,13 @@ class Subscription:
             await asyncio.wait_for(self._writer.wait_closed(), timeout=1)
         except Exception:  # a dead connection may fail to close in many ways; it is gone either way
             pass
+
+
+def _ssl_context(options: dict[str, Any]) -> ssl.SSLContext:
+    """The context redis-py's own connections use for this URL: its ``ssl_*`` options, its defaults.
+
+    Built by redis-py's ``SSLConnection`` from the same keyword arguments its connection pools get, so
+    a private CA (``ssl_ca_certs``), a client certificate or ``ssl_cert_reqs=none`` means the same to
+    the subscriber as to the publisher, the throttle and the coordinator. Nothing connects here.
+    """
+    return SSLConnection(**options).ssl_context.get()
