@@ -55,9 +55,8 @@ async def test_two_nodes_exchange_messages_and_share_buffers_over_tls_with_a_pri
 ) -> None:
     a, b = two_brokers
     received: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
-    b.set_handlers(lambda channel, payload: received.put_nowait((channel, payload)))
-    await a.connect()
-    await b.connect()
+    await a.connect(lambda channel, payload: None)
+    await b.connect(lambda channel, payload: received.put_nowait((channel, payload)))
     for broker in (a, b):
         assert await broker.health() == {"ok": True, "backend": "redis", "subscriber": True}
     channel = Keys(PREFIX).session_channel("tenant-tls", "session-tls")
