@@ -19,7 +19,7 @@ from hub.accounts import add_account, new_account, open_tenant
 from hub.auth.passwords import Passwords
 from hub.errors import HubError, InvalidInput
 from hub.settings import Settings, SettingsError
-from hub.store.database import migrate, open_engine
+from hub.store.database import migrate_database, open_engine
 from hub.store.tenants import get_tenant_by_business_id
 from hub.store.users import find_user
 from hub.store.widget_keys import create_widget_key, list_widget_keys
@@ -111,19 +111,15 @@ def _settings() -> Settings:
 
 
 async def _migrate(settings: Settings) -> None:
-    engine = open_engine(settings.database_url)
-    try:
-        await migrate(engine)
-    finally:
-        await engine.dispose()
+    await migrate_database(settings.database_url)
 
 
 async def _create_tenant(
     settings: Settings, name: str, business_id: str, origins: list[str], plan: str = "starter"
 ) -> dict[str, Any]:
-    engine = open_engine(settings.database_url)
+    await migrate_database(settings.database_url)
+    engine = open_engine(settings.database_url, settings.database_timeout_s)
     try:
-        await migrate(engine)
         async with engine.begin() as connection:
             opened = await open_tenant(connection, name=name, business_id=business_id, origins=origins, plan=plan)
     finally:
@@ -139,9 +135,9 @@ async def _create_tenant(
 
 
 async def _create_user(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
-    engine = open_engine(settings.database_url)
+    await migrate_database(settings.database_url)
+    engine = open_engine(settings.database_url, settings.database_timeout_s)
     try:
-        await migrate(engine)
         tenant = await get_tenant_by_business_id(engine, args.tenant)
         if tenant is None:
             raise InvalidInput(f"no tenant with business_id {args.tenant!r}")
@@ -180,11 +176,11 @@ def _read_password(*, from_stdin: bool) -> str:
 
 
 async def _ensure_demo(settings: Settings) -> list[dict[str, Any]]:
-    engine = open_engine(settings.database_url)
+    await migrate_database(settings.database_url)
+    engine = open_engine(settings.database_url, settings.database_timeout_s)
     passwords = Passwords(settings.password_hashing)
     made = []
     try:
-        await migrate(engine)
         for spec in DEMO_TENANTS:
             email, password, role = spec["user"]
             tenant = await get_tenant_by_business_id(engine, str(spec["business_id"]))

@@ -37,7 +37,7 @@ from hub.coord import Coordinator, coordinator_for
 from hub.keys import Keys
 from hub.pricing import LivePricebook
 from hub.settings import Settings
-from hub.store.database import migrate, open_engine
+from hub.store.database import migrate_database, open_engine
 from hub.store.writer import MessageWriter
 from hub.supervise import supervise
 from hub.tenants import TenantCache, WidgetOrigins
@@ -106,9 +106,9 @@ class Node:
         """``backplane``: several nodes in one process (tests) share one instead of a Redis."""
         stack = AsyncExitStack()
         try:
-            engine = open_engine(settings.database_url)
+            engine = open_engine(settings.database_url, settings.database_timeout_s)
             stack.push_async_callback(engine.dispose)
-            await migrate(engine)
+            await migrate_database(settings.database_url)
             keys = Keys(settings.redis_prefix)
             coord = coordinator_for(settings.redis_url, backplane)
             stack.push_async_callback(coord.aclose)
@@ -118,7 +118,7 @@ class Node:
             fanout = Fanout(broker, settings.node_id)
             stack.push_async_callback(broker.disconnect)
             await fanout.connect()
-            writer = MessageWriter(engine)
+            writer = MessageWriter(engine, timeout_s=settings.database_timeout_s)
             stack.push_async_callback(writer.stop)
             writer.start()
             publisher = Publisher(fanout, keys)
@@ -234,12 +234,15 @@ class Node:
                 async with self.engine.connect() as connection:
                     await connection.execute(text("SELECT 1"))
 
+            writer = self.writer.health()
+            report: dict[str, object] = {"backend": self.engine.dialect.name, "writer": writer}
             try:
                 # The whole check is bounded, connecting included: an unreachable database must answer 503 fast.
                 await asyncio.wait_for(ping(), timeout=2)
             except Exception as exc:  # any failure means "cannot serve", and the reason is reported
-                return {"ok": False, "backend": self.engine.dialect.name, "error": type(exc).__name__}
-            return {"ok": True, "backend": self.engine.dialect.name}
+                return {"ok": False, **report, "error": type(exc).__name__}
+            # A fresh connection that answers is not enough: the writer's own may be stuck (half-open).
+            return {"ok": bool(writer["ok"]), **report}
 
         db, broker, ai = await asyncio.gather(database(), self.broker.health(), self.ai.health())
         return {

@@ -48,6 +48,7 @@ class Settings:
     send_queue_frames: int = 1024
     ws_ping_interval_s: float = 20.0
     ws_per_message_deflate: bool = False
+    database_timeout_s: float = 10.0
     takeover_lock_ttl_s: float = 15.0
     presence_ttl_s: float = 30.0
     webhooks_allow_private: bool = False
@@ -200,6 +201,9 @@ class Settings:
         ping = number("HUB_WS_PING_INTERVAL_S", 0, 3600)
         if ping is not None:
             values["ws_ping_interval_s"] = ping
+        database_timeout = number("HUB_DATABASE_TIMEOUT_S", 0.2, 600)
+        if database_timeout is not None:
+            values["database_timeout_s"] = database_timeout
         lock_ttl = number("HUB_TAKEOVER_LOCK_TTL_S", 1, 3600)
         if lock_ttl is not None:
             values["takeover_lock_ttl_s"] = lock_ttl

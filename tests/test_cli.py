@@ -375,7 +375,7 @@ async def test_serve_demo_creates_demo_tenants_idempotently_and_keeps_sessions_r
 ) -> None:
     async with serve_demo(tmp_path, 1) as first:
         assert set(first.tenants) == {"office16852-platform", "business"}
-        assert first.health["database"] == {"ok": True, "backend": "sqlite"}
+        assert first.health["database"] == {"ok": True, "backend": "sqlite", "writer": {"ok": True}}
         async with visitor(first.ws, first.tenants["business"]) as client:
             await client.say("hello")
             await client.ai_reply()

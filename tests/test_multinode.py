@@ -118,7 +118,7 @@ async def test_health_reports_database_and_redis(nodes: tuple[HubProcess, HubPro
         for node in nodes:
             report = (await client.get(f"{node.http}/api/health")).json()
             assert report["ok"] is True
-            assert report["database"] == {"ok": True, "backend": "postgresql"}
+            assert report["database"] == {"ok": True, "backend": "postgresql", "writer": {"ok": True}}
             assert report["redis"]["ok"] is True and report["redis"]["subscriber"] is True
 
 

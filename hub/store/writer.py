@@ -67,8 +67,10 @@ class MessageWriter:
     max_batch = 500
     ping_after_idle_s = 5.0
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, timeout_s: float = 10.0) -> None:
         self.engine = engine
+        # A batch that has not committed within the statement bound (and a little) means a stuck writer.
+        self.stuck_after_s = timeout_s + 2.0
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._is_postgres = engine.dialect.name == "postgresql"
@@ -77,6 +79,9 @@ class MessageWriter:
         self._last_used = 0.0
         self.batches = 0  # transactions committed, and the messages in them: how well batching works
         self.written = 0
+        self._busy_since: float | None = None  # when the batch being written started
+        self.last_error: str | None = None  # why the last batch failed, until one succeeds
+        self._failed_at = 0.0
 
     def start(self) -> None:
         self._task = asyncio.create_task(supervise("message-writer", self._run))
@@ -127,7 +132,30 @@ class MessageWriter:
                 batch.append(self._queue.get_nowait())
             await self._write_batch(batch)
 
+    def health(self) -> dict[str, object]:
+        """What the writer experiences: a batch in flight for longer than the statement bound is a stuck
+        writer (a node whose pings pass may still be unable to store anything), and so is a failing one."""
+        now = time.monotonic()
+        busy_s = 0.0 if self._busy_since is None else now - self._busy_since
+        # A failure counts for a while; with no traffic since, the database ping beside this one decides.
+        failing = self.last_error is not None and now - self._failed_at < self.stuck_after_s
+        report: dict[str, object] = {"ok": busy_s < self.stuck_after_s and not failing}
+        if busy_s:
+            report["busy_s"] = round(busy_s, 1)
+        if self._queue.qsize():
+            report["queued"] = self._queue.qsize()
+        if self.last_error is not None:
+            report["error"] = self.last_error
+        return report
+
     async def _write_batch(self, batch: list[_Pending]) -> None:
+        self._busy_since = time.monotonic()
+        try:
+            await self._write_batch_now(batch)
+        finally:
+            self._busy_since = None
+
+    async def _write_batch_now(self, batch: list[_Pending]) -> None:
         try:
             results = await self._commit(batch)
         except (IntegrityError, IntegrityConstraintViolationError):
@@ -137,13 +165,15 @@ class MessageWriter:
                 return
             # A race with another node on one item must not fail the others: retry them one by one.
             for pending in batch:
-                await self._write_batch([pending])
+                await self._write_batch_now([pending])
             return
-        except Exception:
+        except Exception as exc:
             logger.exception("storing %d messages failed", len(batch))
-            await self._drop_connection()  # it may be broken; the next batch opens a fresh one
+            self.last_error, self._failed_at = f"{type(exc).__name__}: {exc}"[:200], time.monotonic()
+            await self._drop_connection()  # it may be broken (or silent for good): the next batch opens a new one
             self._fail(batch, StoreUnavailable("the message was not stored; retry with the same client_id"))
             return
+        self.last_error = None
         self.batches += 1
         self.written += len(batch)
         for pending, result in zip(batch, results, strict=True):
@@ -176,7 +206,8 @@ class MessageWriter:
         self._driver = None
         if connection is not None:
             try:
-                await connection.invalidate()
+                # Bounded: closing a connection the network froze must not freeze the writer with it.
+                await asyncio.wait_for(connection.invalidate(), timeout=2)
             except Exception:  # a broken connection may fail to close in many ways; it is gone either way
                 logger.debug("closing the writer's connection failed", exc_info=True)
 

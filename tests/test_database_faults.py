@@ -1,0 +1,105 @@
+"""PostgreSQL faults between a node and its database, played by a cuttable TCP proxy: the node notices,
+says so in its health, and heals by itself once the network does, losing nothing it acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from hub.settings import Settings
+from hub.store.database import open_engine
+from hub.store.transcript import messages_after
+from tests.conftest import RunningHub, Visitor, serve_hub, visitor
+from tests.proxy import Proxy, proxy_to
+
+TIMEOUT_S = 1.0  # the node's bound on every statement (HUB_DATABASE_TIMEOUT_S), short for the test
+
+
+@pytest.fixture
+async def database_proxy(postgres_url: str) -> AsyncIterator[tuple[Proxy, str]]:
+    """A proxy to the test database, and the database URL through it."""
+    parts = urlsplit(postgres_url)
+    assert parts.hostname is not None and parts.port is not None
+    async with proxy_to(parts.hostname, parts.port) as proxy:
+        yield proxy, postgres_url.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{proxy.port}", 1)
+
+
+@pytest.fixture
+async def proxied_hub(settings: Settings, database_proxy: tuple[Proxy, str]) -> AsyncIterator[RunningHub]:
+    _, url = database_proxy
+    configured = dataclasses.replace(settings, database_url=url, database_timeout_s=TIMEOUT_S)
+    async with serve_hub(configured) as running:
+        yield running
+
+
+async def health(hub: RunningHub) -> tuple[int, dict[str, Any]]:
+    async with httpx.AsyncClient(base_url=hub.http, timeout=10) as client:
+        response = await client.get("/api/health")
+    body: dict[str, Any] = response.json()
+    return response.status_code, body
+
+
+async def stored_ack(client: Visitor, text: str, client_id: str, deadline_s: float) -> dict[str, Any]:
+    """Send until the stored ``message`` frame with this client_id comes back (a refusal is sent again)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + deadline_s
+    while loop.time() < deadline:
+        await client.say(text, client_id=client_id)
+        try:
+            while True:
+                frame = await client.recv(timeout=max(0.1, deadline - loop.time()))
+                if frame["type"] == "message" and frame.get("client_id") == client_id:
+                    return frame
+                if frame["type"] == "error" and frame["code"] in ("not_stored", "internal"):
+                    break  # refused: nothing was stored, send it again
+        except TimeoutError:
+            break
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{text!r} was never stored within {deadline_s} s")
+
+
+async def test_half_open_database_connections_heal_when_the_network_does_and_health_tells_meanwhile(
+    proxied_hub: RunningHub, database_proxy: tuple[Proxy, str], postgres_url: str
+) -> None:
+    hub = proxied_hub
+    proxy, _ = database_proxy
+    tenant = await hub.tenant()
+    async with visitor(hub.ws, tenant.id) as client:
+        await stored_ack(client, "before", "c-1", deadline_s=10)
+        assert (await health(hub))[0] == 200
+
+        # What a failover or a NAT timeout does: every open connection goes silent for good, and for a
+        # while new ones are accepted and hear nothing either.
+        proxy.blackhole()
+        await client.say("during", client_id="c-2")
+        refused = await client.until(lambda f: f["type"] == "error", timeout=TIMEOUT_S * 8)
+        assert refused[-1]["code"] == "not_stored", "a write that cannot finish is refused, not left hanging"
+        status, report = await health(hub)
+        assert status == 503, report
+
+        proxy.heal()  # new connections pass again; the frozen ones never come back
+        loop = asyncio.get_running_loop()
+        healed_at = loop.time()
+        during = await stored_ack(client, "during", "c-2", deadline_s=TIMEOUT_S * 10)
+        after = await stored_ack(client, "after", "c-3", deadline_s=TIMEOUT_S * 10)
+        assert loop.time() - healed_at < TIMEOUT_S * 10, "the node healed by itself, soon after the network did"
+        assert (during["seq"], after["seq"]) == (2, 3)
+        for _ in range(50):
+            if (await health(hub))[0] == 200:
+                break
+            await asyncio.sleep(0.2)
+        assert (await health(hub))[0] == 200
+
+    engine = open_engine(postgres_url)
+    try:
+        transcript = await messages_after(engine, tenant.id, client.ready["session_id"], 0)
+    finally:
+        await engine.dispose()
+    visitor_lines = [(m.seq, m.text) for m in transcript if m.role == "visitor"]
+    assert [text for _, text in visitor_lines] == ["before", "during", "after"], "each stored once, in order"
