@@ -103,3 +103,40 @@ async def test_half_open_database_connections_heal_when_the_network_does_and_hea
         await engine.dispose()
     visitor_lines = [(m.seq, m.text) for m in transcript if m.role == "visitor"]
     assert [text for _, text in visitor_lines] == ["before", "during", "after"], "each stored once, in order"
+
+
+@pytest.fixture
+async def slow_proxied_hub(settings: Settings, database_proxy: tuple[Proxy, str]) -> AsyncIterator[RunningHub]:
+    _, url = database_proxy
+    configured = dataclasses.replace(settings, database_url=url, database_timeout_s=TIMEOUT_S, ai_token_delay_ms=60)
+    async with serve_hub(configured) as running:
+        yield running
+
+
+async def test_a_reply_streamed_while_the_database_refuses_is_stored_once_it_is_back(
+    slow_proxied_hub: RunningHub, database_proxy: tuple[Proxy, str], postgres_url: str
+) -> None:
+    hub = slow_proxied_hub
+    proxy, _ = database_proxy
+    tenant = await hub.tenant()
+    async with visitor(hub.ws, tenant.id) as client:
+        await client.say("hello", client_id="c-1")
+        first_token = (await client.until(lambda f: f["type"] == "token", timeout=10))[-1]
+        # The database goes away while the reply streams: its connections drop, new ones are refused.
+        proxy.refuse()
+        proxy.cut()
+        await asyncio.sleep(2.5)  # the whole reply streams meanwhile, and its store fails
+        proxy.heal()
+        frames = await client.until(lambda f: f["type"] == "message" and f["role"] == "ai", timeout=20)
+        reply = frames[-1]
+        tokens = [f["text"] for f in frames if f["type"] == "token"]
+        assert reply["id"] == first_token["message_id"], "the reply the visitor watched streaming is the one stored"
+        assert reply["text"].startswith(first_token["text"]) and reply["text"].endswith("".join(tokens))
+        assert not reply.get("truncated")
+
+    engine = open_engine(postgres_url)
+    try:
+        transcript = await messages_after(engine, tenant.id, client.ready["session_id"], 0)
+    finally:
+        await engine.dispose()
+    assert [(m.role, m.id) for m in transcript] == [("visitor", transcript[0].id), ("ai", reply["id"])], "once"

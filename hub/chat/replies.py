@@ -11,11 +11,13 @@ takeover on any node cancels the reply where it is generated.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -30,7 +32,7 @@ from hub.plans import Pricebook
 from hub.protocol import CancelReply, Error, Notice, SessionChange, Token, Typing, decode_node_frame, encode
 from hub.store.models import Tenant
 from hub.store.personas import Persona, default_system_prompt
-from hub.store.transcript import get_session, reply_context
+from hub.store.transcript import get_session, message_stored, reply_context
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +102,8 @@ def reply_request(
 
 
 class ReplyRunner:
+    store_retry_s = 120.0  # how long a streamed reply is offered to a failing store before the visitor is told
+
     def __init__(
         self,
         engine: AsyncEngine,
@@ -252,9 +256,38 @@ class ReplyRunner:
             self.publisher.session(tenant.id, session_id, 0, AI_FAILED)
             await self.chat.post(tenant.id, session_id, "system", AI_UNAVAILABLE, meta={"reason": "ai_unavailable"})
             return
-        await self.chat.post(tenant.id, session_id, "ai", "".join(parts), meta=timing or None, message_id=message_id)
+        if await self._store_reply(tenant.id, session_id, "".join(parts), timing or None, message_id):
+            self.meter.spend(tenant.id)
+        else:
+            self.publisher.session(tenant.id, session_id, 0, AI_FAILED)
         self.buffers.buffer_clear(buffer)
-        self.meter.spend(tenant.id)
+
+    async def _store_reply(
+        self, tenant_id: str, session_id: str, text: str, meta: dict[str, Any] | None, message_id: str
+    ) -> bool:
+        """Store a streamed reply; while the store fails, try again with the same id (bounded).
+
+        The visitor saw every token: a reply lost here would vanish on a reload and leave the question
+        unanswered. A retry first asks whether the last attempt was stored after all (a lost ack), so
+        the reply is stored once. Meanwhile the stream buffer keeps its tokens for sockets that resume.
+        """
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + self.store_retry_s
+        delay = 0.2
+        while True:
+            try:
+                await self.chat.post(tenant_id, session_id, "ai", text, meta=meta, message_id=message_id)
+                return True
+            except Exception as exc:  # not stored: the store failed, or reading the webhook listeners did
+                if loop.time() + delay > give_up_at:
+                    logger.error("AI reply %s of session %s could not be stored: %s", message_id, session_id, exc)
+                    return False
+                logger.warning("storing AI reply %s failed (%s); trying again in %.1f s", message_id, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            with contextlib.suppress(Exception):  # the store may still be away: then it is not there either
+                if await message_stored(self.engine, tenant_id, session_id, message_id):
+                    return True
 
     async def _credits_exhausted(self, tenant: Tenant, session_id: str, included: int) -> None:
         """No silent failure: the visitor is told, the conversation goes to people, agents are alerted."""

@@ -104,3 +104,13 @@ async def reply_context(
     if not rows:
         return None, []
     return rows[0].session_mode, [message_from_row(row) for row in reversed(rows)]
+
+
+_MESSAGE_BY_ID = select(messages.c.id).where(*_MESSAGE_IN_SESSION, messages.c.id == bindparam("message_id"))
+
+
+async def message_stored(engine: AsyncEngine, tenant_id: str, session_id: str, message_id: str) -> bool:
+    """Whether a message with this id is stored in the session (a retry after a lost ack asks this)."""
+    params = {"tenant_id": tenant_id, "session_id": session_id, "message_id": message_id}
+    async with reading(engine) as connection:
+        return (await connection.execute(_MESSAGE_BY_ID, params)).first() is not None
