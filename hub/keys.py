@@ -37,6 +37,12 @@ class Keys:
         """Sorted set of ``session node`` members whose visitor is connected, scored by expiry time."""
         return f"{self.prefix}:t:{tenant_id}:presence"
 
+    def reply_leases(self) -> str:
+        """Sorted set of the AI replies streaming on any node (``tenant session message``), scored by lease
+        expiry: a node that dies stops renewing, and another node re-answers that visitor. Platform-wide
+        like the liveness channels; each member names its tenant."""
+        return f"{self.prefix}:replies"
+
     def pricebook_channel(self) -> str:
         """Platform-wide (the pricebook belongs to no tenant): "a new version was published, reload it"."""
         return f"{self.prefix}:pricebook"

@@ -133,12 +133,26 @@ class Node:
             stack.push_async_callback(meter.aclose)
             ai = provider_from_settings(settings)
             stack.push_async_callback(ai.aclose)
-            replies = ReplyRunner(engine, chat, fanout, broker, keys, ai, meter, lambda: pricebook.current)
-            stack.push_async_callback(replies.stop)
+            tenants = TenantCache(engine)
+            replies = ReplyRunner(
+                engine,
+                chat,
+                fanout,
+                broker,
+                keys,
+                ai,
+                meter,
+                lambda: pricebook.current,
+                coord,
+                tenants.get,
+                settings.reply_lease_s,
+            )
+            # Closed before the writer: replies in flight may finish (the grace), and store what they streamed.
+            stack.push_async_callback(replies.stop, settings.shutdown_grace_s)
+            replies.start()
             control = SessionControl(engine, chat, replies, coord, keys, settings.takeover_lock_ttl_s)
             throttle = Throttle(settings.redis_url, settings.redis_prefix)
             stack.push_async_callback(throttle.aclose)
-            tenants = TenantCache(engine)
             passwords = Passwords(settings.password_hashing)
             accounts = Accounts(engine, passwords, lambda: pricebook.current, meter.used, tenants.get)
             node = cls(

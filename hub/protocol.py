@@ -276,6 +276,12 @@ class Token(_ServerFrame, tag="token"):
     text: str
 
 
+class ReplyAborted(_ServerFrame, tag="reply_aborted"):
+    """The AI reply with these tokens will never be finished (its node died): drop them; a new reply follows."""
+
+    message_id: str
+
+
 class Typing(_ServerFrame, tag="typing"):
     role: Literal["visitor", "ai", "agent"]
     active: bool
@@ -384,8 +390,21 @@ class Ok(_ServerFrame, tag="ok"):
     id: str | None = None
 
 
-VisitorOut = Ready | Message | Token | Typing | Pong | Error
-AgentOut = AgentReady | Sessions | SessionPatch | Notice | Watching | Ok | Message | Token | Typing | Pong | Error
+VisitorOut = Ready | Message | Token | ReplyAborted | Typing | Pong | Error
+AgentOut = (
+    AgentReady
+    | Sessions
+    | SessionPatch
+    | Notice
+    | Watching
+    | Ok
+    | Message
+    | Token
+    | ReplyAborted
+    | Typing
+    | Pong
+    | Error
+)
 
 # --- between nodes (the tenant's control channel and the pricebook channel) ----------------------
 

@@ -49,6 +49,8 @@ class Settings:
     ws_ping_interval_s: float = 20.0
     ws_per_message_deflate: bool = False
     database_timeout_s: float = 10.0
+    shutdown_grace_s: float = 10.0
+    reply_lease_s: float = 6.0
     takeover_lock_ttl_s: float = 15.0
     presence_ttl_s: float = 30.0
     webhooks_allow_private: bool = False
@@ -204,6 +206,12 @@ class Settings:
         database_timeout = number("HUB_DATABASE_TIMEOUT_S", 0.2, 600)
         if database_timeout is not None:
             values["database_timeout_s"] = database_timeout
+        grace = number("HUB_SHUTDOWN_GRACE_S", 0, 300)
+        if grace is not None:
+            values["shutdown_grace_s"] = grace
+        reply_lease = number("HUB_REPLY_LEASE_S", 1, 300)
+        if reply_lease is not None:
+            values["reply_lease_s"] = reply_lease
         lock_ttl = number("HUB_TAKEOVER_LOCK_TTL_S", 1, 3600)
         if lock_ttl is not None:
             values["takeover_lock_ttl_s"] = lock_ttl

@@ -116,6 +116,7 @@ def settings(sqlite_url: str) -> Settings:
         secret_key=SECRET,
         secret_key_is_ephemeral=False,
         password_hashing=TEST_PASSWORD_HASHING,
+        shutdown_grace_s=0,  # a test that ends while a reply streams does not wait for it (graceful stops have a test)
     )
 
 

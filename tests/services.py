@@ -261,7 +261,8 @@ class HubProcess:
     def start(self, timeout: float = 30.0) -> None:
         log = tempfile.NamedTemporaryFile(prefix="bob-hub-node-", suffix=".log", delete=False)
         self.log_path = log.name
-        env = {**os.environ, "HUB_PASSWORD_HASHING": TEST_PASSWORD_HASHING, **self.env}
+        # No shutdown grace unless a test asks for one: stopping a node mid-reply must not cost seconds.
+        env = {**os.environ, "HUB_PASSWORD_HASHING": TEST_PASSWORD_HASHING, "HUB_SHUTDOWN_GRACE_S": "0", **self.env}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "hub.cli", "serve", "--port", str(self.port)],
             env=env,

@@ -66,12 +66,25 @@ async def test_claim_lapses_unless_renewed_and_renewal_never_retakes(
 async def test_presence_is_shared_and_expires(coordinators: tuple[Coordinator, Coordinator, Keys]) -> None:
     node_a, node_b, keys = coordinators
     key = keys.presence("t1")
-    await node_a.presence_touch(key, ["s1 node-a", "s2 node-a"], 0.3)
-    await node_b.presence_touch(key, ["s1 node-b"], 5)
-    assert await node_b.presence_members(key) == {"s1 node-a", "s2 node-a", "s1 node-b"}
-    await node_b.presence_remove(key, ["s1 node-b"])
+    await node_a.expiring_touch(key, ["s1 node-a", "s2 node-a"], 0.3)
+    await node_b.expiring_touch(key, ["s1 node-b"], 5)
+    assert await node_b.expiring_members(key) == {"s1 node-a", "s2 node-a", "s1 node-b"}
+    await node_b.expiring_remove(key, ["s1 node-b"])
     await asyncio.sleep(0.4)
-    assert await node_b.presence_members(key) == set(), "a dead node's members lapse by themselves"
+    assert await node_b.expiring_members(key) == set(), "a dead node's members lapse by themselves"
+
+
+async def test_a_lapsed_lease_is_taken_by_exactly_one_node(coordinators: tuple[Coordinator, Coordinator, Keys]) -> None:
+    node_a, node_b, keys = coordinators
+    key = keys.reply_leases()
+    await node_a.expiring_touch(key, ["t1 s1 m1"], 0.3, prune=False)  # node A dies: never renewed
+    await node_b.expiring_touch(key, ["t1 s2 m2"], 5, prune=False)
+    assert await node_b.take_lapsed(key) == [], "nothing has lapsed yet"
+    await asyncio.sleep(0.4)
+    await node_b.expiring_touch(key, ["t1 s2 m2"], 5, prune=False)  # a renewal does not sweep the lapsed away
+    taken = await asyncio.gather(node_a.take_lapsed(key), node_b.take_lapsed(key))
+    assert sorted(taken, key=len) == [[], ["t1 s1 m1"]], "one taker"
+    assert await node_b.take_lapsed(key) == []
 
 
 async def test_unreachable_redis_is_a_clear_unavailable_error() -> None:

@@ -74,7 +74,7 @@ class Presence:
         """Session ids with a visitor connected on any node (this node's own count is the truth for it)."""
         local = {session for tenant, session in self._local if tenant == tenant_id}
         try:
-            members = await self.coord.presence_members(self.keys.presence(tenant_id))
+            members = await self.coord.expiring_members(self.keys.presence(tenant_id))
         except Exception as exc:
             logger.warning("reading presence failed: %s", exc)
             return local
@@ -87,11 +87,11 @@ class Presence:
         for tenant_id, sessions in came.items():
             if sessions:
                 members = [self._member(session) for session in sessions]
-                await self.coord.presence_touch(self.keys.presence(tenant_id), members, self.ttl_s)
+                await self.coord.expiring_touch(self.keys.presence(tenant_id), members, self.ttl_s)
         for tenant_id, gone in went.items():
             if not gone:
                 continue
-            await self.coord.presence_remove(self.keys.presence(tenant_id), [self._member(s) for s in gone])
+            await self.coord.expiring_remove(self.keys.presence(tenant_id), [self._member(s) for s in gone])
             announce = [s for s, wanted in gone.items() if wanted and (tenant_id, s) not in self._local]
             if announce:
                 still_online = await self.online(tenant_id)
@@ -104,7 +104,7 @@ class Presence:
         for tenant_id, session_id in tuple(self._local):
             by_tenant[tenant_id].append(self._member(session_id))
         for tenant_id, members in by_tenant.items():
-            await self.coord.presence_touch(self.keys.presence(tenant_id), members, self.ttl_s)
+            await self.coord.expiring_touch(self.keys.presence(tenant_id), members, self.ttl_s)
 
     async def run(self) -> None:
         """The flusher and heartbeat (supervised). A failed write is retried by the next renewal."""

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,12 +27,24 @@ from hub.chat.fanout import Fanout
 from hub.chat.metering import TenantMeter
 from hub.chat.publisher import Publisher
 from hub.chat.service import ChatService
+from hub.coord.base import Coordinator
 from hub.keys import Keys
 from hub.plans import Pricebook
-from hub.protocol import CancelReply, Error, Notice, SessionChange, Token, Typing, decode_node_frame, encode
+from hub.protocol import (
+    CancelReply,
+    Error,
+    Notice,
+    ReplyAborted,
+    SessionChange,
+    Token,
+    Typing,
+    decode_node_frame,
+    encode,
+)
 from hub.store.models import Tenant
 from hub.store.personas import Persona, default_system_prompt
 from hub.store.transcript import get_session, message_stored, reply_context
+from hub.supervise import supervise
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +126,9 @@ class ReplyRunner:
         ai: AIProvider,
         meter: TenantMeter,
         pricebook: Callable[[], Pricebook | None],
+        coord: Coordinator,
+        tenant_of: Callable[[str], Awaitable[Tenant | None]],
+        lease_s: float = 6.0,
     ) -> None:
         self.engine = engine
         self.chat = chat
@@ -124,7 +139,13 @@ class ReplyRunner:
         self.ai = ai
         self.meter = meter
         self.pricebook = pricebook  # the live published one: answers quote its numbers
+        self.coord = coord
+        self.tenant_of = tenant_of
+        self.lease_s = lease_s  # a reply whose node stops renewing for this long is answered again elsewhere
         self._running: dict[tuple[str, str], _Running] = {}
+        self._leases: dict[tuple[str, str], str] = {}  # session -> its reply's lease member, while it streams
+        self._stopping = False
+        self._keeper: asyncio.Task[None] | None = None
         self._control: dict[str, _ControlListener] = {}
         self._checks: set[asyncio.Task[None]] = set()
 
@@ -139,6 +160,8 @@ class ReplyRunner:
         if running is not None:
             running.again = True
             return
+        if self._stopping:
+            return  # this node is going: a message it stored now is answered by the node the visitor resumes on
         task = asyncio.create_task(self._run(tenant, session_id), name=f"ai-reply:{session_id}")
         self._running[key] = _Running(task)
 
@@ -181,11 +204,59 @@ class ReplyRunner:
             del self._control[tenant_id]
             await self.fanout.leave(self.keys.control_channel(tenant_id), listener)
 
-    async def stop(self) -> None:
+    def start(self) -> None:
+        self._keeper = asyncio.create_task(supervise("reply-leases", self._keep_leases), name="reply-leases")
+
+    async def stop(self, grace_s: float = 0.0) -> None:
+        """Let the replies in flight finish within ``grace_s`` (their sockets moved to other nodes, which
+        hear the rest through the broker), then cut the others short: what was streamed is stored."""
+        self._stopping = True
         tasks = [running.task for running in self._running.values()]
+        if tasks and grace_s > 0:
+            await asyncio.wait(tasks, timeout=grace_s)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._keeper is not None:
+            self._keeper.cancel()
+            await asyncio.gather(self._keeper, return_exceptions=True)
+
+    async def _keep_leases(self) -> None:
+        """Supervised: renew this node's reply leases; take over the replies of a node whose leases lapsed."""
+        key = self.keys.reply_leases()
+        while True:
+            await asyncio.sleep(self.lease_s / 3)
+            if self._leases:
+                await self.coord.expiring_touch(key, list(self._leases.values()), self.lease_s, prune=False)
+            for member in await self.coord.take_lapsed(key):
+                if member not in self._leases.values():
+                    await self._orphaned(member)
+
+    async def _orphaned(self, member: str) -> None:
+        """A reply whose node died mid-stream: end its tokens for every socket, then answer the visitor again."""
+        tenant_id, session_id, message_id = member.split(" ", 2)
+        logger.warning("AI reply %s of session %s lost its node; answering again", message_id, session_id)
+        if not await message_stored(self.engine, tenant_id, session_id, message_id):
+            self.publisher.session(tenant_id, session_id, 0, encode(ReplyAborted(message_id=message_id)))
+            buffer = self.keys.stream_buffer(tenant_id, session_id)
+            held = await self.buffers.buffer_read(buffer)
+            if held and held[0].decode() == message_id:  # a newer reply may own the buffer by now
+                self.buffers.buffer_clear(buffer)
+        tenant = await self.tenant_of(tenant_id)
+        if tenant is not None and not tenant.disabled and self.ai.answers:
+            self.request(tenant, session_id)  # answers only if the visitor's last line is still unanswered
+
+    async def _lease(self, tenant_id: str, session_id: str, message_id: str | None) -> None:
+        """Hold (``message_id``) or end (None) the lease of a session's reply; Redis being away costs only this."""
+        key = (tenant_id, session_id)
+        try:
+            if message_id is not None:
+                member = self._leases[key] = f"{tenant_id} {session_id} {message_id}"
+                await self.coord.expiring_touch(self.keys.reply_leases(), [member], self.lease_s, prune=False)
+            elif (member := self._leases.pop(key, "")) != "":
+                await self.coord.expiring_remove(self.keys.reply_leases(), [member])
+        except Exception as exc:
+            logger.warning("the lease of the AI reply of session %s was not written: %s", session_id, exc)
 
     async def _run(self, tenant: Tenant, session_id: str) -> None:
         key = (tenant.id, session_id)
@@ -195,7 +266,7 @@ class ReplyRunner:
             while True:
                 self._running[key].again = False
                 await self._reply_once(tenant, session_id)
-                if not self._running[key].again:
+                if not self._running[key].again or self._stopping:
                     return
         except asyncio.CancelledError:
             raise
@@ -221,12 +292,20 @@ class ReplyRunner:
         turns = tuple(ChatTurn(m.role, m.text) for m in history)
         request = reply_request(tenant, await self.meter.persona(tenant.id), pricebook, turns)
         message_id = str(uuid.uuid4())
+        await self._lease(tenant.id, session_id, message_id)
+        try:
+            await self._stream(tenant, session_id, request, message_id, said[-1].created_at)
+        finally:
+            await self._lease(tenant.id, session_id, None)
+
+    async def _stream(
+        self, tenant: Tenant, session_id: str, request: ReplyRequest, message_id: str, asked_at: datetime
+    ) -> None:
         buffer = self.keys.stream_buffer(tenant.id, session_id)
         self.publisher.session(tenant.id, session_id, 0, AI_TYPING)
         self.buffers.buffer_clear(buffer)
         self.buffers.buffer_append(buffer, message_id.encode(), STREAM_BUFFER_TTL_S)
         parts: list[str] = []
-        asked_at = said[-1].created_at
         timing: dict[str, int] = {}  # first_token_ms, from the visitor's message: for analytics
         try:
             async for delta in self.ai.stream(request):

@@ -1,4 +1,4 @@
-"""The coordination interface: expiring claims and expiring presence, each with two backends."""
+"""The coordination interface: expiring claims and expiring sets (presence, reply leases), each with two backends."""
 
 from __future__ import annotations
 
@@ -25,15 +25,20 @@ class Coordinator(ABC):
     async def holder(self, key: str) -> str | None: ...
 
     @abstractmethod
-    async def presence_touch(self, key: str, members: list[str], ttl_s: float) -> None:
-        """Mark members present until ``ttl_s`` from now."""
+    async def expiring_touch(self, key: str, members: list[str], ttl_s: float, *, prune: bool = True) -> None:
+        """Mark members present until ``ttl_s`` from now; ``prune`` drops members that lapsed meanwhile
+        (a set whose lapsed members are news, the reply leases, keeps them for ``take_lapsed``)."""
 
     @abstractmethod
-    async def presence_remove(self, key: str, members: list[str]) -> None: ...
+    async def expiring_remove(self, key: str, members: list[str]) -> None: ...
 
     @abstractmethod
-    async def presence_members(self, key: str) -> set[str]:
+    async def expiring_members(self, key: str) -> set[str]:
         """Members whose presence has not expired."""
+
+    @abstractmethod
+    async def take_lapsed(self, key: str) -> list[str]:
+        """Remove and return members whose time ran out: each goes to exactly one caller on any node."""
 
     async def aclose(self) -> None:
         return None

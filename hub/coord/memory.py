@@ -44,18 +44,26 @@ class MemoryCoordinator(Coordinator):
     async def holder(self, key: str) -> str | None:
         return self._current(key)
 
-    async def presence_touch(self, key: str, members: list[str], ttl_s: float) -> None:
+    async def expiring_touch(self, key: str, members: list[str], ttl_s: float, *, prune: bool = True) -> None:
         until = self.backplane.clock() + ttl_s
         self.backplane.presence.setdefault(key, {}).update(dict.fromkeys(members, until))
 
-    async def presence_remove(self, key: str, members: list[str]) -> None:
+    async def expiring_remove(self, key: str, members: list[str]) -> None:
         present = self.backplane.presence.get(key, {})
         for member in members:
             present.pop(member, None)
 
-    async def presence_members(self, key: str) -> set[str]:
+    async def expiring_members(self, key: str) -> set[str]:
         now = self.backplane.clock()
         present = self.backplane.presence.get(key, {})
         for member in [member for member, until in present.items() if until <= now]:
             del present[member]
         return set(present)
+
+    async def take_lapsed(self, key: str) -> list[str]:
+        now = self.backplane.clock()
+        present = self.backplane.presence.get(key, {})
+        lapsed = [member for member, until in present.items() if until <= now]
+        for member in lapsed:
+            del present[member]
+        return lapsed

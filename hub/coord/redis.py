@@ -25,6 +25,12 @@ _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
+# KEYS[1] an expiring set; ARGV now (ms). Removes and returns lapsed members, atomically: one taker each.
+_TAKE_LAPSED = """
+local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 100)
+if #lapsed > 0 then redis.call('ZREM', KEYS[1], unpack(lapsed)) end
+return lapsed
+"""
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -41,6 +47,7 @@ class RedisCoordinator(Coordinator):
         self._claim = self.redis.register_script(_CLAIM)
         self._renew = self.redis.register_script(_RENEW)
         self._release = self.redis.register_script(_RELEASE)
+        self._take_lapsed = self.redis.register_script(_TAKE_LAPSED)
 
     async def _call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
         try:
@@ -74,23 +81,31 @@ class RedisCoordinator(Coordinator):
             raise Unavailable("the hub cannot reach Redis") from exc
         return _text(value) if value is not None else None
 
-    async def presence_touch(self, key: str, members: list[str], ttl_s: float) -> None:
+    async def expiring_touch(self, key: str, members: list[str], ttl_s: float, *, prune: bool = True) -> None:
         if not members:
             return
         now_ms = time.time() * 1000
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.zadd(key, dict.fromkeys(members, now_ms + ttl_s * 1000))
-            pipe.zremrangebyscore(key, "-inf", now_ms)
+            if prune:
+                pipe.zremrangebyscore(key, "-inf", now_ms)
             pipe.expire(key, int(ttl_s) + 60)
             await pipe.execute()
 
-    async def presence_remove(self, key: str, members: list[str]) -> None:
+    async def expiring_remove(self, key: str, members: list[str]) -> None:
         if members:
             await self.redis.zrem(key, *members)
 
-    async def presence_members(self, key: str) -> set[str]:
+    async def expiring_members(self, key: str) -> set[str]:
         raw = await self.redis.zrangebyscore(key, time.time() * 1000, "+inf")
         return {_text(member) for member in raw}
+
+    async def take_lapsed(self, key: str) -> list[str]:
+        try:
+            taken = await self._take_lapsed(keys=[key], args=[time.time() * 1000])
+        except (RedisError, OSError) as exc:
+            raise Unavailable("the hub cannot reach Redis") from exc
+        return [_text(member) for member in taken]
 
     async def aclose(self) -> None:
         await self.redis.aclose(close_connection_pool=True)
