@@ -67,6 +67,10 @@ class Proxy:
         self.port = self._server.sockets[0].getsockname()[1]
         return self.port
 
+    async def start_proxy(self) -> Proxy:
+        await self.start()
+        return self
+
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.mode == "refuse":
             writer.transport.abort()

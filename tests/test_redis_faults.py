@@ -1,13 +1,14 @@
 """Redis is a fast path, not the source of truth: outages lose and duplicate nothing.
 
-These tests start and stop their own ``redis-server`` (never the shared one) and, for the deaf
-listener, put a real TCP relay between the hub and Redis that can go silent without closing.
+These tests start and stop their own ``redis-server`` (never the shared one) and, for a deaf
+listener or a partition of one node, put a cuttable TCP proxy (``tests/proxy.py``) between it and Redis.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -19,7 +20,8 @@ from hub.broker.redis import RedisBroker
 from hub.settings import Settings
 from hub.store.models import Tenant
 from tests.conftest import SECRET, serve_hub, visitor
-from tests.services import TEST_PASSWORD_HASHING, HubProcess, RedisServer, free_port
+from tests.proxy import Proxy, proxy_to
+from tests.services import TEST_PASSWORD_HASHING, HubProcess, RedisServer
 
 
 @pytest.fixture
@@ -107,59 +109,8 @@ async def test_health_is_503_while_redis_is_down(
     await wait_health(node_a, 200, timeout=10)
 
 
-class SilentRelay:
-    """A TCP relay to Redis whose existing connections can go silent: open, but nothing passes.
-
-    Connections made afterwards work normally, so a client that notices and reconnects recovers.
-    """
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.port = free_port()
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._writers: list[asyncio.StreamWriter] = []
-        self._silenced: set[int] = set()
-        self._connections = 0
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-
-    def silence_existing_connections(self) -> None:
-        self._silenced = set(range(self._connections))
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        number = self._connections
-        self._connections += 1
-        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        self._writers += [writer, upstream_writer]
-        for source, sink in ((reader, upstream_writer), (upstream_reader, writer)):
-            task = asyncio.create_task(self._pump(number, source, sink))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _pump(self, number: int, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError, OSError):
-            while data := await source.read(65536):
-                if number in self._silenced:
-                    continue  # swallowed: the far side hears nothing and nobody closes
-                sink.write(data)
-                await sink.drain()
-        sink.close()
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for writer in self._writers:
-            writer.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
 async def test_deaf_subscriber_is_detected_and_reopened_within_seconds(own_redis: RedisServer, sqlite_url: str) -> None:
-    relay = SilentRelay(own_redis.port)
-    await relay.start()
+    relay = await Proxy("127.0.0.1", own_redis.port).start_proxy()
     settings = Settings(
         database_url=sqlite_url,
         redis_url=f"redis://127.0.0.1:{relay.port}/0",
@@ -172,7 +123,7 @@ async def test_deaf_subscriber_is_detected_and_reopened_within_seconds(own_redis
             broker = hub.node.broker
             assert isinstance(broker, RedisBroker)
             assert broker.reconnects == 0
-            relay.silence_existing_connections()
+            relay.freeze()  # open, but nothing passes, and nobody closes: new connections work
             started = time.monotonic()
             while broker.reconnects == 0 and time.monotonic() - started < 10:
                 await asyncio.sleep(0.1)
@@ -180,3 +131,36 @@ async def test_deaf_subscriber_is_detected_and_reopened_within_seconds(own_redis
             assert time.monotonic() - started < 6
     finally:
         await relay.stop()
+
+
+async def test_a_partition_longer_than_a_node_keeps_its_publishes_is_caught_up_by_the_other_nodes(
+    own_redis: RedisServer, postgres_url: str, pg_tenant: Tenant
+) -> None:
+    base = Settings(
+        database_url=postgres_url,
+        secret_key=SECRET,
+        secret_key_is_ephemeral=False,
+        password_hashing=TEST_PASSWORD_HASHING,
+        ai_provider="none",
+        shutdown_grace_s=0,
+    )
+    async with proxy_to("127.0.0.1", own_redis.port) as partition:
+        cut_off = dataclasses.replace(base, redis_url=f"redis://127.0.0.1:{partition.port}/0", node_id="node-a")
+        async with serve_hub(cut_off) as hub_a, serve_hub(dataclasses.replace(base, redis_url=own_redis.url)) as hub_b:
+            broker_a = hub_a.node.broker
+            assert isinstance(broker_a, RedisBroker)
+            broker_a.stale_after_s = 2.0  # node A keeps publishes 10 s by default: the test waits less
+            async with visitor(hub_a.ws, pg_tenant.id) as on_a:
+                query = f"session_id={on_a.ready['session_id']}&resume_token={on_a.ready['resume_token']}&last_seq=0"
+                async with visitor(hub_b.ws, pg_tenant.id, query=query) as on_b:
+                    await on_a.say("before")
+                    assert seqs(await on_b.until(lambda f: f.get("seq") == 1)) == [1]
+
+                    partition.blackhole()  # node A alone loses Redis; node B's subscriber never breaks
+                    await on_a.say("during")
+                    assert seqs(await on_a.until(lambda f: f.get("seq") == 2))[-1] == 2, "stored and shown on A"
+                    await asyncio.sleep(broker_a.stale_after_s + broker_a.pipeline_timeout_s + 1)
+                    partition.heal()
+                    # A quiet session: no later seq will ever reveal the gap to node B by itself.
+                    frames = await on_b.until(lambda f: f.get("seq") == 2, timeout=20)
+                    assert seqs(frames) == [2], "node B caught up from the store, once"

@@ -12,12 +12,23 @@ from collections.abc import Awaitable, Callable
 
 MessageHandler = Callable[[str, bytes], None]
 ResyncHandler = Callable[[], Awaitable[None]]
+# The broker gave up publishing to these channels (Redis was away for too long): other nodes' listeners of
+# them missed something and must be told to catch up from the store.
+LostHandler = Callable[[list[str]], None]
 
 
 class Broker(ABC):
     @abstractmethod
-    async def connect(self, on_message: MessageHandler, on_resync: ResyncHandler | None = None) -> None:
-        """Start hearing the channels this node subscribes to: every payload goes to ``on_message``."""
+    async def connect(
+        self,
+        on_message: MessageHandler,
+        on_resync: ResyncHandler | None = None,
+        on_lost: LostHandler | None = None,
+    ) -> None:
+        """Start hearing the channels this node subscribes to: every payload goes to ``on_message``.
+
+        ``on_resync``: this node's subscriber may have missed payloads; ``on_lost``: publishes of this
+        node to those channels were dropped."""
 
     @abstractmethod
     async def disconnect(self) -> None: ...

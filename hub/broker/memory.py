@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from hub.backplane import MemoryBackplane
-from hub.broker.base import Broker, MessageHandler, ResyncHandler
+from hub.broker.base import Broker, LostHandler, MessageHandler, ResyncHandler
 
 
 class MemoryBroker(Broker):
@@ -14,7 +14,12 @@ class MemoryBroker(Broker):
         self._channels: set[str] = set()
         self._on_message: MessageHandler = _nowhere
 
-    async def connect(self, on_message: MessageHandler, on_resync: ResyncHandler | None = None) -> None:
+    async def connect(
+        self,
+        on_message: MessageHandler,
+        on_resync: ResyncHandler | None = None,
+        on_lost: LostHandler | None = None,
+    ) -> None:
         self._on_message = on_message  # nothing here is ever lost, so there is never anything to resync
 
     async def disconnect(self) -> None:

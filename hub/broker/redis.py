@@ -21,7 +21,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from hub.broker.base import Broker, MessageHandler, ResyncHandler
+from hub.broker.base import Broker, LostHandler, MessageHandler, ResyncHandler
 from hub.broker.subscription import Subscription
 from hub.keys import Keys
 from hub.supervise import supervise
@@ -58,6 +58,7 @@ class RedisBroker(Broker):
         self.url = url
         self._on_message: MessageHandler = _nowhere
         self._on_resync: ResyncHandler | None = None
+        self._on_lost: LostHandler | None = None
         self._redis: Redis | None = None
         self._subscription: Subscription | None = None
         self._channels: set[str] = set()
@@ -76,8 +77,13 @@ class RedisBroker(Broker):
             raise RuntimeError("RedisBroker used before connect()")
         return self._redis
 
-    async def connect(self, on_message: MessageHandler, on_resync: ResyncHandler | None = None) -> None:
-        self._on_message, self._on_resync = on_message, on_resync
+    async def connect(
+        self,
+        on_message: MessageHandler,
+        on_resync: ResyncHandler | None = None,
+        on_lost: LostHandler | None = None,
+    ) -> None:
+        self._on_message, self._on_resync, self._on_lost = on_message, on_resync, on_lost
         # No socket_timeout: redis-py would wrap every reply read of a pipeline in its own asyncio timeout
         # (measured: most of the publisher's CPU per token). The publisher bounds a whole pipeline instead.
         self._redis = Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=None, health_check_interval=0)
@@ -112,6 +118,8 @@ class RedisBroker(Broker):
         if len(self._ops) >= self.max_pending_ops:
             dropped = self._ops.popleft()
             logger.warning("redis publish queue full; dropped an op for %s", dropped[2])
+            if dropped[0] == _PUBLISH:
+                self._lost([dropped[2]])
         self._ops.append(op)
         self._wakeup.set()
 
@@ -187,8 +195,10 @@ class RedisBroker(Broker):
             await self.redis.connection_pool.release(connection)
 
     def _requeue(self, batch: list[Op]) -> None:
-        """Put a failed batch back in front, minus what went stale: the store backfills those."""
+        """Put a failed batch back in front, minus what went stale: the store backfills those, once the
+        nodes that missed them are told which channels (``on_lost``)."""
         now = asyncio.get_running_loop().time()
+        lost: set[str] = set()
         for op in reversed(batch):
             if op[0] == _READ:
                 future: asyncio.Future[list[bytes]] = op[4]
@@ -196,6 +206,15 @@ class RedisBroker(Broker):
                     future.set_result([])
             elif now - op[1] < self.stale_after_s:
                 self._ops.appendleft(op)
+            elif op[0] == _PUBLISH:
+                lost.add(op[2])
+        if lost:
+            self._lost(sorted(lost))
+
+    def _lost(self, channels: list[str]) -> None:
+        logger.warning("redis publishes to %d channel(s) went stale and were dropped", len(channels))
+        if self._on_lost is not None:
+            self._on_lost(channels)
 
     async def _subscribe_loop(self) -> None:
         backoff = 0.1

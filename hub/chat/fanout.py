@@ -1,7 +1,9 @@
 """Per-node fan-out: local sockets get a frame at once, other nodes through the broker.
 
 A frame is encoded once; every local listener receives the same ``str``. Broker payloads carry a
-small header (origin node and seq) so a node skips its own echo without parsing JSON.
+small header (origin node and seq) so a node skips its own echo without parsing JSON. A payload with
+seq ``CATCH_UP`` and no frame tells the other nodes to catch up on that channel from the store: this
+node's broker dropped publishes to it (Redis was away longer than it keeps them).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Protocol
 from hub.broker.base import Broker
 
 logger = logging.getLogger(__name__)
+
+CATCH_UP = -1  # the seq of a payload that carries no frame: "catch up on this channel from the store"
 
 
 class Listener(Protocol):
@@ -30,7 +34,7 @@ class Fanout:
 
     async def connect(self) -> None:
         """Hear other nodes: everything the broker receives comes in through here."""
-        await self.broker.connect(self._from_broker, self._resync)
+        await self.broker.connect(self._from_broker, self._resync, self._lost)
 
     @property
     def channels(self) -> int:
@@ -74,9 +78,18 @@ class Fanout:
         except ValueError:
             logger.warning("dropping a malformed broker payload on %s", channel)
             return
+        if number == CATCH_UP:
+            for listener in tuple(listeners):
+                listener.resync()
+            return
         text = frame.decode()
         for listener in tuple(listeners):
             listener.deliver(number, text)
+
+    def _lost(self, channels: list[str]) -> None:
+        """This node's publishes to these channels were dropped: every other node's listeners catch up."""
+        for channel in channels:
+            self.broker.publish(channel, b"%s %d\n" % (self._node, CATCH_UP))
 
     async def _resync(self) -> None:
         for listeners in tuple(self._listeners.values()):
