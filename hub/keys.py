@@ -37,6 +37,10 @@ class Keys:
         """Sorted set of ``session node`` members whose visitor is connected, scored by expiry time."""
         return f"{self.prefix}:t:{tenant_id}:presence"
 
+    def replying(self, tenant_id: str, session_id: str) -> str:
+        """Claim of the node replying to a session: one AI reply at a time per session, on all nodes."""
+        return f"{self.prefix}:t:{tenant_id}:s:{session_id}:replying"
+
     def reply_leases(self) -> str:
         """Sorted set of the AI replies streaming on any node (``tenant session message``), scored by lease
         expiry: a node that dies stops renewing, and another node re-answers that visitor. Platform-wide

@@ -145,6 +145,7 @@ class Node:
                 lambda: pricebook.current,
                 coord,
                 tenants.get,
+                settings.node_id,
                 settings.reply_lease_s,
             )
             # Closed before the writer: replies in flight may finish (the grace), and store what they streamed.

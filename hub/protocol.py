@@ -266,6 +266,7 @@ class Message(_ServerFrame, tag="message"):
     client_id: str | None = None
     truncated: bool = False
     author: str | None = None
+    replies_to: int | None = None  # an AI reply: the newest seq it took into account
 
 
 class Token(_ServerFrame, tag="token"):
@@ -448,6 +449,7 @@ def message_frame(message: StoredMessage) -> Message:
         client_id=message.client_id,
         truncated=bool(meta.get("truncated", False)),
         author=meta.get("author"),
+        replies_to=meta.get("replies_to"),
     )
 
 

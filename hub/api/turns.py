@@ -68,6 +68,8 @@ class Turn:
                 if kind in ("token", "error"):
                     yield frame
                 elif kind == "message" and frame["seq"] > self.own["seq"]:
+                    if frame["role"] == "ai" and frame.get("replies_to", frame["seq"]) < self.own["seq"]:
+                        continue  # the answer to an earlier message of the session (a concurrent turn's)
                     yield frame
                     if (frame["role"] == "ai" and not frame.get("truncated")) or frame["role"] == "system":
                         return

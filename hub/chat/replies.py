@@ -41,7 +41,7 @@ from hub.protocol import (
     decode_node_frame,
     encode,
 )
-from hub.store.models import Tenant
+from hub.store.models import StoredMessage, Tenant
 from hub.store.personas import Persona, default_system_prompt
 from hub.store.transcript import get_session, message_stored, reply_context
 from hub.supervise import supervise
@@ -86,6 +86,23 @@ class _ControlListener:
         self.runner.recheck(self.tenant_id)
 
 
+def unanswered(history: list[StoredMessage]) -> list[StoredMessage]:
+    """The visitor's messages that nothing answered yet (oldest first).
+
+    A reply stores ``replies_to``, the newest seq of its context, so a message that arrived while it
+    streamed (stored before it, with a lower seq) is still unanswered after it. A person's message
+    answers everything before it, and so does the notice that the AI could not answer (the visitor
+    was told; what they write next is answered with the conversation as context).
+    """
+    through = 0
+    for message in history:
+        if message.role == "ai":
+            through = max(through, int((message.meta or {}).get("replies_to", message.seq)))
+        elif message.role == "agent" or (message.meta or {}).get("reason") == "ai_unavailable":
+            through = max(through, message.seq)
+    return [message for message in history if message.role == "visitor" and message.seq > through]
+
+
 def reply_request(
     tenant: Tenant, persona: Persona | None, pricebook: Pricebook | None, history: tuple[ChatTurn, ...]
 ) -> ReplyRequest:
@@ -128,6 +145,7 @@ class ReplyRunner:
         pricebook: Callable[[], Pricebook | None],
         coord: Coordinator,
         tenant_of: Callable[[str], Awaitable[Tenant | None]],
+        node_id: str,
         lease_s: float = 6.0,
     ) -> None:
         self.engine = engine
@@ -141,7 +159,10 @@ class ReplyRunner:
         self.pricebook = pricebook  # the live published one: answers quote its numbers
         self.coord = coord
         self.tenant_of = tenant_of
+        self.node_id = node_id
         self.lease_s = lease_s  # a reply whose node stops renewing for this long is answered again elsewhere
+        self._ttl_ms = int(lease_s * 1000)
+        self._claims: set[tuple[str, str]] = set()  # sessions this node is replying to (their claims renewed)
         self._running: dict[tuple[str, str], _Running] = {}
         self._leases: dict[tuple[str, str], str] = {}  # session -> its reply's lease member, while it streams
         self._stopping = False
@@ -228,6 +249,9 @@ class ReplyRunner:
             await asyncio.sleep(self.lease_s / 3)
             if self._leases:
                 await self.coord.expiring_touch(key, list(self._leases.values()), self.lease_s, prune=False)
+            if self._claims:
+                claims = [(self.keys.replying(t, s), self.node_id) for t, s in self._claims]
+                await self.coord.renew(claims, self._ttl_ms)
             for member in await self.coord.take_lapsed(key):
                 if member not in self._leases.values():
                     await self._orphaned(member)
@@ -263,10 +287,17 @@ class ReplyRunner:
         try:
             # Listening before the mode is read: a takeover committed after that read is heard as a cancel.
             await self._listen_control(tenant.id)
-            while True:
+            while not self._stopping:
                 self._running[key].again = False
-                await self._reply_once(tenant, session_id)
-                if not self._running[key].again or self._stopping:
+                # One reply at a time per session on all nodes. A node that finds the claim taken leaves the
+                # message to the holder, which reads the store again after it lets the claim go.
+                if not await self._claim(tenant.id, session_id):
+                    return
+                try:
+                    answered = await self._reply_once(tenant, session_id)
+                finally:
+                    await self._release(tenant.id, session_id)
+                if not answered and not self._running[key].again:
                     return
         except asyncio.CancelledError:
             raise
@@ -277,36 +308,63 @@ class ReplyRunner:
             self._running.pop(key, None)
             await self._unlisten_control(tenant.id)
 
-    async def _reply_once(self, tenant: Tenant, session_id: str) -> None:
+    async def _claim(self, tenant_id: str, session_id: str) -> bool:
+        try:
+            taken, _ = await self.coord.claim(self.keys.replying(tenant_id, session_id), self.node_id, self._ttl_ms)
+        except Exception as exc:  # Redis away: answering twice is better than not answering
+            logger.warning("claiming the reply of session %s failed (%s); replying anyway", session_id, exc)
+            return True
+        if taken:
+            self._claims.add((tenant_id, session_id))
+        return taken
+
+    async def _release(self, tenant_id: str, session_id: str) -> None:
+        self._claims.discard((tenant_id, session_id))
+        with contextlib.suppress(Exception):  # it lapses by itself
+            await self.coord.release(self.keys.replying(tenant_id, session_id), self.node_id)
+
+    async def _reply_once(self, tenant: Tenant, session_id: str) -> bool:
+        """Answer what the visitor said since the last reply's context; False when there is nothing to answer."""
         mode, history = await reply_context(self.engine, tenant.id, session_id, HISTORY_TURNS)
         if mode != "ai":
-            return  # an agent took over after the visitor wrote
-        said = [message for message in history if message.role != "system"]  # notices answer nothing
-        if not said or said[-1].role != "visitor":
-            return  # someone already answered (an agent, or a reply that raced this one)
+            return False  # an agent took over after the visitor wrote
+        questions = unanswered(history)
+        if not questions:
+            return False  # answered already (by a reply that covered it, or by an agent)
         pricebook = self.pricebook()
         plan = pricebook.plan(tenant.plan) if pricebook is not None else None
         if plan is not None and await self.meter.credits_used(tenant.id) >= plan.ai_credits_month:
             await self._credits_exhausted(tenant, session_id, plan.ai_credits_month)
-            return
-        turns = tuple(ChatTurn(m.role, m.text) for m in history)
+            return False
+        # What came in while the last reply streamed is put after it: that is the order the visitor lived.
+        context = [m for m in history if m not in questions] + questions
+        turns = tuple(ChatTurn(m.role, m.text) for m in context)
         request = reply_request(tenant, await self.meter.persona(tenant.id), pricebook, turns)
         message_id = str(uuid.uuid4())
+        replies_to = history[-1].seq
         await self._lease(tenant.id, session_id, message_id)
         try:
-            await self._stream(tenant, session_id, request, message_id, said[-1].created_at)
+            await self._stream(tenant, session_id, request, message_id, questions[-1].created_at, replies_to)
         finally:
             await self._lease(tenant.id, session_id, None)
+        return True
 
     async def _stream(
-        self, tenant: Tenant, session_id: str, request: ReplyRequest, message_id: str, asked_at: datetime
+        self,
+        tenant: Tenant,
+        session_id: str,
+        request: ReplyRequest,
+        message_id: str,
+        asked_at: datetime,
+        replies_to: int,
     ) -> None:
         buffer = self.keys.stream_buffer(tenant.id, session_id)
         self.publisher.session(tenant.id, session_id, 0, AI_TYPING)
         self.buffers.buffer_clear(buffer)
         self.buffers.buffer_append(buffer, message_id.encode(), STREAM_BUFFER_TTL_S)
         parts: list[str] = []
-        timing: dict[str, int] = {}  # first_token_ms, from the visitor's message: for analytics
+        # replies_to: the newest message the reply took into account; first_token_ms (analytics) from the question
+        timing: dict[str, int] = {"replies_to": replies_to}
         try:
             async for delta in self.ai.stream(request):
                 if not parts:
@@ -320,7 +378,7 @@ class ReplyRunner:
         except asyncio.CancelledError:
             # Taken over mid-stream: what the visitor already saw stays, marked as cut short.
             if parts:
-                meta = {"truncated": True, **timing}
+                meta: dict[str, Any] = {"truncated": True, **timing}
                 await self.chat.post(tenant.id, session_id, "ai", "".join(parts), meta=meta, message_id=message_id)
                 self.meter.spend(tenant.id)
             self.buffers.buffer_clear(buffer)
@@ -329,13 +387,18 @@ class ReplyRunner:
             logger.warning("AI provider failed for session %s: %s", session_id, exc)
             if parts:
                 await self.chat.post(
-                    tenant.id, session_id, "ai", "".join(parts), meta={"truncated": True}, message_id=message_id
+                    tenant.id,
+                    session_id,
+                    "ai",
+                    "".join(parts),
+                    meta={"truncated": True, "replies_to": replies_to},
+                    message_id=message_id,
                 )
             self.buffers.buffer_clear(buffer)
             self.publisher.session(tenant.id, session_id, 0, AI_FAILED)
             await self.chat.post(tenant.id, session_id, "system", AI_UNAVAILABLE, meta={"reason": "ai_unavailable"})
             return
-        if await self._store_reply(tenant.id, session_id, "".join(parts), timing or None, message_id):
+        if await self._store_reply(tenant.id, session_id, "".join(parts), timing, message_id):
             self.meter.spend(tenant.id)
         else:
             self.publisher.session(tenant.id, session_id, 0, AI_FAILED)
