@@ -265,11 +265,15 @@ async def test_docs_can_be_framed_by_another_site_and_the_portal_and_mission_con
 async def test_the_widget_runs_on_a_host_page_with_the_strict_policy_docs_deploy_describes(
     hub: RunningHub, site: Site, chromium: Chromium
 ) -> None:
-    """What docs/DEPLOY.md tells a site to allow is enough: the hub for scripts and connections, nothing inline."""
+    """What docs/DEPLOY.md tells a site to allow is enough: the hub for scripts and connections, nothing inline,
+    and the widget writes no HTML (so a site that enforces Trusted Types keeps it too)."""
     tenant = await hub.tenant()
     await create_widget_key(hub.node.engine, tenant.id, [site.origin])
     hub.node.tenants.forget(tenant.id)
-    policy = f"default-src 'none'; script-src {hub.http}; connect-src {hub.http} {hub.ws}; base-uri 'none'"
+    policy = (
+        f"default-src 'none'; script-src {hub.http}; connect-src {hub.http} {hub.ws}; base-uri 'none'; "
+        "require-trusted-types-for 'script'"
+    )
     tag = f'<script src="{hub.http}/widget/{tenant.id}/widget.js"></script>'
     body = f"<!doctype html><title>Shop</title><h1>Shop</h1>{tag}"
     site.pages["/"] = (body, {"Content-Security-Policy": policy})
