@@ -1,8 +1,8 @@
 """The security headers of every HTTP answer, defined here and added by one ASGI middleware around the app.
 
 - Every answer: ``X-Content-Type-Options: nosniff`` (a body is only ever used as the type it declares),
-  ``Referrer-Policy: same-origin`` (the hub's URLs are never sent to other sites; same-origin requests
-  keep their ``Origin`` header, which ``no-referrer`` would turn into ``null``), and
+  ``Referrer-Policy: same-origin`` (the hub's URLs are never sent to other sites, and a form's
+  same-origin POST keeps its ``Origin``, which ``no-referrer`` turns into ``null``), and
   ``Strict-Transport-Security`` when ``HUB_PUBLIC_URL`` is https.
 - HTML pages (the Customer Portal, Mission Control): scripts, styles and connections from the hub only,
   no inline script or style, and no framing (clickjacking: they act on a logged-in session).
