@@ -6,11 +6,12 @@ import contextlib
 import gc
 from collections.abc import AsyncIterator
 from functools import partial
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from hub.api.errors import EXCEPTION_HANDLERS
@@ -33,6 +34,7 @@ from hub.portal import (
     webhooks_page,
     widget_setup,
 )
+from hub.security_headers import SecurityHeaders, SecurityHeadersMiddleware
 from hub.settings import Settings
 from hub.ws.visitor import park_idle_senders, visitor_socket
 
@@ -45,7 +47,17 @@ class HubApp(Starlette):
     A visitor socket lives for hours and most are idle: routed the usual way, each keeps the error
     middleware, exception middleware, router and route coroutine frames alive for its whole life.
     The handler catches everything itself, so nothing of that stack is needed on this path.
+
+    Every HTTP answer gets its security headers from a middleware outside the whole stack, so that
+    even the error middleware's 500 carries them.
     """
+
+    def __init__(self, *, security_headers: SecurityHeaders, **options: Any) -> None:
+        super().__init__(**options)
+        self.security_headers = security_headers
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeadersMiddleware(super().build_middleware_stack(), self.security_headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope["path"].startswith(VISITOR_SOCKET_PREFIX):
@@ -102,7 +114,12 @@ def create_app(
         *(operation.route() for operation in API),
         *(socket.route() for socket in SOCKETS),
     ]
-    return HubApp(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
+    return HubApp(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers=EXCEPTION_HANDLERS,
+        security_headers=SecurityHeaders.for_hub(settings.public_url),
+    )
 
 
 def app_from_env() -> Starlette:

@@ -16,7 +16,7 @@ async def test_bundle_carries_the_tenants_config_and_publishable_key(hub: Runnin
     async with httpx.AsyncClient(base_url=hub.http) as client:
         response = await client.get(f"/widget/{tenant.id}/widget.js", headers={"Accept-Encoding": "identity"})
     assert response.status_code == 200
-    assert response.headers["content-type"].startswith("application/javascript")
+    assert response.headers["content-type"].startswith("text/javascript")
     body = response.text
     assert tenant.id in body and key.key in body and '"name":"Ada"' in body
     assert f"/ws/visitor/{tenant.id}" in body
@@ -61,7 +61,7 @@ async def test_unknown_tenant_gets_a_javascript_404_that_warns_once(hub: Running
         for tenant_id in ("00000000-0000-4000-8000-000000000000", "nope"):
             response = await client.get(f"/widget/{tenant_id}/widget.js")
             assert response.status_code == 404
-            assert response.headers["content-type"].startswith("application/javascript")
+            assert response.headers["content-type"].startswith("text/javascript")
             assert response.text.count("console.warn(") == 1
 
 

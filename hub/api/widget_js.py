@@ -40,7 +40,8 @@ def widget_config(request: Request, services: Services, tenant: Tenant, widget_k
 async def widget_js(request: Request) -> Response:
     services: Services = request.state.services
     tenant = await services.tenants.get(request.path_params["tenant_uuid"])
-    js_headers = {"Content-Type": "application/javascript; charset=utf-8", "X-Content-Type-Options": "nosniff"}
+    # X-Content-Type-Options: nosniff comes with every answer (hub.security_headers).
+    js_headers = {"Content-Type": "text/javascript; charset=utf-8"}
     if tenant is None or tenant.disabled:
         return Response(NOT_FOUND_JS, status_code=404, headers={**js_headers, "Cache-Control": "no-store"})
     keys = await services.tenants.widget_keys(tenant.id)
