@@ -33,7 +33,8 @@ async def database_proxy(postgres_url: str) -> AsyncIterator[tuple[Proxy, str]]:
 @pytest.fixture
 async def proxied_hub(settings: Settings, database_proxy: tuple[Proxy, str]) -> AsyncIterator[RunningHub]:
     _, url = database_proxy
-    configured = dataclasses.replace(settings, database_url=url, database_timeout_s=TIMEOUT_S)
+    # No AI: the test is about the writer, and a reply stored around the fault would move the seqs.
+    configured = dataclasses.replace(settings, database_url=url, database_timeout_s=TIMEOUT_S, ai_provider="none")
     async with serve_hub(configured) as running:
         yield running
 
