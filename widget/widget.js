@@ -163,10 +163,11 @@
     ".ai,.agent{align-self:flex-start;background:#fff;border:1px solid #dfe1e6;border-bottom-left-radius:4px}" +
     ".system{align-self:center;color:#555;font-size:13px;font-style:italic;text-align:center}" +
     ".pending{opacity:.6}.a{display:block;font-size:12px;font-weight:600;color:#555}.m a{color:inherit}" +
-    ".st{display:block;margin-top:2px;font-size:12px;font-style:italic}.st:empty{display:none}" +
+    ".st{display:block;margin-top:2px;font-size:12px;font-style:italic;color:#555}.st:empty{display:none}" +
+    ".m.held{opacity:1;background:#fff;color:#1b1b1f;border:1px dashed ~}" +
     ".m.failed{opacity:1;background:#fff;color:#1b1b1f;border:1px solid #b3261e}.failed .st{color:#b3261e;" +
     "font-style:normal;font-weight:600}.r{display:block;margin:6px 0 2px auto;border:1px solid #b3261e;" +
-    "border-radius:8px;padding:4px 12px;background:#fff;color:#b3261e;font:600 13px system-ui,sans-serif;" +
+    "border-radius:8px;padding:6px 14px;background:#fff;color:#b3261e;font:600 13px system-ui,sans-serif;" +
     "cursor:pointer}.r:hover{background:#fdecea}.r:focus-visible{outline:2px solid #b3261e;outline-offset:2px}" +
     ".s{padding:0 16px;font-size:13px;color:#555}.s:empty{display:none}" +
     ".f{display:flex;gap:8px;padding:10px;border-top:1px solid #dfe1e6;background:#fff;margin:0}" +
@@ -451,7 +452,9 @@
     });
   }
 
+  // A message held up looks unlike a sent one (and its note stays readable): white, outlined, red once given up on.
   function mark(node, note, isFailed, canRetry) {
+    node.classList.toggle("held", !!note && !isFailed);
     node.classList.toggle("failed", isFailed);
     if (node._st && node._st.textContent !== note) {
       node._st.textContent = note; // inside the log: a screen reader announces the change
