@@ -106,7 +106,7 @@
   var pendingEls = {}; // client_id -> bubble
   // Sending, in order: only the oldest unconfirmed message (state.pending[0]) is on its way; the next one
   // leaves when the hub has stored it. A refusal sends it again with its client_id, after a backoff.
-  var RETRY_LIMIT = 8; // refusals in a row (about a minute of backoff) before the visitor is asked
+  var RETRY_LIMIT = 8; // refusals in a row (45 to 90 s of backoff) before the visitor is asked
   var ACK_TIMEOUT_MS = 15000; // no echo and no error by then: counted as a refusal
   var SLOW_MS = 2000; // an unconfirmed message says "Sending…" after this long
   var sending = null; // the pending message on the socket, waiting for its echo
