@@ -28,6 +28,7 @@ from playwright.async_api import (
     WebSocketRoute,
     expect,
 )
+from sqlalchemy import make_url, select
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -35,9 +36,12 @@ from starlette.routing import Route
 
 from hub.chat.identity import bound_session_id, visitor_id_from_token
 from hub.settings import Settings
+from hub.store.database import open_engine
 from hub.store.models import Tenant
+from hub.store.tables import messages
 from tests.accounts import create_widget_key
 from tests.conftest import RunningHub, serve_hub
+from tests.proxy import Proxy, proxy_to
 from tests.services import free_port
 
 GREETING_REPLY = "Hi! I'm Bob, the assistant of Acme Test. How can I help you today?"
@@ -116,6 +120,7 @@ class Visit:
     console: list[ConsoleMessage] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
     sockets: list[list[dict[str, Any]]] = field(default_factory=list)  # frames received, per socket
+    sent: list[dict[str, Any]] = field(default_factory=list)  # frames the page sent, on every socket
 
     @property
     def launcher(self) -> Locator:
@@ -174,9 +179,12 @@ async def visit(
     *,
     init_script: str = "",
     ws_route: Callable[[WebSocketRoute], Any] | None = None,
+    fake_clock: bool = False,
     **options: Any,
 ) -> AsyncIterator[Visit]:
     context = await browser.new_context(**options)
+    if fake_clock:
+        await context.clock.install()
     if init_script:
         await context.add_init_script(init_script)
     page = await context.new_page()
@@ -194,6 +202,7 @@ async def visit(
         frames: list[dict[str, Any]] = []
         current.sockets.append(frames)
         socket.on("framereceived", lambda payload: frames.append(json.loads(payload)))
+        socket.on("framesent", lambda payload: current.sent.append(json.loads(payload)))
 
     page.on("dialog", on_dialog)
     page.on("websocket", on_websocket)
@@ -511,3 +520,185 @@ async def test_a_message_the_hub_refuses_comes_back_to_the_message_box(
             await v.send("hello")
             await expect(v.bubbles("ai").last).to_have_text(GREETING_REPLY)
             await expect(v.page.get_by_text("could not be sent")).to_have_count(0)
+
+
+# ---- the database goes away ----------------------------------------------------------------------
+# A hub in this process on PostgreSQL reached through a cuttable proxy: the outage is real (the hub's
+# connections are cut and new ones refused), only the network between the hub and PostgreSQL is touched.
+
+RETRY_LIMIT = 8  # refusals in a row before the widget gives up and asks the visitor (widget.js)
+
+
+@dataclass
+class Outage:
+    hub: RunningHub
+    proxy: Proxy
+    postgres_url: str  # the database itself, not through the proxy
+
+    def begin(self) -> None:
+        self.proxy.refuse()
+        self.proxy.cut()
+
+    def end(self) -> None:
+        self.proxy.heal()
+
+    async def transcript(self, tenant: Tenant, session_id: str) -> list[tuple[str, str, str | None]]:
+        """The session's messages as PostgreSQL holds them (role, text, client_id), read directly."""
+        engine = open_engine(self.postgres_url)
+        try:
+            async with engine.connect() as connection:
+                rows = await connection.execute(
+                    select(messages.c.role, messages.c.text, messages.c.client_id)
+                    .where(messages.c.tenant_id == tenant.id, messages.c.session_id == session_id)
+                    .order_by(messages.c.seq)
+                )
+                return [(row.role, row.text, row.client_id) for row in rows]
+        finally:
+            await engine.dispose()
+
+
+@pytest.fixture
+async def outage(settings: Settings, postgres_url: str) -> AsyncIterator[Outage]:
+    database = make_url(postgres_url)
+    async with proxy_to(database.host or "127.0.0.1", database.port or 5432) as proxy:
+        through_proxy = database.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        async with serve_hub(settings.with_overrides(database_url=through_proxy, ai_token_delay_ms=40)) as hub:
+            yield Outage(hub, proxy, postgres_url)
+
+
+async def eventually(check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        assert loop.time() < deadline, f"not within {timeout}s: {what}"
+        await asyncio.sleep(0.05)
+
+
+def received(v: Visit, frame_type: str, code: str | None = None) -> int:
+    return sum(f["type"] == frame_type and f.get("code") == code for frames in v.sockets for f in frames)
+
+
+async def test_messages_refused_in_a_database_outage_are_sent_again_in_order(
+    browser: Browser, shops: Shops, outage: Outage
+) -> None:
+    tenant = await widget_tenant(outage.hub, shops.allowed)
+    async with visit(browser, shops.allowed, outage.hub, tenant) as v:
+        await v.launcher.click()
+        await eventually(lambda: received(v, "ready") == 1, "the socket is ready")
+        outage.begin()
+        await v.send("hello")
+        await eventually(lambda: received(v, "error", "not_stored") == 1, "the hub refused the first message")
+        await v.send("shipping costs")
+        pending = v.log.locator(".m.visitor.pending")
+        await expect(pending).to_have_count(2)
+        await expect(pending.first.locator(".st")).to_have_text("Not sent yet. Retrying…")
+        await expect(pending.last.locator(".st")).to_have_text("Waiting to send…")
+        await eventually(lambda: received(v, "error", "not_stored") >= 2, "the first message was sent again")
+        outage.end()
+
+        await expect(pending).to_have_count(0, timeout=20_000)
+        await expect(v.bubbles("visitor")).to_have_text(["hello", "shipping costs"])
+        await expect(v.log.locator(".m").last).to_have_class(re.compile(r"\bai\b"), timeout=10_000)
+        await expect(v.log).to_have_attribute("aria-busy", "false")
+        shown = await v.texts()
+        state = await v.stored()
+        assert state["pending"] == []
+    said = [(f["text"], f["client_id"]) for f in v.sent if f["type"] == "message"]
+    first, second = said[0][1], said[-1][1]
+    assert {text for text, cid in said if cid == first} == {"hello"} and said[-1][0] == "shipping costs"
+    # The second message left only once the first was stored: every frame of the first comes before it.
+    assert [cid for _, cid in said] == sorted((cid for _, cid in said), key=lambda cid: cid != first), said
+    stored = await outage.transcript(tenant, state["sid"])
+    assert [row for row in stored if row[0] == "visitor"] == [
+        ("visitor", "hello", first),
+        ("visitor", "shipping costs", second),
+    ]
+    # Answered: an AI reply follows the second message (one reply may answer both: the hub's burst rule).
+    assert stored[-1][0] == "ai"
+    assert shown == [GREETING] + [text for _, text, _ in stored], "the widget shows what is stored, in order"
+
+
+async def test_messages_written_offline_go_out_after_the_reconnect_one_by_one_in_order(
+    browser: Browser, shops: Shops, live_hub: RunningHub
+) -> None:
+    tenant = await widget_tenant(live_hub, shops.allowed)
+    async with visit(browser, shops.allowed, live_hub, tenant) as v:
+        await v.launcher.click()
+        await eventually(lambda: received(v, "ready") == 1, "the socket is ready")
+        await v.context.set_offline(True)
+        await expect(v.page.get_by_text("Connection lost. Reconnecting…")).to_be_visible()
+        for text in ("one", "two", "three"):
+            await v.send(text)
+        pending = v.log.locator(".m.visitor.pending")
+        await expect(pending.locator(".st")).to_have_text(["Sending…", "Waiting to send…", "Waiting to send…"])
+        await v.context.set_offline(False)
+        await expect(pending).to_have_count(0, timeout=10_000)
+        await expect(v.bubbles("visitor")).to_have_text(["one", "two", "three"])
+        state = await v.stored()
+    said = [f["text"] for f in v.sent if f["type"] == "message"]
+    assert said == ["one", "two", "three"], "each sent once, the next after the hub stored the previous one"
+    stored = await history(live_hub, tenant, state["sid"])
+    assert [text for role, text in stored if role == "visitor"] == ["one", "two", "three"]
+
+
+async def test_a_message_refused_until_the_retries_run_out_waits_for_the_visitor(
+    browser: Browser, shops: Shops, outage: Outage
+) -> None:
+    tenant = await widget_tenant(outage.hub, shops.allowed)
+    # The page's timers run on a clock the test moves forward, so the minute of backoff takes no minute.
+    async with visit(browser, shops.allowed, outage.hub, tenant, fake_clock=True) as v:
+        await v.launcher.click()
+        await eventually(lambda: received(v, "ready") == 1, "the socket is ready")
+        outage.begin()
+        await v.send("hello")
+        for refusal in range(1, RETRY_LIMIT + 1):
+            await eventually(lambda n=refusal: received(v, "error", "not_stored") == n, f"refusal {refusal}")
+            await eventually(lambda: received(v, "pong") == sum(f["type"] == "ping" for f in v.sent), "pongs")
+            if refusal < RETRY_LIMIT:
+                await expect(v.log.locator(".m.visitor .st")).to_have_text("Not sent yet. Retrying…")
+                await v.page.clock.fast_forward(30_000)  # the longest backoff
+        retry = v.log.get_by_role("button", name="Try again")
+        await expect(retry).to_be_visible()
+        await expect(v.log.locator(".m.visitor.failed .st")).to_have_text("Not sent.")
+        await expect(v.page.get_by_text("Your message was not sent. Use “Try again” to send it.")).to_be_visible()
+        await v.page.clock.fast_forward(300_000)
+        await asyncio.sleep(0.5)
+        assert received(v, "error", "not_stored") == RETRY_LIMIT, "given up: no more attempts on its own"
+
+        outage.end()
+        await expect(v.textbox).to_be_focused()
+        await v.page.keyboard.press("Shift+Tab")  # from the message box back to the message's button
+        await expect(retry).to_be_focused()
+        await v.page.keyboard.press("Enter")
+        await expect(v.bubbles("ai").last).to_have_text(GREETING_REPLY, timeout=10_000)
+        await expect(v.log.locator(".m.visitor.pending")).to_have_count(0)
+        await expect(retry).to_have_count(0)
+        await expect(v.textbox).to_be_focused()
+        await expect(v.page.get_by_text("was not sent")).to_have_count(0)
+        state = await v.stored()
+    cids = {f["client_id"] for f in v.sent if f["type"] == "message"}
+    assert len(cids) == 1 and received(v, "error", "not_stored") == RETRY_LIMIT
+    assert await outage.transcript(tenant, state["sid"]) == [
+        ("visitor", "hello", cids.pop()),
+        ("ai", GREETING_REPLY, None),
+    ]
+
+
+async def test_http_fallback_sends_a_rate_limited_message_again_after_retry_after(
+    browser: Browser, shops: Shops, settings: Settings
+) -> None:
+    async with serve_hub(settings.with_overrides(ai_token_delay_ms=40, rate_limit_session="1/2 seconds")) as hub:
+        tenant = await widget_tenant(hub, shops.allowed)
+        block = "window.WebSocket = function () { throw new DOMException('blocked by the proxy', 'SecurityError'); };"
+        statuses: list[int] = []
+        async with visit(browser, shops.allowed, hub, tenant, init_script=block) as v:
+            v.page.on("response", lambda r: statuses.append(r.status) if r.request.method == "POST" else None)
+            await v.launcher.click()
+            await v.send("hello")
+            await v.send("shipping costs")  # waits for the first turn, then is refused: one message per 2 s
+            await expect(v.log.locator(".m.visitor.pending .st").last).to_have_text("Not sent yet. Retrying…")
+            await expect(v.bubbles("ai").last).to_have_text(FALLBACK_REPLY, timeout=10_000)
+            await expect(v.log.locator(".m.visitor.pending")).to_have_count(0)
+            await expect(v.textbox).to_have_value("")
+            assert await v.texts() == [GREETING, "hello", GREETING_REPLY, "shipping costs", FALLBACK_REPLY]
+            assert statuses[0] == 200 and statuses[-1] == 200 and 429 in statuses, statuses

@@ -97,7 +97,6 @@
   var pingTimer = 0;
   var pongTimer = 0;
   var typingTimer = 0;
-  var resendTimer = 0;
   var lastTypingSent = 0;
   var lastSeq = 0; // highest seq received by this page; the first connect of a page replays everything
   var seqAtLoad = +state.seq || 0;
@@ -105,6 +104,18 @@
   var streams = {}; // AI message_id -> {el, txt, next}
   var finals = {}; // ids of messages already final
   var pendingEls = {}; // client_id -> bubble
+  // Sending, in order: only the oldest unconfirmed message (state.pending[0]) is on its way; the next one
+  // leaves when the hub has stored it. A refusal sends it again with its client_id, after a backoff.
+  var RETRY_LIMIT = 8; // refusals in a row (45 to 90 s of backoff) before the visitor is asked
+  var ACK_TIMEOUT_MS = 15000; // no echo and no error by then: counted as a refusal
+  var SLOW_MS = 2000; // an unconfirmed message says "Sending…" after this long
+  var sending = null; // the pending message on the socket, waiting for its echo
+  var tries = 0; // refusals of the oldest pending message in a row
+  var failed = false; // gave up on the oldest pending message: it waits for "Try again" (or a new message)
+  var slow = false;
+  var resendTimer = 0;
+  var ackTimer = 0;
+  var slowTimer = 0;
   var unread = 0;
   var isOpen = false;
   var built = false;
@@ -152,6 +163,12 @@
     ".ai,.agent{align-self:flex-start;background:#fff;border:1px solid #dfe1e6;border-bottom-left-radius:4px}" +
     ".system{align-self:center;color:#555;font-size:13px;font-style:italic;text-align:center}" +
     ".pending{opacity:.6}.a{display:block;font-size:12px;font-weight:600;color:#555}.m a{color:inherit}" +
+    ".st{display:block;margin-top:2px;font-size:12px;font-style:italic;color:#555}.st:empty{display:none}" +
+    ".m.held{opacity:1;background:#fff;color:#1b1b1f;border:1px dashed ~}" +
+    ".m.failed{opacity:1;background:#fff;color:#1b1b1f;border:1px solid #b3261e}.failed .st{color:#b3261e;" +
+    "font-style:normal;font-weight:600}.r{display:block;margin:6px 0 2px auto;border:1px solid #b3261e;" +
+    "border-radius:8px;padding:6px 14px;background:#fff;color:#b3261e;font:600 13px system-ui,sans-serif;" +
+    "cursor:pointer}.r:hover{background:#fdecea}.r:focus-visible{outline:2px solid #b3261e;outline-offset:2px}" +
     ".s{padding:0 16px;font-size:13px;color:#555}.s:empty{display:none}" +
     ".f{display:flex;gap:8px;padding:10px;border-top:1px solid #dfe1e6;background:#fff;margin:0}" +
     "textarea{flex:1;min-width:0;resize:none;border:1px solid #b9bcc4;border-radius:10px;padding:8px 10px;" +
@@ -250,6 +267,7 @@
     (document.body || document.documentElement).appendChild(host);
     built = true;
     state.pending.forEach(showPending);
+    paint();
     if (state.sid || state.open || wantOpen || state.pending.length) connect();
     if (state.open || wantOpen) open(wantOpen === 2);
   }
@@ -383,17 +401,74 @@
     var node = bubble("visitor");
     node.classList.add("pending");
     fill(node, "visitor", p.text);
+    node._st = el("span", { class: "st" }, node);
     pendingEls[p.cid] = node;
     logEl.appendChild(node);
     scrollDown();
   }
 
+  // A message leaves the queue: stored (its echo came) or taken back. When it was the oldest, the next one goes.
   function settlePending(cid) {
+    var head = state.pending[0];
     var before = state.pending.length;
     state.pending = state.pending.filter(function (p) {
       return p.cid !== cid;
     });
     if (state.pending.length !== before) save();
+    if (!head || head.cid !== cid) return;
+    sending = null;
+    tries = 0;
+    slow = false;
+    clearTimeout(ackTimer);
+    clearTimeout(resendTimer);
+    clearTimeout(slowTimer);
+    resendTimer = slowTimer = 0;
+    if (failed) {
+      failed = false;
+      setStatus("");
+    }
+    pump();
+  }
+
+  // What each unconfirmed bubble says: nothing while all goes well, then why it is not confirmed yet.
+  function paint() {
+    if (state.pending.length && !slow && !slowTimer) {
+      slowTimer = setTimeout(safe(function () {
+        slowTimer = 0;
+        slow = true;
+        paint();
+      }), SLOW_MS);
+    }
+    var stuck = failed || tries > 0 || slow;
+    state.pending.forEach(function (p, i) {
+      var node = pendingEls[p.cid];
+      if (!node) return;
+      var note = "";
+      if (failed) note = _("Not sent.");
+      else if (i > 0) note = stuck ? _("Waiting to send…") : "";
+      else if (tries) note = _("Not sent yet. Retrying…");
+      else if (slow) note = _("Sending…");
+      mark(node, note, failed, failed && i === 0);
+    });
+  }
+
+  // A message held up looks unlike a sent one (and its note stays readable): white, outlined, red once given up on.
+  function mark(node, note, isFailed, canRetry) {
+    node.classList.toggle("held", !!note && !isFailed);
+    node.classList.toggle("failed", isFailed);
+    if (node._st && node._st.textContent !== note) {
+      node._st.textContent = note; // inside the log: a screen reader announces the change
+      scrollDown();
+    }
+    if (canRetry && !node._retry) {
+      node._retry = el("button", { type: "button", class: "r" }, node, _("Try again"));
+      node._retry.addEventListener("click", safe(retryByHand));
+    } else if (!canRetry && node._retry) {
+      var focused = root.activeElement === node._retry;
+      node._retry.remove();
+      node._retry = null;
+      if (focused) input.focus();
+    }
   }
 
   function onMessage(f, fromCache) {
@@ -416,6 +491,7 @@
     } else if (pend) {
       node = pend;
       node.classList.remove("pending");
+      mark(node, "", false, false);
     } else {
       node = bubble(role, f.author ? String(f.author) : "");
     }
@@ -474,7 +550,13 @@
       save();
       setStatus("");
       startPing();
-      flushPending();
+      // A new connection: what is still unconfirmed goes again, oldest first, at once (a message the hub
+      // stored before the drop comes back in the replay; sent again, it is only echoed).
+      sending = null;
+      failed = false;
+      clearTimeout(resendTimer);
+      resendTimer = 0;
+      pump();
     } else if (f.type === "message") {
       onMessage(f);
     } else if (f.type === "token") {
@@ -485,21 +567,58 @@
       clearTimeout(pongTimer);
     } else if (f.type === "error") {
       if (f.code === "ai_unavailable" || f.code === "timeout") setTyping(false);
-      else if (f.code === "internal") resendTimer = resendTimer || setTimeout(safe(flushPending), 1500);
-      else if (f.code === "text_too_long" || f.code === "empty_text") {
-        // Frames are answered in order and every echo settles its message: the oldest one left is refused.
-        if (state.pending.length) takeBack(state.pending[0]);
+      else if (f.code === "not_stored" || f.code === "internal" || f.code === "rate_limited") {
+        // Nothing was stored: the message on its way goes again later, with the same client_id.
+        if (sending && !(f.client_id && f.client_id !== sending.cid)) refused(+f.retry_after * 1000 || 0);
+      } else if (f.code === "text_too_long" || f.code === "empty_text") {
+        // Only the oldest unconfirmed message is ever on its way: it is the one refused.
+        if (state.pending.length) takeBack(sending || state.pending[0]);
         setStatus(_("Your message could not be sent. Please try again."));
       }
     }
   }
 
-  // Sends every unconfirmed message again with its own client_id: the hub stores each one once.
-  function flushPending() {
+  // Sends the oldest unconfirmed message, unless it is on its way, waiting out a backoff, or given up on.
+  function pump() {
+    paint();
+    if (failed || resendTimer || !state.pending.length) return;
+    if (mode === "http") return httpPump();
+    if (mode !== "ws" || sending || !wsReady) return;
+    var p = (sending = state.pending[0]);
+    sendFrame({ type: "message", text: p.text, client_id: p.cid });
+    clearTimeout(ackTimer);
+    ackTimer = setTimeout(safe(function () {
+      if (sending === p) refused(0);
+    }), ACK_TIMEOUT_MS);
+  }
+
+  // The oldest message was not stored: again after an exponential backoff with jitter (at least `wait` ms),
+  // until RETRY_LIMIT refusals in a row; then it (and every later one) waits for the visitor's "Try again".
+  function refused(wait) {
+    sending = null;
+    clearTimeout(ackTimer);
+    clearTimeout(resendTimer);
     resendTimer = 0;
-    state.pending.forEach(function (p) {
-      sendFrame({ type: "message", text: p.text, client_id: p.cid });
-    });
+    tries++;
+    if (tries >= RETRY_LIMIT) {
+      failed = true;
+      setStatus(_("Your message was not sent. Use “Try again” to send it."));
+    } else {
+      var base = Math.min(30000, 1000 * Math.pow(2, tries - 1));
+      resendTimer = setTimeout(safe(function () {
+        resendTimer = 0;
+        pump();
+      }), Math.max(wait, base / 2 + (Math.random() * base) / 2));
+    }
+    paint();
+  }
+
+  function retryByHand() {
+    failed = false;
+    tries = 0;
+    setStatus("");
+    if (mode === "ws" && !ws) connect();
+    pump();
   }
 
   // A message that will never be confirmed: out of the transcript, back into the message box.
@@ -508,7 +627,7 @@
     if (pendingEls[p.cid]) {
       pendingEls[p.cid].remove();
       delete pendingEls[p.cid];
-      if (!input.value) input.value = p.text;
+      input.value = input.value ? input.value + "\n" + p.text : p.text; // nothing the visitor wrote is lost
       return true;
     }
     return false;
@@ -524,9 +643,13 @@
     state.pending.push(p);
     save();
     showPending(p);
-    if (mode === "http") httpPump();
-    else if (wsReady) sendFrame({ type: "message", text: text, client_id: p.cid });
-    else if (!ws) connect();
+    if (failed) {
+      // Sending again is the visitor's call: the messages given up on go first, then this one.
+      failed = false;
+      tries = 0;
+    }
+    if (mode === "ws" && !ws) connect();
+    pump();
   }
 
   // ---- WebSocket ---------------------------------------------------------------------------------
@@ -599,6 +722,8 @@
     var wasReady = wsReady;
     ws = null;
     wsReady = false;
+    sending = null; // maybe stored, maybe not: it goes again on the next connection, with its client_id
+    clearTimeout(ackTimer);
     clearTimeout(connectTimer);
     clearTimeout(pongTimer);
     clearInterval(pingTimer);
@@ -666,7 +791,7 @@
   }
 
   function httpPump() {
-    if (httpBusy || mode !== "http" || !state.pending.length) return;
+    if (httpBusy || mode !== "http" || !state.pending.length || failed || resendTimer) return;
     httpBusy = true;
     var p = state.pending[0];
     var headers = {
@@ -677,6 +802,8 @@
     if (state.vt) headers["X-Visitor-Token"] = state.vt;
     var done = safe(function (err) {
       httpBusy = false;
+      // Refused before anything was stored (503 not_stored, 429): the same message again after a backoff.
+      if (err && err.again && state.pending[0] === p) return refused(err.wait);
       if (takeBack(p)) err = err || {};
       if (err) {
         setTyping(false);
@@ -692,7 +819,22 @@
       credentials: "omit"
     })
       .then(function (res) {
-        if (!res.ok) throw { status: res.status };
+        if (!res.ok) {
+          var wait = (+res.headers.get("Retry-After") || 0) * 1000;
+          return res
+            .json()
+            .then(
+              function (body) {
+                return body && body.error && body.error.code;
+              },
+              function () {
+                return "";
+              }
+            )
+            .then(function (code) {
+              throw { status: res.status, again: res.status === 429 || code === "not_stored", wait: wait };
+            });
+        }
         setTyping(true, "ai");
         var type = res.headers.get("content-type") || "";
         if (type.indexOf("text/event-stream") >= 0 && res.body && res.body.getReader) {
