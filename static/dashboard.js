@@ -226,6 +226,15 @@
     scrollDown();
   }
 
+  // The node writing that reply died: its tokens never become a message (another reply follows).
+  function dropStream(messageId) {
+    var stream = streams[messageId];
+    shown[messageId] = true;
+    if (!stream) { return; }
+    delete streams[messageId];
+    if (stream.node.parentNode) { stream.node.parentNode.removeChild(stream.node); }
+  }
+
   function showTyping(frame) {
     if (frame.role !== "visitor") { return; }
     clearTimeout(visitorTypingTimer);
@@ -300,6 +309,7 @@
     } else if (frame.session_id && frame.session_id === current) {
       if (frame.type === "message") { showMessage(frame); }
       else if (frame.type === "token") { showToken(frame); }
+      else if (frame.type === "reply_aborted") { dropStream(frame.message_id); }
       else if (frame.type === "typing") { showTyping(frame); }
     }
   }

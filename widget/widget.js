@@ -535,6 +535,16 @@
     scrollDown();
   }
 
+  // The node writing that reply died: its tokens never become a message. Another reply follows.
+  function onAborted(id) {
+    var s = streams[id];
+    if (!s) return;
+    delete streams[id];
+    finals[id] = true; // late tokens of it, from a replay, are not shown again
+    if (s.el.parentNode) s.el.parentNode.removeChild(s.el);
+    busy();
+  }
+
   function busy() {
     logEl.setAttribute("aria-busy", Object.keys(streams).length ? "true" : "false");
   }
@@ -561,6 +571,8 @@
       onMessage(f);
     } else if (f.type === "token") {
       onToken(f);
+    } else if (f.type === "reply_aborted") {
+      onAborted(f.message_id);
     } else if (f.type === "typing") {
       if (f.role !== "visitor") setTyping(f.active !== false, f.role);
     } else if (f.type === "pong") {
