@@ -15,6 +15,7 @@ import pytest
 from hub.settings import Settings
 from hub.store.database import open_engine
 from hub.store.transcript import messages_after
+from tests.accounts import create_widget_key
 from tests.conftest import RunningHub, Visitor, serve_hub, visitor
 from tests.proxy import Proxy, proxy_to
 
@@ -141,3 +142,25 @@ async def test_a_reply_streamed_while_the_database_refuses_is_stored_once_it_is_
     finally:
         await engine.dispose()
     assert [(m.role, m.id) for m in transcript] == [("visitor", transcript[0].id), ("ai", reply["id"])], "once"
+
+
+async def test_http_calls_while_the_database_is_away_answer_503_retry_never_500(
+    proxied_hub: RunningHub, database_proxy: tuple[Proxy, str]
+) -> None:
+    hub = proxied_hub
+    proxy, _ = database_proxy
+    tenant = await hub.tenant(origins=("https://shop.example.com",))
+    key = await create_widget_key(hub.node.engine, tenant.id, ["https://shop.example.com"])
+    proxy.refuse()
+    proxy.cut()
+    async with httpx.AsyncClient(base_url=hub.http, timeout=TIMEOUT_S * 10) as client:
+        widget = await client.post(
+            "/api/widget/chat",
+            json={"session_id": "s-1", "message": "hello"},
+            headers={"X-Widget-Key": key.key, "Origin": "https://shop.example.com"},
+        )
+        public = await client.post("/api/chat", json={"session_id": "s-1", "message": "hello", "business_id": "x"})
+    assert widget.status_code == 503 and widget.json()["error"]["code"] == "unavailable", widget.text
+    assert widget.headers["access-control-allow-origin"] == "https://shop.example.com", "the page can read it"
+    assert widget.headers["retry-after"]
+    assert public.status_code == 503, public.text

@@ -34,7 +34,7 @@ from hub.api.chat_models import (
     WidgetChatReply,
     WidgetChatRequest,
 )
-from hub.api.errors import error_response
+from hub.api.errors import UNREACHABLE, error_response
 from hub.api.turns import sse_event, sse_turn, start_turn, turn_summary
 from hub.auth.permissions import CHAT_MANAGE, Principal
 from hub.auth.request import optional_principal
@@ -199,7 +199,14 @@ async def widget_preflight(request: Request) -> Response:
 async def widget_chat(request: Request) -> Response:
     services: Services = request.state.services
     presented = request.headers.get("x-widget-key", "")
-    key: WidgetKey | None = await get_widget_key(services.engine, presented) if presented else None
+    try:
+        key: WidgetKey | None = await get_widget_key(services.engine, presented) if presented else None
+    except UNREACHABLE:
+        # Readable by the widget's page (CORS), so it waits and retries instead of giving up on a 500.
+        origin = _origin(request)
+        cors = _cors_headers(origin) if origin not in (None, "null", "invalid") else {}
+        retry = {**cors, "Retry-After": "1"}
+        raise Unavailable("the hub cannot reach its database; retry shortly", headers=retry) from None
     if key is None or key.revoked:
         raise Unauthenticated("a valid X-Widget-Key header is required (missing, unknown or revoked key)")
     origin = _origin(request)

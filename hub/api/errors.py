@@ -7,6 +7,9 @@ from collections.abc import Mapping
 from typing import Annotated
 
 import msgspec
+from redis.exceptions import RedisError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -83,7 +86,16 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, HTTP_CODES.get(exc.status_code, "error"), str(exc.detail), exc.headers)
 
 
+# What a database or Redis that is away looks like from here: not a bug, a moment to retry.
+UNREACHABLE = (OperationalError, InterfaceError, SQLAlchemyTimeoutError, TimeoutError, ConnectionError, RedisError)
+
+
 async def server_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, UNREACHABLE):
+        logger.warning("%s %s: a service the hub needs is away: %r", request.method, request.url.path, exc)
+        return error_response(
+            503, "unavailable", "the hub cannot reach its database or Redis; retry shortly", {"Retry-After": "1"}
+        )
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, "internal", "the hub failed to handle this request")
 
