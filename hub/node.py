@@ -27,6 +27,7 @@ from hub.chat.control import SessionControl
 from hub.chat.conversations import Conversations
 from hub.chat.dashboard import Dashboard
 from hub.chat.fanout import Fanout
+from hub.chat.handoffs import Handoffs
 from hub.chat.join import Joiner
 from hub.chat.metering import TenantMeter
 from hub.chat.presence import Presence
@@ -134,9 +135,11 @@ class Node:
             ai = provider_from_settings(settings)
             stack.push_async_callback(ai.aclose)
             tenants = TenantCache(engine)
+            handoffs = Handoffs(chat)
             replies = ReplyRunner(
                 engine,
                 chat,
+                handoffs,
                 fanout,
                 broker,
                 keys,
@@ -171,7 +174,7 @@ class Node:
                 meter=meter,
                 ai=ai,
                 replies=replies,
-                conversations=Conversations(chat, replies, writer),
+                conversations=Conversations(chat, replies, handoffs, writer),
                 control=control,
                 joiner=Joiner(engine, fanout, broker, keys),
                 dashboard=Dashboard(engine, fanout, keys, presence),

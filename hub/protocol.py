@@ -60,6 +60,17 @@ class SessionSummary(Protocol):
     def updated_at(self) -> datetime: ...
     @property
     def last_message(self) -> StoredMessage | None: ...
+    @property
+    def waiting(self) -> StoredWaiting | None: ...
+
+
+class StoredWaiting(Protocol):
+    @property
+    def since(self) -> datetime: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def note(self) -> str | None: ...
 
 
 # --- close codes ------------------------------------------------------------------------------
@@ -192,7 +203,13 @@ class PingIn(_ClientFrame, tag="ping"):
     pass
 
 
-VisitorIn = SayIn | ResumeIn | TypingIn | PingIn
+class HandoffIn(_ClientFrame, tag="handoff"):
+    """The visitor asks for a person (the widget's "Talk to a person"); ``reason`` in their words."""
+
+    reason: Annotated[str, Meta(max_length=200)] | None = None
+
+
+VisitorIn = SayIn | ResumeIn | TypingIn | PingIn | HandoffIn
 
 # --- client -> server: the agent socket -----------------------------------------------------------
 
@@ -267,6 +284,7 @@ class Message(_ServerFrame, tag="message"):
     truncated: bool = False
     author: str | None = None
     replies_to: int | None = None  # an AI reply: the newest seq it took into account
+    event: str | None = None  # a system message: what happened (handoff_requested, takeover, handback, close)
 
 
 class Token(_ServerFrame, tag="token"):
@@ -313,6 +331,17 @@ class Preview(Struct):
     created_at: str
 
 
+HandoffReason = Literal["visitor", "ai", "credits"]
+
+
+class Waiting(Struct):
+    """A session waiting for a person: since when, why, and in whose words (the visitor's or the model's)."""
+
+    since: str
+    reason: HandoffReason
+    note: str | None
+
+
 class SessionRow(Struct):
     """A row of Mission Control's session list; every field is always sent."""
 
@@ -325,6 +354,7 @@ class SessionRow(Struct):
     created_at: str
     updated_at: str
     last_message: Preview | None
+    waiting: Waiting | None
 
 
 class SessionChange(Struct, omit_defaults=True):
@@ -339,6 +369,7 @@ class SessionChange(Struct, omit_defaults=True):
     created_at: str | UnsetType = UNSET
     updated_at: str | UnsetType = UNSET
     last_message: Preview | UnsetType = UNSET
+    waiting: Waiting | UnsetType | None = UNSET
 
 
 class AgentInfo(Struct):
@@ -450,6 +481,7 @@ def message_frame(message: StoredMessage) -> Message:
         truncated=bool(meta.get("truncated", False)),
         author=meta.get("author"),
         replies_to=meta.get("replies_to"),
+        event=meta.get("event"),
     )
 
 
@@ -459,6 +491,12 @@ def preview(message: StoredMessage) -> Preview:
 
 def owner(owner_id: str | None, owner_name: str | None) -> Owner | None:
     return None if owner_id is None else Owner(owner_id, owner_name or "")
+
+
+def waiting(found: StoredWaiting | None) -> Waiting | None:
+    if found is None:
+        return None
+    return Waiting(since=found.since.isoformat(), reason=found.reason, note=found.note)  # type: ignore[arg-type]
 
 
 def session_row(summary: SessionSummary, visitor_online: bool) -> SessionRow:
@@ -472,6 +510,7 @@ def session_row(summary: SessionSummary, visitor_online: bool) -> SessionRow:
         created_at=summary.created_at.isoformat(),
         updated_at=summary.updated_at.isoformat(),
         last_message=None if summary.last_message is None else preview(summary.last_message),
+        waiting=waiting(summary.waiting),
     )
 
 
@@ -518,7 +557,7 @@ class FrameError(HubError):
 
 _visitor_decoder = msgspec.json.Decoder(VisitorIn)
 _agent_decoder = msgspec.json.Decoder(AgentIn)
-_VISITOR_TYPES = frozenset(("message", "resume", "typing", "ping"))
+_VISITOR_TYPES = frozenset(("message", "resume", "typing", "ping", "handoff"))
 _AGENT_TYPES = frozenset(("watch", "unwatch", "takeover", "message", "typing", "handback", "close", "ping"))
 
 

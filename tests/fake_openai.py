@@ -32,6 +32,8 @@ class Behaviour:
     stall_after: int | None = None  # send nothing more after this many tokens, until the client leaves
     endless_line_after: int | None = None  # then one data line that never ends (bytes keep coming)
     send_done: bool = True
+    # After the tokens, a call of this tool streamed as OpenAI does (name first, arguments in pieces).
+    tool_call: tuple[str, str] | None = None  # (function name, arguments JSON)
 
 
 @dataclass
@@ -156,7 +158,15 @@ class FakeOpenAI:
             return
         if behaviour.drop_after is not None and behaviour.drop_after >= len(behaviour.tokens):
             return
-        await _event(writer, _chunk(model, {}, finish_reason="stop"))
+        if behaviour.tool_call is not None:
+            name, arguments = behaviour.tool_call
+            first = {"index": 0, "id": "call_fake", "type": "function", "function": {"name": name, "arguments": ""}}
+            await _event(writer, _chunk(model, {"tool_calls": [first]}))
+            for start in range(0, len(arguments), 7):  # the arguments in pieces, as real servers send them
+                piece = {"index": 0, "function": {"arguments": arguments[start : start + 7]}}
+                await _event(writer, _chunk(model, {"tool_calls": [piece]}))
+        finish = "tool_calls" if behaviour.tool_call is not None else "stop"
+        await _event(writer, _chunk(model, {}, finish_reason=finish))
         if behaviour.send_done:
             await _event(writer, b"[DONE]")
         writer.write(b"0\r\n\r\n")
@@ -164,7 +174,7 @@ class FakeOpenAI:
         request.finished = True
 
 
-def _chunk(model: str, delta: dict[str, str], finish_reason: str | None = None) -> bytes:
+def _chunk(model: str, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
     return orjson.dumps(
         {
             "id": "chatcmpl-fake",

@@ -309,7 +309,7 @@ async def test_migrate_creates_the_schema_on_postgresql_and_is_idempotent(tmp_pa
             "widget_keys",
             "alembic_version",
         } <= tables
-        assert version == "0010"
+        assert version == "0011"
         assert business_ids == ["pg-shop"]
 
 

@@ -59,7 +59,7 @@ async def test_a_message_sent_while_the_ai_replies_is_answered_by_one_more_reply
     assert answered[0]["replies_to"] == 1 and answered[1]["replies_to"] >= 2, "the second took the follow-up in"
     assert "let the team" not in answered[0]["text"] and "let the team" in answered[1]["text"], answered
     stored = await slow_hub.node.chat.history(tenant.id, client.ready["session_id"])
-    assert [m.role for m in stored] == ["visitor", "visitor", "ai", "ai"]
+    assert [m.role for m in stored] == ["visitor", "visitor", "ai", "ai", "system"], "then a person is asked for"
 
 
 async def test_a_burst_of_three_is_answered_by_the_reply_in_flight_and_one_more(slow_hub: RunningHub) -> None:

@@ -75,6 +75,7 @@ def valid_body(name: str, seeds: Seeds) -> Any:
         "WebhookRequest": lambda: {"url": "https://example.com/hook", "events": ["credits.exhausted"]},
         "WebhookChange": lambda: {"disabled": True},
         "WidgetKeyRequest": lambda: {"origins": []},
+        "SettingsChange": lambda: {},
     }
     return bodies[name]()
 

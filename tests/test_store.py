@@ -223,11 +223,12 @@ async def test_reads_are_scoped_to_the_tenant_even_when_session_ids_collide(
     assert state_two is not None and (state_two.tenant_id, state_two.last_seq) == (two.id, 1)
     assert await get_session(engine, three.id, shared) is None
     assert all(m.tenant_id == one.id for m in await messages_after(engine, one.id, shared, 0))
-    mode, turns = await reply_context(engine, one.id, shared, 2)
-    assert (mode, [m.text for m in turns]) == ("ai", ["one-2", "one-3"])
-    mode, turns = await reply_context(engine, two.id, shared, 30)
-    assert (mode, [m.text for m in turns]) == ("ai", ["two-1"])
-    assert await reply_context(engine, three.id, shared, 30) == (None, [])
+    context = await reply_context(engine, one.id, shared, 2)
+    assert (context.mode, context.waiting, [m.text for m in context.history]) == ("ai", False, ["one-2", "one-3"])
+    context = await reply_context(engine, two.id, shared, 30)
+    assert (context.mode, [m.text for m in context.history]) == ("ai", ["two-1"])
+    empty = await reply_context(engine, three.id, shared, 30)
+    assert (empty.mode, empty.history) == (None, [])
 
 
 async def test_stored_message_keeps_role_meta_and_an_aware_utc_timestamp(store: Store, writer: MessageWriter) -> None:

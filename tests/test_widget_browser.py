@@ -492,13 +492,14 @@ async def test_agent_and_system_messages_and_unread_badge(browser: Browser, shop
         await expect(v.bubbles("ai")).to_have_count(2)
         await expect(v.bubbles("ai").last).to_have_text(re.compile("someone will join"))
         await expect(v.log).to_have_attribute("aria-busy", "false")  # the reply is whole, not streaming: read
+        await expect(v.log.locator(".m.system")).to_have_text(re.compile("has been asked to join"))  # recorded
         await v.page.get_by_role("button", name="Close").click()
         session_id = (await v.stored())["sid"]
         await live_hub.node.chat.post(tenant.id, session_id, "system", "Ann joined the chat")
         await live_hub.node.chat.post(tenant.id, session_id, "agent", "Hello, Ann here.", meta={"author": "Ann"})
         await expect(v.launcher).to_have_accessible_name("Open chat with Bob (2 unread)")
         await v.launcher.click()
-        await expect(v.log.locator(".m.system")).to_have_text("Ann joined the chat")
+        await expect(v.log.locator(".m.system").last).to_have_text("Ann joined the chat")
         await expect(v.log.locator(".m.agent")).to_have_text("AnnHello, Ann here.")
         await v.page.get_by_role("button", name="Close").click()
         await expect(v.launcher).to_have_accessible_name("Open chat with Bob")

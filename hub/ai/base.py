@@ -43,6 +43,17 @@ class ReplyRequest:
     plans: tuple[Plan, ...] = ()  # the live published plans, on the platform's own site only (else none)
 
 
+@dataclass(frozen=True)
+class PersonWanted:
+    """Yielded by a provider's stream: the visitor should talk to a person (a model's tool call, or the
+    visitor's own words); ``note`` says why, in the provider's words."""
+
+    note: str | None = None
+
+
+Delta = str | PersonWanted
+
+
 class AIProvider(ABC):
     name: str
     answers = True
@@ -51,8 +62,9 @@ class AIProvider(ABC):
         self.settings = settings
 
     @abstractmethod
-    def stream(self, request: ReplyRequest) -> AsyncIterator[str]:
-        """Yield the reply as text deltas; joined, they are the whole reply."""
+    def stream(self, request: ReplyRequest) -> AsyncIterator[Delta]:
+        """Yield the reply as text deltas (joined, they are the whole reply), and ``PersonWanted`` when the
+        visitor should be handed to a person (the hub records that; the text may be empty then)."""
 
     async def health(self) -> dict[str, object]:
         return {"ok": True, "provider": self.name}
@@ -67,6 +79,6 @@ class NoProvider(AIProvider):
     name = "none"
     answers = False
 
-    async def stream(self, request: ReplyRequest) -> AsyncIterator[str]:
+    async def stream(self, request: ReplyRequest) -> AsyncIterator[Delta]:
         raise AIError("no AI provider is configured")
         yield ""  # pragma: no cover - makes this an async generator

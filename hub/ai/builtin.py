@@ -11,7 +11,7 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from hub.ai.base import AIProvider, ReplyRequest
+from hub.ai.base import AIProvider, Delta, PersonWanted, ReplyRequest
 
 WORD = re.compile(r"[\w']+", re.UNICODE)
 
@@ -20,6 +20,7 @@ WORD = re.compile(r"[\w']+", re.UNICODE)
 class FaqEntry:
     keywords: frozenset[str]
     answer: str
+    wants_person: bool = False  # answering with it hands the visitor to a person (recorded by the hub)
 
 
 DEFAULT_FAQ = (
@@ -33,9 +34,29 @@ DEFAULT_FAQ = (
         "the team can join this chat at any time.",
     ),
     FaqEntry(
-        frozenset({"human", "person", "agent", "someone", "people", "operator", "człowiek", "konsultant"}),
+        frozenset(
+            {
+                "human",
+                "person",
+                "agent",
+                "someone",
+                "people",
+                "operator",
+                "representative",
+                "staff",
+                "człowiek",
+                "człowiekiem",
+                "konsultant",
+                "konsultantem",
+                "osoba",
+                "osobą",
+                "pracownik",
+                "pracownikiem",
+            }
+        ),
         "Of course. I've let the team at {business} know you'd like to talk to a person; someone will join "
         "this chat as soon as they can. You can keep writing here meanwhile.",
+        wants_person=True,
     ),
     FaqEntry(
         frozenset({"thanks", "thank", "thx", "dzięki", "dziękuję", "dziekuje"}),
@@ -63,7 +84,8 @@ FALLBACK = (
 class BuiltinResponder(AIProvider):
     name = "builtin"
 
-    def answer(self, request: ReplyRequest) -> str:
+    def answer(self, request: ReplyRequest) -> tuple[str, bool]:
+        """The reply, and whether it hands the visitor to a person."""
         question = next((turn.text for turn in reversed(request.history) if turn.role == "visitor"), "")
         words = {word.lower() for word in WORD.findall(question)}
         persona, greeting = request.persona, request.greeting
@@ -75,15 +97,19 @@ class BuiltinResponder(AIProvider):
             if hits > best_hits:
                 best, best_hits = entry, hits
         template = best.answer if best is not None else FALLBACK
-        return template.format(greeting=greeting, persona=persona, business=request.business)
+        text = template.format(greeting=greeting, persona=persona, business=request.business)
+        return text, best is not None and best.wants_person
 
-    async def stream(self, request: ReplyRequest) -> AsyncIterator[str]:
+    async def stream(self, request: ReplyRequest) -> AsyncIterator[Delta]:
         delay = self.settings.ai_token_delay_ms / 1000
-        words = self.answer(request).split(" ")
+        text, wants_person = self.answer(request)
+        words = text.split(" ")
         for position, word in enumerate(words):
             if delay:
                 await asyncio.sleep(delay)
             yield word if position == len(words) - 1 else word + " "
+        if wants_person:
+            yield PersonWanted("the visitor asked for a person")
 
 
 def _tenant_faq(request: ReplyRequest) -> list[FaqEntry]:

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from hub.ai.base import AIError, AIProvider, ReplyRequest
+from hub.ai.base import AIError, AIProvider, Delta, PersonWanted, ReplyRequest
 from hub.ai.sse import SSEDecoder, SSEError
 from hub.settings import Settings
 
@@ -50,11 +50,18 @@ class OpenAIProvider(AIProvider):
         turns = [turn for turn in request.history if turn.role != "system"]
         for turn in turns[-self.history_turns :]:
             messages.append({"role": ROLE_MAP.get(turn.role, "user"), "content": turn.text})
-        return {"model": self.settings.openai_model, "messages": messages, "stream": True}
+        return {
+            "model": self.settings.openai_model,
+            "messages": messages,
+            "stream": True,
+            "tools": [REQUEST_HUMAN],
+            "tool_choice": "auto",
+        }
 
-    async def stream(self, request: ReplyRequest) -> AsyncIterator[str]:
+    async def stream(self, request: ReplyRequest) -> AsyncIterator[Delta]:
         response: aiohttp.ClientResponse | None = None
         finished = False
+        calls = ToolCalls()
         try:
             response = await self.session.post(self.url, json=self.payload(request))
             if response.status != 200:
@@ -65,11 +72,15 @@ class OpenAIProvider(AIProvider):
                 for data in decoder.feed(chunk):
                     if data.strip() == "[DONE]":
                         finished = True
-                        return
-                    delta = _delta(data)
-                    if delta:
-                        yield delta
+                        break
+                    content = _delta(data, calls)
+                    if content:
+                        yield content
+                if finished:
+                    break
             finished = True
+            for note in calls.person_wanted():
+                yield PersonWanted(note)
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise AIError(f"upstream timed out ({type(exc).__name__})") from exc
         except aiohttp.ClientError as exc:
@@ -98,7 +109,60 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _delta(data: str) -> str:
+# The one tool the model is offered: hand the visitor to a person (the hub records it, alerts the team and
+# tells the visitor); OpenAI-compatible servers stream its call in pieces, assembled by ToolCalls.
+REQUEST_HUMAN: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": "request_human",
+        "description": "Hand this conversation to a person from the team: when the visitor asks for a person, "
+        "when they are upset, or when you cannot help. Tell the visitor in your reply that a person will join.",
+        "parameters": {
+            "type": "object",
+            "properties": {"reason": {"type": "string", "description": "Why, in a few words."}},
+            "required": [],
+        },
+    },
+}
+
+
+class ToolCalls:
+    """Tool calls as a stream sends them: an ``index`` each, the name first, the arguments in pieces."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, list[str]] = {}  # index -> [name, arguments so far]
+
+    def feed(self, pieces: Any) -> None:
+        if not isinstance(pieces, list):
+            return
+        for piece in pieces:
+            if not isinstance(piece, dict):
+                continue
+            index = piece.get("index", 0)
+            call = self._calls.setdefault(index if isinstance(index, int) else 0, ["", ""])
+            function = piece.get("function") or {}
+            if isinstance(function, dict):
+                if isinstance(function.get("name"), str):
+                    call[0] = function["name"]
+                if isinstance(function.get("arguments"), str):
+                    call[1] += function["arguments"]
+
+    def person_wanted(self) -> list[str | None]:
+        """The reason of each ``request_human`` call (None when its arguments say none, or are not JSON)."""
+        notes: list[str | None] = []
+        for name, arguments in self._calls.values():
+            if name != "request_human":
+                continue
+            try:
+                parsed = orjson.loads(arguments or "{}")
+            except orjson.JSONDecodeError:
+                parsed = {}
+            reason = parsed.get("reason") if isinstance(parsed, dict) else None
+            notes.append(str(reason)[:200] if reason else None)
+        return notes[:1]  # one request is one handoff
+
+
+def _delta(data: str, calls: ToolCalls) -> str:
     try:
         chunk = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -111,7 +175,9 @@ def _delta(data: str) -> str:
         choices = chunk.get("choices") or []
         if not choices:
             return ""
-        content = (choices[0].get("delta") or {}).get("content")
+        delta = choices[0].get("delta") or {}
+        calls.feed(delta.get("tool_calls"))
+        content = delta.get("content")
     except (AttributeError, TypeError) as exc:
         raise AIError("upstream chunk has an unexpected shape") from exc
     return content if isinstance(content, str) else ""

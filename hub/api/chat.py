@@ -128,8 +128,9 @@ async def _answer(
     extra: dict[str, Any],
     headers: dict[str, str],
     answer: type[ChatReply],
+    handoff: bool = False,
 ) -> Response:
-    turn = await start_turn(services, tenant, session_id, text)
+    turn = await start_turn(services, tenant, session_id, text, handoff=handoff)
     if _wants_stream(request):
         return StreamingResponse(
             sse_turn(services, tenant, turn, session_id, client_session_id, extra),
@@ -163,7 +164,9 @@ async def public_chat(request: Request) -> Response:
     token, visitor_id = _visitor(services, request.cookies.get(VISITOR_COOKIE))
     session_id = bound_session_id(services.settings.secret_key, tenant.id, visitor_id, body.session_id)
     await _limit(services, request, (services.settings.rate_limit_session, "session", session_id))
-    response = await _answer(request, services, tenant, session_id, body.session_id, text, {}, {}, ChatReply)
+    response = await _answer(
+        request, services, tenant, session_id, body.session_id, text, {}, {}, ChatReply, body.handoff
+    )
     secure = (services.settings.public_url or "").startswith("https://") or request.url.scheme == "https"
     response.set_cookie(
         VISITOR_COOKIE, token, max_age=365 * 86400, httponly=True, samesite="lax", secure=secure, path="/api/chat"
@@ -229,7 +232,16 @@ async def widget_chat(request: Request) -> Response:
         )
         extra = {"visitor_token": token}
         return await _answer(
-            request, services, tenant, session_id, client_session_id, text, extra, headers, WidgetChatReply
+            request,
+            services,
+            tenant,
+            session_id,
+            client_session_id,
+            text,
+            extra,
+            headers,
+            WidgetChatReply,
+            body.handoff,
         )
     except HubError as exc:
         # Errors after the origin check carry CORS headers, so the page's script can read them.

@@ -34,6 +34,10 @@ SessionName = Annotated[
         "empty conversation.",
     ),
 ]
+HANDOFF = (
+    "Also ask for a person (the visitor's own request): the conversation waits for one, the team is told, "
+    "and the visitor gets a system message; the AI keeps answering or goes quiet as the tenant chose."
+)
 Mode = Annotated[Literal["ai", "human"], Meta(description="ai, or human once an agent took over.")]
 OtherTenant = Annotated[BusinessId, Meta(description="Another tenant's business_id: platform admins only.")]
 
@@ -45,6 +49,7 @@ class ChatRequest(msgspec.Struct):
     message: MessageText
     session_id: SessionName
     business_id: BusinessId | None = None
+    handoff: Annotated[bool, Meta(description=HANDOFF)] = False
 
     @property
     def tenant_business_id(self) -> str:
@@ -56,6 +61,7 @@ class WidgetChatRequest(msgspec.Struct):
 
     session_id: SessionName
     message: MessageText
+    handoff: Annotated[bool, Meta(description=HANDOFF)] = False
 
 
 class ChatReply(msgspec.Struct, kw_only=True):
@@ -65,6 +71,7 @@ class ChatReply(msgspec.Struct, kw_only=True):
     reply: Annotated[str | None, Meta(description="The AI's answer; null when an agent answers.")]
     seq: Annotated[int, Meta(description="The last seq of this turn.")]
     mode: Mode
+    waiting: Annotated[bool, Meta(description="The conversation waits for a person (asked for, nobody took it yet).")]
     messages: Annotated[list[Message], Meta(description="Agent or system messages the caller has not seen yet.")]
 
 

@@ -13,12 +13,13 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hub.api import accounts, analytics, auth, chat, health, personas, pricebook, webhooks, widget_keys
+from hub.api import accounts, analytics, auth, chat, health, personas, pricebook, settings, webhooks, widget_keys
 from hub.api import chat_models as chat_bodies
 from hub.api.models import ManagedQuery
 from hub.api.openapi import build_document
 from hub.api.operation import Header, Operation, Reply, Socket
 from hub.settings import Settings
+from hub.tenant_settings import SettingsChange, TenantSettings
 from hub.ws.agent import agent_socket
 from hub.ws.visitor import visitor_socket
 
@@ -290,6 +291,28 @@ API: tuple[Operation, ...] = (
         "This month's AI credits (one credit = one AI reply) against the plan's (needs users.manage)",
         {200: Reply("The usage.", accounts.Usage)},
         MANAGE_ERRORS,
+        query=ManagedQuery,
+    ),
+    Operation(
+        "/api/settings",
+        "GET",
+        settings.read,
+        "tenants",
+        "The tenant's settings, e.g. whether the AI keeps answering while a visitor waits for a person",
+        {200: Reply("The settings.", TenantSettings)},
+        MANAGE_ERRORS,
+        query=ManagedQuery,
+    ),
+    Operation(
+        "/api/settings",
+        "PATCH",
+        settings.change,
+        "tenants",
+        "Change some of the tenant's settings (needs users.manage); the others stay",
+        {200: Reply("The settings now.", TenantSettings)},
+        (*MANAGE_ERRORS, *BODY_ERRORS),
+        body=SettingsChange,
+        body_bytes=settings.SETTINGS_BODY_BYTES,
         query=ManagedQuery,
     ),
     Operation(

@@ -17,6 +17,7 @@ from hub.node import Services
 from hub.protocol import message_frame
 from hub.store.models import Tenant
 from hub.store.transcript import get_session, recent_messages
+from hub.tenant_settings import settings_of
 
 TURN_TIMEOUT_S = 120.0
 
@@ -82,17 +83,22 @@ class Turn:
             await self.services.joiner.leave(self.listener, self.tenant_id, self.session_id)
 
 
-async def start_turn(services: Services, tenant: Tenant, session_id: str, text: str) -> Turn:
+async def start_turn(services: Services, tenant: Tenant, session_id: str, text: str, *, handoff: bool = False) -> Turn:
+    """``handoff``: the visitor also asks for a person (recorded before the message, so it waits for one)."""
     listener = _TurnListener()
     # Listen first, so no frame of the reply can slip by between storing and listening.
     await services.joiner.listen(listener, tenant.id, session_id)
     try:
+        if handoff:
+            await services.conversations.ask_for_person(tenant, session_id)
         result = await services.conversations.visitor_message(tenant, session_id, text)
+        state = await get_session(services.engine, tenant.id, session_id)
     except BaseException:
         await services.joiner.leave(listener, tenant.id, session_id)
         raise
     own = msgspec.to_builtins(message_frame(result.message))
-    ai_answers = result.mode == "ai" and services.conversations.ai_answers
+    quiet = state is not None and state.waiting is not None and not settings_of(tenant).ai_while_waiting
+    ai_answers = result.mode == "ai" and services.conversations.ai_answers and not quiet
     return Turn(services, tenant.id, session_id, listener, own, ai_answers)
 
 
@@ -117,6 +123,7 @@ async def turn_summary(
         "reply": reply["text"] if reply else None,
         "seq": max([own_seq, *(f["seq"] for f in frames if f.get("type") == "message")]),
         "mode": state.mode if state else "ai",
+        "waiting": state is not None and state.waiting is not None,
         "messages": unseen,
     }
 

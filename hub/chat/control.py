@@ -23,7 +23,7 @@ from hub.errors import NotOwner, OwnedByOther, SessionNotFound, Unavailable
 from hub.keys import Keys
 from hub.protocol import Owner, SessionChange
 from hub.store.models import SessionState, Tenant
-from hub.store.sessions import owned_sessions
+from hub.store.sessions import HandoffEnd, owned_sessions
 from hub.store.transcript import get_session
 from hub.store.writer import WriteResult
 
@@ -123,8 +123,9 @@ class SessionControl:
             )
         forced = previous is not None and previous != holder
         event = {"session_id": session_id, "agent": agent.json(), "forced": forced}
-        change = SessionChange(id=session_id, mode="human", status="open", owner=agent.owner)
-        await self.chat.change(tenant.id, session_id, change, ("session.takeover", event))
+        change = SessionChange(id=session_id, mode="human", status="open", owner=agent.owner, waiting=None)
+        ended = HandoffEnd("taken", agent.id) if state.waiting is not None else None
+        await self.chat.change(tenant.id, session_id, change, ("session.takeover", event), ended=ended)
         self.publisher.cancel_reply(tenant.id, session_id)
         if state.mode != "human" or state.owner_id != agent.id or state.status != "open":
             await self.chat.post(
@@ -169,9 +170,10 @@ class SessionControl:
         self.replies.cancel(tenant.id, session_id)
         self.publisher.cancel_reply(tenant.id, session_id)
         await self._release(tenant.id, session_id, state)
-        change = SessionChange(id=session_id, mode="ai", status="closed", owner=None)
+        change = SessionChange(id=session_id, mode="ai", status="closed", owner=None, waiting=None)
         event = ("session.closed", {"session_id": session_id, "agent": agent.json()})
-        await self.chat.change(tenant.id, session_id, change, event)
+        ended = HandoffEnd("missed") if state.waiting is not None else None  # closed before a person came
+        await self.chat.change(tenant.id, session_id, change, event, ended=ended)
         await self.chat.post(
             tenant.id,
             session_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hub.chat.handoffs import Handoffs
 from hub.chat.replies import ReplyRunner
 from hub.chat.service import ChatService
 from hub.protocol import SessionChange, Typing, encode
@@ -10,9 +11,10 @@ from hub.store.writer import MessageWriter, WriteResult
 
 
 class Conversations:
-    def __init__(self, chat: ChatService, replies: ReplyRunner, writer: MessageWriter) -> None:
+    def __init__(self, chat: ChatService, replies: ReplyRunner, handoffs: Handoffs, writer: MessageWriter) -> None:
         self.chat = chat
         self.replies = replies
+        self.handoffs = handoffs
         self.writer = writer
 
     async def visitor_message(
@@ -28,6 +30,11 @@ class Conversations:
         if not result.message.duplicate and result.mode == "ai" and self.replies.ai.answers:
             self.replies.request(tenant, session_id)
         return result
+
+    async def ask_for_person(self, tenant: Tenant, session_id: str, reason: str | None = None) -> bool:
+        """The visitor's own request for a person (the widget's control, or a field of an HTTP turn)."""
+        await self.writer.ensure_session(tenant.id, session_id)  # asking may come before any message
+        return await self.handoffs.request(tenant.id, session_id, "visitor", reason)
 
     def typing(self, tenant_id: str, session_id: str, role: str, active: bool, author: str | None = None) -> None:
         """Not stored: every socket of the session, on every node, sees it now or never."""

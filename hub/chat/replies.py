@@ -21,9 +21,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.ai.base import AIError, AIProvider, ChatTurn, FaqItem, ReplyRequest
+from hub.ai.base import AIError, AIProvider, ChatTurn, FaqItem, PersonWanted, ReplyRequest
 from hub.broker.base import Broker
 from hub.chat.fanout import Fanout
+from hub.chat.handoffs import Handoffs
 from hub.chat.metering import TenantMeter
 from hub.chat.publisher import Publisher
 from hub.chat.service import ChatService
@@ -45,6 +46,7 @@ from hub.store.models import StoredMessage, Tenant
 from hub.store.personas import Persona, default_system_prompt
 from hub.store.transcript import get_session, message_stored, reply_context
 from hub.supervise import supervise
+from hub.tenant_settings import settings_of
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +139,7 @@ class ReplyRunner:
         self,
         engine: AsyncEngine,
         chat: ChatService,
+        handoffs: Handoffs,
         fanout: Fanout,
         buffers: Broker,
         keys: Keys,
@@ -150,6 +153,7 @@ class ReplyRunner:
     ) -> None:
         self.engine = engine
         self.chat = chat
+        self.handoffs = handoffs
         self.publisher: Publisher = chat.publisher
         self.fanout = fanout
         self.buffers = buffers
@@ -325,9 +329,12 @@ class ReplyRunner:
 
     async def _reply_once(self, tenant: Tenant, session_id: str) -> bool:
         """Answer what the visitor said since the last reply's context; False when there is nothing to answer."""
-        mode, history = await reply_context(self.engine, tenant.id, session_id, HISTORY_TURNS)
-        if mode != "ai":
+        context = await reply_context(self.engine, tenant.id, session_id, HISTORY_TURNS)
+        history = context.history
+        if context.mode != "ai":
             return False  # an agent took over after the visitor wrote
+        if context.waiting and not settings_of(tenant).ai_while_waiting:
+            return False  # the tenant wants the AI quiet while a person is on the way
         questions = unanswered(history)
         if not questions:
             return False  # answered already (by a reply that covered it, or by an agent)
@@ -337,8 +344,8 @@ class ReplyRunner:
             await self._credits_exhausted(tenant, session_id, plan.ai_credits_month)
             return False
         # What came in while the last reply streamed is put after it: that is the order the visitor lived.
-        context = [m for m in history if m not in questions] + questions
-        turns = tuple(ChatTurn(m.role, m.text) for m in context)
+        lived = [m for m in history if m not in questions] + questions
+        turns = tuple(ChatTurn(m.role, m.text) for m in lived)
         request = reply_request(tenant, await self.meter.persona(tenant.id), pricebook, turns)
         message_id = str(uuid.uuid4())
         replies_to = history[-1].seq
@@ -363,17 +370,21 @@ class ReplyRunner:
         self.buffers.buffer_clear(buffer)
         self.buffers.buffer_append(buffer, message_id.encode(), STREAM_BUFFER_TTL_S)
         parts: list[str] = []
+        wanted: PersonWanted | None = None  # the provider hands the visitor to a person
         # replies_to: the newest message the reply took into account; first_token_ms (analytics) from the question
         timing: dict[str, int] = {"replies_to": replies_to}
         try:
             async for delta in self.ai.stream(request):
+                if isinstance(delta, PersonWanted):
+                    wanted = delta
+                    continue
                 if not parts:
                     timing["first_token_ms"] = int((datetime.now(UTC) - asked_at).total_seconds() * 1000)
                 token = Token(message_id=message_id, index=len(parts), text=delta)
                 self.publisher.session(tenant.id, session_id, 0, encode(token))
                 self.buffers.buffer_append(buffer, delta.encode(), STREAM_BUFFER_TTL_S)
                 parts.append(delta)
-            if not parts:
+            if not parts and wanted is None:
                 raise AIError("the provider returned an empty reply")
         except asyncio.CancelledError:
             # Taken over mid-stream: what the visitor already saw stays, marked as cut short.
@@ -398,11 +409,15 @@ class ReplyRunner:
             self.publisher.session(tenant.id, session_id, 0, AI_FAILED)
             await self.chat.post(tenant.id, session_id, "system", AI_UNAVAILABLE, meta={"reason": "ai_unavailable"})
             return
-        if await self._store_reply(tenant.id, session_id, "".join(parts), timing, message_id):
+        if not parts:
+            pass  # only the request for a person: the hub's own message tells the visitor
+        elif await self._store_reply(tenant.id, session_id, "".join(parts), timing, message_id):
             self.meter.spend(tenant.id)
         else:
             self.publisher.session(tenant.id, session_id, 0, AI_FAILED)
         self.buffers.buffer_clear(buffer)
+        if wanted is not None:
+            await self.handoffs.request(tenant.id, session_id, "ai", wanted.note)
 
     async def _store_reply(
         self, tenant_id: str, session_id: str, text: str, meta: dict[str, Any] | None, message_id: str
@@ -432,7 +447,7 @@ class ReplyRunner:
                     return True
 
     async def _credits_exhausted(self, tenant: Tenant, session_id: str, included: int) -> None:
-        """No silent failure: the visitor is told, the conversation goes to people, agents are alerted."""
+        """No silent failure: the conversation goes to people (a handoff), the visitor is told, agents alerted."""
         logger.warning(
             "tenant %s used all %d AI credits of this month; conversations go to people", tenant.id, included
         )
@@ -440,4 +455,4 @@ class ReplyRunner:
         await self.chat.change(tenant.id, session_id, SessionChange(id=session_id, mode="human"), event)
         message = f"All {included:,} AI credits of this month are used: Bob stopped answering; please reply."
         self.publisher.notice(tenant.id, Notice(code="credits_exhausted", message=message, session_id=session_id))
-        await self.chat.post(tenant.id, session_id, "system", CREDITS_EXHAUSTED, meta={"reason": "credits_exhausted"})
+        await self.handoffs.request(tenant.id, session_id, "credits", tell=CREDITS_EXHAUSTED)

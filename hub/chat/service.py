@@ -18,7 +18,7 @@ from hub.chat.publisher import Publisher
 from hub.errors import StoreUnavailable
 from hub.protocol import Owner, SessionChange, encode, message_frame, preview
 from hub.store.models import StoredMessage
-from hub.store.sessions import set_control
+from hub.store.sessions import UNCHANGED, HandoffEnd, set_control
 from hub.store.transcript import messages_after
 from hub.store.webhooks import OutboxRow
 from hub.store.writer import Events, MessageWriter, WriteResult
@@ -93,18 +93,28 @@ class ChatService:
         return result
 
     async def change(
-        self, tenant_id: str, session_id: str, change: SessionChange, event: tuple[str, dict[str, Any]] | None = None
+        self,
+        tenant_id: str,
+        session_id: str,
+        change: SessionChange,
+        event: tuple[str, dict[str, Any]] | None = None,
+        *,
+        ended: HandoffEnd | None = None,
     ) -> None:
-        """Set mode, status and/or owner as ``change`` says, with its webhook event, then patch the dashboards."""
+        """Set mode, status and/or owner as ``change`` says, with its webhook event, then patch the dashboards.
+
+        ``ended``: the session also stops waiting for a person (``change.waiting`` is then None).
+        """
         rows = await self.events.rows(tenant_id, *event) if event is not None else []
-        owner: Any = change.owner
+        owner = change.owner
         await set_control(
             self.engine,
             tenant_id,
             session_id,
             mode=None if change.mode is UNSET else change.mode,
             status=None if change.status is UNSET else change.status,
-            **({} if owner is UNSET else {"owner": (owner.id, owner.name) if isinstance(owner, Owner) else None}),
+            owner=UNCHANGED if owner is UNSET else (owner.id, owner.name) if isinstance(owner, Owner) else None,
+            ended=ended,
             events=rows,
         )
         self.publisher.announce(tenant_id, change)

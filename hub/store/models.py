@@ -43,6 +43,15 @@ class StoredMessage:
 
 
 @dataclass(frozen=True)
+class Waiting:
+    """A session waiting for a person: since when, why (visitor | ai | credits), and in whose words."""
+
+    since: datetime
+    reason: str
+    note: str | None = None
+
+
+@dataclass(frozen=True)
 class SessionState:
     tenant_id: str
     id: str
@@ -51,6 +60,7 @@ class SessionState:
     status: str
     owner_id: str | None = None
     owner_name: str | None = None
+    waiting: Waiting | None = None
 
 
 @dataclass(frozen=True)
@@ -66,3 +76,4 @@ class SessionSummary:
     created_at: datetime
     updated_at: datetime
     last_message: StoredMessage | None
+    waiting: Waiting | None = None

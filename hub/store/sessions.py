@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.store.models import SessionSummary
-from hub.store.tables import chat_sessions, messages, webhook_deliveries
-from hub.store.transcript import message_from_row
+from hub.store.models import SessionSummary, Waiting
+from hub.store.tables import chat_sessions, handoffs, messages, webhook_deliveries
+from hub.store.transcript import message_from_row, waiting_of
 from hub.store.webhooks import OutboxRow
 
 LIST_LIMIT = 200
 CLOSED_VISIBLE = timedelta(hours=24)
-_UNCHANGED: Any = object()
+UNCHANGED: Any = object()  # set_control: leave the owner as it is
+
+
+@dataclass(frozen=True)
+class HandoffEnd:
+    """How a wait for a person ended: ``taken`` (by the agent ``taken_by``) or ``missed`` (closed first)."""
+
+    outcome: str
+    taken_by: str | None = None
 
 
 async def set_control(
@@ -25,20 +35,25 @@ async def set_control(
     *,
     mode: str | None = None,
     status: str | None = None,
-    owner: tuple[str, str] | None = _UNCHANGED,
+    owner: tuple[str, str] | None = UNCHANGED,
+    ended: HandoffEnd | None = None,
     events: list[OutboxRow] | None = None,
 ) -> bool:
     """Change a session's mode, status and/or owner; False when the tenant has no such session.
 
+    ``ended``: the session stops waiting for a person, and its open handoff is recorded as ended so.
     ``events``: the webhook deliveries reporting the change, committed with it (and only with it).
     """
-    values: dict[str, Any] = {"updated_at": datetime.now(UTC)}
+    now = datetime.now(UTC)
+    values: dict[str, Any] = {"updated_at": now}
     if mode is not None:
         values["mode"] = mode
     if status is not None:
         values["status"] = status
-    if owner is not _UNCHANGED:
+    if owner is not UNCHANGED:
         values["owner_id"], values["owner_name"] = owner if owner is not None else (None, None)
+    if ended is not None:
+        values.update(waiting_since=None, waiting_reason=None, waiting_note=None)
     statement = (
         update(chat_sessions)
         .where(chat_sessions.c.tenant_id == tenant_id, chat_sessions.c.id == session_id)
@@ -46,9 +61,54 @@ async def set_control(
     )
     async with engine.begin() as connection:
         result = await connection.execute(statement)
+        if result.rowcount and ended is not None:
+            await connection.execute(
+                update(handoffs)
+                .where(handoffs.c.tenant_id == tenant_id, handoffs.c.session_id == session_id)
+                .where(handoffs.c.ended_at.is_(None))
+                .values(ended_at=now, outcome=ended.outcome, taken_by=ended.taken_by)
+            )
         if result.rowcount and events:
             await connection.execute(webhook_deliveries.insert(), events)
     return bool(result.rowcount)
+
+
+async def start_waiting(
+    engine: AsyncEngine, tenant_id: str, session_id: str, waiting: Waiting, events: list[OutboxRow]
+) -> bool:
+    """The session waits for a person from now; False when it already waits, an agent owns it already, or
+    it is no session of the tenant.
+
+    The handoff is recorded and its webhook deliveries written in the same transaction, only if it starts.
+    """
+    statement = (
+        update(chat_sessions)
+        .where(chat_sessions.c.tenant_id == tenant_id, chat_sessions.c.id == session_id)
+        .where(chat_sessions.c.waiting_since.is_(None), chat_sessions.c.owner_id.is_(None))  # no agent on it yet
+        .values(
+            waiting_since=waiting.since,
+            waiting_reason=waiting.reason,
+            waiting_note=waiting.note,
+            updated_at=waiting.since,
+        )
+    )
+    async with engine.begin() as connection:
+        result = await connection.execute(statement)
+        if not result.rowcount:
+            return False
+        await connection.execute(
+            handoffs.insert().values(
+                id=str(uuid.uuid4()),
+                tenant_id=tenant_id,
+                session_id=session_id,
+                reason=waiting.reason,
+                note=waiting.note,
+                requested_at=waiting.since,
+            )
+        )
+        if events:
+            await connection.execute(webhook_deliveries.insert(), events)
+    return True
 
 
 async def owned_sessions(engine: AsyncEngine, tenant_id: str, owner_id: str) -> list[str]:
@@ -115,6 +175,7 @@ def _summary(row: Any) -> SessionSummary:
         created_at=row.created_at,
         updated_at=row.updated_at,
         last_message=last_message,
+        waiting=waiting_of(row),
     )
 
 

@@ -64,6 +64,9 @@ chat_sessions = Table(
     Column("status", String(8), nullable=False, default="open"),
     Column("owner_id", String(36), nullable=True),  # the agent who took it over (human mode)
     Column("owner_name", String(200), nullable=True),
+    Column("waiting_since", UTCDateTime(), nullable=True),  # waiting for a person since (a handoff is open)
+    Column("waiting_reason", String(20), nullable=True),  # visitor | ai | credits
+    Column("waiting_note", String(200), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Index("ix_chat_sessions_tenant_created", "tenant_id", "created_at"),  # updated_at in no index: HOT updates
@@ -192,4 +195,20 @@ webhook_deliveries = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("delivered_at", UTCDateTime(), nullable=True),
     Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+)
+
+handoffs = Table(
+    "handoffs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id"), nullable=False),
+    Column("session_id", String(64), nullable=False),
+    Column("reason", String(20), nullable=False),  # visitor | ai | credits
+    Column("note", String(200), nullable=True),  # the visitor's or the model's words, when given
+    Column("requested_at", UTCDateTime(), nullable=False),
+    Column("ended_at", UTCDateTime(), nullable=True),
+    Column("outcome", String(10), nullable=True),  # taken | missed
+    Column("taken_by", String(36), nullable=True),  # the agent who took the session over
+    Index("ix_handoffs_tenant_requested", "tenant_id", "requested_at"),
+    Index("ix_handoffs_open", "tenant_id", "session_id", "ended_at"),
 )

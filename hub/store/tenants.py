@@ -94,3 +94,15 @@ async def get_tenant_by_business_id(engine: AsyncEngine, business_id: str) -> Te
 async def list_tenants(engine: AsyncEngine) -> list[Tenant]:
     async with engine.connect() as connection:
         return [_tenant(row) for row in await connection.execute(select(tenants).order_by(tenants.c.created_at))]
+
+
+async def set_tenant_settings(engine: AsyncEngine, tenant_id: str, settings: dict[str, Any]) -> bool:
+    """Store a tenant's settings (``config.settings``); False when there is no such tenant."""
+    async with engine.begin() as connection:
+        config = (await connection.execute(select(tenants.c.config).where(tenants.c.id == tenant_id))).scalar()
+        if config is None:
+            return False
+        await connection.execute(
+            tenants.update().where(tenants.c.id == tenant_id).values(config={**config, "settings": settings})
+        )
+    return True

@@ -8,13 +8,14 @@ compiled form, where building a ``select`` per call cost more CPU than running i
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.store.database import reading
-from hub.store.models import SessionState, StoredMessage
+from hub.store.models import SessionState, StoredMessage, Waiting
 from hub.store.tables import chat_sessions, messages
 
 
@@ -51,6 +52,8 @@ def _newest_first_query(limit: int, with_mode: bool) -> Select[Any]:
     columns: list[Any] = [messages]
     if with_mode:
         columns.append(select(chat_sessions.c.mode).where(*_SESSION_ROW).scalar_subquery().label("session_mode"))
+        waiting = select(chat_sessions.c.waiting_since).where(*_SESSION_ROW).scalar_subquery()
+        columns.append(waiting.label("session_waiting_since"))
     return select(*columns).where(*_MESSAGE_IN_SESSION).order_by(messages.c.seq.desc()).limit(limit)
 
 
@@ -88,22 +91,34 @@ async def get_session(engine: AsyncEngine, tenant_id: str, session_id: str) -> S
         status=row.status,
         owner_id=row.owner_id,
         owner_name=row.owner_name,
+        waiting=waiting_of(row),
     )
 
 
-async def reply_context(
-    engine: AsyncEngine, tenant_id: str, session_id: str, limit: int
-) -> tuple[str | None, list[StoredMessage]]:
-    """The session's mode and its recent turns in one statement: what an AI reply reads before it starts.
+def waiting_of(row: Any) -> Waiting | None:
+    """The session row's open handoff, if it waits for a person."""
+    if row.waiting_since is None:
+        return None
+    return Waiting(row.waiting_since, row.waiting_reason, row.waiting_note)
 
-    A session without messages reads as mode ``None``: there is nothing to answer.
-    """
+
+@dataclass(frozen=True)
+class ReplyContext:
+    mode: str | None  # None: the session has no messages, nothing to answer
+    waiting: bool  # the session waits for a person
+    history: list[StoredMessage]
+
+
+async def reply_context(engine: AsyncEngine, tenant_id: str, session_id: str, limit: int) -> ReplyContext:
+    """The session's mode, whether it waits for a person, and its recent turns, in one statement: what an
+    AI reply reads before it starts."""
     params = {"tenant_id": tenant_id, "session_id": session_id}
     async with reading(engine) as connection:
         rows = (await connection.execute(_newest_first_query(limit, with_mode=True), params)).all()
     if not rows:
-        return None, []
-    return rows[0].session_mode, [message_from_row(row) for row in reversed(rows)]
+        return ReplyContext(None, False, [])
+    history = [message_from_row(row) for row in reversed(rows)]
+    return ReplyContext(rows[0].session_mode, rows[0].session_waiting_since is not None, history)
 
 
 _MESSAGE_BY_ID = select(messages.c.id).where(*_MESSAGE_IN_SESSION, messages.c.id == bindparam("message_id"))

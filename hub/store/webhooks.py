@@ -22,6 +22,7 @@ WebhookEvent = Literal[
     "session.handback",
     "session.closed",
     "credits.exhausted",
+    "session.handoff_requested",
 ]
 EVENTS: tuple[str, ...] = get_args(WebhookEvent)
 

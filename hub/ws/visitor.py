@@ -28,6 +28,7 @@ from hub.protocol import (
     UNKNOWN_TENANT,
     VISITOR_TOO_SLOW,
     FrameError,
+    HandoffIn,
     PingIn,
     Ready,
     ResumeIn,
@@ -162,6 +163,10 @@ class VisitorConnection:
             self.out.deliver(0, PONG)
         elif isinstance(frame, TypingIn):
             self.chat.typing(self.tenant.id, self.session_id, "visitor", frame.active)
+        elif isinstance(frame, HandoffIn):
+            self.sent_message = True  # the session exists from now (a resume must come first)
+            if await self.chat.ask_for_person(self.tenant, self.session_id, frame.reason):
+                self.stored = True
         elif isinstance(frame, ResumeIn):
             if self.sent_message:
                 raise FrameError("resume_too_late", "resume must come before any message on this connection")

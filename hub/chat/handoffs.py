@@ -1,0 +1,46 @@
+"""A visitor who needs a person: a stored state, not a sentence.
+
+Whatever asks for a person (the visitor's own control, the AI when it hears the request or decides it,
+AI credits running out) records it the same way: the session waits (since when, why, in whose words),
+the handoff is kept for analytics, and its webhook event commits with it; then every dashboard gets a
+patch and the visitor a ``system`` message saying a person was asked to join. A session already waiting
+is left as it is. The wait ends when an agent takes over (taken) or the session closes (missed).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from hub.chat.service import ChatService
+from hub.protocol import HandoffReason, SessionChange, waiting
+from hub.store.models import Waiting
+from hub.store.sessions import start_waiting
+
+ASKED = "A person from the team has been asked to join this chat. You can keep writing here meanwhile."
+
+
+class Handoffs:
+    def __init__(self, chat: ChatService) -> None:
+        self.chat = chat
+
+    async def request(
+        self,
+        tenant_id: str,
+        session_id: str,
+        reason: HandoffReason,
+        note: str | None = None,
+        *,
+        tell: str = ASKED,
+    ) -> bool:
+        """Ask for a person; False when the session already waits for one. ``tell``: what the visitor reads."""
+        wait = Waiting(datetime.now(UTC), reason, (note or "").strip()[:200] or None)
+        data = {"session_id": session_id, "reason": reason, "note": wait.note}
+        rows = await self.chat.events.rows(tenant_id, "session.handoff_requested", data)
+        if not await start_waiting(self.chat.engine, tenant_id, session_id, wait, rows):
+            return False
+        self.chat.publisher.announce(tenant_id, SessionChange(id=session_id, waiting=waiting(wait)))
+        if rows:
+            self.chat.events.wake()
+        meta = {"event": "handoff_requested", "reason": reason}
+        await self.chat.post(tenant_id, session_id, "system", tell, meta=meta)
+        return True
