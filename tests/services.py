@@ -455,6 +455,52 @@ class HubProcess:
                 os.unlink(self.log_path)
 
 
+@dataclass
+class Nginx:
+    """Debian's ``nginx`` as a process of this test's own, serving ``site``: what would go in
+    ``/etc/nginx/conf.d/``, included in a minimal ``nginx.conf`` whose every path is in a temporary prefix."""
+
+    site: str
+    port: int  # where ``site`` listens
+    directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bob-nginx-")))
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        (self.directory / "site.conf").write_text(self.site)
+        kinds = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        temp = "\n".join(f"    {kind}_temp_path {self.directory / kind};" for kind in kinds)
+        (self.directory / "nginx.conf").write_text(
+            f"worker_processes 1;\npid {self.directory / 'nginx.pid'};\nevents {{ worker_connections 1024; }}\n"
+            f"http {{\n    access_log off;\n{temp}\n    include {self.directory / 'site.conf'};\n}}\n"
+        )
+        binary = shutil.which("nginx") or "/usr/sbin/nginx"
+        files = ["-e", self.directory / "error.log", "-c", self.directory / "nginx.conf"]
+        self.process = subprocess.Popen(
+            [binary, "-p", self.directory, *files, "-g", "daemon off;"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for_port(self.port, timeout=10)
+        except TimeoutError:
+            raise RuntimeError(f"nginx did not start:\n{self.error_log()}") from None
+
+    def error_log(self) -> str:
+        path = self.directory / "error.log"
+        return path.read_text(errors="replace")[-5000:] if path.exists() else ""
+
+    def cleanup(self) -> None:
+        if self.process is not None:
+            self.process.terminate()  # nginx's fast shutdown
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
 def start_nodes(*nodes: HubProcess) -> None:
     """Start hub processes side by side (each start is mostly waiting for its health check)."""
     with ThreadPoolExecutor(len(nodes)) as pool:

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.conftest import open_socket
 
@@ -31,7 +31,8 @@ class Talker:
         self.ready: dict[str, Any] = {}
         self.messages: list[dict[str, Any]] = []  # every message frame received, in order, across reconnects
         self.acked: dict[str, int] = {}  # client_id -> seq
-        self.reconnects = 0
+        self.reconnects = 0  # sockets opened again after one closed
+        self.failed_reconnects = 0  # attempts that failed (refused, or closed again before the replay was in)
         self._connection: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
         self._errors = 0
@@ -82,9 +83,9 @@ class Talker:
 
     async def _resume(self) -> None:
         """Reconnect from the last seq received; wait for the replay, then resend what it lacks."""
-        self.reconnects += 1
         await self._open(self.resume_query(self.last_seq))
         await self.wait_for_seq(self.ready["seq"])
+        self.reconnects += 1
         if self._pending is not None and self._pending[0] not in self.acked:
             await self._send(*self._pending)
 
@@ -111,8 +112,9 @@ class Talker:
                     await asyncio.sleep(0.05)  # not in a tight loop while nothing answers
                     try:
                         await self._resume()
-                    except (OSError, ConnectionClosed, TimeoutError):
-                        continue  # refused, or closed again before the replay was in: try again
+                    except (OSError, ConnectionClosed, TimeoutError, InvalidStatus):
+                        self.failed_reconnects += 1
+                        continue  # try again
                 elif self._errors > errors:
                     errors = self._errors
                     await asyncio.sleep(0.2)
