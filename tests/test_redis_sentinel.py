@@ -145,9 +145,9 @@ async def test_every_part_of_a_node_reaches_the_master_through_sentinels_with_pa
     """The URL's password is the master's, ``sentinel_password`` the Sentinel's, its ``ssl_*`` options hold for both."""
     tls = RedisTLS.make(tmp_path)
     group = RedisSentinels(count=1, quorum=1, with_replica=False, password="m4", sentinel_password="s3", tls=tls)
-    group.start()
     prefix, parts = "bobtest-sentinel", []
     try:
+        group.start()
         a, b = (broker_from_url(group.url, prefix=prefix, node_id=node) for node in ("node-a", "node-b"))
         coordinator, throttle = RedisCoordinator(group.url), Throttle(group.url, prefix)
         parts = [a.disconnect, b.disconnect, coordinator.aclose, throttle.aclose]
