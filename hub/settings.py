@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 from limits import parse
 
+from hub.broker.redis_url import SENTINEL_SCHEMES, is_sentinel_url, parse_sentinel_url
+
 AI_PROVIDERS = ("builtin", "openai", "none")
 # HUB_PASSWORD_HASHING: argon2 cost profiles (hub.auth.passwords maps each to argon2-cffi's). "cheapest"
 # protects nothing: it is for test suites only.
@@ -111,6 +113,12 @@ class Settings:
             raw = text(name)
             if raw is None:
                 return None
+            if is_sentinel_url(raw) and any(scheme in SENTINEL_SCHEMES for scheme in schemes):
+                try:
+                    parse_sentinel_url(raw)
+                except ValueError as exc:  # the message never shows the URL: it may hold passwords
+                    raise SettingsError(f"{name} {exc}") from None
+                return raw
             try:
                 parts = urlsplit(raw)
             except ValueError as exc:  # e.g. an unclosed IPv6 bracket
@@ -135,7 +143,7 @@ class Settings:
         database_url = url("HUB_DATABASE_URL", ("sqlite", "postgresql", "postgres"), driver_suffix=True)
         if database_url is not None:
             values["database_url"] = _normalise_database_url(database_url)
-        redis_url = url("HUB_REDIS_URL", ("redis", "rediss", "unix"))
+        redis_url = url("HUB_REDIS_URL", ("redis", "rediss", "unix", *SENTINEL_SCHEMES))
         if redis_url is not None:
             values["redis_url"] = redis_url
         prefix = text("HUB_REDIS_PREFIX")

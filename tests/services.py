@@ -16,12 +16,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+import redis
 import trustme
 
 # argon2's cheapest profile (HUB_PASSWORD_HASHING): test passwords protect nothing, and hashing each at
@@ -100,6 +103,7 @@ class RedisServer:
     directory: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="bob-redis-"))
     password: str | None = None
     tls: RedisTLS | None = None  # when set, the server speaks TLS only, on ``port``
+    args: list[str] = field(default_factory=list)  # more of redis-server's options, e.g. ``--replicaof``
 
     @property
     def url(self) -> str:
@@ -115,7 +119,8 @@ class RedisServer:
             listen = ["--tls-port", str(self.port), *self.tls.server_args()]
         self.process = subprocess.Popen(
             [binary, *listen, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-            + (["--requirepass", self.password] if self.password else []),
+            + (["--requirepass", self.password] if self.password else [])
+            + self.args,
             cwd=self.directory,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -132,9 +137,158 @@ class RedisServer:
                 self.process.wait()
             self.process = None
 
+    def kill(self) -> None:
+        """SIGKILL: the server dies at once, as a crashed machine would."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+SENTINEL_SERVICE = "bobhub"
+
+
+@dataclass
+class RedisSentinels:
+    """A master, its replica and Sentinels watching them, all this test run's own (a test may kill the
+    master). Sentinels are ``redis-server --sentinel`` (Debian's ``redis-sentinel`` is the same binary),
+    tuned to act fast: the master is down after 1 s of silence and the failover retried within 6 s.
+
+    ``password`` protects the master (and replica), ``sentinel_password`` the Sentinels; with ``tls``
+    every server speaks TLS only (then without a replica)."""
+
+    count: int = 3
+    quorum: int = 2
+    with_replica: bool = True
+    password: str | None = None
+    sentinel_password: str | None = None
+    tls: RedisTLS | None = None
+    master: RedisServer = field(default_factory=RedisServer)
+    replica: RedisServer = field(default_factory=RedisServer)
+    ports: list[int] = field(default_factory=list)
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    directory: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="bob-sentinel-"))
+
+    @property
+    def url(self) -> str:
+        auth = f":{self.password}@" if self.password else ""
+        hosts = ",".join(f"127.0.0.1:{port}" for port in self.ports)
+        options = {"sentinel_password": self.sentinel_password} if self.sentinel_password else {}
+        query = "&".join(part for part in (urlencode(options), self.tls.url_options() if self.tls else "") if part)
+        scheme = "rediss+sentinel" if self.tls else "redis+sentinel"
+        return f"{scheme}://{auth}{hosts}/{SENTINEL_SERVICE}/0" + (f"?{query}" if query else "")
+
+    def start(self, timeout: float = 15.0) -> None:
+        auth = ["--masterauth", self.password] if self.password else []
+        # Without this delay a master waits 5 s for more replicas, to send them one snapshot.
+        self.master.password, self.master.tls = self.password, self.tls
+        self.master.args = ["--repl-diskless-sync-delay", "0"]
+        self.master.start()
+        if self.with_replica:
+            assert self.tls is None, "a TLS replica is not set up here"
+            replica_of = ["--replicaof", "127.0.0.1", str(self.master.port)]
+            self.replica.password, self.replica.args = self.password, replica_of + auth
+            self.replica.start()
+            # Sentinels start once it is in sync, so their first look at the master lists it.
+            self._wait(lambda: self._info(self.replica.port).get("master_link_status") == "up", timeout)
+        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        for _ in range(self.count):
+            port = free_port()
+            config = Path(self.directory) / f"sentinel-{port}.conf"  # Sentinel rewrites it: one file each
+            lines = [f"port {port}", "bind 127.0.0.1", f"dir {self.directory}"]
+            if self.tls is not None:
+                tls = self.tls.directory
+                lines = [f"tls-port {port}", "port 0", "bind 127.0.0.1", f"dir {self.directory}", "tls-replication yes"]
+                lines += [f"tls-cert-file {tls}/server.pem", f"tls-key-file {tls}/server-key.pem"]
+                lines += [f"tls-ca-cert-file {tls}/ca.pem"]
+            if self.sentinel_password:
+                lines.append(f"requirepass {self.sentinel_password}")
+            lines += [
+                f"sentinel monitor {SENTINEL_SERVICE} 127.0.0.1 {self.master.port} {self.quorum}",
+                f"sentinel down-after-milliseconds {SENTINEL_SERVICE} 1000",
+                f"sentinel failover-timeout {SENTINEL_SERVICE} 3000",
+            ]
+            if self.password:
+                lines.append(f"sentinel auth-pass {SENTINEL_SERVICE} {self.password}")
+            config.write_text("\n".join(lines) + "\n")
+            self.ports.append(port)
+            self.processes.append(
+                subprocess.Popen(
+                    [binary, str(config), "--sentinel"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                )
+            )
+        for port in self.ports:
+            wait_for_port(port)
+        # A failover needs Sentinels that know the replica and each other (they meet on the master every 2 s).
+        self._wait(lambda: all(self._knows_everyone(port) for port in self.ports), timeout)
+
+    def master_port(self) -> int:
+        """The master's port as the Sentinels see it, once they agree."""
+        ports = {self._sentinel_state(port)["port"] for port in self.ports}
+        if len(ports) != 1:
+            raise AssertionError(f"the Sentinels disagree on the master: {ports}")
+        return int(ports.pop())
+
+    def wait_for_new_master(self, old_port: int, timeout: float = 20.0) -> float:
+        """Seconds until every Sentinel names a master other than ``old_port``."""
+        return self._wait(lambda: all(self._sentinel_state(port)["port"] != old_port for port in self.ports), timeout)
+
+    def cleanup(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.processes.clear()
+        self.master.cleanup()
+        self.replica.cleanup()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def _client(self, port: int, password: str | None) -> redis.Redis:
+        if self.tls is None:
+            return redis.Redis(host="127.0.0.1", port=port, password=password, socket_timeout=2)
+        tls = self.tls.directory
+        return redis.Redis(
+            host="127.0.0.1",  # the name in the server's certificate
+            port=port,
+            password=password,
+            socket_timeout=2,
+            ssl=True,
+            ssl_ca_certs=str(tls / "ca.pem"),
+            ssl_certfile=str(tls / "client.pem"),
+            ssl_keyfile=str(tls / "client-key.pem"),
+        )
+
+    def _knows_everyone(self, port: int) -> bool:
+        state = self._sentinel_state(port)
+        return state["num-slaves"] == int(self.with_replica) and state["num-other-sentinels"] == self.count - 1
+
+    def _sentinel_state(self, port: int) -> dict[str, Any]:
+        with self._client(port, self.sentinel_password) as client:
+            state: dict[str, Any] = client.sentinel_master(SENTINEL_SERVICE)
+        return state
+
+    def _info(self, port: int) -> dict[str, Any]:
+        with self._client(port, self.password) as client:
+            info: dict[str, Any] = client.info("replication")
+        return info
+
+    @staticmethod
+    def _wait(condition: Callable[[], bool], timeout: float) -> float:
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            with contextlib.suppress(redis.RedisError):
+                if condition():
+                    return time.monotonic() - started
+            time.sleep(0.1)
+        raise TimeoutError(f"Redis Sentinel: condition not met within {timeout}s")
 
 
 @contextlib.contextmanager
@@ -299,3 +453,56 @@ class HubProcess:
         if self.log_path:
             with contextlib.suppress(OSError):
                 os.unlink(self.log_path)
+
+
+@dataclass
+class Nginx:
+    """Debian's ``nginx`` as a process of this test's own, serving ``site``: what would go in
+    ``/etc/nginx/conf.d/``, included in a minimal ``nginx.conf`` whose every path is in a temporary prefix."""
+
+    site: str
+    port: int  # where ``site`` listens
+    directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bob-nginx-")))
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        (self.directory / "site.conf").write_text(self.site)
+        kinds = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        temp = "\n".join(f"    {kind}_temp_path {self.directory / kind};" for kind in kinds)
+        (self.directory / "nginx.conf").write_text(
+            f"worker_processes 1;\npid {self.directory / 'nginx.pid'};\nevents {{ worker_connections 1024; }}\n"
+            f"http {{\n    access_log off;\n{temp}\n    include {self.directory / 'site.conf'};\n}}\n"
+        )
+        binary = shutil.which("nginx") or "/usr/sbin/nginx"
+        files = ["-e", self.directory / "error.log", "-c", self.directory / "nginx.conf"]
+        self.process = subprocess.Popen(
+            [binary, "-p", self.directory, *files, "-g", "daemon off;"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for_port(self.port, timeout=10)
+        except TimeoutError:
+            raise RuntimeError(f"nginx did not start:\n{self.error_log()}") from None
+
+    def error_log(self) -> str:
+        path = self.directory / "error.log"
+        return path.read_text(errors="replace")[-5000:] if path.exists() else ""
+
+    def cleanup(self) -> None:
+        if self.process is not None:
+            self.process.terminate()  # nginx's fast shutdown
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def start_nodes(*nodes: HubProcess) -> None:
+    """Start hub processes side by side (each start is mostly waiting for its health check)."""
+    with ThreadPoolExecutor(len(nodes)) as pool:
+        for started in [pool.submit(node.start) for node in nodes]:
+            started.result()

@@ -9,11 +9,13 @@ from dataclasses import dataclass, field
 import pytest
 from redis.asyncio import Redis
 
+from hub.auth.throttle import Throttle
 from hub.backplane import MemoryBackplane
 from hub.broker import broker_from_url
 from hub.broker.base import Broker
 from hub.broker.memory import MemoryBroker
 from hub.broker.redis import _APPEND, _CLEAR, _PUBLISH, _READ, EXPIRE_REFRESH_S, Op, RedisBroker, _commands
+from hub.coord.redis import RedisCoordinator
 from hub.keys import Keys
 from tests.services import RedisServer
 
@@ -292,6 +294,30 @@ async def test_redis_with_a_password_carries_messages_and_a_wrong_one_is_reporte
     finally:
         for broker in brokers:
             await broker.disconnect()
+        server.cleanup()
+
+
+async def test_every_part_of_a_node_reaches_redis_over_a_unix_socket() -> None:
+    server, prefix = RedisServer(), "bobtest-unix"
+    socket_path = f"{server.directory}/redis.sock"
+    server.args = ["--unixsocket", socket_path]
+    server.start()
+    url = f"unix://{socket_path}?db=0"
+    a, b = (broker_from_url(url, prefix=prefix, node_id=node) for node in ("node-a", "node-b"))
+    coordinator, throttle = RedisCoordinator(url), Throttle(url, prefix)
+    try:
+        inbox = Inbox()
+        await a.connect(Inbox())
+        await b.connect(inbox)
+        await b.subscribe("room")
+        await asyncio.sleep(0.05)
+        a.publish("room", b"hello")
+        assert await inbox.wait_for(1) == [("room", b"hello")]
+        assert await coordinator.claim(f"{prefix}:claim", "u1 Anna", 5000) == (True, None)
+        assert await throttle.over_limit(Throttle.per_account, "login", "ann") is None
+    finally:
+        for close in (a.disconnect, b.disconnect, coordinator.aclose, throttle.aclose):
+            await close()
         server.cleanup()
 
 

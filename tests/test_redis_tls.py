@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from redis.asyncio.connection import parse_url
 
 from hub.auth.throttle import Throttle
 from hub.broker import broker_from_url
@@ -79,8 +80,8 @@ async def test_the_subscriber_verifies_the_server_unless_the_url_says_ssl_cert_r
     address, options = tls_redis.url.split("?", 1)
     client_certificate = "&".join(option for option in options.split("&") if not option.startswith("ssl_ca_certs="))
     with pytest.raises(ssl.SSLCertVerificationError):
-        await Subscription.open(f"{address}?{client_certificate}", timeout_s=5)
-    unverified = await Subscription.open(f"{address}?{client_certificate}&ssl_cert_reqs=none", timeout_s=5)
+        await Subscription.open(parse_url(f"{address}?{client_certificate}"), timeout_s=5)
+    unverified = await Subscription.open(parse_url(f"{address}?{client_certificate}&ssl_cert_reqs=none"), timeout_s=5)
     try:
         unverified.subscribe("bobtest-tls:room")
         assert await unverified.read() == [[b"subscribe", b"bobtest-tls:room", 1]]

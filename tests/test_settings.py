@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from hub.broker.redis_url import SentinelURL, parse_sentinel_url
 from hub.settings import Settings, SettingsError
 
 
@@ -112,6 +113,42 @@ async def test_boolean_spellings(value: str, expected: bool) -> None:
 async def test_redis_over_a_unix_socket_is_accepted() -> None:
     url = "unix:///var/run/redis/redis.sock?db=1"
     assert Settings.from_env({"HUB_REDIS_URL": url}).redis_url == url
+
+
+async def test_redis_behind_sentinel_is_a_url_of_sentinels_a_master_name_and_a_db() -> None:
+    url = "rediss+sentinel://:m%40ster@s1.internal,s2.internal:26380,[::1]/bob-cache/2?sentinel_password=s3&ssl_cert_reqs=none"
+    assert Settings.from_env({"HUB_REDIS_URL": url}).redis_url == url
+    assert parse_sentinel_url(url) == SentinelURL(
+        sentinels=(("s1.internal", 26379), ("s2.internal", 26380), ("::1", 26379)),
+        service_name="bob-cache",
+        db=2,
+        password="m@ster",
+        sentinel_password="s3",
+        tls=True,
+        tls_options={"ssl_cert_reqs": "none"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("redis+sentinel://:pw@s1:26379", "must name the master"),
+        ("redis+sentinel://:pw@s1:26379/", "must name the master"),
+        ("redis+sentinel://:pw@/bob", "must list Sentinels"),
+        ("redis+sentinel://:pw@s1,,s2/bob", "must list Sentinels"),
+        ("redis+sentinel://:pw@s1:port/bob", "invalid Sentinel address 's1:port'"),
+        ("redis+sentinel://:pw@s1:70000/bob", "invalid Sentinel address 's1:70000'"),
+        ("redis+sentinel://:pw@s1/bob/zero", "/<service name>/<db number>"),
+        ("redis+sentinel://:pw@s1/bob?ssl_ca_certs=ca.pem", "needs rediss+sentinel://"),
+        ("rediss+sentinel://:pw@s1/bob?ssl_cert_reqs=maybe", "ssl_cert_reqs='maybe'"),
+        ("redis+sentinel://:pw@s1/bob?socket_timeout=1", "unknown option 'socket_timeout'"),
+    ],
+)
+async def test_a_bad_sentinel_url_is_refused_saying_what_is_wrong_without_its_password(url: str, says: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"HUB_REDIS_URL": url})
+    assert str(caught.value).startswith("HUB_REDIS_URL ") and says in str(caught.value)
+    assert "pw" not in str(caught.value)
 
 
 async def test_openai_provider_with_a_local_base_url_needs_no_api_key() -> None:

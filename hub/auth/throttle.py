@@ -10,6 +10,8 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import ConnectionPool
 
+from hub.broker.connect import RedisTarget
+
 
 class Throttle:
     """Failed logins and request rates, counted with one limiter."""
@@ -20,11 +22,14 @@ class Throttle:
     def __init__(self, redis_url: str | None, prefix: str) -> None:
         self.storage: Storage
         self._pool: ConnectionPool | None = None
+        self._target: RedisTarget | None = None
         if redis_url:
-            # Our own pool, so closing the node closes its connections too (limits never does).
-            self._pool = ConnectionPool.from_url(redis_url)
+            # Our own pool, so closing the node closes its connections too (limits never does); it says where
+            # Redis is (one server, or the master Sentinel names), so limits reads only the scheme of the URI.
+            self._target = RedisTarget(redis_url)
+            self._pool = self._target.pool()
             self.storage = RedisStorage(
-                "async+" + redis_url,
+                "async+redis://",
                 implementation="redispy",
                 key_prefix=f"{prefix}:limits",
                 connection_pool=self._pool,  # type: ignore[arg-type]  # limits types its options loosely
@@ -61,3 +66,5 @@ class Throttle:
             timer.cancel()
         if self._pool is not None:
             await self._pool.disconnect()
+        if self._target is not None:
+            await self._target.aclose()

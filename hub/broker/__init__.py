@@ -12,6 +12,8 @@ BACKENDS = {
     "redis": "hub.broker.redis:RedisBroker",
     "rediss": "hub.broker.redis:RedisBroker",
     "unix": "hub.broker.redis:RedisBroker",
+    "redis+sentinel": "hub.broker.redis:RedisBroker",
+    "rediss+sentinel": "hub.broker.redis:RedisBroker",
 }
 
 

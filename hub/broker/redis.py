@@ -22,6 +22,7 @@ from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from hub.broker.base import Broker, LostHandler, MessageHandler, ResyncHandler
+from hub.broker.connect import RedisTarget
 from hub.broker.subscription import Subscription
 from hub.keys import Keys
 from hub.supervise import supervise
@@ -59,6 +60,7 @@ class RedisBroker(Broker):
         self._on_message: MessageHandler = _nowhere
         self._on_resync: ResyncHandler | None = None
         self._on_lost: LostHandler | None = None
+        self._target = RedisTarget(url)
         self._redis: Redis | None = None
         self._subscription: Subscription | None = None
         self._channels: set[str] = set()
@@ -86,7 +88,9 @@ class RedisBroker(Broker):
         self._on_message, self._on_resync, self._on_lost = on_message, on_resync, on_lost
         # No socket_timeout: redis-py would wrap every reply read of a pipeline in its own asyncio timeout
         # (measured: most of the publisher's CPU per token). The publisher bounds a whole pipeline instead.
-        self._redis = Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=None, health_check_interval=0)
+        self._redis = Redis.from_pool(
+            self._target.pool(socket_connect_timeout=2, socket_timeout=None, health_check_interval=0)
+        )
         self._tasks = [
             asyncio.create_task(supervise("redis-publisher", self._publish_loop)),
             asyncio.create_task(supervise("redis-subscriber", self._subscribe_loop)),
@@ -103,6 +107,7 @@ class RedisBroker(Broker):
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._redis is not None:
             await self._redis.aclose()
+        await self._target.aclose()
 
     async def subscribe(self, channel: str) -> None:
         self._channels.add(channel)
@@ -223,14 +228,17 @@ class RedisBroker(Broker):
         while not self._closing:
             subscription: Subscription | None = None
             try:
-                subscription = await Subscription.open(self.url, timeout_s=2)
+                # Behind Sentinel: the master it names now, so a reconnect after a failover finds the new one.
+                options = await self._target.master_options()
+                subscription = await Subscription.open(options, timeout_s=2)
                 # Set before subscribing: a channel added meanwhile subscribes itself on this connection.
                 self._subscription = subscription
                 subscription.subscribe(self._alive_channel, *self._channels)
                 self._listening.set()
                 if not first:
                     self.reconnects += 1
-                    logger.info("redis subscriber back with %d channels; resyncing", len(self._channels))
+                    where = options.get("path") or f"{options.get('host')}:{options.get('port')}"
+                    logger.info("redis subscriber back on %s with %d channels; resyncing", where, len(self._channels))
                     if self._on_resync is not None:
                         await self._on_resync()
                 first = False

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from typing import Any, cast
+from collections.abc import Mapping
+from typing import Any
 
 from hiredis import Reader, ReplyError, pack_command
-from redis.asyncio.connection import SSLConnection, UnixDomainSocketConnection, parse_url
+from redis.asyncio.connection import SSLConnection, UnixDomainSocketConnection
 
 READ_SIZE = 256 * 1024
 
@@ -25,9 +26,10 @@ class Subscription:
         self._parser = Reader()
 
     @classmethod
-    async def open(cls, url: str, timeout_s: float) -> Subscription:
-        """Connect and authenticate as the URL says (``redis://``, ``rediss://`` or ``unix://``)."""
-        options = cast(dict[str, Any], parse_url(url))
+    async def open(cls, options: Mapping[str, Any], timeout_s: float) -> Subscription:
+        """Connect and authenticate as ``options`` say: redis-py's ``parse_url`` of a ``redis://``,
+        ``rediss://`` or ``unix://`` URL, or the master Sentinel names (``RedisTarget.master_options``)."""
+        options = dict(options)
         kind = options.pop("connection_class", None)
         async with asyncio.timeout(timeout_s):
             if kind is UnixDomainSocketConnection:

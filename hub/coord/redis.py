@@ -6,9 +6,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from hub.broker.connect import RedisTarget
 from hub.coord.base import Coordinator
 from hub.errors import Unavailable
 
@@ -40,8 +41,14 @@ return 0
 class RedisCoordinator(Coordinator):
     def __init__(self, url: str) -> None:
         # A bounded pool that waits for a free connection: a burst of agents' commands never fails for lack of one.
-        pool = BlockingConnectionPool.from_url(
-            url, max_connections=32, timeout=2, socket_connect_timeout=2, socket_timeout=2, health_check_interval=0
+        self._target = RedisTarget(url)
+        pool = self._target.pool(
+            blocking=True,
+            max_connections=32,
+            timeout=2,
+            socket_connect_timeout=2,
+            socket_timeout=2,
+            health_check_interval=0,
         )
         self.redis = Redis(connection_pool=pool)
         self._claim = self.redis.register_script(_CLAIM)
@@ -109,6 +116,7 @@ class RedisCoordinator(Coordinator):
 
     async def aclose(self) -> None:
         await self.redis.aclose(close_connection_pool=True)
+        await self._target.aclose()
 
 
 def _text(value: Any) -> str:
