@@ -29,6 +29,7 @@ from hub.chat.metering import TenantMeter
 from hub.chat.publisher import Publisher
 from hub.chat.service import ChatService
 from hub.coord.base import Coordinator
+from hub.errors import Unavailable
 from hub.keys import Keys
 from hub.plans import Pricebook
 from hub.protocol import (
@@ -251,12 +252,17 @@ class ReplyRunner:
         key = self.keys.reply_leases()
         while True:
             await asyncio.sleep(self.lease_s / 3)
-            if self._leases:
-                await self.coord.expiring_touch(key, list(self._leases.values()), self.lease_s, prune=False)
-            if self._claims:
-                claims = [(self.keys.replying(t, s), self.node_id) for t, s in self._claims]
-                await self.coord.renew(claims, self._ttl_ms)
-            for member in await self.coord.take_lapsed(key):
+            try:
+                if self._leases:
+                    await self.coord.expiring_touch(key, list(self._leases.values()), self.lease_s, prune=False)
+                if self._claims:
+                    claims = [(self.keys.replying(t, s), self.node_id) for t, s in self._claims]
+                    await self.coord.renew(claims, self._ttl_ms)
+                lapsed = await self.coord.take_lapsed(key)
+            except Unavailable as exc:  # Redis away (a failover): the next round tries again
+                logger.warning("renewing AI reply leases failed: %s", exc)
+                continue
+            for member in lapsed:
                 if member not in self._leases.values():
                     await self._orphaned(member)
 

@@ -92,12 +92,15 @@ class RedisCoordinator(Coordinator):
         if not members:
             return
         now_ms = time.time() * 1000
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zadd(key, dict.fromkeys(members, now_ms + ttl_s * 1000))
-            if prune:
-                pipe.zremrangebyscore(key, "-inf", now_ms)
-            pipe.expire(key, int(ttl_s) + 60)
-            await pipe.execute()
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.zadd(key, dict.fromkeys(members, now_ms + ttl_s * 1000))
+                if prune:
+                    pipe.zremrangebyscore(key, "-inf", now_ms)
+                pipe.expire(key, int(ttl_s) + 60)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise Unavailable("the hub cannot reach Redis") from exc
 
     async def expiring_remove(self, key: str, members: list[str]) -> None:
         if members:
