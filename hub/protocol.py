@@ -79,6 +79,7 @@ class StoredWaiting(Protocol):
 class Close(IntEnum):
     """Close codes the hub sends. ``1012`` (the node is shutting down) comes from uvicorn."""
 
+    POLICY_VIOLATION = 1008
     FRAME_TOO_BIG = 1009
     INTERNAL = 1011
     BAD_REQUEST = 4400
@@ -101,6 +102,7 @@ BAD_LAST_SEQ = Refusal(Close.BAD_REQUEST, "last_seq must be a non-negative integ
 BAD_RESUME_TOKEN = Refusal(Close.BAD_REQUEST, "resume token does not match this session")
 VISITOR_TOO_SLOW = Refusal(Close.TOO_SLOW, "too slow: reconnect and resume from last_seq")
 AGENT_TOO_SLOW = Refusal(Close.TOO_SLOW, "too slow: reconnect and watch again with last_seq")
+TOO_MANY_REFUSALS = Refusal(Close.POLICY_VIOLATION, "too many refused frames (invalid, or over a rate limit)")
 NO_DATABASE = Refusal(Close.INTERNAL, "the hub cannot reach its database; retry shortly")
 INTERNAL = Refusal(Close.INTERNAL, "internal error")
 NOT_LOGGED_IN = Refusal(Close.UNAUTHENTICATED, "log in first (cookie session or Authorization: Bearer)")

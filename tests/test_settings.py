@@ -61,6 +61,7 @@ async def test_every_variable_is_parsed() -> None:
             "HUB_RATE_LIMIT_ADDRESS": "10/second",
             "HUB_RATE_LIMIT_KEY": "100 per minute",
             "HUB_RATE_LIMIT_SESSION": "5/minute",
+            "HUB_RATE_LIMIT_SOCKET_REFUSALS": "3/minute",
             "HUB_SEND_QUEUE_FRAMES": "64",
             "HUB_WS_PING_INTERVAL_S": "0",
             "HUB_WS_PER_MESSAGE_DEFLATE": "on",
@@ -87,6 +88,7 @@ async def test_every_variable_is_parsed() -> None:
         "100 per minute",
         "5/minute",
     )
+    assert settings.rate_limit_socket_refusals == "3/minute"
 
 
 @pytest.mark.parametrize(
@@ -201,6 +203,7 @@ BAD_VALUES = [
     ("HUB_RATE_LIMIT_ADDRESS", "lots"),
     ("HUB_RATE_LIMIT_KEY", "0/minute"),
     ("HUB_RATE_LIMIT_SESSION", "-3/minute"),
+    ("HUB_RATE_LIMIT_SOCKET_REFUSALS", "3/fortnight"),
 ]
 
 

@@ -40,6 +40,7 @@ from hub.protocol import (
 )
 from hub.settings import Settings
 from hub.store.models import StoredMessage, Tenant
+from hub.ws.limits import FrameBudget, socket_limits
 from hub.ws.socket import drain, receive, refuse
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class VisitorConnection:
     __slots__ = (
         "_closing",
         "_swept",
+        "budget",
         "chat",
         "feed",
         "joiner",
@@ -78,6 +80,7 @@ class VisitorConnection:
         self.chat = chat
         self.joiner = joiner
         self.presence = presence
+        self.budget = FrameBudget(socket_limits(settings))
         self.session_id = ""
         self.sent_message = False
         self.stored = False  # the session exists in the store (agents' dashboards know it)
