@@ -131,6 +131,7 @@ FrameCode = Literal[
     "binary_not_supported",
     "not_watching",
     "too_many_watches",
+    "rate_limited",
 ]
 # Every ``code`` each socket's ``error`` frames may carry (docs/PROTOCOL.md lists the same).
 VISITOR_ERROR_CODES = (
@@ -142,6 +143,7 @@ VISITOR_ERROR_CODES = (
     "bad_resume_token",
     "resume_too_late",
     "binary_not_supported",
+    "rate_limited",
     "not_stored",
     "internal",
     "ai_unavailable",
@@ -159,6 +161,7 @@ AGENT_ERROR_CODES = (
     "unavailable",
     "not_watching",
     "too_many_watches",
+    "rate_limited",
     "not_stored",
     "internal",
     "ai_unavailable",
@@ -319,11 +322,14 @@ class Owner(Struct, frozen=True):
 
 
 class Error(_ServerFrame, tag="error"):
+    """``retry_after`` (whole seconds, at least 1) comes with ``rate_limited`` only."""
+
     code: str
     message: str
     session_id: str | None = None
     ref: str | None = None
     owner: Owner | None = None
+    retry_after: int | None = None
 
 
 class Preview(Struct):
@@ -547,14 +553,29 @@ def tag_session(prefix: str, frame: str) -> str:
 class FrameError(HubError):
     """A client frame the hub refuses; it goes back as an ``error`` frame and the socket stays open."""
 
-    def __init__(self, code: FrameCode, message: str, *, ref: str | None = None, session_id: str | None = None) -> None:
+    def __init__(
+        self,
+        code: FrameCode,
+        message: str,
+        *,
+        ref: str | None = None,
+        session_id: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.ref = ref
         self.session_id = session_id
+        self.retry_after = retry_after
 
     def frame(self) -> Error:
-        return Error(code=self.code, message=self.message, session_id=self.session_id, ref=self.ref)
+        return Error(
+            code=self.code,
+            message=self.message,
+            session_id=self.session_id,
+            ref=self.ref,
+            retry_after=self.retry_after,
+        )
 
 
 _visitor_decoder = msgspec.json.Decoder(VisitorIn)

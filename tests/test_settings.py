@@ -61,6 +61,8 @@ async def test_every_variable_is_parsed() -> None:
             "HUB_RATE_LIMIT_ADDRESS": "10/second",
             "HUB_RATE_LIMIT_KEY": "100 per minute",
             "HUB_RATE_LIMIT_SESSION": "5/minute",
+            "HUB_RATE_LIMIT_SOCKET": "10 per minute",
+            "HUB_RATE_LIMIT_SOCKET_FRAMES": "2/second",
             "HUB_RATE_LIMIT_SOCKET_REFUSALS": "3/minute",
             "HUB_SEND_QUEUE_FRAMES": "64",
             "HUB_WS_PING_INTERVAL_S": "0",
@@ -88,7 +90,11 @@ async def test_every_variable_is_parsed() -> None:
         "100 per minute",
         "5/minute",
     )
-    assert settings.rate_limit_socket_refusals == "3/minute"
+    assert (settings.rate_limit_socket, settings.rate_limit_socket_frames, settings.rate_limit_socket_refusals) == (
+        "10 per minute",
+        "2/second",
+        "3/minute",
+    )
 
 
 @pytest.mark.parametrize(
@@ -203,6 +209,8 @@ BAD_VALUES = [
     ("HUB_RATE_LIMIT_ADDRESS", "lots"),
     ("HUB_RATE_LIMIT_KEY", "0/minute"),
     ("HUB_RATE_LIMIT_SESSION", "-3/minute"),
+    ("HUB_RATE_LIMIT_SOCKET", "0/minute"),
+    ("HUB_RATE_LIMIT_SOCKET_FRAMES", "often"),
     ("HUB_RATE_LIMIT_SOCKET_REFUSALS", "3/fortnight"),
 ]
 

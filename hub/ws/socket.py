@@ -61,6 +61,7 @@ async def receive(websocket: WebSocket, connection: Receiver, *, max_bytes: int)
         await connection.out.room()
         raw = message.get("text")
         try:
+            budget.frame()
             if raw is None:
                 raise FrameError("binary_not_supported", "send JSON text frames")
             if len(raw) > max_bytes:
