@@ -277,11 +277,13 @@ class BenchEnv:
                 "HUB_REDIS_PREFIX": self.redis_prefix,
                 "HUB_SECRET_KEY": self.secret,
                 "HUB_LOG_LEVEL": "warning",
-                # The load comes from one address at rates no visitor sends: per-address and per-session
-                # abuse limits would measure the limiter, not the hub.
+                # The load comes from one address at rates no visitor sends: per-address, per-session and
+                # per-socket abuse limits would measure the limiter, not the hub (nodes still count them).
                 "HUB_RATE_LIMIT_ADDRESS": "1000000/second",
                 "HUB_RATE_LIMIT_KEY": "1000000/second",
                 "HUB_RATE_LIMIT_SESSION": "1000000/second",
+                "HUB_RATE_LIMIT_SOCKET": "1000000/second",
+                "HUB_RATE_LIMIT_SOCKET_FRAMES": "1000000/second",
                 "PYTHONUNBUFFERED": "1",
             }
         )

@@ -79,6 +79,7 @@ class StoredWaiting(Protocol):
 class Close(IntEnum):
     """Close codes the hub sends. ``1012`` (the node is shutting down) comes from uvicorn."""
 
+    POLICY_VIOLATION = 1008
     FRAME_TOO_BIG = 1009
     INTERNAL = 1011
     BAD_REQUEST = 4400
@@ -101,6 +102,7 @@ BAD_LAST_SEQ = Refusal(Close.BAD_REQUEST, "last_seq must be a non-negative integ
 BAD_RESUME_TOKEN = Refusal(Close.BAD_REQUEST, "resume token does not match this session")
 VISITOR_TOO_SLOW = Refusal(Close.TOO_SLOW, "too slow: reconnect and resume from last_seq")
 AGENT_TOO_SLOW = Refusal(Close.TOO_SLOW, "too slow: reconnect and watch again with last_seq")
+TOO_MANY_REFUSALS = Refusal(Close.POLICY_VIOLATION, "too many refused frames (invalid, or over a rate limit)")
 NO_DATABASE = Refusal(Close.INTERNAL, "the hub cannot reach its database; retry shortly")
 INTERNAL = Refusal(Close.INTERNAL, "internal error")
 NOT_LOGGED_IN = Refusal(Close.UNAUTHENTICATED, "log in first (cookie session or Authorization: Bearer)")
@@ -129,6 +131,7 @@ FrameCode = Literal[
     "binary_not_supported",
     "not_watching",
     "too_many_watches",
+    "rate_limited",
 ]
 # Every ``code`` each socket's ``error`` frames may carry (docs/PROTOCOL.md lists the same).
 VISITOR_ERROR_CODES = (
@@ -140,6 +143,7 @@ VISITOR_ERROR_CODES = (
     "bad_resume_token",
     "resume_too_late",
     "binary_not_supported",
+    "rate_limited",
     "not_stored",
     "internal",
     "ai_unavailable",
@@ -157,6 +161,7 @@ AGENT_ERROR_CODES = (
     "unavailable",
     "not_watching",
     "too_many_watches",
+    "rate_limited",
     "not_stored",
     "internal",
     "ai_unavailable",
@@ -317,11 +322,14 @@ class Owner(Struct, frozen=True):
 
 
 class Error(_ServerFrame, tag="error"):
+    """``retry_after`` (whole seconds, at least 1) comes with ``rate_limited`` only."""
+
     code: str
     message: str
     session_id: str | None = None
     ref: str | None = None
     owner: Owner | None = None
+    retry_after: int | None = None
 
 
 class Preview(Struct):
@@ -545,14 +553,29 @@ def tag_session(prefix: str, frame: str) -> str:
 class FrameError(HubError):
     """A client frame the hub refuses; it goes back as an ``error`` frame and the socket stays open."""
 
-    def __init__(self, code: FrameCode, message: str, *, ref: str | None = None, session_id: str | None = None) -> None:
+    def __init__(
+        self,
+        code: FrameCode,
+        message: str,
+        *,
+        ref: str | None = None,
+        session_id: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.ref = ref
         self.session_id = session_id
+        self.retry_after = retry_after
 
     def frame(self) -> Error:
-        return Error(code=self.code, message=self.message, session_id=self.session_id, ref=self.ref)
+        return Error(
+            code=self.code,
+            message=self.message,
+            session_id=self.session_id,
+            ref=self.ref,
+            retry_after=self.retry_after,
+        )
 
 
 _visitor_decoder = msgspec.json.Decoder(VisitorIn)

@@ -46,6 +46,9 @@ class Settings:
     rate_limit_address: str = "120/minute"
     rate_limit_key: str = "3000/minute"
     rate_limit_session: str = "30/minute"
+    rate_limit_socket: str = "30/minute"
+    rate_limit_socket_frames: str = "120/minute"
+    rate_limit_socket_refusals: str = "20/minute"
     max_frame_bytes: int = 65536
     send_queue_frames: int = 1024
     ws_ping_interval_s: float = 20.0
@@ -191,6 +194,9 @@ class Settings:
             ("HUB_RATE_LIMIT_ADDRESS", "rate_limit_address"),
             ("HUB_RATE_LIMIT_KEY", "rate_limit_key"),
             ("HUB_RATE_LIMIT_SESSION", "rate_limit_session"),
+            ("HUB_RATE_LIMIT_SOCKET", "rate_limit_socket"),
+            ("HUB_RATE_LIMIT_SOCKET_FRAMES", "rate_limit_socket_frames"),
+            ("HUB_RATE_LIMIT_SOCKET_REFUSALS", "rate_limit_socket_refusals"),
         ):
             rate = text(name)
             if rate is not None:

@@ -307,7 +307,8 @@ async def test_widget_and_app_paths_stream_sse_when_asked(hub: RunningHub) -> No
 
 
 async def test_rate_limits_and_body_size_are_configurable(settings: Settings) -> None:
-    strict = settings.with_overrides(rate_limit_session="2/minute", max_body_bytes=2048)
+    # Per hour: counters turn over at whole periods, where one more may pass, and a minute would turn mid-test.
+    strict = settings.with_overrides(rate_limit_session="2/hour", max_body_bytes=2048)
     async with serve_hub(strict) as small_hub:
         await platform(small_hub)
         async with httpx.AsyncClient(base_url=small_hub.http) as client:

@@ -61,6 +61,9 @@ async def test_every_variable_is_parsed() -> None:
             "HUB_RATE_LIMIT_ADDRESS": "10/second",
             "HUB_RATE_LIMIT_KEY": "100 per minute",
             "HUB_RATE_LIMIT_SESSION": "5/minute",
+            "HUB_RATE_LIMIT_SOCKET": "10 per minute",
+            "HUB_RATE_LIMIT_SOCKET_FRAMES": "2/second",
+            "HUB_RATE_LIMIT_SOCKET_REFUSALS": "3/minute",
             "HUB_SEND_QUEUE_FRAMES": "64",
             "HUB_WS_PING_INTERVAL_S": "0",
             "HUB_WS_PER_MESSAGE_DEFLATE": "on",
@@ -86,6 +89,11 @@ async def test_every_variable_is_parsed() -> None:
         "10/second",
         "100 per minute",
         "5/minute",
+    )
+    assert (settings.rate_limit_socket, settings.rate_limit_socket_frames, settings.rate_limit_socket_refusals) == (
+        "10 per minute",
+        "2/second",
+        "3/minute",
     )
 
 
@@ -201,6 +209,9 @@ BAD_VALUES = [
     ("HUB_RATE_LIMIT_ADDRESS", "lots"),
     ("HUB_RATE_LIMIT_KEY", "0/minute"),
     ("HUB_RATE_LIMIT_SESSION", "-3/minute"),
+    ("HUB_RATE_LIMIT_SOCKET", "0/minute"),
+    ("HUB_RATE_LIMIT_SOCKET_FRAMES", "often"),
+    ("HUB_RATE_LIMIT_SOCKET_REFUSALS", "3/fortnight"),
 ]
 
 

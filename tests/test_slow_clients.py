@@ -92,7 +92,15 @@ async def stalled_visitor(port: int, path: str) -> tuple[asyncio.StreamReader, a
 
 async def test_socket_that_stops_reading_is_closed_with_4408_and_others_keep_flowing(settings: Settings) -> None:
     quick = settings.with_overrides(
-        send_queue_frames=16, ai_provider="none", ws_ping_interval_s=0, max_message_chars=60_000
+        send_queue_frames=16,
+        ai_provider="none",
+        ws_ping_interval_s=0,
+        max_message_chars=60_000,
+        # The writer sends 200 messages as fast as it can: no visitor does, and the limits are not the subject.
+        rate_limit_socket="1000/minute",
+        rate_limit_socket_frames="1000/minute",
+        rate_limit_session="1000/minute",
+        rate_limit_address="1000/minute",
     )
     async with serve_hub(quick) as hub:
         tenant = await hub.tenant()

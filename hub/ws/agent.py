@@ -67,6 +67,7 @@ from hub.protocol import (
 from hub.settings import Settings
 from hub.store.models import StoredMessage, Tenant
 from hub.supervise import supervise
+from hub.ws.limits import FrameBudget, socket_limits
 from hub.ws.socket import drain, receive, refuse
 
 logger = logging.getLogger(__name__)
@@ -170,6 +171,7 @@ class AgentConnection:
             max_frames=max(settings.send_queue_frames, AGENT_QUEUE_FRAMES),
             on_overflow=self._too_slow,
         )
+        self.budget = FrameBudget(socket_limits(settings))
         self.tenant_listener = _TenantListener(self)
         self.watches: dict[str, _Watch] = {}
         self.claims: set[str] = set()  # sessions whose takeover claim this connection keeps renewing

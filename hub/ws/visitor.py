@@ -11,6 +11,7 @@ import logging
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from hub.auth.throttle import Throttle
 from hub.chat.conversations import Conversations
 from hub.chat.feed import Feed
 from hub.chat.identity import new_session_id, resume_token, resume_token_valid
@@ -40,6 +41,7 @@ from hub.protocol import (
 )
 from hub.settings import Settings
 from hub.store.models import StoredMessage, Tenant
+from hub.ws.limits import FrameBudget, count_visitor_message, socket_limits
 from hub.ws.socket import drain, receive, refuse
 
 logger = logging.getLogger(__name__)
@@ -50,6 +52,7 @@ class VisitorConnection:
     __slots__ = (
         "_closing",
         "_swept",
+        "budget",
         "chat",
         "feed",
         "joiner",
@@ -60,6 +63,7 @@ class VisitorConnection:
         "settings",
         "stored",
         "tenant",
+        "throttle",
         "websocket",
     )
 
@@ -71,6 +75,7 @@ class VisitorConnection:
         chat: Conversations,
         joiner: Joiner,
         presence: Presence,
+        throttle: Throttle,
     ) -> None:
         self.websocket = websocket
         self.tenant = tenant
@@ -78,6 +83,8 @@ class VisitorConnection:
         self.chat = chat
         self.joiner = joiner
         self.presence = presence
+        self.throttle = throttle
+        self.budget = FrameBudget(socket_limits(settings))
         self.session_id = ""
         self.sent_message = False
         self.stored = False  # the session exists in the store (agents' dashboards know it)
@@ -153,6 +160,12 @@ class VisitorConnection:
     async def handle(self, raw: str) -> None:
         frame = parse_visitor_frame(raw, max_chars=self.settings.max_message_chars)
         if isinstance(frame, SayIn):
+            # The socket's own budget first: a flood is refused before it reaches the node's shared counts.
+            self.budget.message()
+            client = self.websocket.client
+            await count_visitor_message(
+                self.throttle, self.settings, self.session_id, client.host if client else "unknown"
+            )
             self.sent_message = True
             result = await self.chat.visitor_message(self.tenant, self.session_id, frame.text, frame.client_id)
             if result.message.duplicate:
@@ -208,7 +221,7 @@ async def visitor_socket(websocket: WebSocket) -> None:
         await refuse(websocket, ORIGIN_NOT_ALLOWED)
         return
     connection = VisitorConnection(
-        websocket, tenant, settings, services.conversations, services.joiner, services.presence
+        websocket, tenant, settings, services.conversations, services.joiner, services.presence, services.throttle
     )
     sockets = services.sockets
     sockets.add(connection)
