@@ -19,11 +19,12 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import bench
-from bench import durable, gcwatch, idle, tokens
+from bench import durable, gcwatch, idle, soak, tokens
 from bench.report import ScenarioResult, markdown_table, table, wait_for_quiet
 from bench.services import LAYOUTS, BenchEnv, Layout, cpu_model, raise_fd_limit
 
-SCENARIOS = ("tokens", "durable", "idle")
+SCENARIOS = ("tokens", "durable", "idle", "soak")
+DEFAULT_SCENARIOS = ("tokens", "durable", "idle")  # the soak holds its load for half an hour: asked for by name
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Plan:
     tokens: tokens.TokenConfig
     durable: durable.DurableConfig
     idle: idle.IdleConfig
+    soak: soak.SoakConfig
 
 
 def plan(quick: bool, args: argparse.Namespace) -> Plan:
@@ -41,10 +43,16 @@ def plan(quick: bool, args: argparse.Namespace) -> Plan:
             paced_seconds=5.0, step_seconds=3.0, steps=(1000, 2500, 5000, 7500), refine=1
         )
         idle_config = idle.IdleConfig(sockets=5000, hold_seconds=6.0, ping_interval_s=5.0, connect_deadline_s=60.0)
+        soak_config = soak.SoakConfig(minutes=3, warmup_minutes=1, visitors=100)
     else:
         token_config = tokens.TokenConfig()
         durable_config = durable.DurableConfig()
         idle_config = idle.IdleConfig()
+        soak_config = soak.SoakConfig()
+    if args.soak_minutes:
+        soak_config.minutes = args.soak_minutes
+    if args.soak_visitors:
+        soak_config.visitors = args.soak_visitors
     if args.sessions:
         token_config.sessions = args.sessions
     if args.durable_sessions:
@@ -53,14 +61,18 @@ def plan(quick: bool, args: argparse.Namespace) -> Plan:
         idle_config.sockets = args.idle_sockets
     if args.idle_workers:
         idle_config.node_workers = args.idle_workers
-    return Plan(token_config, durable_config, idle_config)
+    return Plan(token_config, durable_config, idle_config, soak_config)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Bob hub benchmarks (loopback only)")
     parser.add_argument("--quick", action="store_true", help="short phases (about 2 minutes in all)")
     parser.add_argument(
-        "--scenario", "-s", action="append", choices=SCENARIOS, help="run only this scenario (repeatable)"
+        "--scenario",
+        "-s",
+        action="append",
+        choices=SCENARIOS,
+        help="run only this scenario (repeatable); soak runs only when named",
     )
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432", help="PostgreSQL server URL")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="Redis URL")
@@ -74,6 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--sessions", type=int, help="sessions streaming AI replies at once (default 200)")
     parser.add_argument("--durable-sessions", type=int, help="sessions sending durable messages (default 1000)")
     parser.add_argument("--idle-sockets", type=int, help="idle sockets to hold (default 20000, quick 5000)")
+    parser.add_argument("--soak-minutes", type=float, help="how long the soak holds its load (default 30, quick 3)")
+    parser.add_argument("--soak-visitors", type=int, help="visitors chatting in the soak (default 200, quick 100)")
     parser.add_argument("--idle-workers", type=int, help="uvicorn workers for the idle node (default: as fds allow)")
     parser.add_argument(
         "--wait-quiet",
@@ -112,6 +126,8 @@ async def _scenario(name: str, env: BenchEnv, config: Plan, fd_limit: int) -> Sc
         return await tokens.run(env, config.tokens)
     if name == "durable":
         return await durable.run(env, config.durable)
+    if name == "soak":
+        return await soak.run(env, config.soak)
     return await idle.run(env, config.idle, fd_limit)
 
 
@@ -157,7 +173,7 @@ async def _run(args: argparse.Namespace) -> int:
     fd_limit = raise_fd_limit()
     layout = Layout.choose(args.layout)
     config = plan(args.quick, args)
-    chosen = args.scenario or list(SCENARIOS)
+    chosen = args.scenario or list(DEFAULT_SCENARIOS)
     wait_s = args.wait_quiet if args.wait_quiet is not None else (10.0 if args.quick else 30.0)
     info = machine(layout, fd_limit)
     print(f"machine: {info['nproc']} cores ({info['cpu_model']}), Python {info['python']}, fd limit {fd_limit}")

@@ -107,6 +107,8 @@ class Provider:
                     await asyncio.sleep(delay)
                 elif delay < -self.interval:
                     self.late_ticks += 1
+                if writer.transport.is_closing():
+                    return  # the hub stopped reading this reply (an agent took over): uvloop refuses the write
                 event = b'data: {"choices":[{"index":0,"delta":{"content":" %d:%d"}}]}\n\n' % (k, time.time_ns())
                 writer.write(b"%x\r\n%s\r\n" % (len(event), event))
                 self.tokens += 1

@@ -26,8 +26,10 @@ import httpx
 import psutil
 from redis.asyncio import Redis
 
+from hub.auth.passwords import Passwords
 from hub.store.database import migrate, open_engine
 from hub.store.tenants import create_tenant
+from hub.store.users import create_user
 
 NODE_START_TIMEOUT_S = 60.0
 
@@ -201,6 +203,14 @@ class Node(Process):
         raise TimeoutError(f"node {self.name} not healthy after {timeout}s:\n{self.log()}")
 
 
+@dataclass(frozen=True)
+class BenchTenant:
+    id: str
+    business_id: str
+    agent_emails: tuple[str, ...]
+    password: str
+
+
 @dataclass
 class BenchEnv:
     """One run's database, Redis prefix and processes; ``close`` removes all of them."""
@@ -258,15 +268,31 @@ class BenchEnv:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     async def tenant(self, label: str) -> str:
+        return (await self.open_tenant(label)).id
+
+    async def open_tenant(self, label: str, *, plan: str = "starter", agents: int = 0) -> BenchTenant:
+        """A tenant of this run, with ``agents`` staff accounts (agent role) that log in with ``password``."""
         engine = open_engine(self.database_url.replace("postgresql://", "postgresql+asyncpg://", 1))
+        password = secrets.token_urlsafe(12)
+        password_hash = await Passwords("cheapest").hash(password)
+        emails = [f"agent{number}@bench.example" for number in range(agents)]
         try:
             async with engine.begin() as connection:
                 made = await create_tenant(
-                    connection, name=f"Bench {label}", business_id=f"bench-{label}-{secrets.token_hex(3)}"
+                    connection, name=f"Bench {label}", business_id=f"bench-{label}-{secrets.token_hex(3)}", plan=plan
                 )
+                for email in emails:
+                    await create_user(
+                        connection,
+                        tenant_id=made.id,
+                        email=email,
+                        password_hash=password_hash,
+                        role="agent",
+                        name=email.split("@")[0],
+                    )
         finally:
             await engine.dispose()
-        return made.id
+        return BenchTenant(made.id, made.business_id, tuple(emails), password)
 
     def node_env(self, **overrides: str) -> dict[str, str]:
         env = {key: value for key, value in os.environ.items() if not key.startswith("HUB_")}

@@ -31,11 +31,14 @@ class HandshakeFailed(Exception):
 class WsClient(asyncio.Protocol):
     """One socket. The first text frame (the hub's ``ready``) resolves ``ready``; later ones go to ``on_frame``."""
 
-    __slots__ = ("closed", "on_frame", "proto", "ready", "tag", "transport")
+    __slots__ = ("closed", "headers", "on_frame", "proto", "ready", "tag", "transport")
 
-    def __init__(self, url: str, on_frame: FrameHandler | None = None, tag: Any = None) -> None:
+    def __init__(
+        self, url: str, on_frame: FrameHandler | None = None, tag: Any = None, headers: dict[str, str] | None = None
+    ) -> None:
         loop = asyncio.get_running_loop()
         self.proto = ClientProtocol(parse_uri(url), max_size=None)
+        self.headers = headers or {}
         self.on_frame = on_frame
         self.tag = tag
         self.transport: asyncio.Transport | None = None
@@ -47,7 +50,10 @@ class WsClient(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self.transport = cast(asyncio.Transport, transport)
-        self.proto.send_request(self.proto.connect())
+        request = self.proto.connect()
+        for name, value in self.headers.items():
+            request.headers[name] = value
+        self.proto.send_request(request)
         self._flush()
 
     def data_received(self, data: bytes) -> None:
@@ -126,12 +132,13 @@ async def connect(
     *,
     tag: Any = None,
     local_host: str | None = None,
+    headers: dict[str, str] | None = None,
     timeout: float = 15.0,
 ) -> tuple[WsClient, dict[str, Any]]:
     """Open a socket and wait for the hub's ``ready`` frame; ``local_host`` picks the source address."""
     loop = asyncio.get_running_loop()
     wsuri = parse_uri(url)
-    client = WsClient(url, on_frame, tag)
+    client = WsClient(url, on_frame, tag, headers)
     local_addr = (local_host, 0) if local_host else None
     await asyncio.wait_for(
         loop.create_connection(lambda: client, wsuri.host, wsuri.port, local_addr=local_addr), timeout
