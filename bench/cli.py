@@ -19,12 +19,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import bench
-from bench import durable, gcwatch, idle, soak, tokens
+from bench import durable, gcwatch, handoff, idle, soak, tokens
 from bench.report import ScenarioResult, markdown_table, table, wait_for_quiet
 from bench.services import LAYOUTS, BenchEnv, Layout, cpu_model, raise_fd_limit
 
-SCENARIOS = ("tokens", "durable", "idle", "soak")
-DEFAULT_SCENARIOS = ("tokens", "durable", "idle")  # the soak holds its load for half an hour: asked for by name
+SCENARIOS = ("tokens", "durable", "idle", "handoff", "soak")
+# The soak holds its load for half an hour: it runs when asked for by name.
+DEFAULT_SCENARIOS = ("tokens", "durable", "idle", "handoff")
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Plan:
     tokens: tokens.TokenConfig
     durable: durable.DurableConfig
     idle: idle.IdleConfig
+    handoff: handoff.HandoffConfig
     soak: soak.SoakConfig
 
 
@@ -43,11 +45,13 @@ def plan(quick: bool, args: argparse.Namespace) -> Plan:
             paced_seconds=5.0, step_seconds=3.0, steps=(1000, 2500, 5000, 7500), refine=1
         )
         idle_config = idle.IdleConfig(sockets=5000, hold_seconds=6.0, ping_interval_s=5.0, connect_deadline_s=60.0)
+        handoff_config = handoff.HandoffConfig(requests=100)
         soak_config = soak.SoakConfig(minutes=3, warmup_minutes=1, visitors=100)
     else:
         token_config = tokens.TokenConfig()
         durable_config = durable.DurableConfig()
         idle_config = idle.IdleConfig()
+        handoff_config = handoff.HandoffConfig()
         soak_config = soak.SoakConfig()
     if args.soak_minutes:
         soak_config.minutes = args.soak_minutes
@@ -61,7 +65,7 @@ def plan(quick: bool, args: argparse.Namespace) -> Plan:
         idle_config.sockets = args.idle_sockets
     if args.idle_workers:
         idle_config.node_workers = args.idle_workers
-    return Plan(token_config, durable_config, idle_config, soak_config)
+    return Plan(token_config, durable_config, idle_config, handoff_config, soak_config)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -126,6 +130,8 @@ async def _scenario(name: str, env: BenchEnv, config: Plan, fd_limit: int) -> Sc
         return await tokens.run(env, config.tokens)
     if name == "durable":
         return await durable.run(env, config.durable)
+    if name == "handoff":
+        return await handoff.run(env, config.handoff)
     if name == "soak":
         return await soak.run(env, config.soak)
     return await idle.run(env, config.idle, fd_limit)
