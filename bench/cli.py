@@ -63,6 +63,8 @@ def plan(quick: bool, args: argparse.Namespace) -> Plan:
         durable_config.sessions = args.durable_sessions
     if args.idle_sockets:
         idle_config.sockets = args.idle_sockets
+    if args.handoff_streaming is not None:
+        handoff_config.streaming = args.handoff_streaming
     if args.idle_workers:
         idle_config.node_workers = args.idle_workers
     return Plan(token_config, durable_config, idle_config, handoff_config, soak_config)
@@ -90,6 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--sessions", type=int, help="sessions streaming AI replies at once (default 200)")
     parser.add_argument("--durable-sessions", type=int, help="sessions sending durable messages (default 1000)")
     parser.add_argument("--idle-sockets", type=int, help="idle sockets to hold (default 20000, quick 5000)")
+    parser.add_argument(
+        "--handoff-streaming", type=int, help="conversations streaming while visitors ask for a person (default 200)"
+    )
     parser.add_argument("--soak-minutes", type=float, help="how long the soak holds its load (default 30, quick 3)")
     parser.add_argument("--soak-visitors", type=int, help="visitors chatting in the soak (default 200, quick 100)")
     parser.add_argument("--idle-workers", type=int, help="uvicorn workers for the idle node (default: as fds allow)")

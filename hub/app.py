@@ -26,6 +26,7 @@ from hub.node import Node
 from hub.pages import templates
 from hub.portal import (
     analytics_page,
+    home,
     login_page,
     personas_page,
     plan_page,
@@ -99,6 +100,9 @@ def create_app(
     # Pages and assets here; every /api operation and socket comes from the one table that also documents them.
     routes: list[BaseRoute] = [
         Route("/widget/{tenant_uuid}/widget.js", widget_js, methods=["GET"]),
+        Route("/", home, methods=["GET"]),
+        Route("/portal", home, methods=["GET"]),
+        Route("/portal/", home, methods=["GET"]),
         Route("/portal/login", login_page, methods=["GET"]),
         Route("/portal/widget", widget_setup, methods=["GET"]),
         Route("/portal/personas", personas_page, methods=["GET"]),

@@ -264,6 +264,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
                 f"widget keys {', '.join(tenant['widget_keys']) or '-'}",
                 file=sys.stderr,
             )
+        web = f"http://{args.host}:{port}"
+        print(
+            f"open {web}/portal/login (Customer Portal), {web}/mission-control (Mission Control), "
+            f"{web}/docs (API docs)",
+            file=sys.stderr,
+        )
     uvicorn.run(
         "hub.app:app_from_env",
         factory=True,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from hub.auth.permissions import CHAT_MANAGE
@@ -11,12 +11,14 @@ from hub.auth.request import optional_principal
 from hub.errors import HubError
 from hub.node import Services
 from hub.pages import translator
+from hub.portal import refused
 
 
 async def login_page(request: Request) -> Response:
     pages: Jinja2Templates = request.state.templates
     _ = translator(request)
-    context = {"title": _("Mission Control: log in"), "principal": None, "next": "/mission-control"}
+    context = {"title": _("Mission Control: log in"), "area": _("Mission Control"), "principal": None}
+    context["next"] = "/mission-control"
     return pages.TemplateResponse(request, "login.html", context)
 
 
@@ -30,7 +32,7 @@ async def dashboard(request: Request) -> Response:
         return RedirectResponse("/mission-control/login", status_code=303)
     if CHAT_MANAGE not in principal.permissions:
         _ = translator(request)
-        return PlainTextResponse(_("Mission Control needs the chat.manage permission."), status_code=403)
+        return refused(request, principal, _("Mission Control is for the tenant's staff (agents, owners and admins)."))
     tenant = await services.tenants.get(principal.tenant_id)
     pages: Jinja2Templates = request.state.templates
     return pages.TemplateResponse(

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from markupsafe import Markup, escape
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from hub.auth.permissions import PERSONAS_MANAGE, USERS_MANAGE, WEBHOOKS_MANAGE, WIDGET_MANAGE, Principal
+from hub.auth.permissions import CHAT_MANAGE, PERSONAS_MANAGE, USERS_MANAGE, WEBHOOKS_MANAGE, WIDGET_MANAGE, Principal
 from hub.auth.request import optional_principal
 from hub.errors import HubError, NotFound
 from hub.node import Services
@@ -31,18 +31,38 @@ async def login_page(request: Request) -> Response:
     return pages.TemplateResponse(request, "login.html", {"principal": None})
 
 
-async def widget_setup(request: Request) -> Response:
+def home_of(principal: Principal) -> str:
+    """Where a person lands: the first portal page their role may use, else Mission Control, else the docs."""
+    if WIDGET_MANAGE in principal.permissions:
+        return "/portal/widget"
+    if CHAT_MANAGE in principal.permissions:
+        return "/mission-control"
+    return "/docs"
+
+
+async def home(request: Request) -> Response:
+    """``/``, ``/portal`` and ``/portal/``: the login page for a stranger, the right page for everyone else."""
     services: Services = request.state.services
     try:
         principal = await optional_principal(request, services.engine)
     except HubError:
         principal = None
-    if principal is None:
-        return RedirectResponse("/portal/login", status_code=303)
-    if WIDGET_MANAGE not in principal.permissions:
-        _ = translator(request)
-        message = _("Widget Setup needs the widget.manage permission (owners and admins).")
-        return PlainTextResponse(message, status_code=403)
+    return RedirectResponse("/portal/login" if principal is None else home_of(principal), status_code=303)
+
+
+def refused(request: Request, principal: Principal, message: str) -> Response:
+    """A page the role may not use: a styled page with the navigation it may use, never a bare text."""
+    pages: Jinja2Templates = request.state.templates
+    _ = translator(request)
+    context = {"principal": principal, "title": _("Not available"), "message": message, "home": home_of(principal)}
+    return pages.TemplateResponse(request, "refused.html", context, status_code=403)
+
+
+async def widget_setup(request: Request) -> Response:
+    services: Services = request.state.services
+    principal = await _portal_principal(request, WIDGET_MANAGE)
+    if isinstance(principal, Response):
+        return principal
     tenant = await services.tenants.get(principal.tenant_id)
     assert tenant is not None
     script_url = f"{public_base(request, services)}/widget/{tenant.id}/widget.js"
@@ -69,8 +89,7 @@ async def _portal_principal(request: Request, permission: str) -> Principal | Re
         return RedirectResponse("/portal/login", status_code=303)
     if permission not in principal.permissions:
         _ = translator(request)
-        message = _("This page needs the %(permission)s permission (owners and admins).")
-        return PlainTextResponse(message % {"permission": permission}, status_code=403)
+        return refused(request, principal, _("This page is for the tenant's owners and admins."))
     return principal
 
 
@@ -101,7 +120,13 @@ async def plan_page(request: Request) -> Response:
         plan = services.accounts.plan_of(tenant)
     except NotFound:
         _ = translator(request)
-        return PlainTextResponse(_("No published pricebook holds this tenant's plan."), status_code=503)
+        pages: Jinja2Templates = request.state.templates
+        context = {
+            "principal": principal,
+            "title": _("Plan"),
+            "message": _("No published pricebook holds this tenant's plan."),
+        }
+        return pages.TemplateResponse(request, "refused.html", context, status_code=503)
     context = {
         "principal": principal,
         "tenant": tenant,
@@ -156,7 +181,7 @@ async def tenants_page(request: Request) -> Response:
         return principal
     if not principal.is_platform_admin:
         _ = translator(request)
-        return PlainTextResponse(_("Registering tenants is for platform admins."), status_code=403)
+        return refused(request, principal, _("Registering tenants is for platform admins."))
     pricebook = services.pricebook.current
     context = {"principal": principal, "plans": pricebook.plans if pricebook else ()}
     pages: Jinja2Templates = request.state.templates

@@ -29,7 +29,7 @@
         email: document.getElementById("email").value,
         password: document.getElementById("password").value
       }).then(function (response) {
-        if (response.ok) { window.location.assign(login.dataset.next || "/portal/widget"); } else { showError("login-error", response); }
+        if (response.ok) { window.location.assign(login.dataset.next || "/portal/"); } else { showError("login-error", response); }
       });
     });
   }

@@ -196,8 +196,9 @@ async def test_polish_portal_and_mission_control_hand_their_scripts_polish_strin
         assert set(strings) == set(script_messages(STATIC / script))
         assert all(strings[message] == translations("pl").gettext(message) for message in strings)
         assert page is portal or strings["Connected"] == "Połączono"
-    assert forbidden.status_code == 403 and forbidden.headers["content-type"] == "text/plain; charset=utf-8"
-    assert forbidden.text == "Rejestrowanie klientów jest dla administratorów platformy."
+    assert forbidden.status_code == 403 and forbidden.headers["content-type"] == "text/html; charset=utf-8"
+    assert "<p>Rejestrowanie klientów jest dla administratorów platformy.</p>" in forbidden.text
+    assert "Przejdź do swojej strony startowej" in forbidden.text
 
 
 def baked_strings(bundle: str) -> dict[str, dict[str, str]]:
