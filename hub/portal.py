@@ -16,7 +16,7 @@ from hub.node import Services
 from hub.pages import translator
 from hub.store.analytics import conversation_metrics
 from hub.store.credits import this_month
-from hub.store.personas import list_personas
+from hub.store.personas import DESCRIPTION_CHARS, NAME_CHARS, PROMPT_CHARS, TONE_CHARS, list_personas
 from hub.store.users import list_staff
 from hub.store.webhooks import EVENTS, list_deliveries, list_endpoints
 from hub.store.widget_keys import list_widget_keys
@@ -103,6 +103,7 @@ async def personas_page(request: Request) -> Response:
         "principal": principal,
         "tenant": tenant,
         "personas": await list_personas(services.engine, principal.tenant_id),
+        "limits": {"name": NAME_CHARS, "description": DESCRIPTION_CHARS, "tone": TONE_CHARS, "prompt": PROMPT_CHARS},
     }
     pages: Jinja2Templates = request.state.templates
     return pages.TemplateResponse(request, "personas.html", context)

@@ -78,6 +78,15 @@
         .then(function (response) { if (response.ok) { window.location.reload(); } else { showError("persona-error", response); } });
     });
   });
+  document.querySelectorAll("form.edit-persona").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var fields = {};
+      ["name", "description", "tone", "systemPrompt"].forEach(function (field) { fields[field] = form.elements[field].value; });
+      send("PATCH", "/api/personas/" + encodeURIComponent(form.dataset.persona), fields)
+        .then(function (response) { if (response.ok) { window.location.reload(); } else { showError("persona-error", response); } });
+    });
+  });
   document.querySelectorAll("button.delete-persona").forEach(function (button) {
     button.addEventListener("click", function () {
       send("DELETE", "/api/personas/" + encodeURIComponent(button.dataset.persona))
