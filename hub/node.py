@@ -71,6 +71,7 @@ class Services:
     presence: Presence
     sockets: set[object]
     forget_tenant: Callable[[str], None]  # a tenant's settings changed: drop what this node cached of it
+    assistant_name: Callable[[str], Awaitable[str | None]]  # the name the tenant's AI speaks as (cached)
     health: Callable[[], Awaitable[dict[str, object]]]
 
 
@@ -233,8 +234,14 @@ class Node:
             presence=self.presence,
             sockets=self.sockets,
             forget_tenant=self.forget_tenant,
+            assistant_name=self.assistant_name,
             health=self.health,
         )
+
+    async def assistant_name(self, tenant_id: str) -> str | None:
+        """The active persona's name, from the cache the AI replies read (dropped on every node when it changes)."""
+        persona = await self.meter.persona(tenant_id)
+        return persona.name if persona is not None else None
 
     def forget_tenant(self, tenant_id: str) -> None:
         """Every per-tenant cache of this node: the tenant (and the persona name its widget shows), the

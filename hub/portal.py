@@ -50,12 +50,13 @@ async def home(request: Request) -> Response:
     return RedirectResponse("/portal/login" if principal is None else home_of(principal), status_code=303)
 
 
-def refused(request: Request, principal: Principal, message: str) -> Response:
-    """A page the role may not use: a styled page with the navigation it may use, never a bare text."""
+def refused(request: Request, principal: Principal, message: str, *, status_code: int = 403) -> Response:
+    """A page the role may not use (or that cannot be shown now): a styled page with the navigation the
+    person may use and a way on, never a bare text."""
     pages: Jinja2Templates = request.state.templates
     _ = translator(request)
     context = {"principal": principal, "title": _("Not available"), "message": message, "home": home_of(principal)}
-    return pages.TemplateResponse(request, "refused.html", context, status_code=403)
+    return pages.TemplateResponse(request, "refused.html", context, status_code=status_code)
 
 
 async def widget_setup(request: Request) -> Response:
@@ -121,13 +122,7 @@ async def plan_page(request: Request) -> Response:
         plan = services.accounts.plan_of(tenant)
     except NotFound:
         _ = translator(request)
-        pages: Jinja2Templates = request.state.templates
-        context = {
-            "principal": principal,
-            "title": _("Plan"),
-            "message": _("No published pricebook holds this tenant's plan."),
-        }
-        return pages.TemplateResponse(request, "refused.html", context, status_code=503)
+        return refused(request, principal, _("No published pricebook holds this tenant's plan."), status_code=503)
     context = {
         "principal": principal,
         "tenant": tenant,

@@ -275,6 +275,7 @@ class Ready(_ServerFrame, tag="ready"):
     session_id: str
     resume_token: str
     seq: int
+    assistant: str | None = None  # the name the tenant's AI speaks as (its active persona), when it has one
 
 
 class Message(_ServerFrame, tag="message"):

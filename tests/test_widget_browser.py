@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import pytest
 import pytest_asyncio
 import uvicorn
@@ -38,6 +39,7 @@ from hub.chat.identity import bound_session_id, visitor_id_from_token
 from hub.settings import Settings
 from hub.store.database import open_engine
 from hub.store.models import Tenant
+from hub.store.personas import list_personas, update_persona
 from hub.store.tables import messages
 from tests.accounts import create_widget_key
 from tests.conftest import RunningHub, serve_hub
@@ -704,3 +706,25 @@ async def test_http_fallback_sends_a_rate_limited_message_again_after_retry_afte
             await expect(v.textbox).to_have_value("")
             assert await v.texts() == [GREETING, "hello", GREETING_REPLY, "shipping costs", FALLBACK_REPLY]
             assert statuses[0] == 200 and statuses[-1] == 200 and 429 in statuses, statuses
+
+
+async def test_a_renamed_persona_shows_at_once_in_a_widget_whose_bundle_the_browser_kept(
+    browser: Browser, shops: Shops, hub: RunningHub
+) -> None:
+    tenant = await widget_tenant(hub, shops.allowed)
+    async with httpx.AsyncClient() as http:
+        kept = (await http.get(f"{hub.http}/widget/{tenant.id}/widget.js")).text  # what the browser caches 5 min
+    [bob] = await list_personas(hub.node.engine, tenant.id)
+    assert bob.name == "Bob" and '"name":"Bob"' in kept
+    async with visit(browser, shops.allowed, hub, tenant) as v:
+        await v.launcher.click()
+        await expect(v.page.get_by_role("heading", name="Chat with Bob")).to_be_visible()
+        await update_persona(hub.node.engine, tenant.id, bob.id, {"name": "Ada"}, activate=False)
+        hub.node.forget_tenant(tenant.id)  # what the personas API does on every node
+        await v.page.route(
+            re.compile(r"/widget\.js$"), lambda route: route.fulfill(body=kept, content_type="text/javascript")
+        )
+        await v.page.reload()  # the panel opens again by itself, as the visitor left it
+        await expect(v.page.get_by_role("heading", name="Chat with Ada")).to_be_visible()
+        await expect(v.bubbles("ai").first).to_have_text("Hi! I'm Ada, the assistant of Acme Test.")
+        assert v.sockets[-1][0]["type"] == "ready" and v.sockets[-1][0]["assistant"] == "Ada"

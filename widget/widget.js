@@ -122,7 +122,7 @@
   var wantOpen = 0;
   var httpBusy = false;
 
-  var host, root, launcher, badge, panel, logEl, typingEl, statusEl, form, input, noticeEl, closeBtn;
+  var host, root, launcher, badge, panel, logEl, typingEl, statusEl, form, input, noticeEl, closeBtn, titleEl, greetingEl;
 
   function el(tag, attrs, parent, text) {
     var node = document.createElement(tag);
@@ -211,7 +211,7 @@
       root
     );
     var head = el("div", { class: "h" }, panel);
-    el("h2", { id: "bob-title" }, head, _("Chat with %(name)s", { name: personaName }));
+    titleEl = el("h2", { id: "bob-title" }, head, _("Chat with %(name)s", { name: personaName }));
     closeBtn = el("button", { type: "button", class: "x" }, head, _("Close"));
     logEl = el("div", { class: "g", role: "log", "aria-live": "polite", "aria-label": _("Conversation"), tabindex: "0" }, panel);
     typingEl = el("div", { class: "s", "aria-live": "polite" }, panel);
@@ -222,17 +222,10 @@
     input = el("textarea", { id: "bob-input", rows: "1", maxlength: "4000", placeholder: _("Type your message…") }, form);
     el("button", { type: "submit" }, form, _("Send"));
 
-    var greeting = bubble("ai");
-    greeting._seq = 0;
-    fill(
-      greeting,
-      "ai",
-      String(
-        persona.greeting ||
-          _("Hi! I'm %(name)s, the assistant of %(business)s.", { name: personaName, business: config.businessName })
-      )
-    );
-    logEl.appendChild(greeting);
+    greetingEl = bubble("ai");
+    greetingEl._seq = 0;
+    greet();
+    logEl.appendChild(greetingEl);
     updateBadge();
 
     launcher.addEventListener("click", safe(function () { open(true); }));
@@ -326,6 +319,22 @@
     }
   }
 
+  function greet() {
+    var text = persona.greeting || _("Hi! I'm %(name)s, the assistant of %(business)s.", { name: personaName, business: config.businessName });
+    fill(greetingEl, "ai", String(text));
+  }
+
+  // The name the AI speaks as comes with every ready: a persona renamed in the portal shows at the next
+  // connection, even from a bundle the browser keeps for minutes.
+  function rename(name) {
+    if (!name || name === personaName) return;
+    personaName = String(name);
+    titleEl.textContent = _("Chat with %(name)s", { name: personaName });
+    if (greetingEl._who) greetingEl._who.textContent = personaName + ": ";
+    greet();
+    updateBadge();
+  }
+
   function updateBadge() {
     badge.textContent = String(unread);
     badge.hidden = !unread;
@@ -354,7 +363,7 @@
   function bubble(role, author) {
     var node = el("div", { class: "m " + role });
     var who = role === "visitor" ? _("You") : role === "agent" ? author || _("Team") : role === "ai" ? personaName : "";
-    if (who) el("span", { class: role === "agent" ? "a" : "sr" }, node, who + (role === "agent" ? "" : ": "));
+    if (who) node._who = el("span", { class: role === "agent" ? "a" : "sr" }, node, who + (role === "agent" ? "" : ": "));
     node._txt = el("span", { class: "t" }, node);
     return node;
   }
@@ -558,6 +567,7 @@
       state.sid = f.session_id;
       state.tok = f.resume_token;
       save();
+      rename(f.assistant);
       setStatus("");
       startPing();
       // A new connection: what is still unconfirmed goes again, oldest first, at once (a message the hub

@@ -19,7 +19,9 @@ MAX_AGE_S = 300
 NOT_FOUND_JS = b'console.warn("Bob widget: this hub has no such tenant (or it is disabled); no chat is shown.");\n'
 
 
-def widget_config(request: Request, services: Services, tenant: Tenant, widget_key: str | None) -> dict[str, Any]:
+def widget_config(
+    request: Request, services: Services, tenant: Tenant, widget_key: str | None, assistant: str | None
+) -> dict[str, Any]:
     base = services.settings.public_url or str(request.base_url).rstrip("/")
     ws_base = "wss://" + base[len("https://") :] if base.startswith("https://") else "ws://" + base.split("://", 1)[1]
     persona = tenant.config.get("persona") or {}
@@ -31,7 +33,11 @@ def widget_config(request: Request, services: Services, tenant: Tenant, widget_k
         "businessName": tenant.name,
         "widgetKey": widget_key,
         # Without a greeting of the tenant's own, the widget greets from its catalog, in the visitor's language.
-        "persona": {"name": str(persona.get("name") or "Bob"), "greeting": str(persona.get("greeting") or "")},
+        # The active persona's name (also sent in every ``ready``, so a bundle cached by the browser is corrected).
+        "persona": {
+            "name": assistant or str(persona.get("name") or "Bob"),
+            "greeting": str(persona.get("greeting") or ""),
+        },
         "colors": {"primary": str((tenant.config.get("widget") or {}).get("color") or "#2459d8")},
         "language": supported(str(tenant.config.get("language") or "")) or "auto",
     }
@@ -46,8 +52,9 @@ async def widget_js(request: Request) -> Response:
         return Response(NOT_FOUND_JS, status_code=404, headers={**js_headers, "Cache-Control": "no-store"})
     keys = await services.tenants.widget_keys(tenant.id)
     live = [key for key in keys if key.mode == "live"] or list(keys)
+    assistant = await services.assistant_name(tenant.id)
     bundle = services.widget_bundles.get(
-        tenant.id, widget_config(request, services, tenant, live[0].key if live else None)
+        tenant.id, widget_config(request, services, tenant, live[0].key if live else None, assistant)
     )
     headers = {
         **js_headers,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -52,6 +53,7 @@ class VisitorConnection:
     __slots__ = (
         "_closing",
         "_swept",
+        "assistant_name",
         "budget",
         "chat",
         "feed",
@@ -76,6 +78,7 @@ class VisitorConnection:
         joiner: Joiner,
         presence: Presence,
         throttle: Throttle,
+        assistant_name: Callable[[str], Awaitable[str | None]],
     ) -> None:
         self.websocket = websocket
         self.tenant = tenant
@@ -84,6 +87,7 @@ class VisitorConnection:
         self.joiner = joiner
         self.presence = presence
         self.throttle = throttle
+        self.assistant_name = assistant_name
         self.budget = FrameBudget(socket_limits(settings))
         self.session_id = ""
         self.sent_message = False
@@ -154,7 +158,9 @@ class VisitorConnection:
         self.stored = backlog.state is not None
         self.presence.joined(tenant_id, session_id, announce=self.stored)
         token = resume_token(self.settings.secret_key, tenant_id, session_id)
-        await self._send_bytes(encode(Ready(session_id=session_id, resume_token=token, seq=backlog.seq)))
+        assistant = await self.assistant_name(tenant_id)
+        ready = Ready(session_id=session_id, resume_token=token, seq=backlog.seq, assistant=assistant)
+        await self._send_bytes(encode(ready))
         await backlog.send(self.feed, self._send_bytes)
 
     async def handle(self, raw: str) -> None:
@@ -221,7 +227,14 @@ async def visitor_socket(websocket: WebSocket) -> None:
         await refuse(websocket, ORIGIN_NOT_ALLOWED)
         return
     connection = VisitorConnection(
-        websocket, tenant, settings, services.conversations, services.joiner, services.presence, services.throttle
+        websocket,
+        tenant,
+        settings,
+        services.conversations,
+        services.joiner,
+        services.presence,
+        services.throttle,
+        services.assistant_name,
     )
     sockets = services.sockets
     sockets.add(connection)
