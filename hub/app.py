@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from hub.api.errors import EXCEPTION_HANDLERS
+from hub.api.health import metrics
 from hub.api.routes import API, SOCKETS
 from hub.api.widget_js import widget_js
 from hub.assets import asset_dir
@@ -114,6 +115,9 @@ def create_app(
         Route("/docs", docs, methods=["GET"]),
         Route("/mission-control", dashboard, methods=["GET"]),
         Route("/mission-control/login", mission_control_login, methods=["GET"]),
+        # Not in the OpenAPI document on purpose: Prometheus' text format for a scraper, not part of the API,
+        # and absent (404) unless HUB_METRICS_TOKEN is set. DEPLOY.md ("Metrics") documents it.
+        Route("/metrics", metrics, methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=str(asset_dir("static"))), name="static"),
         *(operation.route() for operation in API),
         *(socket.route() for socket in SOCKETS),

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
+from prometheus_client import generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -36,15 +37,19 @@ from hub.chat.replies import ReplyRunner
 from hub.chat.service import ChatService
 from hub.coord import Coordinator, coordinator_for
 from hub.keys import Keys
+from hub.metrics import Metrics
 from hub.pricing import LivePricebook
 from hub.settings import Settings
 from hub.store.database import migrate_database, open_engine
+from hub.store.sessions import count_waiting
 from hub.store.writer import MessageWriter
 from hub.supervise import supervise
 from hub.tenants import TenantCache, WidgetOrigins
 from hub.webhooks.outbox import Webhooks
 
 logger = logging.getLogger(__name__)
+
+SCRAPE_QUERY_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -70,9 +75,11 @@ class Services:
     dashboard: Dashboard
     presence: Presence
     sockets: set[object]
+    metrics: Metrics
     forget_tenant: Callable[[str], None]  # a tenant's settings changed: drop what this node cached of it
     assistant_name: Callable[[str], Awaitable[str | None]]  # the name the tenant's AI speaks as (cached)
     health: Callable[[], Awaitable[dict[str, object]]]
+    scrape: Callable[[], Awaitable[bytes]]
 
 
 @dataclass
@@ -99,6 +106,7 @@ class Node:
     accounts: Accounts
     widget_origins: WidgetOrigins
     throttle: Throttle
+    metrics: Metrics
     _stack: AsyncExitStack
     widget_bundles: BundleCache = field(default_factory=BundleCache)
     sockets: set[object] = field(default_factory=set)
@@ -107,6 +115,8 @@ class Node:
     async def open(cls, settings: Settings, *, backplane: MemoryBackplane | None = None) -> Node:
         """``backplane``: several nodes in one process (tests) share one instead of a Redis."""
         stack = AsyncExitStack()
+        # First: every part below counts into this node's own registry.
+        metrics = Metrics(asyncio.get_running_loop())
         try:
             engine = open_engine(settings.database_url, settings.database_timeout_s)
             stack.push_async_callback(engine.dispose)
@@ -115,17 +125,21 @@ class Node:
             coord = coordinator_for(settings.redis_url, backplane)
             stack.push_async_callback(coord.aclose)
             broker = broker_from_url(
-                settings.redis_url, prefix=settings.redis_prefix, node_id=settings.node_id, backplane=backplane
+                settings.redis_url,
+                prefix=settings.redis_prefix,
+                node_id=settings.node_id,
+                backplane=backplane,
+                metrics=metrics,
             )
-            fanout = Fanout(broker, settings.node_id)
+            fanout = Fanout(broker, settings.node_id, metrics)
             stack.push_async_callback(broker.disconnect)
             await fanout.connect()
-            writer = MessageWriter(engine, timeout_s=settings.database_timeout_s)
+            writer = MessageWriter(engine, timeout_s=settings.database_timeout_s, metrics=metrics)
             stack.push_async_callback(writer.stop)
             writer.start()
             publisher = Publisher(fanout, keys)
             presence = Presence(coord, keys, settings.node_id, settings.presence_ttl_s, publisher.announce)
-            webhooks = Webhooks(engine, allow_private=settings.webhooks_allow_private)
+            webhooks = Webhooks(engine, allow_private=settings.webhooks_allow_private, metrics=metrics)
             stack.push_async_callback(webhooks.aclose)
             chat = ChatService(engine, writer, publisher, webhooks, presence.online_here)
             pricebook = LivePricebook(engine, fanout, keys)
@@ -151,6 +165,7 @@ class Node:
                 tenants.get,
                 settings.node_id,
                 settings.reply_lease_s,
+                metrics,
             )
             # Closed before the writer: replies in flight may finish (the grace), and store what they streamed.
             stack.push_async_callback(replies.stop, settings.shutdown_grace_s)
@@ -183,6 +198,7 @@ class Node:
                 accounts=accounts,
                 widget_origins=WidgetOrigins(engine),
                 throttle=throttle,
+                metrics=metrics,
                 _stack=stack,
             )
             for name, run in (
@@ -233,9 +249,11 @@ class Node:
             dashboard=self.dashboard,
             presence=self.presence,
             sockets=self.sockets,
+            metrics=self.metrics,
             forget_tenant=self.forget_tenant,
             assistant_name=self.assistant_name,
             health=self.health,
+            scrape=self.scrape,
         )
 
     async def assistant_name(self, tenant_id: str) -> str | None:
@@ -252,6 +270,16 @@ class Node:
 
     async def close(self) -> None:
         await self._stack.aclose()
+
+    async def scrape(self) -> bytes:
+        """This node's metrics in Prometheus' text format; what only the store knows is read now (bounded)."""
+        try:
+            waiting = await asyncio.wait_for(count_waiting(self.engine), timeout=SCRAPE_QUERY_TIMEOUT_S)
+        except Exception as exc:  # the store away: the gauge keeps its last value, the scrape still answers
+            logger.warning("counting the conversations waiting for a person failed: %r", exc)
+        else:
+            self.metrics.handoffs_waiting.set(waiting)
+        return generate_latest(self.metrics.registry)
 
     async def health(self) -> dict[str, object]:
         async def database() -> dict[str, object]:

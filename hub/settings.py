@@ -61,6 +61,7 @@ class Settings:
     webhooks_allow_private: bool = False
     password_hashing: str = DEFAULT_PASSWORD_HASHING
     log_level: str = "info"
+    metrics_token: str | None = None
     node_id: str = field(default_factory=lambda: secrets.token_hex(4))
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -252,6 +253,12 @@ class Settings:
                     f"HUB_LOG_LEVEL must be one of critical, error, warning, info, debug, got {level!r}"
                 )
             values["log_level"] = level.lower()
+
+        metrics_token = text("HUB_METRICS_TOKEN")
+        if metrics_token is not None:
+            if len(metrics_token) < 16:
+                raise SettingsError("HUB_METRICS_TOKEN must be at least 16 characters long")
+            values["metrics_token"] = metrics_token
 
         settings = cls(**values)  # type: ignore[arg-type]
         if settings.ai_provider == "openai" and base_url is None and not settings.openai_api_key:

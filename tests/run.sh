@@ -8,6 +8,8 @@ need_apt=()
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)  # also runs the Sentinels (--sentinel)
 # tests/test_nginx.py runs Debian's nginx in front of three nodes, with the configuration DEPLOY.md prints.
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
+# tests/test_grafana_dashboard.py runs every panel of docs/grafana-dashboard.json on Debian's prometheus.
+command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ] || need_apt+=(prometheus)
 # Browser tests drive Debian's Chromium through Playwright; no browser is ever downloaded.
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then

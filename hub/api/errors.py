@@ -78,6 +78,10 @@ def error_response(status: int, code: str, message: str, headers: Mapping[str, s
 
 async def hub_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HubError)
+    if exc.status == 429:
+        services = getattr(request.state, "services", None)
+        if services is not None:
+            services.metrics.http_rate_limited.inc()
     return error_response(exc.status, exc.code, exc.message, exc.headers)
 
 

@@ -25,6 +25,7 @@ from hub.broker.base import Broker, LostHandler, MessageHandler, ResyncHandler
 from hub.broker.connect import RedisTarget
 from hub.broker.subscription import Subscription
 from hub.keys import Keys
+from hub.metrics import Metrics
 from hub.supervise import supervise
 
 logger = logging.getLogger(__name__)
@@ -55,8 +56,9 @@ class RedisBroker(Broker):
     # write per message; loopback TCP does the receiving side's work in the sender's system call).
     min_flush_interval_s = 0.002
 
-    def __init__(self, url: str, *, prefix: str, node_id: str) -> None:
+    def __init__(self, url: str, *, prefix: str, node_id: str, metrics: Metrics | None = None) -> None:
         self.url = url
+        self.metrics = metrics or Metrics.unexposed()
         self._on_message: MessageHandler = _nowhere
         self._on_resync: ResyncHandler | None = None
         self._on_lost: LostHandler | None = None
@@ -124,6 +126,7 @@ class RedisBroker(Broker):
             dropped = self._ops.popleft()
             logger.warning("redis publish queue full; dropped an op for %s", dropped[2])
             if dropped[0] == _PUBLISH:
+                self.metrics.broker_dropped_full.inc()
                 self._lost([dropped[2]])
         self._ops.append(op)
         self._wakeup.set()
@@ -158,6 +161,7 @@ class RedisBroker(Broker):
         loop = asyncio.get_running_loop()
         last_flush = 0.0
         connection: Connection | None = None
+        lag = self.metrics.broker_publish_lag
         try:
             while True:
                 await self._wakeup.wait()
@@ -187,6 +191,7 @@ class RedisBroker(Broker):
                         backoff = min(backoff * 2, self.max_backoff_s)
                         continue
                     backoff = 0.05
+                    lag.observe(loop.time() - batch[0][1])  # the batch's oldest op: how far behind Redis is
                     for position, future in reads:
                         if not future.done():
                             result = results[position]
@@ -204,6 +209,7 @@ class RedisBroker(Broker):
         nodes that missed them are told which channels (``on_lost``)."""
         now = asyncio.get_running_loop().time()
         lost: set[str] = set()
+        dropped = 0
         for op in reversed(batch):
             if op[0] == _READ:
                 future: asyncio.Future[list[bytes]] = op[4]
@@ -213,6 +219,9 @@ class RedisBroker(Broker):
                 self._ops.appendleft(op)
             elif op[0] == _PUBLISH:
                 lost.add(op[2])
+                dropped += 1
+        if dropped:
+            self.metrics.broker_dropped_stale.inc(dropped)
         if lost:
             self._lost(sorted(lost))
 

@@ -12,6 +12,7 @@ import logging
 from typing import Protocol
 
 from hub.broker.base import Broker
+from hub.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
@@ -27,8 +28,9 @@ class Listener(Protocol):
 
 
 class Fanout:
-    def __init__(self, broker: Broker, node_id: str) -> None:
+    def __init__(self, broker: Broker, node_id: str, metrics: Metrics | None = None) -> None:
         self.broker = broker
+        self.metrics = metrics or Metrics.unexposed()
         self._node = node_id.encode()
         self._listeners: dict[str, set[Listener]] = {}
 
@@ -79,6 +81,7 @@ class Fanout:
             logger.warning("dropping a malformed broker payload on %s", channel)
             return
         if number == CATCH_UP:
+            self.metrics.resyncs_catch_up.inc()
             for listener in tuple(listeners):
                 listener.resync()
             return
@@ -92,6 +95,7 @@ class Fanout:
             self.broker.publish(channel, b"%s %d\n" % (self._node, CATCH_UP))
 
     async def _resync(self) -> None:
+        self.metrics.resyncs_reconnect.inc()
         for listeners in tuple(self._listeners.values()):
             for listener in tuple(listeners):
                 listener.resync()

@@ -31,6 +31,7 @@ from hub.chat.service import ChatService
 from hub.coord.base import Coordinator
 from hub.errors import Unavailable
 from hub.keys import Keys
+from hub.metrics import Metrics
 from hub.plans import Pricebook
 from hub.protocol import (
     CancelReply,
@@ -151,8 +152,11 @@ class ReplyRunner:
         tenant_of: Callable[[str], Awaitable[Tenant | None]],
         node_id: str,
         lease_s: float = 6.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self.engine = engine
+        self.metrics = metrics = metrics or Metrics.unexposed()
+        self._provider_errors = metrics.ai_provider_errors.labels(provider=ai.name)
         self.chat = chat
         self.handoffs = handoffs
         self.publisher: Publisher = chat.publisher
@@ -379,6 +383,9 @@ class ReplyRunner:
         wanted: PersonWanted | None = None  # the provider hands the visitor to a person
         # replies_to: the newest message the reply took into account; first_token_ms (analytics) from the question
         timing: dict[str, int] = {"replies_to": replies_to}
+        metrics = self.metrics
+        clock = asyncio.get_running_loop().time
+        asked = first_at = clock()
         try:
             async for delta in self.ai.stream(request):
                 if isinstance(delta, PersonWanted):
@@ -386,6 +393,8 @@ class ReplyRunner:
                     continue
                 if not parts:
                     timing["first_token_ms"] = int((datetime.now(UTC) - asked_at).total_seconds() * 1000)
+                    first_at = clock()
+                    metrics.ai_first_token.observe(first_at - asked)
                 token = Token(message_id=message_id, index=len(parts), text=delta)
                 self.publisher.session(tenant.id, session_id, 0, encode(token))
                 self.buffers.buffer_append(buffer, delta.encode(), STREAM_BUFFER_TTL_S)
@@ -394,6 +403,8 @@ class ReplyRunner:
                 raise AIError("the provider returned an empty reply")
         except asyncio.CancelledError:
             # Taken over mid-stream: what the visitor already saw stays, marked as cut short.
+            metrics.ai_tokens.inc(len(parts))
+            metrics.ai_replies_cut.inc()
             if parts:
                 meta: dict[str, Any] = {"truncated": True, **timing}
                 await self.chat.post(tenant.id, session_id, "ai", "".join(parts), meta=meta, message_id=message_id)
@@ -402,6 +413,9 @@ class ReplyRunner:
             raise
         except AIError as exc:
             logger.warning("AI provider failed for session %s: %s", session_id, exc)
+            metrics.ai_tokens.inc(len(parts))
+            metrics.ai_replies_failed.inc()
+            self._provider_errors.inc()
             if parts:
                 await self.chat.post(
                     tenant.id,
@@ -415,6 +429,12 @@ class ReplyRunner:
             self.publisher.session(tenant.id, session_id, 0, AI_FAILED)
             await self.chat.post(tenant.id, session_id, "system", AI_UNAVAILABLE, meta={"reason": "ai_unavailable"})
             return
+        # Counted once per reply, never per token: the token loop above is the node's hottest path.
+        metrics.ai_tokens.inc(len(parts))
+        metrics.ai_replies_completed.inc()
+        streamed_s = clock() - first_at
+        if len(parts) > 1 and streamed_s > 0:
+            metrics.ai_tokens_per_second.observe((len(parts) - 1) / streamed_s)
         if not parts:
             pass  # only the request for a person: the hub's own message tells the visitor
         elif await self._store_reply(tenant.id, session_id, "".join(parts), timing, message_id):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.store.models import SessionSummary, Waiting
@@ -188,3 +188,12 @@ class _Prefixed:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._row, self._prefix + name)
+
+
+async def count_waiting(engine: AsyncEngine) -> int:
+    """Conversations waiting for a person now, over all tenants (for ``hub_handoffs_waiting``, read per scrape)."""
+    async with engine.connect() as connection:
+        count = await connection.scalar(
+            select(func.count()).select_from(chat_sessions).where(chat_sessions.c.waiting_since.is_not(None))
+        )
+    return int(count or 0)

@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.errors import StoreUnavailable
+from hub.metrics import Metrics
 from hub.store.models import StoredMessage
 from hub.store.tables import chat_sessions, messages, webhook_deliveries
 from hub.store.transcript import message_from_row
@@ -67,8 +68,9 @@ class MessageWriter:
     max_batch = 500
     ping_after_idle_s = 5.0
 
-    def __init__(self, engine: AsyncEngine, *, timeout_s: float = 10.0) -> None:
+    def __init__(self, engine: AsyncEngine, *, timeout_s: float = 10.0, metrics: Metrics | None = None) -> None:
         self.engine = engine
+        self.metrics = metrics or Metrics.unexposed()
         # A batch that has not committed within the statement bound (and a little) means a stuck writer.
         self.stuck_after_s = timeout_s + 2.0
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
@@ -156,6 +158,7 @@ class MessageWriter:
             self._busy_since = None
 
     async def _write_batch_now(self, batch: list[_Pending]) -> None:
+        started = time.perf_counter()
         try:
             results = await self._commit(batch)
         except (IntegrityError, IntegrityConstraintViolationError):
@@ -173,6 +176,10 @@ class MessageWriter:
             await self._drop_connection()  # it may be broken (or silent for good): the next batch opens a new one
             self._fail(batch, StoreUnavailable("the message was not stored; retry with the same client_id"))
             return
+        metrics = self.metrics
+        metrics.writer_commit.observe(time.perf_counter() - started)
+        metrics.writer_batch.observe(len(batch))
+        metrics.messages_stored.inc(len(batch))
         self.last_error = None
         self.batches += 1
         self.written += len(batch)

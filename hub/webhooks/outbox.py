@@ -23,6 +23,7 @@ from async_lru import alru_cache
 from sqlalchemy.ext.asyncio import AsyncEngine
 from standardwebhooks.webhooks import Webhook
 
+from hub.metrics import Metrics
 from hub.protocol import message_frame
 from hub.store.models import StoredMessage
 from hub.store.webhooks import (
@@ -57,8 +58,9 @@ class Webhooks:
     timeout_s = 10.0
     poll_s = 1.0
 
-    def __init__(self, engine: AsyncEngine, *, allow_private: bool) -> None:
+    def __init__(self, engine: AsyncEngine, *, allow_private: bool, metrics: Metrics | None = None) -> None:
         self.engine = engine
+        self.metrics = metrics or Metrics.unexposed()
         self.allow_private = allow_private
         self.backoff_s: tuple[float, ...] = BACKOFF_S
         # Single-flight: the first messages of many new sessions at once read a tenant's endpoints once.
@@ -161,6 +163,10 @@ class Webhooks:
         next_at = None
         if not delivered and attempt <= len(self.backoff_s):
             next_at = datetime.now(UTC) + timedelta(seconds=self.backoff_s[attempt - 1])
+        if delivered:
+            self.metrics.webhooks_delivered.inc()
+        else:
+            (self.metrics.webhooks_failed if next_at is not None else self.metrics.webhooks_gave_up).inc()
         if not delivered:
             logger.info("webhook %s to %s failed (attempt %d): %s", delivery.id, endpoint.url, attempt, error)
         await record_attempt(

@@ -25,6 +25,7 @@ from hub.chat.dashboard import Dashboard
 from hub.chat.feed import Feed
 from hub.chat.join import Joiner
 from hub.errors import Forbidden, HubError, OwnedByOther, SessionNotFound, TenantNotFound
+from hub.metrics import Metrics
 from hub.node import Services
 from hub.origins import normalise_origin, own_origins
 from hub.protocol import (
@@ -153,8 +154,11 @@ class AgentConnection:
         control: SessionControl,
         dashboard: Dashboard,
         joiner: Joiner,
+        metrics: Metrics,
     ) -> None:
         self.websocket = websocket
+        self.metrics = metrics
+        self.frames = metrics.agent_frames
         self.principal = principal
         self.agent = Agent(principal.user_id, principal.name, principal.email)
         self.tenant = tenant
@@ -194,9 +198,11 @@ class AgentConnection:
             self.control.unhold(self.tenant.id, change.id, self.holder)
 
     async def _send(self, frame: str) -> None:
+        self.frames.sent += 1
         await self.websocket.send_text(frame)
 
     def _too_slow(self) -> None:
+        self.metrics.agent_slow_closes.inc()
         if self.sender is not None:
             self.sender.cancel()
         self._spawn(refuse(self.websocket, AGENT_TOO_SLOW))
@@ -383,12 +389,17 @@ async def agent_socket(websocket: WebSocket) -> None:
         services.control,
         services.dashboard,
         services.joiner,
+        services.metrics,
     )
+    metrics = services.metrics
     sockets = services.sockets
     sockets.add(connection)
+    metrics.agent_sockets.inc()
     try:
         await connection.open()
-        await receive(websocket, connection, max_bytes=settings.max_frame_bytes)
+        await receive(
+            websocket, connection, max_bytes=settings.max_frame_bytes, metrics=metrics, frames=metrics.agent_frames
+        )
     except WebSocketDisconnect:
         pass
     except Exception:
@@ -396,4 +407,5 @@ async def agent_socket(websocket: WebSocket) -> None:
         await refuse(websocket, INTERNAL)
     finally:
         sockets.discard(connection)
+        metrics.agent_sockets.dec()
         await connection.close()

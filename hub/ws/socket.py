@@ -16,6 +16,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hub.chat.feed import Feed, SlowConsumer
 from hub.errors import HubError
+from hub.metrics import FrameCounts, Metrics
 from hub.protocol import TOO_MANY_REFUSALS, Error, FrameError, Refusal, encode, frame_too_big
 from hub.ws.limits import FrameBudget
 
@@ -43,7 +44,9 @@ class Receiver(Protocol):
     async def handle(self, raw: str) -> None: ...
 
 
-async def receive(websocket: WebSocket, connection: Receiver, *, max_bytes: int) -> None:
+async def receive(
+    websocket: WebSocket, connection: Receiver, *, max_bytes: int, metrics: Metrics, frames: FrameCounts
+) -> None:
     """Hand each text frame to the connection until the peer leaves; refusals go back as ``error`` frames.
 
     Answers to the client's own frames (pongs, errors) wait for room in its queue, so a client that
@@ -58,6 +61,7 @@ async def receive(websocket: WebSocket, connection: Receiver, *, max_bytes: int)
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
             return
+        frames.received += 1
         await connection.out.room()
         raw = message.get("text")
         try:
@@ -69,6 +73,8 @@ async def receive(websocket: WebSocket, connection: Receiver, *, max_bytes: int)
                 return
             await connection.handle(raw)
         except FrameError as exc:
+            if exc.code == "rate_limited":
+                metrics.socket_rate_limited.inc()
             connection.out.deliver(0, encode(exc.frame()).decode())
             if not budget.refused():
                 await close_when_sent(websocket, connection.out, TOO_MANY_REFUSALS)

@@ -18,6 +18,7 @@ from hub.chat.feed import Feed
 from hub.chat.identity import new_session_id, resume_token, resume_token_valid
 from hub.chat.join import Joiner
 from hub.chat.presence import Presence
+from hub.metrics import Metrics
 from hub.node import Services
 from hub.origins import origin_allowed, own_origins
 from hub.protocol import (
@@ -57,7 +58,9 @@ class VisitorConnection:
         "budget",
         "chat",
         "feed",
+        "frames",
         "joiner",
+        "metrics",
         "presence",
         "sender",
         "sent_message",
@@ -79,8 +82,11 @@ class VisitorConnection:
         presence: Presence,
         throttle: Throttle,
         assistant_name: Callable[[str], Awaitable[str | None]],
+        metrics: Metrics,
     ) -> None:
         self.websocket = websocket
+        self.metrics = metrics
+        self.frames = metrics.visitor_frames
         self.tenant = tenant
         self.settings = settings
         self.chat = chat
@@ -128,14 +134,17 @@ class VisitorConnection:
         if self.sender is not None:
             self.sender.cancel()
         if self._closing is None:
+            self.metrics.visitor_slow_closes.inc()
             # The close frame waits behind what the peer has not read yet; if it never reads, uvicorn's
             # keepalive timeout ends the connection.
             self._closing = asyncio.create_task(refuse(self.websocket, VISITOR_TOO_SLOW))
 
     async def _send(self, frame: str) -> None:
+        self.frames.sent += 1
         await self.websocket.send_text(frame)
 
     async def _send_bytes(self, frame: bytes) -> None:
+        self.frames.sent += 1
         await self.websocket.send_text(frame.decode())
 
     async def _backfill(self, after_seq: int, until_seq: int | None) -> list[StoredMessage]:
@@ -226,6 +235,7 @@ async def visitor_socket(websocket: WebSocket) -> None:
     if not origin_allowed(websocket.headers.get("origin"), tenant.origins, own):
         await refuse(websocket, ORIGIN_NOT_ALLOWED)
         return
+    metrics = services.metrics
     connection = VisitorConnection(
         websocket,
         tenant,
@@ -235,9 +245,11 @@ async def visitor_socket(websocket: WebSocket) -> None:
         services.presence,
         services.throttle,
         services.assistant_name,
+        metrics,
     )
     sockets = services.sockets
     sockets.add(connection)
+    metrics.visitor_sockets.inc()
     try:
         query = websocket.query_params
         if "session_id" in query:
@@ -257,7 +269,9 @@ async def visitor_socket(websocket: WebSocket) -> None:
             # Nothing is stored until the first message, so a client that resumes next leaves no empty session.
             await connection.open_session(new_session_id(), 0)
         connection.start_sender()
-        await receive(websocket, connection, max_bytes=settings.max_frame_bytes)
+        await receive(
+            websocket, connection, max_bytes=settings.max_frame_bytes, metrics=metrics, frames=metrics.visitor_frames
+        )
     except WebSocketDisconnect:
         pass
     except Exception:
@@ -266,6 +280,7 @@ async def visitor_socket(websocket: WebSocket) -> None:
         await refuse(websocket, INTERNAL)
     finally:
         sockets.discard(connection)
+        metrics.visitor_sockets.dec()
         await connection.close()
 
 
