@@ -19,6 +19,7 @@ from hub.api.routes import API, SOCKETS
 from hub.api.widget_js import widget_js
 from hub.assets import asset_dir
 from hub.backplane import MemoryBackplane
+from hub.continue_page import continue_page
 from hub.docs_page import docs
 from hub.mission_control import dashboard
 from hub.mission_control import login_page as mission_control_login
@@ -26,6 +27,7 @@ from hub.node import Node
 from hub.pages import templates
 from hub.portal import (
     analytics_page,
+    hours_page,
     login_page,
     personas_page,
     plan_page,
@@ -107,7 +109,9 @@ def create_app(
         Route("/portal/analytics", analytics_page, methods=["GET"]),
         Route("/portal/tenants", tenants_page, methods=["GET"]),
         Route("/portal/team", team_page, methods=["GET"]),
+        Route("/portal/hours", hours_page, methods=["GET"]),
         Route("/docs", docs, methods=["GET"]),
+        Route("/chat/continue/{token}", continue_page, methods=["GET"]),
         Route("/mission-control", dashboard, methods=["GET"]),
         Route("/mission-control/login", mission_control_login, methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=str(asset_dir("static"))), name="static"),

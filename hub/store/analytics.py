@@ -16,6 +16,36 @@ from hub.store.tables import chat_sessions, messages
 MAX_DAYS = 90
 
 
+def first_agent_reply_s(turns: list[Any]) -> float | None:
+    """A conversation's time to first agent reply: from the visitor's last message before the first agent
+    message to that message (None when no agent wrote, or the visitor had said nothing before)."""
+    agent_at = next((i for i, turn in enumerate(turns) if turn.role == "agent"), None)
+    if agent_at is None:
+        return None
+    asked = next((t for t in reversed(turns[:agent_at]) if t.role == "visitor"), None)
+    if asked is None:
+        return None
+    return float((turns[agent_at].created_at - asked.created_at).total_seconds())
+
+
+async def first_agent_reply_times(engine: AsyncEngine, tenant_id: str, days: int) -> list[float]:
+    """Each conversation's time to first agent reply over the window, measured as ``conversation_metrics``
+    measures its median (visitor and agent messages only: the rest cannot change it)."""
+    since = datetime.now(UTC) - timedelta(days=days)
+    query = (
+        select(messages.c.session_id, messages.c.role, messages.c.created_at)
+        .where(messages.c.tenant_id == tenant_id, messages.c.created_at >= since)
+        .where(messages.c.role.in_(("visitor", "agent")))
+        .order_by(messages.c.session_id, messages.c.seq)
+    )
+    async with engine.connect() as connection:
+        rows = (await connection.execute(query)).all()
+    by_session: defaultdict[str, list[Any]] = defaultdict(list)
+    for row in rows:
+        by_session[row.session_id].append(row)
+    return [waited for turns in by_session.values() if (waited := first_agent_reply_s(turns)) is not None]
+
+
 async def conversation_metrics(engine: AsyncEngine, tenant_ids: list[str] | None, days: int) -> dict[str, Any]:
     """``tenant_ids`` None: every tenant (the platform overview)."""
     since = datetime.now(UTC) - timedelta(days=days)
@@ -58,10 +88,9 @@ async def conversation_metrics(engine: AsyncEngine, tenant_ids: list[str] | None
         agent_at = next((i for i, turn in enumerate(turns) if turn.role == "agent"), None)
         took = agent_at is not None or any((t.meta or {}).get("event") == "takeover" for t in turns)
         taken_over += took
-        if agent_at is not None:
-            asked = next((t for t in reversed(turns[:agent_at]) if t.role == "visitor"), None)
-            if asked is not None:
-                first_agent_replies.append((turns[agent_at].created_at - asked.created_at).total_seconds())
+        waited = first_agent_reply_s(turns)
+        if waited is not None:
+            first_agent_replies.append(waited)
     total = len(sessions)
     return {
         "days": days,

@@ -12,8 +12,10 @@ import logging
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hub.auth.throttle import Throttle
+from hub.chat.availability import Availability, availability_frame
 from hub.chat.conversations import Conversations
 from hub.chat.feed import Feed
+from hub.chat.followup import Followups
 from hub.chat.identity import new_session_id, resume_token, resume_token_valid
 from hub.chat.join import Joiner
 from hub.chat.presence import Presence
@@ -28,6 +30,9 @@ from hub.protocol import (
     PONG,
     UNKNOWN_TENANT,
     VISITOR_TOO_SLOW,
+    AvailabilityIn,
+    EmailIn,
+    EmailSaved,
     FrameError,
     HandoffIn,
     PingIn,
@@ -40,6 +45,7 @@ from hub.protocol import (
     parse_visitor_frame,
 )
 from hub.settings import Settings
+from hub.store.contacts import visitor_contact
 from hub.store.models import StoredMessage, Tenant
 from hub.ws.limits import FrameBudget, count_visitor_message, socket_limits
 from hub.ws.socket import drain, receive, refuse
@@ -52,9 +58,11 @@ class VisitorConnection:
     __slots__ = (
         "_closing",
         "_swept",
+        "availability",
         "budget",
         "chat",
         "feed",
+        "followups",
         "joiner",
         "presence",
         "sender",
@@ -76,8 +84,12 @@ class VisitorConnection:
         joiner: Joiner,
         presence: Presence,
         throttle: Throttle,
+        availability: Availability,
+        followups: Followups,
     ) -> None:
         self.websocket = websocket
+        self.availability = availability
+        self.followups = followups
         self.tenant = tenant
         self.settings = settings
         self.chat = chat
@@ -180,6 +192,13 @@ class VisitorConnection:
             self.sent_message = True  # the session exists from now (a resume must come first)
             if await self.chat.ask_for_person(self.tenant, self.session_id, frame.reason):
                 self.stored = True
+        elif isinstance(frame, AvailabilityIn):
+            await self.tell_availability(frame)
+        elif isinstance(frame, EmailIn):
+            self.sent_message = True  # the session exists from now (a resume must come first)
+            address = await self.followups.leave_email(self.tenant, self.session_id, frame.address, frame.language)
+            self.stored = True
+            self.out.deliver(0, encode(EmailSaved(address=address)).decode())
         elif isinstance(frame, ResumeIn):
             if self.sent_message:
                 raise FrameError("resume_too_late", "resume must come before any message on this connection")
@@ -188,6 +207,13 @@ class VisitorConnection:
             await self._stop_sender()
             await self.open_session(frame.session_id, frame.last_seq)
             self.start_sender()
+
+    async def tell_availability(self, frame: AvailabilityIn) -> None:
+        status = await self.availability.status(self.tenant)
+        contact = await visitor_contact(self.availability.engine, self.tenant.id, self.session_id)
+        email = contact.email if contact is not None else None
+        answer = availability_frame(status, self.tenant, frame.language, frame.time_zone, email)
+        self.out.deliver(0, encode(answer).decode())
 
     async def close(self) -> None:
         tasks = [task for task in (self.sender, self._closing) if task is not None]
@@ -221,7 +247,15 @@ async def visitor_socket(websocket: WebSocket) -> None:
         await refuse(websocket, ORIGIN_NOT_ALLOWED)
         return
     connection = VisitorConnection(
-        websocket, tenant, settings, services.conversations, services.joiner, services.presence, services.throttle
+        websocket,
+        tenant,
+        settings,
+        services.conversations,
+        services.joiner,
+        services.presence,
+        services.throttle,
+        services.availability,
+        services.followups,
     )
     sockets = services.sockets
     sockets.add(connection)
