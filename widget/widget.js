@@ -193,9 +193,9 @@
     "solid ~;outline-offset:2px}.n{margin:0;padding:32px 20px;text-align:center;color:#333}" +
     ".w{margin:0;padding:10px 16px;border-top:1px solid #dfe1e6;background:#fff;font-size:14px;color:#1b1b1f}" +
     ".w p{margin:0 0 6px}.w form{display:flex;gap:8px;flex-wrap:wrap;margin:0}.w label{flex-basis:100%;font-size:13px;" +
-    "color:#555}.w input{flex:1;min-width:0;border:1px solid #b9bcc4;border-radius:10px;padding:8px 10px;" +
+    "color:#555}.w input{flex:1 1 180px;min-width:0;border:1px solid #b9bcc4;border-radius:10px;padding:8px 10px;" +
     "font:16px/1.3 system-ui,sans-serif}.w button{border:0;border-radius:10px;padding:0 14px;background:~;color:#fff;" +
-    "font:600 14px system-ui,sans-serif;cursor:pointer}.w input:focus-visible,.w button:focus-visible{outline:2px " +
+    "font:600 14px system-ui,sans-serif;cursor:pointer;min-height:38px}.w input:focus-visible,.w button:focus-visible{outline:2px " +
     "solid ~;outline-offset:2px}.w .e{color:#b3261e;font-weight:600}" +
     ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}" +
     "@media (max-width:480px){.p{right:0;bottom:0;width:100%;max-width:100%;height:100%;border-radius:0}}";
