@@ -739,6 +739,12 @@
 
   function onAvailability(f) {
     if (!waitingPerson) return;
+    // Who is there changes (an agent opens Mission Control, office hours begin): asked again each minute.
+    clearTimeout(availabilityTimer);
+    availabilityTimer = setTimeout(safe(function () {
+      if (waitingPerson && !(emailInput && root.activeElement === emailInput)) askAvailability();
+    }), 60000);
+    var typed = emailInput ? emailInput.value : ""; // what the visitor started typing stays
     var box = personBox();
     var someone = f.agents_online && f.open !== false;
     if (someone) {
@@ -757,6 +763,7 @@
     emailForm = el("form", { novalidate: "" }, box);
     el("label", { for: "bob-email" }, emailForm, _("Leave your email address and we will write to you when they answer."));
     emailInput = el("input", { id: "bob-email", type: "email", autocomplete: "email", maxlength: "254", placeholder: "name@example.com" }, emailForm);
+    emailInput.value = typed;
     el("button", { type: "submit" }, emailForm, _("Email me"));
     emailNote = el("p", { class: "e", "aria-live": "assertive" }, box);
     emailForm.addEventListener("submit", safe(function (e) {

@@ -210,8 +210,10 @@ class VisitorConnection:
 
     async def tell_availability(self, frame: AvailabilityIn) -> None:
         status = await self.availability.status(self.tenant)
-        contact = await visitor_contact(self.availability.engine, self.tenant.id, self.session_id)
-        email = contact.email if contact is not None else None
+        email = None
+        if status.email_offered:  # the address left only matters when one is asked for
+            contact = await visitor_contact(self.availability.engine, self.tenant.id, self.session_id)
+            email = contact.email if contact is not None else None
         answer = availability_frame(status, self.tenant, frame.language, frame.time_zone, email)
         self.out.deliver(0, encode(answer).decode())
 
