@@ -20,14 +20,18 @@ from hub.api.routes import API, SOCKETS
 from hub.api.widget_js import widget_js
 from hub.assets import asset_dir
 from hub.backplane import MemoryBackplane
+from hub.continue_page import continue_page
 from hub.docs_page import docs
+from hub.mail import Mailer
 from hub.mission_control import dashboard
 from hub.mission_control import login_page as mission_control_login
 from hub.node import Node
+from hub.office_hours import Clock, utc_now
 from hub.pages import templates
 from hub.portal import (
     analytics_page,
     home,
+    hours_page,
     login_page,
     personas_page,
     plan_page,
@@ -77,9 +81,15 @@ GC_GEN0_THRESHOLD = 20_000
 
 
 def create_app(
-    settings: Settings | None = None, *, backplane: MemoryBackplane | None = None, tune_gc: bool = False
+    settings: Settings | None = None,
+    *,
+    backplane: MemoryBackplane | None = None,
+    tune_gc: bool = False,
+    mailer: Mailer | None = None,
+    clock: Clock = utc_now,
 ) -> Starlette:
-    """Build a hub app; ``backplane`` lets tests run several nodes in one process without Redis.
+    """Build a hub app; ``backplane`` lets tests run several nodes in one process without Redis; ``mailer`` and
+    ``clock`` are given to ``Node.open`` (tests: an in-memory mailer, a fixed time for office hours).
 
     ``tune_gc`` is for a process that serves one app for its lifetime (``bob-hub serve``).
     """
@@ -87,7 +97,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
-        node = await Node.open(settings, backplane=backplane)
+        node = await Node.open(settings, backplane=backplane, mailer=mailer, clock=clock)
         node.background("park-idle-senders", partial(park_idle_senders, node.sockets))
         app.state.node = node
         if tune_gc:
@@ -112,7 +122,9 @@ def create_app(
         Route("/portal/analytics", analytics_page, methods=["GET"]),
         Route("/portal/tenants", tenants_page, methods=["GET"]),
         Route("/portal/team", team_page, methods=["GET"]),
+        Route("/portal/hours", hours_page, methods=["GET"]),
         Route("/docs", docs, methods=["GET"]),
+        Route("/chat/continue/{token}", continue_page, methods=["GET"]),
         Route("/mission-control", dashboard, methods=["GET"]),
         Route("/mission-control/login", mission_control_login, methods=["GET"]),
         # Not in the OpenAPI document on purpose: Prometheus' text format for a scraper, not part of the API,

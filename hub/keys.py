@@ -37,6 +37,15 @@ class Keys:
         """Sorted set of ``session node`` members whose visitor is connected, scored by expiry time."""
         return f"{self.prefix}:t:{tenant_id}:presence"
 
+    def agents(self, tenant_id: str) -> str:
+        """Sorted set of ``agent node`` members for the tenant's agents connected to Mission Control."""
+        return f"{self.prefix}:t:{tenant_id}:agents"
+
+    def mail_due(self) -> str:
+        """Sorted set of ``tenant session`` members whose agent replies are to be emailed, scored by when (the
+        end of the reply burst). Platform-wide like the reply leases; each member names its tenant."""
+        return f"{self.prefix}:mail"
+
     def replying(self, tenant_id: str, session_id: str) -> str:
         """Claim of the node replying to a session: one AI reply at a time per session, on all nodes."""
         return f"{self.prefix}:t:{tenant_id}:s:{session_id}:replying"

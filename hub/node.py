@@ -24,10 +24,12 @@ from hub.auth.throttle import Throttle
 from hub.backplane import MemoryBackplane
 from hub.broker import Broker, broker_from_url
 from hub.bundle import BundleCache
+from hub.chat.availability import Availability
 from hub.chat.control import SessionControl
 from hub.chat.conversations import Conversations
 from hub.chat.dashboard import Dashboard
 from hub.chat.fanout import Fanout
+from hub.chat.followup import Followups
 from hub.chat.handoffs import Handoffs
 from hub.chat.join import Joiner
 from hub.chat.metering import TenantMeter
@@ -37,7 +39,9 @@ from hub.chat.replies import ReplyRunner
 from hub.chat.service import ChatService
 from hub.coord import Coordinator, coordinator_for
 from hub.keys import Keys
+from hub.mail import Mailer, mailer_from_settings
 from hub.metrics import Metrics
+from hub.office_hours import Clock, utc_now
 from hub.pricing import LivePricebook
 from hub.settings import Settings
 from hub.store.database import migrate_database, open_engine
@@ -74,6 +78,8 @@ class Services:
     joiner: Joiner
     dashboard: Dashboard
     presence: Presence
+    availability: Availability
+    followups: Followups
     sockets: set[object]
     metrics: Metrics
     forget_tenant: Callable[[str], None]  # a tenant's settings changed: drop what this node cached of it
@@ -107,13 +113,23 @@ class Node:
     widget_origins: WidgetOrigins
     throttle: Throttle
     metrics: Metrics
+    availability: Availability
+    followups: Followups
     _stack: AsyncExitStack
     widget_bundles: BundleCache = field(default_factory=BundleCache)
     sockets: set[object] = field(default_factory=set)
 
     @classmethod
-    async def open(cls, settings: Settings, *, backplane: MemoryBackplane | None = None) -> Node:
-        """``backplane``: several nodes in one process (tests) share one instead of a Redis."""
+    async def open(
+        cls,
+        settings: Settings,
+        *,
+        backplane: MemoryBackplane | None = None,
+        mailer: Mailer | None = None,
+        clock: Clock = utc_now,
+    ) -> Node:
+        """``backplane``: several nodes in one process (tests) share one instead of a Redis. ``mailer``: one
+        given instead of the SMTP one ``HUB_SMTP_URL`` names (tests). ``clock``: what office hours read."""
         stack = AsyncExitStack()
         # First: every part below counts into this node's own registry.
         metrics = Metrics(asyncio.get_running_loop())
@@ -150,7 +166,23 @@ class Node:
             ai = provider_from_settings(settings)
             stack.push_async_callback(ai.aclose)
             tenants = TenantCache(engine)
-            handoffs = Handoffs(chat)
+            mailer = mailer if mailer is not None else mailer_from_settings(settings)
+            if mailer is not None:
+                stack.push_async_callback(mailer.aclose)
+            availability = Availability(engine, presence, tenants.get, mail=mailer is not None, clock=clock)
+            followups = Followups(
+                engine,
+                writer,
+                mailer,
+                coord,
+                keys,
+                presence,
+                tenants.get,
+                secret_key=settings.secret_key,
+                public_url=settings.public_url,
+                debounce_s=settings.mail_debounce_s,
+            )
+            handoffs = Handoffs(chat, availability.outside_hours_of)
             replies = ReplyRunner(
                 engine,
                 chat,
@@ -170,7 +202,9 @@ class Node:
             # Closed before the writer: replies in flight may finish (the grace), and store what they streamed.
             stack.push_async_callback(replies.stop, settings.shutdown_grace_s)
             replies.start()
-            control = SessionControl(engine, chat, replies, coord, keys, settings.takeover_lock_ttl_s)
+            control = SessionControl(
+                engine, chat, replies, coord, keys, settings.takeover_lock_ttl_s, followups.agent_replied
+            )
             throttle = Throttle(settings.redis_url, settings.redis_prefix)
             stack.push_async_callback(throttle.aclose)
             passwords = Passwords(settings.password_hashing)
@@ -199,6 +233,8 @@ class Node:
                 widget_origins=WidgetOrigins(engine),
                 throttle=throttle,
                 metrics=metrics,
+                availability=availability,
+                followups=followups,
                 _stack=stack,
             )
             for name, run in (
@@ -207,6 +243,7 @@ class Node:
                 ("pricebook-reload", pricebook.run),
                 ("webhook-dispatcher", webhooks.run),
                 ("credit-meter", meter.run),
+                ("reply-emails", followups.run),
             ):
                 node.background(name, run)
         except BaseException:
@@ -248,6 +285,8 @@ class Node:
             joiner=self.joiner,
             dashboard=self.dashboard,
             presence=self.presence,
+            availability=self.availability,
+            followups=self.followups,
             sockets=self.sockets,
             metrics=self.metrics,
             forget_tenant=self.forget_tenant,

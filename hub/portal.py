@@ -4,6 +4,7 @@ Each template names its own title; hub.pages renders them in the visitor's langu
 
 from __future__ import annotations
 
+from babel.dates import get_day_names
 from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -13,13 +14,15 @@ from hub.auth.permissions import CHAT_MANAGE, PERSONAS_MANAGE, USERS_MANAGE, WEB
 from hub.auth.request import optional_principal
 from hub.errors import HubError, NotFound
 from hub.node import Services
-from hub.pages import translator
+from hub.office_hours import DAYS, zone_names
+from hub.pages import request_language, translator
 from hub.store.analytics import conversation_metrics
 from hub.store.credits import this_month
 from hub.store.personas import DESCRIPTION_CHARS, NAME_CHARS, PROMPT_CHARS, TONE_CHARS, list_personas
 from hub.store.users import list_staff
 from hub.store.webhooks import EVENTS, list_deliveries, list_endpoints
 from hub.store.widget_keys import list_widget_keys
+from hub.tenant_settings import settings_of
 
 
 def public_base(request: Request, services: Services) -> str:
@@ -202,3 +205,40 @@ async def team_page(request: Request) -> Response:
     }
     pages: Jinja2Templates = request.state.templates
     return pages.TemplateResponse(request, "team.html", context, headers={"Cache-Control": "no-store"})
+
+
+async def hours_page(request: Request) -> Response:
+    """Office hours: when a person of the team is meant to be there (``PATCH /api/settings`` saves them)."""
+    services: Services = request.state.services
+    principal = await _portal_principal(request, USERS_MANAGE)
+    if isinstance(principal, Response):
+        return principal
+    tenant = await services.tenants.get(principal.tenant_id)
+    assert tenant is not None
+    hours = settings_of(tenant).office_hours
+    names = get_day_names("wide", locale=request_language(request))
+    days = []
+    for number, day in enumerate(DAYS):
+        spans = hours.spans(day) if hours is not None else []
+        first = spans[0] if spans else None
+        days.append(
+            {
+                "key": day,
+                "name": names[number][:1].upper() + names[number][1:],
+                "open": first is not None,
+                "opens": first.opens if first else "09:00",
+                "closes": "23:59" if first and first.closes == "24:00" else first.closes if first else "17:00",
+                "more": [f"{s.opens}-{s.closes}" for s in spans[1:]],
+            }
+        )
+    context = {
+        "principal": principal,
+        "tenant": tenant,
+        "hours": hours,
+        "days": days,
+        "zones": sorted(zone_names()),
+        "time_zone": hours.time_zone if hours else "",
+        "mail": services.followups.offered,
+    }
+    pages: Jinja2Templates = request.state.templates
+    return pages.TemplateResponse(request, "office_hours.html", context, headers={"Cache-Control": "no-store"})

@@ -132,6 +132,8 @@ FrameCode = Literal[
     "not_watching",
     "too_many_watches",
     "rate_limited",
+    "invalid_email",
+    "email_unavailable",
 ]
 # Every ``code`` each socket's ``error`` frames may carry (docs/PROTOCOL.md lists the same).
 VISITOR_ERROR_CODES = (
@@ -147,6 +149,8 @@ VISITOR_ERROR_CODES = (
     "not_stored",
     "internal",
     "ai_unavailable",
+    "invalid_email",
+    "email_unavailable",
 )
 AGENT_ERROR_CODES = (
     "invalid_json",
@@ -214,7 +218,27 @@ class HandoffIn(_ClientFrame, tag="handoff"):
     reason: Annotated[str, Meta(max_length=200)] | None = None
 
 
-VisitorIn = SayIn | ResumeIn | TypingIn | PingIn | HandoffIn
+TimeZoneName = Annotated[str, Meta(max_length=64)]
+LanguageTag = Annotated[str, Meta(max_length=35)]
+
+
+class AvailabilityIn(_ClientFrame, tag="availability"):
+    """Is a person there? Asked while the session waits for one; the answer is in the visitor's
+    ``language`` (a BCP 47 tag, e.g. from ``navigator.language``) and IANA ``time_zone`` (from
+    ``Intl.DateTimeFormat().resolvedOptions().timeZone``)."""
+
+    time_zone: TimeZoneName | None = None
+    language: LanguageTag | None = None
+
+
+class EmailIn(_ClientFrame, tag="email"):
+    """The visitor leaves an email address: agent replies written while they are away are sent there."""
+
+    address: Annotated[str, Meta(max_length=254)]
+    language: LanguageTag | None = None
+
+
+VisitorIn = SayIn | ResumeIn | TypingIn | PingIn | HandoffIn | AvailabilityIn | EmailIn
 
 # --- client -> server: the agent socket -----------------------------------------------------------
 
@@ -315,6 +339,22 @@ class Typing(_ServerFrame, tag="typing"):
 
 class Pong(_ServerFrame, tag="pong"):
     pass
+
+
+class AvailabilityFrame(_ServerFrame, tag="availability"):
+    """The answer to ``availability``: who is there, and what the visitor can expect."""
+
+    agents_online: bool  # someone of the team has Mission Control open
+    email_offered: bool  # nobody is there (now): the visitor may leave an email address
+    open: bool | None = None  # within office hours; absent when the tenant set none
+    next_open: str | None = None  # outside office hours: the next opening (ISO 8601, UTC)
+    next_open_text: str | None = None  # the same as the visitor reads it: "Monday 9:00" in their zone
+    expected_wait_s: int | None = None  # someone is there: the tenant's median time to a first agent reply
+    email: str | None = None  # the address already left for this conversation
+
+
+class EmailSaved(_ServerFrame, tag="email_saved"):
+    address: str
 
 
 class Owner(Struct, frozen=True):
@@ -431,7 +471,7 @@ class Ok(_ServerFrame, tag="ok"):
     id: str | None = None
 
 
-VisitorOut = Ready | Message | Token | ReplyAborted | Typing | Pong | Error
+VisitorOut = Ready | Message | Token | ReplyAborted | Typing | Pong | Error | AvailabilityFrame | EmailSaved
 AgentOut = (
     AgentReady
     | Sessions
@@ -581,7 +621,7 @@ class FrameError(HubError):
 
 _visitor_decoder = msgspec.json.Decoder(VisitorIn)
 _agent_decoder = msgspec.json.Decoder(AgentIn)
-_VISITOR_TYPES = frozenset(("message", "resume", "typing", "ping", "handoff"))
+_VISITOR_TYPES = frozenset(("message", "resume", "typing", "ping", "handoff", "availability", "email"))
 _AGENT_TYPES = frozenset(("watch", "unwatch", "takeover", "message", "typing", "handback", "close", "ping"))
 
 

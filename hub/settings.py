@@ -10,11 +10,14 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from email.utils import formataddr, parseaddr
 from urllib.parse import urlsplit
 
 from limits import parse
 
 from hub.broker.redis_url import SENTINEL_SCHEMES, is_sentinel_url, parse_sentinel_url
+from hub.mail.base import checked_address
+from hub.mail.smtp import parse_smtp_url
 
 AI_PROVIDERS = ("builtin", "openai", "none")
 # HUB_PASSWORD_HASHING: argon2 cost profiles (hub.auth.passwords maps each to argon2-cffi's). "cheapest"
@@ -60,6 +63,9 @@ class Settings:
     presence_ttl_s: float = 30.0
     webhooks_allow_private: bool = False
     password_hashing: str = DEFAULT_PASSWORD_HASHING
+    smtp_url: str | None = field(default=None, repr=False)  # may hold a password
+    mail_from: str | None = None
+    mail_debounce_s: float = 60.0
     log_level: str = "info"
     metrics_token: str | None = None
     node_id: str = field(default_factory=lambda: secrets.token_hex(4))
@@ -246,6 +252,27 @@ class Settings:
                     f"HUB_PASSWORD_HASHING must be one of {', '.join(PASSWORD_HASHING)}, got {hashing!r}"
                 )
             values["password_hashing"] = hashing
+        smtp_url = text("HUB_SMTP_URL")
+        if smtp_url is not None:
+            try:
+                parse_smtp_url(smtp_url)
+            except ValueError as exc:  # the message never shows the URL: it may hold a password
+                raise SettingsError(f"HUB_SMTP_URL {exc}") from None
+            values["smtp_url"] = smtp_url
+        mail_from = text("HUB_MAIL_FROM")
+        if mail_from is not None:
+            try:
+                name, address = parseaddr(mail_from)
+                values["mail_from"] = formataddr((name, checked_address(address))) if name else checked_address(address)
+            except ValueError as exc:
+                raise SettingsError(f"HUB_MAIL_FROM is not an email address ({exc}), got {mail_from!r}") from None
+        if smtp_url is not None and mail_from is None:
+            raise SettingsError("HUB_SMTP_URL needs HUB_MAIL_FROM, the address the hub's emails come from")
+        if smtp_url is not None and public_url is None:
+            raise SettingsError("HUB_SMTP_URL needs HUB_PUBLIC_URL: the links in the hub's emails are built on it")
+        debounce = number("HUB_MAIL_DEBOUNCE_S", 0, 3600)
+        if debounce is not None:
+            values["mail_debounce_s"] = debounce
         level = text("HUB_LOG_LEVEL")
         if level is not None:
             if level.lower() not in ("critical", "error", "warning", "info", "debug"):

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from hub.office_hours import OfficeHours
 from hub.store.models import Tenant
 
 AiWhileWaiting = Annotated[
@@ -20,12 +21,22 @@ EscalateAfter = Annotated[
     int, Meta(ge=30, le=3600, description="A visitor still waiting after this many seconds alerts the team again.")
 ]
 
+HoursSetting = Annotated[
+    OfficeHours | None,
+    Meta(
+        description="When a person of the team is meant to be there: opening spans per weekday in an IANA time "
+        "zone. Outside them (or with nobody in Mission Control) visitors who ask for a person are told when one "
+        "will next be there and may leave an email address. null: no hours (a person may come at any time)."
+    ),
+]
+
 
 class TenantSettings(msgspec.Struct, kw_only=True):
     """A tenant's settings; every field has a default, so a tenant that set nothing has them all."""
 
     ai_while_waiting: AiWhileWaiting = True
     escalate_after_s: EscalateAfter = 120
+    office_hours: HoursSetting = None
 
 
 class SettingsChange(msgspec.Struct, kw_only=True):
@@ -33,6 +44,7 @@ class SettingsChange(msgspec.Struct, kw_only=True):
 
     ai_while_waiting: AiWhileWaiting | UnsetType = UNSET
     escalate_after_s: EscalateAfter | UnsetType = UNSET
+    office_hours: HoursSetting | UnsetType = UNSET
 
     def applied_to(self, settings: TenantSettings) -> TenantSettings:
         given = {name: value for name in self.__struct_fields__ if (value := getattr(self, name)) is not UNSET}

@@ -162,4 +162,44 @@
       });
     });
   });
+  officeHours(document.getElementById("office-hours"));
+  // Office hours: the week as PATCH /api/settings takes it ({office_hours: {time_zone, mon: [{opens, closes}], …}}
+  // or null). A day's further spans, set through the API, are kept as they were.
+  function officeHours(hoursForm) {
+    if (!hoursForm) return;
+    var set = document.getElementById("hours-set");
+    var fields = document.getElementById("hours-fields");
+    var zone = document.getElementById("hours-zone");
+    var status = document.getElementById("hours-status");
+    var error = document.getElementById("hours-error");
+    if (!zone.dataset.current) {
+      try {
+        zone.value = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+      } catch (e) { /* the first zone stays selected */ }
+    }
+    set.addEventListener("change", function () { fields.disabled = !set.checked; });
+    hoursForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      status.textContent = "";
+      error.hidden = true;
+      var hours = null;
+      if (set.checked) {
+        hours = { time_zone: zone.value };
+        fields.querySelectorAll("tr[data-day]").forEach(function (row) {
+          var spans = [];
+          if (row.querySelector(".day-open").checked) {
+            spans.push({ opens: row.querySelector(".day-opens").value, closes: row.querySelector(".day-closes").value });
+            (row.dataset.more || "").split(" ").filter(Boolean).forEach(function (span) {
+              var times = span.split("-");
+              spans.push({ opens: times[0], closes: times[1] });
+            });
+          }
+          hours[row.dataset.day] = spans;
+        });
+      }
+      send("PATCH", "/api/settings", { office_hours: hours }).then(function (response) {
+        if (response.ok) { status.textContent = _("Saved"); } else { showError("hours-error", response); }
+      });
+    });
+  }
 })();

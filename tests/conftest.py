@@ -147,10 +147,15 @@ class RunningHub:
 
 @contextlib.asynccontextmanager
 async def serve_hub(
-    settings: Settings, *, backplane: MemoryBackplane | None = None, port: int | None = None
+    settings: Settings,
+    *,
+    backplane: MemoryBackplane | None = None,
+    port: int | None = None,
+    **parts: Any,
 ) -> AsyncIterator[RunningHub]:
-    """``port`` lets a test restart a hub where its clients will look for it."""
-    app = create_app(settings, backplane=backplane)
+    """``port`` lets a test restart a hub where its clients will look for it; ``parts`` go to ``create_app``
+    (``mailer``, ``clock``)."""
+    app = create_app(settings, backplane=backplane, **parts)
     port = port or free_port()
     config = uvicorn.Config(
         app,

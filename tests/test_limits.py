@@ -75,7 +75,15 @@ def valid_body(name: str, seeds: Seeds) -> Any:
         "WebhookRequest": lambda: {"url": "https://example.com/hook", "events": ["credits.exhausted"]},
         "WebhookChange": lambda: {"disabled": True},
         "WidgetKeyRequest": lambda: {"origins": []},
-        "SettingsChange": lambda: {},
+        "SettingsChange": lambda: {
+            "office_hours": {
+                "time_zone": "Europe/Warsaw",
+                **{
+                    day: [{"opens": "09:00", "closes": "17:00"}]
+                    for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+                },
+            }
+        },
     }
     return bodies[name]()
 
@@ -305,6 +313,9 @@ async def test_every_documented_limit_is_enforced_at_its_boundary(store_settings
         ("/api/chat/history/{session_id}", "after_seq", "maximum"),
         ("/api/pricebook/versions/{version}", "version", "minimum"),
         ("/api/widget-keys/{key}", "key", "maxLength"),
+        ("/api/settings", "time_zone", "maxLength"),
+        ("/api/settings", "mon", "maxItems"),
+        ("/api/widget/chat", "email", "maxLength"),
     ]:
         assert expected in checked, expected
     assert len(checked) >= 80, len(checked)

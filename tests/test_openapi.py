@@ -110,8 +110,9 @@ def test_request_schemas_name_the_fields_the_handlers_read() -> None:
         schema = OPENAPI["components"]["schemas"][ref.rsplit("/", 1)[1]]
         return set(schema["properties"]), set(schema["required"])
 
-    assert body("/api/chat") == ({"message", "session_id", "business_id", "handoff"}, {"message", "session_id"})
-    assert body("/api/widget/chat") == ({"session_id", "message", "handoff"}, {"session_id", "message"})
+    visitor = {"handoff", "email", "language"}
+    assert body("/api/chat") == ({"message", "session_id", "business_id", *visitor}, {"message", "session_id"})
+    assert body("/api/widget/chat") == ({"session_id", "message", *visitor}, {"session_id", "message"})
     assert body("/api/chat/session") == ({"business_id"}, set())
     assert body("/api/chat/message") == ({"session_id", "message", "business_id"}, {"session_id", "message"})
     assert body("/api/auth/login") == body("/api/customers/auth/login") == ({"email", "password"},) * 2

@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from hub.broker.redis_url import SentinelURL, parse_sentinel_url
+from hub.mail import parse_smtp_url
 from hub.settings import Settings, SettingsError
 
 
@@ -238,3 +239,45 @@ async def test_settings_are_frozen_and_overrides_make_a_copy() -> None:
     changed = settings.with_overrides(ai_provider="none")
     assert changed.ai_provider == "none" and settings.ai_provider == "builtin"
     assert changed.secret_key == settings.secret_key
+
+
+async def test_smtp_needs_a_sender_and_the_public_url_and_never_shows_its_password() -> None:
+    base = {"HUB_PUBLIC_URL": "https://chat.example.com", "HUB_MAIL_FROM": "Bob <bob@example.com>"}
+    settings = Settings.from_env(
+        {
+            **base,
+            "HUB_SMTP_URL": "smtp://mailer:s3cret@smtp.example.com:587?starttls=required",
+            "HUB_MAIL_DEBOUNCE_S": "5",
+        }
+    )
+    assert settings.mail_from == "Bob <bob@example.com>" and settings.mail_debounce_s == 5
+    assert "s3cret" not in repr(settings)
+    target = parse_smtp_url(settings.smtp_url or "")
+    assert (target.host, target.port, target.username, target.password, target.starttls) == (
+        "smtp.example.com",
+        587,
+        "mailer",
+        "s3cret",
+        True,
+    )
+    implicit = parse_smtp_url("smtps://smtp.example.com")
+    assert implicit.port == 465 and implicit.implicit_tls and implicit.starttls is None
+    with pytest.raises(SettingsError, match="HUB_MAIL_FROM"):
+        Settings.from_env({"HUB_PUBLIC_URL": "https://chat.example.com", "HUB_SMTP_URL": "smtp://smtp.example.com"})
+    with pytest.raises(SettingsError, match="HUB_PUBLIC_URL"):
+        Settings.from_env({"HUB_MAIL_FROM": "bob@example.com", "HUB_SMTP_URL": "smtp://smtp.example.com"})
+    for bad in (
+        "http://smtp.example.com",
+        "smtp://",
+        "smtp://h:99999",
+        "smtp://h?starttls=maybe",
+        "smtps://h?starttls=never",
+        "smtp://h?tls=1",
+    ):
+        with pytest.raises(SettingsError) as caught:
+            Settings.from_env({**base, "HUB_SMTP_URL": bad.replace("h", "user:pw@h", 1) if "://h" in bad else bad})
+        assert "HUB_SMTP_URL" in str(caught.value) and "pw" not in str(caught.value)
+    with pytest.raises(SettingsError, match="HUB_MAIL_FROM"):
+        Settings.from_env({"HUB_MAIL_FROM": "not an address"})
+    with pytest.raises(SettingsError, match="HUB_MAIL_DEBOUNCE_S"):
+        Settings.from_env({"HUB_MAIL_DEBOUNCE_S": "-1"})

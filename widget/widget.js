@@ -85,6 +85,21 @@
       /* storage blocked: the conversation just won't survive a reload */
     }
   }
+  // The hub's page behind the link of a reply email (/chat/continue/…) names the conversation to reopen
+  // on this script's tag: it replaces whatever this browser held, and the panel opens on its whole transcript.
+  function resumeFromPage() {
+    var tag = document.currentScript;
+    var sid = tag && tag.getAttribute("data-bob-session");
+    var tok = tag && tag.getAttribute("data-bob-resume-token");
+    if (!sid || !tok) return;
+    if (state.sid !== sid) state = { pending: [], hist: [] };
+    state.sid = sid;
+    state.tok = tok;
+    state.seq = 0;
+    state.open = 1;
+    save();
+  }
+  resumeFromPage();
 
   var mode = "ws"; // "ws", "http" (fallback) or "refused"
   var ws = null;
@@ -176,6 +191,12 @@
     ".f button{border:0;border-radius:10px;padding:0 14px;background:~;color:#fff;font:600 14px system-ui,sans-serif;" +
     "cursor:pointer}textarea:focus-visible,.f button:focus-visible,.l:focus-visible,.g:focus-visible{outline:2px " +
     "solid ~;outline-offset:2px}.n{margin:0;padding:32px 20px;text-align:center;color:#333}" +
+    ".w{margin:0;padding:10px 16px;border-top:1px solid #dfe1e6;background:#fff;font-size:14px;color:#1b1b1f}" +
+    ".w p{margin:0 0 6px}.w form{display:flex;gap:8px;flex-wrap:wrap;margin:0}.w label{flex-basis:100%;font-size:13px;" +
+    "color:#555}.w input{flex:1 1 180px;min-width:0;border:1px solid #b9bcc4;border-radius:10px;padding:8px 10px;" +
+    "font:16px/1.3 system-ui,sans-serif}.w button{border:0;border-radius:10px;padding:0 14px;background:~;color:#fff;" +
+    "font:600 14px system-ui,sans-serif;cursor:pointer;min-height:38px}.w input:focus-visible,.w button:focus-visible{outline:2px " +
+    "solid ~;outline-offset:2px}.w .e{color:#b3261e;font-weight:600}" +
     ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}" +
     "@media (max-width:480px){.p{right:0;bottom:0;width:100%;max-width:100%;height:100%;border-radius:0}}";
 
@@ -519,6 +540,7 @@
       save();
     }
     if (role === "ai" || role === "agent") setTyping(false);
+    if (role === "system") onSystemEvent(f.event);
     if (!isOpen && role !== "visitor" && !fromCache && (mode !== "ws" || seq > seqAtLoad)) {
       unread++;
       updateBadge();
@@ -585,6 +607,10 @@
       onAborted(f.message_id);
     } else if (f.type === "typing") {
       if (f.role !== "visitor") setTyping(f.active !== false, f.role);
+    } else if (f.type === "availability") {
+      onAvailability(f);
+    } else if (f.type === "email_saved") {
+      onEmailSaved(f.address);
     } else if (f.type === "pong") {
       clearTimeout(pongTimer);
     } else if (f.type === "error") {
@@ -592,6 +618,8 @@
       else if (f.code === "not_stored" || f.code === "internal" || f.code === "rate_limited") {
         // Nothing was stored: the message on its way goes again later, with the same client_id.
         if (sending && !(f.client_id && f.client_id !== sending.cid)) refused(+f.retry_after * 1000 || 0);
+      } else if (f.code === "invalid_email" || f.code === "email_unavailable") {
+        onEmailRefused();
       } else if (f.code === "text_too_long" || f.code === "empty_text") {
         // Only the oldest unconfirmed message is ever on its way: it is the one refused.
         if (state.pending.length) takeBack(sending || state.pending[0]);
@@ -672,6 +700,103 @@
     }
     if (mode === "ws" && !ws) connect();
     pump();
+  }
+
+  // ---- waiting for a person: who is there, when one will be, an email address -----------------------
+
+  var waitingPerson = false;
+  var availabilityTimer = 0;
+  var personEl = null;
+  var emailForm = null;
+  var emailInput = null;
+  var emailNote = null;
+
+  // The transcript says whether the visitor waits (a request, then maybe a takeover or a close). Once the
+  // replay settles, the hub is asked who is there, in the visitor's language and time zone.
+  function onSystemEvent(event) {
+    if (event === "handoff_requested") waitingPerson = true;
+    else if (event === "takeover" || event === "close" || event === "handback") waitingPerson = false;
+    else return;
+    clearTimeout(availabilityTimer);
+    availabilityTimer = setTimeout(safe(function () {
+      if (waitingPerson) askAvailability();
+      else if (personEl) personEl.hidden = true;
+    }), 300);
+  }
+
+  function visitorTimeZone() {
+    try {
+      return Intl.DateTimeFormat().resolvedOptions().timeZone || null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function askAvailability() {
+    sendFrame({ type: "availability", time_zone: visitorTimeZone(), language: lang });
+  }
+
+  function personBox() {
+    if (!personEl) {
+      personEl = el("div", { class: "w", role: "status" });
+      panel.insertBefore(personEl, form);
+    }
+    personEl.hidden = false;
+    personEl.textContent = "";
+    emailForm = emailInput = emailNote = null;
+    return personEl;
+  }
+
+  function onAvailability(f) {
+    if (!waitingPerson) return;
+    // Who is there changes (an agent opens Mission Control, office hours begin): asked again each minute.
+    clearTimeout(availabilityTimer);
+    availabilityTimer = setTimeout(safe(function () {
+      if (waitingPerson && !(emailInput && root.activeElement === emailInput)) askAvailability();
+    }), 60000);
+    var typed = emailInput ? emailInput.value : ""; // what the visitor started typing stays
+    var box = personBox();
+    var someone = f.agents_online && f.open !== false;
+    if (someone) {
+      var line = _("A person has been asked to join.");
+      if (f.expected_wait_s > 0) {
+        line += " " + _("Expected wait: about %(minutes)s min.", { minutes: Math.max(1, Math.round(f.expected_wait_s / 60)) });
+      }
+      el("p", {}, box, line);
+    } else if (f.next_open_text) {
+      el("p", {}, box, _("Nobody from the team is here right now. A person will be here %(when)s.", { when: f.next_open_text }));
+    } else {
+      el("p", {}, box, _("Nobody from the team is here right now."));
+    }
+    if (!f.email_offered) return;
+    if (f.email) return onEmailSaved(f.email);
+    emailForm = el("form", { novalidate: "" }, box);
+    el("label", { for: "bob-email" }, emailForm, _("Leave your email address and we will write to you when they answer."));
+    emailInput = el("input", { id: "bob-email", type: "email", autocomplete: "email", maxlength: "254", placeholder: "name@example.com" }, emailForm);
+    emailInput.value = typed;
+    el("button", { type: "submit" }, emailForm, _("Email me"));
+    emailNote = el("p", { class: "e", "aria-live": "assertive" }, box);
+    emailForm.addEventListener("submit", safe(function (e) {
+      e.preventDefault();
+      var address = emailInput.value.trim();
+      if (!address) return emailInput.focus();
+      emailNote.textContent = "";
+      sendFrame({ type: "email", address: address, language: lang });
+    }));
+  }
+
+  function onEmailSaved(address) {
+    var box = personEl || personBox();
+    if (emailForm) emailForm.remove();
+    if (emailNote) emailNote.remove();
+    emailForm = emailInput = emailNote = null;
+    el("p", {}, box, _("We will email %(email)s when they answer.", { email: String(address || "") }));
+  }
+
+  function onEmailRefused() {
+    if (!emailNote) return;
+    emailNote.textContent = _("That email address does not look right.");
+    emailInput.focus();
   }
 
   // ---- WebSocket ---------------------------------------------------------------------------------

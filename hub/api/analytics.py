@@ -37,6 +37,27 @@ class Day(msgspec.Struct):
     conversations: int
 
 
+class HandoffReasons(msgspec.Struct, kw_only=True):
+    visitor: Annotated[int, Meta(description="The visitor asked (Talk to a person, or the HTTP field).")]
+    ai: Annotated[int, Meta(description="The AI heard a request for a person, or the model asked for one.")]
+    credits: Annotated[int, Meta(description="The tenant's AI credits ran out.")]
+
+
+class HandoffMetrics(msgspec.Struct, kw_only=True):
+    """Requests for a person made in the window, and how they ended."""
+
+    requested: int
+    by_reason: HandoffReasons
+    taken: Annotated[int, Meta(description="An agent took the conversation over.")]
+    missed: Annotated[int, Meta(description="The conversation closed before anyone came (the visitor left).")]
+    waiting: Annotated[int, Meta(description="Still waiting for a person.")]
+    outside_hours: Annotated[int, Meta(description="Requested outside the tenant's office hours.")]
+    median_wait_s: Annotated[
+        float | None, Meta(description="From the request to the takeover, of those taken; null when none was.")
+    ]
+    p90_wait_s: Annotated[float | None, Meta(description="The 90th percentile (nearest rank) of the same waits.")]
+
+
 class ConversationMetrics(msgspec.Struct, kw_only=True):
     """Conversations of the window: per day, answered by the AI alone or taken over, and the medians."""
 
@@ -52,6 +73,7 @@ class ConversationMetrics(msgspec.Struct, kw_only=True):
     median_first_agent_reply_s: Annotated[
         float | None, Meta(description="From the visitor's message to the first agent reply.")
     ]
+    handoffs: HandoffMetrics
 
 
 class Credits(msgspec.Struct, kw_only=True):

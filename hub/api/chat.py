@@ -129,7 +129,11 @@ async def _answer(
     headers: dict[str, str],
     answer: type[ChatReply],
     handoff: bool = False,
+    email: str | None = None,
+    language: str | None = None,
 ) -> Response:
+    if email is not None:  # before the turn: a bad address is a 400 and nothing is stored
+        await services.followups.leave_email(tenant, session_id, email, language)
     turn = await start_turn(services, tenant, session_id, text, handoff=handoff)
     if _wants_stream(request):
         return StreamingResponse(
@@ -165,7 +169,18 @@ async def public_chat(request: Request) -> Response:
     session_id = bound_session_id(services.settings.secret_key, tenant.id, visitor_id, body.session_id)
     await _limit(services, request, (services.settings.rate_limit_session, "session", session_id))
     response = await _answer(
-        request, services, tenant, session_id, body.session_id, text, {}, {}, ChatReply, body.handoff
+        request,
+        services,
+        tenant,
+        session_id,
+        body.session_id,
+        text,
+        {},
+        {},
+        ChatReply,
+        body.handoff,
+        body.email,
+        body.language,
     )
     secure = (services.settings.public_url or "").startswith("https://") or request.url.scheme == "https"
     response.set_cookie(
@@ -242,6 +257,8 @@ async def widget_chat(request: Request) -> Response:
             headers,
             WidgetChatReply,
             body.handoff,
+            body.email,
+            body.language,
         )
     except HubError as exc:
         # Errors after the origin check carry CORS headers, so the page's script can read them.

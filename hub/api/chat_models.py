@@ -38,6 +38,19 @@ HANDOFF = (
     "Also ask for a person (the visitor's own request): the conversation waits for one, the team is told, "
     "and the visitor gets a system message; the AI keeps answering or goes quiet as the tenant chose."
 )
+VisitorEmail = Annotated[
+    str,
+    Meta(
+        min_length=3,
+        max_length=254,
+        description="Also leave an email address for this conversation (as the visitor socket's `email` frame): "
+        "agent replies written while the visitor is away are emailed there, with a link back to the "
+        "conversation. Not an address: 400 `invalid_email`; a hub without SMTP: 409 `email_unavailable`.",
+    ),
+]
+VisitorLanguage = Annotated[
+    str, Meta(max_length=35, description="The visitor's language (BCP 47, e.g. `pl-PL`): the emails' language.")
+]
 Mode = Annotated[Literal["ai", "human"], Meta(description="ai, or human once an agent took over.")]
 OtherTenant = Annotated[BusinessId, Meta(description="Another tenant's business_id: platform admins only.")]
 
@@ -50,6 +63,8 @@ class ChatRequest(msgspec.Struct):
     session_id: SessionName
     business_id: BusinessId | None = None
     handoff: Annotated[bool, Meta(description=HANDOFF)] = False
+    email: VisitorEmail | None = None
+    language: VisitorLanguage | None = None
 
     @property
     def tenant_business_id(self) -> str:
@@ -62,6 +77,8 @@ class WidgetChatRequest(msgspec.Struct):
     session_id: SessionName
     message: MessageText
     handoff: Annotated[bool, Meta(description=HANDOFF)] = False
+    email: VisitorEmail | None = None
+    language: VisitorLanguage | None = None
 
 
 class ChatReply(msgspec.Struct, kw_only=True):

@@ -118,7 +118,7 @@ API: tuple[Operation, ...] = (
         "chat",
         "Public chat: same origin, anonymous",
         {200: Reply("The AI's reply.", chat_bodies.ChatReply, stream=True)},
-        (400, 403, 404, 413, 415, 429, 503),
+        (400, 403, 404, 409, 413, 415, 429, 503),
         description="The visitor is the HttpOnly `bob_visitor` cookie this endpoint sets. A request whose Origin is "
         f"another site gets 403 and no CORS headers: other sites embed the widget. {RATE_LIMITS}.",
         auth="none",
@@ -132,7 +132,7 @@ API: tuple[Operation, ...] = (
         "chat",
         "Widget chat: cross-origin, with a widget key",
         {200: Reply("The AI's reply and the visitor token.", chat_bodies.WidgetChatReply, stream=True)},
-        (400, 401, 403, 404, 413, 415, 429, 503),
+        (400, 401, 403, 404, 409, 413, 415, 429, 503),
         description="Needs X-Widget-Key and an Origin allowed for that key. Answers (errors after the origin check "
         f"included) carry Access-Control-Allow-Origin and Vary: Origin. {RATE_LIMITS}, and per widget key "
         f"(`HUB_RATE_LIMIT_KEY`, default {Settings.rate_limit_key}).",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,8 +66,10 @@ class SessionControl:
         coord: Coordinator,
         keys: Keys,
         lock_ttl_s: float,
+        agent_replied: Callable[[str, str], None] = lambda tenant_id, session_id: None,
     ) -> None:
         self.engine = engine
+        self.agent_replied = agent_replied  # email continuity hears of each stored agent message (not awaited)
         self.chat = chat
         self.publisher = chat.publisher
         self.replies = replies
@@ -187,9 +190,12 @@ class SessionControl:
     ) -> WriteResult:
         state = await self._state(tenant.id, session_id)
         await self._check_owner(tenant.id, state, agent, force=False)
-        return await self.chat.post(
+        result = await self.chat.post(
             tenant.id, session_id, "agent", text, client_id=client_id, meta={"author": agent.name}
         )
+        if not result.message.duplicate:
+            self.agent_replied(tenant.id, session_id)
+        return result
 
     async def _release(self, tenant_id: str, session_id: str, state: SessionState) -> None:
         if state.owner_id is None:

@@ -9,6 +9,7 @@ is left as it is. The wait ends when an agent takes over (taken) or the session 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from hub.chat.service import ChatService
@@ -19,9 +20,14 @@ from hub.store.sessions import start_waiting
 ASKED = "A person from the team has been asked to join this chat. You can keep writing here meanwhile."
 
 
+async def _no_hours(tenant_id: str) -> bool | None:
+    return None
+
+
 class Handoffs:
-    def __init__(self, chat: ChatService) -> None:
+    def __init__(self, chat: ChatService, outside_hours: Callable[[str], Awaitable[bool | None]] = _no_hours) -> None:
         self.chat = chat
+        self.outside_hours = outside_hours  # whether a request now is outside the tenant's office hours
 
     async def request(
         self,
@@ -36,7 +42,8 @@ class Handoffs:
         wait = Waiting(datetime.now(UTC), reason, (note or "").strip()[:200] or None)
         data = {"session_id": session_id, "reason": reason, "note": wait.note}
         rows = await self.chat.events.rows(tenant_id, "session.handoff_requested", data)
-        if not await start_waiting(self.chat.engine, tenant_id, session_id, wait, rows):
+        outside = await self.outside_hours(tenant_id)
+        if not await start_waiting(self.chat.engine, tenant_id, session_id, wait, rows, outside_hours=outside):
             return False
         self.chat.publisher.announce(tenant_id, SessionChange(id=session_id, waiting=waiting(wait)))
         if rows:

@@ -4,7 +4,9 @@ Each node counts its own visitor sockets per session and, while a count is above
 ``session node`` member alive in the tenant's presence set; a node that dies stops renewing and its
 members lapse. Connects and disconnects only touch local state: one flusher task writes the
 changes to the shared set in batches (a burst of thousands of connects costs a few round trips,
-not one each) and renews everything every third of the TTL. Agents' dashboards get a patch when a
+not one each) and renews everything every third of the TTL.
+Agents connected to Mission Control are kept the same way (``agent node`` members in the tenant's agents
+set): a visitor who asks for a person is told whether anyone is there. Agents' dashboards get a patch when a
 session's first visitor socket comes (at once) or its last one anywhere goes (after the flush).
 """
 
@@ -39,6 +41,9 @@ class Presence:
         self._local: dict[tuple[str, str], int] = {}
         self._came: defaultdict[str, set[str]] = defaultdict(set)
         self._went: defaultdict[str, dict[str, bool]] = defaultdict(dict)  # session -> announce when gone
+        self._agents: dict[tuple[str, str], int] = {}
+        self._agents_came: set[tuple[str, str]] = set()
+        self._agents_went: set[tuple[str, str]] = set()
         self._wake = asyncio.Event()
 
     def _member(self, session_id: str) -> str:
@@ -70,6 +75,35 @@ class Presence:
         self._went[tenant_id][session_id] = announce
         self._wake.set()
 
+    def agent_joined(self, tenant_id: str, agent_id: str) -> None:
+        key = (tenant_id, agent_id)
+        self._agents[key] = self._agents.get(key, 0) + 1
+        if self._agents[key] == 1:
+            self._agents_went.discard(key)
+            self._agents_came.add(key)
+            self._wake.set()
+
+    def agent_left(self, tenant_id: str, agent_id: str) -> None:
+        key = (tenant_id, agent_id)
+        count = self._agents.get(key, 0)
+        if count > 1:
+            self._agents[key] = count - 1
+            return
+        self._agents.pop(key, None)
+        self._agents_came.discard(key)
+        self._agents_went.add(key)
+        self._wake.set()
+
+    async def agents_online(self, tenant_id: str) -> bool:
+        """Whether an agent of the tenant has Mission Control open on any node (Redis away: this node's view)."""
+        if any(tenant == tenant_id for tenant, _ in self._agents):
+            return True
+        try:
+            return bool(await self.coord.expiring_members(self.keys.agents(tenant_id)))
+        except Exception as exc:
+            logger.warning("reading agent presence failed: %s", exc)
+            return False
+
     async def online(self, tenant_id: str) -> set[str]:
         """Session ids with a visitor connected on any node (this node's own count is the truth for it)."""
         local = {session for tenant, session in self._local if tenant == tenant_id}
@@ -82,6 +116,12 @@ class Presence:
         return local | {session for session, _, node in others if node != self.node_id}
 
     async def flush(self) -> None:
+        agents_came, self._agents_came = self._agents_came, set()
+        agents_went, self._agents_went = self._agents_went, set()
+        for tenant_id, agent_id in agents_came:
+            await self.coord.expiring_touch(self.keys.agents(tenant_id), [self._member(agent_id)], self.ttl_s)
+        for tenant_id, agent_id in agents_went:
+            await self.coord.expiring_remove(self.keys.agents(tenant_id), [self._member(agent_id)])
         came, self._came = self._came, defaultdict(set)
         went, self._went = self._went, defaultdict(dict)
         for tenant_id, sessions in came.items():
@@ -105,6 +145,11 @@ class Presence:
             by_tenant[tenant_id].append(self._member(session_id))
         for tenant_id, members in by_tenant.items():
             await self.coord.expiring_touch(self.keys.presence(tenant_id), members, self.ttl_s)
+        agents: defaultdict[str, list[str]] = defaultdict(list)
+        for tenant_id, agent_id in tuple(self._agents):
+            agents[tenant_id].append(self._member(agent_id))
+        for tenant_id, members in agents.items():
+            await self.coord.expiring_touch(self.keys.agents(tenant_id), members, self.ttl_s)
 
     async def run(self) -> None:
         """The flusher and heartbeat (supervised). A failed write is retried by the next renewal."""

@@ -74,7 +74,13 @@ async def set_control(
 
 
 async def start_waiting(
-    engine: AsyncEngine, tenant_id: str, session_id: str, waiting: Waiting, events: list[OutboxRow]
+    engine: AsyncEngine,
+    tenant_id: str,
+    session_id: str,
+    waiting: Waiting,
+    events: list[OutboxRow],
+    *,
+    outside_hours: bool | None = None,
 ) -> bool:
     """The session waits for a person from now; False when it already waits, an agent owns it already, or
     it is no session of the tenant.
@@ -104,6 +110,7 @@ async def start_waiting(
                 reason=waiting.reason,
                 note=waiting.note,
                 requested_at=waiting.since,
+                outside_hours=outside_hours,
             )
         )
         if events:

@@ -67,6 +67,9 @@ chat_sessions = Table(
     Column("waiting_since", UTCDateTime(), nullable=True),  # waiting for a person since (a handoff is open)
     Column("waiting_reason", String(20), nullable=True),  # visitor | ai | credits
     Column("waiting_note", String(200), nullable=True),
+    Column("visitor_email", String(254), nullable=True),  # left by the visitor: agent replies reach them there
+    Column("visitor_language", String(8), nullable=True),  # the language those emails are written in
+    Column("emailed_seq", Integer, nullable=True),  # the newest agent message already emailed
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Index("ix_chat_sessions_tenant_created", "tenant_id", "created_at"),  # updated_at in no index: HOT updates
@@ -209,6 +212,7 @@ handoffs = Table(
     Column("ended_at", UTCDateTime(), nullable=True),
     Column("outcome", String(10), nullable=True),  # taken | missed
     Column("taken_by", String(36), nullable=True),  # the agent who took the session over
+    Column("outside_hours", Boolean, nullable=True),  # requested outside the tenant's office hours
     Index("ix_handoffs_tenant_requested", "tenant_id", "requested_at"),
     Index("ix_handoffs_open", "tenant_id", "session_id", "ended_at"),
 )

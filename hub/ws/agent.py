@@ -182,6 +182,7 @@ class AgentConnection:
         self.online_view: dict[str, bool] = {}  # presence as this dashboard was last told it
         self.sender: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self.present = False  # counted as an agent in Mission Control (visitors asking for a person hear so)
 
     def __repr__(self) -> str:
         return f"agent socket of {self.agent.id} in tenant {self.tenant.id}"
@@ -249,6 +250,8 @@ class AgentConnection:
         await self.out.send_now(sessions)
         if self.own_tenant:
             self.claims.update(await self.control.reclaim(self.tenant.id, self.agent))
+            self.dashboard.presence.agent_joined(self.tenant.id, self.agent.id)
+            self.present = True
         self.sender = asyncio.create_task(drain(self.out))
         self._spawn(supervise("agent-presence", self.reconcile_presence))
 
@@ -263,6 +266,9 @@ class AgentConnection:
         for session_id in self.claims:
             self.control.unhold(self.tenant.id, session_id, self.holder)
         self.claims.clear()
+        if self.present:
+            self.present = False
+            self.dashboard.presence.agent_left(self.tenant.id, self.agent.id)
         await self.dashboard.unfollow(self.tenant.id, self.tenant_listener)
 
     def answer(self, frame: msgspec.Struct) -> None:

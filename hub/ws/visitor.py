@@ -13,8 +13,10 @@ from collections.abc import Awaitable, Callable
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from hub.auth.throttle import Throttle
+from hub.chat.availability import Availability, availability_frame
 from hub.chat.conversations import Conversations
 from hub.chat.feed import Feed
+from hub.chat.followup import Followups
 from hub.chat.identity import new_session_id, resume_token, resume_token_valid
 from hub.chat.join import Joiner
 from hub.chat.presence import Presence
@@ -30,6 +32,9 @@ from hub.protocol import (
     PONG,
     UNKNOWN_TENANT,
     VISITOR_TOO_SLOW,
+    AvailabilityIn,
+    EmailIn,
+    EmailSaved,
     FrameError,
     HandoffIn,
     PingIn,
@@ -42,6 +47,7 @@ from hub.protocol import (
     parse_visitor_frame,
 )
 from hub.settings import Settings
+from hub.store.contacts import visitor_contact
 from hub.store.models import StoredMessage, Tenant
 from hub.ws.limits import FrameBudget, count_visitor_message, socket_limits
 from hub.ws.socket import drain, receive, refuse
@@ -55,9 +61,11 @@ class VisitorConnection:
         "_closing",
         "_swept",
         "assistant_name",
+        "availability",
         "budget",
         "chat",
         "feed",
+        "followups",
         "frames",
         "joiner",
         "metrics",
@@ -83,10 +91,14 @@ class VisitorConnection:
         throttle: Throttle,
         assistant_name: Callable[[str], Awaitable[str | None]],
         metrics: Metrics,
+        availability: Availability,
+        followups: Followups,
     ) -> None:
         self.websocket = websocket
         self.metrics = metrics
         self.frames = metrics.visitor_frames
+        self.availability = availability
+        self.followups = followups
         self.tenant = tenant
         self.settings = settings
         self.chat = chat
@@ -195,6 +207,13 @@ class VisitorConnection:
             self.sent_message = True  # the session exists from now (a resume must come first)
             if await self.chat.ask_for_person(self.tenant, self.session_id, frame.reason):
                 self.stored = True
+        elif isinstance(frame, AvailabilityIn):
+            await self.tell_availability(frame)
+        elif isinstance(frame, EmailIn):
+            self.sent_message = True  # the session exists from now (a resume must come first)
+            address = await self.followups.leave_email(self.tenant, self.session_id, frame.address, frame.language)
+            self.stored = True
+            self.out.deliver(0, encode(EmailSaved(address=address)).decode())
         elif isinstance(frame, ResumeIn):
             if self.sent_message:
                 raise FrameError("resume_too_late", "resume must come before any message on this connection")
@@ -203,6 +222,15 @@ class VisitorConnection:
             await self._stop_sender()
             await self.open_session(frame.session_id, frame.last_seq)
             self.start_sender()
+
+    async def tell_availability(self, frame: AvailabilityIn) -> None:
+        status = await self.availability.status(self.tenant)
+        email = None
+        if status.email_offered:  # the address left only matters when one is asked for
+            contact = await visitor_contact(self.availability.engine, self.tenant.id, self.session_id)
+            email = contact.email if contact is not None else None
+        answer = availability_frame(status, self.tenant, frame.language, frame.time_zone, email)
+        self.out.deliver(0, encode(answer).decode())
 
     async def close(self) -> None:
         tasks = [task for task in (self.sender, self._closing) if task is not None]
@@ -246,6 +274,8 @@ async def visitor_socket(websocket: WebSocket) -> None:
         services.throttle,
         services.assistant_name,
         metrics,
+        services.availability,
+        services.followups,
     )
     sockets = services.sockets
     sockets.add(connection)
