@@ -37,6 +37,7 @@ from hub.chat.service import ChatService
 from hub.coord import Coordinator, coordinator_for
 from hub.keys import Keys
 from hub.pricing import LivePricebook
+from hub.push.alerts import HandoffAlerts, PushSender
 from hub.settings import Settings
 from hub.store.database import migrate_database, open_engine
 from hub.store.writer import MessageWriter
@@ -61,6 +62,7 @@ class Services:
     accounts: Accounts
     pricebook: LivePricebook
     webhooks: Webhooks
+    push: PushSender
     throttle: Throttle
     widget_origins: WidgetOrigins
     widget_bundles: BundleCache
@@ -85,6 +87,8 @@ class Node:
     writer: MessageWriter
     presence: Presence
     webhooks: Webhooks
+    push: PushSender
+    alerts: HandoffAlerts
     chat: ChatService
     pricebook: LivePricebook
     meter: TenantMeter
@@ -135,7 +139,11 @@ class Node:
             ai = provider_from_settings(settings)
             stack.push_async_callback(ai.aclose)
             tenants = TenantCache(engine)
-            handoffs = Handoffs(chat)
+            push = PushSender(settings, engine)
+            stack.push_async_callback(push.aclose)
+            alerts = HandoffAlerts(engine, push, webhooks, tenants.get)
+            stack.push_async_callback(alerts.aclose)
+            handoffs = Handoffs(chat, alerts)
             replies = ReplyRunner(
                 engine,
                 chat,
@@ -169,6 +177,8 @@ class Node:
                 writer=writer,
                 presence=presence,
                 webhooks=webhooks,
+                push=push,
+                alerts=alerts,
                 chat=chat,
                 pricebook=pricebook,
                 meter=meter,
@@ -189,6 +199,7 @@ class Node:
                 ("takeover-claims", control.run),
                 ("pricebook-reload", pricebook.run),
                 ("webhook-dispatcher", webhooks.run),
+                ("handoff-alerts", alerts.run),
                 ("credit-meter", meter.run),
             ):
                 node.background(name, run)
@@ -223,6 +234,7 @@ class Node:
             accounts=self.accounts,
             pricebook=self.pricebook,
             webhooks=self.webhooks,
+            push=self.push,
             throttle=self.throttle,
             widget_origins=self.widget_origins,
             widget_bundles=self.widget_bundles,

@@ -74,12 +74,19 @@ async def set_control(
 
 
 async def start_waiting(
-    engine: AsyncEngine, tenant_id: str, session_id: str, waiting: Waiting, events: list[OutboxRow]
+    engine: AsyncEngine,
+    tenant_id: str,
+    session_id: str,
+    waiting: Waiting,
+    events: list[OutboxRow],
+    *,
+    escalate_at: datetime | None = None,
 ) -> bool:
     """The session waits for a person from now; False when it already waits, an agent owns it already, or
     it is no session of the tenant.
 
     The handoff is recorded and its webhook deliveries written in the same transaction, only if it starts.
+    ``escalate_at``: when a wait still going then alerts the team again (``hub.push.alerts``).
     """
     statement = (
         update(chat_sessions)
@@ -104,6 +111,7 @@ async def start_waiting(
                 reason=waiting.reason,
                 note=waiting.note,
                 requested_at=waiting.since,
+                escalate_at=escalate_at,
             )
         )
         if events:
