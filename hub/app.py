@@ -20,7 +20,7 @@ from hub.api.widget_js import widget_js
 from hub.assets import asset_dir
 from hub.backplane import MemoryBackplane
 from hub.docs_page import docs
-from hub.mission_control import dashboard
+from hub.mission_control import dashboard, service_worker
 from hub.mission_control import login_page as mission_control_login
 from hub.node import Node
 from hub.pages import templates
@@ -110,6 +110,7 @@ def create_app(
         Route("/docs", docs, methods=["GET"]),
         Route("/mission-control", dashboard, methods=["GET"]),
         Route("/mission-control/login", mission_control_login, methods=["GET"]),
+        Route("/mission-control/sw.js", service_worker, methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=str(asset_dir("static"))), name="static"),
         *(operation.route() for operation in API),
         *(socket.route() for socket in SOCKETS),

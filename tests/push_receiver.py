@@ -53,14 +53,18 @@ class Device:
         point = self.private_key.public_key().public_bytes(
             serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
         )
-        return {"endpoint": self.endpoint, "expirationTime": None, "keys": {"p256dh": b64url(point), "auth": b64url(self.auth)}}
+        return {
+            "endpoint": self.endpoint,
+            "expirationTime": None,
+            "keys": {"p256dh": b64url(point), "auth": b64url(self.auth)},
+        }
 
 
 @dataclass
 class Push:
     device: str
     payload: dict[str, Any]
-    headers: dict[str, str]
+    headers: dict[str, str]  # lower-case names
 
 
 @dataclass
@@ -100,7 +104,7 @@ class PushService:
             self.refused.append(f"{type(exc).__name__}: {exc}")
             return web.Response(status=400)
         if device.status < 300:
-            self.received.append(Push(device.name, payload, dict(request.headers)))
+            self.received.append(Push(device.name, payload, {k.lower(): v for k, v in request.headers.items()}))
             self._changed.set()
         else:
             self.refused.append(f"answered {device.status}")
