@@ -34,11 +34,14 @@
     setTimeout(function () { watcher.disconnect(); }, 15000);  // the conversation never came: leave it
   }
 
-  var linked = /^#session=(.+)$/.exec(location.hash);
-  if (linked) {
-    history.replaceState(null, "", location.pathname + location.search);
+  function followLink() {
+    var linked = /^#session=(.+)$/.exec(location.hash);
+    if (!linked) { return; }
+    history.replaceState(null, "", location.pathname + location.search);  // used once: a reload shows the list
     openSession(decodeURIComponent(linked[1]));
   }
+  followLink();
+  window.addEventListener("hashchange", followLink);
   if ("serviceWorker" in navigator) {
     navigator.serviceWorker.addEventListener("message", function (event) {
       if (event.data && event.data.type === "bob-open-session") { openSession(event.data.session_id); }
