@@ -4,7 +4,14 @@
    with the tab closed or on a phone. Also opens the conversation an alert links to (#session=<id>). */
 (function () {
   "use strict";
-  var _ = window.BobI18n.gettext;
+  var own = document.getElementById("bob-push-strings");  // this script's strings, as i18n.js's for dashboard.js
+  var strings = own ? JSON.parse(own.textContent) : {};
+  function _(message, values) {
+    var text = Object.prototype.hasOwnProperty.call(strings, message) ? strings[message] : message;
+    return text.replace(/%\((\w+)\)s/g, function (whole, name) {
+      return values && Object.prototype.hasOwnProperty.call(values, name) ? String(values[name]) : whole;
+    });
+  }
   var WORKER = "/mission-control/sw.js";
   var SCOPE = "/mission-control";
   var toggle = document.getElementById("push-toggle");
