@@ -26,6 +26,7 @@ from hub.store.tenants import get_tenant_by_business_id
 from tests.accounts import create_tenant, create_widget_key
 from tests.agents import PASSWORD, agent_account, login
 from tests.conftest import RunningHub, serve_hub
+from tests.push_receiver import Device
 from tests.test_pricebook import V1_PLANS
 
 SHOP = "https://shop.example.com"
@@ -76,6 +77,8 @@ def valid_body(name: str, seeds: Seeds) -> Any:
         "WebhookChange": lambda: {"disabled": True},
         "WidgetKeyRequest": lambda: {"origins": []},
         "SettingsChange": lambda: {},
+        "PushSubscriptionRequest": lambda: Device("limits", "https://push.example.com/send/limits").subscription(),
+        "PushUnsubscribeRequest": lambda: {"endpoint": "https://push.example.com/send/limits"},
     }
     return bodies[name]()
 
@@ -305,6 +308,9 @@ async def test_every_documented_limit_is_enforced_at_its_boundary(store_settings
         ("/api/chat/history/{session_id}", "after_seq", "maximum"),
         ("/api/pricebook/versions/{version}", "version", "minimum"),
         ("/api/widget-keys/{key}", "key", "maxLength"),
+        ("/api/push/subscriptions", "endpoint", "maxLength"),
+        ("/api/push/subscriptions", "p256dh", "maxLength"),
+        ("/api/push/subscriptions", "auth", "maxLength"),
     ]:
         assert expected in checked, expected
     assert len(checked) >= 80, len(checked)

@@ -135,6 +135,7 @@ async def test_subscriptions_are_checked_and_an_agent_only_touches_their_own(
             {"endpoint": device.endpoint, "keys": {"p256dh": good["keys"]["auth"], "auth": good["keys"]["auth"]}},
             {"endpoint": device.endpoint, "keys": {"p256dh": "B" + good["keys"]["p256dh"][1:], "auth": "AAAA"}},
             {"endpoint": device.endpoint, "keys": {"p256dh": good["keys"]["p256dh"], "auth": "AAAA"}},
+            {"endpoint": device.endpoint, "keys": {"p256dh": good["keys"]["p256dh"], "auth": "A"}},
             {"endpoint": device.endpoint, "keys": {"p256dh": good["keys"]["p256dh"], "auth": "AAAA\u0000"}},
             {"endpoint": 5, "keys": good["keys"]},
             [good],
@@ -316,3 +317,13 @@ async def test_a_wait_taken_over_in_time_is_never_escalated(push_settings: Setti
             )
         await asyncio.sleep(2.5)
         assert [p.payload["type"] for p in pushes.received] == ["handoff_requested"]
+
+
+async def test_the_service_worker_is_served_for_mission_controls_scope_and_may_fetch_nothing(hub: RunningHub) -> None:
+    async with httpx.AsyncClient(base_url=hub.http) as client:
+        worker = await client.get("/mission-control/sw.js")
+    assert worker.status_code == 200 and worker.headers["content-type"].startswith("text/javascript")
+    assert worker.headers["service-worker-allowed"] == "/mission-control"
+    assert worker.headers["cache-control"] == "no-cache", "a new hub's worker replaces the old at the next check"
+    assert "default-src 'none'" in worker.headers["content-security-policy"], "it shows alerts and fetches nothing"
+    assert 'addEventListener("push"' in worker.text and 'addEventListener("notificationclick"' in worker.text

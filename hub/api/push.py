@@ -112,7 +112,11 @@ def _keys(keys: PushKeys) -> None:
         ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b64url_decode(keys.p256dh))
     except ValueError:
         raise InvalidInput("'keys.p256dh' must be an uncompressed P-256 public key in base64url") from None
-    if len(b64url_decode(keys.auth)) != 16:
+    try:
+        secret = b64url_decode(keys.auth)
+    except ValueError:  # binascii.Error: a length base64 cannot have
+        secret = b""
+    if len(secret) != 16:
         raise InvalidInput("'keys.auth' must be a 16-byte secret in base64url")
 
 
