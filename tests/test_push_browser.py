@@ -1,6 +1,6 @@
 """Push alerts in a real browser (Debian's Chromium, headless): Mission Control registers its service worker
 with the right scope, an alert delivered to it through the DevTools protocol is shown as a notification,
-and an alert's link opens its conversation.
+and a click on it, or its link, opens its conversation.
 
 Headless Chromium does not subscribe: ``pushManager.subscribe`` fails with "Registration failed -
 permission denied" even with the notifications permission granted (and its push service, Google's,
@@ -95,7 +95,24 @@ async def test_mission_control_shows_a_pushed_alert_as_a_notification_and_opens_
                 }
             ]
 
-            await page.goto(f"{hub.http}{payload['url']}")  # where a click on the notification leads
+            # A click on it (dispatched in the worker: headless Chromium has no notification to click): the open
+            # Mission Control is told to open the conversation, and the notification goes away.
+            [worker] = [w for w in context.service_workers if w.url == f"{hub.http}/mission-control/sw.js"]
+            await worker.evaluate(
+                """self.registration.getNotifications().then(function (found) {
+                     self.dispatchEvent(new NotificationEvent("notificationclick", { notification: found[0] }));
+                   })"""
+            )
+            await expect(page.locator("#conversation-title")).to_have_text(f"Visitor {session_id[-6:]}")
+            left = await page.evaluate(
+                "navigator.serviceWorker.ready.then(function (r) { return r.getNotifications(); })"
+                ".then(function (found) { return found.length; })"
+            )
+            assert left == 0
+
+            await page.keyboard.press("Escape")  # back to the list
+            await expect(page.locator("#conversation")).to_be_hidden()
+            await page.goto(f"{hub.http}{payload['url']}")  # the alert's link, as a new window would open it
             await expect(page.locator("#conversation")).to_be_visible()
             await expect(page.locator("#conversation-title")).to_have_text(f"Visitor {session_id[-6:]}")
             assert "#" not in page.url, "the link is used once, a reload shows the list"
