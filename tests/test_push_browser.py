@@ -45,6 +45,10 @@ async def test_mission_control_shows_a_pushed_alert_as_a_notification_and_opens_
         page = await context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
+        refused: list[str] = []  # the pages' and the worker's Content-Security-Policy refuse nothing of this
+        context.on(
+            "console", lambda message: refused.append(message.text) if "Content Security" in message.text else None
+        )
         cdp = await context.new_cdp_session(page)
         registrations: list[dict[str, Any]] = []
         cdp.on("ServiceWorker.workerRegistrationUpdated", lambda event: registrations.extend(event["registrations"]))
@@ -116,4 +120,4 @@ async def test_mission_control_shows_a_pushed_alert_as_a_notification_and_opens_
             await expect(page.locator("#conversation")).to_be_visible()
             await expect(page.locator("#conversation-title")).to_have_text(f"Visitor {session_id[-6:]}")
             assert "#" not in page.url, "the link is used once, a reload shows the list"
-        assert errors == []
+        assert errors == [] and refused == []
