@@ -20,9 +20,11 @@ from sqlalchemy import select, update
 
 from hub.push.vapid import generate
 from hub.settings import Settings
+from hub.store.database import open_engine
 from hub.store.models import Tenant
 from hub.store.tables import handoffs, push_subscriptions
-from tests.agents import agent_account, login
+from tests.accounts import create_user
+from tests.agents import PASSWORD, agent_account, login
 from tests.conftest import RunningHub, serve_hub, visitor
 from tests.push_receiver import Device, PushService, push_service
 from tests.test_handoff import handoff_message
@@ -156,6 +158,21 @@ async def test_subscriptions_are_checked_and_an_agent_only_touches_their_own(
             assert off.status_code == 204 and await subscription_rows(hub, tenant) == []
             again = await anna.request("DELETE", "/api/push/subscriptions", json={"endpoint": device.endpoint})
             assert again.status_code == 404 and again.json()["error"]["code"] == "not_found"
+        await create_user(
+            hub.node.engine,
+            tenant_id=tenant.id,
+            email="cleo@shop.example.com",
+            password=PASSWORD,
+            role="customer",
+            kind="customer",
+        )
+        async with httpx.AsyncClient(base_url=hub.http) as customer:
+            logged_in = await customer.post(
+                "/api/customers/auth/login", json={"email": "cleo@shop.example.com", "password": PASSWORD}
+            )
+            customer.headers["Authorization"] = f"Bearer {logged_in.json()['token']}"
+            refused = await customer.post("/api/push/subscriptions", json=good)
+            assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
         async with httpx.AsyncClient(base_url=hub.http) as anonymous:
             assert (await anonymous.post("/api/push/subscriptions", json=good)).status_code == 401
             assert (await anonymous.get("/api/push/key")).status_code == 401
@@ -287,8 +304,15 @@ async def test_an_escalation_due_while_every_node_was_down_is_sent_when_one_come
             await subscribe(anna, pushes.device("anna"))
         await ask_for_a_person(hub, tenant)
         await pushes.wait_for(lambda got: len(got.received) == 1)
-        await make_overdue(hub, tenant)
-        hub.node.alerts.poll_s = 3600  # it goes down before its next sweep
+    engine = open_engine(push_settings.database_url)  # the limit passes while no node runs
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                update(handoffs).where(handoffs.c.tenant_id == tenant.id).values(escalate_at=datetime.now(UTC))
+            )
+    finally:
+        await engine.dispose()
+    assert len(pushes.received) == 1
     async with serve_hub(push_settings) as again:
         await pushes.wait_for(lambda got: len(got.received) == 2)
         assert pushes.received[-1].payload["type"] == "handoff_escalated"
