@@ -351,3 +351,20 @@ async def test_the_service_worker_is_served_for_mission_controls_scope_and_may_f
     assert worker.headers["cache-control"] == "no-cache", "a new hub's worker replaces the old at the next check"
     assert "default-src 'none'" in worker.headers["content-security-policy"], "it shows alerts and fetches nothing"
     assert 'addEventListener("push"' in worker.text and 'addEventListener("notificationclick"' in worker.text
+
+
+async def test_the_sweeper_takes_a_bounded_batch_per_tick_and_works_through_a_backlog(
+    push_settings: Settings, pushes: PushService
+) -> None:
+    async with serve_hub(push_settings) as hub:
+        hub.node.alerts.batch = 2  # a backlog bigger than one tick's query
+        tenant = await hub.tenant()
+        async with await agent_client(hub, tenant, "Anna") as anna:
+            await subscribe(anna, pushes.device("anna"))
+        sessions = [await ask_for_a_person(hub, tenant) for _ in range(5)]
+        await pushes.wait_for(lambda got: len(got.received) == 5)
+        await make_overdue(hub, tenant)
+        await pushes.wait_for(lambda got: len(got.received) == 10, timeout=15)
+        await asyncio.sleep(1.5)
+    escalated = [p.payload["session_id"] for p in pushes.received if p.payload["type"] == "handoff_escalated"]
+    assert sorted(escalated) == sorted(sessions), "each wait escalated once"
