@@ -23,7 +23,7 @@ from hub.backplane import MemoryBackplane
 from hub.continue_page import continue_page
 from hub.docs_page import docs
 from hub.mail import Mailer
-from hub.mission_control import dashboard
+from hub.mission_control import dashboard, service_worker
 from hub.mission_control import login_page as mission_control_login
 from hub.node import Node
 from hub.office_hours import Clock, utc_now
@@ -130,6 +130,7 @@ def create_app(
         # Not in the OpenAPI document on purpose: Prometheus' text format for a scraper, not part of the API,
         # and absent (404) unless HUB_METRICS_TOKEN is set. DEPLOY.md ("Metrics") documents it.
         Route("/metrics", metrics, methods=["GET"]),
+        Route("/mission-control/sw.js", service_worker, methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=str(asset_dir("static"))), name="static"),
         *(operation.route() for operation in API),
         *(socket.route() for socket in SOCKETS),

@@ -18,6 +18,7 @@ import uvicorn
 from hub.accounts import add_account, new_account, open_tenant
 from hub.auth.passwords import Passwords
 from hub.errors import HubError, InvalidInput
+from hub.push.vapid import generate as generate_vapid_keys
 from hub.settings import Settings, SettingsError
 from hub.store.database import migrate_database, open_engine
 from hub.store.tenants import get_tenant_by_business_id
@@ -74,6 +75,15 @@ def _parser() -> argparse.ArgumentParser:
     create_user_cmd.add_argument("--tenant", required=True, help="the tenant's business_id")
     create_user_cmd.add_argument("--role", required=True, choices=["owner", "agent", "admin", "customer"])
     create_user_cmd.add_argument("--name", default="")
+
+    vapid = commands.add_parser("vapid", help="Web Push keys").add_subparsers(dest="action", required=True)
+    vapid.add_parser(
+        "generate",
+        help="print a new VAPID key pair (for HUB_VAPID_PRIVATE_KEY) as JSON",
+        description="Print a new VAPID key pair as JSON: private_key (base64url, for HUB_VAPID_PRIVATE_KEY), "
+        "the same key as PEM, and public_key (what browsers subscribe with; the hub derives it itself). "
+        "Every node gets the same private key; changing it ends every browser's subscription.",
+    )
 
     tenant = commands.add_parser("tenant", help="manage tenants").add_subparsers(dest="action", required=True)
     create = tenant.add_parser("create", help="create a tenant and print it as JSON")
@@ -222,6 +232,9 @@ async def _ensure_demo(settings: Settings) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "vapid":  # needs no settings, no database: a key pair to paste into the environment
+        print(json.dumps(generate_vapid_keys()))
+        return 0
     try:
         settings = _settings()
         if args.command == "migrate":

@@ -1,11 +1,16 @@
-"""Mission Control pages: the agents' live dashboard. The page is static; everything live comes over /ws/agent."""
+"""Mission Control pages: the agents' live dashboard. The page is static; everything live comes over /ws/agent.
+
+Its service worker (static/sw.js: push alerts, hub.push) is served from ``/mission-control/sw.js`` with
+``Service-Worker-Allowed``, so that it may control ``/mission-control`` itself.
+"""
 
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from hub.assets import asset_dir
 from hub.auth.permissions import CHAT_MANAGE
 from hub.auth.request import optional_principal
 from hub.errors import HubError
@@ -36,5 +41,17 @@ async def dashboard(request: Request) -> Response:
     tenant = await services.tenants.get(principal.tenant_id)
     pages: Jinja2Templates = request.state.templates
     return pages.TemplateResponse(
-        request, "dashboard.html", {"principal": principal, "tenant": tenant}, headers={"Cache-Control": "no-store"}
+        request,
+        "dashboard.html",
+        {"principal": principal, "tenant": tenant, "push_key": services.push.public_key},
+        headers={"Cache-Control": "no-store"},
     )
+
+
+SERVICE_WORKER_SCOPE = "/mission-control"
+
+
+async def service_worker(request: Request) -> Response:
+    """The push alerts' service worker; revalidated on every check, so a new hub's worker replaces the old."""
+    headers = {"Service-Worker-Allowed": SERVICE_WORKER_SCOPE, "Cache-Control": "no-cache"}
+    return FileResponse(asset_dir("static") / "sw.js", media_type="text/javascript", headers=headers)

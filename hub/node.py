@@ -43,6 +43,7 @@ from hub.mail import Mailer, mailer_from_settings
 from hub.metrics import Metrics
 from hub.office_hours import Clock, utc_now
 from hub.pricing import LivePricebook
+from hub.push.alerts import HandoffAlerts, PushSender
 from hub.settings import Settings
 from hub.store.database import migrate_database, open_engine
 from hub.store.sessions import count_waiting
@@ -70,6 +71,7 @@ class Services:
     accounts: Accounts
     pricebook: LivePricebook
     webhooks: Webhooks
+    push: PushSender
     throttle: Throttle
     widget_origins: WidgetOrigins
     widget_bundles: BundleCache
@@ -99,6 +101,8 @@ class Node:
     writer: MessageWriter
     presence: Presence
     webhooks: Webhooks
+    push: PushSender
+    alerts: HandoffAlerts
     chat: ChatService
     pricebook: LivePricebook
     meter: TenantMeter
@@ -182,7 +186,18 @@ class Node:
                 public_url=settings.public_url,
                 debounce_s=settings.mail_debounce_s,
             )
-            handoffs = Handoffs(chat, availability.outside_hours_of)
+            push = PushSender(settings, engine)
+            stack.push_async_callback(push.aclose)
+            alerts = HandoffAlerts(
+                engine,
+                push,
+                webhooks,
+                tenants.get,
+                email_owners=followups.email_owners if mailer is not None else None,
+                public_url=settings.public_url,
+            )
+            stack.push_async_callback(alerts.aclose)
+            handoffs = Handoffs(chat, availability.outside_hours_of, alerts)
             replies = ReplyRunner(
                 engine,
                 chat,
@@ -219,6 +234,8 @@ class Node:
                 writer=writer,
                 presence=presence,
                 webhooks=webhooks,
+                push=push,
+                alerts=alerts,
                 chat=chat,
                 pricebook=pricebook,
                 meter=meter,
@@ -242,6 +259,7 @@ class Node:
                 ("takeover-claims", control.run),
                 ("pricebook-reload", pricebook.run),
                 ("webhook-dispatcher", webhooks.run),
+                ("handoff-alerts", alerts.run),
                 ("credit-meter", meter.run),
                 ("reply-emails", followups.run),
             ):
@@ -277,6 +295,7 @@ class Node:
             accounts=self.accounts,
             pricebook=self.pricebook,
             webhooks=self.webhooks,
+            push=self.push,
             throttle=self.throttle,
             widget_origins=self.widget_origins,
             widget_bundles=self.widget_bundles,

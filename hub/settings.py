@@ -18,6 +18,7 @@ from limits import parse
 from hub.broker.redis_url import SENTINEL_SCHEMES, is_sentinel_url, parse_sentinel_url
 from hub.mail.base import checked_address
 from hub.mail.smtp import parse_smtp_url
+from hub.push.vapid import BadVapidKey, load_private_key
 
 AI_PROVIDERS = ("builtin", "openai", "none")
 # HUB_PASSWORD_HASHING: argon2 cost profiles (hub.auth.passwords maps each to argon2-cffi's). "cheapest"
@@ -62,6 +63,9 @@ class Settings:
     takeover_lock_ttl_s: float = 15.0
     presence_ttl_s: float = 30.0
     webhooks_allow_private: bool = False
+    vapid_private_key: str | None = None  # Web Push (hub.push); unset: push alerts are not offered
+    vapid_subject: str | None = None
+    push_allow_private: bool = False
     password_hashing: str = DEFAULT_PASSWORD_HASHING
     smtp_url: str | None = field(default=None, repr=False)  # may hold a password
     mail_from: str | None = None
@@ -242,6 +246,28 @@ class Settings:
         allow_private = boolean("HUB_WEBHOOKS_ALLOW_PRIVATE")
         if allow_private is not None:
             values["webhooks_allow_private"] = allow_private
+        vapid_key = text("HUB_VAPID_PRIVATE_KEY")
+        if vapid_key is not None:
+            try:
+                load_private_key(vapid_key)
+            except BadVapidKey as exc:  # the message never shows the key
+                raise SettingsError(f"HUB_VAPID_PRIVATE_KEY is {exc}; make one with `bob-hub vapid generate`") from None
+            values["vapid_private_key"] = vapid_key
+        subject = text("HUB_VAPID_SUBJECT")
+        if subject is not None:
+            if not (subject.startswith("mailto:") and "@" in subject) and not subject.startswith("https://"):
+                raise SettingsError(
+                    f"HUB_VAPID_SUBJECT must be a mailto: address or an https:// URL to reach you by, got {subject!r}"
+                )
+            values["vapid_subject"] = subject
+        elif vapid_key is not None:
+            raise SettingsError(
+                "HUB_VAPID_PRIVATE_KEY needs HUB_VAPID_SUBJECT (mailto:ops@example.com or an https:// URL): push "
+                "services contact it when something goes wrong"
+            )
+        push_private = boolean("HUB_PUSH_ALLOW_PRIVATE")
+        if push_private is not None:
+            values["push_allow_private"] = push_private
         deflate = boolean("HUB_WS_PER_MESSAGE_DEFLATE")
         if deflate is not None:
             values["ws_per_message_deflate"] = deflate

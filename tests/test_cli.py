@@ -23,7 +23,10 @@ from pathlib import Path
 import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 
+from hub.push.vapid import load_private_key, public_key
 from hub.settings import Settings
 from tests.conftest import SECRET, serve_hub, visitor
 from tests.services import TEST_PASSWORD_HASHING, free_port
@@ -309,7 +312,9 @@ async def test_migrate_creates_the_schema_on_postgresql_and_is_idempotent(tmp_pa
             "widget_keys",
             "alembic_version",
         } <= tables
-        assert version == "0011"
+        config = Config()
+        config.set_main_option("script_location", "hub.store:migrations")
+        assert version == ScriptDirectory.from_config(config).get_current_head(), "the newest migration"
         assert business_ids == ["pg-shop"]
 
 
@@ -405,3 +410,17 @@ async def test_serve_demo_creates_demo_tenants_idempotently_and_keeps_sessions_r
         rows = db.execute("SELECT business_id, id, origins FROM tenants ORDER BY business_id").fetchall()
     assert [(row[0], row[1]) for row in rows] == sorted(first.tenants.items())
     assert "http://localhost:*" in json.loads(rows[0][2])
+
+
+async def test_vapid_generate_prints_a_key_pair_the_hub_accepts_in_both_forms(tmp_path: Path) -> None:
+    result = await run_cli(tmp_path, "vapid", "generate")
+    assert result.returncode == 0, result.stderr
+    keys = json.loads(result.stdout)
+    assert set(keys) == {"private_key", "private_key_pem", "public_key"}
+    assert not (tmp_path / ".bob-hub-secret").exists(), "no settings, no database, no files: only the keys"
+    for given in (keys["private_key"], keys["private_key_pem"], keys["private_key_pem"].replace("\n", "\\n")):
+        env = {"HUB_VAPID_PRIVATE_KEY": given, "HUB_VAPID_SUBJECT": "mailto:ops@example.com"}
+        settings = Settings.from_env(env)
+        assert public_key(load_private_key(settings.vapid_private_key or "")) == keys["public_key"]
+    again = json.loads((await run_cli(tmp_path, "vapid", "generate")).stdout)
+    assert again["private_key"] != keys["private_key"]

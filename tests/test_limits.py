@@ -26,6 +26,7 @@ from hub.store.tenants import get_tenant_by_business_id
 from tests.accounts import create_tenant, create_widget_key
 from tests.agents import PASSWORD, agent_account, login
 from tests.conftest import RunningHub, serve_hub
+from tests.push_receiver import Device
 from tests.test_pricebook import V1_PLANS
 
 SHOP = "https://shop.example.com"
@@ -84,6 +85,8 @@ def valid_body(name: str, seeds: Seeds) -> Any:
                 },
             }
         },
+        "PushSubscriptionRequest": lambda: Device("limits", "https://push.example.com/send/limits").subscription(),
+        "PushUnsubscribeRequest": lambda: {"endpoint": "https://push.example.com/send/limits"},
     }
     return bodies[name]()
 
@@ -316,6 +319,9 @@ async def test_every_documented_limit_is_enforced_at_its_boundary(store_settings
         ("/api/settings", "time_zone", "maxLength"),
         ("/api/settings", "mon", "maxItems"),
         ("/api/widget/chat", "email", "maxLength"),
+        ("/api/push/subscriptions", "endpoint", "maxLength"),
+        ("/api/push/subscriptions", "p256dh", "maxLength"),
+        ("/api/push/subscriptions", "auth", "maxLength"),
     ]:
         assert expected in checked, expected
     assert len(checked) >= 80, len(checked)

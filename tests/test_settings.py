@@ -8,7 +8,10 @@ import pytest
 
 from hub.broker.redis_url import SentinelURL, parse_sentinel_url
 from hub.mail import parse_smtp_url
+from hub.push.vapid import generate
 from hub.settings import Settings, SettingsError
+
+VAPID_KEY = generate()["private_key"]
 
 
 async def test_empty_environment_gives_the_embedded_single_node_defaults() -> None:
@@ -27,6 +30,8 @@ async def test_empty_environment_gives_the_embedded_single_node_defaults() -> No
     assert settings.ws_ping_interval_s == 20.0 and settings.ws_per_message_deflate is False
     assert settings.log_level == "info"
     assert settings.password_hashing == "rfc9106-low-memory", "production cost unless a test suite asks otherwise"
+    assert settings.vapid_private_key is None and settings.vapid_subject is None, "no key: push is not offered"
+    assert settings.push_allow_private is False
     assert settings.node_id
 
 
@@ -70,6 +75,9 @@ async def test_every_variable_is_parsed() -> None:
             "HUB_WS_PER_MESSAGE_DEFLATE": "on",
             "HUB_LOG_LEVEL": "DEBUG",
             "HUB_PASSWORD_HASHING": "cheapest",
+            "HUB_VAPID_PRIVATE_KEY": VAPID_KEY,
+            "HUB_VAPID_SUBJECT": "mailto:ops@example.com",
+            "HUB_PUSH_ALLOW_PRIVATE": "1",
         }
     )
     assert settings.database_url == "postgresql+asyncpg://hub:pw@db.internal:5432/hub"
@@ -86,6 +94,8 @@ async def test_every_variable_is_parsed() -> None:
     assert settings.ws_ping_interval_s == 0.0 and settings.ws_per_message_deflate is True
     assert settings.log_level == "debug" and settings.password_hashing == "cheapest"
     assert settings.max_body_bytes == 2048
+    assert settings.vapid_private_key == VAPID_KEY and settings.vapid_subject == "mailto:ops@example.com"
+    assert settings.push_allow_private is True
     assert (settings.rate_limit_address, settings.rate_limit_key, settings.rate_limit_session) == (
         "10/second",
         "100 per minute",
@@ -213,6 +223,11 @@ BAD_VALUES = [
     ("HUB_RATE_LIMIT_SOCKET", "0/minute"),
     ("HUB_RATE_LIMIT_SOCKET_FRAMES", "often"),
     ("HUB_RATE_LIMIT_SOCKET_REFUSALS", "3/fortnight"),
+    ("HUB_VAPID_PRIVATE_KEY", "not-a-key"),
+    ("HUB_VAPID_PRIVATE_KEY", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----"),
+    ("HUB_VAPID_SUBJECT", "ops@example.com"),
+    ("HUB_VAPID_SUBJECT", "http://example.com"),
+    ("HUB_PUSH_ALLOW_PRIVATE", "sometimes"),
 ]
 
 
@@ -281,3 +296,12 @@ async def test_smtp_needs_a_sender_and_the_public_url_and_never_shows_its_passwo
         Settings.from_env({"HUB_MAIL_FROM": "not an address"})
     with pytest.raises(SettingsError, match="HUB_MAIL_DEBOUNCE_S"):
         Settings.from_env({"HUB_MAIL_DEBOUNCE_S": "-1"})
+
+
+async def test_a_vapid_key_needs_a_subject_and_is_never_shown_in_the_error() -> None:
+    with pytest.raises(SettingsError, match="HUB_VAPID_SUBJECT") as caught:
+        Settings.from_env({"HUB_VAPID_PRIVATE_KEY": VAPID_KEY})
+    assert VAPID_KEY not in str(caught.value)
+    with pytest.raises(SettingsError, match="HUB_VAPID_PRIVATE_KEY") as bad:
+        Settings.from_env({"HUB_VAPID_PRIVATE_KEY": VAPID_KEY[:-4], "HUB_VAPID_SUBJECT": "https://example.com"})
+    assert VAPID_KEY[:-4] not in str(bad.value)

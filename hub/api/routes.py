@@ -13,7 +13,19 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hub.api import accounts, analytics, auth, chat, health, personas, pricebook, settings, webhooks, widget_keys
+from hub.api import (
+    accounts,
+    analytics,
+    auth,
+    chat,
+    health,
+    personas,
+    pricebook,
+    push,
+    settings,
+    webhooks,
+    widget_keys,
+)
 from hub.api import chat_models as chat_bodies
 from hub.api.models import ManagedQuery
 from hub.api.openapi import build_document
@@ -206,6 +218,41 @@ API: tuple[Operation, ...] = (
         MANAGE_ERRORS,
         path_parameters=chat_bodies.HistoryPath,
         query=chat_bodies.HistoryQuery,
+    ),
+    Operation(
+        "/api/push/key",
+        "GET",
+        push.offer,
+        "app",
+        "App: the hub's VAPID public key for Web Push alerts (needs chat.manage)",
+        {200: Reply("The key, or null when this hub offers no push.", push.PushOffer)},
+        (401, 403),
+    ),
+    Operation(
+        "/api/push/subscriptions",
+        "POST",
+        push.subscribe,
+        "app",
+        "App: turn on push alerts in this browser for the calling agent (needs chat.manage)",
+        {201: Reply("Stored (a browser subscribing again replaces its own).", push.PushSubscription)},
+        (400, 401, 403, 409, *BODY_ERRORS),
+        description="The body is the browser's `PushSubscription.toJSON()`. Every agent of the tenant with a "
+        "subscription gets a push when a visitor starts waiting for a person, and again when the wait outgrows "
+        f"the tenant's `escalate_after_s`. At most {push.PER_AGENT} browsers per agent: a new one beyond "
+        "replaces the oldest. 409 push_not_offered when the hub has no VAPID key.",
+        body=push.PushSubscriptionRequest,
+        body_bytes=push.PUSH_BODY_BYTES,
+    ),
+    Operation(
+        "/api/push/subscriptions",
+        "DELETE",
+        push.unsubscribe,
+        "app",
+        "App: turn push alerts off in this browser (the calling agent's own subscription)",
+        {204: Reply("Deleted.")},
+        (400, 401, 403, 404, *BODY_ERRORS),
+        body=push.PushUnsubscribeRequest,
+        body_bytes=push.PUSH_BODY_BYTES,
     ),
     Operation(
         "/api/pricebook",

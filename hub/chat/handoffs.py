@@ -5,6 +5,8 @@ AI credits running out) records it the same way: the session waits (since when, 
 the handoff is kept for analytics, and its webhook event commits with it; then every dashboard gets a
 patch and the visitor a ``system`` message saying a person was asked to join. A session already waiting
 is left as it is. The wait ends when an agent takes over (taken) or the session closes (missed).
+Agents who turned on push alerts hear of it on their phones, and again when the wait outgrows the
+tenant's limit (``hub.push.alerts``, woken from here, off this path).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import UTC, datetime
 
 from hub.chat.service import ChatService
 from hub.protocol import HandoffReason, SessionChange, waiting
+from hub.push.alerts import HandoffAlerts
 from hub.store.models import Waiting
 from hub.store.sessions import start_waiting
 
@@ -25,9 +28,16 @@ async def _no_hours(tenant_id: str) -> bool | None:
 
 
 class Handoffs:
-    def __init__(self, chat: ChatService, outside_hours: Callable[[str], Awaitable[bool | None]] = _no_hours) -> None:
+    def __init__(
+        self,
+        chat: ChatService,
+        outside_hours: Callable[[str], Awaitable[bool | None]] = _no_hours,
+        alerts: HandoffAlerts | None = None,
+    ) -> None:
+        """``alerts``: pushes the team and escalates the wait (``hub.push.alerts``); it is woken, never waited for."""
         self.chat = chat
         self.outside_hours = outside_hours  # whether a request now is outside the tenant's office hours
+        self.alerts = alerts
 
     async def request(
         self,
@@ -43,8 +53,14 @@ class Handoffs:
         data = {"session_id": session_id, "reason": reason, "note": wait.note}
         rows = await self.chat.events.rows(tenant_id, "session.handoff_requested", data)
         outside = await self.outside_hours(tenant_id)
-        if not await start_waiting(self.chat.engine, tenant_id, session_id, wait, rows, outside_hours=outside):
+        escalate_at = await self.alerts.escalate_at(tenant_id, wait.since) if self.alerts is not None else None
+        started = await start_waiting(
+            self.chat.engine, tenant_id, session_id, wait, rows, outside_hours=outside, escalate_at=escalate_at
+        )
+        if not started:
             return False
+        if self.alerts is not None:
+            self.alerts.wake()
         self.chat.publisher.announce(tenant_id, SessionChange(id=session_id, waiting=waiting(wait)))
         if rows:
             self.chat.events.wake()

@@ -81,11 +81,13 @@ async def start_waiting(
     events: list[OutboxRow],
     *,
     outside_hours: bool | None = None,
+    escalate_at: datetime | None = None,
 ) -> bool:
     """The session waits for a person from now; False when it already waits, an agent owns it already, or
     it is no session of the tenant.
 
     The handoff is recorded and its webhook deliveries written in the same transaction, only if it starts.
+    ``escalate_at``: when a wait still going then alerts the team again (``hub.push.alerts``).
     """
     statement = (
         update(chat_sessions)
@@ -111,6 +113,7 @@ async def start_waiting(
                 note=waiting.note,
                 requested_at=waiting.since,
                 outside_hours=outside_hours,
+                escalate_at=escalate_at,
             )
         )
         if events:

@@ -213,6 +213,34 @@ handoffs = Table(
     Column("outcome", String(10), nullable=True),  # taken | missed
     Column("taken_by", String(36), nullable=True),  # the agent who took the session over
     Column("outside_hours", Boolean, nullable=True),  # requested outside the tenant's office hours
+    Column("alerted_at", UTCDateTime(), nullable=True),  # a node claimed the first push alert (migration 0013)
+    Column("escalate_at", UTCDateTime(), nullable=True),  # requested_at + the tenant's limit when it began
+    Column("escalated_at", UTCDateTime(), nullable=True),  # a node claimed the escalation
     Index("ix_handoffs_tenant_requested", "tenant_id", "requested_at"),
     Index("ix_handoffs_open", "tenant_id", "session_id", "ended_at"),
+    Index(
+        "ix_handoffs_unalerted",
+        "requested_at",
+        postgresql_where=text("alerted_at IS NULL AND ended_at IS NULL"),
+        sqlite_where=text("alerted_at IS NULL AND ended_at IS NULL"),
+    ),
+    Index(
+        "ix_handoffs_escalation_due",
+        "escalate_at",
+        postgresql_where=text("escalated_at IS NULL AND ended_at IS NULL"),
+        sqlite_where=text("escalated_at IS NULL AND ended_at IS NULL"),
+    ),
+)
+
+push_subscriptions = Table(
+    "push_subscriptions",
+    metadata,
+    Column("id", String(64), primary_key=True),  # SHA-256 (hex) of the endpoint: one row per browser
+    Column("tenant_id", String(36), ForeignKey("tenants.id"), nullable=False, index=True),
+    Column("user_id", String(36), ForeignKey("users.id"), nullable=False, index=True),  # the agent it alerts
+    Column("endpoint", String(1024), nullable=False),  # the push service's URL for this browser: a secret
+    Column("p256dh", String(100), nullable=False),  # the browser's P-256 public key (base64url): payloads are encrypted
+    Column("auth", String(50), nullable=False),  # the browser's auth secret (base64url)
+    Column("language", String(10), nullable=False),  # Mission Control's language when it subscribed: the alerts' text
+    Column("created_at", UTCDateTime(), nullable=False),
 )

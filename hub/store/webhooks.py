@@ -23,6 +23,7 @@ WebhookEvent = Literal[
     "session.closed",
     "credits.exhausted",
     "session.handoff_requested",
+    "session.handoff_escalated",
 ]
 EVENTS: tuple[str, ...] = get_args(WebhookEvent)
 
