@@ -123,6 +123,11 @@
   var httpBusy = false;
 
   var host, root, launcher, badge, panel, logEl, typingEl, statusEl, form, input, noticeEl, closeBtn;
+  var personBar, personBtn;
+  // A person: "" (nobody asked), "asked" (the visitor asked; waiting for one) or "here" (an agent took over).
+  // Known from the transcript's system messages (their `event`), so it survives reloads; state.ask is a
+  // request not sent yet (the socket was not ready), sent once it is.
+  var person = "";
 
   function el(tag, attrs, parent, text) {
     var node = document.createElement(tag);
@@ -177,6 +182,11 @@
     "cursor:pointer}textarea:focus-visible,.f button:focus-visible,.l:focus-visible,.g:focus-visible{outline:2px " +
     "solid ~;outline-offset:2px}.n{margin:0;padding:32px 20px;text-align:center;color:#333}" +
     ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}" +
+    ".hp{display:flex;justify-content:flex-end;padding:8px 10px 0;border-top:1px solid #dfe1e6;background:#fff}" +
+    ".hp+.f{border-top:0}.hb{border:1px solid ~;border-radius:999px;padding:5px 14px;background:#fff;color:~;" +
+    "font:600 13px system-ui,sans-serif;cursor:pointer}.hb:hover{background:#f4f5f7}" +
+    ".hb:focus-visible{outline:2px solid ~;outline-offset:2px}.hb[aria-disabled=true]{border-color:#b9bcc4;" +
+    "color:#555;cursor:default;background:#fff}" +
     "@media (max-width:480px){.p{right:0;bottom:0;width:100%;max-width:100%;height:100%;border-radius:0}}";
 
   function build() {
@@ -217,6 +227,10 @@
     typingEl = el("div", { class: "s", "aria-live": "polite" }, panel);
     statusEl = el("div", { class: "s", role: "status" }, panel);
     noticeEl = el("p", { class: "n", role: "status", hidden: "" }, panel);
+    // "Talk to a person": always in the panel, above the message box, reachable by Tab like any button.
+    personBar = el("div", { class: "hp" }, panel);
+    personBtn = el("button", { type: "button", class: "hb" }, personBar);
+    showPerson();
     form = el("form", { class: "f" }, panel);
     el("label", { for: "bob-input", class: "sr" }, form, _("Your message"));
     input = el("textarea", { id: "bob-input", rows: "1", maxlength: "4000", placeholder: _("Type your message…") }, form);
@@ -236,6 +250,7 @@
     updateBadge();
 
     launcher.addEventListener("click", safe(function () { open(true); }));
+    personBtn.addEventListener("click", safe(askForPerson));
     closeBtn.addEventListener("click", safe(function () { close(true); }));
     panel.addEventListener("keydown", safe(onKey));
     form.addEventListener("submit", safe(function (e) {
@@ -496,6 +511,7 @@
       node = bubble(role, f.author ? String(f.author) : "");
     }
     finals[f.id] = 1;
+    if (role === "system" && f.event) onEvent(String(f.event));
     fill(node, role, f.text);
     node._seq = seq;
     bySeq[seq] = node;
@@ -505,7 +521,7 @@
       if (seq > (+state.seq || 0)) state.seq = seq;
       save();
     } else if (!fromCache) {
-      state.hist.push({ seq: seq, role: role, text: f.text, author: f.author, id: f.id });
+      state.hist.push({ seq: seq, role: role, text: f.text, author: f.author, id: f.id, event: f.event });
       state.hist = state.hist.slice(-50);
       save();
     }
@@ -566,6 +582,7 @@
       failed = false;
       clearTimeout(resendTimer);
       resendTimer = 0;
+      if (state.ask) sendAsk();
       pump();
     } else if (f.type === "message") {
       onMessage(f);
@@ -597,6 +614,7 @@
     if (mode === "http") return httpPump();
     if (mode !== "ws" || sending || !wsReady) return;
     var p = (sending = state.pending[0]);
+    if (p.handoff) sendFrame({ type: "handoff" }); // asked over HTTP, sent after a reload that has a socket
     sendFrame({ type: "message", text: p.text, client_id: p.cid });
     clearTimeout(ackTimer);
     ackTimer = setTimeout(safe(function () {
@@ -662,6 +680,57 @@
     }
     if (mode === "ws" && !ws) connect();
     pump();
+  }
+
+  // ---- a person ----------------------------------------------------------------------------------
+
+  // Over the socket the request is a `handoff` frame; the HTTP paths carry it on a message (`handoff: true`),
+  // so there the visitor's words say it. Asked once: the control then says the team was asked, and a
+  // second click sends nothing (the hub would ignore it anyway while the session waits).
+  function askForPerson() {
+    if (person || mode === "refused") return;
+    setPerson("asked");
+    if (mode === "http") {
+      var p = { cid: uid(), text: _("I'd like to talk to a person."), handoff: true };
+      state.pending.push(p);
+      save();
+      showPending(p);
+      failed = false;
+      tries = 0;
+      pump();
+      return;
+    }
+    state.ask = 1;
+    save();
+    if (!ws) connect();
+    else if (wsReady) sendAsk();
+  }
+
+  function sendAsk() {
+    state.ask = 0;
+    save();
+    sendFrame({ type: "handoff" });
+  }
+
+  // What the transcript's system messages say happened: asked, an agent joined, handed back, closed.
+  function onEvent(event) {
+    if (event === "handoff_requested") setPerson("asked");
+    else if (event === "takeover") setPerson("here");
+    else if (event === "handback" || event === "close") setPerson("");
+  }
+
+  function setPerson(value) {
+    person = value;
+    if (personBtn) showPerson();
+  }
+
+  function showPerson() {
+    if (person === "asked") personBtn.textContent = _("A person has been asked to join");
+    else if (person === "here") personBtn.textContent = _("A person from the team is here");
+    else personBtn.textContent = _("Talk to a person");
+    // aria-disabled, not disabled: it stays focusable, so a screen reader still reads what it says now.
+    if (person) personBtn.setAttribute("aria-disabled", "true");
+    else personBtn.removeAttribute("aria-disabled");
   }
 
   // ---- WebSocket ---------------------------------------------------------------------------------
@@ -769,6 +838,7 @@
     finals = {};
     lastSeq = 0;
     seqAtLoad = 0;
+    setPerson("");
     setTyping(false);
     busy();
   }
@@ -778,7 +848,7 @@
     clearTimeout(retryTimer);
     warn("chat is not available on this site (the hub refused this page's origin or tenant).");
     logEl.textContent = "";
-    logEl.hidden = form.hidden = true;
+    logEl.hidden = form.hidden = personBar.hidden = true;
     setTyping(false);
     setStatus("");
     noticeEl.textContent = _("Chat is not available on this site.");
@@ -797,7 +867,7 @@
     if (!state.hsid) state.hsid = "w_" + uid().slice(0, 24);
     save();
     state.hist.forEach(function (m) {
-      onMessage({ seq: m.seq, role: m.role, text: m.text, author: m.author, id: m.id }, true);
+      onMessage({ seq: m.seq, role: m.role, text: m.text, author: m.author, id: m.id, event: m.event }, true);
     });
     httpPump();
   }
@@ -827,7 +897,7 @@
     fetch(String(config.chatUrl), {
       method: "POST",
       headers: headers,
-      body: JSON.stringify({ session_id: state.hsid, message: p.text }),
+      body: JSON.stringify({ session_id: state.hsid, message: p.text, handoff: !!p.handoff }),
       credentials: "omit"
     })
       .then(function (res) {
@@ -895,6 +965,7 @@
 
   function httpDone(d) {
     if (d.visitor_token) state.vt = String(d.visitor_token);
+    if (d.waiting === true && person !== "here") setPerson("asked");
     save();
     (d.messages || []).forEach(function (m) {
       onMessage(m);
