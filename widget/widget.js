@@ -690,20 +690,22 @@
   function askForPerson() {
     if (person || mode === "refused") return;
     setPerson("asked");
-    if (mode === "http") {
-      var p = { cid: uid(), text: _("I'd like to talk to a person."), handoff: true };
-      state.pending.push(p);
-      save();
-      showPending(p);
-      failed = false;
-      tries = 0;
-      pump();
-      return;
-    }
+    if (mode === "http") return askOverHttp();
     state.ask = 1;
     save();
     if (!ws) connect();
     else if (wsReady) sendAsk();
+  }
+
+  function askOverHttp() {
+    state.ask = 0;
+    var p = { cid: uid(), text: _("I'd like to talk to a person."), handoff: true };
+    state.pending.push(p);
+    save();
+    showPending(p);
+    failed = false;
+    tries = 0;
+    pump();
   }
 
   function sendAsk() {
@@ -865,6 +867,7 @@
     clearTimeout(retryTimer);
     setStatus("");
     if (!state.hsid) state.hsid = "w_" + uid().slice(0, 24);
+    if (state.ask) askOverHttp(); // asked before the widget knew the socket would not come
     save();
     state.hist.forEach(function (m) {
       onMessage({ seq: m.seq, role: m.role, text: m.text, author: m.author, id: m.id, event: m.event }, true);
