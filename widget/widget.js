@@ -182,8 +182,8 @@
     "cursor:pointer}textarea:focus-visible,.f button:focus-visible,.l:focus-visible,.g:focus-visible{outline:2px " +
     "solid ~;outline-offset:2px}.n{margin:0;padding:32px 20px;text-align:center;color:#333}" +
     ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}" +
-    ".hp{display:flex;justify-content:flex-end;padding:8px 10px 0;border-top:1px solid #dfe1e6;background:#fff}" +
-    ".hp+.f{border-top:0}.hb{border:1px solid ~;border-radius:999px;padding:5px 14px;background:#fff;color:~;" +
+    ".hp{display:flex;justify-content:flex-end;padding:6px 10px;background:#fff;border-bottom:1px solid #dfe1e6}" +
+    ".hb{border:1px solid ~;border-radius:999px;padding:5px 14px;background:#fff;color:~;" +
     "font:600 13px system-ui,sans-serif;cursor:pointer}.hb:hover{background:#f4f5f7}" +
     ".hb:focus-visible{outline:2px solid ~;outline-offset:2px}.hb[aria-disabled=true]{border-color:#b9bcc4;" +
     "color:#555;cursor:default;background:#fff}" +
@@ -223,14 +223,14 @@
     var head = el("div", { class: "h" }, panel);
     el("h2", { id: "bob-title" }, head, _("Chat with %(name)s", { name: personaName }));
     closeBtn = el("button", { type: "button", class: "x" }, head, _("Close"));
+    // "Talk to a person": always in the panel, under its header (after Close in the Tab order).
+    personBar = el("div", { class: "hp" }, panel);
+    personBtn = el("button", { type: "button", class: "hb" }, personBar);
+    showPerson();
     logEl = el("div", { class: "g", role: "log", "aria-live": "polite", "aria-label": _("Conversation"), tabindex: "0" }, panel);
     typingEl = el("div", { class: "s", "aria-live": "polite" }, panel);
     statusEl = el("div", { class: "s", role: "status" }, panel);
     noticeEl = el("p", { class: "n", role: "status", hidden: "" }, panel);
-    // "Talk to a person": always in the panel, above the message box, reachable by Tab like any button.
-    personBar = el("div", { class: "hp" }, panel);
-    personBtn = el("button", { type: "button", class: "hb" }, personBar);
-    showPerson();
     form = el("form", { class: "f" }, panel);
     el("label", { for: "bob-input", class: "sr" }, form, _("Your message"));
     input = el("textarea", { id: "bob-input", rows: "1", maxlength: "4000", placeholder: _("Type your message…") }, form);
