@@ -319,6 +319,7 @@
     mode.textContent = session.status === "closed" ? _("closed") : session.mode === "human" ? _("human") : _("AI");
     $("owner").textContent = session.owner ?
       (mine ? _("Owner: %(name)s (you)", session.owner) : _("Owner: %(name)s", session.owner)) :
+      isWaiting(session) ? _("Waiting for a person: %(reason)s", { reason: reasonText(session.waiting) }) :
       session.mode === "human" ? _("Owner: nobody") : _("Bob is answering");
     $("takeover").disabled = !!mine && session.status === "open";
     $("handback").disabled = session.mode !== "human";
