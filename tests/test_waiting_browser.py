@@ -28,6 +28,7 @@ from tests.test_widget_browser import Visit, serve_pages, visit, widget_tenant
 RECORD_ALERTS = """
 window.notifications = [];
 window.tones = 0;
+window.permissionRequests = 0;
 (function () {
   var Real = window.Notification;
   function Recorded(title, options) {
@@ -35,7 +36,7 @@ window.tones = 0;
     this.close = function () {};
   }
   Object.defineProperty(Recorded, "permission", { get: function () { return Real.permission; } });
-  Recorded.requestPermission = function () { return Real.requestPermission(); };
+  Recorded.requestPermission = function () { window.permissionRequests += 1; return Real.requestPermission(); };
   window.Notification = Recorded;
   var make = AudioContext.prototype.createOscillator;
   AudioContext.prototype.createOscillator = function () { window.tones += 1; return make.call(this); };
@@ -81,10 +82,13 @@ class Desk:
         return found
 
 
-async def mission_control(browser: Browser, hub: RunningHub, email: str, **options: Any) -> Desk:
+async def mission_control(
+    browser: Browser, hub: RunningHub, email: str, *, allowed: bool = True, **options: Any
+) -> Desk:
     """A context with notifications allowed, as an agent who allowed them once; logged in, connected."""
     context = await browser.new_context(**options)
-    await context.grant_permissions(["notifications"], origin=hub.http)
+    if allowed:
+        await context.grant_permissions(["notifications"], origin=hub.http)
     await context.add_init_script(RECORD_ALERTS)
     page = await context.new_page()
     errors: list[str] = []
@@ -342,3 +346,37 @@ async def test_over_the_http_fallback_the_request_rides_on_a_message(
     assert [body["handoff"] for body in bodies] == [True], bodies
     [handoff] = await handoff_rows(hub, tenant.id)
     assert handoff.reason == "visitor"
+
+
+async def test_alerts_ask_for_the_permission_only_on_a_click_and_can_be_turned_off(
+    browser: Browser, live: RunningHub
+) -> None:
+    hub = live
+    tenant = await hub.tenant()
+    email = await agent_account(hub.node.engine, tenant.id, "Anna")
+    desk = await mission_control(browser, hub, email, allowed=False)
+    page = desk.page
+    try:
+        await asyncio.sleep(0.5)
+        assert await page.evaluate("window.permissionRequests") == 0, "never asked on load"
+        enable = page.get_by_role("button", name="Enable alerts")
+        await expect(enable).to_have_attribute("aria-pressed", "false")
+        await enable.click()
+        assert await page.evaluate("window.permissionRequests") == 1, "asked on the click"
+
+        await page.context.grant_permissions(["notifications"], origin=hub.http)  # as if the agent allowed it
+        await page.reload()
+        await expect(page.locator("#connection")).to_have_text("Connected")
+        on = page.get_by_role("button", name="Alerts on")
+        await expect(on).to_have_attribute("aria-pressed", "true")
+        await on.click()  # off again, for this browser
+        await expect(page.get_by_role("button", name="Enable alerts")).to_have_attribute("aria-pressed", "false")
+        async with visitor(hub.ws, tenant.id) as client:
+            await client.send({"type": "handoff"})
+            await expect(desk.queue).to_have_count(1)
+            await expect(page).to_have_title(f"(1) {TITLE}")  # the count still shows
+        assert await desk.notifications() == [] and await page.evaluate("window.tones") == 0
+        assert await page.evaluate("window.permissionRequests") == 0, "granted already: nothing more to ask"
+    finally:
+        await page.context.close()
+    assert desk.errors == []
