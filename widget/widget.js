@@ -121,13 +121,13 @@
   var built = false;
   var wantOpen = 0;
   var httpBusy = false;
-
-  var host, root, launcher, badge, panel, logEl, typingEl, statusEl, form, input, noticeEl, closeBtn;
-  var personBar, personBtn;
   // A person: "" (nobody asked), "asked" (the visitor asked; waiting for one) or "here" (an agent took over).
   // Known from the transcript's system messages (their `event`), so it survives reloads; state.ask is a
   // request not sent yet (the socket was not ready), sent once it is.
   var person = "";
+  var personBar, personBtn;
+
+  var host, root, launcher, badge, panel, logEl, typingEl, statusEl, form, input, noticeEl, closeBtn;
 
   function el(tag, attrs, parent, text) {
     var node = document.createElement(tag);
