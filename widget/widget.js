@@ -226,6 +226,7 @@
     // "Talk to a person": always in the panel, under its header (after Close in the Tab order).
     personBar = el("div", { class: "hp" }, panel);
     personBtn = el("button", { type: "button", class: "hb" }, personBar);
+    if (state.ask) person = "asked"; // asked before a reload, not sent yet: it goes on the next ready
     showPerson();
     logEl = el("div", { class: "g", role: "log", "aria-live": "polite", "aria-label": _("Conversation"), tabindex: "0" }, panel);
     typingEl = el("div", { class: "s", "aria-live": "polite" }, panel);
