@@ -4,8 +4,9 @@
   ``Referrer-Policy: same-origin`` (the hub's URLs are never sent to other sites, and a form's
   same-origin POST keeps its ``Origin``, which ``no-referrer`` turns into ``null``), and
   ``Strict-Transport-Security`` when ``HUB_PUBLIC_URL`` is https.
-- HTML pages (the Customer Portal, Mission Control): scripts, styles and connections from the hub only,
-  no inline script or style, and no framing (clickjacking: they act on a logged-in session).
+- HTML pages (the Customer Portal, Mission Control): scripts, styles, images, the web app manifest and
+  connections from the hub only, no inline script or style, and no framing (clickjacking: they act on a
+  logged-in session).
 - ``/docs``: styles only, no script at all; it may be framed by any site, since it is the public product
   page, reads no session and has nothing to click that changes anything.
 - Every other answer (the JSON API, redirects, plain-text refusals, 404s): nothing may load and nothing
@@ -58,6 +59,7 @@ def app_page_policy(public_url: str | None = None) -> str:
             "script-src": ["'self'", *hub],
             "style-src": ["'self'"],
             "img-src": ["'self'"],
+            "manifest-src": ["'self'"],  # Mission Control's web app manifest (installable on a phone)
             "connect-src": ["'self'", *hub, *sockets],
             "base-uri": ["'none'"],
             "form-action": ["'self'"],

@@ -21,6 +21,10 @@
   var visitorTypingTimer = 0;
   var refs = 0;
   var titleBlink = 0;
+  var waitingItems = {};      // id -> <li> of the Waiting queue (kept, so the ticking timers are not re-rendered)
+  var snapshotSeen = false;   // after the first snapshot, a session that starts waiting is news (an alert)
+  var ALERTS_KEY = "bob-mc-alerts";
+  var audio = null;           // the AudioContext, made on a user gesture (browsers allow sound only after one)
 
   function csrf() {
     var match = document.cookie.match(/(?:^|; )bob_csrf=([^;]*)/);
@@ -92,6 +96,13 @@
       badge.textContent = session.status === "closed" ? _("closed") : session.mode === "human" ?
         (session.owner ? session.owner.name || _("human") : _("human")) : _("AI");
       side.appendChild(badge);
+      if (isWaiting(session)) {
+        var waits = document.createElement("span");
+        waits.className = "badge waiting";
+        waits.textContent = _("waiting");
+        side.appendChild(document.createTextNode(" "));
+        side.appendChild(waits);
+      }
       if (unread[session.id]) {
         var count = document.createElement("span");
         count.className = "unread";
@@ -113,12 +124,153 @@
       list.appendChild(item);
     });
     $("no-sessions").hidden = items.length > 0;
+    renderWaiting();
     updateTitle();
   }
 
+  // ---- the Waiting queue: who asked for a person, oldest wait on top, the wait ticking ----------
+  function isWaiting(session) { return !!(session && session.waiting && session.status === "open"); }
+
+  function waitingCount() {
+    var n = 0;
+    for (var id in sessions) { if (isWaiting(sessions[id])) { n += 1; } }
+    return n;
+  }
+
+  function waitedFor(session) {
+    var ms = Date.now() - Date.parse(session.waiting.since);
+    var s = isNaN(ms) ? 0 : Math.max(0, Math.floor(ms / 1000));
+    var m = Math.floor(s / 60);
+    return (m < 10 ? "0" : "") + m + ":" + (s % 60 < 10 ? "0" : "") + (s % 60);
+  }
+
+  function reasonText(waiting) {
+    if (waiting.reason === "visitor") { return _("asked for a person"); }
+    if (waiting.reason === "ai") { return _("the AI handed over"); }
+    if (waiting.reason === "credits") { return _("AI credits ran out"); }
+    return String(waiting.reason);
+  }
+
+  function waitingItem(session) {
+    var item = document.createElement("li");
+    item.className = "waiting-item";
+    item.tabIndex = 0;
+    item.setAttribute("role", "button");
+    item.dataset.sessionId = session.id;
+    var title = document.createElement("span");
+    title.className = "title";
+    title.textContent = _("Visitor %(id)s", { id: session.id.slice(-6) });
+    var wait = document.createElement("span");
+    wait.className = "wait";
+    wait.title = _("Waiting for");
+    var reason = document.createElement("span");
+    reason.className = "reason";
+    var note = document.createElement("span");
+    note.className = "note";
+    item.appendChild(title);
+    item.appendChild(wait);
+    item.appendChild(reason);
+    item.appendChild(note);
+    item.addEventListener("click", function () { open(session.id); });
+    item.addEventListener("keydown", function (event) { if (event.key === "Enter") { open(session.id); } });
+    return item;
+  }
+
+  // Keeps one <li> per waiting session: added, moved into order and removed as patches say; the text of
+  // each is set here, the timer by tick() alone.
+  function renderWaiting() {
+    var list = $("waiting");
+    var items = Object.keys(sessions).map(function (id) { return sessions[id]; }).filter(isWaiting);
+    items.sort(function (a, b) { return Date.parse(a.waiting.since) - Date.parse(b.waiting.since); });
+    var keep = {};
+    items.forEach(function (session, index) {
+      keep[session.id] = true;
+      var item = waitingItems[session.id] || (waitingItems[session.id] = waitingItem(session));
+      item.querySelector(".reason").textContent = reasonText(session.waiting);
+      item.querySelector(".note").textContent = session.waiting.note || "";  // the visitor's words: text only
+      item.querySelector(".wait").textContent = waitedFor(session);
+      if (session.id === current) { item.setAttribute("aria-current", "true"); } else { item.removeAttribute("aria-current"); }
+      if (list.children[index] !== item) { list.insertBefore(item, list.children[index] || null); }
+    });
+    for (var id in waitingItems) {
+      if (!keep[id]) { waitingItems[id].remove(); delete waitingItems[id]; }
+    }
+    $("no-waiting").hidden = items.length > 0;
+    var count = $("waiting-count");
+    count.textContent = String(items.length);
+    count.hidden = !items.length;
+  }
+
+  function tick() {
+    for (var id in waitingItems) {
+      var session = sessions[id];
+      if (isWaiting(session)) { waitingItems[id].querySelector(".wait").textContent = waitedFor(session); }
+    }
+  }
+
+  // ---- alerts: a sound, a desktop notification, the title count --------------------------------
+  function alertsOn() {
+    try { return localStorage.getItem(ALERTS_KEY) !== "off"; } catch (e) { return true; }
+  }
+
+  function permission() { return window.Notification ? Notification.permission : "unsupported"; }
+
+  function renderAlerts() {
+    var button = $("alerts");
+    var on = alertsOn() && (permission() === "granted" || (permission() === "unsupported" && !!audio));
+    button.setAttribute("aria-pressed", on ? "true" : "false");
+    button.textContent = permission() === "denied" && alertsOn() ? _("Alerts blocked by the browser") :
+      on ? _("Alerts on") : _("Enable alerts");
+  }
+
+  // Sound needs a user gesture: the first click or key on the page (or "Enable alerts") makes the audio.
+  function unlockAudio() {
+    var Context = window.AudioContext || window.webkitAudioContext;
+    if (!Context) { return; }
+    try {
+      if (!audio) { audio = new Context(); }
+      if (audio.state === "suspended") { audio.resume(); }
+    } catch (e) { audio = null; }
+  }
+
+  function chime() {
+    if (!audio || audio.state !== "running") { return; }
+    var now = audio.currentTime;
+    [880, 1320].forEach(function (frequency, i) {
+      var tone = audio.createOscillator();
+      var gain = audio.createGain();
+      tone.type = "sine";
+      tone.frequency.value = frequency;
+      gain.gain.setValueAtTime(0.0001, now + i * 0.16);
+      gain.gain.exponentialRampToValueAtTime(0.25, now + i * 0.16 + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, now + i * 0.16 + 0.3);
+      tone.connect(gain);
+      gain.connect(audio.destination);
+      tone.start(now + i * 0.16);
+      tone.stop(now + i * 0.16 + 0.32);
+    });
+  }
+
+  function alertWaiting(session) {
+    blink(_("Someone is waiting!"));
+    if (!alertsOn()) { return; }
+    chime();
+    if (permission() !== "granted") { return; }
+    try {
+      var shown = new Notification(_("A visitor is waiting for a person"), {
+        body: _("Visitor %(id)s", { id: session.id.slice(-6) }) + " · " + reasonText(session.waiting) +
+          (session.waiting.note ? ": " + session.waiting.note : ""),
+        tag: "bob-waiting-" + session.id,
+        icon: "/static/icons/icon-192.png"
+      });
+      shown.onclick = function () { window.focus(); open(session.id); shown.close(); };
+    } catch (e) { /* a browser that shows notifications only from a service worker */ }
+  }
+
+  // "(2) Mission Control · Bob": the visitors waiting for a person, else the unread messages.
   function updateTitle() {
-    var total = 0;
-    for (var id in unread) { total += unread[id]; }
+    var total = waitingCount();
+    if (!total) { for (var id in unread) { total += unread[id]; } }
     document.title = (total ? "(" + total + ") " : "") + "Mission Control · Bob";
   }
 
@@ -138,6 +290,7 @@
   function applyPatch(patch) {
     var session = sessions[patch.id];
     var isNew = !session;
+    var wasWaiting = isWaiting(session);
     if (isNew) {
       session = sessions[patch.id] = { id: patch.id, status: "open", mode: "ai", owner: null,
         visitor_online: false, seq: 0, last_message: null, updated_at: "", created_at: "" };
@@ -153,6 +306,7 @@
     if (isNew) { blink(_("New conversation!")); }
     if (patch.id === current) { renderHead(); }
     renderList();
+    if (!wasWaiting && isWaiting(session) && snapshotSeen) { alertWaiting(session); }
   }
 
   // ---- the conversation view ---------------------------------------------------------------
@@ -165,6 +319,7 @@
     mode.textContent = session.status === "closed" ? _("closed") : session.mode === "human" ? _("human") : _("AI");
     $("owner").textContent = session.owner ?
       (mine ? _("Owner: %(name)s (you)", session.owner) : _("Owner: %(name)s", session.owner)) :
+      isWaiting(session) ? _("Waiting for a person: %(reason)s", { reason: reasonText(session.waiting) }) :
       session.mode === "human" ? _("Owner: nobody") : _("Bob is answering");
     $("takeover").disabled = !!mine && session.status === "open";
     $("handback").disabled = session.mode !== "human";
@@ -254,12 +409,15 @@
     $("typing").textContent = "";
     $("conversation").hidden = false;
     $("placeholder").hidden = true;
+    document.body.classList.add("viewing");  // on a phone: the conversation replaces the list
     $("conversation-title").textContent = _("Visitor %(id)s", { id: id.slice(-6) });
     renderHead();
     renderList();
     send({ type: "watch", session_id: id, last_seq: 0 });
-    $("reply-text").focus();
+    if (!narrow()) { $("reply-text").focus(); }  // a phone would open its keyboard over the transcript
   }
+
+  function narrow() { return window.matchMedia && window.matchMedia("(max-width: 720px)").matches; }
 
   function leave() {
     if (!current) { return; }
@@ -267,6 +425,7 @@
     current = null;
     $("conversation").hidden = true;
     $("placeholder").hidden = false;
+    document.body.classList.remove("viewing");
     renderList();
   }
 
@@ -286,8 +445,13 @@
           seenSeq[session.id] = session.seq;
         }
       });
+      var before = sessions;
       sessions = fresh;
       renderList();
+      if (snapshotSeen) {  // a reconnect: whoever started waiting while the page was away is news
+        for (var id in fresh) { if (isWaiting(fresh[id]) && !isWaiting(before[id])) { alertWaiting(fresh[id]); } }
+      }
+      snapshotSeen = true;
       if (current && sessions[current]) {
         renderHead();
         send({ type: "watch", session_id: current, last_seq: lastSeq });  // resume after a reconnect
@@ -382,10 +546,25 @@
     if (event.altKey && (event.key === "h" || event.key === "H") && current) { event.preventDefault(); command("handback"); }
     if (event.key === "Escape" && current) { leave(); }
   });
+  $("back").addEventListener("click", leave);
+  $("alerts").addEventListener("click", function () {
+    unlockAudio();
+    var on = $("alerts").getAttribute("aria-pressed") === "true";
+    try { localStorage.setItem(ALERTS_KEY, on ? "off" : "on"); } catch (e) { /* storage blocked */ }
+    if (!on && window.Notification && Notification.permission === "default") {
+      Notification.requestPermission().then(renderAlerts, renderAlerts);
+    }
+    renderAlerts();
+  });
+  ["pointerdown", "keydown"].forEach(function (type) {
+    document.addEventListener(type, unlockAudio, { once: true, capture: true });
+  });
   $("logout").addEventListener("click", function () {
     fetch("/api/auth/logout", { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrf() } })
       .then(function () { location.assign("/mission-control/login"); });
   });
   setInterval(renderList, 60000);  // quiet sessions grey out as time passes
+  setInterval(tick, 1000);         // the waits tick; nothing else is re-rendered
+  renderAlerts();
   connect();
 })();

@@ -23,6 +23,7 @@ APP_PAGE_POLICY = {
     "script-src": ["'self'"],
     "style-src": ["'self'"],
     "img-src": ["'self'"],
+    "manifest-src": ["'self'"],
     "connect-src": ["'self'"],
     "base-uri": ["'none'"],
     "form-action": ["'self'"],

@@ -75,7 +75,7 @@ class PolicyWatch:
     documents: list[Response] = field(default_factory=list)
 
     def on_console(self, message: ConsoleMessage) -> None:
-        # The hub has no favicon, and the browser asks for one on its own: that 404 is not a page's doing.
+        # Every page names its icon; a browser may still ask for /favicon.ico on its own: not a page's doing.
         if message.type in ("error", "warning") and not message.location["url"].endswith("/favicon.ico"):
             self.console.append(f"{message.type}: {message.text} ({message.location['url']})")
 

@@ -136,6 +136,11 @@
   var built = false;
   var wantOpen = 0;
   var httpBusy = false;
+  // A person: "" (nobody asked), "asked" (the visitor asked; waiting for one) or "here" (an agent took over).
+  // Known from the transcript's system messages (their `event`), so it survives reloads; state.ask is a
+  // request not sent yet (the socket was not ready), sent once it is.
+  var person = "";
+  var personBar, personBtn;
 
   var host, root, launcher, badge, panel, logEl, typingEl, statusEl, form, input, noticeEl, closeBtn, titleEl, greetingEl;
 
@@ -198,6 +203,11 @@
     "font:600 14px system-ui,sans-serif;cursor:pointer;min-height:38px}.w input:focus-visible,.w button:focus-visible{outline:2px " +
     "solid ~;outline-offset:2px}.w .e{color:#b3261e;font-weight:600}" +
     ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}" +
+    ".hp{display:flex;justify-content:flex-end;padding:6px 10px;background:#fff;border-bottom:1px solid #dfe1e6}" +
+    ".hb{border:1px solid ~;border-radius:999px;padding:5px 14px;background:#fff;color:~;" +
+    "font:600 13px system-ui,sans-serif;cursor:pointer}.hb:hover{background:#f4f5f7}" +
+    ".hb:focus-visible{outline:2px solid ~;outline-offset:2px}.hb[aria-disabled=true]{border-color:#b9bcc4;" +
+    "color:#555;cursor:default;background:#fff}" +
     "@media (max-width:480px){.p{right:0;bottom:0;width:100%;max-width:100%;height:100%;border-radius:0}}";
 
   function build() {
@@ -234,6 +244,11 @@
     var head = el("div", { class: "h" }, panel);
     titleEl = el("h2", { id: "bob-title" }, head, _("Chat with %(name)s", { name: personaName }));
     closeBtn = el("button", { type: "button", class: "x" }, head, _("Close"));
+    // "Talk to a person": always in the panel, under its header (after Close in the Tab order).
+    personBar = el("div", { class: "hp" }, panel);
+    personBtn = el("button", { type: "button", class: "hb" }, personBar);
+    if (state.ask) person = "asked"; // asked before a reload, not sent yet: it goes on the next ready
+    showPerson();
     logEl = el("div", { class: "g", role: "log", "aria-live": "polite", "aria-label": _("Conversation"), tabindex: "0" }, panel);
     typingEl = el("div", { class: "s", "aria-live": "polite" }, panel);
     statusEl = el("div", { class: "s", role: "status" }, panel);
@@ -250,6 +265,7 @@
     updateBadge();
 
     launcher.addEventListener("click", safe(function () { open(true); }));
+    personBtn.addEventListener("click", safe(askForPerson));
     closeBtn.addEventListener("click", safe(function () { close(true); }));
     panel.addEventListener("keydown", safe(onKey));
     form.addEventListener("submit", safe(function (e) {
@@ -526,6 +542,7 @@
       node = bubble(role, f.author ? String(f.author) : "");
     }
     finals[f.id] = 1;
+    if (role === "system" && f.event) onEvent(String(f.event));
     fill(node, role, f.text);
     node._seq = seq;
     bySeq[seq] = node;
@@ -535,7 +552,7 @@
       if (seq > (+state.seq || 0)) state.seq = seq;
       save();
     } else if (!fromCache) {
-      state.hist.push({ seq: seq, role: role, text: f.text, author: f.author, id: f.id });
+      state.hist.push({ seq: seq, role: role, text: f.text, author: f.author, id: f.id, event: f.event });
       state.hist = state.hist.slice(-50);
       save();
     }
@@ -598,6 +615,7 @@
       failed = false;
       clearTimeout(resendTimer);
       resendTimer = 0;
+      if (state.ask) sendAsk();
       pump();
     } else if (f.type === "message") {
       onMessage(f);
@@ -635,6 +653,7 @@
     if (mode === "http") return httpPump();
     if (mode !== "ws" || sending || !wsReady) return;
     var p = (sending = state.pending[0]);
+    if (p.handoff) sendFrame({ type: "handoff" }); // asked over HTTP, sent after a reload that has a socket
     sendFrame({ type: "message", text: p.text, client_id: p.cid });
     clearTimeout(ackTimer);
     ackTimer = setTimeout(safe(function () {
@@ -799,6 +818,59 @@
     emailInput.focus();
   }
 
+  // ---- a person ----------------------------------------------------------------------------------
+
+  // Over the socket the request is a `handoff` frame; the HTTP paths carry it on a message (`handoff: true`),
+  // so there the visitor's words say it. Asked once: the control then says the team was asked, and a
+  // second click sends nothing (the hub would ignore it anyway while the session waits).
+  function askForPerson() {
+    if (person || mode === "refused") return;
+    setPerson("asked");
+    if (mode === "http") return askOverHttp();
+    state.ask = 1;
+    save();
+    if (!ws) connect();
+    else if (wsReady) sendAsk();
+  }
+
+  function askOverHttp() {
+    state.ask = 0;
+    var p = { cid: uid(), text: _("I'd like to talk to a person."), handoff: true };
+    state.pending.push(p);
+    save();
+    showPending(p);
+    failed = false;
+    tries = 0;
+    pump();
+  }
+
+  function sendAsk() {
+    state.ask = 0;
+    save();
+    sendFrame({ type: "handoff" });
+  }
+
+  // What the transcript's system messages say happened: asked, an agent joined, handed back, closed.
+  function onEvent(event) {
+    if (event === "handoff_requested") setPerson("asked");
+    else if (event === "takeover") setPerson("here");
+    else if (event === "handback" || event === "close") setPerson("");
+  }
+
+  function setPerson(value) {
+    person = value;
+    if (personBtn) showPerson();
+  }
+
+  function showPerson() {
+    if (person === "asked") personBtn.textContent = _("A person has been asked to join");
+    else if (person === "here") personBtn.textContent = _("A person from the team is here");
+    else personBtn.textContent = _("Talk to a person");
+    // aria-disabled, not disabled: it stays focusable, so a screen reader still reads what it says now.
+    if (person) personBtn.setAttribute("aria-disabled", "true");
+    else personBtn.removeAttribute("aria-disabled");
+  }
+
   // ---- WebSocket ---------------------------------------------------------------------------------
 
   function connect() {
@@ -904,6 +976,7 @@
     finals = {};
     lastSeq = 0;
     seqAtLoad = 0;
+    setPerson("");
     setTyping(false);
     busy();
   }
@@ -913,7 +986,7 @@
     clearTimeout(retryTimer);
     warn("chat is not available on this site (the hub refused this page's origin or tenant).");
     logEl.textContent = "";
-    logEl.hidden = form.hidden = true;
+    logEl.hidden = form.hidden = personBar.hidden = true;
     setTyping(false);
     setStatus("");
     noticeEl.textContent = _("Chat is not available on this site.");
@@ -930,9 +1003,10 @@
     clearTimeout(retryTimer);
     setStatus("");
     if (!state.hsid) state.hsid = "w_" + uid().slice(0, 24);
+    if (state.ask) askOverHttp(); // asked before the widget knew the socket would not come
     save();
     state.hist.forEach(function (m) {
-      onMessage({ seq: m.seq, role: m.role, text: m.text, author: m.author, id: m.id }, true);
+      onMessage({ seq: m.seq, role: m.role, text: m.text, author: m.author, id: m.id, event: m.event }, true);
     });
     httpPump();
   }
@@ -962,7 +1036,7 @@
     fetch(String(config.chatUrl), {
       method: "POST",
       headers: headers,
-      body: JSON.stringify({ session_id: state.hsid, message: p.text }),
+      body: JSON.stringify({ session_id: state.hsid, message: p.text, handoff: !!p.handoff }),
       credentials: "omit"
     })
       .then(function (res) {
@@ -1030,6 +1104,7 @@
 
   function httpDone(d) {
     if (d.visitor_token) state.vt = String(d.visitor_token);
+    if (d.waiting === true && person !== "here") setPerson("asked");
     save();
     (d.messages || []).forEach(function (m) {
       onMessage(m);
