@@ -21,6 +21,7 @@ from hub.api.widget_js import widget_js
 from hub.assets import asset_dir
 from hub.backplane import MemoryBackplane
 from hub.docs_page import docs
+from hub.logs import RequestContext, configure
 from hub.mission_control import dashboard
 from hub.mission_control import login_page as mission_control_login
 from hub.node import Node
@@ -53,12 +54,15 @@ class HubApp(Starlette):
     even the error middleware's 500 carries them.
     """
 
-    def __init__(self, *, security_headers: SecurityHeaders, **options: Any) -> None:
+    def __init__(self, *, security_headers: SecurityHeaders, node_id: str | None = None, **options: Any) -> None:
         super().__init__(**options)
         self.security_headers = security_headers
+        self.node_id = node_id
 
     def build_middleware_stack(self) -> ASGIApp:
-        return SecurityHeadersMiddleware(super().build_middleware_stack(), self.security_headers)
+        # Outermost: the request id and node are in the log context of everything the request does.
+        stack = SecurityHeadersMiddleware(super().build_middleware_stack(), self.security_headers)
+        return RequestContext(stack, self.node_id)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope["path"].startswith(VISITOR_SOCKET_PREFIX):
@@ -123,12 +127,15 @@ def create_app(
         lifespan=lifespan,
         exception_handlers=EXCEPTION_HANDLERS,
         security_headers=SecurityHeaders.for_hub(settings.public_url),
+        node_id=settings.node_id,
     )
 
 
 def app_from_env() -> Starlette:
     """Uvicorn factory for worker processes: each builds its app from the same environment."""
-    return create_app(Settings.from_env(), tune_gc=True)
+    settings = Settings.from_env()
+    configure(settings.log_level, settings.log_format)  # each worker process logs as the settings say
+    return create_app(settings, tune_gc=True)
 
 
 def tune_garbage_collector() -> None:

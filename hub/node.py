@@ -17,6 +17,7 @@ from prometheus_client import generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hub import logs
 from hub.accounts import Accounts
 from hub.ai import AIProvider, provider_from_settings
 from hub.auth.passwords import Passwords
@@ -113,6 +114,7 @@ class Node:
     @classmethod
     async def open(cls, settings: Settings, *, backplane: MemoryBackplane | None = None) -> Node:
         """``backplane``: several nodes in one process (tests) share one instead of a Redis."""
+        logs.node_id.set(settings.node_id)  # the node's background tasks, started below, log with its id
         stack = AsyncExitStack()
         # First: every part below counts into this node's own registry.
         metrics = Metrics(asyncio.get_running_loop())

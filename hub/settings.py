@@ -17,6 +17,7 @@ from limits import parse
 from hub.broker.redis_url import SENTINEL_SCHEMES, is_sentinel_url, parse_sentinel_url
 
 AI_PROVIDERS = ("builtin", "openai", "none")
+LOG_FORMATS = ("text", "json")  # text for a terminal; json: one object per line, for log shippers
 # HUB_PASSWORD_HASHING: argon2 cost profiles (hub.auth.passwords maps each to argon2-cffi's). "cheapest"
 # protects nothing: it is for test suites only.
 PASSWORD_HASHING = ("rfc9106-low-memory", "cheapest")
@@ -61,6 +62,7 @@ class Settings:
     webhooks_allow_private: bool = False
     password_hashing: str = DEFAULT_PASSWORD_HASHING
     log_level: str = "info"
+    log_format: str = "text"
     metrics_token: str | None = None
     node_id: str = field(default_factory=lambda: secrets.token_hex(4))
 
@@ -254,6 +256,11 @@ class Settings:
                 )
             values["log_level"] = level.lower()
 
+        log_format = text("HUB_LOG_FORMAT")
+        if log_format is not None:
+            if log_format.lower() not in LOG_FORMATS:
+                raise SettingsError(f"HUB_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {log_format!r}")
+            values["log_format"] = log_format.lower()
         metrics_token = text("HUB_METRICS_TOKEN")
         if metrics_token is not None:
             if len(metrics_token) < 16:

@@ -20,6 +20,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from hub import logs
 from hub.api.bodies import StructResponse, read_body, read_path, read_query
 from hub.api.chat_models import (
     AppMessage,
@@ -130,6 +131,8 @@ async def _answer(
     answer: type[ChatReply],
     handoff: bool = False,
 ) -> Response:
+    logs.tenant_id.set(tenant.id)  # the turn's log lines, and its AI reply's, name them
+    logs.session_id.set(session_id)
     turn = await start_turn(services, tenant, session_id, text, handoff=handoff)
     if _wants_stream(request):
         return StreamingResponse(
