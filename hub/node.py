@@ -80,6 +80,7 @@ class Services:
     forget_tenant: Callable[[str], None]  # a tenant's settings changed: drop what this node cached of it
     health: Callable[[], Awaitable[dict[str, object]]]
     scrape: Callable[[], Awaitable[bytes]]
+    draining: Callable[[], bool]  # SIGTERM came: this node is going away (readiness says no)
 
 
 @dataclass
@@ -110,6 +111,7 @@ class Node:
     _stack: AsyncExitStack
     widget_bundles: BundleCache = field(default_factory=BundleCache)
     sockets: set[object] = field(default_factory=set)
+    draining: bool = False
 
     @classmethod
     async def open(cls, settings: Settings, *, backplane: MemoryBackplane | None = None) -> Node:
@@ -254,7 +256,15 @@ class Node:
             forget_tenant=self.forget_tenant,
             health=self.health,
             scrape=self.scrape,
+            draining=self.is_draining,
         )
+
+    def drain(self) -> None:
+        """This node is going away: readiness answers 503 from now on, everything else still works."""
+        self.draining = True
+
+    def is_draining(self) -> bool:
+        return self.draining
 
     def forget_tenant(self, tenant_id: str) -> None:
         """Every per-tenant cache of this node: the tenant (and the persona name its widget shows), the

@@ -56,6 +56,7 @@ class Settings:
     ws_per_message_deflate: bool = False
     database_timeout_s: float = 10.0
     shutdown_grace_s: float = 10.0
+    drain_s: float = 0.0
     reply_lease_s: float = 6.0
     takeover_lock_ttl_s: float = 15.0
     presence_ttl_s: float = 30.0
@@ -226,6 +227,9 @@ class Settings:
         grace = number("HUB_SHUTDOWN_GRACE_S", 0, 300)
         if grace is not None:
             values["shutdown_grace_s"] = grace
+        drain = number("HUB_DRAIN_S", 0, 300)
+        if drain is not None:
+            values["drain_s"] = drain
         reply_lease = number("HUB_REPLY_LEASE_S", 1, 300)
         if reply_lease is not None:
             values["reply_lease_s"] = reply_lease
