@@ -308,3 +308,21 @@ async def test_every_metric_deploy_md_lists_is_served_and_every_one_served_is_li
     assert served == as_documented, (served - as_documented, as_documented - served)
     labels = {label for family in families.values() for sample in family.samples for label in sample.labels}
     assert labels <= {"kind", "outcome", "provider", "reason", "cause", "path", "le"}, labels
+
+
+async def test_a_reply_cut_short_by_a_takeover_counts_its_tokens_and_its_outcome(settings: Settings) -> None:
+    async with serve_hub(with_token(settings, ai_token_delay_ms=100)) as hub:
+        tenant = await hub.tenant()
+        token = str((await login(hub.http, await agent_account(hub.node.engine, tenant.id, "Anna")))["token"])
+        async with visitor(hub.ws, tenant.id) as client, agent_socket(hub.ws, token=token) as agent:
+            await client.say("Tell me everything about your plans and prices, please.")
+            streamed = await client.until(lambda f: f["type"] == "token" and f["index"] >= 2)
+            answer = await agent.command({"type": "takeover", "session_id": client.ready["session_id"]})
+            assert answer["type"] == "ok", answer
+            cut = (await client.until(lambda f: f["type"] == "message" and f["role"] == "ai"))[-1]
+            assert cut["truncated"] is True
+        got = await until(hub, lambda s: s("hub_ai_replies_total", outcome="cut_short") == 1)
+        assert got("hub_ai_replies_total", outcome="cut_short") == 1
+        assert got("hub_ai_replies_total", outcome="completed") == 0
+        assert got("hub_ai_tokens_total") >= len([f for f in streamed if f["type"] == "token"])
+        assert got("hub_ai_tokens_per_second_count") == 0, "only replies streamed to their end are measured"

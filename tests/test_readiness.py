@@ -13,8 +13,10 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from msgspec import UNSET
 from websockets.exceptions import ConnectionClosed
 
+from hub.api.health import Health, not_ready_because
 from hub.settings import Settings
 from hub.store.database import open_engine
 from hub.store.models import Tenant
@@ -126,3 +128,27 @@ async def test_sigterm_turns_readiness_off_first_then_the_node_stops_after_its_d
         await asyncio.to_thread(node.process.wait, 15)
     finally:
         await asyncio.to_thread(node.stop)
+
+
+def test_each_failing_part_of_health_is_a_reason_not_to_be_ready() -> None:
+    def report(**parts: Any) -> Health:
+        fields: dict[str, Any] = {
+            "ok": False,
+            "node": "n",
+            "database": {"ok": True, "backend": "postgresql", "writer": {"ok": True}},
+            "redis": {"ok": True},
+            "ai": {"ok": True},
+            "sockets": 0,
+            "ai_replies_streaming": 0,
+            **parts,
+        }
+        return Health(**fields)
+
+    stuck = {"ok": False, "backend": "postgresql", "writer": {"ok": False, "busy_s": 14.2}}
+    assert not_ready_because(report(database=stuck)) == ["writer"]
+    away = {"ok": False, "backend": "postgresql", "writer": {"ok": True}, "error": "TimeoutError"}
+    assert not_ready_because(report(database=away)) == ["database"]
+    assert not_ready_because(report(redis={"ok": False, "error": "ConnectionError"})) == ["redis"]
+    no_redis = report(redis=UNSET, broker={"ok": False})
+    assert not_ready_because(no_redis) == ["broker"]
+    assert not_ready_because(report(ok=True)) == []
