@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator
+import logging
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 from functools import partial
+from types import FrameType
 from typing import Any
 
 from starlette.applications import Starlette
@@ -22,6 +27,7 @@ from hub.assets import asset_dir
 from hub.backplane import MemoryBackplane
 from hub.continue_page import continue_page
 from hub.docs_page import docs
+from hub.logs import RequestContext, configure
 from hub.mail import Mailer
 from hub.mission_control import dashboard, service_worker
 from hub.mission_control import login_page as mission_control_login
@@ -44,6 +50,8 @@ from hub.security_headers import SecurityHeaders, SecurityHeadersMiddleware
 from hub.settings import Settings
 from hub.ws.visitor import park_idle_senders, visitor_socket
 
+logger = logging.getLogger(__name__)
+
 VISITOR_SOCKET_PREFIX = "/ws/visitor/"
 
 
@@ -58,12 +66,15 @@ class HubApp(Starlette):
     even the error middleware's 500 carries them.
     """
 
-    def __init__(self, *, security_headers: SecurityHeaders, **options: Any) -> None:
+    def __init__(self, *, security_headers: SecurityHeaders, node_id: str | None = None, **options: Any) -> None:
         super().__init__(**options)
         self.security_headers = security_headers
+        self.node_id = node_id
 
     def build_middleware_stack(self) -> ASGIApp:
-        return SecurityHeadersMiddleware(super().build_middleware_stack(), self.security_headers)
+        # Outermost: the request id and node are in the log context of everything the request does.
+        stack = SecurityHeadersMiddleware(super().build_middleware_stack(), self.security_headers)
+        return RequestContext(stack, self.node_id)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope["path"].startswith(VISITOR_SOCKET_PREFIX):
@@ -87,11 +98,12 @@ def create_app(
     tune_gc: bool = False,
     mailer: Mailer | None = None,
     clock: Clock = utc_now,
+    handle_signals: bool = False,
 ) -> Starlette:
     """Build a hub app; ``backplane`` lets tests run several nodes in one process without Redis; ``mailer`` and
     ``clock`` are given to ``Node.open`` (tests: an in-memory mailer, a fixed time for office hours).
 
-    ``tune_gc`` is for a process that serves one app for its lifetime (``bob-hub serve``).
+    ``tune_gc`` and ``handle_signals`` are for a process that serves one app for its lifetime (``bob-hub serve``).
     """
     settings = settings or Settings.from_env()
 
@@ -103,8 +115,9 @@ def create_app(
         if tune_gc:
             tune_garbage_collector()
         try:
-            # The edge reads request.state.services; app.state.node is for tests and tools that look inside.
-            yield {"services": node.services, "templates": templates()}
+            with drain_first(node, settings.drain_s) if handle_signals else contextlib.nullcontext():
+                # The edge reads request.state.services; app.state.node is for tests and tools that look inside.
+                yield {"services": node.services, "templates": templates()}
         finally:
             await node.close()
 
@@ -140,12 +153,57 @@ def create_app(
         lifespan=lifespan,
         exception_handlers=EXCEPTION_HANDLERS,
         security_headers=SecurityHeaders.for_hub(settings.public_url),
+        node_id=settings.node_id,
     )
 
 
 def app_from_env() -> Starlette:
     """Uvicorn factory for worker processes: each builds its app from the same environment."""
-    return create_app(Settings.from_env(), tune_gc=True)
+    settings = Settings.from_env()
+    configure(settings.log_level, settings.log_format)  # each worker process logs as the settings say
+    return create_app(settings, tune_gc=True, handle_signals=True)
+
+
+@contextlib.contextmanager
+def drain_first(node: Node, drain_s: float) -> Iterator[None]:
+    """On SIGTERM, readiness turns false first; uvicorn's own shutdown (stop listening, close sockets with 1012,
+    then the lifespan's) follows ``drain_s`` later, time for load balancers to see it and send no more traffic.
+
+    Wraps the handler uvicorn installed for the serve (it restores it when the lifespan ends). A second SIGTERM,
+    or one with no drain time, goes straight on to uvicorn.
+    """
+    previous = signal.getsignal(signal.SIGTERM)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+        yield  # signals reach only the main thread; and no handler to hand on to means nobody serves here
+        return
+    loop = asyncio.get_running_loop()
+    then = previous
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        first = not node.draining
+        node.drain()  # a flag: safe inside a signal handler
+        if first and drain_s > 0:
+            loop.call_soon_threadsafe(_drain_then_stop, loop, drain_s, then, signum, frame)
+        else:
+            then(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        if signal.getsignal(signal.SIGTERM) is on_sigterm:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _drain_then_stop(
+    loop: asyncio.AbstractEventLoop,
+    drain_s: float,
+    stop: Callable[[int, FrameType | None], Any],
+    signum: int,
+    frame: FrameType | None,
+) -> None:
+    logger.info("SIGTERM: not ready from now; stopping in %.1f s (HUB_DRAIN_S)", drain_s)
+    loop.call_later(drain_s, stop, signum, frame)
 
 
 def tune_garbage_collector() -> None:

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import getpass
 import json
-import logging
 import os
 import secrets
 import sys
@@ -14,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 
 from hub.accounts import add_account, new_account, open_tenant
 from hub.auth.passwords import Passwords
 from hub.errors import HubError, InvalidInput
+from hub.logs import configure
 from hub.push.vapid import generate as generate_vapid_keys
 from hub.settings import Settings, SettingsError
 from hub.store.database import migrate_database, open_engine
@@ -266,7 +267,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         raise SettingsError("--workers (WEB_CONCURRENCY) must be at least 1")
     if workers > 1 and not settings.redis_url:
         raise SettingsError("several workers need HUB_REDIS_URL: without Redis, workers cannot share sessions")
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure(settings.log_level, settings.log_format)
     asyncio.run(_migrate(settings))
     if args.demo:
         for tenant in asyncio.run(_ensure_demo(settings)):
@@ -295,6 +296,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         ws_ping_timeout=settings.ws_ping_interval_s or None,
         ws_per_message_deflate=settings.ws_per_message_deflate,
         log_level=settings.log_level,
+        # JSON: uvicorn's records go to the hub's one handler (None: uvicorn configures no logging of its own).
+        log_config=None if settings.log_format == "json" else LOGGING_CONFIG,
         lifespan="on",
         timeout_graceful_shutdown=5,
     )

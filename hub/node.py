@@ -17,6 +17,7 @@ from prometheus_client import generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hub import logs
 from hub.accounts import Accounts
 from hub.ai import AIProvider, provider_from_settings
 from hub.auth.passwords import Passwords
@@ -88,6 +89,7 @@ class Services:
     assistant_name: Callable[[str], Awaitable[str | None]]  # the name the tenant's AI speaks as (cached)
     health: Callable[[], Awaitable[dict[str, object]]]
     scrape: Callable[[], Awaitable[bytes]]
+    draining: Callable[[], bool]  # SIGTERM came: this node is going away (readiness says no)
 
 
 @dataclass
@@ -122,6 +124,7 @@ class Node:
     _stack: AsyncExitStack
     widget_bundles: BundleCache = field(default_factory=BundleCache)
     sockets: set[object] = field(default_factory=set)
+    draining: bool = False
 
     @classmethod
     async def open(
@@ -134,6 +137,7 @@ class Node:
     ) -> Node:
         """``backplane``: several nodes in one process (tests) share one instead of a Redis. ``mailer``: one
         given instead of the SMTP one ``HUB_SMTP_URL`` names (tests). ``clock``: what office hours read."""
+        logs.node_id.set(settings.node_id)  # the node's background tasks, started below, log with its id
         stack = AsyncExitStack()
         # First: every part below counts into this node's own registry.
         metrics = Metrics(asyncio.get_running_loop())
@@ -312,12 +316,20 @@ class Node:
             assistant_name=self.assistant_name,
             health=self.health,
             scrape=self.scrape,
+            draining=self.is_draining,
         )
 
     async def assistant_name(self, tenant_id: str) -> str | None:
         """The active persona's name, from the cache the AI replies read (dropped on every node when it changes)."""
         persona = await self.meter.persona(tenant_id)
         return persona.name if persona is not None else None
+
+    def drain(self) -> None:
+        """This node is going away: readiness answers 503 from now on, everything else still works."""
+        self.draining = True
+
+    def is_draining(self) -> bool:
+        return self.draining
 
     def forget_tenant(self, tenant_id: str) -> None:
         """Every per-tenant cache of this node: the tenant (and the persona name its widget shows), the

@@ -21,6 +21,7 @@ from hub.mail.smtp import parse_smtp_url
 from hub.push.vapid import BadVapidKey, load_private_key
 
 AI_PROVIDERS = ("builtin", "openai", "none")
+LOG_FORMATS = ("text", "json")  # text for a terminal; json: one object per line, for log shippers
 # HUB_PASSWORD_HASHING: argon2 cost profiles (hub.auth.passwords maps each to argon2-cffi's). "cheapest"
 # protects nothing: it is for test suites only.
 PASSWORD_HASHING = ("rfc9106-low-memory", "cheapest")
@@ -59,6 +60,7 @@ class Settings:
     ws_per_message_deflate: bool = False
     database_timeout_s: float = 10.0
     shutdown_grace_s: float = 10.0
+    drain_s: float = 0.0
     reply_lease_s: float = 6.0
     takeover_lock_ttl_s: float = 15.0
     presence_ttl_s: float = 30.0
@@ -71,6 +73,7 @@ class Settings:
     mail_from: str | None = None
     mail_debounce_s: float = 60.0
     log_level: str = "info"
+    log_format: str = "text"
     metrics_token: str | None = None
     node_id: str = field(default_factory=lambda: secrets.token_hex(4))
 
@@ -234,6 +237,9 @@ class Settings:
         grace = number("HUB_SHUTDOWN_GRACE_S", 0, 300)
         if grace is not None:
             values["shutdown_grace_s"] = grace
+        drain = number("HUB_DRAIN_S", 0, 300)
+        if drain is not None:
+            values["drain_s"] = drain
         reply_lease = number("HUB_REPLY_LEASE_S", 1, 300)
         if reply_lease is not None:
             values["reply_lease_s"] = reply_lease
@@ -307,6 +313,11 @@ class Settings:
                 )
             values["log_level"] = level.lower()
 
+        log_format = text("HUB_LOG_FORMAT")
+        if log_format is not None:
+            if log_format.lower() not in LOG_FORMATS:
+                raise SettingsError(f"HUB_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {log_format!r}")
+            values["log_format"] = log_format.lower()
         metrics_token = text("HUB_METRICS_TOKEN")
         if metrics_token is not None:
             if len(metrics_token) < 16:

@@ -20,6 +20,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from hub import logs
 from hub.api.bodies import StructResponse, read_body, read_path, read_query
 from hub.api.chat_models import (
     AppMessage,
@@ -132,6 +133,8 @@ async def _answer(
     email: str | None = None,
     language: str | None = None,
 ) -> Response:
+    logs.tenant_id.set(tenant.id)  # the turn's log lines, and its AI reply's, name them
+    logs.session_id.set(session_id)
     if email is not None:  # before the turn: a bad address is a 400 and nothing is stored
         await services.followups.leave_email(tenant, session_id, email, language)
     turn = await start_turn(services, tenant, session_id, text, handoff=handoff)

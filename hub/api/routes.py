@@ -113,6 +113,32 @@ API: tuple[Operation, ...] = (
         auth="none",
     ),
     Operation(
+        "/api/ready",
+        "GET",
+        health.ready,
+        "ops",
+        "Readiness: should a load balancer send this node traffic",
+        {
+            200: Reply("Ready for traffic.", health.Ready),
+            503: Reply("Not ready: draining after SIGTERM, or the database, writer or broker unusable.", health.Ready),
+        },
+        description="Turns 503 (`draining`) the moment the node gets SIGTERM, before it stops taking connections "
+        "(after `HUB_DRAIN_S`), and whenever `/api/health` would answer 503. Probe this from load balancers and "
+        "Kubernetes' readinessProbe.",
+        auth="none",
+    ),
+    Operation(
+        "/api/live",
+        "GET",
+        health.live,
+        "ops",
+        "Liveness: the process answers",
+        {200: Reply("The process answers.", health.Live)},
+        description="Checks nothing else: probe this from Kubernetes' livenessProbe, so an outage of the database or "
+        "Redis never restarts the nodes.",
+        auth="none",
+    ),
+    Operation(
         "/api/openapi.json",
         "GET",
         openapi,

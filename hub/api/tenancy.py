@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
+from hub import logs
 from hub.api.bodies import read_query
 from hub.api.models import ManagedQuery
 from hub.auth.request import require_principal
@@ -15,4 +16,6 @@ from hub.store.models import Tenant
 async def managed_tenant(request: Request, services: Services, permission: str) -> Tenant:
     principal = await require_principal(request, services.engine, request.method)
     business_id = read_query(request, ManagedQuery).business_id
-    return await services.accounts.acting_tenant(principal, business_id, permission)
+    tenant = await services.accounts.acting_tenant(principal, business_id, permission)
+    logs.tenant_id.set(tenant.id)
+    return tenant

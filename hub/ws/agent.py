@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from hub import logs
 from hub.auth.permissions import CHAT_MANAGE, Principal
 from hub.auth.request import presented_token
 from hub.auth.tokens import check_token
@@ -386,6 +387,7 @@ async def agent_socket(websocket: WebSocket) -> None:
         await refuse(websocket, found)
         return
     principal, tenant = found
+    logs.socket_context(settings.node_id, tenant.id)
     connection = AgentConnection(
         websocket,
         principal,

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from hub import logs
 from hub.auth.throttle import Throttle
 from hub.chat.availability import Availability, availability_frame
 from hub.chat.conversations import Conversations
@@ -172,6 +173,7 @@ class VisitorConnection:
             await self._leave()
         tenant_id = self.tenant.id
         self.session_id = session_id
+        logs.session_id.set(session_id)
         self.feed = Feed(
             self._send, self._backfill, max_frames=self.settings.send_queue_frames, on_overflow=self._too_slow
         )
@@ -248,6 +250,7 @@ class VisitorConnection:
 async def visitor_socket(websocket: WebSocket) -> None:
     services: Services = websocket.state.services
     settings = services.settings
+    logs.socket_context(settings.node_id, websocket.path_params["tenant_uuid"])
     try:
         tenant = await services.tenants.get(websocket.path_params["tenant_uuid"])
     except Exception:
