@@ -33,6 +33,8 @@ from hub.store.users import create_user
 
 NODE_START_TIMEOUT_S = 60.0
 
+METRICS_TOKEN = "bench-metrics"  # loopback nodes of the bench only
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -302,6 +304,7 @@ class BenchEnv:
                 "HUB_REDIS_URL": self.redis_url,
                 "HUB_REDIS_PREFIX": self.redis_prefix,
                 "HUB_SECRET_KEY": self.secret,
+                "HUB_METRICS_TOKEN": METRICS_TOKEN,  # the soak reads each node's /metrics
                 "HUB_LOG_LEVEL": "warning",
                 # The load comes from one address at rates no visitor sends: per-address, per-session and
                 # per-socket abuse limits would measure the limiter, not the hub (nodes still count them).

@@ -32,7 +32,7 @@ from redis.asyncio import Redis
 
 from bench import gcwatch
 from bench.report import CpuMeter, Latency, ScenarioResult
-from bench.services import BenchEnv, BenchTenant, Node
+from bench.services import METRICS_TOKEN, BenchEnv, BenchTenant, Node
 from bench.wsclient import HandshakeFailed, WsClient, connect
 
 ANSWER_TIMEOUT_S = 60.0  # a question not answered in this long counts as unanswered
@@ -330,7 +330,8 @@ async def _http_fallback(
 async def _tasks(client: httpx.AsyncClient, node: Node) -> int | None:
     """The node's live asyncio tasks, as its /metrics reports them (None when it does not)."""
     with contextlib.suppress(httpx.HTTPError):
-        text = (await client.get(f"http://127.0.0.1:{node.port}/metrics")).text
+        metrics = f"http://127.0.0.1:{node.port}/metrics"
+        text = (await client.get(metrics, headers={"Authorization": f"Bearer {METRICS_TOKEN}"})).text
         for line in text.splitlines():
             if line.startswith("hub_asyncio_tasks"):
                 return int(float(line.rsplit(" ", 1)[1]))
