@@ -212,22 +212,26 @@ async def test_close_ends_the_session_and_a_visitor_who_writes_again_reopens_it(
         assert reopened[-1]["session"]["mode"] == "ai"
 
 
-async def test_agent_who_reconnects_keeps_the_session_it_owns(slow_hub: RunningHub) -> None:
-    hub = slow_hub  # claims lapse after 1.5 s without renewal
-    tenant = await hub.tenant()
-    anna, ben = await token_for(hub, tenant.id, "Anna"), await token_for(hub, tenant.id, "Ben")
-    async with visitor(hub.ws, tenant.id) as client:
-        await client.say("hi")
-        session_id = client.ready["session_id"]
-        async with agent_socket(hub.ws, token=anna) as first:
-            await first.command({"type": "takeover", "session_id": session_id})
-        async with agent_socket(hub.ws, token=anna), agent_socket(hub.ws, token=ben) as second:
-            await asyncio.sleep(2.5)  # well past the claim's TTL: Anna's new connection renews it
-            refused = await second.command({"type": "takeover", "session_id": session_id})
-            assert refused["code"] == "owned_by_other"
-        await asyncio.sleep(2.0)  # Anna is gone for longer than the TTL: the claim lapses
-        async with agent_socket(hub.ws, token=ben) as second:
-            assert (await second.command({"type": "takeover", "session_id": session_id}))["type"] == "ok"
+async def test_agent_who_reconnects_keeps_the_session_it_owns(settings: Settings) -> None:
+    # Claims lapse after 3 s without renewal (renewed each second): short for a test, long enough that a
+    # busy host's pauses of the event loop (this hub runs in the test's process) never lapse a renewed one.
+    ttl_s = 3.0
+    async with serve_hub(dataclasses.replace(settings, takeover_lock_ttl_s=ttl_s)) as hub:
+        tenant = await hub.tenant()
+        anna, ben = await token_for(hub, tenant.id, "Anna"), await token_for(hub, tenant.id, "Ben")
+        async with visitor(hub.ws, tenant.id) as client:
+            await client.say("hi")
+            await client.until(lambda f: f["type"] == "message" and f["role"] == "visitor")  # the session is stored
+            session_id = client.ready["session_id"]
+            async with agent_socket(hub.ws, token=anna) as first:
+                assert (await first.command({"type": "takeover", "session_id": session_id}))["type"] == "ok"
+            async with agent_socket(hub.ws, token=anna), agent_socket(hub.ws, token=ben) as second:
+                await asyncio.sleep(ttl_s + 1.0)  # past the claim's TTL: Anna's new connection renews it
+                refused = await second.command({"type": "takeover", "session_id": session_id})
+                assert refused["code"] == "owned_by_other"
+            await asyncio.sleep(ttl_s + 1.0)  # Anna is gone for longer than the TTL: the claim lapses
+            async with agent_socket(hub.ws, token=ben) as second:
+                assert (await second.command({"type": "takeover", "session_id": session_id}))["type"] == "ok"
 
 
 async def test_agent_never_sees_watches_or_writes_another_tenants_session(hub: RunningHub) -> None:
