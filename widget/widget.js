@@ -952,7 +952,7 @@
     fetch(String(config.chatUrl), {
       method: "POST",
       headers: headers,
-      body: JSON.stringify({ session_id: state.hsid, message: p.text }),
+      body: JSON.stringify({ session_id: state.hsid, message: p.text, language: lang, time_zone: visitorTimeZone() }),
       credentials: "omit"
     })
       .then(function (res) {
@@ -1025,6 +1025,23 @@
       onMessage(m);
     });
     setTyping(false);
+    httpAvailability(d);
+  }
+
+  // Over HTTP each answer says whether the visitor waits for a person and who is there. (An address can
+  // only be left on the socket: the HTTP field goes with a message, so the form is not shown here.)
+  function httpAvailability(d) {
+    clearTimeout(availabilityTimer);
+    waitingPerson = !!d.waiting;
+    if (!waitingPerson || !d.availability) {
+      if (personEl) personEl.hidden = true;
+      return;
+    }
+    var shown = {};
+    for (var key in d.availability) shown[key] = d.availability[key];
+    shown.email_offered = false;
+    onAvailability(shown);
+    clearTimeout(availabilityTimer);
   }
 
   function httpJson(j, p) {

@@ -131,13 +131,14 @@ async def _answer(
     handoff: bool = False,
     email: str | None = None,
     language: str | None = None,
+    time_zone: str | None = None,
 ) -> Response:
     if email is not None:  # before the turn: a bad address is a 400 and nothing is stored
         await services.followups.leave_email(tenant, session_id, email, language)
     turn = await start_turn(services, tenant, session_id, text, handoff=handoff)
     if _wants_stream(request):
         return StreamingResponse(
-            sse_turn(services, tenant, turn, session_id, client_session_id, extra),
+            sse_turn(services, tenant, turn, session_id, client_session_id, extra, (language, time_zone)),
             media_type="text/event-stream",
             # Runs even when the client leaves before the stream starts, so no listener stays behind.
             background=BackgroundTask(turn.close),
@@ -147,7 +148,7 @@ async def _answer(
         frames = [frame async for frame in turn.frames()]
     except TimeoutError:
         raise Unavailable("the AI did not answer in time; the message is stored") from None
-    summary = await turn_summary(services, tenant, session_id, client_session_id, frames)
+    summary = await turn_summary(services, tenant, session_id, client_session_id, frames, (language, time_zone))
     reply = msgspec.convert({**summary, **extra}, answer)
     return StructResponse(reply, headers={**headers, "Cache-Control": "no-store"})
 
@@ -181,6 +182,7 @@ async def public_chat(request: Request) -> Response:
         body.handoff,
         body.email,
         body.language,
+        body.time_zone,
     )
     secure = (services.settings.public_url or "").startswith("https://") or request.url.scheme == "https"
     response.set_cookie(
@@ -259,6 +261,7 @@ async def widget_chat(request: Request) -> Response:
             body.handoff,
             body.email,
             body.language,
+            body.time_zone,
         )
     except HubError as exc:
         # Errors after the origin check carry CORS headers, so the page's script can read them.
