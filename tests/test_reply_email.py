@@ -15,6 +15,7 @@ import pytest
 from redis.asyncio import Redis
 
 from hub.chat.followup import check_continue_token, continue_token
+from hub.mail import Email, SmtpMailer, parse_smtp_url
 from hub.settings import Settings
 from tests.agents import Agent, agent_account, agent_socket, login
 from tests.conftest import SECRET, RunningHub, serve_hub, visitor
@@ -225,3 +226,10 @@ async def test_replies_written_on_two_nodes_are_emailed_exactly_once(
         await asyncio.sleep(2)
     assert len(inbox.messages) == 1, "one email, sent by one node"
     assert all(f"Reply {number}" in body(email) for number in range(4))
+
+
+def test_a_subject_with_line_breaks_stays_one_header() -> None:
+    mailer = SmtpMailer(parse_smtp_url("smtp://127.0.0.1:25"), MAIL_FROM)
+    message = mailer.message(Email(to="ada@example.com", subject="A reply from Acme\r\nBcc: x@example.com", text="Hi"))
+    assert message["Subject"] == "A reply from Acme Bcc: x@example.com" and message["Bcc"] is None
+    assert message["Auto-Submitted"] == "auto-generated" and message["From"] == MAIL_FROM
