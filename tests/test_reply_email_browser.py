@@ -91,6 +91,7 @@ async def test_the_link_in_a_reply_email_reopens_the_whole_conversation_in_the_w
         await shadow(page, "textarea").fill("Thank you!")
         await shadow(page, "textarea").press("Enter")
         await expect(log.locator(".m.visitor")).to_have_count(2)
+        await expect(log.locator(".m.visitor.pending")).to_have_count(0)  # stored: its echo came
         await context.close()
     assert errors == []
     stored = await hub.node.chat.history(tenant.id, session_id)
