@@ -175,6 +175,9 @@ async def test_an_owner_sets_office_hours_in_the_portal(hub: RunningHub, chromiu
         await expect(page.locator("#hours-error")).to_contain_text("must be later than")
         await page.reload()
         await expect(page.get_by_label("Friday: closes at")).to_have_value("15:00")
+        await page.goto(f"{hub.http}/portal/hours?lang=pl")
+        await expect(page.get_by_label("Piątek: zamknięcie o")).to_have_value("15:00")
+        await shoot(page, f"portal-office-hours-pl-{size}", full_page=True)
         await context.close()
     assert errors == []
 
