@@ -745,14 +745,16 @@
       if (waitingPerson && !(emailInput && root.activeElement === emailInput)) askAvailability();
     }), 60000);
     var typed = emailInput ? emailInput.value : ""; // what the visitor started typing stays
-    var box = personBox();
     var someone = f.agents_online && f.open !== false;
+    // Someone is there: the transcript already says a person was asked; this adds the usual wait, if known.
+    if (someone && !(f.expected_wait_s > 0)) {
+      if (personEl) personEl.hidden = true;
+      return;
+    }
+    var box = personBox();
     if (someone) {
-      var line = _("A person has been asked to join.");
-      if (f.expected_wait_s > 0) {
-        line += " " + _("Expected wait: about %(minutes)s min.", { minutes: Math.max(1, Math.round(f.expected_wait_s / 60)) });
-      }
-      el("p", {}, box, line);
+      var minutes = Math.max(1, Math.round(f.expected_wait_s / 60));
+      el("p", {}, box, _("A person will usually be here in about %(minutes)s min.", { minutes: minutes }));
     } else if (f.next_open_text) {
       el("p", {}, box, _("Nobody from the team is here right now. A person will be here %(when)s.", { when: f.next_open_text }));
     } else {
