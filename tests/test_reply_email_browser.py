@@ -202,9 +202,9 @@ async def test_a_visitor_waiting_while_an_agent_is_there_reads_the_tenants_usual
                 await page.goto(f"{hub.http}/chat/continue/{link_token}")
                 box = shadow(page, ".w")
                 if language.startswith("pl"):
-                    expected = "Ktoś z zespołu zwykle dołącza w około 3 min."
+                    expected = "Zwykle ktoś z zespołu dołącza w ciągu około 3 min."
                 else:
-                    expected = "A person will usually be here in about 3 min."
+                    expected = "Usually a person joins within about 3 min."
                 await expect(box).to_have_text(expected)
                 await expect(box.locator("input")).to_have_count(0)  # someone is there: no email asked for
                 await shoot(page, f"widget-agent-there-{language}-{size}")

@@ -754,7 +754,7 @@
     var box = personBox();
     if (someone) {
       var minutes = Math.max(1, Math.round(f.expected_wait_s / 60));
-      el("p", {}, box, _("A person will usually be here in about %(minutes)s min.", { minutes: minutes }));
+      el("p", {}, box, _("Usually a person joins within about %(minutes)s min.", { minutes: minutes }));
     } else if (f.next_open_text) {
       el("p", {}, box, _("Nobody from the team is here right now. A person will be here %(when)s.", { when: f.next_open_text }));
     } else {
