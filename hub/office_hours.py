@@ -15,7 +15,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo, available_timezones
 
 import msgspec
-from babel.dates import format_datetime
+from babel.dates import format_datetime, format_time
 from msgspec import Meta
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -124,7 +124,8 @@ def next_opening(hours: OfficeHours, now: datetime) -> datetime | None:
 
 
 def when_text(moment: datetime, language: str, time_zone: str | None) -> str:
-    """ "Monday 9:00" ("poniedziałek 9:00") in the visitor's language and time zone (the hub's UTC when the
-    visitor's zone is unknown)."""
+    """ "Tuesday 9:00 AM" ("wtorek 09:00"): the weekday and the short time of the visitor's language (CLDR's:
+    12-hour in English, 24-hour in Polish) in the visitor's time zone (UTC when unknown)."""
     zone = ZoneInfo(time_zone) if time_zone and valid_zone(time_zone) else ZoneInfo("UTC")
-    return format_datetime(moment, "EEEE H:mm", tzinfo=zone, locale=language)
+    day = format_datetime(moment, "EEEE", tzinfo=zone, locale=language)
+    return f"{day} {format_time(moment, 'short', tzinfo=zone, locale=language)}".replace("\u202f", " ")

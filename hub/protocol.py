@@ -348,7 +348,7 @@ class AvailabilityFrame(_ServerFrame, tag="availability"):
     email_offered: bool  # nobody is there (now): the visitor may leave an email address
     open: bool | None = None  # within office hours; absent when the tenant set none
     next_open: str | None = None  # outside office hours: the next opening (ISO 8601, UTC)
-    next_open_text: str | None = None  # the same as the visitor reads it: "Monday 9:00" in their zone
+    next_open_text: str | None = None  # the same as the visitor reads it: "Monday 9:00 AM" in their zone
     expected_wait_s: int | None = None  # someone is there: the tenant's median time to a first agent reply
     email: str | None = None  # the address already left for this conversation
 

@@ -9,13 +9,17 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from playwright.async_api import expect
 
 from hub.mail import MemoryMailer
 from hub.settings import Settings
 from hub.store.tables import handoffs
+from tests.accounts import create_user
 from tests.agents import agent_account, agent_socket, login
+from tests.browser import Chromium
 from tests.conftest import RunningHub, serve_hub, visitor
 from tests.test_office_hours import MONDAY_EVENING, WEEKDAYS_9_TO_17, set_hours
+from tests.test_reply_email_browser import SIZES, shoot
 
 
 async def taken_handoffs(hub: RunningHub, tenant_id: str, waits_s: list[int]) -> None:
@@ -75,7 +79,34 @@ async def test_requests_for_a_person_are_counted_by_reason_and_outcome_with_the_
     assert numbers["outside_hours"] == 3, "the three asked on a Monday evening, Warsaw time"
     # Waits of the taken: 10..100 s and one of about 0 s (nearest rank over 11 values).
     assert numbers["median_wait_s"] == 50.0 and numbers["p90_wait_s"] == 90.0
-    assert page.status_code == 200 and 'id="handoff-chart"' in page.text
+    assert page.status_code == 200 and 'id="handoff-reasons"' in page.text
     assert '<strong id="handoffs-missed">1</strong>' in page.text
     assert '<strong id="handoffs-outside">3</strong>' in page.text
     assert '<strong id="handoffs-p90">90.0 s</strong>' in page.text
+
+
+@pytest.mark.parametrize(("size", "language"), [("desktop", "en"), ("phone", "pl")])
+async def test_the_analytics_page_shows_requests_for_a_person(
+    hub: RunningHub, chromium: Chromium, size: str, language: str
+) -> None:
+    tenant = await hub.tenant()
+    await taken_handoffs(hub, tenant.id, [30, 45, 60, 240, 300])
+    await create_user(
+        hub.node.engine, tenant_id=tenant.id, email="owner@stats.example.com", password="portal-pass", role="owner"
+    )
+    async with chromium() as browser:
+        context = await browser.new_context(viewport=SIZES[size])
+        page = await context.new_page()
+        await page.goto(f"{hub.http}/portal/login?lang={language}")
+        await page.locator("#email").fill("owner@stats.example.com")
+        await page.locator("#password").fill("portal-pass")
+        await page.locator("#login-form button[type=submit]").click()
+        await expect(page.locator("#embed-tag")).to_be_visible()
+        await page.goto(f"{hub.http}/portal/analytics")
+        card = page.locator("#handoffs")
+        await expect(card.locator("#handoffs-taken")).to_have_text("5")
+        await expect(card.locator("#handoffs-median")).to_have_text("60.0 s")
+        await expect(card.locator("#handoffs-p90")).to_have_text("300.0 s")
+        await card.scroll_into_view_if_needed()
+        await shoot(page, f"portal-analytics-handoffs-{language}-{size}")
+        await context.close()

@@ -64,9 +64,9 @@ def test_openings_follow_daylight_saving_changes() -> None:
 
 def test_the_next_opening_is_written_in_the_visitors_language_and_time_zone() -> None:
     tuesday_9_warsaw = datetime(2026, 12, 8, 8, 0, tzinfo=UTC)
-    assert when_text(tuesday_9_warsaw, "en", "Europe/Warsaw") == "Tuesday 9:00"
-    assert when_text(tuesday_9_warsaw, "pl", "Europe/Warsaw") == "wtorek 9:00"
-    assert when_text(tuesday_9_warsaw, "en", "America/New_York") == "Tuesday 3:00"
+    assert when_text(tuesday_9_warsaw, "en", "Europe/Warsaw") == "Tuesday 9:00 AM"
+    assert when_text(tuesday_9_warsaw, "pl", "Europe/Warsaw") == "wtorek 09:00"
+    assert when_text(tuesday_9_warsaw, "en", "America/New_York") == "Tuesday 3:00 AM"
     assert when_text(tuesday_9_warsaw, "pl", "Pacific/Honolulu") == "poniedziałek 22:00"
 
 
@@ -144,8 +144,8 @@ async def evening_hub(settings: Settings) -> Any:
 @pytest.mark.parametrize(
     ("language", "zone", "when"),
     [
-        ("en", "America/New_York", "Tuesday 3:00"),
-        ("pl", "Europe/Warsaw", "wtorek 9:00"),
+        ("en", "America/New_York", "Tuesday 3:00 AM"),
+        ("pl", "Europe/Warsaw", "wtorek 09:00"),
         ("pl-PL", "Asia/Tokyo", "wtorek 17:00"),
     ],
 )
@@ -275,3 +275,25 @@ async def test_a_hub_without_smtp_does_not_offer_email(hub: RunningHub) -> None:
         assert told["email_offered"] is False and told["agents_online"] is False
         await guest.send({"type": "email", "address": "ada@example.com"})
         assert (await guest.until(lambda f: f["type"] == "error"))[-1]["code"] == "email_unavailable"
+
+
+async def test_an_http_turn_of_a_waiting_visitor_says_who_is_there_in_their_language_and_zone(
+    evening_hub: RunningHub,
+) -> None:
+    hub = evening_hub
+    tenant = await hub.tenant()
+    await set_hours(hub, tenant.id, WEEKDAYS_9_TO_17)
+    turn = {"session_id": "s1", "business_id": tenant.business_id, "language": "pl", "time_zone": "Europe/Warsaw"}
+    async with httpx.AsyncClient(base_url=hub.http, timeout=15) as client:
+        first = (await client.post("/api/chat", json={**turn, "message": "Hello"})).json()
+        assert first["waiting"] is False and first["availability"] is None
+        asked = (await client.post("/api/chat", json={**turn, "message": "A person, please", "handoff": True})).json()
+        streamed = await client.post(
+            "/api/chat",
+            json={**turn, "message": "Still there?", "email": "ada@example.com"},
+            headers={"Accept": "text/event-stream"},
+        )
+    assert asked["waiting"] is True
+    assert asked["availability"]["next_open_text"] == "wtorek 09:00" and asked["availability"]["email_offered"] is True
+    done = streamed.text.split("event: done\ndata: ", 1)[1].strip()
+    assert msgspec.json.decode(done)["availability"]["email"] == "ada@example.com"

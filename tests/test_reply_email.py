@@ -15,6 +15,7 @@ import pytest
 from redis.asyncio import Redis
 
 from hub.chat.followup import check_continue_token, continue_token
+from hub.mail import Email, SmtpMailer, parse_smtp_url
 from hub.settings import Settings
 from tests.agents import Agent, agent_account, agent_socket, login
 from tests.conftest import SECRET, RunningHub, serve_hub, visitor
@@ -225,3 +226,37 @@ async def test_replies_written_on_two_nodes_are_emailed_exactly_once(
         await asyncio.sleep(2)
     assert len(inbox.messages) == 1, "one email, sent by one node"
     assert all(f"Reply {number}" in body(email) for number in range(4))
+
+
+def test_a_subject_with_line_breaks_stays_one_header() -> None:
+    mailer = SmtpMailer(parse_smtp_url("smtp://127.0.0.1:25"), MAIL_FROM)
+    message = mailer.message(Email(to="ada@example.com", subject="A reply from Acme\r\nBcc: x@example.com", text="Hi"))
+    assert message["Subject"] == "A reply from Acme Bcc: x@example.com" and message["Bcc"] is None
+    assert message["Auto-Submitted"] == "auto-generated" and message["From"] == MAIL_FROM
+
+
+async def test_an_agent_on_one_node_is_there_for_a_visitor_on_the_other(
+    two_mail_nodes: tuple[RunningHub, RunningHub],
+) -> None:
+    one, two = two_mail_nodes
+    tenant, other = await one.tenant(), await one.tenant()
+
+    async def told(node: RunningHub, tenant_id: str) -> dict[str, Any]:
+        async with visitor(node.ws, tenant_id) as guest:
+            await guest.send({"type": "availability"})
+            return (await guest.until(lambda f: f["type"] == "availability"))[-1]
+
+    assert (await told(two, tenant.id))["agents_online"] is False
+    async with agent_socket(one.ws, token=await agent_of(one, tenant.id)):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5
+        while not (await told(two, tenant.id))["agents_online"]:  # node one writes its agents within a flush
+            assert loop.time() < deadline, "node two never heard of node one's agent"
+            await asyncio.sleep(0.1)
+        answer = await told(two, tenant.id)
+        assert answer["email_offered"] is False, "someone is there: no address is asked for"
+        assert (await told(two, other.id))["agents_online"] is False, "tenant B's visitors never count A's agents"
+    deadline = asyncio.get_running_loop().time() + 5
+    while (await told(two, tenant.id))["agents_online"]:
+        assert asyncio.get_running_loop().time() < deadline, "the agent who left is still counted"
+        await asyncio.sleep(0.1)

@@ -25,7 +25,13 @@ from tests.browser import Chromium
 from tests.conftest import SECRET, RunningHub, serve_hub, visitor
 from tests.services import free_port
 from tests.smtp_inbox import Inbox, link, smtp_server
-from tests.test_office_hours import MONDAY_EVENING, WEEKDAYS_9_TO_17, set_hours
+from tests.test_office_hours import (
+    MONDAY_EVENING,
+    TUESDAY_MORNING,
+    WEEKDAYS_9_TO_17,
+    add_answered_conversations,
+    set_hours,
+)
 from tests.test_reply_email import agent_of, leave_and_go, mail_settings, reply
 
 SIZES = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 360, "height": 740}}
@@ -85,6 +91,7 @@ async def test_the_link_in_a_reply_email_reopens_the_whole_conversation_in_the_w
         await shadow(page, "textarea").fill("Thank you!")
         await shadow(page, "textarea").press("Enter")
         await expect(log.locator(".m.visitor")).to_have_count(2)
+        await expect(log.locator(".m.visitor.pending")).to_have_count(0)  # stored: its echo came
         await context.close()
     assert errors == []
     stored = await hub.node.chat.history(tenant.id, session_id)
@@ -117,7 +124,7 @@ async def test_a_visitor_waiting_outside_office_hours_reads_the_next_opening_and
             page.on("pageerror", lambda error: errors.append(str(error)))
             await page.goto(f"{hub.http}/chat/continue/{token}")
             box = shadow(page, ".w")
-            when = "wtorek 9:00" if polish else "Tuesday 3:00"
+            when = "wtorek 09:00" if polish else "Tuesday 3:00 AM"
             await expect(box).to_contain_text(when)
             await shoot(page, f"widget-outside-hours-{language}-{size}")
             field = box.get_by_label(re.compile("Zostaw adres e-mail" if polish else "Leave your email address"))
@@ -168,5 +175,37 @@ async def test_an_owner_sets_office_hours_in_the_portal(hub: RunningHub, chromiu
         await expect(page.locator("#hours-error")).to_contain_text("must be later than")
         await page.reload()
         await expect(page.get_by_label("Friday: closes at")).to_have_value("15:00")
+        await page.goto(f"{hub.http}/portal/hours?lang=pl")
+        await expect(page.get_by_label("Piątek: zamknięcie o")).to_have_value("15:00")
+        await shoot(page, f"portal-office-hours-pl-{size}", full_page=True)
         await context.close()
     assert errors == []
+
+
+@pytest.mark.parametrize(("size", "language"), [("desktop", "en-US"), ("phone", "pl-PL")])
+async def test_a_visitor_waiting_while_an_agent_is_there_reads_the_tenants_usual_wait(
+    settings: Settings, chromium: Chromium, size: str, language: str
+) -> None:
+    async with serve_hub(settings, mailer=MemoryMailer(), clock=lambda: TUESDAY_MORNING) as hub:
+        tenant = await hub.tenant()
+        await set_hours(hub, tenant.id, WEEKDAYS_9_TO_17)
+        await add_answered_conversations(hub, tenant.id, [60, 120, 180, 240, 900])  # median 3 minutes
+        token = await agent_of(hub, tenant.id)
+        async with agent_socket(hub.ws, token=token), visitor(hub.ws, tenant.id) as guest:
+            await guest.say("I would like to speak to a person")
+            await guest.until(lambda f: f.get("event") == "handoff_requested", timeout=10)
+            session_id = guest.ready["session_id"]
+            link_token = continue_token(SECRET, tenant.id, session_id, int(time.time()) + 600)
+            async with chromium() as browser:
+                context = await browser.new_context(viewport=SIZES[size], locale=language)
+                page = await context.new_page()
+                await page.goto(f"{hub.http}/chat/continue/{link_token}")
+                box = shadow(page, ".w")
+                if language.startswith("pl"):
+                    expected = "Zwykle ktoś z zespołu dołącza w ciągu około 3 min."
+                else:
+                    expected = "Usually a person joins within about 3 min."
+                await expect(box).to_have_text(expected)
+                await expect(box.locator("input")).to_have_count(0)  # someone is there: no email asked for
+                await shoot(page, f"widget-agent-there-{language}-{size}")
+                await context.close()

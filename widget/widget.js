@@ -774,14 +774,16 @@
       if (waitingPerson && !(emailInput && root.activeElement === emailInput)) askAvailability();
     }), 60000);
     var typed = emailInput ? emailInput.value : ""; // what the visitor started typing stays
-    var box = personBox();
     var someone = f.agents_online && f.open !== false;
+    // Someone is there: the transcript already says a person was asked; this adds the usual wait, if known.
+    if (someone && !(f.expected_wait_s > 0)) {
+      if (personEl) personEl.hidden = true;
+      return;
+    }
+    var box = personBox();
     if (someone) {
-      var line = _("A person has been asked to join.");
-      if (f.expected_wait_s > 0) {
-        line += " " + _("Expected wait: about %(minutes)s min.", { minutes: Math.max(1, Math.round(f.expected_wait_s / 60)) });
-      }
-      el("p", {}, box, line);
+      var minutes = Math.max(1, Math.round(f.expected_wait_s / 60));
+      el("p", {}, box, _("Usually a person joins within about %(minutes)s min.", { minutes: minutes }));
     } else if (f.next_open_text) {
       el("p", {}, box, _("Nobody from the team is here right now. A person will be here %(when)s.", { when: f.next_open_text }));
     } else {
@@ -1036,7 +1038,13 @@
     fetch(String(config.chatUrl), {
       method: "POST",
       headers: headers,
-      body: JSON.stringify({ session_id: state.hsid, message: p.text, handoff: !!p.handoff }),
+      body: JSON.stringify({
+        session_id: state.hsid,
+        message: p.text,
+        handoff: !!p.handoff,
+        language: lang,
+        time_zone: visitorTimeZone()
+      }),
       credentials: "omit"
     })
       .then(function (res) {
@@ -1110,6 +1118,23 @@
       onMessage(m);
     });
     setTyping(false);
+    httpAvailability(d);
+  }
+
+  // Over HTTP each answer says whether the visitor waits for a person and who is there. (An address can
+  // only be left on the socket: the HTTP field goes with a message, so the form is not shown here.)
+  function httpAvailability(d) {
+    clearTimeout(availabilityTimer);
+    waitingPerson = !!d.waiting;
+    if (!waitingPerson || !d.availability) {
+      if (personEl) personEl.hidden = true;
+      return;
+    }
+    var shown = {};
+    for (var key in d.availability) shown[key] = d.availability[key];
+    shown.email_offered = false;
+    onAvailability(shown);
+    clearTimeout(availabilityTimer);
   }
 
   function httpJson(j, p) {

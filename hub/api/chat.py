@@ -132,6 +132,7 @@ async def _answer(
     handoff: bool = False,
     email: str | None = None,
     language: str | None = None,
+    time_zone: str | None = None,
 ) -> Response:
     logs.tenant_id.set(tenant.id)  # the turn's log lines, and its AI reply's, name them
     logs.session_id.set(session_id)
@@ -140,7 +141,7 @@ async def _answer(
     turn = await start_turn(services, tenant, session_id, text, handoff=handoff)
     if _wants_stream(request):
         return StreamingResponse(
-            sse_turn(services, tenant, turn, session_id, client_session_id, extra),
+            sse_turn(services, tenant, turn, session_id, client_session_id, extra, (language, time_zone)),
             media_type="text/event-stream",
             # Runs even when the client leaves before the stream starts, so no listener stays behind.
             background=BackgroundTask(turn.close),
@@ -150,7 +151,7 @@ async def _answer(
         frames = [frame async for frame in turn.frames()]
     except TimeoutError:
         raise Unavailable("the AI did not answer in time; the message is stored") from None
-    summary = await turn_summary(services, tenant, session_id, client_session_id, frames)
+    summary = await turn_summary(services, tenant, session_id, client_session_id, frames, (language, time_zone))
     reply = msgspec.convert({**summary, **extra}, answer)
     return StructResponse(reply, headers={**headers, "Cache-Control": "no-store"})
 
@@ -184,6 +185,7 @@ async def public_chat(request: Request) -> Response:
         body.handoff,
         body.email,
         body.language,
+        body.time_zone,
     )
     secure = (services.settings.public_url or "").startswith("https://") or request.url.scheme == "https"
     response.set_cookie(
@@ -262,6 +264,7 @@ async def widget_chat(request: Request) -> Response:
             body.handoff,
             body.email,
             body.language,
+            body.time_zone,
         )
     except HubError as exc:
         # Errors after the origin check carry CORS headers, so the page's script can read them.

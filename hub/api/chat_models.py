@@ -9,7 +9,7 @@ from msgspec import Meta
 
 from hub.api.models import BusinessId, ManagedQuery, PathId
 from hub.auth.permissions import PLATFORM_BUSINESS_ID
-from hub.protocol import Message
+from hub.protocol import AvailabilityFrame, Message
 from hub.settings import Settings
 from hub.store.models import MAX_SEQ
 
@@ -51,6 +51,14 @@ VisitorEmail = Annotated[
 VisitorLanguage = Annotated[
     str, Meta(max_length=35, description="The visitor's language (BCP 47, e.g. `pl-PL`): the emails' language.")
 ]
+VisitorTimeZone = Annotated[
+    str,
+    Meta(
+        max_length=64,
+        description="The visitor's IANA time zone (e.g. `Europe/Warsaw`): while they wait for a person, "
+        "`availability.next_open_text` is shown in it.",
+    ),
+]
 Mode = Annotated[Literal["ai", "human"], Meta(description="ai, or human once an agent took over.")]
 OtherTenant = Annotated[BusinessId, Meta(description="Another tenant's business_id: platform admins only.")]
 
@@ -65,6 +73,7 @@ class ChatRequest(msgspec.Struct):
     handoff: Annotated[bool, Meta(description=HANDOFF)] = False
     email: VisitorEmail | None = None
     language: VisitorLanguage | None = None
+    time_zone: VisitorTimeZone | None = None
 
     @property
     def tenant_business_id(self) -> str:
@@ -79,6 +88,7 @@ class WidgetChatRequest(msgspec.Struct):
     handoff: Annotated[bool, Meta(description=HANDOFF)] = False
     email: VisitorEmail | None = None
     language: VisitorLanguage | None = None
+    time_zone: VisitorTimeZone | None = None
 
 
 class ChatReply(msgspec.Struct, kw_only=True):
@@ -90,6 +100,13 @@ class ChatReply(msgspec.Struct, kw_only=True):
     mode: Mode
     waiting: Annotated[bool, Meta(description="The conversation waits for a person (asked for, nobody took it yet).")]
     messages: Annotated[list[Message], Meta(description="Agent or system messages the caller has not seen yet.")]
+    availability: Annotated[
+        AvailabilityFrame | None,
+        Meta(
+            description="While the visitor waits for a person: who is there, the expected wait or the next "
+            "opening, and whether an email address is asked for (as the visitor socket's `availability` frame)."
+        ),
+    ] = None
 
 
 class WidgetChatReply(ChatReply, kw_only=True):

@@ -13,8 +13,10 @@ from typing import Any
 import msgspec
 import orjson
 
+from hub.chat.availability import availability_frame
 from hub.node import Services
 from hub.protocol import message_frame
+from hub.store.contacts import visitor_contact
 from hub.store.models import Tenant
 from hub.store.transcript import get_session, recent_messages
 from hub.tenant_settings import settings_of
@@ -103,9 +105,15 @@ async def start_turn(services: Services, tenant: Tenant, session_id: str, text: 
 
 
 async def turn_summary(
-    services: Services, tenant: Tenant, session_id: str, client_session_id: str, frames: list[dict[str, Any]]
+    services: Services,
+    tenant: Tenant,
+    session_id: str,
+    client_session_id: str,
+    frames: list[dict[str, Any]],
+    visitor: tuple[str | None, str | None] = (None, None),
 ) -> dict[str, Any]:
-    """The JSON answer: the reply plus agent and system messages the caller has not seen yet."""
+    """The JSON answer: the reply plus agent and system messages the caller has not seen yet, and while the
+    visitor waits for a person, who is there (``visitor``: their language and IANA time zone)."""
     reply = next((f for f in reversed(frames) if f.get("type") == "message" and f["role"] == "ai"), None)
     own_seq = next((f["seq"] for f in frames if f.get("type") == "message" and f["role"] == "visitor"), 0)
     history = await recent_messages(services.engine, tenant.id, session_id, 50)
@@ -118,14 +126,21 @@ async def turn_summary(
         msgspec.to_builtins(message_frame(m)) for m in history if m.role in ("agent", "system") and m.seq > seen_until
     ]
     state = await get_session(services.engine, tenant.id, session_id)
-    return {
+    waiting = state is not None and state.waiting is not None
+    summary = {
         "session_id": client_session_id,
         "reply": reply["text"] if reply else None,
         "seq": max([own_seq, *(f["seq"] for f in frames if f.get("type") == "message")]),
         "mode": state.mode if state else "ai",
-        "waiting": state is not None and state.waiting is not None,
+        "waiting": waiting,
         "messages": unseen,
     }
+    if waiting:
+        status = await services.availability.status(tenant)
+        contact = await visitor_contact(services.engine, tenant.id, session_id) if status.email_offered else None
+        frame = availability_frame(status, tenant, *visitor, contact.email if contact else None)
+        summary["availability"] = msgspec.to_builtins(frame)
+    return summary
 
 
 def _is_ai_failure(meta: dict[str, Any] | None) -> bool:
@@ -137,7 +152,13 @@ def sse_event(name: str, data: dict[str, Any]) -> bytes:
 
 
 async def sse_turn(
-    services: Services, tenant: Tenant, turn: Turn, session_id: str, client_session_id: str, extra: dict[str, Any]
+    services: Services,
+    tenant: Tenant,
+    turn: Turn,
+    session_id: str,
+    client_session_id: str,
+    extra: dict[str, Any],
+    visitor: tuple[str | None, str | None] = (None, None),
 ) -> AsyncIterator[bytes]:
     frames: list[dict[str, Any]] = []
     try:
@@ -146,5 +167,5 @@ async def sse_turn(
             yield sse_event(frame["type"], frame)
     except TimeoutError:
         yield sse_event("error", {"type": "error", "code": "timeout", "message": "no reply in time"})
-    summary = await turn_summary(services, tenant, session_id, client_session_id, frames)
+    summary = await turn_summary(services, tenant, session_id, client_session_id, frames, visitor)
     yield sse_event("done", {**summary, **extra})

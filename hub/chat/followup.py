@@ -179,13 +179,14 @@ class Followups:
             return False
         if not await move_emailed(self.engine, tenant_id, session_id, contact.emailed_seq, newest):
             return False  # another node is sending them
-        replies = await unsent_agent_replies(self.engine, tenant_id, session_id, contact.emailed_seq)
-        email = self.reply_email(tenant, session_id, contact.email, contact.language, replies)
         try:
-            await self.send(email)
-        except MailError as exc:
+            replies = await unsent_agent_replies(self.engine, tenant_id, session_id, contact.emailed_seq)
+            await self.send(self.reply_email(tenant, session_id, contact.email, contact.language, replies))
+        except BaseException as exc:  # not sent (refused, or this node stopping): the next burst carries them
+            await asyncio.shield(move_emailed(self.engine, tenant_id, session_id, newest, contact.emailed_seq))
+            if not isinstance(exc, MailError):
+                raise
             logger.warning("the reply email of session %s was not sent: %s", session_id, exc)
-            await move_emailed(self.engine, tenant_id, session_id, newest, contact.emailed_seq)
             return False
         return True
 

@@ -74,7 +74,7 @@ class SmtpMailer(Mailer):
         message = EmailMessage()
         message["From"] = self.sender
         message["To"] = email.to
-        message["Subject"] = email.subject
+        message["Subject"] = " ".join(email.subject.split())  # a name with a line break must not end the header
         message["Date"] = formatdate(localtime=False)
         message["Message-ID"] = make_msgid(domain=self.sender.rpartition("@")[2] or None)
         message["Auto-Submitted"] = "auto-generated"
