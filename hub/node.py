@@ -36,6 +36,7 @@ from hub.chat.replies import ReplyRunner
 from hub.chat.service import ChatService
 from hub.coord import Coordinator, coordinator_for
 from hub.keys import Keys
+from hub.knowledge import KnowledgeBase
 from hub.pricing import LivePricebook
 from hub.settings import Settings
 from hub.store.database import migrate_database, open_engine
@@ -69,6 +70,7 @@ class Services:
     joiner: Joiner
     dashboard: Dashboard
     presence: Presence
+    knowledge: KnowledgeBase
     sockets: set[object]
     forget_tenant: Callable[[str], None]  # a tenant's settings changed: drop what this node cached of it
     health: Callable[[], Awaitable[dict[str, object]]]
@@ -98,6 +100,7 @@ class Node:
     accounts: Accounts
     widget_origins: WidgetOrigins
     throttle: Throttle
+    knowledge: KnowledgeBase
     _stack: AsyncExitStack
     widget_bundles: BundleCache = field(default_factory=BundleCache)
     sockets: set[object] = field(default_factory=set)
@@ -130,6 +133,9 @@ class Node:
             pricebook = LivePricebook(engine, fanout, keys)
             stack.push_async_callback(pricebook.stop)
             await pricebook.start()
+            knowledge = KnowledgeBase(engine, fanout, keys, settings.knowledge_timeout_s)
+            stack.push_async_callback(knowledge.stop)
+            await knowledge.start()
             meter = TenantMeter(engine)
             stack.push_async_callback(meter.aclose)
             ai = provider_from_settings(settings)
@@ -182,6 +188,7 @@ class Node:
                 accounts=accounts,
                 widget_origins=WidgetOrigins(engine),
                 throttle=throttle,
+                knowledge=knowledge,
                 _stack=stack,
             )
             for name, run in (
@@ -231,6 +238,7 @@ class Node:
             joiner=self.joiner,
             dashboard=self.dashboard,
             presence=self.presence,
+            knowledge=self.knowledge,
             sockets=self.sockets,
             forget_tenant=self.forget_tenant,
             health=self.health,

@@ -446,7 +446,7 @@ AgentOut = (
     | Error
 )
 
-# --- between nodes (the tenant's control channel and the pricebook channel) ----------------------
+# --- between nodes (a tenant's control channel, the pricebook and knowledge channels) --------------
 
 
 class CancelReply(_ServerFrame, tag="cancel_reply"):
@@ -459,7 +459,13 @@ class PricebookPublished(_ServerFrame, tag="pricebook_published"):
     pass
 
 
-NodeFrame = CancelReply | PricebookPublished
+class KnowledgeChanged(_ServerFrame, tag="knowledge_changed"):
+    """A tenant's knowledge entries changed: every node drops what it cached of them."""
+
+    tenant_id: str
+
+
+NodeFrame = CancelReply | PricebookPublished | KnowledgeChanged
 
 # --- encoding ------------------------------------------------------------------------------------
 

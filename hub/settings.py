@@ -54,6 +54,7 @@ class Settings:
     ws_ping_interval_s: float = 20.0
     ws_per_message_deflate: bool = False
     database_timeout_s: float = 10.0
+    knowledge_timeout_s: float = 1.0
     shutdown_grace_s: float = 10.0
     reply_lease_s: float = 6.0
     takeover_lock_ttl_s: float = 15.0
@@ -220,6 +221,9 @@ class Settings:
         database_timeout = number("HUB_DATABASE_TIMEOUT_S", 0.2, 600)
         if database_timeout is not None:
             values["database_timeout_s"] = database_timeout
+        knowledge_timeout = number("HUB_KNOWLEDGE_TIMEOUT_S", 0.05, 60)
+        if knowledge_timeout is not None:
+            values["knowledge_timeout_s"] = knowledge_timeout
         grace = number("HUB_SHUTDOWN_GRACE_S", 0, 300)
         if grace is not None:
             values["shutdown_grace_s"] = grace

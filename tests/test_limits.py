@@ -76,6 +76,9 @@ def valid_body(name: str, seeds: Seeds) -> Any:
         "WebhookChange": lambda: {"disabled": True},
         "WidgetKeyRequest": lambda: {"origins": []},
         "SettingsChange": lambda: {},
+        "KnowledgeRequest": lambda: {"title": "Hours", "body": "9 to 5.", "url": "https://example.com/hours"},
+        "KnowledgeChange": lambda: {},
+        "KnowledgeImport": lambda: {"format": "markdown", "files": [{"name": "hours.md", "content": "# Hours\n9-5"}]},
     }
     return bodies[name]()
 
@@ -251,7 +254,9 @@ async def seed(hub: RunningHub, client: httpx.AsyncClient) -> Seeds:
     endpoint = await client.post(
         "/api/webhooks", json={"url": "https://example.com/hook", "events": ["credits.exhausted"]}, headers=owner
     )
+    entry = await client.post("/api/knowledge", json={"title": "Hours", "body": "9 to 5."}, headers=owner)
     path_values = {
+        "entry_id": entry.json()["id"],
         "session_id": session,
         "persona_id": persona["id"],
         "endpoint_id": endpoint.json()["id"],
@@ -305,6 +310,10 @@ async def test_every_documented_limit_is_enforced_at_its_boundary(store_settings
         ("/api/chat/history/{session_id}", "after_seq", "maximum"),
         ("/api/pricebook/versions/{version}", "version", "minimum"),
         ("/api/widget-keys/{key}", "key", "maxLength"),
+        ("/api/knowledge", "body", "maxLength"),
+        ("/api/knowledge/{entry_id}", "language", "enum"),
+        ("/api/knowledge/import", "files", "maxItems"),
+        ("/api/knowledge/import", "content", "maxLength"),
     ]:
         assert expected in checked, expected
     assert len(checked) >= 80, len(checked)

@@ -13,7 +13,19 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hub.api import accounts, analytics, auth, chat, health, personas, pricebook, settings, webhooks, widget_keys
+from hub.api import (
+    accounts,
+    analytics,
+    auth,
+    chat,
+    health,
+    knowledge,
+    personas,
+    pricebook,
+    settings,
+    webhooks,
+    widget_keys,
+)
 from hub.api import chat_models as chat_bodies
 from hub.api.models import ManagedQuery
 from hub.api.openapi import build_document
@@ -29,6 +41,7 @@ TAGS = {
     "auth": "Staff and customer accounts.",
     "tenants": "Onboarding, the team and its seats, AI credits.",
     "personas": "How Bob speaks for a tenant.",
+    "knowledge": "What the AI answers from: the tenant's knowledge entries.",
     "widget keys": "Publishable keys for the widget and their allowed origins.",
     "webhooks": "Events sent to the tenant's endpoints, signed as Standard Webhooks.",
     "pricebook": "The plans and their numbers, versioned.",
@@ -393,6 +406,83 @@ API: tuple[Operation, ...] = (
         {204: Reply("Deleted.")},
         (*MANAGE_ERRORS, 409),
         path_parameters=personas.PersonaPath,
+        query=ManagedQuery,
+    ),
+    Operation(
+        "/api/knowledge",
+        "GET",
+        knowledge.list_all,
+        "knowledge",
+        "The tenant's knowledge entries (needs knowledge.manage: owners, admins)",
+        {200: Reply("All of them, by title.", knowledge.KnowledgeList)},
+        MANAGE_ERRORS,
+        query=ManagedQuery,
+    ),
+    Operation(
+        "/api/knowledge",
+        "POST",
+        knowledge.create,
+        "knowledge",
+        "Add a knowledge entry; the AI answers from it on every node within seconds",
+        {201: Reply("Created.", knowledge.KnowledgeEntry)},
+        (*MANAGE_ERRORS, 409, *BODY_ERRORS),
+        description=f"409 when the tenant would hold more than {knowledge.MAX_ENTRIES} entries.",
+        body=knowledge.KnowledgeRequest,
+        body_bytes=knowledge.KNOWLEDGE_BODY_BYTES,
+        query=ManagedQuery,
+    ),
+    Operation(
+        "/api/knowledge/import",
+        "POST",
+        knowledge.bulk_import,
+        "knowledge",
+        "Import entries in bulk: Markdown files (titled by their first heading) or one CSV file",
+        {201: Reply("Every entry created.", knowledge.ImportResult)},
+        (*MANAGE_ERRORS, 409, *BODY_ERRORS),
+        description="`format` `markdown`: each file is one entry, its first heading the title and the rest the "
+        "body (a file without a heading is titled by its name). `format` `csv`: one file whose header row names "
+        "`title` and `body`, optionally `url`, `language` (en, pl) and `enabled`; one entry per row. All or "
+        "nothing: a refused file or row (named in the error) writes no entry.",
+        body=knowledge.KnowledgeImport,
+        body_bytes=knowledge.IMPORT_BODY_BYTES,
+        query=ManagedQuery,
+    ),
+    Operation(
+        "/api/knowledge/{entry_id}",
+        "GET",
+        knowledge.read,
+        "knowledge",
+        "One knowledge entry",
+        {200: Reply("The entry.", knowledge.KnowledgeEntry)},
+        MANAGE_ERRORS,
+        path_parameters=knowledge.KnowledgePath,
+        query=ManagedQuery,
+    ),
+    *(
+        Operation(
+            "/api/knowledge/{entry_id}",
+            method,
+            knowledge.change,
+            "knowledge",
+            "Change a knowledge entry: the fields sent (PUT and PATCH alike)",
+            {200: Reply("Changed.", knowledge.KnowledgeEntry)},
+            (*MANAGE_ERRORS, *BODY_ERRORS),
+            body=knowledge.KnowledgeChange,
+            body_bytes=knowledge.KNOWLEDGE_BODY_BYTES,
+            path_parameters=knowledge.KnowledgePath,
+            query=ManagedQuery,
+        )
+        for method in ("PUT", "PATCH")
+    ),
+    Operation(
+        "/api/knowledge/{entry_id}",
+        "DELETE",
+        knowledge.remove,
+        "knowledge",
+        "Delete a knowledge entry",
+        {204: Reply("Deleted.")},
+        MANAGE_ERRORS,
+        path_parameters=knowledge.KnowledgePath,
         query=ManagedQuery,
     ),
     Operation(

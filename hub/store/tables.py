@@ -212,3 +212,20 @@ handoffs = Table(
     Index("ix_handoffs_tenant_requested", "tenant_id", "requested_at"),
     Index("ix_handoffs_open", "tenant_id", "session_id", "ended_at"),
 )
+
+# What a tenant's AI answers from. The full-text index beside it is per backend (migration 0014): an FTS5
+# table kept by triggers on SQLite, a generated tsvector column with a GIN index on PostgreSQL.
+knowledge = Table(
+    "knowledge",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id"), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("body", Text, nullable=False),  # Markdown
+    Column("url", String(2000), nullable=True),  # where the visitor can read more
+    Column("language", String(2), nullable=False),  # en | pl
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_knowledge_tenant", "tenant_id", "updated_at"),
+)
