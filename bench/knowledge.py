@@ -30,6 +30,7 @@ from hub.store.tenants import create_tenant
 
 RECALL_TARGET = 0.9
 ROUNDS = 5  # each question is asked this many times for the latency
+QUICK_ROUNDS = 2
 
 
 @dataclass

@@ -9,14 +9,16 @@ closest one it does (``Vocabulary``), and cuts each word to a stem that is searc
 
 from __future__ import annotations
 
+import bisect
 import difflib
+import math
 import re
 import unicodedata
 from dataclasses import dataclass
 
 WORD = re.compile(r"[a-z0-9]+")
 _SPECIAL = str.maketrans({"ł": "l", "ß": "s", "đ": "d", "ø": "o", "æ": "a"})
-MAX_TERMS = 16
+MAX_TERMS = 8  # variants of one word of the question
 
 
 def fold(text: str) -> str:
@@ -65,7 +67,7 @@ SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
     ("battery", "accumulator"),
     ("keep", "storage", "store"),
     ("open", "opening", "close", "closing", "hours"),
-    ("shop", "workshop", "store", "location", "address"),
+    ("shop", "workshop", "location", "address"),
     ("parking", "park"),
     ("akumulator", "bateria", "baterii"),
     ("detka", "guma", "gume", "kapec", "przebita", "przebicie"),
@@ -111,49 +113,105 @@ for _group in SYNONYM_GROUPS:
 
 
 @dataclass(frozen=True)
+class Concept:
+    """One word of the question: its stem and correction, its synonyms' stems (searched as prefixes), and
+    its weight: rarer in the tenant's knowledge weighs more (an inverse document frequency)."""
+
+    stems: tuple[str, ...]
+    synonyms: tuple[str, ...]
+    weight: float
+
+    def score(self, title: set[str], body: set[str]) -> float:
+        """An entry's score for this word, from the words its title and body hold (the backends rank alike):
+        the word itself counts fully, a synonym SYNONYM_SHARE of it, and a title hit TITLE_BONUS more."""
+
+        def holds(held: set[str], stems: tuple[str, ...]) -> bool:
+            return any(word.startswith(stem) for stem in stems for word in held)
+
+        own = holds(title, self.stems) or holds(body, self.stems)
+        share = 1.0 if own else SYNONYM_SHARE if holds(title, self.synonyms) or holds(body, self.synonyms) else 0.0
+        in_title = holds(title, self.stems + self.synonyms)
+        return self.weight * (share + (TITLE_BONUS if in_title else 0.0))
+
+
+SYNONYM_SHARE = 0.6
+TITLE_BONUS = 0.5
+
+
+@dataclass(frozen=True)
 class Terms:
-    """A question as search terms: ``stems`` are searched as prefixes, ``words`` as whole (English) words."""
+    """A question as search terms: ``stems`` are searched as prefixes, ``words`` as whole (English) words,
+    ``concepts`` group the stems by the question's word they came from."""
 
     stems: tuple[str, ...]
     words: tuple[str, ...]
+    concepts: tuple[Concept, ...] = ()
 
     def __bool__(self) -> bool:
         return bool(self.stems)
 
 
 class Vocabulary:
-    """The words of a tenant's enabled entries, for correcting a visitor's typo to one of them."""
+    """The words of a tenant's enabled entries: for correcting a visitor's typo to one of them, and for how
+    many entries hold a stem."""
 
     def __init__(self, texts: list[str]) -> None:
-        self.words = frozenset(word for text in texts for word in words(text) if len(word) >= 3)
-        self._by_length = sorted(self.words)
+        self.entries = len(texts)
+        holders: dict[str, set[int]] = {}
+        for index, text in enumerate(texts):
+            for word in words(text):
+                if len(word) >= 2:
+                    holders.setdefault(word, set()).add(index)
+        self._holders = holders
+        self._sorted = sorted(holders)
+        self.words = frozenset(word for word in holders if len(word) >= 3)
+
+    def _starting(self, prefix: str) -> list[str]:
+        first = bisect.bisect_left(self._sorted, prefix)
+        last = bisect.bisect_left(self._sorted, prefix + "\uffff")
+        return self._sorted[first:last]
 
     def known(self, word: str) -> bool:
-        if word in self.words:
-            return True
-        prefix = stem(word)
-        return any(candidate.startswith(prefix) for candidate in self._by_length)
+        return word in self._holders or bool(self._starting(stem(word)))
 
     def correct(self, word: str) -> str | None:
         if len(word) < 4 or self.known(word):
             return None
-        found = difflib.get_close_matches(word, self._by_length, n=1, cutoff=0.8)
+        found = difflib.get_close_matches(word, sorted(self.words), n=1, cutoff=0.8)
         return found[0] if found else None
+
+    def weight(self, stems: tuple[str, ...]) -> float:
+        holding: set[int] = set()
+        for prefix in stems:
+            for word in self._starting(prefix):
+                holding |= self._holders[word]
+        return math.log(1 + self.entries / (1 + len(holding)))
+
+
+MAX_CONCEPTS = 8
 
 
 def terms(question: str, vocabulary: Vocabulary | None = None) -> Terms:
     chosen: list[str] = []
+    concepts: list[Concept] = []
     for word in words(question):
-        if word in STOPWORDS or len(word) < 2 or word.isdigit():
+        if word in STOPWORDS or len(word) < 2 or word.isdigit() or len(concepts) >= MAX_CONCEPTS:
             continue
         corrected = vocabulary.correct(word) if vocabulary is not None else None
-        for variant in (
-            word,
-            corrected,
-            *sorted(SYNONYMS.get(stem(word), NONE) | SYNONYMS.get(stem(corrected or ""), NONE)),
-        ):
-            if variant and variant not in chosen:
-                chosen.append(variant)
-    chosen = chosen[:MAX_TERMS]
-    stems = tuple(dict.fromkeys(stem(word) for word in chosen))
-    return Terms(stems=stems, words=tuple(chosen))
+        variants = [
+            variant
+            for variant in dict.fromkeys(
+                (word, corrected, *sorted(SYNONYMS.get(stem(word), NONE) | SYNONYMS.get(stem(corrected or ""), NONE)))
+            )
+            if variant and variant not in chosen
+        ][:MAX_TERMS]
+        if not variants:
+            continue
+        chosen.extend(variants)
+        stems = tuple(dict.fromkeys(stem(variant) for variant in variants))
+        own = tuple(dict.fromkeys(stem(variant) for variant in (word, corrected) if variant))
+        synonyms = tuple(found for found in stems if found not in own)
+        weight = vocabulary.weight(stems) if vocabulary is not None else 1.0
+        concepts.append(Concept(own, synonyms, weight))
+    stems = tuple(dict.fromkeys(stem for concept in concepts for stem in concept.stems + concept.synonyms))
+    return Terms(stems=stems, words=tuple(chosen), concepts=tuple(concepts))
