@@ -156,6 +156,7 @@ class Node:
                 tenants.get,
                 settings.node_id,
                 settings.reply_lease_s,
+                knowledge.passages,
             )
             # Closed before the writer: replies in flight may finish (the grace), and store what they streamed.
             stack.push_async_callback(replies.stop, settings.shutdown_grace_s)

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.ai.base import AIError, AIProvider, ChatTurn, FaqItem, PersonWanted, ReplyRequest
+from hub.ai.base import AIError, AIProvider, ChatTurn, FaqItem, Passage, PersonWanted, ReplyRequest
 from hub.broker.base import Broker
 from hub.chat.fanout import Fanout
 from hub.chat.handoffs import Handoffs
@@ -31,6 +31,8 @@ from hub.chat.service import ChatService
 from hub.coord.base import Coordinator
 from hub.errors import Unavailable
 from hub.keys import Keys
+from hub.knowledge import Passage as KnowledgePassage
+from hub.knowledge.language import detect_language
 from hub.plans import Pricebook
 from hub.protocol import (
     CancelReply,
@@ -106,8 +108,17 @@ def unanswered(history: list[StoredMessage]) -> list[StoredMessage]:
     return [message for message in history if message.role == "visitor" and message.seq > through]
 
 
+Search = Callable[[str, str, str | None, int], Awaitable[tuple[KnowledgePassage, ...]]]
+PASSAGES = 3  # the best passages a provider is given
+
+
 def reply_request(
-    tenant: Tenant, persona: Persona | None, pricebook: Pricebook | None, history: tuple[ChatTurn, ...]
+    tenant: Tenant,
+    persona: Persona | None,
+    pricebook: Pricebook | None,
+    history: tuple[ChatTurn, ...],
+    passages: tuple[Passage, ...] = (),
+    language: str = "en",
 ) -> ReplyRequest:
     """What a provider is told, as plain values: who speaks for which business, how, and what it knows."""
     configured = tenant.config.get("persona") or {}
@@ -130,7 +141,19 @@ def reply_request(
         history=history,
         faq=faq,
         plans=pricebook.plans if pricebook is not None and tenant.is_platform else (),
+        passages=passages,
+        language=language,
+        greeting_language=detect_language([str(greeting)], widget_language(tenant)),
     )
+
+
+def widget_language(tenant: Tenant) -> str:
+    """The tenant's widget language (en, pl), or "auto" when the visitor's browser decides."""
+    return str(tenant.config.get("language") or "auto")
+
+
+def visitor_language(tenant: Tenant, questions: list[str]) -> str:
+    return detect_language(questions, widget_language(tenant))
 
 
 class ReplyRunner:
@@ -151,6 +174,7 @@ class ReplyRunner:
         tenant_of: Callable[[str], Awaitable[Tenant | None]],
         node_id: str,
         lease_s: float = 6.0,
+        knowledge: Search | None = None,
     ) -> None:
         self.engine = engine
         self.chat = chat
@@ -165,6 +189,7 @@ class ReplyRunner:
         self.coord = coord
         self.tenant_of = tenant_of
         self.node_id = node_id
+        self.knowledge = knowledge  # the tenant's knowledge: passages for the question (hub.knowledge)
         self.lease_s = lease_s  # a reply whose node stops renewing for this long is answered again elsewhere
         self._ttl_ms = int(lease_s * 1000)
         self._claims: set[tuple[str, str]] = set()  # sessions this node is replying to (their claims renewed)
@@ -352,7 +377,15 @@ class ReplyRunner:
         # What came in while the last reply streamed is put after it: that is the order the visitor lived.
         lived = [m for m in history if m not in questions] + questions
         turns = tuple(ChatTurn(m.role, m.text) for m in lived)
-        request = reply_request(tenant, await self.meter.persona(tenant.id), pricebook, turns)
+        asked = [m.text for m in history if m.role == "visitor"]
+        language = visitor_language(tenant, asked)
+        passages: tuple[Passage, ...] = ()
+        if self.knowledge is not None:  # one search per reply (cached per tenant), never per token
+            question = " ".join(m.text for m in questions[-3:])
+            found = await self.knowledge(tenant.id, question, language, PASSAGES)
+            passages = tuple(Passage(p.title, p.body, p.url, p.relevance) for p in found)
+        persona = await self.meter.persona(tenant.id)
+        request = reply_request(tenant, persona, pricebook, turns, passages, language)
         message_id = str(uuid.uuid4())
         replies_to = history[-1].seq
         await self._lease(tenant.id, session_id, message_id)

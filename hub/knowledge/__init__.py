@@ -20,12 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hub.chat.fanout import Fanout
 from hub.keys import Keys
 from hub.knowledge.search import Backend, backend_for
-from hub.knowledge.text import Terms, Vocabulary, terms
+from hub.knowledge.text import Terms, Vocabulary, clauses, terms
 from hub.protocol import KnowledgeChanged, decode_node_frame, encode
 from hub.store import knowledge as store
 from hub.store.database import reading
 
 logger = logging.getLogger(__name__)
+
+MAX_CLAUSES = 3  # a message's questions searched one by one (beyond the whole message)
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,8 @@ class Passage:
     body: str
     url: str | None
     language: str
-    rank: float
+    rank: float  # the backend's, higher is better
+    relevance: float  # the share of the question's words the entry holds, 0 to 1 (Terms.relevance)
 
 
 @dataclass
@@ -81,6 +84,23 @@ class KnowledgeBase:
 
     # --- search ---------------------------------------------------------------------------------
 
+    async def passages(
+        self, tenant_id: str, question: str, language: str | None = None, limit: int = 3
+    ) -> tuple[Passage, ...]:
+        """What a reply is given: the best passages for the whole message and for each of its questions
+        ("Hi! Do you repair e-bikes, and how much is a chain?" asks two), each passage once with the
+        relevance of the question it answers best, most relevant first."""
+        parts = clauses(question)
+        asked = [question, *parts[:MAX_CLAUSES]] if len(parts) > 1 else [question]
+        found: dict[str, Passage] = {}
+        for text in asked:
+            for passage in await self.search(tenant_id, text, language, limit):
+                known = found.get(passage.id)
+                if known is None or passage.relevance > known.relevance:
+                    found[passage.id] = passage
+        ranked = sorted(found.values(), key=lambda passage: -passage.relevance)
+        return tuple(ranked[:limit])
+
     async def search(
         self, tenant_id: str, question: str, language: str | None = None, limit: int = 3, *, fresh: bool = False
     ) -> tuple[Passage, ...]:
@@ -125,7 +145,15 @@ class KnowledgeBase:
             ranked = await self.backend.search(connection, tenant_id, wanted, language, limit)
             entries = await store.entries_by_id(connection, tenant_id, [entry_id for entry_id, _ in ranked])
         return tuple(
-            Passage(entry.id, entry.title, entry.body, entry.url, entry.language, rank)
+            Passage(
+                entry.id,
+                entry.title,
+                entry.body,
+                entry.url,
+                entry.language,
+                rank,
+                wanted.relevance(entry.title, entry.body),
+            )
             for entry_id, rank in ranked
             if (entry := entries.get(entry_id)) is not None and entry.enabled
         )

@@ -13,7 +13,7 @@ from typing import Protocol
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.knowledge.text import SYNONYM_SHARE, TITLE_BONUS, Terms, words
+from hub.knowledge.text import PREFIX_FROM, SYNONYM_SHARE, TITLE_BONUS, Terms, words
 
 
 class Backend(Protocol):
@@ -53,7 +53,7 @@ class SqliteSearch:
         token = tenant_token(tenant_id)
         if not token[1:].isalnum():
             return []
-        wanted = " OR ".join(f'"{stem}"*' for stem in terms.stems)
+        wanted = " OR ".join(f'"{stem}"' + ("*" if len(stem) >= PREFIX_FROM else "") for stem in terms.stems)
         match = f"tenant : {token} AND {{title body}} : ({wanted})"
         rows = list(
             await connection.execute(
@@ -82,7 +82,7 @@ class PostgresSearch:
             return []
         # Terms hold [a-z0-9] only (hub.knowledge.text), so nothing in them is tsquery syntax.
         values: dict[str, object] = {
-            "stems": " | ".join(f"{stem}:*" for stem in terms.stems),
+            "stems": " | ".join(_tsquery(stem) for stem in terms.stems),
             "words": " | ".join(terms.words),
             "tenant": tenant_id,
             "language": language or "",
@@ -91,10 +91,10 @@ class PostgresSearch:
         scores = ["ts_rank(search, query)"]
         for number, concept in enumerate(terms.concepts):
             # Concept.score in SQL: the word itself, else a synonym's share; a title (weight A) hit adds a bonus.
-            own = " | ".join(f"{stem}:*" for stem in concept.stems)
-            either = " | ".join(f"{stem}:*" for stem in concept.stems + concept.synonyms)
+            own = " | ".join(_tsquery(stem) for stem in concept.stems)
+            either = " | ".join(_tsquery(stem) for stem in concept.stems + concept.synonyms)
             values |= {f"o{number}": own, f"e{number}": either, f"w{number}": concept.weight}
-            values[f"t{number}"] = " | ".join(f"{stem}:*A" for stem in concept.stems + concept.synonyms)
+            values[f"t{number}"] = " | ".join(_tsquery(stem, "A") for stem in concept.stems + concept.synonyms)
             scores.append(
                 f":w{number} * (CASE WHEN search @@ to_tsquery('simple', :o{number}) THEN 1.0 "
                 f"WHEN search @@ to_tsquery('simple', :e{number}) THEN {SYNONYM_SHARE} ELSE 0 END "
@@ -112,6 +112,12 @@ class PostgresSearch:
         )
         rows = await connection.execute(statement, values)
         return [(row.id, float(row.rank)) for row in rows]
+
+
+def _tsquery(stem: str, weights: str = "") -> str:
+    """A stem as a tsquery operand: a prefix (``:*``) from PREFIX_FROM letters on, else the whole word."""
+    marks = ("*" if len(stem) >= PREFIX_FROM else "") + weights
+    return f"{stem}:{marks}" if marks else stem
 
 
 def backend_for(dialect: str) -> Backend:

@@ -112,6 +112,21 @@ for _group in SYNONYM_GROUPS:
         SYNONYMS[stem(_word)] = SYNONYMS.get(stem(_word), NONE) | frozenset(_group)
 
 
+PREFIX_FROM = 4  # shorter stems match whole words only: "pro" is not "professional"
+
+
+def matches(word: str, stem: str) -> bool:
+    return word.startswith(stem) if len(stem) >= PREFIX_FROM else word == stem
+
+
+CLAUSE = re.compile(r"[.!?;\n]+|,?\s+(?:and|also|plus|i|oraz|a także|a takze|albo)\s+|,\s+(?=\w+\s+\w+)", re.IGNORECASE)
+
+
+def clauses(text: str) -> list[str]:
+    """A message's questions one by one: "Hi! Do you repair e-bikes, and how much is a chain?" is two."""
+    return [part.strip() for part in CLAUSE.split(text) if part and part.strip()]
+
+
 @dataclass(frozen=True)
 class Concept:
     """One word of the question: its stem and correction, its synonyms' stems (searched as prefixes), and
@@ -121,12 +136,19 @@ class Concept:
     synonyms: tuple[str, ...]
     weight: float
 
+    def share(self, title: set[str], body: set[str]) -> float:
+        """1 when the entry holds the word itself, SYNONYM_SHARE when only a synonym, else 0."""
+        held = title | body
+        if any(matches(word, stem) for stem in self.stems for word in held):
+            return 1.0
+        return SYNONYM_SHARE if any(matches(word, stem) for stem in self.synonyms for word in held) else 0.0
+
     def score(self, title: set[str], body: set[str]) -> float:
         """An entry's score for this word, from the words its title and body hold (the backends rank alike):
         the word itself counts fully, a synonym SYNONYM_SHARE of it, and a title hit TITLE_BONUS more."""
 
         def holds(held: set[str], stems: tuple[str, ...]) -> bool:
-            return any(word.startswith(stem) for stem in stems for word in held)
+            return any(matches(word, stem) for stem in stems for word in held)
 
         own = holds(title, self.stems) or holds(body, self.stems)
         share = 1.0 if own else SYNONYM_SHARE if holds(title, self.synonyms) or holds(body, self.synonyms) else 0.0
@@ -149,6 +171,14 @@ class Terms:
 
     def __bool__(self) -> bool:
         return bool(self.stems)
+
+    def relevance(self, title: str, body: str) -> float:
+        """The share of the question's weight an entry holds (0 to 1): how much of the question it is about."""
+        total = sum(concept.weight for concept in self.concepts)
+        if not total:
+            return 0.0
+        held_title, held_body = set(words(title)), set(words(body))
+        return sum(concept.weight * concept.share(held_title, held_body) for concept in self.concepts) / total
 
 
 class Vocabulary:
@@ -183,7 +213,7 @@ class Vocabulary:
     def weight(self, stems: tuple[str, ...]) -> float:
         holding: set[int] = set()
         for prefix in stems:
-            for word in self._starting(prefix):
+            for word in self._starting(prefix) if len(prefix) >= PREFIX_FROM else [prefix] * (prefix in self._holders):
                 holding |= self._holders[word]
         return math.log(1 + self.entries / (1 + len(holding)))
 
