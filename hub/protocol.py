@@ -277,6 +277,13 @@ class Ready(_ServerFrame, tag="ready"):
     seq: int
 
 
+class Source(Struct, frozen=True, omit_defaults=True):
+    """Where an AI reply's answer came from: a knowledge entry's title and link."""
+
+    title: str
+    url: str | None = None
+
+
 class Message(_ServerFrame, tag="message"):
     """A durable message: the only frame with a ``seq``."""
 
@@ -290,6 +297,7 @@ class Message(_ServerFrame, tag="message"):
     author: str | None = None
     replies_to: int | None = None  # an AI reply: the newest seq it took into account
     event: str | None = None  # a system message: what happened (handoff_requested, takeover, handback, close)
+    sources: list[Source] | None = None  # an AI reply: the knowledge entries it answered from
 
 
 class Token(_ServerFrame, tag="token"):
@@ -496,7 +504,14 @@ def message_frame(message: StoredMessage) -> Message:
         author=meta.get("author"),
         replies_to=meta.get("replies_to"),
         event=meta.get("event"),
+        sources=_sources(meta.get("sources")),
     )
+
+
+def _sources(stored: object) -> list[Source] | None:
+    if not isinstance(stored, list) or not stored:
+        return None
+    return [Source(str(item.get("title", "")), item.get("url")) for item in stored if isinstance(item, dict)]
 
 
 def preview(message: StoredMessage) -> Preview:

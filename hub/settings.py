@@ -55,6 +55,7 @@ class Settings:
     ws_per_message_deflate: bool = False
     database_timeout_s: float = 10.0
     knowledge_timeout_s: float = 1.0
+    ai_prompt_tokens: int = 3000
     shutdown_grace_s: float = 10.0
     reply_lease_s: float = 6.0
     takeover_lock_ttl_s: float = 15.0
@@ -221,6 +222,9 @@ class Settings:
         database_timeout = number("HUB_DATABASE_TIMEOUT_S", 0.2, 600)
         if database_timeout is not None:
             values["database_timeout_s"] = database_timeout
+        prompt_tokens = integer("HUB_AI_PROMPT_TOKENS", 500, 1_000_000)
+        if prompt_tokens is not None:
+            values["ai_prompt_tokens"] = prompt_tokens
         knowledge_timeout = number("HUB_KNOWLEDGE_TIMEOUT_S", 0.05, 60)
         if knowledge_timeout is not None:
             values["knowledge_timeout_s"] = knowledge_timeout

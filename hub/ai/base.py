@@ -54,6 +54,7 @@ class ReplyRequest:
     passages: tuple[Passage, ...] = ()  # the tenant's knowledge found for the visitor's question, best first
     language: str = "en"  # the visitor's language (en, pl): hub.knowledge.language
     greeting_language: str = "en"  # the language ``greeting`` is written in
+    office_hours: str | None = None  # as the tenant states them (its config's ``officeHours``), when it does
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,15 @@ class PersonWanted:
     note: str | None = None
 
 
-Delta = str | PersonWanted
+@dataclass(frozen=True)
+class Cited:
+    """Yielded by a provider's stream after the text: the passages the reply used, stored with it as its
+    sources and shown as links under it."""
+
+    passages: tuple[Passage, ...]
+
+
+Delta = str | PersonWanted | Cited
 
 
 class AIProvider(ABC):

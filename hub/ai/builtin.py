@@ -15,7 +15,7 @@ import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from hub.ai.base import AIProvider, ChatTurn, Delta, Passage, PersonWanted, ReplyRequest
+from hub.ai.base import AIProvider, ChatTurn, Cited, Delta, Passage, PersonWanted, ReplyRequest
 from hub.i18n import translations
 from hub.knowledge.text import STOPWORDS, fold, stem
 
@@ -49,6 +49,7 @@ SMALL_TALK = GREETINGS | THANKS | GOODBYES | WHO | YES | {"you", "are", "there",
 class Reply:
     text: str
     wants_person: bool = False
+    sources: tuple[Passage, ...] = ()  # the knowledge entries the text quotes
 
 
 class BuiltinResponder(AIProvider):
@@ -61,12 +62,15 @@ class BuiltinResponder(AIProvider):
 
     async def stream(self, request: ReplyRequest) -> AsyncIterator[Delta]:
         delay = self.settings.ai_token_delay_ms / 1000
-        text, wants_person = self.answer(request)
+        reply = compose(request)
+        text, wants_person = reply.text, reply.wants_person
         words = text.split(" ")
         for position, word in enumerate(words):
             if delay:
                 await asyncio.sleep(delay)
             yield word if position == len(words) - 1 else word + " "
+        if reply.sources:
+            yield Cited(reply.sources)
         if wants_person:
             yield PersonWanted("the visitor asked for a person")
 
@@ -89,13 +93,13 @@ def compose(request: ReplyRequest) -> Reply:
     parts: list[str] = []
     passage = _best_passage(request)
     if passage is not None:
-        parts.append(_quote(passage, gettext))
+        parts.append(_quote(passage))
     if request.plans and words & PRICING_WORDS:
         parts.append(_pricebook(request))
     if not parts and (faq := _faq_answer(request, words)) is not None:
         parts.append(faq)
     if parts:
-        return Reply("\n\n".join(parts))
+        return Reply("\n\n".join(parts), sources=(passage,) if passage is not None else ())
     if content - PRICING_WORDS or (content and not request.plans):
         return Reply(
             gettext(
@@ -134,12 +138,11 @@ def _best_passage(request: ReplyRequest) -> Passage | None:
     return best if best is not None and best.relevance >= MIN_RELEVANCE else None
 
 
-def _quote(passage: Passage, gettext: Callable[[str], str]) -> str:
+def _quote(passage: Passage) -> str:
+    """The entry's text (its link comes with the reply's sources, shown under it)."""
     text = _plain(passage.body)
     if len(text) > ANSWER_CHARS:
         text = text[:ANSWER_CHARS].rsplit(" ", 1)[0] + "…"
-    if passage.url:
-        text += "\n" + gettext("More: %(url)s") % {"url": passage.url}
     return text
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.ai.base import AIError, AIProvider, ChatTurn, FaqItem, Passage, PersonWanted, ReplyRequest
+from hub.ai.base import AIError, AIProvider, ChatTurn, Cited, FaqItem, Passage, PersonWanted, ReplyRequest
 from hub.broker.base import Broker
 from hub.chat.fanout import Fanout
 from hub.chat.handoffs import Handoffs
@@ -144,6 +144,7 @@ def reply_request(
         passages=passages,
         language=language,
         greeting_language=detect_language([str(greeting)], widget_language(tenant)),
+        office_hours=str(tenant.config["officeHours"]) if tenant.config.get("officeHours") else None,
     )
 
 
@@ -411,11 +412,14 @@ class ReplyRunner:
         parts: list[str] = []
         wanted: PersonWanted | None = None  # the provider hands the visitor to a person
         # replies_to: the newest message the reply took into account; first_token_ms (analytics) from the question
-        timing: dict[str, int] = {"replies_to": replies_to}
+        timing: dict[str, Any] = {"replies_to": replies_to}
         try:
             async for delta in self.ai.stream(request):
                 if isinstance(delta, PersonWanted):
                     wanted = delta
+                    continue
+                if isinstance(delta, Cited):  # stored with the reply, sent in its message frame
+                    timing["sources"] = [{"title": p.title, "url": p.url} for p in delta.passages]
                     continue
                 if not parts:
                     timing["first_token_ms"] = int((datetime.now(UTC) - asked_at).total_seconds() * 1000)
