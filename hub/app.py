@@ -26,6 +26,7 @@ from hub.node import Node
 from hub.pages import templates
 from hub.portal import (
     analytics_page,
+    knowledge_page,
     login_page,
     personas_page,
     plan_page,
@@ -102,6 +103,7 @@ def create_app(
         Route("/portal/login", login_page, methods=["GET"]),
         Route("/portal/widget", widget_setup, methods=["GET"]),
         Route("/portal/personas", personas_page, methods=["GET"]),
+        Route("/portal/knowledge", knowledge_page, methods=["GET"]),
         Route("/portal/plan", plan_page, methods=["GET"]),
         Route("/portal/webhooks", webhooks_page, methods=["GET"]),
         Route("/portal/analytics", analytics_page, methods=["GET"]),

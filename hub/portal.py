@@ -9,11 +9,20 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from hub.auth.permissions import PERSONAS_MANAGE, USERS_MANAGE, WEBHOOKS_MANAGE, WIDGET_MANAGE, Principal
+from hub.auth.permissions import (
+    KNOWLEDGE_MANAGE,
+    PERSONAS_MANAGE,
+    USERS_MANAGE,
+    WEBHOOKS_MANAGE,
+    WIDGET_MANAGE,
+    Principal,
+)
 from hub.auth.request import optional_principal
 from hub.errors import HubError, NotFound
+from hub.i18n import autonym
 from hub.node import Services
 from hub.pages import translator
+from hub.store import knowledge as knowledge_store
 from hub.store.analytics import conversation_metrics
 from hub.store.credits import this_month
 from hub.store.personas import list_personas
@@ -87,6 +96,23 @@ async def personas_page(request: Request) -> Response:
     }
     pages: Jinja2Templates = request.state.templates
     return pages.TemplateResponse(request, "personas.html", context)
+
+
+async def knowledge_page(request: Request) -> Response:
+    services: Services = request.state.services
+    principal = await _portal_principal(request, KNOWLEDGE_MANAGE)
+    if isinstance(principal, Response):
+        return principal
+    async with services.engine.connect() as connection:
+        entries = await knowledge_store.list_entries(connection, principal.tenant_id)
+    context = {
+        "principal": principal,
+        "tenant": await services.tenants.get(principal.tenant_id),
+        "entries": entries,
+        "languages_named": {code: autonym(code) for code in knowledge_store.LANGUAGES},
+    }
+    pages: Jinja2Templates = request.state.templates
+    return pages.TemplateResponse(request, "knowledge.html", context, headers={"Cache-Control": "no-store"})
 
 
 async def plan_page(request: Request) -> Response:
