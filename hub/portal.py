@@ -4,11 +4,14 @@ Each template names its own title; hub.pages renders them in the visitor's langu
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from hub.api.knowledge import UNANSWERED_DAYS, UNANSWERED_GROUPS
 from hub.auth.permissions import (
     KNOWLEDGE_MANAGE,
     PERSONAS_MANAGE,
@@ -103,12 +106,16 @@ async def knowledge_page(request: Request) -> Response:
     principal = await _portal_principal(request, KNOWLEDGE_MANAGE)
     if isinstance(principal, Response):
         return principal
+    since = datetime.now(UTC) - timedelta(days=UNANSWERED_DAYS)
     async with services.engine.connect() as connection:
         entries = await knowledge_store.list_entries(connection, principal.tenant_id)
+        groups = await knowledge_store.unanswered_groups(connection, principal.tenant_id, since, UNANSWERED_GROUPS)
+        answers = [await knowledge_store.agent_answer(connection, principal.tenant_id, g.session_id) for g in groups]
     context = {
         "principal": principal,
         "tenant": await services.tenants.get(principal.tenant_id),
         "entries": entries,
+        "unanswered": list(zip(groups, answers, strict=True)),
         "languages_named": {code: autonym(code) for code in knowledge_store.LANGUAGES},
     }
     pages: Jinja2Templates = request.state.templates

@@ -128,6 +128,15 @@
           });
       });
     });
+    document.querySelectorAll("button.from-question").forEach(function (button) {
+      button.addEventListener("click", function () {
+        reset();
+        field("entry-title").value = button.dataset.question;
+        field("entry-body").value = button.dataset.answer || "";
+        field("entry-title").scrollIntoView({ block: "center" });
+        field("entry-body").focus();
+      });
+    });
     document.querySelectorAll("button.delete-entry").forEach(function (button) {
       button.addEventListener("click", function () {
         send("DELETE", "/api/knowledge/" + encodeURIComponent(button.dataset.entry))

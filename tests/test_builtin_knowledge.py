@@ -113,3 +113,33 @@ def test_compose_answers_each_part_of_a_message_and_never_quotes_a_weak_match() 
     assert "not sure" in compose(request("Hello, I need help with my order", weak)).text
     assert compose(request("hello")).text == "Hi! I'm Bob."
     assert compose(request("Can I talk to a person?", strong)).wants_person
+
+
+async def test_what_bob_could_not_answer_is_listed_grouped_with_the_teams_answer(hub: RunningHub) -> None:
+    tenant_id = await tenant_with(hub, EBIKES)
+    other_id = await tenant_with(hub)
+    sessions = []
+    for question in ("Do you sell helmets?", "do you sell a helmet", "Hi! Do you repair e-bikes?", "hello", "thanks"):
+        async with visitor(hub.ws, tenant_id) as client:
+            await client.say(question)
+            await client.ai_reply()
+            sessions.append(client.ready["session_id"])
+    async with visitor(hub.ws, tenant_id) as client:
+        await client.say("Can I talk to a human?")
+        await client.until(handoff_message, timeout=10)
+    async with visitor(hub.ws, tenant_id) as client:
+        await client.say("Where can I park?")
+        await client.ai_reply()
+        await client.say("yes")  # accepts the offered person: the question ended with a person
+        await client.until(handoff_message, timeout=10)
+    async with await client_for(hub, tenant_id) as portal:
+        answered = await portal.post("/api/chat/message", json={"session_id": sessions[1], "message": "Yes: $30."})
+        assert answered.status_code == 200
+        listed = (await portal.get("/api/knowledge/unanswered")).json()["questions"]
+    assert [(q["question"], q["count"], q["reason"]) for q in listed] == [
+        ("do you sell a helmet", 2, "no_knowledge"),
+        ("Where can I park?", 1, "no_knowledge"),
+    ], "answered questions, greetings, thanks and bare requests for a person are not listed"
+    assert listed[0]["answer"] == "Yes: $30." and listed[1]["answer"] is None
+    async with await client_for(hub, other_id) as other:
+        assert (await other.get("/api/knowledge/unanswered")).json() == {"questions": []}

@@ -213,6 +213,9 @@ async def test_owner_adds_edits_imports_and_deletes_knowledge_and_bob_answers_fr
     hours.write_text("# Opening hours\n\nWe are open **9 to 5**, Monday to Friday.\n")
     faq = tmp_path / "faq.csv"
     faq.write_text("title,body,language\nWysyłka,Wysyłamy w 24 godziny.,pl\n")
+    async with visitor(hub.ws, tenant.id) as client:
+        await client.say("Do you sell helmets?")
+        await client.ai_reply()
     async with chromium() as browser:
         page = await browser.new_page()
         errors: list[str] = []
@@ -224,6 +227,11 @@ async def test_owner_adds_edits_imports_and_deletes_knowledge_and_bob_answers_fr
         await expect(page.get_by_role("heading", name="Widget Setup")).to_be_visible()
         await page.get_by_role("link", name="Knowledge").click()
         await expect(page.locator("#no-entries")).to_be_visible()
+        helmets = page.locator("#unanswered tbody tr", has_text="Do you sell helmets?")
+        await expect(helmets).to_contain_text("1\u00d7")  # asked once
+        await helmets.get_by_role("button", name="Add an entry").click()
+        await expect(page.get_by_label("Title")).to_have_value("Do you sell helmets?")
+        await expect(page.get_by_label("Answer (Markdown)")).to_be_focused()
 
         await page.get_by_label("Title").fill("Electric bikes")
         await page.get_by_label("Answer (Markdown)").fill("We repair e-bikes.")

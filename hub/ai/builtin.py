@@ -17,10 +17,9 @@ from dataclasses import dataclass
 
 from hub.ai.base import AIProvider, ChatTurn, Cited, Delta, Passage, PersonWanted, ReplyRequest
 from hub.i18n import translations
-from hub.knowledge.text import STOPWORDS, fold, stem
+from hub.knowledge.text import KNOWN, STOPWORDS, fold, stem
 
 WORD = re.compile(r"[\w']+", re.UNICODE)
-MIN_RELEVANCE = 0.5  # a passage holding less of the question's words is not taken for its answer
 ANSWER_CHARS = 700  # the built-in quotes at most this much of an entry (the link has the rest)
 
 GREETINGS = frozenset({"hi", "hello", "hey", "hej", "hejka", "czesc", "witam", "witaj", "morning", "evening", "dzien",
@@ -135,7 +134,7 @@ def _offered_person(history: tuple[ChatTurn, ...]) -> bool:
 
 def _best_passage(request: ReplyRequest) -> Passage | None:
     best = request.passages[0] if request.passages else None
-    return best if best is not None and best.relevance >= MIN_RELEVANCE else None
+    return best if best is not None and best.relevance >= KNOWN else None
 
 
 def _quote(passage: Passage) -> str:

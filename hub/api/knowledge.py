@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -100,6 +101,23 @@ class KnowledgeList(msgspec.Struct):
     entries: list[KnowledgeEntry]
 
 
+class UnansweredQuestion(msgspec.Struct, kw_only=True):
+    question: Annotated[str, Meta(description="The latest wording of these similar questions.")]
+    count: Annotated[int, Meta(description="How often they were asked in the last 30 days.")]
+    reason: Annotated[
+        Literal["no_knowledge", "handoff"],
+        Meta(description="The latest time: answered without matching knowledge, or it ended with a person."),
+    ]
+    last_asked_at: Timestamp
+    answer: Annotated[
+        str | None, Meta(description="What a person from the team first wrote in that conversation, if anyone did.")
+    ] = None
+
+
+class UnansweredList(msgspec.Struct):
+    questions: list[UnansweredQuestion]
+
+
 class KnowledgePath(msgspec.Struct):
     entry_id: PathId
 
@@ -138,6 +156,34 @@ async def list_all(request: Request) -> Response:
     async with services.engine.connect() as connection:
         found = await store.list_entries(connection, tenant.id)
     return StructResponse(KnowledgeList([KnowledgeEntry.of(entry) for entry in found]))
+
+
+UNANSWERED_DAYS = 30
+UNANSWERED_GROUPS = 20
+
+
+async def unanswered(request: Request) -> Response:
+    """The questions Bob could not answer, grouped by similar wording, most asked first."""
+    services: Services = request.state.services
+    tenant = await managed_tenant(request, services, KNOWLEDGE_MANAGE)
+    since = datetime.now(UTC) - timedelta(days=UNANSWERED_DAYS)
+    async with services.engine.connect() as connection:
+        groups = await store.unanswered_groups(connection, tenant.id, since, UNANSWERED_GROUPS)
+        answers = [await store.agent_answer(connection, tenant.id, group.session_id) for group in groups]
+    return StructResponse(
+        UnansweredList(
+            [
+                UnansweredQuestion(
+                    question=group.question,
+                    count=group.count,
+                    reason=group.reason,  # type: ignore[arg-type]  # stored as one of the two
+                    last_asked_at=group.last_asked_at.isoformat(),
+                    answer=answer,
+                )
+                for group, answer in zip(groups, answers, strict=True)
+            ]
+        )
+    )
 
 
 async def create(request: Request) -> Response:

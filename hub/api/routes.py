@@ -448,6 +448,20 @@ API: tuple[Operation, ...] = (
         query=ManagedQuery,
     ),
     Operation(
+        "/api/knowledge/unanswered",
+        "GET",
+        knowledge.unanswered,
+        "knowledge",
+        "What Bob could not answer: questions of the last 30 days, grouped by similar wording, most asked first",
+        {200: Reply("Up to 20 groups.", knowledge.UnansweredList)},
+        MANAGE_ERRORS,
+        description="A visitor's question is kept when the AI answered it with no matching knowledge entry, or "
+        "when it ended in a request for a person (greetings, thanks and bare requests for a person are not "
+        "questions). Each group has its latest wording and what a person from the team first wrote in that "
+        "conversation: the portal turns it into a new entry.",
+        query=ManagedQuery,
+    ),
+    Operation(
         "/api/knowledge/{entry_id}",
         "GET",
         knowledge.read,

@@ -33,6 +33,7 @@ from hub.errors import Unavailable
 from hub.keys import Keys
 from hub.knowledge import Passage as KnowledgePassage
 from hub.knowledge.language import detect_language
+from hub.knowledge.text import KNOWN, grouping
 from hub.plans import Pricebook
 from hub.protocol import (
     CancelReply,
@@ -45,6 +46,7 @@ from hub.protocol import (
     decode_node_frame,
     encode,
 )
+from hub.store.knowledge import record_unanswered
 from hub.store.models import StoredMessage, Tenant
 from hub.store.personas import Persona, default_system_prompt
 from hub.store.transcript import get_session, message_stored, reply_context
@@ -391,10 +393,30 @@ class ReplyRunner:
         replies_to = history[-1].seq
         await self._lease(tenant.id, session_id, message_id)
         try:
-            await self._stream(tenant, session_id, request, message_id, questions[-1].created_at, replies_to)
+            handed = await self._stream(tenant, session_id, request, message_id, questions[-1].created_at, replies_to)
         finally:
             await self._lease(tenant.id, session_id, None)
+        await self._note_unanswered(tenant.id, session_id, questions[-1].text, passages, handed)
         return True
+
+    async def _note_unanswered(
+        self, tenant_id: str, session_id: str, question: str, passages: tuple[Passage, ...], handed: bool
+    ) -> None:
+        """Keep a question the knowledge did not answer, or that ended with a person, for the portal's list of
+        what Bob could not answer (small talk and bare requests for a person are not questions)."""
+        if self.knowledge is None or not (grouped := grouping(question)):
+            return
+        if handed:
+            reason = "handoff"
+        elif not any(passage.relevance >= KNOWN for passage in passages):
+            reason = "no_knowledge"
+        else:
+            return
+        try:
+            async with self.engine.begin() as connection:
+                await record_unanswered(connection, tenant_id, session_id, question, grouped, reason)
+        except Exception as exc:  # a lost note is logged; the conversation goes on
+            logger.warning("could not note an unanswered question of session %s: %s", session_id, exc)
 
     async def _stream(
         self,
@@ -404,7 +426,8 @@ class ReplyRunner:
         message_id: str,
         asked_at: datetime,
         replies_to: int,
-    ) -> None:
+    ) -> bool:
+        """Stream and store one reply; True when it handed the visitor to a person."""
         buffer = self.keys.stream_buffer(tenant.id, session_id)
         self.publisher.session(tenant.id, session_id, 0, AI_TYPING)
         self.buffers.buffer_clear(buffer)
@@ -451,7 +474,7 @@ class ReplyRunner:
             self.buffers.buffer_clear(buffer)
             self.publisher.session(tenant.id, session_id, 0, AI_FAILED)
             await self.chat.post(tenant.id, session_id, "system", AI_UNAVAILABLE, meta={"reason": "ai_unavailable"})
-            return
+            return False
         if not parts:
             pass  # only the request for a person: the hub's own message tells the visitor
         elif await self._store_reply(tenant.id, session_id, "".join(parts), timing, message_id):
@@ -461,6 +484,7 @@ class ReplyRunner:
         self.buffers.buffer_clear(buffer)
         if wanted is not None:
             await self.handoffs.request(tenant.id, session_id, "ai", wanted.note)
+        return wanted is not None
 
     async def _store_reply(
         self, tenant_id: str, session_id: str, text: str, meta: dict[str, Any] | None, message_id: str

@@ -245,3 +245,25 @@ def terms(question: str, vocabulary: Vocabulary | None = None) -> Terms:
         concepts.append(Concept(own, synonyms, weight))
     stems = tuple(dict.fromkeys(stem for concept in concepts for stem in concept.stems + concept.synonyms))
     return Terms(stems=stems, words=tuple(chosen), concepts=tuple(concepts))
+
+
+KNOWN = 0.5  # a passage holding at least this share of the question answers it (Terms.relevance)
+# Asking for a person is not a question the knowledge should answer: left out of a question's grouping.
+PERSON_WORDS = frozenset(
+    {
+        "human", "person", "agent", "someone", "people", "operator", "representative", "staff", "talk", "speak",
+        "czlowiek", "czlowiekiem", "konsultant", "konsultantem", "konsultanta", "osoba", "osoby", "osobe",
+        "pracownik", "pracownikiem", "pracownika", "rozmawiac", "porozmawiac", "pogadac",
+    }
+)  # fmt: skip
+PERSON_STEMS = frozenset(stem(word) for word in PERSON_WORDS)
+
+
+def grouping(question: str) -> str:
+    """Similar wordings of one question share this: its words' stems, sorted ("" for small talk)."""
+    stems = {
+        stem(word)
+        for word in words(question)
+        if word not in STOPWORDS and len(word) > 1 and not word.isdigit() and stem(word) not in PERSON_STEMS
+    }
+    return " ".join(sorted(stems))[:200]

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.store.tables import knowledge
+from hub.store.tables import knowledge, messages, unanswered
 
 TITLE_CHARS = 200
 BODY_CHARS = 20_000
@@ -104,3 +104,79 @@ async def vocabulary(connection: AsyncConnection, tenant_id: str) -> list[tuple[
         knowledge.c.tenant_id == tenant_id, knowledge.c.enabled.is_(True)
     )
     return [(row.title, row.body) for row in await connection.execute(query)]
+
+
+QUESTION_CHARS = 500
+
+
+@dataclass(frozen=True)
+class UnansweredGroup:
+    """Similar questions (one ``grouping``): how often they were asked, the latest wording and session."""
+
+    grouping: str
+    count: int
+    question: str
+    session_id: str
+    reason: str
+    last_asked_at: datetime
+
+
+async def record_unanswered(
+    connection: AsyncConnection, tenant_id: str, session_id: str, question: str, grouping: str, reason: str
+) -> None:
+    await connection.execute(
+        unanswered.insert().values(
+            id=str(uuid.uuid4()),
+            tenant_id=tenant_id,
+            session_id=session_id,
+            question=question.strip()[:QUESTION_CHARS],
+            grouping=grouping[:200],
+            reason=reason,
+            asked_at=datetime.now(UTC),
+        )
+    )
+
+
+async def unanswered_groups(
+    connection: AsyncConnection, tenant_id: str, since: datetime, limit: int
+) -> list[UnansweredGroup]:
+    """The most asked groups since ``since``, most asked first, each with its latest question."""
+    counted = (
+        select(
+            unanswered.c.grouping,
+            func.count().label("asked"),
+            func.max(unanswered.c.asked_at).label("last_asked_at"),
+        )
+        .where(unanswered.c.tenant_id == tenant_id, unanswered.c.asked_at >= since)
+        .group_by(unanswered.c.grouping)
+        .order_by(func.count().desc(), func.max(unanswered.c.asked_at).desc())
+        .limit(limit)
+    )
+    groups = list(await connection.execute(counted))
+    found = []
+    for group in groups:
+        latest = (
+            await connection.execute(
+                select(unanswered.c.question, unanswered.c.session_id, unanswered.c.reason)
+                .where(unanswered.c.tenant_id == tenant_id, unanswered.c.grouping == group.grouping)
+                .order_by(unanswered.c.asked_at.desc())
+                .limit(1)
+            )
+        ).one()
+        found.append(
+            UnansweredGroup(
+                group.grouping, int(group.asked), latest.question, latest.session_id, latest.reason, group.last_asked_at
+            )
+        )
+    return found
+
+
+async def agent_answer(connection: AsyncConnection, tenant_id: str, session_id: str) -> str | None:
+    """What a person from the team first wrote in the session: the answer the AI did not have."""
+    query = (
+        select(messages.c.text)
+        .where(messages.c.tenant_id == tenant_id, messages.c.session_id == session_id, messages.c.role == "agent")
+        .order_by(messages.c.seq)
+        .limit(1)
+    )
+    return (await connection.execute(query)).scalar()

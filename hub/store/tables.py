@@ -229,3 +229,19 @@ knowledge = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     Index("ix_knowledge_tenant", "tenant_id", "updated_at"),
 )
+
+# Questions the AI answered without matching knowledge, or that ended in a request for a person: what the
+# business could add to its knowledge. ``grouping`` is the question's words as sorted stems (similar
+# wordings share it).
+unanswered = Table(
+    "unanswered",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id"), nullable=False),
+    Column("session_id", String(64), nullable=False),
+    Column("question", String(500), nullable=False),
+    Column("grouping", String(200), nullable=False),
+    Column("reason", String(20), nullable=False),  # no_knowledge | handoff
+    Column("asked_at", UTCDateTime(), nullable=False),
+    Index("ix_unanswered_tenant_asked", "tenant_id", "asked_at"),
+)

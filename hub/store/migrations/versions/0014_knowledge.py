@@ -1,4 +1,5 @@
-"""Knowledge: the entries a tenant's AI answers from, with each backend's own full-text index.
+"""Knowledge: the entries a tenant's AI answers from, with each backend's own full-text index, and the
+questions it could not answer from them (``unanswered``).
 
 SQLite: ``knowledge_fts``, an FTS5 table (``unicode61 remove_diacritics 2``, prefix indexes for the stem
 prefixes retrieval asks for) kept by triggers; its ``tenant`` column holds one token per tenant, so a
@@ -59,6 +60,17 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_knowledge_tenant", "knowledge", ["tenant_id", "updated_at"])
+    op.create_table(
+        "unanswered",
+        sa.Column("id", sa.String(36), primary_key=True),
+        sa.Column("tenant_id", sa.String(36), sa.ForeignKey("tenants.id"), nullable=False),
+        sa.Column("session_id", sa.String(64), nullable=False),
+        sa.Column("question", sa.String(500), nullable=False),
+        sa.Column("grouping", sa.String(200), nullable=False),
+        sa.Column("reason", sa.String(20), nullable=False),
+        sa.Column("asked_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_unanswered_tenant_asked", "unanswered", ["tenant_id", "asked_at"])
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
             "CREATE FUNCTION hub_fold(value text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS "
@@ -91,6 +103,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_unanswered_tenant_asked", "unanswered")
+    op.drop_table("unanswered")
     if op.get_bind().dialect.name == "postgresql":
         op.drop_table("knowledge")
         op.execute("DROP FUNCTION hub_fold(text)")
