@@ -195,6 +195,9 @@ class Vocabulary:
         self._holders = holders
         self._sorted = sorted(holders)
         self.words = frozenset(word for word in holders if len(word) >= 3)
+        self._by_initial: dict[str, list[str]] = {}
+        for known in sorted(self.words):
+            self._by_initial.setdefault(known[0], []).append(known)
 
     def _starting(self, prefix: str) -> list[str]:
         first = bisect.bisect_left(self._sorted, prefix)
@@ -207,7 +210,10 @@ class Vocabulary:
     def correct(self, word: str) -> str | None:
         if len(word) < 4 or self.known(word):
             return None
-        found = difflib.get_close_matches(word, sorted(self.words), n=1, cutoff=0.8)
+        # Candidates share the first letter and are within two letters of the length: a typo rarely changes
+        # those, and difflib over the whole vocabulary would cost milliseconds per word.
+        candidates = [known for known in self._by_initial.get(word[0], ()) if abs(len(known) - len(word)) <= 2]
+        found = difflib.get_close_matches(word, candidates, n=1, cutoff=0.8)
         return found[0] if found else None
 
     def weight(self, stems: tuple[str, ...]) -> float:
