@@ -58,6 +58,7 @@ logger = logging.getLogger(__name__)
 # Refreshed by every token: a reply whose node died mid-stream is forgotten half a minute later.
 STREAM_BUFFER_TTL_S = 30
 HISTORY_TURNS = 30
+NOTE_TIMEOUT_S = 2.0  # noting a question the knowledge did not answer never holds the next reply longer
 CREDITS_EXHAUSTED = (
     "Our AI assistant is not available right now, so a person from the team will answer you here. Please stay with us."
 )
@@ -413,9 +414,9 @@ class ReplyRunner:
         else:
             return
         try:
-            async with self.engine.begin() as connection:
+            async with asyncio.timeout(NOTE_TIMEOUT_S), self.engine.begin() as connection:
                 await record_unanswered(connection, tenant_id, session_id, question, grouped, reason)
-        except Exception as exc:  # a lost note is logged; the conversation goes on
+        except Exception as exc:  # a lost note (the store away or slow) is logged; the conversation goes on
             logger.warning("could not note an unanswered question of session %s: %s", session_id, exc)
 
     async def _stream(
