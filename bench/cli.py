@@ -19,13 +19,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import bench
-from bench import durable, gcwatch, handoff, idle, soak, tokens
+from bench import durable, gcwatch, handoff, idle, knowledge, soak, tokens
 from bench.report import ScenarioResult, markdown_table, table, wait_for_quiet
 from bench.services import LAYOUTS, BenchEnv, Layout, cpu_model, raise_fd_limit
 
-SCENARIOS = ("tokens", "durable", "idle", "handoff", "soak")
+SCENARIOS = ("tokens", "durable", "idle", "handoff", "knowledge", "soak")
 # The soak holds its load for half an hour: it runs when asked for by name.
-DEFAULT_SCENARIOS = ("tokens", "durable", "idle", "handoff")
+DEFAULT_SCENARIOS = ("tokens", "durable", "idle", "handoff", "knowledge")
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class Plan:
     idle: idle.IdleConfig
     handoff: handoff.HandoffConfig
     soak: soak.SoakConfig
+    quick: bool
 
 
 def plan(quick: bool, args: argparse.Namespace) -> Plan:
@@ -67,7 +68,7 @@ def plan(quick: bool, args: argparse.Namespace) -> Plan:
         handoff_config.streaming = args.handoff_streaming
     if args.idle_workers:
         idle_config.node_workers = args.idle_workers
-    return Plan(token_config, durable_config, idle_config, handoff_config, soak_config)
+    return Plan(token_config, durable_config, idle_config, handoff_config, soak_config, quick)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -139,6 +140,8 @@ async def _scenario(name: str, env: BenchEnv, config: Plan, fd_limit: int) -> Sc
         return await handoff.run(env, config.handoff)
     if name == "soak":
         return await soak.run(env, config.soak)
+    if name == "knowledge":
+        return await knowledge.run(env, knowledge.QUICK_ROUNDS if config.quick else knowledge.ROUNDS)
     return await idle.run(env, config.idle, fd_limit)
 
 

@@ -17,10 +17,12 @@ from uvicorn.config import LOGGING_CONFIG
 
 from hub.accounts import add_account, new_account, open_tenant
 from hub.auth.passwords import Passwords
+from hub.demo_knowledge import DEMO_KNOWLEDGE
 from hub.errors import HubError, InvalidInput
 from hub.logs import configure
 from hub.push.vapid import generate as generate_vapid_keys
 from hub.settings import Settings, SettingsError
+from hub.store import knowledge
 from hub.store.database import migrate_database, open_engine
 from hub.store.tenants import get_tenant_by_business_id
 from hub.store.users import find_user
@@ -217,6 +219,13 @@ async def _ensure_demo(settings: Settings) -> list[dict[str, Any]]:
                         await create_widget_key(connection, tenant.id, tenant.origins)
                     if account is not None:
                         await add_account(connection, tenant.id, account)
+            async with engine.begin() as connection:  # a demo tenant without knowledge gets the demo's
+                if not await knowledge.count_entries(connection, tenant.id):
+                    rows = [
+                        {"title": title, "body": body, "url": url, "language": language, "enabled": True}
+                        for language, title, body, url in DEMO_KNOWLEDGE.get(tenant.business_id, ())
+                    ]
+                    await knowledge.insert_entries(connection, tenant.id, rows)
             made.append(
                 {
                     "uuid": tenant.id,

@@ -60,6 +60,12 @@ class Keys:
         """Platform-wide (the pricebook belongs to no tenant): "a new version was published, reload it"."""
         return f"{self.prefix}:pricebook"
 
+    def knowledge_channel(self) -> str:
+        """Platform-wide like the pricebook's: "this tenant's knowledge changed, drop your cache of it". The
+        frame names the tenant and carries nothing of its knowledge; one channel serves every tenant, so a
+        node need not subscribe per tenant it has cached."""
+        return f"{self.prefix}:knowledge"
+
     def liveness_channel(self, node_id: str) -> str:
         """Channel a node's subscriber publishes to itself to prove it still hears Redis."""
         return f"{self.prefix}:node:{node_id}:alive"

@@ -40,6 +40,7 @@ from hub.chat.replies import ReplyRunner
 from hub.chat.service import ChatService
 from hub.coord import Coordinator, coordinator_for
 from hub.keys import Keys
+from hub.knowledge import KnowledgeBase
 from hub.mail import Mailer, mailer_from_settings
 from hub.metrics import Metrics
 from hub.office_hours import Clock, utc_now
@@ -83,6 +84,7 @@ class Services:
     presence: Presence
     availability: Availability
     followups: Followups
+    knowledge: KnowledgeBase
     sockets: set[object]
     metrics: Metrics
     forget_tenant: Callable[[str], None]  # a tenant's settings changed: drop what this node cached of it
@@ -121,6 +123,7 @@ class Node:
     metrics: Metrics
     availability: Availability
     followups: Followups
+    knowledge: KnowledgeBase
     _stack: AsyncExitStack
     widget_bundles: BundleCache = field(default_factory=BundleCache)
     sockets: set[object] = field(default_factory=set)
@@ -169,6 +172,9 @@ class Node:
             pricebook = LivePricebook(engine, fanout, keys)
             stack.push_async_callback(pricebook.stop)
             await pricebook.start()
+            knowledge = KnowledgeBase(engine, fanout, keys, settings.knowledge_timeout_s)
+            stack.push_async_callback(knowledge.stop)
+            await knowledge.start()
             meter = TenantMeter(engine)
             stack.push_async_callback(meter.aclose)
             ai = provider_from_settings(settings)
@@ -217,6 +223,7 @@ class Node:
                 settings.node_id,
                 settings.reply_lease_s,
                 metrics,
+                knowledge.passages,
             )
             # Closed before the writer: replies in flight may finish (the grace), and store what they streamed.
             stack.push_async_callback(replies.stop, settings.shutdown_grace_s)
@@ -256,6 +263,7 @@ class Node:
                 metrics=metrics,
                 availability=availability,
                 followups=followups,
+                knowledge=knowledge,
                 _stack=stack,
             )
             for name, run in (
@@ -310,6 +318,7 @@ class Node:
             presence=self.presence,
             availability=self.availability,
             followups=self.followups,
+            knowledge=self.knowledge,
             sockets=self.sockets,
             metrics=self.metrics,
             forget_tenant=self.forget_tenant,

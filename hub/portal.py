@@ -4,18 +4,31 @@ Each template names its own title; hub.pages renders them in the visitor's langu
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from babel.dates import get_day_names
 from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from hub.auth.permissions import CHAT_MANAGE, PERSONAS_MANAGE, USERS_MANAGE, WEBHOOKS_MANAGE, WIDGET_MANAGE, Principal
+from hub.api.knowledge import UNANSWERED_DAYS, UNANSWERED_GROUPS
+from hub.auth.permissions import (
+    CHAT_MANAGE,
+    KNOWLEDGE_MANAGE,
+    PERSONAS_MANAGE,
+    USERS_MANAGE,
+    WEBHOOKS_MANAGE,
+    WIDGET_MANAGE,
+    Principal,
+)
 from hub.auth.request import optional_principal
 from hub.errors import HubError, NotFound
+from hub.i18n import autonym
 from hub.node import Services
 from hub.office_hours import DAYS, zone_names
 from hub.pages import request_language, translator
+from hub.store import knowledge as knowledge_store
 from hub.store.analytics import conversation_metrics
 from hub.store.credits import this_month
 from hub.store.personas import DESCRIPTION_CHARS, NAME_CHARS, PROMPT_CHARS, TONE_CHARS, list_personas
@@ -111,6 +124,27 @@ async def personas_page(request: Request) -> Response:
     }
     pages: Jinja2Templates = request.state.templates
     return pages.TemplateResponse(request, "personas.html", context)
+
+
+async def knowledge_page(request: Request) -> Response:
+    services: Services = request.state.services
+    principal = await _portal_principal(request, KNOWLEDGE_MANAGE)
+    if isinstance(principal, Response):
+        return principal
+    since = datetime.now(UTC) - timedelta(days=UNANSWERED_DAYS)
+    async with services.engine.connect() as connection:
+        entries = await knowledge_store.list_entries(connection, principal.tenant_id)
+        groups = await knowledge_store.unanswered_groups(connection, principal.tenant_id, since, UNANSWERED_GROUPS)
+        answers = [await knowledge_store.agent_answer(connection, principal.tenant_id, g.session_id) for g in groups]
+    context = {
+        "principal": principal,
+        "tenant": await services.tenants.get(principal.tenant_id),
+        "entries": entries,
+        "unanswered": list(zip(groups, answers, strict=True)),
+        "languages_named": {code: autonym(code) for code in knowledge_store.LANGUAGES},
+    }
+    pages: Jinja2Templates = request.state.templates
+    return pages.TemplateResponse(request, "knowledge.html", context, headers={"Cache-Control": "no-store"})
 
 
 async def plan_page(request: Request) -> Response:

@@ -302,6 +302,13 @@ class Ready(_ServerFrame, tag="ready"):
     assistant: str | None = None  # the name the tenant's AI speaks as (its active persona), when it has one
 
 
+class Source(Struct, frozen=True, omit_defaults=True):
+    """Where an AI reply's answer came from: a knowledge entry's title and link."""
+
+    title: str
+    url: str | None = None
+
+
 class Message(_ServerFrame, tag="message"):
     """A durable message: the only frame with a ``seq``."""
 
@@ -315,6 +322,7 @@ class Message(_ServerFrame, tag="message"):
     author: str | None = None
     replies_to: int | None = None  # an AI reply: the newest seq it took into account
     event: str | None = None  # a system message: what happened (handoff_requested, takeover, handback, close)
+    sources: list[Source] | None = None  # an AI reply: the knowledge entries it answered from
 
 
 class Token(_ServerFrame, tag="token"):
@@ -487,7 +495,7 @@ AgentOut = (
     | Error
 )
 
-# --- between nodes (the tenant's control channel and the pricebook channel) ----------------------
+# --- between nodes (a tenant's control channel, the pricebook and knowledge channels) --------------
 
 
 class CancelReply(_ServerFrame, tag="cancel_reply"):
@@ -500,7 +508,13 @@ class PricebookPublished(_ServerFrame, tag="pricebook_published"):
     pass
 
 
-NodeFrame = CancelReply | PricebookPublished
+class KnowledgeChanged(_ServerFrame, tag="knowledge_changed"):
+    """A tenant's knowledge entries changed: every node drops what it cached of them."""
+
+    tenant_id: str
+
+
+NodeFrame = CancelReply | PricebookPublished | KnowledgeChanged
 
 # --- encoding ------------------------------------------------------------------------------------
 
@@ -531,7 +545,14 @@ def message_frame(message: StoredMessage) -> Message:
         author=meta.get("author"),
         replies_to=meta.get("replies_to"),
         event=meta.get("event"),
+        sources=_sources(meta.get("sources")),
     )
+
+
+def _sources(stored: object) -> list[Source] | None:
+    if not isinstance(stored, list) or not stored:
+        return None
+    return [Source(str(item.get("title", "")), item.get("url")) for item in stored if isinstance(item, dict)]
 
 
 def preview(message: StoredMessage) -> Preview:

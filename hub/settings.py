@@ -59,6 +59,8 @@ class Settings:
     ws_ping_interval_s: float = 20.0
     ws_per_message_deflate: bool = False
     database_timeout_s: float = 10.0
+    knowledge_timeout_s: float = 1.0
+    ai_prompt_tokens: int = 3000
     shutdown_grace_s: float = 10.0
     drain_s: float = 0.0
     reply_lease_s: float = 6.0
@@ -234,6 +236,12 @@ class Settings:
         database_timeout = number("HUB_DATABASE_TIMEOUT_S", 0.2, 600)
         if database_timeout is not None:
             values["database_timeout_s"] = database_timeout
+        prompt_tokens = integer("HUB_AI_PROMPT_TOKENS", 500, 1_000_000)
+        if prompt_tokens is not None:
+            values["ai_prompt_tokens"] = prompt_tokens
+        knowledge_timeout = number("HUB_KNOWLEDGE_TIMEOUT_S", 0.05, 60)
+        if knowledge_timeout is not None:
+            values["knowledge_timeout_s"] = knowledge_timeout
         grace = number("HUB_SHUTDOWN_GRACE_S", 0, 300)
         if grace is not None:
             values["shutdown_grace_s"] = grace

@@ -93,6 +93,97 @@
         .then(function (response) { if (response.ok) { window.location.reload(); } else { showError("persona-error", response); } });
     });
   });
+  // Knowledge: one form adds an entry or, after Edit, changes it; imports read the files here and send JSON.
+  var entryForm = document.getElementById("entry-form");
+  if (entryForm) {
+    var editing = null;
+    var field = function (id) { return document.getElementById(id); };
+    var heading = field("entry-heading");
+    var cancel = field("entry-cancel");
+    var reset = function () {
+      editing = null;
+      entryForm.reset();
+      heading.textContent = heading.dataset.new;
+      cancel.hidden = true;
+    };
+    entryForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var url = field("entry-url").value.trim();
+      var body = {
+        title: field("entry-title").value,
+        body: field("entry-body").value,
+        url: url || null,
+        language: field("entry-language").value,
+        enabled: field("entry-enabled").checked
+      };
+      send(editing ? "PUT" : "POST", "/api/knowledge" + (editing ? "/" + encodeURIComponent(editing) : ""), body)
+        .then(function (response) { if (response.ok) { window.location.reload(); } else { showError("knowledge-error", response); } });
+    });
+    cancel.addEventListener("click", reset);
+    document.querySelectorAll("button.edit-entry").forEach(function (button) {
+      button.addEventListener("click", function () {
+        fetch("/api/knowledge/" + encodeURIComponent(button.dataset.entry), { credentials: "same-origin" })
+          .then(function (response) { return response.json(); })
+          .then(function (entry) {
+            editing = entry.id;
+            field("entry-title").value = entry.title;
+            field("entry-body").value = entry.body;
+            field("entry-url").value = entry.url || "";
+            field("entry-language").value = entry.language;
+            field("entry-enabled").checked = entry.enabled;
+            heading.textContent = heading.dataset.edit;
+            cancel.hidden = false;
+            field("entry-title").focus();
+          });
+      });
+    });
+    document.querySelectorAll("button.from-question").forEach(function (button) {
+      button.addEventListener("click", function () {
+        reset();
+        field("entry-title").value = button.dataset.question;
+        field("entry-body").value = button.dataset.answer || "";
+        field("entry-title").scrollIntoView({ block: "center" });
+        field("entry-body").focus();
+      });
+    });
+    document.querySelectorAll("button.delete-entry").forEach(function (button) {
+      button.addEventListener("click", function () {
+        send("DELETE", "/api/knowledge/" + encodeURIComponent(button.dataset.entry))
+          .then(function (response) { if (response.ok) { window.location.reload(); } else { showError("knowledge-error", response); } });
+      });
+    });
+    document.querySelectorAll("input.enable-entry").forEach(function (box) {
+      box.addEventListener("change", function () {
+        send("PATCH", "/api/knowledge/" + encodeURIComponent(box.dataset.entry), { enabled: box.checked })
+          .then(function (response) { if (!response.ok) { box.checked = !box.checked; showError("knowledge-error", response); } });
+      });
+    });
+  }
+  var importForm = document.getElementById("import-form");
+  if (importForm) {
+    importForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var files = Array.prototype.slice.call(document.getElementById("import-files").files);
+      var status = document.getElementById("import-status");
+      document.getElementById("import-error").hidden = true;
+      if (!files.length) { status.textContent = _("Choose one or more files first."); return; }
+      Promise.all(files.map(function (file) {
+        return file.text().then(function (content) { return { name: file.name, content: content }; });
+      })).then(function (read) {
+        return send("POST", "/api/knowledge/import", {
+          format: document.getElementById("import-format").value,
+          language: document.getElementById("import-language").value,
+          files: read
+        });
+      }).then(function (response) {
+        if (!response.ok) { status.textContent = ""; return showError("import-error", response); }
+        return response.json().then(function (data) {
+          status.textContent = _("Imported %(created)s entries.", data);
+          window.setTimeout(function () { window.location.reload(); }, 800);
+        });
+      });
+    });
+  }
   var teammate = document.getElementById("new-teammate");
   if (teammate) {
     teammate.addEventListener("submit", function (event) {
@@ -155,7 +246,7 @@
       });
     });
   });
-  document.querySelectorAll("button.revoke:not(.delete-persona):not(.delete-webhook)").forEach(function (button) {
+  document.querySelectorAll("button.revoke:not(.delete-persona):not(.delete-webhook):not(.delete-entry)").forEach(function (button) {
     button.addEventListener("click", function () {
       send("DELETE", "/api/widget-keys/" + encodeURIComponent(button.dataset.key)).then(function () {
         window.location.reload();

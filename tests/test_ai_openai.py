@@ -90,9 +90,11 @@ async def test_openai_request_carries_model_bearer_key_system_prompt_and_history
         assert request.headers["authorization"] == f"Bearer {API_KEY}"
         assert request.headers["content-type"] == "application/json"
         assert request.body["model"] == MODEL and request.body["stream"] is True
-    assert first.messages == [{"role": "system", "content": prompt}, {"role": "user", "content": "hello"}]
+    system = {"role": "system", "content": first.messages[0]["content"]}
+    assert system["content"].startswith(prompt + "\n\n"), "the persona first, then facts (tests/test_ai_prompt.py)"
+    assert first.messages == [system, {"role": "user", "content": "hello"}]
     assert second.messages == [
-        {"role": "system", "content": prompt},
+        system,
         {"role": "user", "content": "hello"},
         {"role": "assistant", "content": "Hello from the model."},
         {"role": "user", "content": "What do you sell?"},

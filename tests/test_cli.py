@@ -26,6 +26,7 @@ import pytest
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+from hub.demo_knowledge import DEMO_KNOWLEDGE
 from hub.push.vapid import load_private_key, public_key
 from hub.settings import Settings
 from tests.conftest import SECRET, serve_hub, visitor
@@ -385,6 +386,12 @@ async def test_serve_demo_creates_demo_tenants_idempotently_and_keeps_sessions_r
             await client.say("hello")
             await client.ai_reply()
             session_id, token = client.ready["session_id"], client.ready["resume_token"]
+        async with visitor(first.ws, first.tenants["business"]) as asking:
+            # The demo's knowledge answers with no API key: a question, in either language, not a greeting.
+            await asking.say("Hi! Do you repair e-bikes?")
+            assert (await asking.ai_reply())[-1]["text"].startswith("Yes, we repair and service e-bikes")
+            await asking.say("Cześć, ile kosztuje naprawa?")
+            assert "kosztuje 180 zł" in (await asking.ai_reply())[-1]["text"]
     async with serve_demo(tmp_path, 2) as second:
         assert second.tenants == first.tenants, "a restart finds the demo tenants instead of creating new ones"
         # No HUB_SECRET_KEY: the node keeps the secret it generated, so a resume token survives the restart.
@@ -408,6 +415,8 @@ async def test_serve_demo_creates_demo_tenants_idempotently_and_keeps_sessions_r
             assert admin.json()["user"]["platform_admin"] is True
     with contextlib.closing(sqlite3.connect(tmp_path / "cli.sqlite3")) as db:
         rows = db.execute("SELECT business_id, id, origins FROM tenants ORDER BY business_id").fetchall()
+        (entries,) = db.execute("SELECT count(*) FROM knowledge").fetchone()
+    assert entries == sum(map(len, DEMO_KNOWLEDGE.values())), "the demo's knowledge is written once, not per start"
     assert [(row[0], row[1]) for row in rows] == sorted(first.tenants.items())
     assert "http://localhost:*" in json.loads(rows[0][2])
 

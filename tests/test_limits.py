@@ -87,6 +87,9 @@ def valid_body(name: str, seeds: Seeds) -> Any:
         },
         "PushSubscriptionRequest": lambda: Device("limits", "https://push.example.com/send/limits").subscription(),
         "PushUnsubscribeRequest": lambda: {"endpoint": "https://push.example.com/send/limits"},
+        "KnowledgeRequest": lambda: {"title": "Hours", "body": "9 to 5.", "url": "https://example.com/hours"},
+        "KnowledgeChange": lambda: {},
+        "KnowledgeImport": lambda: {"format": "markdown", "files": [{"name": "hours.md", "content": "# Hours\n9-5"}]},
     }
     return bodies[name]()
 
@@ -262,7 +265,9 @@ async def seed(hub: RunningHub, client: httpx.AsyncClient) -> Seeds:
     endpoint = await client.post(
         "/api/webhooks", json={"url": "https://example.com/hook", "events": ["credits.exhausted"]}, headers=owner
     )
+    entry = await client.post("/api/knowledge", json={"title": "Hours", "body": "9 to 5."}, headers=owner)
     path_values = {
+        "entry_id": entry.json()["id"],
         "session_id": session,
         "persona_id": persona["id"],
         "endpoint_id": endpoint.json()["id"],
@@ -322,6 +327,10 @@ async def test_every_documented_limit_is_enforced_at_its_boundary(store_settings
         ("/api/push/subscriptions", "endpoint", "maxLength"),
         ("/api/push/subscriptions", "p256dh", "maxLength"),
         ("/api/push/subscriptions", "auth", "maxLength"),
+        ("/api/knowledge", "body", "maxLength"),
+        ("/api/knowledge/{entry_id}", "language", "enum"),
+        ("/api/knowledge/import", "files", "maxItems"),
+        ("/api/knowledge/import", "content", "maxLength"),
     ]:
         assert expected in checked, expected
     assert len(checked) >= 80, len(checked)

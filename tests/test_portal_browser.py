@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
+from pathlib import Path
 
 from playwright.async_api import expect
 
 from hub.auth.permissions import PLATFORM_BUSINESS_ID
 from hub.settings import Settings
+from hub.store.knowledge import list_entries
 from hub.store.webhooks import list_deliveries, list_endpoints
 from tests.accounts import create_tenant, create_user
 from tests.agents import login
@@ -212,3 +214,82 @@ async def test_owner_adds_teammates_until_the_plan_is_full(hub: RunningHub, chro
         await expect(page.get_by_role("alert")).to_contain_text("3 seats")
         await expect(page.locator("#team tbody tr")).to_have_count(3)
     assert errors == []
+
+
+async def test_owner_adds_edits_imports_and_deletes_knowledge_and_bob_answers_from_it(
+    hub: RunningHub, chromium: Chromium, tmp_path: Path
+) -> None:
+    tenant = await hub.tenant()
+    await create_user(
+        hub.node.engine, tenant_id=tenant.id, email="owner@knowledge.example.com", password="portal-pass", role="owner"
+    )
+    hours = tmp_path / "hours.md"
+    hours.write_text("# Opening hours\n\nWe are open **9 to 5**, Monday to Friday.\n")
+    faq = tmp_path / "faq.csv"
+    faq.write_text("title,body,language\nWysyłka,Wysyłamy w 24 godziny.,pl\n")
+    async with visitor(hub.ws, tenant.id) as client:
+        await client.say("Do you sell helmets?")
+        await client.ai_reply()
+    async with chromium() as browser:
+        page = await browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        await page.goto(f"{hub.http}/portal/login")
+        await page.get_by_label("Email").fill("owner@knowledge.example.com")
+        await page.get_by_label("Password").fill("portal-pass")
+        await page.get_by_role("button", name="Log in").click()
+        await expect(page.get_by_role("heading", name="Widget Setup")).to_be_visible()
+        await page.get_by_role("link", name="Knowledge").click()
+        await expect(page.locator("#no-entries")).to_be_visible()
+        helmets = page.locator("#unanswered tbody tr", has_text="Do you sell helmets?")
+        await expect(helmets).to_contain_text("1\u00d7")  # asked once
+        await helmets.get_by_role("button", name="Add an entry").click()
+        await expect(page.get_by_label("Title")).to_have_value("Do you sell helmets?")
+        await expect(page.get_by_label("Answer (Markdown)")).to_be_focused()
+
+        await page.get_by_label("Title").fill("Electric bikes")
+        await page.get_by_label("Answer (Markdown)").fill("We repair e-bikes.")
+        await page.get_by_label("Link to read more (optional)").fill("https://shop.example.com/ebikes")
+        await page.get_by_role("button", name="Save entry").click()
+        row = page.locator("#knowledge tbody tr", has_text="Electric bikes")
+        await expect(row).to_have_count(1)
+        await row.get_by_role("button", name="Edit").click()
+        await expect(page.get_by_role("heading", name="Edit entry")).to_be_visible()
+        await expect(page.get_by_label("Answer (Markdown)")).to_have_value("We repair e-bikes.")
+        await page.get_by_label("Answer (Markdown)").fill("Yes, we repair e-bikes of every brand.")
+        await page.get_by_role("button", name="Save entry").click()
+        await expect(page.get_by_role("heading", name="New entry")).to_be_visible()
+        async with visitor(hub.ws, tenant.id) as client:
+            await client.say("Do you repair e-bikes?")
+            assert (await client.ai_reply())[-1]["text"] == "Yes, we repair e-bikes of every brand."
+
+        await page.get_by_label("Files").set_input_files([str(hours)])
+        await page.get_by_role("button", name="Import", exact=True).click()
+        await expect(page.get_by_role("status")).to_have_text("Imported 1 entries.")
+        await expect(page.locator("#knowledge tbody tr", has_text="Opening hours")).to_have_count(1)
+        await page.get_by_label("Format").select_option("csv")
+        await page.get_by_label("Files").set_input_files([str(faq)])
+        await page.get_by_role("button", name="Import", exact=True).click()
+        await expect(page.locator("#knowledge tbody tr", has_text="Wysyłka")).to_contain_text("Polski")
+
+        await page.get_by_label("Title").fill("")
+        await page.get_by_role("button", name="Save entry").click()
+        await expect(page.locator("#knowledge-error")).to_contain_text("'title'")
+        on = page.locator("#knowledge tbody tr", has_text="Opening hours").get_by_role("checkbox")
+        await on.uncheck()
+        for _ in range(100):
+            if not await _enabled(hub, tenant.id, "Opening hours"):
+                break
+            await asyncio.sleep(0.05)
+        assert not await _enabled(hub, tenant.id, "Opening hours"), "unchecking turns the entry off"
+        await (
+            page.locator("#knowledge tbody tr", has_text="Electric bikes").get_by_role("button", name="Delete").click()
+        )
+        await expect(page.locator("#knowledge tbody tr")).to_have_count(2)
+    assert errors == []
+
+
+async def _enabled(hub: RunningHub, tenant_id: str, title: str) -> bool:
+    async with hub.node.engine.connect() as connection:
+        entries = await list_entries(connection, tenant_id)
+    return next(entry.enabled for entry in entries if entry.title == title)

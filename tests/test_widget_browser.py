@@ -37,6 +37,7 @@ from starlette.routing import Route
 
 from hub.chat.identity import bound_session_id, visitor_id_from_token
 from hub.settings import Settings
+from hub.store import knowledge as knowledge_store
 from hub.store.database import open_engine
 from hub.store.models import Tenant
 from hub.store.personas import list_personas, update_persona
@@ -388,6 +389,29 @@ async def test_untrusted_text_is_rendered_as_text_and_links_are_safe(
         await expect(link).to_have_attribute("href", "https://shop.example.com/hours")
         await expect(link).to_have_attribute("rel", "noopener noreferrer")
         await expect(link).to_have_attribute("target", "_blank")
+
+
+async def test_a_reply_from_knowledge_shows_its_sources_as_links_under_it(
+    browser: Browser, shops: Shops, live_hub: RunningHub
+) -> None:
+    tenant = await widget_tenant(live_hub, shops.allowed)
+    async with live_hub.node.engine.begin() as connection:
+        entry = {"title": "Electric bikes", "body": "Yes, we repair e-bikes.", "language": "en", "enabled": True}
+        await knowledge_store.insert_entries(
+            connection, tenant.id, [{**entry, "url": "https://shop.example.com/ebikes"}]
+        )
+    live_hub.node.knowledge.changed(tenant.id)
+    for width in (1280, 360):
+        async with visit(browser, shops.allowed, live_hub, tenant, viewport={"width": width, "height": 720}) as v:
+            await v.launcher.click()
+            await v.send("Hi! Do you repair e-bikes?")
+            await expect(v.bubbles("ai").last).to_contain_text("Yes, we repair e-bikes.")
+            link = v.log.get_by_role("link", name="Electric bikes")
+            await expect(link).to_have_attribute("href", "https://shop.example.com/ebikes")
+            await expect(link).to_have_attribute("rel", "noopener noreferrer")
+            await expect(v.log.get_by_text("Sources:")).to_be_visible()
+            await v.page.reload()  # the panel stays open; the hub's replay brings the sources with the reply
+            await expect(v.log.get_by_role("link", name="Electric bikes")).to_be_visible()
 
 
 async def test_origin_not_allowed_gets_a_polite_refusal(browser: Browser, shops: Shops, live_hub: RunningHub) -> None:

@@ -183,6 +183,7 @@
     ".ai,.agent{align-self:flex-start;background:#fff;border:1px solid #dfe1e6;border-bottom-left-radius:4px}" +
     ".system{align-self:center;color:#555;font-size:13px;font-style:italic;text-align:center}" +
     ".pending{opacity:.6}.a{display:block;font-size:12px;font-weight:600;color:#555}.m a{color:inherit}" +
+    ".src{display:block;margin-top:6px;font-size:12px;color:#555}.src a{margin-right:8px;word-break:break-word}" +
     ".st{display:block;margin-top:2px;font-size:12px;font-style:italic;color:#555}.st:empty{display:none}" +
     ".m.held{opacity:1;background:#fff;color:#1b1b1f;border:1px dashed ~}" +
     ".m.failed{opacity:1;background:#fff;color:#1b1b1f;border:1px solid #b3261e}.failed .st{color:#b3261e;" +
@@ -434,6 +435,28 @@
     box.appendChild(document.createTextNode(text.slice(at)));
   }
 
+  // An AI reply's sources (knowledge entries it answered from): links under it, http(s) only, titles as text.
+  function sources(node, list) {
+    if (node._src) node._src.remove();
+    node._src = null;
+    if (!Array.isArray(list) || !list.length) return;
+    var box = el("span", { class: "src" }, node);
+    el("span", {}, box, _("Sources:") + " ");
+    list.slice(0, 5).forEach(function (s) {
+      if (!s || typeof s.title !== "string") return;
+      var href = "";
+      try {
+        var parsed = new URL(String(s.url || ""));
+        if (parsed.protocol === "http:" || parsed.protocol === "https:") href = parsed.href;
+      } catch (e) {
+        href = "";
+      }
+      if (href) el("a", { href: href, target: "_blank", rel: "noopener noreferrer" }, box, s.title);
+      else el("span", { class: "st" }, box, s.title + " ");
+    });
+    node._src = box;
+  }
+
   // Messages are kept in seq order; bubbles without a seq yet (sending, streaming) stay at the end.
   function place(node, seq) {
     var kids = logEl.children;
@@ -544,6 +567,7 @@
     finals[f.id] = 1;
     if (role === "system" && f.event) onEvent(String(f.event));
     fill(node, role, f.text);
+    if (role === "ai") sources(node, f.sources);
     node._seq = seq;
     bySeq[seq] = node;
     place(node, seq);
@@ -552,7 +576,7 @@
       if (seq > (+state.seq || 0)) state.seq = seq;
       save();
     } else if (!fromCache) {
-      state.hist.push({ seq: seq, role: role, text: f.text, author: f.author, id: f.id, event: f.event });
+      state.hist.push({ seq: seq, role: role, text: f.text, author: f.author, id: f.id, event: f.event, sources: f.sources });
       state.hist = state.hist.slice(-50);
       save();
     }
@@ -1008,7 +1032,7 @@
     if (state.ask) askOverHttp(); // asked before the widget knew the socket would not come
     save();
     state.hist.forEach(function (m) {
-      onMessage({ seq: m.seq, role: m.role, text: m.text, author: m.author, id: m.id, event: m.event }, true);
+      onMessage({ seq: m.seq, role: m.role, text: m.text, author: m.author, id: m.id, event: m.event, sources: m.sources }, true);
     });
     httpPump();
   }

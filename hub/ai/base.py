@@ -31,6 +31,16 @@ class FaqItem:
 
 
 @dataclass(frozen=True)
+class Passage:
+    """A piece of the tenant's knowledge found for the visitor's question (``hub.knowledge``)."""
+
+    title: str
+    body: str  # Markdown
+    url: str | None = None
+    relevance: float = 1.0  # the share of the question's words the entry holds, 0 to 1
+
+
+@dataclass(frozen=True)
 class ReplyRequest:
     """One reply to write, as plain values: providers know no store, no accounts and no HTTP."""
 
@@ -41,6 +51,10 @@ class ReplyRequest:
     history: tuple[ChatTurn, ...]
     faq: tuple[FaqItem, ...] = ()  # the tenant's own questions and answers
     plans: tuple[Plan, ...] = ()  # the live published plans, on the platform's own site only (else none)
+    passages: tuple[Passage, ...] = ()  # the tenant's knowledge found for the visitor's question, best first
+    language: str = "en"  # the visitor's language (en, pl): hub.knowledge.language
+    greeting_language: str = "en"  # the language ``greeting`` is written in
+    office_hours: str | None = None  # as the tenant states them (its config's ``officeHours``), when it does
 
 
 @dataclass(frozen=True)
@@ -51,7 +65,15 @@ class PersonWanted:
     note: str | None = None
 
 
-Delta = str | PersonWanted
+@dataclass(frozen=True)
+class Cited:
+    """Yielded by a provider's stream after the text: the passages the reply used, stored with it as its
+    sources and shown as links under it."""
+
+    passages: tuple[Passage, ...]
+
+
+Delta = str | PersonWanted | Cited
 
 
 class AIProvider(ABC):

@@ -13,16 +13,14 @@ from typing import Any
 import aiohttp
 import orjson
 
-from hub.ai.base import AIError, AIProvider, Delta, PersonWanted, ReplyRequest
+from hub.ai.base import AIError, AIProvider, Cited, Delta, Passage, PersonWanted, ReplyRequest
+from hub.ai.prompt import chat_messages, cited
 from hub.ai.sse import SSEDecoder, SSEError
 from hub.settings import Settings
-
-ROLE_MAP = {"visitor": "user", "ai": "assistant", "agent": "assistant"}
 
 
 class OpenAIProvider(AIProvider):
     name = "openai"
-    history_turns = 20
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
@@ -43,27 +41,27 @@ class OpenAIProvider(AIProvider):
             )
         return self._session
 
-    def payload(self, request: ReplyRequest) -> dict[str, Any]:
-        messages: list[dict[str, str]] = [{"role": "system", "content": request.system_prompt}]
-        # Stored "system" turns are hub notices (e.g. "the AI could not answer"), not instructions: sent as
-        # system messages they would steer the model, and strict chat templates reject a second system turn.
-        turns = [turn for turn in request.history if turn.role != "system"]
-        for turn in turns[-self.history_turns :]:
-            messages.append({"role": ROLE_MAP.get(turn.role, "user"), "content": turn.text})
-        return {
+    def payload(self, request: ReplyRequest) -> tuple[dict[str, Any], tuple[Passage, ...]]:
+        """The request body, and the passages its system message numbers. The messages are built by
+        ``hub.ai.prompt`` (persona, facts, passages, history, within ``HUB_AI_PROMPT_TOKENS``)."""
+        messages, passages = chat_messages(request, self.settings.ai_prompt_tokens)
+        body = {
             "model": self.settings.openai_model,
             "messages": messages,
             "stream": True,
             "tools": [REQUEST_HUMAN],
             "tool_choice": "auto",
         }
+        return body, passages
 
     async def stream(self, request: ReplyRequest) -> AsyncIterator[Delta]:
         response: aiohttp.ClientResponse | None = None
         finished = False
         calls = ToolCalls()
+        sent, passages = self.payload(request)
+        said: list[str] = []
         try:
-            response = await self.session.post(self.url, json=self.payload(request))
+            response = await self.session.post(self.url, json=sent)
             if response.status != 200:
                 body = (await response.content.read(200)).decode(errors="replace")
                 raise AIError(f"upstream answered HTTP {response.status}: {body}")
@@ -75,10 +73,13 @@ class OpenAIProvider(AIProvider):
                         break
                     content = _delta(data, calls)
                     if content:
+                        said.append(content)
                         yield content
                 if finished:
                     break
             finished = True
+            if sources := cited("".join(said), passages):
+                yield Cited(sources)
             for note in calls.person_wanted():
                 yield PersonWanted(note)
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:

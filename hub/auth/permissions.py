@@ -8,6 +8,7 @@ from hub.store.models import PLATFORM_BUSINESS_ID as PLATFORM_BUSINESS_ID  # the
 
 CHAT_MANAGE = "chat.manage"
 PERSONAS_MANAGE = "personas.manage"
+KNOWLEDGE_MANAGE = "knowledge.manage"
 WIDGET_MANAGE = "widget.manage"
 WEBHOOKS_MANAGE = "webhooks.manage"
 USERS_MANAGE = "users.manage"
@@ -15,8 +16,10 @@ PRICEBOOK_MANAGE = "pricebook.manage"
 
 STAFF_ROLES: dict[str, frozenset[str]] = {
     "agent": frozenset({CHAT_MANAGE}),
-    "owner": frozenset({CHAT_MANAGE, PERSONAS_MANAGE, WIDGET_MANAGE, WEBHOOKS_MANAGE, USERS_MANAGE}),
-    "admin": frozenset({CHAT_MANAGE, PERSONAS_MANAGE, WIDGET_MANAGE, WEBHOOKS_MANAGE, USERS_MANAGE, PRICEBOOK_MANAGE}),
+    "owner": frozenset({CHAT_MANAGE, PERSONAS_MANAGE, KNOWLEDGE_MANAGE, WIDGET_MANAGE, WEBHOOKS_MANAGE, USERS_MANAGE}),
+    "admin": frozenset(
+        {CHAT_MANAGE, PERSONAS_MANAGE, KNOWLEDGE_MANAGE, WIDGET_MANAGE, WEBHOOKS_MANAGE, USERS_MANAGE, PRICEBOOK_MANAGE}
+    ),
 }
 # Customer accounts log in to see their own things; they manage nothing of the tenant's.
 CUSTOMER_ROLES: dict[str, frozenset[str]] = {"customer": frozenset()}

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.ai.base import AIError, AIProvider, ChatTurn, FaqItem, PersonWanted, ReplyRequest
+from hub.ai.base import AIError, AIProvider, ChatTurn, Cited, FaqItem, Passage, PersonWanted, ReplyRequest
 from hub.broker.base import Broker
 from hub.chat.fanout import Fanout
 from hub.chat.handoffs import Handoffs
@@ -31,6 +31,9 @@ from hub.chat.service import ChatService
 from hub.coord.base import Coordinator
 from hub.errors import Unavailable
 from hub.keys import Keys
+from hub.knowledge import Passage as KnowledgePassage
+from hub.knowledge.language import detect_language
+from hub.knowledge.text import KNOWN, grouping
 from hub.metrics import Metrics
 from hub.plans import Pricebook
 from hub.protocol import (
@@ -44,6 +47,7 @@ from hub.protocol import (
     decode_node_frame,
     encode,
 )
+from hub.store.knowledge import record_unanswered
 from hub.store.models import StoredMessage, Tenant
 from hub.store.personas import Persona, default_system_prompt
 from hub.store.transcript import get_session, message_stored, reply_context
@@ -55,6 +59,7 @@ logger = logging.getLogger(__name__)
 # Refreshed by every token: a reply whose node died mid-stream is forgotten half a minute later.
 STREAM_BUFFER_TTL_S = 30
 HISTORY_TURNS = 30
+NOTE_TIMEOUT_S = 2.0  # noting a question the knowledge did not answer never holds the next reply longer
 CREDITS_EXHAUSTED = (
     "Our AI assistant is not available right now, so a person from the team will answer you here. Please stay with us."
 )
@@ -107,8 +112,17 @@ def unanswered(history: list[StoredMessage]) -> list[StoredMessage]:
     return [message for message in history if message.role == "visitor" and message.seq > through]
 
 
+Search = Callable[[str, str, str | None, int], Awaitable[tuple[KnowledgePassage, ...]]]
+PASSAGES = 3  # the best passages a provider is given
+
+
 def reply_request(
-    tenant: Tenant, persona: Persona | None, pricebook: Pricebook | None, history: tuple[ChatTurn, ...]
+    tenant: Tenant,
+    persona: Persona | None,
+    pricebook: Pricebook | None,
+    history: tuple[ChatTurn, ...],
+    passages: tuple[Passage, ...] = (),
+    language: str = "en",
 ) -> ReplyRequest:
     """What a provider is told, as plain values: who speaks for which business, how, and what it knows."""
     configured = tenant.config.get("persona") or {}
@@ -131,7 +145,20 @@ def reply_request(
         history=history,
         faq=faq,
         plans=pricebook.plans if pricebook is not None and tenant.is_platform else (),
+        passages=passages,
+        language=language,
+        greeting_language=detect_language([str(greeting)], widget_language(tenant)),
+        office_hours=str(tenant.config["officeHours"]) if tenant.config.get("officeHours") else None,
     )
+
+
+def widget_language(tenant: Tenant) -> str:
+    """The tenant's widget language (en, pl), or "auto" when the visitor's browser decides."""
+    return str(tenant.config.get("language") or "auto")
+
+
+def visitor_language(tenant: Tenant, questions: list[str]) -> str:
+    return detect_language(questions, widget_language(tenant))
 
 
 class ReplyRunner:
@@ -153,6 +180,7 @@ class ReplyRunner:
         node_id: str,
         lease_s: float = 6.0,
         metrics: Metrics | None = None,
+        knowledge: Search | None = None,
     ) -> None:
         self.engine = engine
         self.metrics = metrics = metrics or Metrics.unexposed()
@@ -169,6 +197,7 @@ class ReplyRunner:
         self.coord = coord
         self.tenant_of = tenant_of
         self.node_id = node_id
+        self.knowledge = knowledge  # the tenant's knowledge: passages for the question (hub.knowledge)
         self.lease_s = lease_s  # a reply whose node stops renewing for this long is answered again elsewhere
         self._ttl_ms = int(lease_s * 1000)
         self._claims: set[tuple[str, str]] = set()  # sessions this node is replying to (their claims renewed)
@@ -356,15 +385,43 @@ class ReplyRunner:
         # What came in while the last reply streamed is put after it: that is the order the visitor lived.
         lived = [m for m in history if m not in questions] + questions
         turns = tuple(ChatTurn(m.role, m.text) for m in lived)
-        request = reply_request(tenant, await self.meter.persona(tenant.id), pricebook, turns)
+        asked = [m.text for m in history if m.role == "visitor"]
+        language = visitor_language(tenant, asked)
+        passages: tuple[Passage, ...] = ()
+        if self.knowledge is not None:  # one search per reply (cached per tenant), never per token
+            question = " ".join(m.text for m in questions[-3:])
+            found = await self.knowledge(tenant.id, question, language, PASSAGES)
+            passages = tuple(Passage(p.title, p.body, p.url, p.relevance) for p in found)
+        persona = await self.meter.persona(tenant.id)
+        request = reply_request(tenant, persona, pricebook, turns, passages, language)
         message_id = str(uuid.uuid4())
         replies_to = history[-1].seq
         await self._lease(tenant.id, session_id, message_id)
         try:
-            await self._stream(tenant, session_id, request, message_id, questions[-1].created_at, replies_to)
+            handed = await self._stream(tenant, session_id, request, message_id, questions[-1].created_at, replies_to)
         finally:
             await self._lease(tenant.id, session_id, None)
+        await self._note_unanswered(tenant.id, session_id, questions[-1].text, passages, handed)
         return True
+
+    async def _note_unanswered(
+        self, tenant_id: str, session_id: str, question: str, passages: tuple[Passage, ...], handed: bool
+    ) -> None:
+        """Keep a question the knowledge did not answer, or that ended with a person, for the portal's list of
+        what Bob could not answer (small talk and bare requests for a person are not questions)."""
+        if self.knowledge is None or not (grouped := grouping(question)):
+            return
+        if handed:
+            reason = "handoff"
+        elif not any(passage.relevance >= KNOWN for passage in passages):
+            reason = "no_knowledge"
+        else:
+            return
+        try:
+            async with asyncio.timeout(NOTE_TIMEOUT_S), self.engine.begin() as connection:
+                await record_unanswered(connection, tenant_id, session_id, question, grouped, reason)
+        except Exception as exc:  # a lost note (the store away or slow) is logged; the conversation goes on
+            logger.warning("could not note an unanswered question of session %s: %s", session_id, exc)
 
     async def _stream(
         self,
@@ -374,7 +431,8 @@ class ReplyRunner:
         message_id: str,
         asked_at: datetime,
         replies_to: int,
-    ) -> None:
+    ) -> bool:
+        """Stream and store one reply; True when it handed the visitor to a person."""
         buffer = self.keys.stream_buffer(tenant.id, session_id)
         self.publisher.session(tenant.id, session_id, 0, AI_TYPING)
         self.buffers.buffer_clear(buffer)
@@ -382,7 +440,7 @@ class ReplyRunner:
         parts: list[str] = []
         wanted: PersonWanted | None = None  # the provider hands the visitor to a person
         # replies_to: the newest message the reply took into account; first_token_ms (analytics) from the question
-        timing: dict[str, int] = {"replies_to": replies_to}
+        timing: dict[str, Any] = {"replies_to": replies_to}
         metrics = self.metrics
         clock = asyncio.get_running_loop().time
         asked = first_at = clock()
@@ -390,6 +448,9 @@ class ReplyRunner:
             async for delta in self.ai.stream(request):
                 if isinstance(delta, PersonWanted):
                     wanted = delta
+                    continue
+                if isinstance(delta, Cited):  # stored with the reply, sent in its message frame
+                    timing["sources"] = [{"title": p.title, "url": p.url} for p in delta.passages]
                     continue
                 if not parts:
                     timing["first_token_ms"] = int((datetime.now(UTC) - asked_at).total_seconds() * 1000)
@@ -428,7 +489,7 @@ class ReplyRunner:
             self.buffers.buffer_clear(buffer)
             self.publisher.session(tenant.id, session_id, 0, AI_FAILED)
             await self.chat.post(tenant.id, session_id, "system", AI_UNAVAILABLE, meta={"reason": "ai_unavailable"})
-            return
+            return False
         # Counted once per reply, never per token: the token loop above is the node's hottest path.
         metrics.ai_tokens.inc(len(parts))
         metrics.ai_replies_completed.inc()
@@ -444,6 +505,7 @@ class ReplyRunner:
         self.buffers.buffer_clear(buffer)
         if wanted is not None:
             await self.handoffs.request(tenant.id, session_id, "ai", wanted.note)
+        return wanted is not None
 
     async def _store_reply(
         self, tenant_id: str, session_id: str, text: str, meta: dict[str, Any] | None, message_id: str

@@ -244,3 +244,36 @@ push_subscriptions = Table(
     Column("language", String(10), nullable=False),  # Mission Control's language when it subscribed: the alerts' text
     Column("created_at", UTCDateTime(), nullable=False),
 )
+
+# What a tenant's AI answers from. The full-text index beside it is per backend (migration 0014): an FTS5
+# table kept by triggers on SQLite, a generated tsvector column with a GIN index on PostgreSQL.
+knowledge = Table(
+    "knowledge",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id"), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("body", Text, nullable=False),  # Markdown
+    Column("url", String(2000), nullable=True),  # where the visitor can read more
+    Column("language", String(2), nullable=False),  # en | pl
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_knowledge_tenant", "tenant_id", "updated_at"),
+)
+
+# Questions the AI answered without matching knowledge, or that ended in a request for a person: what the
+# business could add to its knowledge. ``grouping`` is the question's words as sorted stems (similar
+# wordings share it).
+unanswered = Table(
+    "unanswered",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id"), nullable=False),
+    Column("session_id", String(64), nullable=False),
+    Column("question", String(500), nullable=False),
+    Column("grouping", String(200), nullable=False),
+    Column("reason", String(20), nullable=False),  # no_knowledge | handoff
+    Column("asked_at", UTCDateTime(), nullable=False),
+    Index("ix_unanswered_tenant_asked", "tenant_id", "asked_at"),
+)
