@@ -361,14 +361,14 @@ def _p99(samples: list[int]) -> float:
     return Latency.from_ns(samples).p99_ms if samples else float("nan")
 
 
-def minute_table(minutes: list[Minute]) -> str:
-    """One line per minute: the soak's real result, to look at as a whole."""
+def minute_table(minutes: list[Minute], first: int = 0) -> str:
+    """One line per minute (numbered from ``first``): the soak's real result, to look at as a whole."""
     header = (
         f"{'min':>3} {'asked':>5} {'answ':>5} {'tok p99':>7} {'echo p99':>8} {'http p99':>8} {'A MiB':>6} "
         f"{'B MiB':>6} {'A task':>6} {'B task':>6} {'A tcp':>5} {'B tcp':>5} {'rKeys':>6} {'pg':>3} errors"
     )
     lines = [header]
-    for number, minute in enumerate(minutes):
+    for number, minute in enumerate(minutes, start=first):
         s = minute.sample
         lines.append(
             f"{number:>3} {minute.questions:>5} {minute.answered:>5} {_p99(minute.token_ns):>7.1f} "
@@ -436,7 +436,8 @@ async def run(env: BenchEnv, config: SoakConfig) -> ScenarioResult:
             await asyncio.sleep(max(0.0, clock.began + 60 * minute_number - time.monotonic()))
             minute = clock.at(minute_number - 1)
             minute.sample = await _sample(env, nodes, redis, database)
-            print(minute_table(clock.minutes[minute_number - 1 : minute_number]).splitlines()[-1], flush=True)
+            line = minute_table(clock.minutes[minute_number - 1 : minute_number], minute_number - 1).splitlines()[-1]
+            print(line, flush=True)
         done, pending = await asyncio.wait(load, timeout=ANSWER_TIMEOUT_S + 30)
         for task in pending:
             task.cancel()
