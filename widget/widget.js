@@ -216,7 +216,10 @@
     "outline-offset:2px}.ro{display:flex;flex-wrap:wrap;gap:6px;align-items:center;flex-basis:100%;font-size:13px;color:#333}" +
     ".sv .stars{display:flex;gap:4px;margin:0 0 8px}.sv .star{background:#fff;color:#8a8f9c;border:1px solid #b9bcc4;" +
     "border-radius:8px;min-width:40px;min-height:40px;padding:0;font:22px/1 system-ui,sans-serif}.sv .star.on{color:#c77700;" +
-    "border-color:#c77700}.sv textarea{flex:1 1 100%;height:56px}.sv .go{margin-top:6px}" +
+    "border-color:#c77700}.sv{display:flex;flex-direction:column;gap:6px}.sv p,.sv .stars{margin:0}" +
+    ".sv label{font-size:13px;color:#555}.sv textarea{flex:none;width:100%;height:56px}.sv .go{align-self:flex-end;" +
+    "border:0;border-radius:10px;padding:0 14px;min-height:38px;background:~;color:#fff;font:600 14px system-ui,sans-serif;" +
+    "cursor:pointer}" +
     "@media (max-width:480px){.p{right:0;bottom:0;width:100%;max-width:100%;height:100%;border-radius:0}}";
 
   function build() {
