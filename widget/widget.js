@@ -654,6 +654,7 @@
       clearTimeout(resendTimer);
       resendTimer = 0;
       if (state.ask) sendAsk();
+      sendRatings();
       pump();
     } else if (f.type === "message") {
       onMessage(f);
@@ -667,6 +668,11 @@
       onAvailability(f);
     } else if (f.type === "email_saved") {
       onEmailSaved(f.address);
+    } else if (f.type === "rated") {
+      if (state.rq && state.rq[f.message_id] === f.helpful) {
+        delete state.rq[f.message_id];
+        save();
+      }
     } else if (f.type === "session_rated") {
       onSessionRated();
     } else if (f.type === "pong") {
@@ -932,6 +938,16 @@
     showRating(box);
   }
 
+  // Ratings made while the socket was away go once more on the next ready (a refused one is not retried).
+  function sendRatings() {
+    var queued = state.rq || {};
+    state.rq = {};
+    save();
+    for (var id in queued) {
+      if (has(queued, id)) sendFrame({ type: "rate", message_id: id, helpful: !!queued[id] });
+    }
+  }
+
   function showRating(box) {
     var value = state.rates && state.rates[box._id];
     box._yes.setAttribute("aria-pressed", value === 1 ? "true" : "false");
@@ -947,7 +963,13 @@
     save();
     showRating(box);
     if (mode === "http") postJson(config.ratingUrl, { session_id: state.hsid, message_id: box._id, helpful: helpful });
-    else sendFrame({ type: "rate", message_id: box._id, helpful: helpful });
+    else {
+      // Until the hub answers `rated`, the rating is kept to send again on the next connection.
+      if (!state.rq || typeof state.rq !== "object") state.rq = {};
+      state.rq[box._id] = helpful;
+      save();
+      sendFrame({ type: "rate", message_id: box._id, helpful: helpful });
+    }
     if (helpful) {
       if (box._offer) box._offer.remove();
       box._offer = null;
