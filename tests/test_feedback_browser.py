@@ -131,3 +131,28 @@ async def test_a_visitor_rates_with_the_keyboard_is_offered_a_person_and_gives_s
         await page.locator("#feedback").scroll_into_view_if_needed()
         await shoot(page, f"analytics-feedback-{size}")
         await context.close()
+
+
+async def test_with_websockets_blocked_the_widget_rates_a_reply_over_http(
+    browser: Browser,
+    shops: Shops,  # noqa: F811
+    live_hub: RunningHub,  # noqa: F811
+) -> None:
+    tenant = await widget_tenant(live_hub, shops.allowed)
+    async with live_hub.node.engine.begin() as connection:
+        entry = {"title": "Electric bikes", "body": "Yes, we repair e-bikes.", "language": "en", "enabled": True}
+        await knowledge_store.insert_entries(connection, tenant.id, [{**entry, "url": "https://shop.example.com/e"}])
+    live_hub.node.knowledge.changed(tenant.id)
+    block = "window.WebSocket = function () { throw new DOMException('blocked by the proxy', 'SecurityError'); };"
+    async with visit(browser, shops.allowed, live_hub, tenant, init_script=block) as v:
+        await v.launcher.click()
+        await v.send(QUESTION)
+        await expect(v.bubbles("ai").last).to_contain_text("Yes, we repair e-bikes.")
+        unhelpful = v.log.get_by_role("button", name="Not helpful", exact=True)
+        async with v.page.expect_response(re.compile("/api/widget/rating$")) as answer:
+            await unhelpful.click()
+        assert (await answer.value).status == 200  # cross-origin: the preflight passed too
+        await expect(unhelpful).to_have_attribute("aria-pressed", "true")
+        await expect(v.log.get_by_role("button", name="Talk to a person")).to_be_visible()
+        stored = [(row.helpful, row.sources) for row in await rows(live_hub, message_ratings, tenant.id)]  # type: ignore[attr-defined]
+        assert stored == [(False, ["Electric bikes"])]

@@ -484,7 +484,7 @@ class ReplyRunner:
                     session_id,
                     "ai",
                     "".join(parts),
-                    meta={"truncated": True, "replies_to": replies_to},
+                    meta={"truncated": True, "replies_to": replies_to, "persona": request.persona},
                     message_id=message_id,
                 )
             self.buffers.buffer_clear(buffer)
