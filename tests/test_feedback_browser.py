@@ -156,3 +156,22 @@ async def test_with_websockets_blocked_the_widget_rates_a_reply_over_http(
         await expect(v.log.get_by_role("button", name="Talk to a person")).to_be_visible()
         stored = [(row.helpful, row.sources) for row in await rows(live_hub, message_ratings, tenant.id)]  # type: ignore[attr-defined]
         assert stored == [(False, ["Electric bikes"])]
+
+
+async def test_a_polish_visitor_rates_in_polish(
+    browser: Browser,
+    shops: Shops,  # noqa: F811
+    live_hub: RunningHub,  # noqa: F811
+) -> None:
+    tenant = await widget_tenant(live_hub, shops.allowed, language="pl")
+    async with visit(browser, shops.allowed, live_hub, tenant, locale="pl-PL") as v:
+        await v.launcher.click()
+        await v.send("Cześć, ile kosztuje naprawa?")
+        rating = v.log.get_by_role("group", name="Czy ta odpowiedź pomogła?")
+        await expect(rating.get_by_role("button", name="Pomocna", exact=True)).to_be_visible()
+        await rating.get_by_role("button", name="Niepomocna", exact=True).click()
+        await expect(v.log).to_contain_text("Chcesz porozmawiać z człowiekiem?")
+        await live_hub.node.control.close(tenant, (await v.stored())["sid"], Agent("agent-ann", "Ann"), force=True)
+        stars = v.page.get_by_role("group", name="Jak oceniasz tę rozmowę?")
+        await expect(stars.get_by_role("button", name="5 z 5 gwiazdek")).to_be_visible()
+        await expect(v.page.get_by_label("Komentarz, jeśli chcesz (do 1000 znaków)")).to_be_visible()

@@ -222,7 +222,8 @@ API: tuple[Operation, ...] = (
         (400, 401, 403, 404, 413, 415, 429, 503),
         description="The widget's HTTP path does what the visitor socket's `rate` frame does. Needs X-Widget-Key, "
         "an Origin allowed for it and the visitor's X-Visitor-Token: only AI replies of the visitor's own "
-        "conversation may be rated (anything else is 404 `unknown_message`). Sends the `message.rated` webhook.",
+        "conversation may be rated (anything else is 404 `unknown_message`). Sends the `message.rated` webhook. "
+        f"{RATE_LIMITS}.",
         auth="widget key",
         body=chat_bodies.WidgetRating,
         headers=(
@@ -240,7 +241,7 @@ API: tuple[Operation, ...] = (
         (400, 401, 403, 404, 413, 415, 429, 503),
         description="As the visitor socket's `rate_session` frame; the widget asks for it when the conversation "
         "closes. A conversation the visitor never wrote in is 404 `unknown_session`. Sends the `session.rated` "
-        "webhook.",
+        f"webhook. {RATE_LIMITS}.",
         auth="widget key",
         body=chat_bodies.WidgetSessionRating,
         headers=(
