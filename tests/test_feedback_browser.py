@@ -80,6 +80,7 @@ async def test_a_visitor_rates_with_the_keyboard_is_offered_a_person_and_gives_s
             await v.page.keyboard.press("Enter")
             await expect(v.log.locator(".m.system")).to_have_text(re.compile("has been asked to join"))
             await expect(v.page.get_by_role("button", name="A person has been asked to join")).to_be_visible()
+            await expect(reply).to_contain_text("A person from the team will answer here.")
             stored = [(row.helpful, row.sources) for row in await rows(live_hub, message_ratings, tenant.id)]  # type: ignore[attr-defined]
             assert (False, ["Electric bikes"]) in stored
 

@@ -983,10 +983,11 @@
     if (person) {
       el("span", {}, offer, _("Sorry it did not help. A person from the team will answer here."));
     } else {
-      el("span", {}, offer, _("Sorry it did not help. Would you like to talk to a person?"));
+      var said = el("span", {}, offer, _("Sorry it did not help. Would you like to talk to a person?"));
       var ask = el("button", { type: "button", class: "rb" }, offer, _("Talk to a person"));
       ask.addEventListener("click", safe(function () {
         askForPerson();
+        said.textContent = _("Sorry it did not help. A person from the team will answer here.");
         ask.remove();
         personBtn.focus();
       }));
