@@ -63,6 +63,10 @@ class SessionNotFound(NotFound):
     code = "unknown_session"
 
 
+class MessageNotFound(NotFound):
+    code = "unknown_message"
+
+
 class Conflict(HubError):
     code = "conflict"
     status = 409

@@ -30,6 +30,7 @@ from hub.chat.control import SessionControl
 from hub.chat.conversations import Conversations
 from hub.chat.dashboard import Dashboard
 from hub.chat.fanout import Fanout
+from hub.chat.feedback import Feedback
 from hub.chat.followup import Followups
 from hub.chat.handoffs import Handoffs
 from hub.chat.join import Joiner
@@ -84,6 +85,7 @@ class Services:
     presence: Presence
     availability: Availability
     followups: Followups
+    feedback: Feedback
     knowledge: KnowledgeBase
     sockets: set[object]
     metrics: Metrics
@@ -123,6 +125,7 @@ class Node:
     metrics: Metrics
     availability: Availability
     followups: Followups
+    feedback: Feedback
     knowledge: KnowledgeBase
     _stack: AsyncExitStack
     widget_bundles: BundleCache = field(default_factory=BundleCache)
@@ -263,6 +266,7 @@ class Node:
                 metrics=metrics,
                 availability=availability,
                 followups=followups,
+                feedback=Feedback(webhooks),
                 knowledge=knowledge,
                 _stack=stack,
             )
@@ -318,6 +322,7 @@ class Node:
             presence=self.presence,
             availability=self.availability,
             followups=self.followups,
+            feedback=self.feedback,
             knowledge=self.knowledge,
             sockets=self.sockets,
             metrics=self.metrics,

@@ -151,6 +151,8 @@ VISITOR_ERROR_CODES = (
     "ai_unavailable",
     "invalid_email",
     "email_unavailable",
+    "unknown_message",
+    "unknown_session",
 )
 AGENT_ERROR_CODES = (
     "invalid_json",
@@ -238,7 +240,27 @@ class EmailIn(_ClientFrame, tag="email"):
     language: LanguageTag | None = None
 
 
-VisitorIn = SayIn | ResumeIn | TypingIn | PingIn | HandoffIn | AvailabilityIn | EmailIn
+COMMENT_CHARS = 1000  # the longest comment a session rating may carry (the widget and the HTTP path say so)
+MessageId = Annotated[str, Meta(min_length=1, max_length=64)]
+Stars = Annotated[int, Meta(ge=1, le=5)]
+Comment = Annotated[str, Meta(max_length=COMMENT_CHARS)]
+
+
+class RateIn(_ClientFrame, tag="rate"):
+    """The visitor rates an AI reply of this session; rating it again replaces the rating."""
+
+    message_id: MessageId
+    helpful: bool
+
+
+class RateSessionIn(_ClientFrame, tag="rate_session"):
+    """The visitor rates the whole conversation (asked when it closes); a later rating replaces it."""
+
+    stars: Stars
+    comment: Comment | None = None
+
+
+VisitorIn = SayIn | ResumeIn | TypingIn | PingIn | HandoffIn | AvailabilityIn | EmailIn | RateIn | RateSessionIn
 
 # --- client -> server: the agent socket -----------------------------------------------------------
 
@@ -365,6 +387,19 @@ class EmailSaved(_ServerFrame, tag="email_saved"):
     address: str
 
 
+class Rated(_ServerFrame, tag="rated"):
+    """The answer to ``rate``: the rating now stored for that reply."""
+
+    message_id: str
+    helpful: bool
+
+
+class SessionRated(_ServerFrame, tag="session_rated"):
+    """The answer to ``rate_session``: the conversation's rating now stored."""
+
+    stars: int
+
+
 class Owner(Struct, frozen=True):
     id: str
     name: str
@@ -479,7 +514,19 @@ class Ok(_ServerFrame, tag="ok"):
     id: str | None = None
 
 
-VisitorOut = Ready | Message | Token | ReplyAborted | Typing | Pong | Error | AvailabilityFrame | EmailSaved
+VisitorOut = (
+    Ready
+    | Message
+    | Token
+    | ReplyAborted
+    | Typing
+    | Pong
+    | Error
+    | AvailabilityFrame
+    | EmailSaved
+    | Rated
+    | SessionRated
+)
 AgentOut = (
     AgentReady
     | Sessions
@@ -642,7 +689,9 @@ class FrameError(HubError):
 
 _visitor_decoder = msgspec.json.Decoder(VisitorIn)
 _agent_decoder = msgspec.json.Decoder(AgentIn)
-_VISITOR_TYPES = frozenset(("message", "resume", "typing", "ping", "handoff", "availability", "email"))
+_VISITOR_TYPES = frozenset(
+    ("message", "resume", "typing", "ping", "handoff", "availability", "email", "rate", "rate_session")
+)
 _AGENT_TYPES = frozenset(("watch", "unwatch", "takeover", "message", "typing", "handback", "close", "ping"))
 
 

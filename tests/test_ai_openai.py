@@ -65,9 +65,11 @@ async def test_openai_reply_streams_as_token_frames_and_stored_ai_message_is_the
         history = await openai_hub.node.chat.history(tenant.id, client.ready["session_id"])
         assert [(m.role, m.text) for m in history] == [("visitor", "Hello?"), ("ai", "Hello from the model.")]
         assert history[1].id == final["id"] and history[1].meta is not None
-        assert history[1].meta == {"first_token_ms": history[1].meta["first_token_ms"], "replies_to": 1}, (
-            "not truncated"
-        )
+        assert history[1].meta == {
+            "first_token_ms": history[1].meta["first_token_ms"],
+            "replies_to": 1,
+            "persona": "Bob",  # what Analytics counts its ratings under
+        }, "not truncated"
     request = await fake.request(1)
     assert request.finished and not request.disconnected.is_set()
     assert request.messages[0]["role"] == "system" and "Acme Test" in request.messages[0]["content"]
@@ -174,7 +176,7 @@ async def test_tokens_streamed_before_an_upstream_failure_are_kept_as_truncated_
             ("ai", "Hello from"),
             ("system", AI_UNAVAILABLE),
         ]
-        assert history[1].meta == {"truncated": True, "replies_to": 1}
+        assert history[1].meta == {"truncated": True, "replies_to": 1, "persona": "Bob"}
 
 
 async def test_cancelling_the_reply_closes_the_upstream_connection_and_keeps_what_was_streamed(

@@ -89,6 +89,8 @@ def valid_body(name: str, seeds: Seeds) -> Any:
         "PushUnsubscribeRequest": lambda: {"endpoint": "https://push.example.com/send/limits"},
         "KnowledgeRequest": lambda: {"title": "Hours", "body": "9 to 5.", "url": "https://example.com/hours"},
         "KnowledgeChange": lambda: {},
+        "WidgetRating": lambda: {"session_id": "limits", "message_id": "m-1", "helpful": True},
+        "WidgetSessionRating": lambda: {"session_id": "limits", "stars": 5},
         "KnowledgeImport": lambda: {"format": "markdown", "files": [{"name": "hours.md", "content": "# Hours\n9-5"}]},
     }
     return bodies[name]()
@@ -331,6 +333,9 @@ async def test_every_documented_limit_is_enforced_at_its_boundary(store_settings
         ("/api/knowledge/{entry_id}", "language", "enum"),
         ("/api/knowledge/import", "files", "maxItems"),
         ("/api/knowledge/import", "content", "maxLength"),
+        ("/api/widget/rating", "message_id", "maxLength"),
+        ("/api/widget/session-rating", "stars", "maximum"),
+        ("/api/widget/session-rating", "comment", "maxLength"),
     ]:
         assert expected in checked, expected
     assert len(checked) >= 80, len(checked)

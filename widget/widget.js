@@ -209,6 +209,17 @@
     "font:600 13px system-ui,sans-serif;cursor:pointer}.hb:hover{background:#f4f5f7}" +
     ".hb:focus-visible{outline:2px solid ~;outline-offset:2px}.hb[aria-disabled=true]{border-color:#b9bcc4;" +
     "color:#555;cursor:default;background:#fff}" +
+    ".rt{display:flex;flex-wrap:wrap;gap:6px;align-items:center;margin-top:6px;white-space:normal}" +
+    ".rb{border:1px solid #b9bcc4;border-radius:999px;padding:3px 10px;min-height:28px;background:#fff;color:#1b1b1f;" +
+    "font:600 12px system-ui,sans-serif;cursor:pointer}.rb:hover{background:#f4f5f7}.rb[aria-pressed=true]{background:~;" +
+    "border-color:~;color:#fff}.rb:focus-visible,.sv button:focus-visible,.sv textarea:focus-visible{outline:2px solid ~;" +
+    "outline-offset:2px}.ro{display:flex;flex-wrap:wrap;gap:6px;align-items:center;flex-basis:100%;font-size:13px;color:#333}" +
+    ".sv .stars{display:flex;gap:4px;margin:0 0 8px}.sv .star{background:#fff;color:#8a8f9c;border:1px solid #b9bcc4;" +
+    "border-radius:8px;min-width:40px;min-height:40px;padding:0;font:22px/1 system-ui,sans-serif}.sv .star.on{color:#c77700;" +
+    "border-color:#c77700}.sv{display:flex;flex-direction:column;gap:6px}.sv p,.sv .stars{margin:0}" +
+    ".sv label{font-size:13px;color:#555}.sv textarea{flex:none;width:100%;height:56px}.sv .go{align-self:flex-end;" +
+    "border:0;border-radius:10px;padding:0 14px;min-height:38px;background:~;color:#fff;font:600 14px system-ui,sans-serif;" +
+    "cursor:pointer}" +
     "@media (max-width:480px){.p{right:0;bottom:0;width:100%;max-width:100%;height:100%;border-radius:0}}";
 
   function build() {
@@ -567,7 +578,10 @@
     finals[f.id] = 1;
     if (role === "system" && f.event) onEvent(String(f.event));
     fill(node, role, f.text);
-    if (role === "ai") sources(node, f.sources);
+    if (role === "ai") {
+      sources(node, f.sources);
+      rateControls(node, String(f.id || ""));
+    }
     node._seq = seq;
     bySeq[seq] = node;
     place(node, seq);
@@ -640,6 +654,7 @@
       clearTimeout(resendTimer);
       resendTimer = 0;
       if (state.ask) sendAsk();
+      sendRatings();
       pump();
     } else if (f.type === "message") {
       onMessage(f);
@@ -653,6 +668,13 @@
       onAvailability(f);
     } else if (f.type === "email_saved") {
       onEmailSaved(f.address);
+    } else if (f.type === "rated") {
+      if (state.rq && state.rq[f.message_id] === f.helpful) {
+        delete state.rq[f.message_id];
+        save();
+      }
+    } else if (f.type === "session_rated") {
+      onSessionRated();
     } else if (f.type === "pong") {
       clearTimeout(pongTimer);
     } else if (f.type === "error") {
@@ -881,6 +903,8 @@
     if (event === "handoff_requested") setPerson("asked");
     else if (event === "takeover") setPerson("here");
     else if (event === "handback" || event === "close") setPerson("");
+    if (event === "close") askStars();
+    else if (starsEl && event === "takeover") hideStars();
   }
 
   function setPerson(value) {
@@ -895,6 +919,164 @@
     // aria-disabled, not disabled: it stays focusable, so a screen reader still reads what it says now.
     if (person) personBtn.setAttribute("aria-disabled", "true");
     else personBtn.removeAttribute("aria-disabled");
+  }
+
+
+  // ---- feedback: each AI reply helpful or not, and the conversation's stars when it closes -----------
+
+  // A reply's rating is kept per message id, so a reload shows it; rating again replaces it. Over the socket
+  // it is a `rate` frame, over HTTP a POST with the widget key and visitor token (docs/PROTOCOL.md).
+  function rateControls(node, id) {
+    if (node._rate || !id || /^r[\d.]+$/.test(id)) return; // an HTTP answer without a message id
+    var box = el("span", { class: "rt", role: "group", "aria-label": _("Was this reply helpful?") }, node);
+    box._id = id;
+    box._yes = el("button", { type: "button", class: "rb", "aria-pressed": "false" }, box, _("Helpful"));
+    box._no = el("button", { type: "button", class: "rb", "aria-pressed": "false" }, box, _("Not helpful"));
+    box._yes.addEventListener("click", safe(function () { rate(box, true); }));
+    box._no.addEventListener("click", safe(function () { rate(box, false); }));
+    node._rate = box;
+    showRating(box);
+  }
+
+  // Ratings made while the socket was away go once more on the next ready (a refused one is not retried).
+  function sendRatings() {
+    var queued = state.rq || {};
+    state.rq = {};
+    save();
+    for (var id in queued) {
+      if (has(queued, id)) sendFrame({ type: "rate", message_id: id, helpful: !!queued[id] });
+    }
+  }
+
+  function showRating(box) {
+    var value = state.rates && state.rates[box._id];
+    box._yes.setAttribute("aria-pressed", value === 1 ? "true" : "false");
+    box._no.setAttribute("aria-pressed", value === -1 ? "true" : "false");
+  }
+
+  function rate(box, helpful) {
+    if (mode === "refused") return;
+    if (!state.rates || typeof state.rates !== "object") state.rates = {};
+    var keys = Object.keys(state.rates);
+    if (keys.length > 100) delete state.rates[keys[0]];
+    state.rates[box._id] = helpful ? 1 : -1;
+    save();
+    showRating(box);
+    if (mode === "http") postJson(config.ratingUrl, { session_id: state.hsid, message_id: box._id, helpful: helpful });
+    else {
+      // Until the hub answers `rated`, the rating is kept to send again on the next connection.
+      if (!state.rq || typeof state.rq !== "object") state.rq = {};
+      state.rq[box._id] = helpful;
+      save();
+      sendFrame({ type: "rate", message_id: box._id, helpful: helpful });
+    }
+    if (helpful) {
+      if (box._offer) box._offer.remove();
+      box._offer = null;
+    } else offerPerson(box);
+  }
+
+  // "Not helpful" offers a person: the same request as the panel's Talk to a person control.
+  function offerPerson(box) {
+    if (box._offer) return;
+    var offer = el("span", { class: "ro" }, box);
+    if (person) {
+      el("span", {}, offer, _("Sorry it did not help. A person from the team will answer here."));
+    } else {
+      var said = el("span", {}, offer, _("Sorry it did not help. Would you like to talk to a person?"));
+      var ask = el("button", { type: "button", class: "rb" }, offer, _("Talk to a person"));
+      ask.addEventListener("click", safe(function () {
+        askForPerson();
+        said.textContent = _("Sorry it did not help. A person from the team will answer here.");
+        ask.remove();
+        personBtn.focus();
+      }));
+    }
+    box._offer = offer;
+    scrollDown();
+  }
+
+  function postJson(url, body) {
+    var headers = { "Content-Type": "application/json", "X-Widget-Key": String(config.widgetKey || "") };
+    if (state.vt) headers["X-Visitor-Token"] = state.vt;
+    return fetch(String(url), { method: "POST", headers: headers, body: JSON.stringify(body), credentials: "omit" }).then(
+      function (res) {
+        return res.ok;
+      },
+      function () {
+        return false;
+      }
+    );
+  }
+
+  var starsEl = null;
+  var starsNote = null;
+  function conversationKey() {
+    return mode === "http" ? state.hsid : state.sid;
+  }
+
+  // The conversation was closed: how was it? 1 to 5 stars and a comment if the visitor likes; once per
+  // conversation (a second rating would replace the first, so it is not asked again).
+  function askStars() {
+    if (starsEl || !conversationKey() || state.srated === conversationKey()) return;
+    var limit = +config.commentChars || 1000;
+    var chosen = 0;
+    var stars = [];
+    starsEl = el("form", { class: "w sv", novalidate: "" });
+    panel.insertBefore(starsEl, form);
+    el("p", { id: "bob-stars" }, starsEl, _("How was this conversation?"));
+    var row = el("div", { class: "stars", role: "group", "aria-labelledby": "bob-stars" }, starsEl);
+    [1, 2, 3, 4, 5].forEach(function (n) {
+      var label = _("%(n)s of 5 stars", { n: n });
+      var star = el("button", { type: "button", class: "star", "aria-pressed": "false", "aria-label": label, title: label }, row, "★");
+      star.addEventListener("click", safe(function () {
+        chosen = n;
+        stars.forEach(function (other, i) {
+          other.classList.toggle("on", i < n);
+          other.setAttribute("aria-pressed", i === n - 1 ? "true" : "false");
+        });
+        starsNote.textContent = "";
+      }));
+      stars.push(star);
+    });
+    el("label", { for: "bob-comment" }, starsEl, _("A comment, if you like (up to %(n)s characters)", { n: limit }));
+    var comment = el("textarea", { id: "bob-comment", rows: "2", maxlength: String(limit) }, starsEl);
+    el("button", { type: "submit", class: "go" }, starsEl, _("Send rating"));
+    starsNote = el("p", { class: "e", "aria-live": "assertive" }, starsEl);
+    starsEl.addEventListener("submit", safe(function (e) {
+      e.preventDefault();
+      if (!chosen) {
+        starsNote.textContent = _("Choose from 1 to 5 stars.");
+        return stars[0].focus();
+      }
+      var body = { type: "rate_session", stars: chosen, comment: comment.value.trim().slice(0, limit) || null };
+      if (mode === "http") {
+        postJson(config.sessionRatingUrl, { session_id: state.hsid, stars: body.stars, comment: body.comment }).then(
+          safe(function (ok) {
+            if (ok) onSessionRated();
+            else starsNote.textContent = _("Your rating could not be sent. Please try again.");
+          })
+        );
+      } else if (wsReady) sendFrame(body);
+      else starsNote.textContent = _("Your rating could not be sent. Please try again.");
+    }));
+    scrollDown();
+  }
+
+  function onSessionRated() {
+    state.srated = conversationKey();
+    save();
+    if (!starsEl) return;
+    var focused = starsEl.contains(root.activeElement);
+    starsEl.textContent = "";
+    starsEl.setAttribute("role", "status");
+    el("p", {}, starsEl, _("Thank you for your rating."));
+    if (focused) input.focus();
+  }
+
+  function hideStars() {
+    if (starsEl) starsEl.remove();
+    starsEl = starsNote = null;
   }
 
   // ---- WebSocket ---------------------------------------------------------------------------------
@@ -1003,6 +1185,7 @@
     lastSeq = 0;
     seqAtLoad = 0;
     setPerson("");
+    hideStars();
     setTyping(false);
     busy();
   }
@@ -1164,7 +1347,7 @@
   function httpJson(j, p) {
     var seq = +j.seq || 1;
     onMessage({ seq: j.reply != null ? seq - 0.5 : seq, role: "visitor", text: p.text, client_id: p.cid, id: p.cid });
-    if (j.reply != null) onMessage({ seq: seq, role: "ai", text: String(j.reply), id: "r" + seq });
+    if (j.reply != null) onMessage({ seq: seq, role: "ai", text: String(j.reply), id: "r" + seq }); // no id to rate
     httpDone(j);
   }
 

@@ -58,6 +58,34 @@ class HandoffMetrics(msgspec.Struct, kw_only=True):
     p90_wait_s: Annotated[float | None, Meta(description="The 90th percentile (nearest rank) of the same waits.")]
 
 
+class PersonaFeedback(msgspec.Struct, kw_only=True):
+    persona: Annotated[
+        str | None, Meta(description="The name the AI spoke as; null for replies made before it was kept.")
+    ]
+    rated: Annotated[int, Meta(description="Its replies the visitors rated.")]
+    helpful: Annotated[int, Meta(description="Of those, rated helpful.")]
+    helpful_share: float
+
+
+class UnhelpfulSource(msgspec.Struct, kw_only=True):
+    title: Annotated[str, Meta(description="The knowledge entry's title.")]
+    unhelpful: Annotated[int, Meta(description="Replies answered from it that visitors rated not helpful.")]
+
+
+class FeedbackMetrics(msgspec.Struct, kw_only=True):
+    """The visitors' ratings made in the window: of AI replies (helpful or not) and of conversations (1 to 5)."""
+
+    rated_replies: int
+    helpful_share: Annotated[float | None, Meta(description="Of the rated replies; null when none was rated.")]
+    personas: Annotated[list[PersonaFeedback], Meta(description="Per persona, the most rated first.")]
+    unhelpful_sources: Annotated[
+        list[UnhelpfulSource],
+        Meta(description="The knowledge entries most often behind a reply rated not helpful (at most 10)."),
+    ]
+    session_ratings: Annotated[int, Meta(description="Conversations rated.")]
+    average_session_rating: Annotated[float | None, Meta(description="Their average stars; null when none.")]
+
+
 class ConversationMetrics(msgspec.Struct, kw_only=True):
     """Conversations of the window: per day, answered by the AI alone or taken over, and the medians."""
 
@@ -74,6 +102,7 @@ class ConversationMetrics(msgspec.Struct, kw_only=True):
         float | None, Meta(description="From the visitor's message to the first agent reply.")
     ]
     handoffs: HandoffMetrics
+    feedback: FeedbackMetrics
 
 
 class Credits(msgspec.Struct, kw_only=True):

@@ -9,7 +9,7 @@ from msgspec import Meta
 
 from hub.api.models import BusinessId, ManagedQuery, PathId
 from hub.auth.permissions import PLATFORM_BUSINESS_ID
-from hub.protocol import AvailabilityFrame, Message
+from hub.protocol import COMMENT_CHARS, AvailabilityFrame, Message
 from hub.settings import Settings
 from hub.store.models import MAX_SEQ
 
@@ -159,3 +159,36 @@ class HistoryPath(msgspec.Struct):
 
 class HistoryQuery(ManagedQuery):
     after_seq: Annotated[int, Meta(ge=0, le=MAX_SEQ, description="Only messages after this seq.")] = 0
+
+
+class WidgetRating(msgspec.Struct):
+    """The visitor rates an AI reply of its conversation (as the visitor socket's `rate` frame)."""
+
+    session_id: SessionName
+    message_id: Annotated[
+        str, Meta(min_length=1, max_length=64, description="The `id` of an AI reply's message in this conversation.")
+    ]
+    helpful: Annotated[bool, Meta(description="Helpful, or not; rating again replaces the rating.")]
+
+
+class WidgetRatingReply(msgspec.Struct):
+    message_id: str
+    helpful: bool
+
+
+class WidgetSessionRating(msgspec.Struct):
+    """The visitor rates the whole conversation (as the visitor socket's `rate_session` frame)."""
+
+    session_id: SessionName
+    stars: Annotated[int, Meta(ge=1, le=5, description="1 (poor) to 5 (great); a later rating replaces it.")]
+    comment: (
+        Annotated[
+            str,
+            Meta(max_length=COMMENT_CHARS, description=f"Optional, at most {COMMENT_CHARS} characters."),
+        ]
+        | None
+    ) = None
+
+
+class WidgetSessionRatingReply(msgspec.Struct):
+    stars: int

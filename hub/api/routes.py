@@ -18,6 +18,7 @@ from hub.api import (
     analytics,
     auth,
     chat,
+    feedback,
     health,
     knowledge,
     personas,
@@ -210,6 +211,73 @@ API: tuple[Operation, ...] = (
             Header("Access-Control-Request-Method", "POST"),
             Header("Access-Control-Request-Headers", "e.g. content-type, x-widget-key"),
         ),
+    ),
+    Operation(
+        "/api/widget/rating",
+        "POST",
+        feedback.widget_rating,
+        "chat",
+        "Widget: rate an AI reply (helpful or not)",
+        {200: Reply("Stored; a rating again replaces it.", chat_bodies.WidgetRatingReply)},
+        (400, 401, 403, 404, 413, 415, 429, 503),
+        description="The widget's HTTP path does what the visitor socket's `rate` frame does. Needs X-Widget-Key, "
+        "an Origin allowed for it and the visitor's X-Visitor-Token: only AI replies of the visitor's own "
+        "conversation may be rated (anything else is 404 `unknown_message`). Sends the `message.rated` webhook. "
+        f"{RATE_LIMITS}.",
+        auth="widget key",
+        body=chat_bodies.WidgetRating,
+        headers=(
+            Header("Origin", "Must be allowed for the widget key.", required=True),
+            Header("X-Visitor-Token", "The visitor_token of the widget chat's answers.", required=True),
+        ),
+    ),
+    Operation(
+        "/api/widget/session-rating",
+        "POST",
+        feedback.widget_session_rating,
+        "chat",
+        "Widget: rate the conversation (1 to 5 stars, optional comment)",
+        {200: Reply("Stored; a later rating replaces it.", chat_bodies.WidgetSessionRatingReply)},
+        (400, 401, 403, 404, 413, 415, 429, 503),
+        description="As the visitor socket's `rate_session` frame; the widget asks for it when the conversation "
+        "closes. A conversation the visitor never wrote in is 404 `unknown_session`. Sends the `session.rated` "
+        f"webhook. {RATE_LIMITS}.",
+        auth="widget key",
+        body=chat_bodies.WidgetSessionRating,
+        headers=(
+            Header("Origin", "Must be allowed for the widget key.", required=True),
+            Header("X-Visitor-Token", "The visitor_token of the widget chat's answers.", required=True),
+        ),
+    ),
+    *(
+        Operation(
+            path,
+            "OPTIONS",
+            chat.widget_preflight,
+            "chat",
+            f"CORS preflight for {path}",
+            {
+                204: Reply(
+                    "Allowed.",
+                    headers=(
+                        "Access-Control-Allow-Origin",
+                        "Access-Control-Allow-Methods",
+                        "Access-Control-Allow-Headers",
+                        "Access-Control-Max-Age",
+                        "Vary",
+                    ),
+                )
+            },
+            (403,),
+            description="Answered only for an Origin that some active widget key allows.",
+            auth="none",
+            headers=(
+                Header("Origin", "The embedding page's origin.", required=True),
+                Header("Access-Control-Request-Method", "POST"),
+                Header("Access-Control-Request-Headers", "e.g. content-type, x-widget-key, x-visitor-token"),
+            ),
+        )
+        for path in ("/api/widget/rating", "/api/widget/session-rating")
     ),
     Operation(
         "/api/chat/session",

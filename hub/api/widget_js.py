@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from hub.i18n import supported
 from hub.node import Services
+from hub.protocol import COMMENT_CHARS
 from hub.store.models import Tenant
 
 MAX_AGE_S = 300
@@ -29,6 +30,9 @@ def widget_config(
         "hubUrl": base,
         "wsUrl": f"{ws_base}/ws/visitor/{tenant.id}",
         "chatUrl": f"{base}/api/widget/chat",
+        "ratingUrl": f"{base}/api/widget/rating",
+        "sessionRatingUrl": f"{base}/api/widget/session-rating",
+        "commentChars": COMMENT_CHARS,
         "tenantId": tenant.id,
         "businessName": tenant.name,
         "widgetKey": widget_key,

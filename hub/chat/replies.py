@@ -440,7 +440,8 @@ class ReplyRunner:
         parts: list[str] = []
         wanted: PersonWanted | None = None  # the provider hands the visitor to a person
         # replies_to: the newest message the reply took into account; first_token_ms (analytics) from the question
-        timing: dict[str, Any] = {"replies_to": replies_to}
+        # persona: the name it spoke as, kept for the feedback analytics
+        timing: dict[str, Any] = {"replies_to": replies_to, "persona": request.persona}
         metrics = self.metrics
         clock = asyncio.get_running_loop().time
         asked = first_at = clock()
@@ -483,7 +484,7 @@ class ReplyRunner:
                     session_id,
                     "ai",
                     "".join(parts),
-                    meta={"truncated": True, "replies_to": replies_to},
+                    meta={"truncated": True, "replies_to": replies_to, "persona": request.persona},
                     message_id=message_id,
                 )
             self.buffers.buffer_clear(buffer)

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hub.store.feedback import feedback_metrics
 from hub.store.tables import chat_sessions, handoffs, messages
 
 MAX_DAYS = 90
@@ -95,6 +96,7 @@ async def conversation_metrics(engine: AsyncEngine, tenant_ids: list[str] | None
     total = len(sessions)
     return {
         "handoffs": await handoff_metrics(engine, tenant_ids, since),
+        "feedback": await feedback_metrics(engine, tenant_ids, since),
         "days": days,
         "per_day": series,
         "conversations": total,

@@ -277,3 +277,31 @@ unanswered = Table(
     Column("asked_at", UTCDateTime(), nullable=False),
     Index("ix_unanswered_tenant_asked", "tenant_id", "asked_at"),
 )
+
+# The visitor's rating of an AI reply (one per message: a new one replaces it), with what the reply was
+# made of, copied from the message's meta when rated: the persona it spoke as and the titles of the
+# knowledge entries it answered from, so analytics need not read the messages.
+message_ratings = Table(
+    "message_ratings",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey("tenants.id"), primary_key=True),
+    Column("message_id", String(36), primary_key=True),
+    Column("session_id", String(64), nullable=False),
+    Column("helpful", Boolean, nullable=False),
+    Column("persona", String(200), nullable=True),
+    Column("sources", JSON, nullable=False),  # the titles of the reply's knowledge entries
+    Column("rated_at", UTCDateTime(), nullable=False),
+    Index("ix_message_ratings_tenant_rated", "tenant_id", "rated_at"),
+)
+
+# The visitor's rating of a whole conversation (asked when it closes): one per session, a new one replaces it.
+session_ratings = Table(
+    "session_ratings",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey("tenants.id"), primary_key=True),
+    Column("session_id", String(64), primary_key=True),
+    Column("stars", Integer, nullable=False),
+    Column("comment", Text, nullable=True),
+    Column("rated_at", UTCDateTime(), nullable=False),
+    Index("ix_session_ratings_tenant_rated", "tenant_id", "rated_at"),
+)

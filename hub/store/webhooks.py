@@ -24,6 +24,8 @@ WebhookEvent = Literal[
     "credits.exhausted",
     "session.handoff_requested",
     "session.handoff_escalated",
+    "message.rated",
+    "session.rated",
 ]
 EVENTS: tuple[str, ...] = get_args(WebhookEvent)
 

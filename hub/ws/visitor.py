@@ -17,6 +17,7 @@ from hub.auth.throttle import Throttle
 from hub.chat.availability import Availability, availability_frame
 from hub.chat.conversations import Conversations
 from hub.chat.feed import Feed
+from hub.chat.feedback import Feedback
 from hub.chat.followup import Followups
 from hub.chat.identity import new_session_id, resume_token, resume_token_valid
 from hub.chat.join import Joiner
@@ -39,9 +40,13 @@ from hub.protocol import (
     FrameError,
     HandoffIn,
     PingIn,
+    Rated,
+    RateIn,
+    RateSessionIn,
     Ready,
     ResumeIn,
     SayIn,
+    SessionRated,
     TypingIn,
     encode,
     message_frame,
@@ -66,6 +71,7 @@ class VisitorConnection:
         "budget",
         "chat",
         "feed",
+        "feedback",
         "followups",
         "frames",
         "joiner",
@@ -94,12 +100,14 @@ class VisitorConnection:
         metrics: Metrics,
         availability: Availability,
         followups: Followups,
+        feedback: Feedback,
     ) -> None:
         self.websocket = websocket
         self.metrics = metrics
         self.frames = metrics.visitor_frames
         self.availability = availability
         self.followups = followups
+        self.feedback = feedback
         self.tenant = tenant
         self.settings = settings
         self.chat = chat
@@ -216,6 +224,12 @@ class VisitorConnection:
             address = await self.followups.leave_email(self.tenant, self.session_id, frame.address, frame.language)
             self.stored = True
             self.out.deliver(0, encode(EmailSaved(address=address)).decode())
+        elif isinstance(frame, RateIn):
+            await self.feedback.rate_reply(self.tenant.id, self.session_id, frame.message_id, frame.helpful)
+            self.out.deliver(0, encode(Rated(message_id=frame.message_id, helpful=frame.helpful)).decode())
+        elif isinstance(frame, RateSessionIn):
+            await self.feedback.rate_session(self.tenant.id, self.session_id, frame.stars, frame.comment)
+            self.out.deliver(0, encode(SessionRated(stars=frame.stars)).decode())
         elif isinstance(frame, ResumeIn):
             if self.sent_message:
                 raise FrameError("resume_too_late", "resume must come before any message on this connection")
@@ -279,6 +293,7 @@ async def visitor_socket(websocket: WebSocket) -> None:
         metrics,
         services.availability,
         services.followups,
+        services.feedback,
     )
     sockets = services.sockets
     sockets.add(connection)
