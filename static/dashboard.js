@@ -320,10 +320,27 @@
     $("owner").textContent = session.owner ?
       (mine ? _("Owner: %(name)s (you)", session.owner) : _("Owner: %(name)s", session.owner)) :
       isWaiting(session) ? _("Waiting for a person: %(reason)s", { reason: reasonText(session.waiting) }) :
+      session.status === "closed" ? _("Closed: nobody is answering") :
       session.mode === "human" ? _("Owner: nobody") : _("Bob is answering");
-    $("takeover").disabled = !!mine && session.status === "open";
-    $("handback").disabled = session.mode !== "human";
-    $("close").disabled = session.status === "closed";
+    var closed = session.status === "closed";
+    $("takeover").disabled = closed || (!!mine && session.status === "open");
+    $("handback").disabled = closed || session.mode !== "human";
+    $("close").disabled = closed;
+    // A closed conversation takes no reply: the reason is said where the reply would be written. A visitor
+    // who writes again reopens it (the patch that says so enables everything again).
+    ["reply-text", "canned", "send"].forEach(function (id) { $(id).disabled = closed; });
+    $("closed-note").hidden = !closed;
+    ["takeover", "close"].forEach(function (id) {
+      if (closed) { $(id).setAttribute("aria-describedby", "closed-note"); } else { $(id).removeAttribute("aria-describedby"); }
+    });
+    if (closed) { quiet(); }
+  }
+
+  // Nothing is being written in a closed conversation: no typing line, no reply still streaming.
+  function quiet() {
+    clearTimeout(visitorTypingTimer);
+    $("typing").textContent = "";
+    for (var id in streams) { dropStream(id); }
   }
 
   function bubble(role, author) {
@@ -368,7 +385,7 @@
   }
 
   function showToken(frame) {
-    if (shown[frame.message_id]) { return; }
+    if (shown[frame.message_id] || (sessions[current] && sessions[current].status === "closed")) { return; }
     var stream = streams[frame.message_id];
     if (!stream) {
       stream = streams[frame.message_id] = { node: bubble("ai"), next: 0 };
@@ -391,7 +408,7 @@
   }
 
   function showTyping(frame) {
-    if (frame.role !== "visitor") { return; }
+    if (frame.role !== "visitor" || (sessions[current] && sessions[current].status === "closed")) { return; }
     clearTimeout(visitorTypingTimer);
     $("typing").textContent = frame.active ? _("Visitor is typing…") : "";
     if (frame.active) { visitorTypingTimer = setTimeout(function () { $("typing").textContent = ""; }, 8000); }
