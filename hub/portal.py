@@ -13,6 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from hub.api.knowledge import UNANSWERED_DAYS, UNANSWERED_GROUPS
+from hub.api.models import MAX_PERSON_NAME
 from hub.auth.permissions import (
     CHAT_MANAGE,
     KNOWLEDGE_MANAGE,
@@ -276,3 +277,20 @@ async def hours_page(request: Request) -> Response:
     }
     pages: Jinja2Templates = request.state.templates
     return pages.TemplateResponse(request, "office_hours.html", context, headers={"Cache-Control": "no-store"})
+
+
+async def profile_page(request: Request) -> Response:
+    """Your profile: every staff member's own display name (what colleagues and visitors see)."""
+    services: Services = request.state.services
+    try:
+        principal = await optional_principal(request, services.engine)
+    except HubError:
+        principal = None
+    if principal is None:
+        return RedirectResponse("/portal/login", status_code=303)
+    if principal.kind != "staff":
+        _ = translator(request)
+        return refused(request, principal, _("This page is for staff accounts."))
+    context = {"principal": principal, "name_chars": MAX_PERSON_NAME}
+    pages: Jinja2Templates = request.state.templates
+    return pages.TemplateResponse(request, "profile.html", context, headers={"Cache-Control": "no-store"})

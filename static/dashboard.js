@@ -475,6 +475,12 @@
       }
     } else if (frame.type === "session") {
       applyPatch(frame.session);
+    } else if (frame.type === "renamed") {
+      // A colleague (or this person, in another tab or the portal) changed their display name.
+      if (agent && frame.agent_id === agent.id) {
+        agent.name = frame.name;
+        $("me").textContent = frame.name;
+      }
     } else if (frame.type === "notice") {
       notice(frame.code === "credits_exhausted" ?  // people must answer now
         _("All AI credits of this month are used: Bob stopped answering; please reply.") : frame.message);

@@ -196,6 +196,23 @@
       }).then(function (response) { if (response.ok) { window.location.reload(); } else { showError("teammate-error", response); } });
     });
   }
+  var profile = document.getElementById("profile");
+  if (profile) {
+    profile.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var status = document.getElementById("profile-status");
+      status.textContent = "";
+      document.getElementById("profile-error").hidden = true;
+      send("PATCH", "/api/auth/me", { name: document.getElementById("profile-name").value }).then(function (response) {
+        if (!response.ok) { showError("profile-error", response); return; }
+        return response.json().then(function (account) {
+          document.getElementById("profile-name").value = account.name;
+          document.getElementById("me").textContent = account.name;
+          status.textContent = _("Saved. Visitors see “%(name)s” from your next message on.", account);
+        });
+      });
+    });
+  }
   var tenantForm = document.getElementById("new-tenant");
   if (tenantForm) {
     tenantForm.addEventListener("submit", function (event) {

@@ -402,13 +402,14 @@ async def test_serve_demo_creates_demo_tenants_idempotently_and_keeps_sessions_r
             assert replayed["seq"] == 2 and replayed["role"] == "ai"
         # The page's two demo accounts log in, each on its own tenant; created once, not per start.
         async with httpx.AsyncClient(base_url=second.ws.replace("ws://", "http://")) as http:
-            for email, password, business_id in (
-                ("admin@office16852.com", "your_password", "office16852-platform"),
-                ("customer@business.com", "customer_password", "business"),
+            for email, password, business_id, name in (
+                ("admin@office16852.com", "your_password", "office16852-platform", "Sam from Office16852"),
+                ("customer@business.com", "customer_password", "business", "Alex from Business Demo"),
             ):
                 login = await http.post("/api/auth/login", json={"email": email, "password": password})
                 assert login.status_code == 200, login.text
                 assert login.json()["user"]["business_id"] == business_id
+                assert login.json()["user"]["name"] == name  # what visitors read, not the email's "customer"
             admin = await http.post(
                 "/api/auth/login", json={"email": "admin@office16852.com", "password": "your_password"}
             )

@@ -150,6 +150,19 @@ API: tuple[Operation, ...] = (
         auth="none",
     ),
     *_login("/api/auth", "staff"),
+    Operation(
+        "/api/auth/me",
+        "PATCH",
+        auth.change_me,
+        "auth",
+        "Change your own display name (staff accounts)",
+        {200: Reply("The caller, renamed.", auth.Account)},
+        (400, 401, 403, *BODY_ERRORS),
+        description="The name colleagues see in Mission Control and visitors see on your replies and in "
+        '"Alex joined the chat", from your next message on, on every node.',
+        body=auth.ProfileChange,
+        body_bytes=auth.PROFILE_BODY_BYTES,
+    ),
     *_login("/api/customers/auth", "customer"),
     Operation(
         "/api/chat",
