@@ -36,6 +36,7 @@ from hub.office_hours import Clock, utc_now
 from hub.pages import templates
 from hub.portal import (
     analytics_page,
+    canned_page,
     home,
     hours_page,
     knowledge_page,
@@ -140,6 +141,7 @@ def create_app(
         Route("/portal/team", team_page, methods=["GET"]),
         Route("/portal/hours", hours_page, methods=["GET"]),
         Route("/portal/profile", profile_page, methods=["GET"]),
+        Route("/portal/canned", canned_page, methods=["GET"]),
         Route("/docs", docs, methods=["GET"]),
         Route("/chat/continue/{token}", continue_page, methods=["GET"]),
         Route("/mission-control", dashboard, methods=["GET"]),

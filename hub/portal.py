@@ -32,6 +32,9 @@ from hub.office_hours import DAYS, zone_names
 from hub.pages import request_language, translator
 from hub.store import knowledge as knowledge_store
 from hub.store.analytics import conversation_metrics
+from hub.store.canned import TEXT_CHARS as CANNED_TEXT_CHARS
+from hub.store.canned import TITLE_CHARS as CANNED_TITLE_CHARS
+from hub.store.canned import list_canned
 from hub.store.credits import this_month
 from hub.store.personas import DESCRIPTION_CHARS, NAME_CHARS, PROMPT_CHARS, TONE_CHARS, list_personas
 from hub.store.users import list_staff
@@ -350,3 +353,20 @@ async def profile_page(request: Request) -> Response:
     context = {"principal": principal, "name_chars": MAX_PERSON_NAME}
     pages: Jinja2Templates = request.state.templates
     return pages.TemplateResponse(request, "profile.html", context, headers={"Cache-Control": "no-store"})
+
+
+async def canned_page(request: Request) -> Response:
+    """Canned replies: what agents insert in Mission Control with ``/`` + search (owners and admins)."""
+    services: Services = request.state.services
+    principal = await _portal_principal(request, USERS_MANAGE)
+    if isinstance(principal, Response):
+        return principal
+    tenant = await services.tenants.get(principal.tenant_id)
+    context = {
+        "principal": principal,
+        "tenant": tenant,
+        "replies": await list_canned(services.engine, principal.tenant_id),
+        "limits": {"title": CANNED_TITLE_CHARS, "text": CANNED_TEXT_CHARS},
+    }
+    pages: Jinja2Templates = request.state.templates
+    return pages.TemplateResponse(request, "canned.html", context, headers={"Cache-Control": "no-store"})

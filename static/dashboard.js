@@ -328,7 +328,8 @@
     $("close").disabled = closed;
     // A closed conversation takes no reply: the reason is said where the reply would be written. A visitor
     // who writes again reopens it (the patch that says so enables everything again).
-    ["reply-text", "canned", "send"].forEach(function (id) { $(id).disabled = closed; });
+    ["reply-text", "send"].forEach(function (id) { $(id).disabled = closed; });
+    if (closed) { closeMenu(); }
     $("closed-note").hidden = !closed;
     ["takeover", "close"].forEach(function (id) {
       if (closed) { $(id).setAttribute("aria-describedby", "closed-note"); } else { $(id).removeAttribute("aria-describedby"); }
@@ -534,22 +535,120 @@
     if (typingSent) { send({ type: "typing", session_id: current, active: false }); typingSent = 0; }
   }
 
+  // ---- canned replies: "/" + search in the reply box ----------------------------------------------
+  var canned = [];            // the tenant's canned replies (GET /api/canned-replies), read again when stale
+  var cannedAt = 0;
+  var menu = { open: false, items: [], active: 0, start: 0 };
+
+  function loadCanned() {
+    if (Date.now() - cannedAt < 30000) { return; }
+    cannedAt = Date.now();
+    fetch("/api/canned-replies", { credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.json() : { canned_replies: canned }; })
+      .then(function (data) { canned = data.canned_replies || []; if (menu.open) { updateMenu(); } })
+      .catch(function () { cannedAt = 0; });
+  }
+
+  // The "/query" just before the caret: at the start of the box or after a space, on one line.
+  function slashQuery() {
+    var box = $("reply-text");
+    var before = box.value.slice(0, box.selectionStart);
+    var found = /(^|\s)\/([^\n\/]*)$/.exec(before);
+    return found ? { start: before.length - found[2].length - 1, query: found[2].toLowerCase().trim() } : null;
+  }
+
+  function closeMenu() {
+    menu.open = false;
+    $("canned-menu").hidden = true;
+    $("canned-menu").textContent = "";
+    $("reply-text").setAttribute("aria-expanded", "false");
+    $("reply-text").removeAttribute("aria-activedescendant");
+  }
+
+  function updateMenu() {
+    var asked = slashQuery();
+    if (!asked) { closeMenu(); return; }
+    loadCanned();
+    menu.open = true;
+    menu.start = asked.start;
+    menu.items = canned.filter(function (item) {
+      return !asked.query || item.title.toLowerCase().indexOf(asked.query) >= 0 ||
+        item.text.toLowerCase().indexOf(asked.query) >= 0;
+    }).slice(0, 8);
+    menu.active = Math.min(menu.active, Math.max(0, menu.items.length - 1));
+    var list = $("canned-menu");
+    list.textContent = "";
+    menu.items.forEach(function (item, index) {
+      var option = document.createElement("li");
+      option.id = "canned-option-" + index;
+      option.setAttribute("role", "option");
+      option.setAttribute("aria-selected", index === menu.active ? "true" : "false");
+      var title = document.createElement("strong");
+      title.textContent = item.title;
+      var text = document.createElement("span");
+      text.textContent = item.text;
+      option.appendChild(title);
+      option.appendChild(text);
+      option.addEventListener("mousedown", function (event) { event.preventDefault(); insertCanned(index); });
+      list.appendChild(option);
+    });
+    if (!menu.items.length) {
+      var none = document.createElement("li");
+      none.className = "none";
+      none.textContent = canned.length ? _("No canned reply matches") :
+        _("No canned replies yet: owners add them in the portal");
+      list.appendChild(none);
+    }
+    list.hidden = false;
+    $("reply-text").setAttribute("aria-expanded", "true");
+    if (menu.items.length) { $("reply-text").setAttribute("aria-activedescendant", "canned-option-" + menu.active); }
+    else { $("reply-text").removeAttribute("aria-activedescendant"); }
+  }
+
+  function insertCanned(index) {
+    var item = menu.items[index];
+    if (!item) { return; }
+    var box = $("reply-text");
+    var caret = box.selectionStart;
+    box.value = box.value.slice(0, menu.start) + item.text + box.value.slice(caret);
+    var at = menu.start + item.text.length;
+    box.setSelectionRange(at, at);
+    closeMenu();
+    box.focus();
+  }
+
+  function menuKey(event) {
+    if (!menu.open) { return false; }
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      if (menu.items.length) {
+        menu.active = (menu.active + (event.key === "ArrowDown" ? 1 : menu.items.length - 1)) % menu.items.length;
+        updateMenu();
+      }
+      return true;
+    }
+    if ((event.key === "Enter" || event.key === "Tab") && menu.items.length && !event.shiftKey) {
+      insertCanned(menu.active);
+      return true;
+    }
+    if (event.key === "Escape") { closeMenu(); return true; }
+    return false;
+  }
+
   $("reply").addEventListener("submit", function (event) { event.preventDefault(); reply(); });
   $("reply-text").addEventListener("keydown", function (event) {
+    if (menuKey(event)) { event.preventDefault(); event.stopPropagation(); return; }
     if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); reply(); }
   });
+  $("reply-text").addEventListener("blur", closeMenu);
+  $("reply-text").addEventListener("click", updateMenu);
   $("reply-text").addEventListener("input", function () {
+    menu.active = 0;
+    updateMenu();
     if (!current) { return; }
     var now = Date.now();
     if (now - typingSent > 2000) { send({ type: "typing", session_id: current, active: true }); typingSent = now; }
     clearTimeout(typingStop);
     typingStop = setTimeout(stopTyping, 3000);
-  });
-  $("canned").addEventListener("change", function () {
-    var box = $("reply-text");
-    if (this.value) { box.value = box.value ? box.value + " " + this.value : this.value; }
-    this.value = "";
-    box.focus();
   });
   $("takeover").addEventListener("click", function () { command("takeover"); });
   $("force").addEventListener("click", function () { command("takeover", { force: true }); });
@@ -589,5 +688,6 @@
   setInterval(renderList, 60000);  // quiet sessions grey out as time passes
   setInterval(tick, 1000);         // the waits tick; nothing else is re-rendered
   renderAlerts();
+  loadCanned();
   connect();
 })();
