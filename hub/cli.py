@@ -23,6 +23,7 @@ from hub.logs import configure
 from hub.push.vapid import generate as generate_vapid_keys
 from hub.settings import Settings, SettingsError
 from hub.store import knowledge
+from hub.store.canned import create_canned, list_canned
 from hub.store.database import migrate_database, open_engine
 from hub.store.tenants import get_tenant_by_business_id
 from hub.store.users import find_user, rename_user
@@ -43,6 +44,16 @@ DEMO_TENANTS = (
         "user": ("customer@business.com", "customer_password", "owner", "Alex from Business Demo"),
         "origins": ["http://localhost:*", "http://127.0.0.1:*"],
     },
+)
+
+
+# The demo tenants' canned replies (the five Mission Control once had built in).
+DEMO_CANNED = (
+    ("Greeting", "Hi, I'm here to help! Give me a moment to read the conversation."),
+    ("Checking", "Thanks for waiting. Let me check that for you."),
+    ("Order number", "Could you share your order number, please?"),
+    ("Anything else", "Is there anything else I can help you with?"),
+    ("Goodbye", "Thanks for chatting with us. Have a great day!"),
 )
 
 
@@ -231,6 +242,9 @@ async def _ensure_demo(settings: Settings) -> list[dict[str, Any]]:
                         for language, title, body, url in DEMO_KNOWLEDGE.get(tenant.business_id, ())
                     ]
                     await knowledge.insert_entries(connection, tenant.id, rows)
+            if not await list_canned(engine, tenant.id):  # something to find with "/" in Mission Control
+                for title, text in DEMO_CANNED:
+                    await create_canned(engine, tenant.id, title, text)
             made.append(
                 {
                     "uuid": tenant.id,

@@ -26,6 +26,7 @@ import pytest
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+from hub.cli import DEMO_CANNED
 from hub.demo_knowledge import DEMO_KNOWLEDGE
 from hub.push.vapid import load_private_key, public_key
 from hub.settings import Settings
@@ -417,7 +418,9 @@ async def test_serve_demo_creates_demo_tenants_idempotently_and_keeps_sessions_r
     with contextlib.closing(sqlite3.connect(tmp_path / "cli.sqlite3")) as db:
         rows = db.execute("SELECT business_id, id, origins FROM tenants ORDER BY business_id").fetchall()
         (entries,) = db.execute("SELECT count(*) FROM knowledge").fetchone()
+        (canned,) = db.execute("SELECT count(*) FROM canned_replies").fetchone()
     assert entries == sum(map(len, DEMO_KNOWLEDGE.values())), "the demo's knowledge is written once, not per start"
+    assert canned == 2 * len(DEMO_CANNED), "each demo tenant's canned replies are written once, not per start"
     assert [(row[0], row[1]) for row in rows] == sorted(first.tenants.items())
     assert "http://localhost:*" in json.loads(rows[0][2])
 
