@@ -331,6 +331,7 @@
     ["reply-text", "send"].forEach(function (id) { $(id).disabled = closed; });
     if (closed) { closeMenu(); }
     $("closed-note").hidden = !closed;
+    $("canned-hint").hidden = closed;
     ["takeover", "close"].forEach(function (id) {
       if (closed) { $(id).setAttribute("aria-describedby", "closed-note"); } else { $(id).removeAttribute("aria-describedby"); }
     });
