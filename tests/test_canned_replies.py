@@ -9,6 +9,7 @@ import httpx
 import pytest
 from playwright.async_api import expect
 
+from hub.store.canned import MAX_PER_TENANT, create_canned
 from tests.agents import PASSWORD, agent_account, login
 from tests.browser import Chromium
 from tests.conftest import RunningHub, visitor
@@ -154,3 +155,13 @@ async def test_an_owner_adds_canned_replies_in_the_portal_and_an_agent_inserts_o
             reply = await client.until(lambda f: f["type"] == "message" and f["role"] == "agent")
             assert reply[-1]["text"] == "Sorry! Could you share your order number?"
     assert errors == []
+
+
+async def test_a_tenant_keeps_at_most_200_canned_replies(hub: RunningHub) -> None:
+    tenant = await hub.tenant()
+    for number in range(MAX_PER_TENANT):
+        await create_canned(hub.node.engine, tenant.id, f"Reply {number}", "Hello!")
+    async with await client_for(hub, tenant.id, "Olga", "owner") as owner:
+        full = await owner.post("/api/canned-replies", json={"title": "One more", "text": "Hello!"})
+        assert full.status_code == 409 and full.json()["error"]["code"] == "too_many_canned_replies"
+        assert len((await owner.get("/api/canned-replies")).json()["canned_replies"]) == MAX_PER_TENANT
