@@ -165,3 +165,19 @@ async def test_a_tenant_keeps_at_most_200_canned_replies(hub: RunningHub) -> Non
         full = await owner.post("/api/canned-replies", json={"title": "One more", "text": "Hello!"})
         assert full.status_code == 409 and full.json()["error"]["code"] == "too_many_canned_replies"
         assert len((await owner.get("/api/canned-replies")).json()["canned_replies"]) == MAX_PER_TENANT
+
+
+async def test_the_canned_replies_page_is_for_owners_and_admins_and_profile_for_every_staff_member(
+    hub: RunningHub,
+) -> None:
+    tenant = await hub.tenant()
+    async with (
+        await client_for(hub, tenant.id, "Anna", "agent") as agent,
+        await client_for(hub, tenant.id, "Olga", "owner") as owner,
+    ):
+        refused = await agent.get("/portal/canned")
+        assert refused.status_code == 403 and "<nav" in refused.text  # a styled page with a way on
+        assert "/portal/profile" in refused.text
+        assert (await agent.get("/portal/profile")).status_code == 200
+        page = await owner.get("/portal/canned")
+        assert page.status_code == 200 and 'id="new-canned"' in page.text
