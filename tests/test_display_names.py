@@ -13,7 +13,8 @@ import pytest
 from playwright.async_api import expect
 
 from hub.settings import Settings
-from tests.agents import agent_account, agent_socket, login
+from tests.accounts import create_user
+from tests.agents import PASSWORD, agent_account, agent_socket, login
 from tests.browser import Chromium
 from tests.conftest import RunningHub, serve_hub, visitor
 from tests.test_dashboard_browser import log_in
@@ -165,3 +166,22 @@ async def test_an_agent_renames_themself_on_your_profile_and_the_visitor_reads_i
         assert reply["text"] == "Hi, how can I help?" and reply["author"] == "Anna from Acme Test"
         await expect(desk.locator(".msg.agent .who")).to_have_text("Anna from Acme Test")
     assert errors == []
+
+
+async def test_a_customer_account_has_no_display_name_to_change(hub: RunningHub) -> None:
+    tenant = await hub.tenant()
+    await create_user(
+        hub.node.engine,
+        tenant_id=tenant.id,
+        email="buyer@shop.example.com",
+        password=PASSWORD,
+        role="customer",
+        kind="customer",
+    )
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        logged = await http.post(
+            "/api/customers/auth/login", json={"email": "buyer@shop.example.com", "password": PASSWORD}
+        )
+        token = logged.json()["token"]
+    response = await rename(hub.http, token, {"name": "Mallory"})
+    assert response.status_code == 403 and response.json()["error"]["code"] == "forbidden"
