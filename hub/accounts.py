@@ -24,7 +24,7 @@ from hub.store.credits import usage, usage_of_every_tenant
 from hub.store.models import Tenant
 from hub.store.personas import Persona, active_persona
 from hub.store.tenants import BUSINESS_ID, create_tenant, get_tenant_by_business_id, list_tenants
-from hub.store.users import User, count_seats, create_user, find_user
+from hub.store.users import User, count_seats, create_user, find_user, rename_user
 from hub.store.widget_keys import WidgetKey, create_widget_key
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{1,60}$")
@@ -235,3 +235,14 @@ class Accounts:
         account = await new_account(self._passwords, email=email, password=password, role=role, name=name)
         async with self._engine.begin() as connection:
             return await add_account(connection, tenant.id, account, seats=self.plan_of(tenant).seats)
+
+    async def rename(self, principal: Principal, name: str) -> str:
+        """A staff member's own display name (the body's limits are checked by its model); the name set."""
+        name = name.strip()
+        if not name:
+            raise InvalidInput("name must not be blank")
+        if principal.kind != "staff":
+            raise Forbidden("only staff accounts have a display name")
+        if not await rename_user(self._engine, principal.tenant_id, principal.user_id, name):
+            raise NotFound("unknown account")
+        return name

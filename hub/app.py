@@ -36,12 +36,14 @@ from hub.office_hours import Clock, utc_now
 from hub.pages import templates
 from hub.portal import (
     analytics_page,
+    canned_page,
     home,
     hours_page,
     knowledge_page,
     login_page,
     personas_page,
     plan_page,
+    profile_page,
     team_page,
     tenants_page,
     webhooks_page,
@@ -138,6 +140,8 @@ def create_app(
         Route("/portal/tenants", tenants_page, methods=["GET"]),
         Route("/portal/team", team_page, methods=["GET"]),
         Route("/portal/hours", hours_page, methods=["GET"]),
+        Route("/portal/profile", profile_page, methods=["GET"]),
+        Route("/portal/canned", canned_page, methods=["GET"]),
         Route("/docs", docs, methods=["GET"]),
         Route("/chat/continue/{token}", continue_page, methods=["GET"]),
         Route("/mission-control", dashboard, methods=["GET"]),

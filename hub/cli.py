@@ -23,9 +23,10 @@ from hub.logs import configure
 from hub.push.vapid import generate as generate_vapid_keys
 from hub.settings import Settings, SettingsError
 from hub.store import knowledge
+from hub.store.canned import create_canned, list_canned
 from hub.store.database import migrate_database, open_engine
 from hub.store.tenants import get_tenant_by_business_id
-from hub.store.users import find_user
+from hub.store.users import find_user, rename_user
 from hub.store.widget_keys import create_widget_key, list_widget_keys
 
 SECRET_FILE = ".bob-hub-secret"
@@ -35,14 +36,24 @@ DEMO_TENANTS = (
         "name": "Office16852 Platform",
         "business_id": "office16852-platform",
         "origins": [],
-        "user": ("admin@office16852.com", "your_password", "admin"),
+        "user": ("admin@office16852.com", "your_password", "admin", "Sam from Office16852"),
     },
     {
         "name": "Business Demo",
         "business_id": "business",
-        "user": ("customer@business.com", "customer_password", "owner"),
+        "user": ("customer@business.com", "customer_password", "owner", "Alex from Business Demo"),
         "origins": ["http://localhost:*", "http://127.0.0.1:*"],
     },
+)
+
+
+# The demo tenants' canned replies (the five Mission Control once had built in).
+DEMO_CANNED = (
+    ("Greeting", "Hi, I'm here to help! Give me a moment to read the conversation."),
+    ("Checking", "Thanks for waiting. Let me check that for you."),
+    ("Order number", "Could you share your order number, please?"),
+    ("Anything else", "Is there anything else I can help you with?"),
+    ("Goodbye", "Thanks for chatting with us. Have a great day!"),
 )
 
 
@@ -195,15 +206,20 @@ async def _ensure_demo(settings: Settings) -> list[dict[str, Any]]:
     made = []
     try:
         for spec in DEMO_TENANTS:
-            email, password, role = spec["user"]
+            email, password, role, display_name = spec["user"]
             tenant = await get_tenant_by_business_id(engine, str(spec["business_id"]))
             missing_key = tenant is not None and not await list_widget_keys(engine, tenant.id)
-            missing_user = await find_user(engine, "staff", str(email)) is None
+            user = await find_user(engine, "staff", str(email))
             account = (
-                await new_account(passwords, email=str(email), password=str(password), role=str(role))
-                if missing_user
+                await new_account(
+                    passwords, email=str(email), password=str(password), role=str(role), name=str(display_name)
+                )
+                if user is None
                 else None
             )
+            if user is not None and user.name == str(email).split("@", 1)[0]:
+                # Made by an older --demo, named after the email ("customer"): visitors read a person's name.
+                await rename_user(engine, user.tenant_id, user.id, str(display_name))
             async with engine.begin() as connection:  # what is missing of one demo tenant, all at once
                 if tenant is None:
                     opened = await open_tenant(
@@ -226,6 +242,9 @@ async def _ensure_demo(settings: Settings) -> list[dict[str, Any]]:
                         for language, title, body, url in DEMO_KNOWLEDGE.get(tenant.business_id, ())
                     ]
                     await knowledge.insert_entries(connection, tenant.id, rows)
+            if not await list_canned(engine, tenant.id):  # something to find with "/" in Mission Control
+                for title, text in DEMO_CANNED:
+                    await create_canned(engine, tenant.id, title, text)
             made.append(
                 {
                     "uuid": tenant.id,

@@ -5,14 +5,16 @@ Each template names its own title; hub.pages renders them in the visitor's langu
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from babel.dates import get_day_names
+from babel.dates import format_date, get_day_names
 from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from hub.api.knowledge import UNANSWERED_DAYS, UNANSWERED_GROUPS
+from hub.api.models import MAX_PERSON_NAME
 from hub.auth.permissions import (
     CHAT_MANAGE,
     KNOWLEDGE_MANAGE,
@@ -30,6 +32,9 @@ from hub.office_hours import DAYS, zone_names
 from hub.pages import request_language, translator
 from hub.store import knowledge as knowledge_store
 from hub.store.analytics import conversation_metrics
+from hub.store.canned import TEXT_CHARS as CANNED_TEXT_CHARS
+from hub.store.canned import TITLE_CHARS as CANNED_TITLE_CHARS
+from hub.store.canned import list_canned
 from hub.store.credits import this_month
 from hub.store.personas import DESCRIPTION_CHARS, NAME_CHARS, PROMPT_CHARS, TONE_CHARS, list_personas
 from hub.store.users import list_staff
@@ -197,14 +202,69 @@ async def analytics_page(request: Request) -> Response:
         return principal
     tenant = await services.tenants.get(principal.tenant_id)
     assert tenant is not None
+    metrics = await conversation_metrics(services.engine, [tenant.id], 30)
     context = {
         "principal": principal,
         "tenant": tenant,
-        "m": await conversation_metrics(services.engine, [tenant.id], 30),
+        "m": metrics,
+        "chart": day_chart(metrics["per_day"], request_language(request)),
         "credits": await services.accounts.credits(tenant),
     }
     pages: Jinja2Templates = request.state.templates
     return pages.TemplateResponse(request, "analytics.html", context, headers={"Cache-Control": "no-store"})
+
+
+CHART_HEIGHT = 200  # px: the per-day chart's height; its width follows the card (bars are placed in %)
+PLOT_TOP, PLOT_BOTTOM = 22, 164  # px: where the bars may reach, where they stand (the x axis)
+
+
+def _nice_step(peak: int) -> int:
+    """A round step for about four gridlines up to ``peak`` (1, 2, 5, 10, 20, 50, …)."""
+    rough = max(1, -(-peak // 4))
+    scale = 1
+    while True:
+        for step in (1, 2, 5):
+            if step * scale >= rough:
+                return step * scale
+        scale *= 10
+
+
+def day_chart(per_day: list[dict[str, Any]], language: str) -> dict[str, Any]:
+    """The conversations-per-day chart, laid out here so the template only draws: bars with their dates
+    and values (shown on hover and focus, and read out), gridlines with their values, dated x-axis ticks."""
+    count = max(1, len(per_day))
+    peak = max([int(point["conversations"]) for point in per_day] + [1])
+    step = _nice_step(peak)
+    top = step * -(-peak // step)
+    span = PLOT_BOTTOM - PLOT_TOP
+    width = 100 / count
+    every = max(1, -(-count // 6))  # about six dated ticks on a desk; every other one is dropped on a phone
+    points = []
+    for index, point in enumerate(per_day):
+        day = datetime.fromisoformat(str(point["date"])).date()
+        value = int(point["conversations"])
+        height = span * value / top
+        # A tick every ``every`` days and on the last day, none crowding the last one.
+        ticked = (index % every == 0 and count - 1 - index >= every / 2) or index == count - 1
+        points.append(
+            {
+                "date": point["date"],
+                "short": format_date(day, "d MMM", locale=language),
+                "long": format_date(day, "EEEE, d MMMM y", locale=language),
+                "value": value,
+                "x": index * width,
+                "width": width,
+                "center": (index + 0.5) * width,
+                "y": PLOT_BOTTOM - height,
+                "height": height,
+                # Labels near an edge grow inwards, so none is cut off by the card.
+                "anchor": "start" if index < count / 8 else "end" if index >= count * 7 / 8 else "middle",
+                "tick": ticked,
+                "minor": ticked and (index // every) % 2 == 1 and index != count - 1,
+            }
+        )
+    grid = [{"value": value, "y": PLOT_BOTTOM - span * value / top} for value in range(0, top + 1, step)]
+    return {"points": points, "grid": grid, "height": CHART_HEIGHT, "bottom": PLOT_BOTTOM}
 
 
 async def tenants_page(request: Request) -> Response:
@@ -276,3 +336,37 @@ async def hours_page(request: Request) -> Response:
     }
     pages: Jinja2Templates = request.state.templates
     return pages.TemplateResponse(request, "office_hours.html", context, headers={"Cache-Control": "no-store"})
+
+
+async def profile_page(request: Request) -> Response:
+    """Your profile: every staff member's own display name (what colleagues and visitors see)."""
+    services: Services = request.state.services
+    try:
+        principal = await optional_principal(request, services.engine)
+    except HubError:
+        principal = None
+    if principal is None:
+        return RedirectResponse("/portal/login", status_code=303)
+    if principal.kind != "staff":
+        _ = translator(request)
+        return refused(request, principal, _("This page is for staff accounts."))
+    context = {"principal": principal, "name_chars": MAX_PERSON_NAME}
+    pages: Jinja2Templates = request.state.templates
+    return pages.TemplateResponse(request, "profile.html", context, headers={"Cache-Control": "no-store"})
+
+
+async def canned_page(request: Request) -> Response:
+    """Canned replies: what agents insert in Mission Control with ``/`` + search (owners and admins)."""
+    services: Services = request.state.services
+    principal = await _portal_principal(request, USERS_MANAGE)
+    if isinstance(principal, Response):
+        return principal
+    tenant = await services.tenants.get(principal.tenant_id)
+    context = {
+        "principal": principal,
+        "tenant": tenant,
+        "replies": await list_canned(services.engine, principal.tenant_id),
+        "limits": {"title": CANNED_TITLE_CHARS, "text": CANNED_TEXT_CHARS},
+    }
+    pages: Jinja2Templates = request.state.templates
+    return pages.TemplateResponse(request, "canned.html", context, headers={"Cache-Control": "no-store"})

@@ -500,6 +500,13 @@ class Notice(_ServerFrame, tag="notice"):
     session_id: str | None = None
 
 
+class StaffRenamed(_ServerFrame, tag="renamed"):
+    """A staff member of the tenant changed their display name: their next messages carry it."""
+
+    agent_id: str
+    name: str
+
+
 class Watching(_ServerFrame, tag="watching"):
     session_id: str
     seq: int
@@ -532,6 +539,7 @@ AgentOut = (
     | Sessions
     | SessionPatch
     | Notice
+    | StaffRenamed
     | Watching
     | Ok
     | Message

@@ -320,10 +320,29 @@
     $("owner").textContent = session.owner ?
       (mine ? _("Owner: %(name)s (you)", session.owner) : _("Owner: %(name)s", session.owner)) :
       isWaiting(session) ? _("Waiting for a person: %(reason)s", { reason: reasonText(session.waiting) }) :
+      session.status === "closed" ? _("Closed: nobody is answering") :
       session.mode === "human" ? _("Owner: nobody") : _("Bob is answering");
-    $("takeover").disabled = !!mine && session.status === "open";
-    $("handback").disabled = session.mode !== "human";
-    $("close").disabled = session.status === "closed";
+    var closed = session.status === "closed";
+    $("takeover").disabled = closed || (!!mine && session.status === "open");
+    $("handback").disabled = closed || session.mode !== "human";
+    $("close").disabled = closed;
+    // A closed conversation takes no reply: the reason is said where the reply would be written. A visitor
+    // who writes again reopens it (the patch that says so enables everything again).
+    ["reply-text", "send"].forEach(function (id) { $(id).disabled = closed; });
+    if (closed) { closeMenu(); }
+    $("closed-note").hidden = !closed;
+    $("canned-hint").hidden = closed;
+    ["takeover", "close"].forEach(function (id) {
+      if (closed) { $(id).setAttribute("aria-describedby", "closed-note"); } else { $(id).removeAttribute("aria-describedby"); }
+    });
+    if (closed) { quiet(); }
+  }
+
+  // Nothing is being written in a closed conversation: no typing line, no reply still streaming.
+  function quiet() {
+    clearTimeout(visitorTypingTimer);
+    $("typing").textContent = "";
+    for (var id in streams) { dropStream(id); }
   }
 
   function bubble(role, author) {
@@ -368,7 +387,7 @@
   }
 
   function showToken(frame) {
-    if (shown[frame.message_id]) { return; }
+    if (shown[frame.message_id] || (sessions[current] && sessions[current].status === "closed")) { return; }
     var stream = streams[frame.message_id];
     if (!stream) {
       stream = streams[frame.message_id] = { node: bubble("ai"), next: 0 };
@@ -391,7 +410,7 @@
   }
 
   function showTyping(frame) {
-    if (frame.role !== "visitor") { return; }
+    if (frame.role !== "visitor" || (sessions[current] && sessions[current].status === "closed")) { return; }
     clearTimeout(visitorTypingTimer);
     $("typing").textContent = frame.active ? _("Visitor is typing…") : "";
     if (frame.active) { visitorTypingTimer = setTimeout(function () { $("typing").textContent = ""; }, 8000); }
@@ -458,6 +477,12 @@
       }
     } else if (frame.type === "session") {
       applyPatch(frame.session);
+    } else if (frame.type === "renamed") {
+      // A colleague (or this person, in another tab or the portal) changed their display name.
+      if (agent && frame.agent_id === agent.id) {
+        agent.name = frame.name;
+        $("me").textContent = frame.name;
+      }
     } else if (frame.type === "notice") {
       notice(frame.code === "credits_exhausted" ?  // people must answer now
         _("All AI credits of this month are used: Bob stopped answering; please reply.") : frame.message);
@@ -511,22 +536,120 @@
     if (typingSent) { send({ type: "typing", session_id: current, active: false }); typingSent = 0; }
   }
 
+  // ---- canned replies: "/" + search in the reply box ----------------------------------------------
+  var canned = [];            // the tenant's canned replies (GET /api/canned-replies), read again when stale
+  var cannedAt = 0;
+  var menu = { open: false, items: [], active: 0, start: 0 };
+
+  function loadCanned() {
+    if (Date.now() - cannedAt < 30000) { return; }
+    cannedAt = Date.now();
+    fetch("/api/canned-replies", { credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.json() : { canned_replies: canned }; })
+      .then(function (data) { canned = data.canned_replies || []; if (menu.open) { updateMenu(); } })
+      .catch(function () { cannedAt = 0; });
+  }
+
+  // The "/query" just before the caret: at the start of the box or after a space, on one line.
+  function slashQuery() {
+    var box = $("reply-text");
+    var before = box.value.slice(0, box.selectionStart);
+    var found = /(^|\s)\/([^\n\/]*)$/.exec(before);
+    return found ? { start: before.length - found[2].length - 1, query: found[2].toLowerCase().trim() } : null;
+  }
+
+  function closeMenu() {
+    menu.open = false;
+    $("canned-menu").hidden = true;
+    $("canned-menu").textContent = "";
+    $("reply-text").setAttribute("aria-expanded", "false");
+    $("reply-text").removeAttribute("aria-activedescendant");
+  }
+
+  function updateMenu() {
+    var asked = slashQuery();
+    if (!asked) { closeMenu(); return; }
+    loadCanned();
+    menu.open = true;
+    menu.start = asked.start;
+    menu.items = canned.filter(function (item) {
+      return !asked.query || item.title.toLowerCase().indexOf(asked.query) >= 0 ||
+        item.text.toLowerCase().indexOf(asked.query) >= 0;
+    }).slice(0, 8);
+    menu.active = Math.min(menu.active, Math.max(0, menu.items.length - 1));
+    var list = $("canned-menu");
+    list.textContent = "";
+    menu.items.forEach(function (item, index) {
+      var option = document.createElement("li");
+      option.id = "canned-option-" + index;
+      option.setAttribute("role", "option");
+      option.setAttribute("aria-selected", index === menu.active ? "true" : "false");
+      var title = document.createElement("strong");
+      title.textContent = item.title;
+      var text = document.createElement("span");
+      text.textContent = item.text;
+      option.appendChild(title);
+      option.appendChild(text);
+      option.addEventListener("mousedown", function (event) { event.preventDefault(); insertCanned(index); });
+      list.appendChild(option);
+    });
+    if (!menu.items.length) {
+      var none = document.createElement("li");
+      none.className = "none";
+      none.textContent = canned.length ? _("No canned reply matches") :
+        _("No canned replies yet: owners add them in the portal");
+      list.appendChild(none);
+    }
+    list.hidden = false;
+    $("reply-text").setAttribute("aria-expanded", "true");
+    if (menu.items.length) { $("reply-text").setAttribute("aria-activedescendant", "canned-option-" + menu.active); }
+    else { $("reply-text").removeAttribute("aria-activedescendant"); }
+  }
+
+  function insertCanned(index) {
+    var item = menu.items[index];
+    if (!item) { return; }
+    var box = $("reply-text");
+    var caret = box.selectionStart;
+    box.value = box.value.slice(0, menu.start) + item.text + box.value.slice(caret);
+    var at = menu.start + item.text.length;
+    box.setSelectionRange(at, at);
+    closeMenu();
+    box.focus();
+  }
+
+  function menuKey(event) {
+    if (!menu.open) { return false; }
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      if (menu.items.length) {
+        menu.active = (menu.active + (event.key === "ArrowDown" ? 1 : menu.items.length - 1)) % menu.items.length;
+        updateMenu();
+      }
+      return true;
+    }
+    if ((event.key === "Enter" || event.key === "Tab") && menu.items.length && !event.shiftKey) {
+      insertCanned(menu.active);
+      return true;
+    }
+    if (event.key === "Escape") { closeMenu(); return true; }
+    return false;
+  }
+
   $("reply").addEventListener("submit", function (event) { event.preventDefault(); reply(); });
   $("reply-text").addEventListener("keydown", function (event) {
+    if (menuKey(event)) { event.preventDefault(); event.stopPropagation(); return; }
     if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); reply(); }
   });
+  $("reply-text").addEventListener("blur", closeMenu);
+  $("reply-text").addEventListener("click", updateMenu);
   $("reply-text").addEventListener("input", function () {
+    menu.active = 0;
+    updateMenu();
     if (!current) { return; }
     var now = Date.now();
     if (now - typingSent > 2000) { send({ type: "typing", session_id: current, active: true }); typingSent = now; }
     clearTimeout(typingStop);
     typingStop = setTimeout(stopTyping, 3000);
-  });
-  $("canned").addEventListener("change", function () {
-    var box = $("reply-text");
-    if (this.value) { box.value = box.value ? box.value + " " + this.value : this.value; }
-    this.value = "";
-    box.focus();
   });
   $("takeover").addEventListener("click", function () { command("takeover"); });
   $("force").addEventListener("click", function () { command("takeover", { force: true }); });
@@ -566,5 +689,6 @@
   setInterval(renderList, 60000);  // quiet sessions grey out as time passes
   setInterval(tick, 1000);         // the waits tick; nothing else is re-rendered
   renderAlerts();
+  loadCanned();
   connect();
 })();

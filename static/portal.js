@@ -196,6 +196,51 @@
       }).then(function (response) { if (response.ok) { window.location.reload(); } else { showError("teammate-error", response); } });
     });
   }
+  var profile = document.getElementById("profile");
+  if (profile) {
+    profile.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var status = document.getElementById("profile-status");
+      status.textContent = "";
+      document.getElementById("profile-error").hidden = true;
+      send("PATCH", "/api/auth/me", { name: document.getElementById("profile-name").value }).then(function (response) {
+        if (!response.ok) { showError("profile-error", response); return; }
+        return response.json().then(function (account) {
+          document.getElementById("profile-name").value = account.name;
+          document.getElementById("me").textContent = account.name;
+          status.textContent = _("Saved. Visitors see “%(name)s” from your next message on.", account);
+        });
+      });
+    });
+  }
+  var newCanned = document.getElementById("new-canned");
+  if (newCanned) {
+    newCanned.addEventListener("submit", function (event) {
+      event.preventDefault();
+      send("POST", "/api/canned-replies", {
+        title: document.getElementById("canned-title").value,
+        text: document.getElementById("canned-text").value
+      }).then(function (response) { if (response.ok) { window.location.reload(); } else { showError("canned-error", response); } });
+    });
+  }
+  document.querySelectorAll(".canned-edit").forEach(function (form) {
+    var url = "/api/canned-replies/" + encodeURIComponent(form.dataset.id);
+    var problem = form.querySelector(".error");
+    function failed(response) {
+      return response.json().then(function (data) {
+        problem.textContent = (data.error && data.error.message) || _("Something went wrong");
+        problem.hidden = false;
+      });
+    }
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      send("PATCH", url, { title: form.elements.title.value, text: form.elements.text.value })
+        .then(function (response) { if (response.ok) { window.location.reload(); } else { failed(response); } });
+    });
+    form.querySelector(".canned-delete").addEventListener("click", function () {
+      send("DELETE", url).then(function (response) { if (response.ok) { window.location.reload(); } else { failed(response); } });
+    });
+  });
   var tenantForm = document.getElementById("new-tenant");
   if (tenantForm) {
     tenantForm.addEventListener("submit", function (event) {

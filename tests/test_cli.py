@@ -26,6 +26,7 @@ import pytest
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+from hub.cli import DEMO_CANNED
 from hub.demo_knowledge import DEMO_KNOWLEDGE
 from hub.push.vapid import load_private_key, public_key
 from hub.settings import Settings
@@ -402,13 +403,14 @@ async def test_serve_demo_creates_demo_tenants_idempotently_and_keeps_sessions_r
             assert replayed["seq"] == 2 and replayed["role"] == "ai"
         # The page's two demo accounts log in, each on its own tenant; created once, not per start.
         async with httpx.AsyncClient(base_url=second.ws.replace("ws://", "http://")) as http:
-            for email, password, business_id in (
-                ("admin@office16852.com", "your_password", "office16852-platform"),
-                ("customer@business.com", "customer_password", "business"),
+            for email, password, business_id, name in (
+                ("admin@office16852.com", "your_password", "office16852-platform", "Sam from Office16852"),
+                ("customer@business.com", "customer_password", "business", "Alex from Business Demo"),
             ):
                 login = await http.post("/api/auth/login", json={"email": email, "password": password})
                 assert login.status_code == 200, login.text
                 assert login.json()["user"]["business_id"] == business_id
+                assert login.json()["user"]["name"] == name  # what visitors read, not the email's "customer"
             admin = await http.post(
                 "/api/auth/login", json={"email": "admin@office16852.com", "password": "your_password"}
             )
@@ -416,7 +418,9 @@ async def test_serve_demo_creates_demo_tenants_idempotently_and_keeps_sessions_r
     with contextlib.closing(sqlite3.connect(tmp_path / "cli.sqlite3")) as db:
         rows = db.execute("SELECT business_id, id, origins FROM tenants ORDER BY business_id").fetchall()
         (entries,) = db.execute("SELECT count(*) FROM knowledge").fetchone()
+        (canned,) = db.execute("SELECT count(*) FROM canned_replies").fetchone()
     assert entries == sum(map(len, DEMO_KNOWLEDGE.values())), "the demo's knowledge is written once, not per start"
+    assert canned == 2 * len(DEMO_CANNED), "each demo tenant's canned replies are written once, not per start"
     assert [(row[0], row[1]) for row in rows] == sorted(first.tenants.items())
     assert "http://localhost:*" in json.loads(rows[0][2])
 

@@ -147,3 +147,67 @@ async def test_dashboard_reconnects_after_a_hub_restart_and_misses_nothing(
             texts = await page.locator(".msg .body").all_text_contents()
             assert texts.count("first question") == 1 and texts.count("second question") == 1
     assert errors == []
+
+
+async def test_a_closed_conversation_offers_nothing_to_do_on_every_node_until_the_visitor_writes_again(
+    settings: Settings, postgres_url: str, redis_url: str, redis_prefix: str, chromium: Chromium
+) -> None:
+    shared = dataclasses.replace(
+        settings, database_url=postgres_url, redis_url=redis_url, redis_prefix=redis_prefix, ai_token_delay_ms=20
+    )
+    async with (
+        serve_hub(dataclasses.replace(shared, node_id="node-a")) as node_a,
+        serve_hub(dataclasses.replace(shared, node_id="node-b")) as node_b,
+        chromium() as browser,
+    ):
+        tenant = await node_a.tenant()
+        anna = await agent_account(node_a.node.engine, tenant.id, "Anna")
+        ben = await agent_account(node_a.node.engine, tenant.id, "Ben")
+        async with visitor(node_a.ws, tenant.id) as client:
+            await client.say("hello")
+            await client.ai_reply(timeout=15)
+            session_id = client.ready["session_id"]
+            pages = []
+            errors: list[str] = []
+            for hub, email in ((node_b, anna), (node_a, ben)):  # Anna watches on node B, Ben closes on node A
+                page = await (await browser.new_context()).new_page()
+                page.on("pageerror", lambda error: errors.append(str(error)))
+                await log_in(page, hub, email)
+                await page.locator(f'li.session[data-session-id="{session_id}"]').click()
+                pages.append(page)
+            anna_page, ben_page = pages
+            await expect(anna_page.locator("#owner")).to_have_text("Bob is answering")
+            await client.send({"type": "typing", "active": True})
+            await expect(anna_page.locator("#typing")).to_have_text("Visitor is typing…")
+
+            await ben_page.get_by_role("button", name="Close", exact=True).click()
+            await client.until(lambda f: is_system(f, "Ben closed the conversation"))
+            for page in (anna_page, ben_page):
+                await expect(page.locator("#mode")).to_have_text("closed")
+                await expect(page.locator("#owner")).to_have_text("Closed: nobody is answering")
+                await expect(page.locator("#typing")).to_have_text("")
+                await expect(page.get_by_role("button", name="Take over")).to_be_disabled()
+                await expect(page.get_by_role("button", name="Close", exact=True)).to_be_disabled()
+                await expect(page.get_by_role("button", name="Hand back")).to_be_disabled()
+                await expect(page.get_by_label("Reply", exact=True)).to_be_disabled()
+                await expect(page.get_by_role("button", name="Send")).to_be_disabled()
+                note = page.locator("#closed-note")
+                await expect(note).to_be_visible()
+                await expect(note).to_contain_text("If the visitor writes again, it reopens here")
+                await expect(page.get_by_role("button", name="Take over")).to_have_attribute(
+                    "aria-describedby", "closed-note"
+                )
+            await client.send({"type": "typing", "active": True})  # typing alone does not reopen it
+            await anna_page.wait_for_timeout(300)
+            await expect(anna_page.locator("#typing")).to_have_text("")
+
+            await client.say("one more question")  # writing again reopens it, with Bob answering
+            for page in (anna_page, ben_page):
+                await expect(page.locator("#mode")).to_have_text("AI")
+                await expect(page.locator("#closed-note")).to_be_hidden()
+                await expect(page.get_by_role("button", name="Take over")).to_be_enabled()
+                await expect(page.get_by_role("button", name="Close", exact=True)).to_be_enabled()
+                await expect(page.get_by_label("Reply", exact=True)).to_be_enabled()
+            await expect(anna_page.locator(".msg.visitor .body").last).to_have_text("one more question")
+            await client.ai_reply(timeout=15)
+        assert errors == []

@@ -91,6 +91,9 @@ def valid_body(name: str, seeds: Seeds) -> Any:
         "KnowledgeChange": lambda: {},
         "WidgetRating": lambda: {"session_id": "limits", "message_id": "m-1", "helpful": True},
         "WidgetSessionRating": lambda: {"session_id": "limits", "stars": 5},
+        "ProfileChange": lambda: {"name": "Olga"},
+        "CannedRequest": lambda: {"title": "Hi", "text": "Hello!"},
+        "CannedChange": lambda: {},
         "KnowledgeImport": lambda: {"format": "markdown", "files": [{"name": "hours.md", "content": "# Hours\n9-5"}]},
     }
     return bodies[name]()
@@ -268,7 +271,9 @@ async def seed(hub: RunningHub, client: httpx.AsyncClient) -> Seeds:
         "/api/webhooks", json={"url": "https://example.com/hook", "events": ["credits.exhausted"]}, headers=owner
     )
     entry = await client.post("/api/knowledge", json={"title": "Hours", "body": "9 to 5."}, headers=owner)
+    canned = await client.post("/api/canned-replies", json={"title": "Hi", "text": "Hello!"}, headers=owner)
     path_values = {
+        "reply_id": canned.json()["id"],
         "entry_id": entry.json()["id"],
         "session_id": session,
         "persona_id": persona["id"],

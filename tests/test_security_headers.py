@@ -45,6 +45,8 @@ PORTAL_PAGES = (
     "/portal/webhooks",
     "/portal/plan",
     "/portal/analytics",
+    "/portal/canned",
+    "/portal/profile",
     "/mission-control",
 )
 ONE_YEAR = "max-age=31536000"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Literal
 
 import msgspec
@@ -10,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hub.api.bodies import StructResponse, read_body
-from hub.api.models import Email, Timestamp
+from hub.api.models import Email, PersonName, Timestamp
 from hub.auth.permissions import Principal
 from hub.auth.request import CSRF_COOKIE, SESSION_COOKIE, presented_token, require_principal
 from hub.auth.tokens import TOKEN_TTL, issue_token, revoke_token
@@ -63,6 +64,15 @@ class LoginResponse(msgspec.Struct, kw_only=True):
         str, Meta(description="Send as `X-CSRF-Token` on unsafe requests that authenticate with the cookie.")
     ]
     user: Account
+
+
+class ProfileChange(msgspec.Struct, kw_only=True):
+    """What a staff member may change of their own account."""
+
+    name: Annotated[PersonName, Meta(min_length=1)]
+
+
+PROFILE_BODY_BYTES = 4096
 
 
 def _secure_cookies(request: Request, services: Services) -> bool:
@@ -127,3 +137,13 @@ async def me(request: Request) -> Response:
     services: Services = request.state.services
     principal = await require_principal(request, services.engine, request.method)
     return StructResponse(Account.of(principal), headers={"Cache-Control": "no-store"})
+
+
+async def change_me(request: Request) -> Response:
+    """A staff member renames themself: visitors see the new name from their next message on."""
+    services: Services = request.state.services
+    principal = await require_principal(request, services.engine, request.method)
+    body = await read_body(request, ProfileChange, PROFILE_BODY_BYTES)
+    name = await services.accounts.rename(principal, body.name)
+    services.conversations.staff_renamed(principal.tenant_id, principal.user_id, name)
+    return StructResponse(Account.of(dataclasses.replace(principal, name=name)), headers={"Cache-Control": "no-store"})

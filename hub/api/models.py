@@ -21,7 +21,17 @@ Timestamp = Annotated[str, Meta(extra_json_schema={"format": "date-time"})]
 BusinessId = Annotated[str, Meta(max_length=64, description="A tenant's business_id, e.g. `acme-shop`.")]
 Email = Annotated[str, Meta(min_length=1, max_length=254, description="Case-insensitive.")]
 NewPassword = Annotated[str, Meta(min_length=MIN_PASSWORD_LENGTH, max_length=1024)]
-PersonName = Annotated[str, Meta(max_length=200, description="Shown to colleagues; defaults to the email's name.")]
+MAX_PERSON_NAME = 80
+# A staff member's display name: what colleagues and visitors see ("Alex joined the chat", a reply's author).
+PersonName = Annotated[
+    str,
+    Meta(
+        max_length=MAX_PERSON_NAME,
+        pattern=r"^[^\x00-\x1f\x7f]*$",
+        description="What colleagues and visitors see (e.g. `Alex from Acme`), no control characters; "
+        "defaults to the email's name.",
+    ),
+]
 Origins = Annotated[
     list[str],
     Meta(

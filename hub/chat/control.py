@@ -38,6 +38,9 @@ class Agent:
     id: str
     name: str
     email: str = ""
+    # The name its takeover claims carry: the name the socket connected with, kept when the person renames
+    # themself mid-connection, so the claims it holds and renews stay the same value ("" = ``name``).
+    claim_name: str = ""
 
     @property
     def owner(self) -> Owner:
@@ -49,7 +52,7 @@ class Agent:
 
 def holder_of(agent: Agent) -> str:
     """A claim's value: the agent's id and name, so a refusal can name the owner without a query."""
-    return f"{agent.id} {agent.name}"
+    return f"{agent.id} {agent.claim_name or agent.name}"
 
 
 def parse_holder(holder: str) -> tuple[str, str]:

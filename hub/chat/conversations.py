@@ -5,7 +5,7 @@ from __future__ import annotations
 from hub.chat.handoffs import Handoffs
 from hub.chat.replies import ReplyRunner
 from hub.chat.service import ChatService
-from hub.protocol import SessionChange, Typing, encode
+from hub.protocol import SessionChange, StaffRenamed, Typing, encode
 from hub.store.models import Tenant
 from hub.store.writer import MessageWriter, WriteResult
 
@@ -40,6 +40,9 @@ class Conversations:
         """Not stored: every socket of the session, on every node, sees it now or never."""
         frame = Typing(role=role, active=active, author=author)  # type: ignore[arg-type]
         self.chat.publisher.session(tenant_id, session_id, 0, encode(frame))
+
+    def staff_renamed(self, tenant_id: str, user_id: str, name: str) -> None:
+        self.chat.publisher.staff_renamed(tenant_id, StaffRenamed(agent_id=user_id, name=name))
 
     async def open_session(self, tenant_id: str, session_id: str) -> None:
         """Create an empty session now (sessions otherwise appear with their first message)."""

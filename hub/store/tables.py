@@ -142,6 +142,18 @@ pricebook_versions = Table(
     Column("published_at", UTCDateTime(), nullable=True),  # set once; the newest published is current
 )
 
+canned_replies = Table(
+    "canned_replies",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id"), nullable=False),
+    Column("title", String(80), nullable=False),
+    Column("text", String(2000), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_canned_replies_tenant", "tenant_id"),
+)
+
 personas = Table(
     "personas",
     metadata,

@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -118,3 +118,11 @@ async def list_staff(engine: AsyncEngine, tenant_id: str) -> list[User]:
         User(r.id, r.tenant_id, r.business_id, r.kind, r.email, r.name, r.role, r.password_hash, r.disabled)
         for r in rows
     ]
+
+
+async def rename_user(engine: AsyncEngine, tenant_id: str, user_id: str, name: str) -> bool:
+    """Set an account's display name; False when no such account is in this tenant."""
+    query = update(users).where(users.c.tenant_id == tenant_id, users.c.id == user_id).values(name=name)
+    async with engine.begin() as connection:
+        result = await connection.execute(query)
+    return bool(result.rowcount)

@@ -9,6 +9,7 @@ gap-fills by ``seq`` exactly as a visitor's does, and forwards into the socket's
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Coroutine
 from typing import Any
@@ -56,6 +57,7 @@ from hub.protocol import (
     Refusal,
     SessionChange,
     SessionPatch,
+    StaffRenamed,
     TakeoverIn,
     TenantInfo,
     UnwatchIn,
@@ -76,6 +78,7 @@ logger = logging.getLogger(__name__)
 
 AGENT_QUEUE_FRAMES = 4096
 _patch_decoder = msgspec.json.Decoder(SessionPatch)
+_renamed_decoder = msgspec.json.Decoder(StaffRenamed)
 
 
 class _Watch:
@@ -132,6 +135,9 @@ class _TenantListener:
 
     def deliver(self, seq: int, frame: str) -> None:
         self.connection.out.deliver(0, frame)
+        if frame.startswith('{"type":"renamed"'):
+            self.connection.renamed(_renamed_decoder.decode(frame))
+            return
         # Only takeover, handback, close, new sessions and presence changes carry these: parsing them is cheap.
         if '"owner":' in frame or '"visitor_online":' in frame:
             change = _patch_decoder.decode(frame).session
@@ -187,6 +193,12 @@ class AgentConnection:
 
     def __repr__(self) -> str:
         return f"agent socket of {self.agent.id} in tenant {self.tenant.id}"
+
+    def renamed(self, renamed: StaffRenamed) -> None:
+        """This agent's new display name signs their next messages, joins and typing (claims already
+        held keep the name they were taken with until they end)."""
+        if renamed.agent_id == self.agent.id:
+            self.agent = dataclasses.replace(self.agent, name=renamed.name, claim_name=self.principal.name)
 
     def follow_owner(self, change: SessionChange) -> None:
         """Keep renewing this agent's claims wherever it took them over (another tab, another node)."""
