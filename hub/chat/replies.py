@@ -421,7 +421,7 @@ class ReplyRunner:
             async with asyncio.timeout(NOTE_TIMEOUT_S), self.engine.begin() as connection:
                 await record_unanswered(connection, tenant_id, session_id, question, grouped, reason)
         except Exception as exc:  # a lost note (the store away or slow) is logged; the conversation goes on
-            logger.warning("could not note an unanswered question of session %s: %s", session_id, exc)
+            logger.warning("could not note an unanswered question of session %s: %r", session_id, exc)
 
     async def _stream(
         self,
