@@ -277,12 +277,13 @@ class BenchEnv:
         engine = open_engine(self.database_url.replace("postgresql://", "postgresql+asyncpg://", 1))
         password = secrets.token_urlsafe(12)
         password_hash = await Passwords("cheapest").hash(password)
-        emails = [f"agent{number}@bench.example" for number in range(agents)]
+        business_id = f"bench-{label}-{secrets.token_hex(3)}"
+        # Staff emails are unique over the whole store: a scenario run again in this run's database (a phase
+        # with steal is re-run) makes new ones.
+        emails = [f"agent{number}@{business_id}.bench.example" for number in range(agents)]
         try:
             async with engine.begin() as connection:
-                made = await create_tenant(
-                    connection, name=f"Bench {label}", business_id=f"bench-{label}-{secrets.token_hex(3)}", plan=plan
-                )
+                made = await create_tenant(connection, name=f"Bench {label}", business_id=business_id, plan=plan)
                 for email in emails:
                     await create_user(
                         connection,

@@ -186,6 +186,7 @@ class HandoffAlerts:
     """The sweeper: first alerts and escalations of waits for a person, each claimed once over all nodes."""
 
     poll_s = 1.0
+    coalesce_s = 0.2  # a woken sweep waits this long for the wakes that follow
     batch = 50  # waits looked at per query and tick: a bounded query whatever the backlog
     email_timeout_s = 30.0
     max_tasks = 1000  # sends in flight on this node; beyond, the sweeper waits for some to finish
@@ -225,6 +226,9 @@ class HandoffAlerts:
             await self.tick()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
+                # A burst of requests is one sweep, not a sweep (two queries) each: the wakes of the next
+                # moment join this one, and the chat's own queries keep the pool and the loop meanwhile.
+                await asyncio.sleep(self.coalesce_s)
             except TimeoutError:
                 pass
             self._wake.clear()
