@@ -97,6 +97,16 @@ class OfficeHours(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
         return ZoneInfo(self.time_zone)
 
 
+def hours_text(hours: OfficeHours) -> str:
+    """The week in one line for the AI's prompt: "Mon 09:00-17:00, …, Sun closed (Europe/Warsaw)"."""
+    days = []
+    for day in DAYS:
+        spans = sorted(hours.spans(day), key=lambda span: _minutes(span.opens))
+        opening = ", ".join(f"{span.opens}-{span.closes}" for span in spans) or "closed"
+        days.append(f"{day.capitalize()} {opening}")
+    return f"{'; '.join(days)} ({hours.time_zone})"
+
+
 def is_open(hours: OfficeHours, now: datetime) -> bool:
     local = now.astimezone(hours.zone)
     minute = local.hour * 60 + local.minute

@@ -11,8 +11,10 @@ import pytest
 
 from hub.ai.base import ChatTurn, Passage, ReplyRequest
 from hub.ai.prompt import chat_messages, cited, tokens
+from hub.chat.replies import reply_request
 from hub.plans import Plan
 from hub.settings import Settings
+from hub.store.models import Tenant
 from tests.conftest import RunningHub, serve_hub, visitor
 from tests.fake_openai import Behaviour, FakeOpenAI, fake_openai
 from tests.test_builtin_knowledge import EBIKES, tenant_with
@@ -135,3 +137,22 @@ async def test_the_built_in_responders_quoted_entry_is_its_source(hub: RunningHu
         await client.say("Do you repair e-bikes?")
         final = (await client.ai_reply())[-1]
     assert final["sources"] == [{"title": "Electric bikes", "url": "https://bikes.example.com/ebikes"}]
+
+
+def test_the_tenants_office_hours_setting_is_what_the_model_is_told() -> None:
+    hours = {
+        "time_zone": "Europe/Warsaw",
+        "mon": [{"opens": "09:00", "closes": "17:00"}],
+        "sat": [{"opens": "10:00", "closes": "12:00"}, {"opens": "13:00", "closes": "14:00"}],
+    }
+    tenant = Tenant(
+        id="t-1", business_id="spoke", name="Spoke & Chain", origins=(), config={"settings": {"office_hours": hours}}
+    )
+    told = reply_request(tenant, None, None, CONVERSATION)
+    assert told.office_hours == (
+        "Mon 09:00-17:00; Tue closed; Wed closed; Thu closed; Fri closed; Sat 10:00-12:00, 13:00-14:00; "
+        "Sun closed (Europe/Warsaw)"
+    )
+    assert f"Office hours: {told.office_hours}." in chat_messages(told, 3000)[0][0]["content"]
+    without = Tenant(id="t-2", business_id="plain", name="Plain", origins=(), config={})
+    assert reply_request(without, None, None, CONVERSATION).office_hours is None

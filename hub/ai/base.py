@@ -54,7 +54,7 @@ class ReplyRequest:
     passages: tuple[Passage, ...] = ()  # the tenant's knowledge found for the visitor's question, best first
     language: str = "en"  # the visitor's language (en, pl): hub.knowledge.language
     greeting_language: str = "en"  # the language ``greeting`` is written in
-    office_hours: str | None = None  # as the tenant states them (its config's ``officeHours``), when it does
+    office_hours: str | None = None  # the tenant's office hours setting in one line, when it has one
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from hub.knowledge import Passage as KnowledgePassage
 from hub.knowledge.language import detect_language
 from hub.knowledge.text import KNOWN, grouping
 from hub.metrics import Metrics
+from hub.office_hours import hours_text
 from hub.plans import Pricebook
 from hub.protocol import (
     CancelReply,
@@ -148,7 +149,7 @@ def reply_request(
         passages=passages,
         language=language,
         greeting_language=detect_language([str(greeting)], widget_language(tenant)),
-        office_hours=str(tenant.config["officeHours"]) if tenant.config.get("officeHours") else None,
+        office_hours=hours_text(hours) if (hours := settings_of(tenant).office_hours) is not None else None,
     )
 
 
