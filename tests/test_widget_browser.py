@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import re
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -714,16 +715,19 @@ async def test_a_message_refused_until_the_retries_run_out_waits_for_the_visitor
 async def test_http_fallback_sends_a_rate_limited_message_again_after_retry_after(
     browser: Browser, shops: Shops, settings: Settings
 ) -> None:
-    # One message per 6 s: the first turn (about 0.6 s of tokens) ends well inside the window even on a busy host.
-    async with serve_hub(settings.with_overrides(ai_token_delay_ms=40, rate_limit_session="1/6 seconds")) as hub:
+    # One message per 10 s. The counters are sliding windows aligned to the clock, and a window's weight is
+    # rounded down: the one message of the window before stops counting once a boundary passes. So the
+    # first message goes right after a boundary, and the second (after the first turn) in the same window.
+    async with serve_hub(settings.with_overrides(ai_token_delay_ms=40, rate_limit_session="1/10 seconds")) as hub:
         tenant = await widget_tenant(hub, shops.allowed)
         block = "window.WebSocket = function () { throw new DOMException('blocked by the proxy', 'SecurityError'); };"
         statuses: list[int] = []
         async with visit(browser, shops.allowed, hub, tenant, init_script=block) as v:
             v.page.on("response", lambda r: statuses.append(r.status) if r.request.method == "POST" else None)
             await v.launcher.click()
+            await asyncio.sleep(10 - time.time() % 10)
             await v.send("hello")
-            await v.send("shipping costs")  # waits for the first turn, then is refused: one message per 6 s
+            await v.send("shipping costs")  # waits for the first turn, then is refused: one message per 10 s
             await expect(v.log.locator(".m.visitor.pending .st").last).to_have_text("Not sent yet. Retrying…")
             await expect(v.bubbles("ai").last).to_have_text(FALLBACK_REPLY, timeout=15_000)
             await expect(v.log.locator(".m.visitor.pending")).to_have_count(0)

@@ -121,6 +121,9 @@ class Throttle:
             )
         else:
             self.storage = MemoryStorage()
+        # Only a storage across the network can be away or slow: the node's own counters are never skipped
+        # because the event loop was busy for a moment.
+        self._timeout_s = STORAGE_TIMEOUT_S if redis_url else None
         self.limiter = MovingWindowRateLimiter(self.storage)
         self.rates = SlidingWindowCounterRateLimiter(self.storage)
         self._uncounted_until = 0.0
@@ -147,7 +150,7 @@ class Throttle:
         if time.monotonic() < self._uncounted_until:
             return None
         try:
-            async with asyncio.timeout(STORAGE_TIMEOUT_S):
+            async with asyncio.timeout(self._timeout_s):
                 if await self.rates.hit(limit, scope, key, cost=cost):
                     return None
                 stats = await self.rates.get_window_stats(limit, scope, key)
