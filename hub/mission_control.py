@@ -12,11 +12,9 @@ from starlette.templating import Jinja2Templates
 
 from hub.assets import asset_dir
 from hub.auth.permissions import CHAT_MANAGE
-from hub.auth.request import optional_principal
-from hub.errors import HubError
 from hub.node import Services
 from hub.pages import translator
-from hub.portal import refused
+from hub.portal import page_principal, refused
 
 
 async def login_page(request: Request) -> Response:
@@ -29,10 +27,7 @@ async def login_page(request: Request) -> Response:
 
 async def dashboard(request: Request) -> Response:
     services: Services = request.state.services
-    try:
-        principal = await optional_principal(request, services.engine)
-    except HubError:
-        principal = None
+    principal = await page_principal(request)
     if principal is None:
         return RedirectResponse("/mission-control/login", status_code=303)
     if CHAT_MANAGE not in principal.permissions:

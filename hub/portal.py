@@ -61,13 +61,18 @@ def home_of(principal: Principal) -> str:
     return "/docs"
 
 
-async def home(request: Request) -> Response:
-    """``/``, ``/portal`` and ``/portal/``: the login page for a stranger, the right page for everyone else."""
+async def page_principal(request: Request) -> Principal | None:
+    """Who opens a page: None for a stranger or a session that cannot be checked now (the login page follows)."""
     services: Services = request.state.services
     try:
-        principal = await optional_principal(request, services.engine)
+        return await optional_principal(request, services.engine)
     except HubError:
-        principal = None
+        return None
+
+
+async def home(request: Request) -> Response:
+    """``/``, ``/portal`` and ``/portal/``: the login page for a stranger, the right page for everyone else."""
+    principal = await page_principal(request)
     return RedirectResponse("/portal/login" if principal is None else home_of(principal), status_code=303)
 
 
@@ -102,11 +107,7 @@ async def widget_setup(request: Request) -> Response:
 
 
 async def _portal_principal(request: Request, permission: str) -> Principal | Response:
-    services: Services = request.state.services
-    try:
-        principal = await optional_principal(request, services.engine)
-    except HubError:
-        principal = None
+    principal = await page_principal(request)
     if principal is None:
         return RedirectResponse("/portal/login", status_code=303)
     if permission not in principal.permissions:
@@ -340,11 +341,7 @@ async def hours_page(request: Request) -> Response:
 
 async def profile_page(request: Request) -> Response:
     """Your profile: every staff member's own display name (what colleagues and visitors see)."""
-    services: Services = request.state.services
-    try:
-        principal = await optional_principal(request, services.engine)
-    except HubError:
-        principal = None
+    principal = await page_principal(request)
     if principal is None:
         return RedirectResponse("/portal/login", status_code=303)
     if principal.kind != "staff":
