@@ -19,7 +19,7 @@ import orjson
 import psutil
 
 from bench.report import CpuMeter, Latency, ScenarioResult
-from bench.services import BenchEnv
+from bench.services import BenchEnv, openai_env
 from bench.wsclient import WsClient, connect
 
 ALERT_P99_MS = 50.0
@@ -65,12 +65,7 @@ class AlertProbe:
 async def run(env: BenchEnv, config: HandoffConfig) -> ScenarioResult:
     result = ScenarioResult("handoff")
     provider, port = await env.start_fake_openai(config.token_rate)
-    ai = {
-        "HUB_AI_PROVIDER": "openai",
-        "HUB_OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
-        "HUB_OPENAI_API_KEY": "bench",
-        "HUB_AI_TOKEN_DELAY_MS": "0",
-    }
+    ai = openai_env(port)
     node_a = await env.start_node("A", **ai)
     node_b = await env.start_node("B", **ai)
     tenant = await env.open_tenant("handoff", plan="enterprise", agents=1)

@@ -36,6 +36,16 @@ NODE_START_TIMEOUT_S = 60.0
 METRICS_TOKEN = "bench-metrics-of-loopback-nodes"  # 16 characters at least, as the hub asks
 
 
+def openai_env(port: int) -> dict[str, str]:
+    """A node's settings for the bench's fake OpenAI server on ``port`` (replies paced by it, not the hub)."""
+    return {
+        "HUB_AI_PROVIDER": "openai",
+        "HUB_OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
+        "HUB_OPENAI_API_KEY": "bench",
+        "HUB_AI_TOKEN_DELAY_MS": "0",
+    }
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

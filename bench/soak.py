@@ -32,7 +32,7 @@ from redis.asyncio import Redis
 
 from bench import gcwatch
 from bench.report import CpuMeter, Latency, ScenarioResult
-from bench.services import METRICS_TOKEN, BenchEnv, BenchTenant, Node
+from bench.services import METRICS_TOKEN, BenchEnv, BenchTenant, Node, openai_env
 from bench.wsclient import HandshakeFailed, WsClient, connect
 
 ANSWER_TIMEOUT_S = 60.0  # a question not answered in this long counts as unanswered
@@ -389,12 +389,7 @@ def _flat(values: list[float], allowed: float) -> tuple[bool, str]:
 async def run(env: BenchEnv, config: SoakConfig) -> ScenarioResult:
     result = ScenarioResult("soak")
     provider, port = await env.start_fake_openai(config.token_rate)
-    ai = {
-        "HUB_AI_PROVIDER": "openai",
-        "HUB_OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
-        "HUB_OPENAI_API_KEY": "bench",
-        "HUB_AI_TOKEN_DELAY_MS": "0",
-    }
+    ai = openai_env(port)
     nodes = [await env.start_node("A", **ai), await env.start_node("B", **ai)]
     urls = (nodes[0].ws, nodes[1].ws)
     bases = (f"http://127.0.0.1:{nodes[0].port}", f"http://127.0.0.1:{nodes[1].port}")

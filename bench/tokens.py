@@ -19,7 +19,7 @@ import psutil
 from bench import gcwatch
 from bench.pairs import close_pairs, open_pairs
 from bench.report import CpuMeter, Latency, ScenarioResult
-from bench.services import BenchEnv
+from bench.services import BenchEnv, openai_env
 from bench.wsclient import WsClient
 
 SAME_NODE_P99_MS = 10.0
@@ -131,12 +131,7 @@ async def _provider_stats(port: int) -> dict[str, int]:
 async def run(env: BenchEnv, config: TokenConfig) -> ScenarioResult:
     result = ScenarioResult("tokens")
     provider, port = await env.start_fake_openai(config.rate)
-    ai = {
-        "HUB_AI_PROVIDER": "openai",
-        "HUB_OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
-        "HUB_OPENAI_API_KEY": "bench",
-        "HUB_AI_TOKEN_DELAY_MS": "0",
-    }
+    ai = openai_env(port)
     node_a = await env.start_node("A", **ai)
     node_b = await env.start_node("B", **ai)
     tenant = await env.tenant("tokens")
