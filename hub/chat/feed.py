@@ -23,6 +23,14 @@ class SlowConsumer(Exception):
     """The socket fell more than a queue's worth of frames behind."""
 
 
+async def _closed(frame: str) -> None:
+    raise SlowConsumer  # a closed feed sends nothing; its sender ends as for an overflow
+
+
+async def _nothing(after_seq: int, until_seq: int | None) -> list[StoredMessage]:
+    return []
+
+
 class Feed:
     __slots__ = (
         "_backfill",
@@ -76,8 +84,34 @@ class Feed:
         self._wake()
 
     def resync(self) -> None:
+        if self.overflowed:
+            return
         self._items.append((RESYNC, ""))
         self._wake()
+
+    def close(self) -> None:
+        """The socket is gone: let go of its queue and of its owner's callbacks.
+
+        A feed and its owner refer to each other (the owner holds the feed, the feed the owner's send
+        and backfill), and the traceback of a cancelled sender holds the feed. Broken here, a closed
+        socket (its connection, protocol and buffers) is freed by reference counting when its handler
+        returns, instead of waiting for the cycle collector's full pass, which a serving node runs
+        rarely (``tune_garbage_collector``): a 30-minute soak grew 1 MiB a minute from closed sockets.
+        Frames delivered later are dropped, and a sender still running ends as for an overflow.
+        """
+        self.overflowed = True
+        self._items.clear()
+        self._send = _closed
+        self._backfill = _nothing
+        self._on_overflow = None
+        self._unpark = None
+        self._token_floor = None
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        room, self._room = self._room, None
+        if room is not None and not room.done():
+            room.set_result(None)
 
     def skip_tokens_through(self, message_id: str, index: int) -> None:
         """After a resume replayed a partial reply up to ``index``, drop live tokens of it up to there.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import weakref
 from collections.abc import Coroutine
 from typing import Any
 
@@ -124,30 +125,39 @@ class _Watch:
         if self.task is not None:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
+            self.task = None
         await self.connection.joiner.leave(self.feed, self.connection.tenant.id, self.session_id)
+        self.feed.close()
 
 
 class _TenantListener:
     """Session list patches go straight out; after a broker outage the whole list is sent again."""
 
     def __init__(self, connection: AgentConnection) -> None:
-        self.connection = connection
+        # Weak: the connection holds this listener, and a cycle would keep a closed socket (its buffers
+        # included) until the cycle collector's next full pass, which a serving node runs rarely.
+        self._connection = weakref.ref(connection)
 
     def deliver(self, seq: int, frame: str) -> None:
-        self.connection.out.deliver(0, frame)
+        connection = self._connection()
+        if connection is None:
+            return
+        connection.out.deliver(0, frame)
         if frame.startswith('{"type":"renamed"'):
-            self.connection.renamed(_renamed_decoder.decode(frame))
+            connection.renamed(_renamed_decoder.decode(frame))
             return
         # Only takeover, handback, close, new sessions and presence changes carry these: parsing them is cheap.
         if '"owner":' in frame or '"visitor_online":' in frame:
             change = _patch_decoder.decode(frame).session
             if change.owner is not msgspec.UNSET:
-                self.connection.follow_owner(change)
+                connection.follow_owner(change)
             if isinstance(change.visitor_online, bool):
-                self.connection.online_view[change.id] = change.visitor_online
+                connection.online_view[change.id] = change.visitor_online
 
     def resync(self) -> None:
-        self.connection.resend_snapshot()
+        connection = self._connection()
+        if connection is not None:
+            connection.resend_snapshot()
 
 
 class AgentConnection:
@@ -273,6 +283,8 @@ class AgentConnection:
             if task is not None:
                 task.cancel()
         await asyncio.gather(*(t for t in (self.sender, *self._background) if t is not None), return_exceptions=True)
+        self.sender = None
+        self._background.clear()
         for watch in list(self.watches.values()):
             await watch.stop()
         self.watches.clear()
@@ -283,6 +295,7 @@ class AgentConnection:
             self.present = False
             self.dashboard.presence.agent_left(self.tenant.id, self.agent.id)
         await self.dashboard.unfollow(self.tenant.id, self.tenant_listener)
+        self.out.close()
 
     def answer(self, frame: msgspec.Struct) -> None:
         self.out.deliver(0, encode(frame).decode())

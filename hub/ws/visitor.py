@@ -253,11 +253,14 @@ class VisitorConnection:
         if self.sender is not None:
             self.sender.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        self.sender = self._closing = None
         if self.feed is not None:
             await self._leave()
 
     async def _leave(self) -> None:
-        await self.joiner.leave(self.out, self.tenant.id, self.session_id)
+        feed = self.out
+        await self.joiner.leave(feed, self.tenant.id, self.session_id)
+        feed.close()
         self.presence.left(self.tenant.id, self.session_id, announce=self.stored or self.sent_message)
 
 
