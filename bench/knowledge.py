@@ -12,6 +12,7 @@ from __future__ import annotations
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,7 +62,10 @@ async def load_bike_shop(engine: AsyncEngine) -> tuple[str, dict[str, str]]:
     return tenant.id, dict(zip(keys, ids, strict=True))
 
 
-async def measure(engine: AsyncEngine, rounds: int = 1) -> Quality:
+Question = tuple[str, str, str]  # (language, question, key of the entry that answers it)
+
+
+async def measure(engine: AsyncEngine, questions: Sequence[Question] = QUESTIONS, rounds: int = 1) -> Quality:
     """Load the bike shop into ``engine`` (migrated) and ask every question ``rounds`` times."""
     tenant_id, ids = await load_bike_shop(engine)
     broker = broker_from_url(None, prefix="bench", node_id="bench")
@@ -71,7 +75,7 @@ async def measure(engine: AsyncEngine, rounds: int = 1) -> Quality:
     await knowledge.start()
     quality = Quality()
     try:
-        for language, question, key in QUESTIONS:
+        for language, question, key in questions:
             found: list[str] = []
             for _ in range(rounds):
                 started = time.perf_counter_ns()
@@ -92,21 +96,21 @@ async def measure(engine: AsyncEngine, rounds: int = 1) -> Quality:
     return quality
 
 
-async def measure_sqlite(rounds: int = 1) -> Quality:
+async def measure_sqlite(questions: Sequence[Question] = QUESTIONS, rounds: int = 1) -> Quality:
     with tempfile.TemporaryDirectory(prefix="bob-knowledge-") as directory:
         engine = open_engine(f"sqlite+aiosqlite:///{Path(directory) / 'hub.sqlite3'}")
         try:
             await migrate(engine)
-            return await measure(engine, rounds)
+            return await measure(engine, questions, rounds)
         finally:
             await engine.dispose()
 
 
-async def measure_postgres(database_url: str, rounds: int = 1) -> Quality:
+async def measure_postgres(database_url: str, questions: Sequence[Question] = QUESTIONS, rounds: int = 1) -> Quality:
     engine = open_engine(database_url.replace("postgresql://", "postgresql+asyncpg://", 1))
     try:
         await migrate(engine)
-        return await measure(engine, rounds)
+        return await measure(engine, questions, rounds)
     finally:
         await engine.dispose()
 

@@ -48,6 +48,26 @@ STOPWORDS = frozenset(
     """.split()
 )
 
+# A contraction typed without its apostrophe ("whats", "dont", "youre", "cant") is the word it shortens.
+CONTRACTED = frozenset(
+    """
+    what that it there here who where how when let i you we they do does did is are was were have has
+    had can could would should must
+    """.split()
+)
+CONTRACTION_ENDINGS = ("nt", "re", "ve", "ll", "s", "m", "t")  # "t" only for "cant"
+
+
+def is_stopword(word: str) -> bool:
+    if word in STOPWORDS:
+        return True
+    for ending in CONTRACTION_ENDINGS:
+        head = word[: -len(ending)]
+        if word.endswith(ending) and head in CONTRACTED and (ending != "t" or head == "can"):
+            return True
+    return False
+
+
 # Words a shop's visitor uses for the same thing, in either language; folded, matched as stems.
 SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
     ("bike", "bicycle", "cycle"),
@@ -84,10 +104,14 @@ SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
     ("przeglad", "serwis"),
 )
 
-# Endings stripped before a word is searched as a prefix: English suffixes and Polish inflection (folded).
+# Endings stripped before a word is searched as a prefix: English suffixes and Polish inflection (folded),
+# longest first. The Polish verb's forms come first: "we/you do" (-amy, -acie, -ujecie), the verbal noun
+# (-anie, -enia) and the infinitive (-ać, -ić, -yć, -eć), so "umawiać" meets "umawiania" and "wymienić"
+# meets "wymieniamy".
 ENDINGS = (
-    "ami", "ach", "ego", "emu", "ych", "ymi", "owi", "iem", "ing", "om", "ow", "em", "ie", "ia", "ed", "es",
-    "a", "e", "i", "o", "u", "y", "s",
+    "ujecie", "ujemy", "acie", "ecie", "icie", "ycie", "anie", "enie", "ania", "enia", "amy", "emy", "imy",
+    "ymy", "ami", "ach", "ego", "emu", "ych", "ymi", "owi", "iem", "ing", "om", "ow", "em", "ie", "ia", "ed",
+    "es", "ac", "ic", "yc", "ec", "a", "e", "i", "o", "u", "y", "s",
 )  # fmt: skip
 MIN_STEM = 3
 LONG_STEM = 7  # longer stems lose two more letters: Polish alternates them ("wypożyczyć", "wypożyczalnia")
@@ -110,6 +134,7 @@ SYNONYMS: dict[str, frozenset[str]] = {}  # by stem: "ebikes" finds the group of
 for _group in SYNONYM_GROUPS:
     for _word in _group:
         SYNONYMS[stem(_word)] = SYNONYMS.get(stem(_word), NONE) | frozenset(_group)
+SYNONYM_WORDS = frozenset(word for group in SYNONYM_GROUPS for word in group)
 
 
 PREFIX_FROM = 4  # shorter stems match whole words only: "pro" is not "professional"
@@ -195,8 +220,10 @@ class Vocabulary:
         self._holders = holders
         self._sorted = sorted(holders)
         self.words = frozenset(word for word in holders if len(word) >= 3)
+        # A typo is corrected to a word of the knowledge or of the synonym groups: "adress" is "address",
+        # which the knowledge may not hold but whose synonyms it does.
         self._by_initial: dict[str, list[str]] = {}
-        for known in sorted(self.words):
+        for known in sorted(self.words | SYNONYM_WORDS):
             self._by_initial.setdefault(known[0], []).append(known)
 
     def _starting(self, prefix: str) -> list[str]:
@@ -208,7 +235,7 @@ class Vocabulary:
         return word in self._holders or bool(self._starting(stem(word)))
 
     def correct(self, word: str) -> str | None:
-        if len(word) < 4 or self.known(word):
+        if len(word) < 4 or word in SYNONYM_WORDS or self.known(word):
             return None
         # Candidates share the first letter and are within two letters of the length: a typo rarely changes
         # those, and difflib over the whole vocabulary would cost milliseconds per word.
@@ -231,7 +258,7 @@ def terms(question: str, vocabulary: Vocabulary | None = None) -> Terms:
     chosen: list[str] = []
     concepts: list[Concept] = []
     for word in words(question):
-        if word in STOPWORDS or len(word) < 2 or word.isdigit() or len(concepts) >= MAX_CONCEPTS:
+        if is_stopword(word) or len(word) < 2 or word.isdigit() or len(concepts) >= MAX_CONCEPTS:
             continue
         corrected = vocabulary.correct(word) if vocabulary is not None else None
         variants = [
@@ -270,6 +297,6 @@ def grouping(question: str) -> str:
     stems = {
         stem(word)
         for word in words(question)
-        if word not in STOPWORDS and len(word) > 1 and not word.isdigit() and stem(word) not in PERSON_STEMS
+        if not is_stopword(word) and len(word) > 1 and not word.isdigit() and stem(word) not in PERSON_STEMS
     }
     return " ".join(sorted(stems))[:200]
