@@ -26,12 +26,13 @@ def fold(text: str) -> str:
     return "".join(char for char in decomposed if not unicodedata.combining(char))
 
 
-HYPHENATED = re.compile(r"\b([a-z]{1,2})-([a-z]+)")  # "e-bike", "e-rower": also one word, as often written
+# "e-bike", "e-rower" and "e bike": also one word, as often written
+HYPHENATED = re.compile(r"\b([a-z]{1,2})-([a-z]+)|\b(e) ([a-z]{3,})")
 
 
 def words(text: str) -> list[str]:
     folded = fold(text)
-    return WORD.findall(folded) + [first + rest for first, rest in HYPHENATED.findall(folded)]
+    return WORD.findall(folded) + ["".join(parts) for parts in HYPHENATED.findall(folded)]
 
 
 STOPWORDS = frozenset(
@@ -68,26 +69,29 @@ def is_stopword(word: str) -> bool:
     return False
 
 
-# Words a shop's visitor uses for the same thing, in either language; folded, matched as stems.
+# Words a shop's visitor uses for the same thing, in either language; folded, matched as stems. Each English
+# group also names the word in Polish, which joins it to the Polish group of that word: a visitor writes
+# "ebike" in a Polish question, and a Polish shop's entry says "elektryczny". (Not "rower": every Polish
+# question holds it, and it would draw every English entry in.)
 SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
     ("bike", "bicycle", "cycle"),
-    ("ebike", "electric", "pedelec"),
-    ("tire", "tyre"),
-    ("flat", "puncture", "punctured"),
-    ("fix", "repair", "mend"),
-    ("service", "tune", "maintenance", "checkup", "inspection"),
-    ("full", "complete", "overhaul"),
-    ("price", "cost", "costs", "fee", "charge", "rate"),
-    ("guarantee", "warranty"),
-    ("appointment", "booking", "book", "reserve", "reservation", "slot", "schedule"),
-    ("collect", "pickup", "pick", "delivery", "deliver"),
-    ("card", "cards", "contactless"),
-    ("rent", "rental", "hire", "borrow"),
-    ("used", "secondhand", "preowned", "second"),
-    ("battery", "accumulator"),
-    ("keep", "storage", "store"),
-    ("open", "opening", "close", "closing", "hours"),
-    ("shop", "workshop", "location", "address"),
+    ("ebike", "electric", "pedelec", "elektryczny"),
+    ("tire", "tyre", "opona"),
+    ("flat", "puncture", "punctured", "przebita"),
+    ("fix", "repair", "mend", "naprawa"),
+    ("service", "tune", "maintenance", "checkup", "inspection", "przeglad"),
+    ("full", "complete", "overhaul", "kompleksowy"),
+    ("price", "cost", "costs", "fee", "charge", "rate", "cena"),
+    ("guarantee", "warranty", "gwarancja"),
+    ("appointment", "booking", "book", "reserve", "reservation", "slot", "schedule", "rezerwacja"),
+    ("collect", "pickup", "pick", "delivery", "deliver", "odbior"),
+    ("card", "cards", "contactless", "karta"),
+    ("rent", "rental", "hire", "borrow", "wypozyczyc"),
+    ("used", "secondhand", "preowned", "second", "uzywany"),
+    ("battery", "accumulator", "akumulator"),
+    ("keep", "storage", "store", "przechowac"),
+    ("open", "opening", "close", "closing", "hours", "otwarte"),
+    ("shop", "workshop", "location", "address", "warsztat"),
     ("parking", "park"),
     ("akumulator", "bateria", "baterii"),
     ("detka", "guma", "gume", "kapec", "przebita", "przebicie"),
@@ -114,6 +118,7 @@ ENDINGS = (
     "es", "ac", "ic", "yc", "ec", "a", "e", "i", "o", "u", "y", "s",
 )  # fmt: skip
 MIN_STEM = 3
+VOWELS = "aeiouy"
 LONG_STEM = 7  # longer stems lose two more letters: Polish alternates them ("wypożyczyć", "wypożyczalnia")
 
 
@@ -234,14 +239,20 @@ class Vocabulary:
     def known(self, word: str) -> bool:
         return word in self._holders or bool(self._starting(stem(word)))
 
-    def correct(self, word: str) -> str | None:
+    def corrections(self, word: str) -> tuple[str, ...]:
+        """The words of the knowledge (or of the synonym groups) ``word`` stands for when it is not one."""
         if len(word) < 4 or word in SYNONYM_WORDS or self.known(word):
-            return None
+            return ()
+        if word[-1] in VOWELS:
+            # A short word is too short to lose its ending as a stem (MIN_STEM), but in Polish the ending is
+            # what changes: "kole" is "koło" and "koła", "gumę" is "guma".
+            others = tuple(other for vowel in VOWELS if (other := word[:-1] + vowel) in self._holders)
+            if others:
+                return others
         # Candidates share the first letter and are within two letters of the length: a typo rarely changes
         # those, and difflib over the whole vocabulary would cost milliseconds per word.
         candidates = [known for known in self._by_initial.get(word[0], ()) if abs(len(known) - len(word)) <= 2]
-        found = difflib.get_close_matches(word, candidates, n=1, cutoff=0.8)
-        return found[0] if found else None
+        return tuple(difflib.get_close_matches(word, candidates, n=1, cutoff=0.8))
 
     def weight(self, stems: tuple[str, ...]) -> float:
         holding: set[int] = set()
@@ -260,22 +271,18 @@ def terms(question: str, vocabulary: Vocabulary | None = None) -> Terms:
     for word in words(question):
         if is_stopword(word) or len(word) < 2 or word.isdigit() or len(concepts) >= MAX_CONCEPTS:
             continue
-        corrected = vocabulary.correct(word) if vocabulary is not None else None
+        corrected = vocabulary.corrections(word) if vocabulary is not None else ()
+        synonyms = SYNONYMS.get(stem(word), NONE).union(*(SYNONYMS.get(stem(other), NONE) for other in corrected))
         variants = [
-            variant
-            for variant in dict.fromkeys(
-                (word, corrected, *sorted(SYNONYMS.get(stem(word), NONE) | SYNONYMS.get(stem(corrected or ""), NONE)))
-            )
-            if variant and variant not in chosen
+            variant for variant in dict.fromkeys((word, *corrected, *sorted(synonyms))) if variant not in chosen
         ][:MAX_TERMS]
         if not variants:
             continue
         chosen.extend(variants)
         stems = tuple(dict.fromkeys(stem(variant) for variant in variants))
-        own = tuple(dict.fromkeys(stem(variant) for variant in (word, corrected) if variant))
-        synonyms = tuple(found for found in stems if found not in own)
+        own = tuple(dict.fromkeys(stem(variant) for variant in (word, *corrected)))
         weight = vocabulary.weight(stems) if vocabulary is not None else 1.0
-        concepts.append(Concept(own, synonyms, weight))
+        concepts.append(Concept(own, tuple(found for found in stems if found not in own), weight))
     stems = tuple(dict.fromkeys(stem for concept in concepts for stem in concept.stems + concept.synonyms))
     return Terms(stems=stems, words=tuple(chosen), concepts=tuple(concepts))
 
