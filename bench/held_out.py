@@ -11,7 +11,8 @@ Each question: (language, question, key of the entry that answers it).
 
 from __future__ import annotations
 
-# Written and committed before the first measurement of it (against the search as it stood then).
+# Written and committed before the first measurement of it (against the search as it stood then). Two of its
+# Polish questions turned out word for word among bench.bike_shop.QUESTIONS; they stay, as written.
 HELD_OUT_1: list[tuple[str, str, str]] = [
     ("en", "are you open on sunday?", "hours"),
     ("en", "what time do you close today", "hours"),
