@@ -290,13 +290,23 @@ async def test_the_widgets_http_path_rates_replies_of_its_own_conversation_only(
         assert (await rate(None, body)).json()["error"]["code"] == "unknown_session"
         assert (await rate(ada, {**body, "helpful": "yes"})).status_code == 400
         assert (await rate(ada, body, origin="https://evil.example.com")).status_code == 403
-        assert (await rate(ada, {**body, "helpful": True})).status_code == 200
-        [row] = await rating_rows(hub, tenant.id)
-        assert row.helpful is True
+        anna = await staff_token(hub, hub.node.engine, tenant.id, "Anna")
+        async with agent_socket(hub.ws, token=anna) as agent:
+            await agent.watch(ada_session)
+            assert (await rate(ada, {**body, "helpful": True})).status_code == 200
+            # Mission Control watching the conversation sees a rating given over HTTP as it is given.
+            live = (await agent.until(lambda f: f["type"] == "rated"))[-1]
+            assert (live["session_id"], live["message_id"], live["helpful"]) == (ada_session, reply_id, True)
+            [row] = await rating_rows(hub, tenant.id)
+            assert row.helpful is True
 
-        stars = {"X-Widget-Key": key, "Origin": SHOP, "X-Visitor-Token": ada}
-        answer = await client.post("/api/widget/session-rating", json={"session_id": "w_1", "stars": 4}, headers=stars)
-        assert answer.status_code == 200 and answer.json() == {"stars": 4}
+            stars = {"X-Widget-Key": key, "Origin": SHOP, "X-Visitor-Token": ada}
+            answer = await client.post(
+                "/api/widget/session-rating", json={"session_id": "w_1", "stars": 4}, headers=stars
+            )
+            assert answer.status_code == 200 and answer.json() == {"stars": 4}
+            live = (await agent.until(lambda f: f["type"] == "session_rated"))[-1]
+            assert live == {"session_id": ada_session, "type": "session_rated", "stars": 4}
         unknown = await client.post(
             "/api/widget/session-rating", json={"session_id": "never-used", "stars": 4}, headers=stars
         )
