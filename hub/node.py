@@ -266,7 +266,7 @@ class Node:
                 metrics=metrics,
                 availability=availability,
                 followups=followups,
-                feedback=Feedback(webhooks),
+                feedback=Feedback(webhooks, chat.publisher),
                 knowledge=knowledge,
                 _stack=stack,
             )

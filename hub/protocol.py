@@ -388,16 +388,19 @@ class EmailSaved(_ServerFrame, tag="email_saved"):
 
 
 class Rated(_ServerFrame, tag="rated"):
-    """The answer to ``rate``: the rating now stored for that reply."""
+    """The rating now stored for an AI reply: the answer to ``rate``, and to every socket of the session (on
+    every node: other tabs, watching agents) whenever one is stored, whichever path it came by."""
 
     message_id: str
     helpful: bool
 
 
 class SessionRated(_ServerFrame, tag="session_rated"):
-    """The answer to ``rate_session``: the conversation's rating now stored."""
+    """The conversation's rating now stored: the answer to ``rate_session``, and to every socket of the
+    session whenever one is stored."""
 
     stars: int
+    comment: str | None = None
 
 
 class Owner(Struct, frozen=True):
@@ -546,6 +549,8 @@ AgentOut = (
     | Token
     | ReplyAborted
     | Typing
+    | Rated
+    | SessionRated
     | Pong
     | Error
 )

@@ -14,6 +14,7 @@
   var lastSeq = 0;            // highest seq shown for the watched session (re-watch resumes after it)
   var shown = {};             // message ids already in the transcript
   var streams = {};           // message_id -> {node, text}
+  var ratings = {};           // message_id -> the visitor's rating of that AI reply (true: helpful), watched session
   var socket = null;
   var backoff = 500;
   var typingSent = 0;
@@ -381,6 +382,7 @@
       cut.textContent = _("cut short by a takeover");
       item.appendChild(cut);
     }
+    if (frame.role === "ai") { showSources(item, frame.sources); showReplyRating(item, frame.id); }
     if (!stream) { $("transcript").appendChild(item); }
     if (frame.role === "visitor") { $("typing").textContent = ""; }
     scrollDown();
@@ -416,12 +418,96 @@
     if (frame.active) { visitorTypingTimer = setTimeout(function () { $("typing").textContent = ""; }, 8000); }
   }
 
+  // ---- what the visitor was told and what they thought of it: sources and ratings ---------------
+  // An AI reply's sources (the knowledge entries it answered from, stored with it): links under the reply,
+  // http(s) only; a source without one is its title as text.
+  function showSources(item, sources) {
+    var old = item.querySelector(".sources");
+    if (old) { old.remove(); }
+    if (!Array.isArray(sources) || !sources.length) { return; }
+    var box = document.createElement("span");
+    box.className = "sources";
+    box.appendChild(document.createTextNode(_("Sources:") + " "));
+    sources.slice(0, 5).forEach(function (source) {
+      if (!source || typeof source.title !== "string") { return; }
+      var href = "";
+      try {
+        var url = new URL(String(source.url || ""));
+        if (url.protocol === "http:" || url.protocol === "https:") { href = url.href; }
+      } catch (e) { href = ""; }
+      var link = document.createElement(href ? "a" : "span");
+      if (href) {
+        link.href = href;
+        link.target = "_blank";
+        link.rel = "noopener noreferrer";
+      }
+      link.textContent = source.title;
+      box.appendChild(link);
+    });
+    item.appendChild(box);
+  }
+
+  // The visitor's rating of one AI reply, as a badge on it; a later rating replaces it.
+  function showReplyRating(item, messageId) {
+    item.dataset.messageId = messageId;
+    var badge = item.querySelector(".rating");
+    if (!(messageId in ratings)) { if (badge) { badge.remove(); } return; }
+    if (!badge) {
+      badge = document.createElement("span");
+      badge.className = "rating";
+      item.appendChild(badge);
+    }
+    var helpful = ratings[messageId];
+    badge.dataset.helpful = helpful ? "true" : "false";
+    badge.textContent = helpful ? _("The visitor found this helpful") : _("The visitor found this not helpful");
+  }
+
+  function onRated(frame) {
+    ratings[frame.message_id] = !!frame.helpful;
+    var items = $("transcript").querySelectorAll(".msg.ai");
+    for (var i = 0; i < items.length; i += 1) {
+      if (items[i].dataset.messageId === frame.message_id) { showReplyRating(items[i], frame.message_id); }
+    }
+  }
+
+  // The conversation's 1-5 stars and comment, at the end of the transcript (null: none yet); a later rating
+  // replaces it. A status, so a screen reader says it when it arrives.
+  function showSessionRating(frame) {
+    var old = $("session-rating");
+    if (old) { old.remove(); }
+    if (!frame) { return; }
+    var box = document.createElement("li");
+    box.id = "session-rating";
+    box.className = "msg session-rating";
+    box.setAttribute("role", "status");
+    var stars = Math.max(0, Math.min(5, Math.round(+frame.stars || 0)));
+    var shown = document.createElement("span");
+    shown.className = "stars";
+    shown.setAttribute("aria-hidden", "true");
+    shown.textContent = "★★★★★".slice(0, stars) + "☆☆☆☆☆".slice(0, 5 - stars);
+    var said = document.createElement("span");
+    said.className = "said";
+    said.textContent = _("The visitor rated this conversation %(n)s of 5", { n: stars });
+    box.appendChild(shown);
+    box.appendChild(said);
+    if (frame.comment) {
+      var comment = document.createElement("q");
+      comment.className = "comment";
+      comment.textContent = frame.comment;  // the visitor's words: text only
+      box.appendChild(comment);
+    }
+    $("transcript").appendChild(box);
+    scrollDown();
+  }
+
   function open(id) {
     if (current && current !== id) { send({ type: "unwatch", session_id: current }); }
     current = id;
     lastSeq = 0;
     shown = {};
     streams = {};
+    ratings = {};
+    showSessionRating(null);
     unread[id] = 0;
     notice("");
     $("transcript").textContent = "";
@@ -500,6 +586,8 @@
       else if (frame.type === "token") { showToken(frame); }
       else if (frame.type === "reply_aborted") { dropStream(frame.message_id); }
       else if (frame.type === "typing") { showTyping(frame); }
+      else if (frame.type === "rated") { onRated(frame); }
+      else if (frame.type === "session_rated") { showSessionRating(frame); }
     }
   }
 

@@ -21,7 +21,7 @@ from hub.store.models import Tenant
 from hub.store.tables import message_ratings, messages, session_ratings, webhook_deliveries
 from hub.store.webhooks import create_endpoint
 from tests.accounts import create_widget_key
-from tests.agents import agent_account, login
+from tests.agents import agent_account, agent_socket, login
 from tests.conftest import RunningHub, Visitor, serve_hub, visitor
 from tests.test_multinode import join_query, nodes  # noqa: F401  (the two-node fixture)
 
@@ -144,7 +144,11 @@ async def test_a_closed_conversation_is_rated_once_with_stars_and_a_comment_a_la
         await client.send({"type": "rate_session", "stars": 2, "comment": "x" * 1001})
         assert (await client.until(lambda f: f["type"] == "error"))[-1]["code"] == "invalid_frame"
         await client.send({"type": "rate_session", "stars": 2, "comment": "  Slow.  "})
-        assert (await client.until(lambda f: f["type"] == "session_rated"))[-1] == {"type": "session_rated", "stars": 2}
+        assert (await client.until(lambda f: f["type"] == "session_rated"))[-1] == {
+            "type": "session_rated",
+            "stars": 2,
+            "comment": "Slow.",
+        }
         await client.send({"type": "rate_session", "stars": 5, "comment": "x" * 1000})
         await client.until(lambda f: f["type"] == "session_rated")
     async with any_hub.node.engine.connect() as connection:
@@ -173,6 +177,78 @@ async def test_a_rating_on_node_b_of_a_reply_streamed_on_node_a_is_stored(
     finally:
         await engine.dispose()
     assert (row.message_id, row.session_id, row.helpful) == (reply["id"], on_a.ready["session_id"], False)
+
+
+async def staff_token(hub: RunningHub | Any, engine: Any, tenant_id: str, name: str) -> str:
+    return str((await login(hub.http, await agent_account(engine, tenant_id, name)))["token"])
+
+
+async def test_mission_control_sees_a_replys_sources_and_the_visitors_ratings_so_far_then_live(
+    any_hub: RunningHub,
+) -> None:
+    tenant = await knowing_tenant(any_hub)
+    stranger = await any_hub.tenant()
+    anna = await staff_token(any_hub, any_hub.node.engine, tenant.id, "Anna")
+    eve = await staff_token(any_hub, any_hub.node.engine, stranger.id, "Eve")
+    async with visitor(any_hub.ws, tenant.id) as client, agent_socket(any_hub.ws, token=eve) as other_tenants_agent:
+        reply = await ask(client)
+        await client.send({"type": "rate", "message_id": reply["id"], "helpful": False})
+        await client.until(lambda f: f["type"] == "rated")
+        session_id = client.ready["session_id"]
+        async with agent_socket(any_hub.ws, token=anna) as agent:
+            replay = await agent.watch(session_id)
+            # The messages first, the reply with its sources; then the ratings stored so far.
+            shown = [f for f in replay if f["type"] == "message" and f["role"] == "ai"]
+            assert shown[-1]["sources"] == [{"title": "Electric bikes", "url": f"{SHOP}/ebikes"}]
+            unhelpful = {"session_id": session_id, "type": "rated", "message_id": reply["id"], "helpful": False}
+            assert replay[-1] == unhelpful
+            # A new rating arrives while Anna watches; the visitor's socket is answered once.
+            await client.send({"type": "rate", "message_id": reply["id"], "helpful": True})
+            answers = await client.until(lambda f: f["type"] == "rated")
+            live = (await agent.until(lambda f: f["type"] == "rated"))[-1]
+            assert live == {"session_id": session_id, "type": "rated", "message_id": reply["id"], "helpful": True}
+            await any_hub.node.control.close(tenant, session_id, ANN, force=True)
+            await client.until(lambda f: f["type"] == "message" and f.get("event") == "close")
+            await client.send({"type": "rate_session", "stars": 4, "comment": " Quick and clear. "})
+            await client.until(lambda f: f["type"] == "session_rated")
+            stars = (await agent.until(lambda f: f["type"] == "session_rated"))[-1]
+            said = {"session_id": session_id, "type": "session_rated", "stars": 4, "comment": "Quick and clear."}
+            assert stars == said
+            with pytest.raises(TimeoutError):
+                extra = await client.until(lambda f: f["type"] in ("rated", "session_rated"), timeout=0.5)
+                pytest.fail(f"the visitor was answered twice: {answers} then {extra}")
+        # Watching again later: both ratings as they now stand.
+        async with agent_socket(any_hub.ws, token=anna) as agent:
+            replay = await agent.watch(session_id)
+            assert [f for f in replay if f["type"] in ("rated", "session_rated")] == [
+                {"session_id": session_id, "type": "rated", "message_id": reply["id"], "helpful": True},
+                said,
+            ]
+        # Another tenant's agent heard none of it, and cannot watch the conversation to read it.
+        assert not [f for f in other_tenants_agent.history if f.get("session_id") == session_id]
+        refused = await other_tenants_agent.command({"type": "watch", "session_id": session_id})
+        assert refused["code"] == "unknown_session"
+        assert not [f for f in other_tenants_agent.history if f["type"] in ("rated", "session_rated")]
+
+
+async def test_a_rating_given_on_node_a_reaches_mission_control_watching_on_node_b(
+    nodes: tuple[Any, Any],  # noqa: F811
+    pg_tenant: Tenant,
+    postgres_url: str,
+) -> None:
+    node_a, node_b = nodes
+    engine = open_engine(postgres_url)
+    try:
+        anna = await staff_token(node_b, engine, pg_tenant.id, "Anna")
+    finally:
+        await engine.dispose()
+    async with visitor(node_a.ws, pg_tenant.id) as client, agent_socket(node_b.ws, token=anna) as agent:
+        reply = await ask(client, "Hello from node A")
+        session_id = client.ready["session_id"]
+        await agent.watch(session_id)
+        await client.send({"type": "rate", "message_id": reply["id"], "helpful": False})
+        live = (await agent.until(lambda f: f["type"] == "rated"))[-1]
+        assert live == {"session_id": session_id, "type": "rated", "message_id": reply["id"], "helpful": False}
 
 
 async def widget_turn(client: httpx.AsyncClient, key: str, token: str | None = None) -> dict[str, Any]:
@@ -214,13 +290,23 @@ async def test_the_widgets_http_path_rates_replies_of_its_own_conversation_only(
         assert (await rate(None, body)).json()["error"]["code"] == "unknown_session"
         assert (await rate(ada, {**body, "helpful": "yes"})).status_code == 400
         assert (await rate(ada, body, origin="https://evil.example.com")).status_code == 403
-        assert (await rate(ada, {**body, "helpful": True})).status_code == 200
-        [row] = await rating_rows(hub, tenant.id)
-        assert row.helpful is True
+        anna = await staff_token(hub, hub.node.engine, tenant.id, "Anna")
+        async with agent_socket(hub.ws, token=anna) as agent:
+            await agent.watch(ada_session)
+            assert (await rate(ada, {**body, "helpful": True})).status_code == 200
+            # Mission Control watching the conversation sees a rating given over HTTP as it is given.
+            live = (await agent.until(lambda f: f["type"] == "rated"))[-1]
+            assert (live["session_id"], live["message_id"], live["helpful"]) == (ada_session, reply_id, True)
+            [row] = await rating_rows(hub, tenant.id)
+            assert row.helpful is True
 
-        stars = {"X-Widget-Key": key, "Origin": SHOP, "X-Visitor-Token": ada}
-        answer = await client.post("/api/widget/session-rating", json={"session_id": "w_1", "stars": 4}, headers=stars)
-        assert answer.status_code == 200 and answer.json() == {"stars": 4}
+            stars = {"X-Widget-Key": key, "Origin": SHOP, "X-Visitor-Token": ada}
+            answer = await client.post(
+                "/api/widget/session-rating", json={"session_id": "w_1", "stars": 4}, headers=stars
+            )
+            assert answer.status_code == 200 and answer.json() == {"stars": 4}
+            live = (await agent.until(lambda f: f["type"] == "session_rated"))[-1]
+            assert live == {"session_id": ada_session, "type": "session_rated", "stars": 4}
         unknown = await client.post(
             "/api/widget/session-rating", json={"session_id": "never-used", "stars": 4}, headers=stars
         )

@@ -4,9 +4,14 @@ portal's Analytics page. Screenshots at 1280 and 360 px go to HUB_SHOTS_DIR when
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import inspect
 import re
+import time
+from collections.abc import Awaitable, Callable
 
-from playwright.async_api import Browser, Locator, Page, expect
+from playwright.async_api import Browser, Locator, Page, Request, expect
 from sqlalchemy import select
 
 from hub.chat.control import Agent
@@ -14,8 +19,9 @@ from hub.store import knowledge as knowledge_store
 from hub.store.tables import message_ratings, session_ratings
 from tests.accounts import create_user
 from tests.conftest import RunningHub
+from tests.proxy import proxy_to
 from tests.test_reply_email_browser import SIZES, shoot
-from tests.test_widget_browser import Shops, live_hub, shops, visit, widget_tenant  # noqa: F401  (fixtures)
+from tests.test_widget_browser import Shops, Visit, live_hub, shops, visit, widget_tenant  # noqa: F401  (fixtures)
 
 QUESTION = "Hi! Do you repair e-bikes?"
 
@@ -176,3 +182,82 @@ async def test_a_polish_visitor_rates_in_polish(
         stars = v.page.get_by_role("group", name="Jak oceniasz tę rozmowę?")
         await expect(stars.get_by_role("button", name="5 z 5 gwiazdek")).to_be_visible()
         await expect(v.page.get_by_label("Komentarz, jeśli chcesz (do 1000 znaków)")).to_be_visible()
+
+
+async def stored_ratings(hub: RunningHub, tenant_id: str, table: object = message_ratings) -> list[object]:
+    return await rows(hub, table, tenant_id)
+
+
+async def until(check: Callable[[], bool | Awaitable[bool]], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if await result if inspect.isawaitable(result) else result:
+            return
+        assert time.monotonic() < deadline, "never happened"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_rating_given_while_the_hub_is_unreachable_is_sent_with_backoff_when_it_is_back(
+    browser: Browser,
+    shops: Shops,  # noqa: F811
+    live_hub: RunningHub,  # noqa: F811
+) -> None:
+    tenant = await widget_tenant(live_hub, shops.allowed)
+    async with live_hub.node.engine.begin() as connection:
+        entry = {"title": "Electric bikes", "body": "Yes, we repair e-bikes.", "language": "en", "enabled": True}
+        await knowledge_store.insert_entries(connection, tenant.id, [entry])
+    live_hub.node.knowledge.changed(tenant.id)
+    block = "window.WebSocket = function () { throw new DOMException('blocked by the proxy', 'SecurityError'); };"
+    # The page reaches the hub through a proxy the test cuts: connections are refused, as from a stopped hub.
+    async with proxy_to("127.0.0.1", live_hub.port) as proxy:
+        via_proxy = dataclasses.replace(live_hub, port=proxy.port)
+        async with visit(browser, shops.allowed, via_proxy, tenant, init_script=block) as v:
+            posts: list[float] = []
+
+            def on_request(request: Request) -> None:
+                if request.method == "POST" and request.url.endswith("/api/widget/rating"):
+                    posts.append(time.monotonic())
+
+            v.page.on("request", on_request)
+            await v.launcher.click()
+            await v.send(QUESTION)
+            await expect(v.bubbles("ai").last).to_contain_text("Yes, we repair e-bikes.")
+            unhelpful = v.log.get_by_role("button", name="Not helpful", exact=True)
+            helpful = v.log.get_by_role("button", name="Helpful", exact=True)
+
+            proxy.refuse()
+            proxy.cut()
+            await unhelpful.click()
+            await expect(unhelpful).to_have_attribute("aria-pressed", "true")  # shown at once, sent when it can be
+            await until(lambda: len(posts) >= 3)
+            assert await stored_ratings(live_hub, tenant.id) == []
+            first, second = posts[1] - posts[0], posts[2] - posts[1]
+            assert 0.5 < first < second, f"tried again after {first:.1f} s, then {second:.1f} s: a backoff"
+            waiting = (await v.stored())["hr"]
+            assert [(item["u"], item["b"]["helpful"]) for item in waiting] == [("r", False)]
+
+            proxy.heal()
+            await until(lambda: _has(live_hub, tenant.id, False))
+            await until(lambda: _queue_empty(v))
+            assert not v.errors
+
+            # A rating still waiting when the visitor leaves the page goes from the next page they open.
+            proxy.refuse()
+            proxy.cut()
+            tried = len(posts)
+            await helpful.click()
+            await until(lambda: len(posts) > tried)
+            await v.page.goto("about:blank")
+            proxy.heal()
+            await v.page.goto(f"{shops.allowed}/?hub={via_proxy.http}&tenant={tenant.id}")
+            await until(lambda: _has(live_hub, tenant.id, True))  # the same row: replaced, never doubled
+            await until(lambda: _queue_empty(v))
+
+
+async def _has(hub: RunningHub, tenant_id: str, helpful: bool) -> bool:
+    return [row.helpful for row in await stored_ratings(hub, tenant_id)] == [helpful]  # type: ignore[attr-defined]
+
+
+async def _queue_empty(v: Visit) -> bool:
+    return not (await v.stored()).get("hr")

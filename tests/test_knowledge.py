@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from hub.knowledge import KnowledgeBase
-from hub.knowledge.text import fold
+from hub.knowledge.text import Vocabulary, fold, is_stopword, stem, terms, words
 from hub.settings import Settings
 from tests.agents import agent_account, login
 from tests.conftest import RunningHub, serve_hub
@@ -178,6 +178,25 @@ def test_the_python_fold_matches_the_postgresql_one() -> None:
 
     migration = import_module("hub.store.migrations.versions.0014_knowledge")
     assert fold(migration.ACCENTED) == migration.PLAIN
+
+
+def test_questions_are_read_as_visitors_type_them() -> None:
+    # Polish verb forms meet the entry's: an infinitive, "we do", "you do" and the verbal noun share a stem.
+    assert stem(fold("umawiać")) == stem(fold("umawiania")) == stem(fold("umawiamy"))
+    assert fold("wymieniamy").startswith(stem(fold("wymienić")))
+    # A contraction typed without its apostrophe is the stop word it shortens; "shell" is a word.
+    assert all(is_stopword(word) for word in ("whats", "dont", "doesnt", "cant", "youre", "ive"))
+    assert not any(is_stopword(word) for word in ("shell", "mint", "tent", "bus"))
+    # "e bike" is also "ebike", as "e-bike" is.
+    assert "ebikes" in words("Do you repair e bikes?") and "ebike" in words("an e-bike")
+    vocabulary = Vocabulary(["Flat tyre: 60 zł za koło", "Where to find us: our workshop is at 12 Cycle Street"])
+    # A typo is corrected to a synonym's word, which brings the synonyms the entry holds.
+    (concept,) = terms("adress", vocabulary).concepts
+    assert stem("address") in concept.stems
+    assert stem("workshop") in concept.synonyms
+    # A short Polish word is the knowledge's word with another final vowel.
+    (concept,) = terms("kole", vocabulary).concepts
+    assert "kolo" in concept.stems
 
 
 @pytest.fixture

@@ -60,7 +60,9 @@ def test_every_agent_frame_is_documented_and_every_documented_frame_exists() -> 
     watched = set(re.findall(r"`(\w+)`", section(server, "### Frames of a watched session"))) & tags(
         protocol.VisitorOut
     )
-    assert watched == {"message", "token", "reply_aborted", "typing", "error"}, "a watched session's are the visitor's"
+    assert watched == {"message", "token", "reply_aborted", "typing", "rated", "session_rated", "error"}, (
+        "a watched session's are the visitor's"
+    )
     assert frame_headings(server) | watched == tags(protocol.AgentOut)
     client = section(AGENT_DOC, "## Client → server frames")
     assert set(re.findall(r'^\| `\{"type":"(\w+)"', client, re.MULTILINE)) == tags(protocol.AgentIn)

@@ -301,6 +301,7 @@
     }));
     window.addEventListener("online", safe(function () {
       if (mode === "ws" && !ws && retryTimer) connect();
+      retryRatingsNow();
     }));
     window.addEventListener("offline", safe(function () {
       if (ws) drop(ws);
@@ -962,8 +963,9 @@
     state.rates[box._id] = helpful ? 1 : -1;
     save();
     showRating(box);
-    if (mode === "http") postJson(config.ratingUrl, { session_id: state.hsid, message_id: box._id, helpful: helpful });
-    else {
+    if (mode === "http") {
+      queueHttpRating("m:" + box._id, "r", { session_id: state.hsid, message_id: box._id, helpful: helpful });
+    } else {
       // Until the hub answers `rated`, the rating is kept to send again on the next connection.
       if (!state.rq || typeof state.rq !== "object") state.rq = {};
       state.rq[box._id] = helpful;
@@ -996,15 +998,73 @@
     scrollDown();
   }
 
-  function postJson(url, body) {
+  // Ratings over HTTP wait in state.hr (kept across reloads) until the hub has them: one on its way at a
+  // time, oldest first. A network failure, a 5xx or a 429 sends it again after a backoff (1 s doubling up
+  // to a minute, or the Retry-After), for as long as the page is open and again on the next load; a
+  // refusal (another 4xx: not this visitor's reply, a revoked key) drops it. A newer rating of the same
+  // reply, or of the conversation, replaces the one waiting.
+  var RATING_RETRY_MAX_MS = 60000;
+  var ratingBusy = false;
+  var ratingTimer = 0;
+  var ratingTries = 0;
+
+  function queueHttpRating(key, kind, body) {
+    var queue = (Array.isArray(state.hr) ? state.hr : []).filter(function (item) {
+      return item && item.k !== key;
+    });
+    queue.push({ k: key, u: kind, b: body });
+    state.hr = queue.slice(-50);
+    save();
+    sendHttpRatings();
+  }
+
+  function sendHttpRatings() {
+    if (ratingBusy || ratingTimer || mode !== "http" || !Array.isArray(state.hr) || !state.hr.length) return;
+    var item = state.hr[0];
+    ratingBusy = true;
+    postRating(item).then(safe(function (outcome) {
+      ratingBusy = false;
+      if (outcome.ok || outcome.refused) {
+        ratingTries = 0;
+        state.hr = (state.hr || []).filter(function (other) {
+          return other !== item;
+        });
+        save();
+        if (item.u === "s") {
+          if (outcome.ok) onSessionRated();
+          else if (starsNote) starsNote.textContent = _("Your rating could not be sent. Please try again.");
+        }
+        return sendHttpRatings();
+      }
+      ratingTries++;
+      var wait = Math.min(RATING_RETRY_MAX_MS, 1000 * Math.pow(2, ratingTries - 1)) * (0.8 + Math.random() * 0.4);
+      ratingTimer = setTimeout(safe(function () {
+        ratingTimer = 0;
+        sendHttpRatings();
+      }), Math.max(wait, outcome.wait));
+      if (item.u === "s" && starsNote) starsNote.textContent = _("Not sent yet: your rating goes as soon as the chat is reachable.");
+    }));
+  }
+
+  // Back online: what waits goes now, not at the end of its backoff.
+  function retryRatingsNow() {
+    if (!ratingTimer) return;
+    clearTimeout(ratingTimer);
+    ratingTimer = 0;
+    sendHttpRatings();
+  }
+
+  function postRating(item) {
     var headers = { "Content-Type": "application/json", "X-Widget-Key": String(config.widgetKey || "") };
     if (state.vt) headers["X-Visitor-Token"] = state.vt;
-    return fetch(String(url), { method: "POST", headers: headers, body: JSON.stringify(body), credentials: "omit" }).then(
+    var url = item.u === "s" ? config.sessionRatingUrl : config.ratingUrl;
+    return fetch(String(url), { method: "POST", headers: headers, body: JSON.stringify(item.b), credentials: "omit" }).then(
       function (res) {
-        return res.ok;
+        var again = res.status === 429 || res.status >= 500;
+        return { ok: res.ok, refused: !res.ok && !again, wait: (+res.headers.get("Retry-After") || 0) * 1000 };
       },
       function () {
-        return false;
+        return { ok: false, refused: false, wait: 0 };
       }
     );
   }
@@ -1051,12 +1111,7 @@
       }
       var body = { type: "rate_session", stars: chosen, comment: comment.value.trim().slice(0, limit) || null };
       if (mode === "http") {
-        postJson(config.sessionRatingUrl, { session_id: state.hsid, stars: body.stars, comment: body.comment }).then(
-          safe(function (ok) {
-            if (ok) onSessionRated();
-            else starsNote.textContent = _("Your rating could not be sent. Please try again.");
-          })
-        );
+        queueHttpRating("s:" + state.hsid, "s", { session_id: state.hsid, stars: body.stars, comment: body.comment });
       } else if (wsReady) sendFrame(body);
       else starsNote.textContent = _("Your rating could not be sent. Please try again.");
     }));
@@ -1214,6 +1269,7 @@
     if (!state.hsid) state.hsid = "w_" + uid().slice(0, 24);
     if (state.ask) askOverHttp(); // asked before the widget knew the socket would not come
     save();
+    sendHttpRatings(); // ratings a page before this one could not send
     state.hist.forEach(function (m) {
       onMessage({ seq: m.seq, role: m.role, text: m.text, author: m.author, id: m.id, event: m.event, sources: m.sources }, true);
     });

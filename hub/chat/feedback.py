@@ -3,24 +3,35 @@
 Both the visitor socket (``rate``, ``rate_session``) and the widget's HTTP path come here. A reply may
 only be rated by a visitor of its own session: the lookup names tenant, session and message, and an
 unknown one is ``unknown_message``. The rating and its webhook event (``message.rated``,
-``session.rated``) commit together; rating again replaces the rating. Nothing here is on the hot path:
-one read and one write per rating.
+``session.rated``) commit together; rating again replaces the rating. A stored rating then goes out on
+the session's channel (``rated``, ``session_rated``), so every socket of the conversation on every node
+sees it: the visitor's other tabs, and Mission Control watching it live. Nothing here is on the hot path:
+one read and one write per rating, one read per watch.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from hub.chat.publisher import Publisher
 from hub.errors import MessageNotFound, SessionNotFound
-from hub.store.feedback import rated_reply, save_reply_rating, save_session_rating, session_exists
+from hub.protocol import Rated, SessionRated, encode
+from hub.store.feedback import (
+    rated_reply,
+    save_reply_rating,
+    save_session_rating,
+    session_exists,
+    session_feedback,
+)
 from hub.webhooks.outbox import Webhooks
 
 
 class Feedback:
-    def __init__(self, webhooks: Webhooks) -> None:
+    def __init__(self, webhooks: Webhooks, publisher: Publisher) -> None:
         self.webhooks = webhooks
+        self.publisher = publisher
 
-    async def rate_reply(self, tenant_id: str, session_id: str, message_id: str, helpful: bool) -> None:
+    async def rate_reply(self, tenant_id: str, session_id: str, message_id: str, helpful: bool) -> Rated:
         engine = self.webhooks.engine
         reply = await rated_reply(engine, tenant_id, session_id, message_id)
         if reply is None:
@@ -36,8 +47,11 @@ class Feedback:
         await save_reply_rating(engine, tenant_id, reply, helpful, rows)
         if rows:
             self.webhooks.wake()
+        rated = Rated(message_id=message_id, helpful=helpful)
+        self.publisher.session(tenant_id, session_id, 0, encode(rated))
+        return rated
 
-    async def rate_session(self, tenant_id: str, session_id: str, stars: int, comment: str | None) -> None:
+    async def rate_session(self, tenant_id: str, session_id: str, stars: int, comment: str | None) -> SessionRated:
         engine = self.webhooks.engine
         if not await session_exists(engine, tenant_id, session_id):
             raise SessionNotFound("this conversation has no messages yet")
@@ -47,3 +61,14 @@ class Feedback:
         await save_session_rating(engine, tenant_id, session_id, stars, comment, rows)
         if rows:
             self.webhooks.wake()
+        rated = SessionRated(stars=stars, comment=comment)
+        self.publisher.session(tenant_id, session_id, 0, encode(rated))
+        return rated
+
+    async def of_session(self, tenant_id: str, session_id: str) -> list[Rated | SessionRated]:
+        """The ratings stored so far for a conversation, as the frames that said them (for a new watcher)."""
+        found = await session_feedback(self.webhooks.engine, tenant_id, session_id)
+        frames: list[Rated | SessionRated] = [Rated(message_id=id_, helpful=helpful) for id_, helpful in found.replies]
+        if found.stars is not None:
+            frames.append(SessionRated(stars=found.stars, comment=found.comment))
+        return frames

@@ -26,12 +26,13 @@ def fold(text: str) -> str:
     return "".join(char for char in decomposed if not unicodedata.combining(char))
 
 
-HYPHENATED = re.compile(r"\b([a-z]{1,2})-([a-z]+)")  # "e-bike", "e-rower": also one word, as often written
+# "e-bike", "e-rower" and "e bike": also one word, as often written
+HYPHENATED = re.compile(r"\b([a-z]{1,2})-([a-z]+)|\b(e) ([a-z]{3,})")
 
 
 def words(text: str) -> list[str]:
     folded = fold(text)
-    return WORD.findall(folded) + [first + rest for first, rest in HYPHENATED.findall(folded)]
+    return WORD.findall(folded) + ["".join(parts) for parts in HYPHENATED.findall(folded)]
 
 
 STOPWORDS = frozenset(
@@ -48,26 +49,49 @@ STOPWORDS = frozenset(
     """.split()
 )
 
-# Words a shop's visitor uses for the same thing, in either language; folded, matched as stems.
+# A contraction typed without its apostrophe ("whats", "dont", "youre", "cant") is the word it shortens.
+CONTRACTED = frozenset(
+    """
+    what that it there here who where how when let i you we they do does did is are was were have has
+    had can could would should must
+    """.split()
+)
+CONTRACTION_ENDINGS = ("nt", "re", "ve", "ll", "s", "m", "t")  # "t" only for "cant"
+
+
+def is_stopword(word: str) -> bool:
+    if word in STOPWORDS:
+        return True
+    for ending in CONTRACTION_ENDINGS:
+        head = word[: -len(ending)]
+        if word.endswith(ending) and head in CONTRACTED and (ending != "t" or head == "can"):
+            return True
+    return False
+
+
+# Words a shop's visitor uses for the same thing, in either language; folded, matched as stems. Each English
+# group also names the word in Polish, which joins it to the Polish group of that word: a visitor writes
+# "ebike" in a Polish question, and a Polish shop's entry says "elektryczny". (Not "rower": every Polish
+# question holds it, and it would draw every English entry in.)
 SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
     ("bike", "bicycle", "cycle"),
-    ("ebike", "electric", "pedelec"),
-    ("tire", "tyre"),
-    ("flat", "puncture", "punctured"),
-    ("fix", "repair", "mend"),
-    ("service", "tune", "maintenance", "checkup", "inspection"),
-    ("full", "complete", "overhaul"),
-    ("price", "cost", "costs", "fee", "charge", "rate"),
-    ("guarantee", "warranty"),
-    ("appointment", "booking", "book", "reserve", "reservation", "slot", "schedule"),
-    ("collect", "pickup", "pick", "delivery", "deliver"),
-    ("card", "cards", "contactless"),
-    ("rent", "rental", "hire", "borrow"),
-    ("used", "secondhand", "preowned", "second"),
-    ("battery", "accumulator"),
-    ("keep", "storage", "store"),
-    ("open", "opening", "close", "closing", "hours"),
-    ("shop", "workshop", "location", "address"),
+    ("ebike", "electric", "pedelec", "elektryczny"),
+    ("tire", "tyre", "opona"),
+    ("flat", "puncture", "punctured", "przebita"),
+    ("fix", "repair", "mend", "naprawa"),
+    ("service", "tune", "maintenance", "checkup", "inspection", "przeglad"),
+    ("full", "complete", "overhaul", "kompleksowy"),
+    ("price", "cost", "costs", "fee", "charge", "rate", "cena"),
+    ("guarantee", "warranty", "gwarancja"),
+    ("appointment", "booking", "book", "reserve", "reservation", "slot", "schedule", "rezerwacja"),
+    ("collect", "pickup", "pick", "delivery", "deliver", "odbior"),
+    ("card", "cards", "contactless", "karta"),
+    ("rent", "rental", "hire", "borrow", "wypozyczyc"),
+    ("used", "secondhand", "preowned", "second", "uzywany"),
+    ("battery", "accumulator", "akumulator"),
+    ("keep", "storage", "store", "przechowac"),
+    ("open", "opening", "close", "closing", "hours", "otwarte"),
+    ("shop", "workshop", "location", "address", "warsztat"),
     ("parking", "park"),
     ("akumulator", "bateria", "baterii"),
     ("detka", "guma", "gume", "kapec", "przebita", "przebicie"),
@@ -84,12 +108,17 @@ SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
     ("przeglad", "serwis"),
 )
 
-# Endings stripped before a word is searched as a prefix: English suffixes and Polish inflection (folded).
+# Endings stripped before a word is searched as a prefix: English suffixes and Polish inflection (folded),
+# longest first. The Polish verb's forms come first: "we/you do" (-amy, -acie, -ujecie), the verbal noun
+# (-anie, -enia) and the infinitive (-ać, -ić, -yć, -eć), so "umawiać" meets "umawiania" and "wymienić"
+# meets "wymieniamy".
 ENDINGS = (
-    "ami", "ach", "ego", "emu", "ych", "ymi", "owi", "iem", "ing", "om", "ow", "em", "ie", "ia", "ed", "es",
-    "a", "e", "i", "o", "u", "y", "s",
+    "ujecie", "ujemy", "acie", "ecie", "icie", "ycie", "anie", "enie", "ania", "enia", "amy", "emy", "imy",
+    "ymy", "ami", "ach", "ego", "emu", "ych", "ymi", "owi", "iem", "ing", "om", "ow", "em", "ie", "ia", "ed",
+    "es", "ac", "ic", "yc", "ec", "a", "e", "i", "o", "u", "y", "s",
 )  # fmt: skip
 MIN_STEM = 3
+VOWELS = "aeiouy"
 LONG_STEM = 7  # longer stems lose two more letters: Polish alternates them ("wypożyczyć", "wypożyczalnia")
 
 
@@ -110,6 +139,7 @@ SYNONYMS: dict[str, frozenset[str]] = {}  # by stem: "ebikes" finds the group of
 for _group in SYNONYM_GROUPS:
     for _word in _group:
         SYNONYMS[stem(_word)] = SYNONYMS.get(stem(_word), NONE) | frozenset(_group)
+SYNONYM_WORDS = frozenset(word for group in SYNONYM_GROUPS for word in group)
 
 
 PREFIX_FROM = 4  # shorter stems match whole words only: "pro" is not "professional"
@@ -195,8 +225,10 @@ class Vocabulary:
         self._holders = holders
         self._sorted = sorted(holders)
         self.words = frozenset(word for word in holders if len(word) >= 3)
+        # A typo is corrected to a word of the knowledge or of the synonym groups: "adress" is "address",
+        # which the knowledge may not hold but whose synonyms it does.
         self._by_initial: dict[str, list[str]] = {}
-        for known in sorted(self.words):
+        for known in sorted(self.words | SYNONYM_WORDS):
             self._by_initial.setdefault(known[0], []).append(known)
 
     def _starting(self, prefix: str) -> list[str]:
@@ -207,14 +239,20 @@ class Vocabulary:
     def known(self, word: str) -> bool:
         return word in self._holders or bool(self._starting(stem(word)))
 
-    def correct(self, word: str) -> str | None:
-        if len(word) < 4 or self.known(word):
-            return None
+    def corrections(self, word: str) -> tuple[str, ...]:
+        """The words of the knowledge (or of the synonym groups) ``word`` stands for when it is not one."""
+        if len(word) < 4 or word in SYNONYM_WORDS or self.known(word):
+            return ()
+        if word[-1] in VOWELS:
+            # A short word is too short to lose its ending as a stem (MIN_STEM), but in Polish the ending is
+            # what changes: "kole" is "koło" and "koła", "gumę" is "guma".
+            others = tuple(other for vowel in VOWELS if (other := word[:-1] + vowel) in self._holders)
+            if others:
+                return others
         # Candidates share the first letter and are within two letters of the length: a typo rarely changes
         # those, and difflib over the whole vocabulary would cost milliseconds per word.
         candidates = [known for known in self._by_initial.get(word[0], ()) if abs(len(known) - len(word)) <= 2]
-        found = difflib.get_close_matches(word, candidates, n=1, cutoff=0.8)
-        return found[0] if found else None
+        return tuple(difflib.get_close_matches(word, candidates, n=1, cutoff=0.8))
 
     def weight(self, stems: tuple[str, ...]) -> float:
         holding: set[int] = set()
@@ -231,24 +269,20 @@ def terms(question: str, vocabulary: Vocabulary | None = None) -> Terms:
     chosen: list[str] = []
     concepts: list[Concept] = []
     for word in words(question):
-        if word in STOPWORDS or len(word) < 2 or word.isdigit() or len(concepts) >= MAX_CONCEPTS:
+        if is_stopword(word) or len(word) < 2 or word.isdigit() or len(concepts) >= MAX_CONCEPTS:
             continue
-        corrected = vocabulary.correct(word) if vocabulary is not None else None
+        corrected = vocabulary.corrections(word) if vocabulary is not None else ()
+        synonyms = SYNONYMS.get(stem(word), NONE).union(*(SYNONYMS.get(stem(other), NONE) for other in corrected))
         variants = [
-            variant
-            for variant in dict.fromkeys(
-                (word, corrected, *sorted(SYNONYMS.get(stem(word), NONE) | SYNONYMS.get(stem(corrected or ""), NONE)))
-            )
-            if variant and variant not in chosen
+            variant for variant in dict.fromkeys((word, *corrected, *sorted(synonyms))) if variant not in chosen
         ][:MAX_TERMS]
         if not variants:
             continue
         chosen.extend(variants)
         stems = tuple(dict.fromkeys(stem(variant) for variant in variants))
-        own = tuple(dict.fromkeys(stem(variant) for variant in (word, corrected) if variant))
-        synonyms = tuple(found for found in stems if found not in own)
+        own = tuple(dict.fromkeys(stem(variant) for variant in (word, *corrected)))
         weight = vocabulary.weight(stems) if vocabulary is not None else 1.0
-        concepts.append(Concept(own, synonyms, weight))
+        concepts.append(Concept(own, tuple(found for found in stems if found not in own), weight))
     stems = tuple(dict.fromkeys(stem for concept in concepts for stem in concept.stems + concept.synonyms))
     return Terms(stems=stems, words=tuple(chosen), concepts=tuple(concepts))
 
@@ -270,6 +304,6 @@ def grouping(question: str) -> str:
     stems = {
         stem(word)
         for word in words(question)
-        if word not in STOPWORDS and len(word) > 1 and not word.isdigit() and stem(word) not in PERSON_STEMS
+        if not is_stopword(word) and len(word) > 1 and not word.isdigit() and stem(word) not in PERSON_STEMS
     }
     return " ".join(sorted(stems))[:200]

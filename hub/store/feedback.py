@@ -57,6 +57,38 @@ async def session_exists(engine: AsyncEngine, tenant_id: str, session_id: str) -
         return (await connection.execute(query)).first() is not None
 
 
+@dataclass(frozen=True)
+class SessionFeedback:
+    """What the visitor said of one conversation so far: each rated AI reply, and the conversation's stars."""
+
+    replies: list[tuple[str, bool]]  # (message id, helpful), oldest message first
+    stars: int | None
+    comment: str | None
+
+
+async def session_feedback(engine: AsyncEngine, tenant_id: str, session_id: str) -> SessionFeedback:
+    """Read through the session's messages (their unique (tenant, session, seq) index) to each one's rating
+    (the ratings' primary key), so no rating of another session is scanned."""
+    replies = (
+        select(message_ratings.c.message_id, message_ratings.c.helpful)
+        .select_from(
+            messages.join(
+                message_ratings,
+                (message_ratings.c.tenant_id == messages.c.tenant_id) & (message_ratings.c.message_id == messages.c.id),
+            )
+        )
+        .where(messages.c.tenant_id == tenant_id, messages.c.session_id == session_id, messages.c.role == "ai")
+        .order_by(messages.c.seq)
+    )
+    conversation = select(session_ratings.c.stars, session_ratings.c.comment).where(
+        session_ratings.c.tenant_id == tenant_id, session_ratings.c.session_id == session_id
+    )
+    async with reading(engine) as connection:
+        rated = [(str(row.message_id), bool(row.helpful)) for row in await connection.execute(replies)]
+        row = (await connection.execute(conversation)).first()
+    return SessionFeedback(rated, None if row is None else int(row.stars), None if row is None else row.comment)
+
+
 def _upsert(connection: AsyncConnection, table: Any, values: dict[str, Any], keys: list[str]) -> Any:
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(table).values(**values)

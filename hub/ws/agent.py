@@ -26,6 +26,7 @@ from hub.chat.control import Agent, SessionControl, holder_of
 from hub.chat.conversations import Conversations
 from hub.chat.dashboard import Dashboard
 from hub.chat.feed import Feed
+from hub.chat.feedback import Feedback
 from hub.chat.join import Joiner
 from hub.errors import Forbidden, HubError, OwnedByOther, SessionNotFound, TenantNotFound
 from hub.metrics import Metrics
@@ -116,10 +117,23 @@ class _Watch:
                 raise SessionNotFound("no such session in this tenant")
             connection.answer(Watching(session_id=self.session_id, seq=backlog.state.last_seq, session=row))
             await backlog.send(self.feed, self._replay)
+            await self._ratings()
         except BaseException:
             await connection.joiner.leave(self.feed, tenant_id, self.session_id)
             raise
         self.task = asyncio.create_task(self.feed.run(), name=f"agent-watch:{self.session_id}")
+
+    async def _ratings(self) -> None:
+        """The visitor's ratings so far, after the messages they rate (later ones come live, after these).
+        They are a help to the agent, so a failure to read them is logged and the watch goes on."""
+        connection = self.connection
+        try:
+            frames = await connection.feedback.of_session(connection.tenant.id, self.session_id)
+        except Exception as exc:
+            logger.warning("reading the ratings of session %s failed: %r", self.session_id, exc)
+            return
+        for frame in frames:
+            await self._replay(encode(frame))
 
     async def stop(self) -> None:
         if self.task is not None:
@@ -172,6 +186,7 @@ class AgentConnection:
         dashboard: Dashboard,
         joiner: Joiner,
         metrics: Metrics,
+        feedback: Feedback,
     ) -> None:
         self.websocket = websocket
         self.metrics = metrics
@@ -184,6 +199,7 @@ class AgentConnection:
         self.control = control
         self.dashboard = dashboard
         self.joiner = joiner
+        self.feedback = feedback
         self.holder = holder_of(self.agent)
         self.own_tenant = principal.tenant_id == tenant.id  # a platform admin visiting holds no claims here
         self.out = Feed(
@@ -423,6 +439,7 @@ async def agent_socket(websocket: WebSocket) -> None:
         services.dashboard,
         services.joiner,
         services.metrics,
+        services.feedback,
     )
     metrics = services.metrics
     sockets = services.sockets

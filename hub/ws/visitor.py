@@ -40,13 +40,11 @@ from hub.protocol import (
     FrameError,
     HandoffIn,
     PingIn,
-    Rated,
     RateIn,
     RateSessionIn,
     Ready,
     ResumeIn,
     SayIn,
-    SessionRated,
     TypingIn,
     encode,
     message_frame,
@@ -225,11 +223,11 @@ class VisitorConnection:
             self.stored = True
             self.out.deliver(0, encode(EmailSaved(address=address)).decode())
         elif isinstance(frame, RateIn):
+            # Answered by the session channel's `rated` (as are the other sockets of the conversation): this
+            # socket is on that channel, and a node delivers to its own listeners at once, broker or not.
             await self.feedback.rate_reply(self.tenant.id, self.session_id, frame.message_id, frame.helpful)
-            self.out.deliver(0, encode(Rated(message_id=frame.message_id, helpful=frame.helpful)).decode())
         elif isinstance(frame, RateSessionIn):
             await self.feedback.rate_session(self.tenant.id, self.session_id, frame.stars, frame.comment)
-            self.out.deliver(0, encode(SessionRated(stars=frame.stars)).decode())
         elif isinstance(frame, ResumeIn):
             if self.sent_message:
                 raise FrameError("resume_too_late", "resume must come before any message on this connection")
