@@ -63,7 +63,11 @@ async def invite_page(request: Request) -> Response:
 async def forgot_page(request: Request) -> Response:
     services: Services = request.state.services
     pages: Jinja2Templates = request.state.templates
-    context = {"principal": None, "login": _login_of(request), "emails": services.resets.emails}
+    _ = translator(request)
+    login = _login_of(request)
+    context = {"principal": None, "login": login, "emails": services.resets.emails}
+    if login == MISSION_CONTROL_LOGIN:
+        context["area"] = _("Mission Control")
     return pages.TemplateResponse(request, "forgot_password.html", context, headers=HEADERS)
 
 

@@ -421,7 +421,8 @@
       });
     });
   });
-  document.querySelectorAll("button.revoke:not(.delete-persona):not(.delete-webhook):not(.delete-entry)").forEach(function (button) {
+  // Widget keys only (other pages' red buttons share the style, not this action).
+  document.querySelectorAll("button.revoke[data-key]").forEach(function (button) {
     button.addEventListener("click", function () {
       send("DELETE", "/api/widget-keys/" + encodeURIComponent(button.dataset.key)).then(function () {
         window.location.reload();

@@ -16,6 +16,7 @@ import websockets
 from sqlalchemy import update
 
 from hub.auth.permissions import PLATFORM_BUSINESS_ID
+from hub.auth.tokens import revoke_user_tokens
 from hub.store.tables import invites, password_resets
 from hub.store.transcript import get_session
 from tests.accounts import create_tenant
@@ -276,6 +277,22 @@ async def test_deactivating_ends_every_login_at_once_and_reactivating_lets_them_
         assert (await login(hub.http, email))["user"]["id"] == first["user"]["id"]
         me = await web.get("/api/auth/me", headers={"Authorization": f"Bearer {first['token']}"})
         assert me.status_code == 401, "the logins that ended stay ended"
+
+
+async def test_a_socket_whose_sign_out_frame_was_missed_is_closed_by_the_nodes_own_check(hub: RunningHub) -> None:
+    """A node that missed ``sessions_ended`` (Redis away longer than it keeps publishes) checks every socket it
+    holds against the store on the broker's resync, and each minute: one query, never one per frame."""
+    tenant = await hub.tenant()
+    anna = await login(hub.http, await agent_account(hub.node.engine, tenant.id, "Anna"))
+    ben = await login(hub.http, await agent_account(hub.node.engine, tenant.id, "Ben"))
+    async with agent_socket(hub.ws, token=anna["token"]) as gone, agent_socket(hub.ws, token=ben["token"]) as stays:
+        async with hub.node.engine.begin() as connection:  # revoked in the store, and no frame said so
+            await revoke_user_tokens(connection, anna["user"]["id"])
+        assert await hub.node.signouts.recheck() == 1
+        assert await closed_with(gone) == (4401, "this login has ended (revoked); log in again")
+        await stays.send({"type": "ping"})
+        assert (await stays.until(lambda f: f["type"] == "pong"))[-1]["type"] == "pong"
+        assert await hub.node.signouts.recheck() == 0
 
 
 async def test_an_owner_cannot_deactivate_themselves_nor_the_last_owner(hub: RunningHub) -> None:
