@@ -22,6 +22,7 @@ from hub.store.transcript import get_session
 from tests.accounts import create_tenant
 from tests.agents import PASSWORD, Agent, agent_account, agent_socket, login
 from tests.conftest import RunningHub, visitor
+from tests.test_security_headers import APP_PAGE_POLICY, policy
 
 
 async def client_for(hub: RunningHub, tenant_id: str, name: str, role: str) -> httpx.AsyncClient:
@@ -419,3 +420,27 @@ async def test_forgot_password_without_smtp_says_so_and_points_to_an_owner(hub: 
         assert asked.status_code == 409 and asked.json()["error"]["code"] == "mail_unavailable"
         page = await web.get("/forgot-password")
         assert page.status_code == 200 and "sends no email" in page.text and 'id="forgot-form"' not in page.text
+
+
+async def test_the_pages_of_one_time_links_run_only_the_hubs_scripts_and_keep_their_token_to_themselves(
+    hub: RunningHub,
+) -> None:
+    tenant = await hub.tenant()
+    anna = await login(hub.http, await agent_account(hub.node.engine, tenant.id, "Anna"))
+    async with await client_for(hub, tenant.id, "Olga", "owner") as owner, httpx.AsyncClient(base_url=hub.http) as web:
+        invitation = (await invite(owner, "ivy@shop.example.com"))["link"]
+        password = (await owner.post(f"/api/users/{anna['user']['id']}/password-link")).json()["link"]
+        pages = [
+            await web.get(invitation),
+            await web.get(password),
+            await web.get("/forgot-password?from=mission-control"),
+            await web.get("/invite/inv_unknown"),
+            await web.get("/reset-password/pwr_unknown"),
+        ]
+    assert [page.status_code for page in pages] == [200, 200, 200, 410, 410]
+    for page in pages:
+        assert page.headers["content-type"].startswith("text/html"), page.url
+        assert policy(page) == APP_PAGE_POLICY, page.url
+        assert page.headers.get_list("x-frame-options") == ["DENY"], page.url
+        assert page.headers.get_list("referrer-policy") == ["no-referrer"], page.url
+        assert page.headers["cache-control"] == "no-store" and page.headers["x-robots-tag"] == "noindex"
