@@ -70,7 +70,7 @@ async def test_an_invitee_opens_the_link_sets_a_password_and_is_logged_in_where_
         listed = (await owner.get("/api/invites")).json()
         assert [i["email"] for i in listed["invites"]] == ["anna@shop.example.com"] and listed["emails"] is False
         team = (await owner.get("/api/users")).json()
-        assert team["seats_taken"] == 1, "a pending invitation is not an account yet"
+        assert team["seats_taken"] == 1 and team["seats_invited"] == 1, "a pending invitation holds a seat"
 
         page = await web.get(sent["link"])
         assert page.status_code == 200 and "Acme Test" in page.text and "anna@shop.example.com" in page.text
