@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -21,6 +22,7 @@ from hub.auth.permissions import CUSTOMER_ROLES, STAFF_ROLES, Principal
 from hub.errors import Forbidden, InvalidInput, NotFound, TenantNotFound
 from hub.plans import Plan, Pricebook
 from hub.store.credits import usage, usage_of_every_tenant
+from hub.store.invites import count_live
 from hub.store.models import Tenant
 from hub.store.personas import Persona, active_persona
 from hub.store.tenants import BUSINESS_ID, create_tenant, get_tenant_by_business_id, list_tenants
@@ -28,6 +30,10 @@ from hub.store.users import User, count_seats, create_user, find_user, rename_us
 from hub.store.widget_keys import WidgetKey, create_widget_key
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{1,60}$")
+
+
+class AccountDeactivated(Forbidden):
+    code = "account_deactivated"
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,7 @@ async def new_account(
 
 
 async def add_account(
-    connection: AsyncConnection, tenant_id: str, account: NewAccount, *, seats: int | None = None
+    connection: AsyncConnection, tenant_id: str, account: NewAccount, *, seats: int | None = None, reserved: int = 0
 ) -> User:
     return await create_user(
         connection,
@@ -81,6 +87,7 @@ async def add_account(
         kind=account.kind,
         name=account.name,
         seats=seats,
+        reserved=reserved,
     )
 
 
@@ -155,6 +162,10 @@ class Accounts:
         self._credits_used = credits_used
         self._cached_tenant = cached_tenant
 
+    async def tenant(self, tenant_id: str) -> Tenant | None:
+        """A tenant by id, from the node's cache."""
+        return await self._cached_tenant(tenant_id)
+
     def plan_of(self, tenant: Tenant) -> Plan:
         """The tenant's plan in the live published pricebook."""
         pricebook = self._current_pricebook()
@@ -203,12 +214,15 @@ class Accounts:
         return tenant
 
     async def authenticate(self, kind: str, email: str, password: str) -> User | None:
-        """The account these credentials log in to; None for a wrong password, an unknown email or a
-        disabled account, all after the same hashing work."""
+        """The account these credentials log in to; None for a wrong password or an unknown email, after the
+        same hashing work. A deactivated account is refused (403 ``account_deactivated``), only to someone who
+        knows its password."""
         user = await find_user(self._engine, kind, email)
-        if not await self._passwords.verify(user.password_hash if user else None, password):
+        if not await self._passwords.verify(user.password_hash if user else None, password) or user is None:
             return None
-        return user if user is not None and not user.disabled else None
+        if user.disabled:
+            raise AccountDeactivated("this account was deactivated; ask an owner of your team to reactivate it")
+        return user
 
     async def register_tenant(
         self,
@@ -234,7 +248,8 @@ class Accounts:
         """An owner's new agent or owner, within the plan's seats (409 ``seat_limit`` beyond them)."""
         account = await new_account(self._passwords, email=email, password=password, role=role, name=name)
         async with self._engine.begin() as connection:
-            return await add_account(connection, tenant.id, account, seats=self.plan_of(tenant).seats)
+            invited = await count_live(connection, tenant.id, datetime.now(UTC))  # live invitations hold seats
+            return await add_account(connection, tenant.id, account, seats=self.plan_of(tenant).seats, reserved=invited)
 
     async def rename(self, principal: Principal, name: str) -> str:
         """A staff member's own display name (the body's limits are checked by its model); the name set."""

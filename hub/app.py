@@ -27,6 +27,7 @@ from hub.assets import asset_dir
 from hub.backplane import MemoryBackplane
 from hub.continue_page import continue_page
 from hub.docs_page import docs
+from hub.link_pages import forgot_page, invite_page, reset_page
 from hub.logs import RequestContext, configure
 from hub.mail import Mailer
 from hub.mission_control import dashboard, service_worker
@@ -144,6 +145,9 @@ def create_app(
         Route("/portal/canned", canned_page, methods=["GET"]),
         Route("/docs", docs, methods=["GET"]),
         Route("/chat/continue/{token}", continue_page, methods=["GET"]),
+        Route("/invite/{token}", invite_page, methods=["GET"]),
+        Route("/forgot-password", forgot_page, methods=["GET"]),
+        Route("/reset-password/{token}", reset_page, methods=["GET"]),
         Route("/mission-control", dashboard, methods=["GET"]),
         Route("/mission-control/login", mission_control_login, methods=["GET"]),
         # Not in the OpenAPI document on purpose: Prometheus' text format for a scraper, not part of the API,

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
 from hub.node import Services
-from hub.portal import public_base
+from hub.pages import public_base
 
 
 async def docs(request: Request) -> Response:

@@ -72,6 +72,14 @@ class Conflict(HubError):
     status = 409
 
 
+class LinkInvalid(HubError):
+    """A one-time link (an invitation, a password reset) that is unknown, used, revoked or expired: which of
+    these is not said, so a link found lying around tells nothing about the account behind it."""
+
+    code = "link_invalid"
+    status = 410
+
+
 class OwnedByOther(Conflict):
     """Another agent owns the session; the error names them so the dashboard can say who."""
 

@@ -66,6 +66,12 @@ class Keys:
         node need not subscribe per tenant it has cached."""
         return f"{self.prefix}:knowledge"
 
+    def signout_channel(self) -> str:
+        """Platform-wide like the knowledge channel: "these logins ended, close their sockets". A platform
+        admin's socket may follow any tenant, so one channel reaches every node; each frame names the tenant
+        and the person, and carries no secret (at most the hash of the one token that stays)."""
+        return f"{self.prefix}:signout"
+
     def liveness_channel(self, node_id: str) -> str:
         """Channel a node's subscriber publishes to itself to prove it still hears Redis."""
         return f"{self.prefix}:node:{node_id}:alive"

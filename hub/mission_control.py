@@ -22,6 +22,7 @@ async def login_page(request: Request) -> Response:
     _ = translator(request)
     context = {"title": _("Mission Control: log in"), "area": _("Mission Control"), "principal": None}
     context["next"] = "/mission-control"
+    context["forgot"] = "/forgot-password?from=mission-control"
     return pages.TemplateResponse(request, "login.html", context)
 
 

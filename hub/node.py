@@ -45,13 +45,16 @@ from hub.knowledge import KnowledgeBase
 from hub.mail import Mailer, mailer_from_settings
 from hub.metrics import Metrics
 from hub.office_hours import Clock, utc_now
+from hub.password_reset import PasswordResets
 from hub.pricing import LivePricebook
 from hub.push.alerts import HandoffAlerts, PushSender
 from hub.settings import Settings
+from hub.signouts import SignOuts
 from hub.store.database import migrate_database, open_engine
 from hub.store.sessions import count_waiting
 from hub.store.writer import MessageWriter
 from hub.supervise import supervise
+from hub.team import Team
 from hub.tenants import TenantCache, WidgetOrigins
 from hub.webhooks.outbox import Webhooks
 
@@ -87,6 +90,9 @@ class Services:
     followups: Followups
     feedback: Feedback
     knowledge: KnowledgeBase
+    team: Team
+    resets: PasswordResets
+    signouts: SignOuts
     sockets: set[object]
     metrics: Metrics
     forget_tenant: Callable[[str], None]  # a tenant's settings changed: drop what this node cached of it
@@ -127,6 +133,9 @@ class Node:
     followups: Followups
     feedback: Feedback
     knowledge: KnowledgeBase
+    team: Team
+    resets: PasswordResets
+    signouts: SignOuts
     _stack: AsyncExitStack
     widget_bundles: BundleCache = field(default_factory=BundleCache)
     sockets: set[object] = field(default_factory=set)
@@ -175,6 +184,9 @@ class Node:
             pricebook = LivePricebook(engine, fanout, keys)
             stack.push_async_callback(pricebook.stop)
             await pricebook.start()
+            signouts = SignOuts(engine, fanout, keys)
+            stack.push_async_callback(signouts.stop)
+            await signouts.start()
             knowledge = KnowledgeBase(engine, fanout, keys, settings.knowledge_timeout_s)
             stack.push_async_callback(knowledge.stop)
             await knowledge.start()
@@ -232,12 +244,15 @@ class Node:
             stack.push_async_callback(replies.stop, settings.shutdown_grace_s)
             replies.start()
             control = SessionControl(
-                engine, chat, replies, coord, keys, settings.takeover_lock_ttl_s, followups.agent_replied
+                engine, chat, replies, coord, keys, settings.takeover_lock_ttl_s, followups.agent_replied, handoffs
             )
             throttle = Throttle(settings.redis_url, settings.redis_prefix)
             stack.push_async_callback(throttle.aclose)
             passwords = Passwords(settings.password_hashing)
             accounts = Accounts(engine, passwords, lambda: pricebook.current, meter.used, tenants.get)
+            team = Team(engine, passwords, accounts, signouts, control, mailer, settings.public_url)
+            resets = PasswordResets(engine, passwords, signouts, throttle, mailer, settings.public_url)
+            stack.push_async_callback(resets.aclose)
             node = cls(
                 settings=settings,
                 engine=engine,
@@ -268,6 +283,9 @@ class Node:
                 followups=followups,
                 feedback=Feedback(webhooks, chat.publisher),
                 knowledge=knowledge,
+                team=team,
+                resets=resets,
+                signouts=signouts,
                 _stack=stack,
             )
             for name, run in (
@@ -278,6 +296,7 @@ class Node:
                 ("handoff-alerts", alerts.run),
                 ("credit-meter", meter.run),
                 ("reply-emails", followups.run),
+                ("signout-recheck", signouts.run),
             ):
                 node.background(name, run)
         except BaseException:
@@ -324,6 +343,9 @@ class Node:
             followups=self.followups,
             feedback=self.feedback,
             knowledge=self.knowledge,
+            team=self.team,
+            resets=self.resets,
+            signouts=self.signouts,
             sockets=self.sockets,
             metrics=self.metrics,
             forget_tenant=self.forget_tenant,

@@ -8,7 +8,7 @@ choice, else the browser's ``Accept-Language``. Templates translate with ``_("â€
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from jinja2.runtime import Context
@@ -19,6 +19,9 @@ from starlette.templating import Jinja2Templates, _TemplateResponse
 from hub.assets import asset_dir
 from hub.i18n import LANGUAGES, autonym, negotiate, script_strings, translations
 
+if TYPE_CHECKING:
+    from hub.node import Services
+
 LANGUAGE_COOKIE = "bob_lang"
 LANGUAGE_COOKIE_MAX_AGE_S = 365 * 86400
 
@@ -28,6 +31,11 @@ def request_language(request: Request) -> str:
         if asked in LANGUAGES:
             return asked
     return negotiate(request.headers.get("accept-language", ""))
+
+
+def public_base(request: Request, services: Services) -> str:
+    """The hub's origin for links a person will open: ``HUB_PUBLIC_URL``, else the one this request came to."""
+    return services.settings.public_url or str(request.base_url).rstrip("/")
 
 
 def translator(request: Request) -> Callable[[str], str]:

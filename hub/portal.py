@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from babel.dates import format_date, get_day_names
+from babel.dates import format_date, format_datetime, get_day_names
 from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -16,20 +16,20 @@ from starlette.templating import Jinja2Templates
 from hub.api.knowledge import UNANSWERED_DAYS, UNANSWERED_GROUPS
 from hub.api.models import MAX_PERSON_NAME
 from hub.auth.permissions import (
-    CHAT_MANAGE,
     KNOWLEDGE_MANAGE,
     PERSONAS_MANAGE,
     USERS_MANAGE,
     WEBHOOKS_MANAGE,
     WIDGET_MANAGE,
     Principal,
+    home_of,
 )
 from hub.auth.request import optional_principal
 from hub.errors import HubError, NotFound
 from hub.i18n import autonym
 from hub.node import Services
 from hub.office_hours import DAYS, zone_names
-from hub.pages import request_language, translator
+from hub.pages import public_base, request_language, translator
 from hub.store import knowledge as knowledge_store
 from hub.store.analytics import conversation_metrics
 from hub.store.canned import TEXT_CHARS as CANNED_TEXT_CHARS
@@ -43,22 +43,9 @@ from hub.store.widget_keys import list_widget_keys
 from hub.tenant_settings import settings_of
 
 
-def public_base(request: Request, services: Services) -> str:
-    return services.settings.public_url or str(request.base_url).rstrip("/")
-
-
 async def login_page(request: Request) -> Response:
     pages: Jinja2Templates = request.state.templates
-    return pages.TemplateResponse(request, "login.html", {"principal": None})
-
-
-def home_of(principal: Principal) -> str:
-    """Where a person lands: the first portal page their role may use, else Mission Control, else the docs."""
-    if WIDGET_MANAGE in principal.permissions:
-        return "/portal/widget"
-    if CHAT_MANAGE in principal.permissions:
-        return "/mission-control"
-    return "/docs"
+    return pages.TemplateResponse(request, "login.html", {"principal": None, "forgot": "/forgot-password"})
 
 
 async def page_principal(request: Request) -> Principal | None:
@@ -291,12 +278,27 @@ async def team_page(request: Request) -> Response:
     assert tenant is not None
     users = await list_staff(services.engine, tenant.id)
     seats = await services.accounts.seats(tenant)
+    now, language = datetime.now(UTC), request_language(request)
+    invites = [
+        {
+            "id": invite.id,
+            "email": invite.email,
+            "name": invite.name,
+            "role": invite.role,
+            "expired": not invite.live(now),
+            "until": format_datetime(invite.expires_at, "d MMM y, HH:mm", tzinfo=UTC, locale=language) + " UTC",
+        }
+        for invite in await services.team.invites(tenant)
+    ]
     context = {
         "principal": principal,
         "tenant": tenant,
         "users": users,
         "seats": seats.limit,
         "seats_taken": seats.taken,
+        "seats_invited": sum(not invite["expired"] for invite in invites),
+        "invites": invites,
+        "emails": services.team.emails,
     }
     pages: Jinja2Templates = request.state.templates
     return pages.TemplateResponse(request, "team.html", context, headers={"Cache-Control": "no-store"})

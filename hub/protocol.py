@@ -111,6 +111,10 @@ FOREIGN_COOKIE = Refusal(Close.FORBIDDEN, "a cookie session may only connect fro
 NO_CHAT_MANAGE = Refusal(Close.FORBIDDEN, "this account lacks the chat.manage permission")
 NOT_PLATFORM_ADMIN = Refusal(Close.FORBIDDEN, "only platform admins may open another tenant")
 NO_SUCH_BUSINESS = Refusal(Close.UNKNOWN_TENANT, "no tenant with that business_id")
+# An open agent socket whose sign-in ended (``hub.auth.signout``): closed on every node within a moment.
+ACCOUNT_DEACTIVATED = Refusal(Close.UNAUTHENTICATED, "account deactivated: this login has ended")
+PASSWORD_RESET = Refusal(Close.UNAUTHENTICATED, "password reset: this login has ended; log in again")
+SIGNED_OUT = Refusal(Close.UNAUTHENTICATED, "this login has ended (revoked); log in again")
 
 
 def frame_too_big(max_bytes: int) -> Refusal:
@@ -426,7 +430,8 @@ class Preview(Struct):
     created_at: str
 
 
-HandoffReason = Literal["visitor", "ai", "credits"]
+# agent_left: the agent who had the conversation was deactivated, and it went back to the Waiting queue.
+HandoffReason = Literal["visitor", "ai", "credits", "agent_left"]
 
 
 class Waiting(Struct):
@@ -555,7 +560,7 @@ AgentOut = (
     | Error
 )
 
-# --- between nodes (a tenant's control channel, the pricebook and knowledge channels) --------------
+# --- between nodes (a tenant's control channel, the pricebook, knowledge and sign-out channels) ----
 
 
 class CancelReply(_ServerFrame, tag="cancel_reply"):
@@ -574,7 +579,16 @@ class KnowledgeChanged(_ServerFrame, tag="knowledge_changed"):
     tenant_id: str
 
 
-NodeFrame = CancelReply | PricebookPublished | KnowledgeChanged
+class SessionsEnded(_ServerFrame, tag="sessions_ended"):
+    """A person's logins ended (deactivated, or a new password): every node closes their agent sockets."""
+
+    tenant_id: str
+    user_id: str
+    reason: Literal["deactivated", "password_reset"]
+    keep: str | None = None  # the hash of the one token that stays signed in (the reset's own new login)
+
+
+NodeFrame = CancelReply | PricebookPublished | KnowledgeChanged | SessionsEnded
 
 # --- encoding ------------------------------------------------------------------------------------
 

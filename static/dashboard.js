@@ -149,6 +149,7 @@
     if (waiting.reason === "visitor") { return _("asked for a person"); }
     if (waiting.reason === "ai") { return _("the AI handed over"); }
     if (waiting.reason === "credits") { return _("AI credits ran out"); }
+    if (waiting.reason === "agent_left") { return _("their agent left the team"); }
     return String(waiting.reason);
   }
 

@@ -184,16 +184,146 @@
       });
     });
   }
-  var teammate = document.getElementById("new-teammate");
-  if (teammate) {
-    teammate.addEventListener("submit", function (event) {
+  // Team: invitations by one-time link, deactivating and reactivating, password links. A change reloads the
+  // page; what happened (and a link to pass on) is kept for the reloaded page in sessionStorage, then dropped.
+  var team = document.getElementById("team");
+  if (team) {
+    var FLASH = "bob-team-flash";
+    var flashed = function (text, link, label) {
+      sessionStorage.setItem(FLASH, JSON.stringify({ text: text, link: link || "", label: label || "" }));
+      window.location.reload();
+    };
+    var shown = sessionStorage.getItem(FLASH);
+    sessionStorage.removeItem(FLASH);
+    if (shown) {
+      var flash = JSON.parse(shown);
+      document.getElementById("team-flash").hidden = false;
+      document.getElementById("team-status").textContent = flash.text;
+      if (flash.link) {
+        document.getElementById("link-box").hidden = false;
+        document.getElementById("flash-link-label").textContent = flash.label;
+        document.getElementById("flash-link").value = flash.link;
+      }
+    }
+    var linkField = document.getElementById("flash-link");
+    linkField.addEventListener("focus", function () { linkField.select(); });
+    document.getElementById("copy-link").addEventListener("click", function () {
+      var status = document.getElementById("copy-status");
+      (navigator.clipboard ? navigator.clipboard.writeText(linkField.value) : Promise.reject()).then(
+        function () { status.textContent = _("Copied"); },
+        function () { linkField.focus(); status.textContent = _("Select the link and copy it"); }
+      );
+    });
+    var sent = function (email, answer) {
+      if (answer.emailed) { flashed(_("Invitation emailed to %(email)s.", { email: email })); return; }
+      flashed(_("Pass this link on to %(email)s yourself: it works once, for 7 days.", { email: email }), answer.link,
+        _("Invitation link for %(email)s", { email: email }));
+    };
+    var answered = function (errorId, then) {
+      return function (response) {
+        if (!response.ok) { showError(errorId, response); return; }
+        if (response.status === 204) { then(null); return; }
+        return response.json().then(then);
+      };
+    };
+    document.getElementById("invite-form").addEventListener("submit", function (event) {
       event.preventDefault();
-      send("POST", "/api/users", {
-        name: document.getElementById("teammate-name").value,
-        email: document.getElementById("teammate-email").value,
-        password: document.getElementById("teammate-password").value,
-        role: document.getElementById("teammate-role").value
-      }).then(function (response) { if (response.ok) { window.location.reload(); } else { showError("teammate-error", response); } });
+      document.getElementById("invite-error").hidden = true;
+      var email = document.getElementById("invite-email").value.trim();
+      send("POST", "/api/invites", {
+        email: email,
+        name: document.getElementById("invite-name").value,
+        role: document.getElementById("invite-role").value
+      }).then(answered("invite-error", function (answer) { sent(answer.invite.email, answer); }));
+    });
+    document.querySelectorAll("#invites tr[data-invite]").forEach(function (row) {
+      var url = "/api/invites/" + encodeURIComponent(row.dataset.invite);
+      row.querySelector("button.resend").addEventListener("click", function () {
+        send("POST", url + "/resend").then(answered("team-error", function (answer) { sent(row.dataset.email, answer); }));
+      });
+      row.querySelector("button.revoke-invite").addEventListener("click", function () {
+        send("DELETE", url).then(answered("team-error", function () {
+          flashed(_("The invitation for %(email)s is revoked: its link no longer works.", { email: row.dataset.email }));
+        }));
+      });
+    });
+    var dialog = document.getElementById("deactivate-dialog");
+    var leaving = null;
+    dialog.addEventListener("close", function () {
+      var row = leaving;
+      leaving = null;
+      if (!row || dialog.returnValue !== "confirm") { return; }
+      send("POST", "/api/users/" + encodeURIComponent(row.dataset.user) + "/deactivate").then(answered("team-error", function () {
+        flashed(_("%(name)s is deactivated and was logged out everywhere.", { name: row.dataset.name }));
+      }));
+    });
+    team.querySelectorAll("tr[data-user]").forEach(function (row) {
+      var url = "/api/users/" + encodeURIComponent(row.dataset.user);
+      var name = row.dataset.name;
+      var button = function (kind) { return row.querySelector("button." + kind); };
+      if (button("deactivate")) {
+        button("deactivate").addEventListener("click", function () {
+          leaving = row;
+          document.getElementById("deactivate-title").textContent = _("Deactivate %(name)s?", { name: name });
+          dialog.returnValue = "";
+          dialog.showModal();
+        });
+      }
+      if (button("reactivate")) {
+        button("reactivate").addEventListener("click", function () {
+          send("POST", url + "/reactivate").then(answered("team-error", function () {
+            flashed(_("%(name)s can log in again.", { name: name }));
+          }));
+        });
+      }
+      if (button("password-link")) {
+        button("password-link").addEventListener("click", function () {
+          send("POST", url + "/password-link").then(answered("team-error", function (answer) {
+            if (answer.emailed) { flashed(_("A link to a new password was emailed to %(name)s.", { name: name })); return; }
+            flashed(_("Pass this link on to %(name)s yourself: it works once, for one hour.", { name: name }), answer.link,
+              _("Password link for %(name)s", { name: name }));
+          }));
+        });
+      }
+    });
+  }
+  // Pages opened from a one-time link (an invitation, a new password) and "Forgot your password?".
+  var linkForm = document.getElementById("accept-invite") || document.getElementById("reset-form");
+  if (linkForm) {
+    linkForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var box = document.getElementById("link-error");
+      box.hidden = true;
+      var password = document.getElementById("new-password").value;
+      if (password !== document.getElementById("new-password-again").value) {
+        box.textContent = _("The two passwords differ.");
+        box.hidden = false;
+        return;
+      }
+      var token = window.location.pathname.split("/").pop();
+      var body = { token: token, password: password };
+      var url = "/api/auth/password-reset/complete";
+      if (linkForm.id === "accept-invite") {
+        url = "/api/invites/accept";
+        body.name = document.getElementById("invite-name").value;
+      }
+      send("POST", url, body).then(function (response) {
+        if (!response.ok) { showError("link-error", response); return; }
+        return response.json().then(function (answer) { window.location.assign(answer.home); });
+      });
+    });
+  }
+  var forgot = document.getElementById("forgot-form");
+  if (forgot) {
+    forgot.addEventListener("submit", function (event) {
+      event.preventDefault();
+      document.getElementById("forgot-error").hidden = true;
+      send("POST", "/api/auth/password-reset", { email: document.getElementById("forgot-email").value })
+        .then(function (response) {
+          if (!response.ok) { showError("forgot-error", response); return; }
+          forgot.hidden = true;
+          document.getElementById("forgot-sent").hidden = false;
+        });
     });
   }
   var profile = document.getElementById("profile");
@@ -291,7 +421,8 @@
       });
     });
   });
-  document.querySelectorAll("button.revoke:not(.delete-persona):not(.delete-webhook):not(.delete-entry)").forEach(function (button) {
+  // Widget keys only (other pages' red buttons share the style, not this action).
+  document.querySelectorAll("button.revoke[data-key]").forEach(function (button) {
     button.addEventListener("click", function () {
       send("DELETE", "/api/widget-keys/" + encodeURIComponent(button.dataset.key)).then(function () {
         window.location.reload();

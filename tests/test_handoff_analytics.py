@@ -74,7 +74,7 @@ async def test_requests_for_a_person_are_counted_by_reason_and_outcome_with_the_
             page = await client.get("/portal/analytics")
     numbers = metrics["handoffs"]
     assert numbers["requested"] == 13
-    assert numbers["by_reason"] == {"visitor": 12, "ai": 1, "credits": 0}
+    assert numbers["by_reason"] == {"visitor": 12, "ai": 1, "credits": 0, "agent_left": 0}
     assert (numbers["taken"], numbers["missed"], numbers["waiting"]) == (11, 1, 1)
     assert numbers["outside_hours"] == 3, "the three asked on a Monday evening, Warsaw time"
     # Waits of the taken: 10..100 s and one of about 0 s (nearest rank over 11 values).

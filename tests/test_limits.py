@@ -95,6 +95,10 @@ def valid_body(name: str, seeds: Seeds) -> Any:
         "CannedRequest": lambda: {"title": "Hi", "text": "Hello!"},
         "CannedChange": lambda: {},
         "KnowledgeImport": lambda: {"format": "markdown", "files": [{"name": "hours.md", "content": "# Hours\n9-5"}]},
+        "InviteRequest": lambda: {"email": f"{unique('invitee')}@limits.example.com", "name": "Ivy"},
+        "AcceptRequest": lambda: {"token": "inv_unknown", "password": PASSWORD, "name": "Ivy"},
+        "ResetRequest": lambda: {"email": seeds.owner_email},
+        "NewPasswordRequest": lambda: {"token": "pwr_unknown", "password": PASSWORD},
     }
     return bodies[name]()
 
@@ -272,7 +276,11 @@ async def seed(hub: RunningHub, client: httpx.AsyncClient) -> Seeds:
     )
     entry = await client.post("/api/knowledge", json={"title": "Hours", "body": "9 to 5."}, headers=owner)
     canned = await client.post("/api/canned-replies", json={"title": "Hi", "text": "Hello!"}, headers=owner)
+    invite = await client.post("/api/invites", json={"email": f"{unique('ivy')}@limits.example.com"}, headers=owner)
+    agent = (await login(hub.http, await agent_account(engine, shop.id, "Ann")))["user"]
     path_values = {
+        "invite_id": invite.json()["invite"]["id"],
+        "user_id": agent["id"],
         "reply_id": canned.json()["id"],
         "entry_id": entry.json()["id"],
         "session_id": session,
@@ -341,6 +349,11 @@ async def test_every_documented_limit_is_enforced_at_its_boundary(store_settings
         ("/api/widget/rating", "message_id", "maxLength"),
         ("/api/widget/session-rating", "stars", "maximum"),
         ("/api/widget/session-rating", "comment", "maxLength"),
+        ("/api/invites", "role", "enum"),
+        ("/api/invites/accept", "password", "minLength"),
+        ("/api/invites/{invite_id}", "invite_id", "maxLength"),
+        ("/api/users/{user_id}/deactivate", "user_id", "maxLength"),
+        ("/api/auth/password-reset/complete", "token", "maxLength"),
     ]:
         assert expected in checked, expected
     assert len(checked) >= 80, len(checked)

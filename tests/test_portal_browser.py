@@ -188,7 +188,7 @@ async def test_platform_admin_registers_a_tenant_in_the_portal(hub: RunningHub, 
     assert (await login(hub.http, "owner@piekarnia.example.com", "owner-pass-1"))["user"]["business_id"] == "piekarnia"
 
 
-async def test_owner_adds_teammates_until_the_plan_is_full(hub: RunningHub, chromium: Chromium) -> None:
+async def test_owner_invites_teammates_until_the_plan_is_full(hub: RunningHub, chromium: Chromium) -> None:
     tenant = await hub.tenant()  # starter: 3 seats
     await create_user(
         hub.node.engine, tenant_id=tenant.id, email="owner@team.example.com", password="portal-pass", role="owner"
@@ -207,12 +207,13 @@ async def test_owner_adds_teammates_until_the_plan_is_full(hub: RunningHub, chro
         for number in (1, 2, 3):
             await page.get_by_label("Name").fill(f"Agent {number}")
             await page.get_by_label("Email").fill(f"agent{number}@team.example.com")
-            await page.get_by_label("First password").fill("agent-pass-1")
-            await page.get_by_role("button", name="Add teammate").click()
+            await page.get_by_role("button", name="Create invitation link").click()
             if number < 3:
-                await expect(page.locator("#seats")).to_have_text(f"{number + 1} of 3")
+                await expect(page.locator("#seats-invited")).to_have_text(str(number))
+                await expect(page.locator("#flash-link")).to_have_value(re.compile("/invite/inv_"))
         await expect(page.get_by_role("alert")).to_contain_text("3 seats")
-        await expect(page.locator("#team tbody tr")).to_have_count(3)
+        await expect(page.locator("#invites tbody tr")).to_have_count(2)
+        await expect(page.locator("#seats")).to_have_text("1 of 3")
     assert errors == []
 
 

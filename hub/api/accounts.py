@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import msgspec
@@ -76,6 +77,7 @@ class Team(msgspec.Struct, kw_only=True):
     plan: PlanId
     seats: Annotated[int | None, Meta(description="The plan's seats; null = unlimited.")]
     seats_taken: Annotated[int, Meta(description="Staff accounts that are not disabled.")]
+    seats_invited: Annotated[int, Meta(description="Live invitations: each holds a seat until accepted or revoked.")]
     users: list[StaffUser]
 
 
@@ -138,10 +140,12 @@ async def list_team(request: Request) -> Response:
     tenant = await managed_tenant(request, services, USERS_MANAGE)
     team = await list_staff(services.engine, tenant.id)
     seats = await services.accounts.seats(tenant)
+    now = datetime.now(UTC)
     fields = {
         "plan": tenant.plan,
         "seats": seats.limit,
         "seats_taken": seats.taken,
+        "seats_invited": sum(invite.live(now) for invite in await services.team.invites(tenant)),
         "users": [StaffUser.of(user) for user in team],
     }
     return StructResponse(msgspec.convert(fields, Team, from_attributes=True))

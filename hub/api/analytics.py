@@ -41,6 +41,9 @@ class HandoffReasons(msgspec.Struct, kw_only=True):
     visitor: Annotated[int, Meta(description="The visitor asked (Talk to a person, or the HTTP field).")]
     ai: Annotated[int, Meta(description="The AI heard a request for a person, or the model asked for one.")]
     credits: Annotated[int, Meta(description="The tenant's AI credits ran out.")]
+    agent_left: Annotated[
+        int, Meta(description="The agent who had taken the conversation over was deactivated: back to the queue.")
+    ]
 
 
 class HandoffMetrics(msgspec.Struct, kw_only=True):

@@ -6,17 +6,20 @@ import dataclasses
 from typing import Annotated, Literal
 
 import msgspec
+from limits import parse
 from msgspec import Meta
 from starlette.requests import Request
 from starlette.responses import Response
 
 from hub.api.bodies import StructResponse, read_body
-from hub.api.models import Email, PersonName, Timestamp
-from hub.auth.permissions import Principal
+from hub.api.models import Email, LinkToken, NewPassword, PersonName, Timestamp
+from hub.auth.permissions import Principal, home_of
 from hub.auth.request import CSRF_COOKIE, SESSION_COOKIE, presented_token, require_principal
-from hub.auth.tokens import TOKEN_TTL, issue_token, revoke_token
+from hub.auth.tokens import TOKEN_TTL, IssuedToken, issue_token, revoke_token
 from hub.errors import RateLimited, Unauthenticated
 from hub.node import Services
+from hub.pages import request_language
+from hub.store.users import User
 
 LOGIN_BODY_BYTES = 4096
 
@@ -64,6 +67,9 @@ class LoginResponse(msgspec.Struct, kw_only=True):
         str, Meta(description="Send as `X-CSRF-Token` on unsafe requests that authenticate with the cookie.")
     ]
     user: Account
+    home: Annotated[
+        str, Meta(description="The page this person lands on: the first their role may use, e.g. `/mission-control`.")
+    ]
 
 
 class ProfileChange(msgspec.Struct, kw_only=True):
@@ -92,7 +98,11 @@ async def _login(request: Request, kind: str) -> Response:
     if user is None:
         await services.throttle.failed(email, address)
         raise Unauthenticated("wrong email or password")
-    issued = await issue_token(services.engine, user)
+    return logged_in(request, services, user, await issue_token(services.engine, user))
+
+
+def logged_in(request: Request, services: Services, user: User, issued: IssuedToken) -> Response:
+    """The answer of a login (a password, an accepted invitation, a new password): the token and the cookies."""
     principal = Principal(
         user.id, user.tenant_id, user.business_id, user.kind, user.role, user.email, user.name, "bearer"
     )
@@ -101,6 +111,7 @@ async def _login(request: Request, kind: str) -> Response:
         expires_at=issued.expires_at.isoformat(),
         csrf_token=issued.csrf_token,
         user=Account.of(principal),
+        home=home_of(principal),
     )
     response = StructResponse(answer, headers={"Cache-Control": "no-store"})
     secure = _secure_cookies(request, services)
@@ -147,3 +158,52 @@ async def change_me(request: Request) -> Response:
     name = await services.accounts.rename(principal, body.name)
     services.conversations.staff_renamed(principal.tenant_id, principal.user_id, name)
     return StructResponse(Account.of(dataclasses.replace(principal, name=name)), headers={"Cache-Control": "no-store"})
+
+
+class ResetRequest(msgspec.Struct):
+    """The email of the staff account whose password was forgotten."""
+
+    email: Email
+
+
+class ResetAsked(msgspec.Struct, kw_only=True):
+    message: Annotated[str, Meta(description="The same whether or not an account has this email.")]
+
+
+class NewPasswordRequest(msgspec.Struct, kw_only=True):
+    """The token of a password link (the last part of `/reset-password/{token}`) and the new password."""
+
+    token: LinkToken
+    password: NewPassword
+
+
+RESET_ASKED = "If an active account has this email, a link to a new password is on its way. It works for one hour."
+# Using a one-time link: per address, so nobody can try tokens by the thousand (each is 256 random bits anyway).
+LINK_USES = parse("30/minute")
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def check_link_rate(request: Request, services: Services) -> None:
+    wait = await services.throttle.over_limit(LINK_USES, "link", f"address:{client_address(request)}")
+    if wait is not None:
+        raise RateLimited(f"too many one-time links tried; try again in {wait} s", wait)
+
+
+async def ask_password_reset(request: Request) -> Response:
+    """Forgot your password: a link by email, if an account has this address (the answer never says)."""
+    services: Services = request.state.services
+    body = await read_body(request, ResetRequest, LOGIN_BODY_BYTES)
+    await services.resets.request(body.email, client_address(request), request_language(request))
+    return StructResponse(ResetAsked(message=RESET_ASKED), status_code=202, headers={"Cache-Control": "no-store"})
+
+
+async def reset_password(request: Request) -> Response:
+    """A password link used: the new password is set, every other login of the person ends, this one begins."""
+    services: Services = request.state.services
+    await check_link_rate(request, services)
+    body = await read_body(request, NewPasswordRequest, LOGIN_BODY_BYTES)
+    user, issued = await services.resets.complete(body.token, body.password)
+    return logged_in(request, services, user, issued)

@@ -47,6 +47,7 @@ ERROR_STATUSES: dict[int, tuple[str, str]] = {
         "Already exists, another agent owns the session, a plan's seats or integrations are all taken, the "
         "pricebook version is already published, or the persona is active.",
     ),
+    410: ("Gone", "A one-time link (an invitation, a password reset) that is unknown, used, revoked or expired."),
     413: ("TooLarge", "The body is larger than its limit, or a chat `message` longer than `HUB_MAX_MESSAGE_CHARS`."),
     415: ("UnsupportedMediaType", "The body is not sent as Content-Type: application/json."),
     429: ("RateLimited", "Too many requests (per address, per widget key, per session, failed logins)."),
@@ -60,7 +61,8 @@ class ErrorDetail(msgspec.Struct):
         msgspec.Meta(
             description="Stable, machine-readable: e.g. invalid_input, unauthenticated, forbidden, "
             "origin_not_allowed, not_found, unknown_tenant, unknown_session, method_not_allowed, too_large, "
-            "unsupported_media_type, rate_limited, seat_limit, unavailable."
+            "unsupported_media_type, rate_limited, seat_limit, email_taken, already_invited, last_owner, own_account, "
+            "link_invalid, account_deactivated, mail_unavailable, unavailable."
         ),
     ]
     message: Annotated[str, msgspec.Meta(description="For people: what was wrong and what to do.")]

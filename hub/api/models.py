@@ -41,6 +41,9 @@ Origins = Annotated[
     ),
 ]
 PathId = Annotated[str, Meta(max_length=MAX_ID_CHARS)]
+LinkToken = Annotated[
+    str, Meta(min_length=1, max_length=100, description="The token of a one-time link: the last part of its path.")
+]
 
 
 class ManagedQuery(msgspec.Struct):

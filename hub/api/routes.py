@@ -26,6 +26,7 @@ from hub.api import (
     pricebook,
     push,
     settings,
+    team,
     webhooks,
     widget_keys,
 )
@@ -83,6 +84,7 @@ def _login(path: str, audience: str) -> list[Operation]:
             body=auth.LoginRequest,
             body_bytes=auth.LOGIN_BODY_BYTES,
         ),
+        *(_password_reset() if audience == "staff" else []),
         Operation(
             f"{path}/logout",
             "POST",
@@ -100,6 +102,42 @@ def _login(path: str, audience: str) -> list[Operation]:
             f"Who am I ({audience} accounts)",
             {200: Reply("The caller.", auth.Account)},
             (401,),
+        ),
+    ]
+
+
+def _password_reset() -> list[Operation]:
+    return [
+        Operation(
+            "/api/auth/password-reset",
+            "POST",
+            auth.ask_password_reset,
+            "auth",
+            "Forgot your password: a one-time link by email (staff accounts)",
+            {202: Reply("The same answer whether or not an account has this email.", auth.ResetAsked)},
+            (400, 409, 413, 415, 429),
+            description="When an active staff account has this email, a link (`/reset-password/{token}`) that "
+            "works once, for one hour, is emailed in the page's language. Neither the answer nor its timing says "
+            "whether one has. 429 past 3 requests an hour for one email or 10 from one address; 409 "
+            "`mail_unavailable` on a hub without SMTP (an owner can make a link on the Team page).",
+            auth="none",
+            body=auth.ResetRequest,
+            body_bytes=auth.LOGIN_BODY_BYTES,
+        ),
+        Operation(
+            "/api/auth/password-reset/complete",
+            "POST",
+            auth.reset_password,
+            "auth",
+            "Set a new password with a one-time link: every other login of the person ends",
+            {200: Reply("The new password is set and this browser logged in, as a login answers.", auth.LoginResponse)},
+            (400, 410, 413, 415, 429),
+            description="Every other token of the person is revoked (401 on every node at once) and their Mission "
+            "Control sockets are closed (4401). 410 `link_invalid` for a link that is unknown, used or expired; 429 "
+            "past 30 links tried a minute from one address.",
+            auth="none",
+            body=auth.NewPasswordRequest,
+            body_bytes=auth.LOGIN_BODY_BYTES,
         ),
     ]
 
@@ -439,6 +477,113 @@ API: tuple[Operation, ...] = (
         (*MANAGE_ERRORS, 409, *BODY_ERRORS),
         body=accounts.TeammateRequest,
         body_bytes=accounts.ACCOUNT_BODY_BYTES,
+        query=ManagedQuery,
+    ),
+    Operation(
+        "/api/invites",
+        "GET",
+        team.list_invites,
+        "tenants",
+        "The team's open invitations (needs users.manage)",
+        {200: Reply("Neither accepted nor revoked; expired ones too (they can be sent again).", team.InviteList)},
+        MANAGE_ERRORS,
+        query=ManagedQuery,
+    ),
+    Operation(
+        "/api/invites",
+        "POST",
+        team.invite,
+        "tenants",
+        "Invite a person to the team by a one-time link (needs users.manage)",
+        {201: Reply("Invited: emailed, or the link to pass on.", team.InviteSent)},
+        (*MANAGE_ERRORS, 409, *BODY_ERRORS),
+        description="The link (`/invite/{token}`) works once, for 7 days; the invitee chooses their password "
+        "there and is logged in. It is emailed when the hub has SMTP (`HUB_SMTP_URL`), else answered as `link` "
+        "for the caller to pass on (also when the email failed). A live invitation holds a seat. 409 "
+        "`email_taken` (an account has this email), `already_invited` (a live invitation has it: send it again) "
+        "or `seat_limit`.",
+        body=team.InviteRequest,
+        body_bytes=accounts.ACCOUNT_BODY_BYTES,
+        query=ManagedQuery,
+    ),
+    Operation(
+        "/api/invites/{invite_id}/resend",
+        "POST",
+        team.resend,
+        "tenants",
+        "Send an invitation again with a new link (needs users.manage)",
+        {200: Reply("Sent again: the old link no longer works; 7 more days.", team.InviteSent)},
+        (*MANAGE_ERRORS, 409),
+        description="409 `seat_limit` when the invitation had expired (it held no seat) and the seats are full.",
+        path_parameters=team.InvitePath,
+        query=ManagedQuery,
+    ),
+    Operation(
+        "/api/invites/{invite_id}",
+        "DELETE",
+        team.revoke,
+        "tenants",
+        "Revoke an invitation: its link stops working, its seat is free (needs users.manage)",
+        {204: Reply("Revoked.")},
+        MANAGE_ERRORS,
+        path_parameters=team.InvitePath,
+        query=ManagedQuery,
+    ),
+    Operation(
+        "/api/invites/accept",
+        "POST",
+        team.accept,
+        "auth",
+        "Accept an invitation: choose a password, get the account, logged in",
+        {200: Reply("The account is made and logged in, as a login answers.", auth.LoginResponse)},
+        (400, 409, 410, 413, 415, 429),
+        description="Sets the same cookies as a login. 410 `link_invalid` for a link that is unknown, used, revoked "
+        "or expired (the answer does not say which); 409 `email_taken` or `seat_limit`; 429 past 30 links tried "
+        "a minute from one address.",
+        auth="none",
+        body=team.AcceptRequest,
+        body_bytes=accounts.ACCOUNT_BODY_BYTES,
+    ),
+    Operation(
+        "/api/users/{user_id}/deactivate",
+        "POST",
+        team.deactivate,
+        "tenants",
+        "Deactivate a teammate: their logins end at once, everywhere (needs users.manage)",
+        {200: Reply("Deactivated.", accounts.StaffUser)},
+        (*MANAGE_ERRORS, 409),
+        description="Their tokens are revoked (every node refuses them from now on, 401), their Mission Control "
+        "sockets are closed on every node (4401), their seat is free, and the conversations they had taken over "
+        "go back to the Waiting queue (reason `agent_left`). The account and its name stay; log-ins answer 403 "
+        "`account_deactivated`. 409 `own_account` for your own account, `last_owner` for the last active owner; "
+        "403 for an admin's account unless you are an admin.",
+        path_parameters=team.UserPath,
+        query=ManagedQuery,
+    ),
+    Operation(
+        "/api/users/{user_id}/reactivate",
+        "POST",
+        team.reactivate,
+        "tenants",
+        "Reactivate a teammate: they log in again with their password (needs users.manage)",
+        {200: Reply("Active again.", accounts.StaffUser)},
+        (*MANAGE_ERRORS, 409),
+        description="409 `seat_limit` when the plan's seats are taken or invited.",
+        path_parameters=team.UserPath,
+        query=ManagedQuery,
+    ),
+    Operation(
+        "/api/users/{user_id}/password-link",
+        "POST",
+        team.password_link,
+        "tenants",
+        "A one-time link for a teammate to set a new password (needs users.manage)",
+        {200: Reply("Emailed to them, or the link to pass on.", team.LinkSent)},
+        (*MANAGE_ERRORS, 409),
+        description="The link works once, for one hour, as the one “Forgot your password?” emails. Emailed when "
+        "the hub has SMTP, else answered as `link`. 409 `own_account` for your own account; 403 "
+        "`account_deactivated` for a deactivated one.",
+        path_parameters=team.UserPath,
         query=ManagedQuery,
     ),
     Operation(

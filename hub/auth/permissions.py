@@ -50,3 +50,12 @@ class Principal:
         if permission not in self.permissions:
             return False
         return tenant_id is None or tenant_id == self.tenant_id or self.is_platform_admin
+
+
+def home_of(principal: Principal) -> str:
+    """Where a person lands: the first portal page their role may use, else Mission Control, else the docs."""
+    if WIDGET_MANAGE in principal.permissions:
+        return "/portal/widget"
+    if CHAT_MANAGE in principal.permissions:
+        return "/mission-control"
+    return "/docs"

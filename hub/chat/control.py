@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hub.chat.handoffs import Handoffs
 from hub.chat.replies import ReplyRunner
 from hub.chat.service import ChatService
 from hub.coord.base import Coordinator
@@ -29,6 +30,11 @@ from hub.store.transcript import get_session
 from hub.store.writer import WriteResult
 
 logger = logging.getLogger(__name__)
+
+AGENT_LEFT = (
+    "%(name)s is no longer available. Another person from the team has been asked to join this chat; you can "
+    "keep writing here meanwhile."
+)
 
 
 @dataclass(frozen=True)
@@ -70,8 +76,10 @@ class SessionControl:
         keys: Keys,
         lock_ttl_s: float,
         agent_replied: Callable[[str, str], None] = lambda tenant_id, session_id: None,
+        handoffs: Handoffs | None = None,
     ) -> None:
         self.engine = engine
+        self.handoffs = handoffs or Handoffs(chat)
         self.agent_replied = agent_replied  # email continuity hears of each stored agent message (not awaited)
         self.chat = chat
         self.publisher = chat.publisher
@@ -187,6 +195,25 @@ class SessionControl:
             f"{agent.name} closed the conversation",
             meta={"event": "close", "author": agent.name},
         )
+
+    async def release_departed(self, tenant: Tenant, agent: Agent) -> list[str]:
+        """An agent was deactivated: each open conversation they had taken over goes back to the Waiting queue.
+
+        Not handed to the AI as if nothing happened: someone took it over because a person was needed, so it
+        waits for the next person (first in the queue, alerts and escalation as for any request), and the AI
+        answers meanwhile only if the tenant's ``ai_while_waiting`` says so. The sessions released."""
+        released = []
+        for session_id in await owned_sessions(self.engine, tenant.id, agent.id):
+            state = await self._state(tenant.id, session_id)
+            await self._release(tenant.id, session_id, state)
+            event = ("session.handback", {"session_id": session_id, "agent": agent.json(), "deactivated": True})
+            await self.chat.change(tenant.id, session_id, SessionChange(id=session_id, mode="ai", owner=None), event)
+            tell = AGENT_LEFT % {"name": agent.name}
+            await self.handoffs.request(tenant.id, session_id, "agent_left", tell=tell)
+            if self.replies.ai.answers:
+                self.replies.request(tenant, session_id)  # only if the visitor's last line is unanswered, and allowed
+            released.append(session_id)
+        return released
 
     async def agent_message(
         self, tenant: Tenant, session_id: str, agent: Agent, text: str, client_id: str | None = None

@@ -64,6 +64,7 @@ def alert_payload(alert: WaitAlert, language: str, *, escalated: bool, now: date
         "visitor": _("They asked for a person."),
         "ai": _("Bob handed the conversation over."),
         "credits": _("The AI credits ran out."),
+        "agent_left": _("The agent who had the conversation left the team."),
     }
     body = reasons.get(alert.reason, "")
     if alert.note:

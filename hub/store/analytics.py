@@ -136,7 +136,7 @@ async def handoff_metrics(engine: AsyncEngine, tenant_ids: list[str] | None, sin
     p90 = percentile(waits, 0.9)
     return {
         "requested": len(rows),
-        "by_reason": {reason: by_reason.get(reason, 0) for reason in ("visitor", "ai", "credits")},
+        "by_reason": {reason: by_reason.get(reason, 0) for reason in ("visitor", "ai", "credits", "agent_left")},
         "taken": sum(row.outcome == "taken" for row in rows),
         "missed": sum(row.outcome == "missed" for row in rows),
         "waiting": sum(row.ended_at is None for row in rows),

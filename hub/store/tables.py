@@ -65,7 +65,7 @@ chat_sessions = Table(
     Column("owner_id", String(36), nullable=True),  # the agent who took it over (human mode)
     Column("owner_name", String(200), nullable=True),
     Column("waiting_since", UTCDateTime(), nullable=True),  # waiting for a person since (a handoff is open)
-    Column("waiting_reason", String(20), nullable=True),  # visitor | ai | credits
+    Column("waiting_reason", String(20), nullable=True),  # visitor | ai | credits | agent_left
     Column("waiting_note", String(200), nullable=True),
     Column("visitor_email", String(254), nullable=True),  # left by the visitor: agent replies reach them there
     Column("visitor_language", String(8), nullable=True),  # the language those emails are written in
@@ -118,6 +118,41 @@ auth_tokens = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
     Column("revoked_at", UTCDateTime(), nullable=True),
+    Index("ix_auth_tokens_user", "user_id"),  # ending a person's sessions revokes all of their tokens at once
+)
+
+# A person invited to a tenant's team (migration 0020): the link's token is stored only as its SHA-256, and
+# works once (``accepted_at``), until ``expires_at``, unless revoked. A resend replaces the token.
+invites = Table(
+    "invites",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id"), nullable=False),
+    Column("email", String(254), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("role", String(20), nullable=False),  # agent | owner
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("invited_by", String(36), ForeignKey("users.id"), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("sent_at", UTCDateTime(), nullable=True),  # last emailed; null: handed over as a link
+    Column("accepted_at", UTCDateTime(), nullable=True),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+    Column("user_id", String(36), ForeignKey("users.id"), nullable=True),  # the account it made
+    Index("ix_invites_tenant", "tenant_id"),
+)
+
+# A one-time link that sets a new password (migration 0020), stored as its SHA-256 like a login token.
+password_resets = Table(
+    "password_resets",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id"), nullable=False),
+    Column("tenant_id", String(36), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime(), nullable=True),
+    Index("ix_password_resets_user", "user_id"),
 )
 
 widget_keys = Table(
@@ -218,7 +253,7 @@ handoffs = Table(
     Column("id", String(36), primary_key=True),
     Column("tenant_id", String(36), ForeignKey("tenants.id"), nullable=False),
     Column("session_id", String(64), nullable=False),
-    Column("reason", String(20), nullable=False),  # visitor | ai | credits
+    Column("reason", String(20), nullable=False),  # visitor | ai | credits | agent_left
     Column("note", String(200), nullable=True),  # the visitor's or the model's words, when given
     Column("requested_at", UTCDateTime(), nullable=False),
     Column("ended_at", UTCDateTime(), nullable=True),

@@ -9,8 +9,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -45,6 +46,15 @@ async def count_seats(connection: AsyncConnection, tenant_id: str) -> int:
     return int(await connection.scalar(query) or 0)
 
 
+def check_seats(taken: int, seats: int | None) -> None:
+    """Raise ``SeatLimitReached`` when ``taken`` seats (accounts and pending invitations) leave none free."""
+    if seats is not None and taken >= seats:
+        raise SeatLimitReached(
+            f"the plan includes {seats} seats and all are taken or invited; upgrade the plan, revoke an "
+            "invitation or deactivate an account"
+        )
+
+
 async def create_user(
     connection: AsyncConnection,
     *,
@@ -55,8 +65,10 @@ async def create_user(
     kind: str = "staff",
     name: str,
     seats: int | None = None,
+    reserved: int = 0,
 ) -> User:
-    """``seats``: the plan's limit of staff accounts to enforce (None: unlimited, or an operator's CLI call).
+    """``seats``: the plan's limit of staff accounts to enforce (None: unlimited, or an operator's CLI call);
+    ``reserved``: seats held for others meanwhile (pending invitations).
 
     Runs on the caller's connection, so it commits or rolls back with whatever else the caller writes.
     """
@@ -66,10 +78,8 @@ async def create_user(
     business_id = await connection.scalar(tenant_query)
     if business_id is None:
         raise InvalidInput("unknown tenant")
-    if seats is not None and kind == "staff" and await count_seats(connection, tenant_id) >= seats:
-        raise SeatLimitReached(
-            f"the plan includes {seats} seats and all are taken; upgrade the plan or disable an account"
-        )
+    if seats is not None and kind == "staff":
+        check_seats(await count_seats(connection, tenant_id) + reserved, seats)
     user = User(str(uuid.uuid4()), tenant_id, business_id, kind, email, name, role, password_hash, False)
     try:
         await connection.execute(
@@ -98,11 +108,61 @@ async def find_user(engine: AsyncEngine, kind: str, email: str) -> User | None:
     )
     async with engine.connect() as connection:
         row = (await connection.execute(query)).first()
-    if row is None:
-        return None
+    return None if row is None else _user(row)
+
+
+def _user(row: Row[Any]) -> User:
     return User(
         row.id, row.tenant_id, row.business_id, row.kind, row.email, row.name, row.role, row.password_hash, row.disabled
     )
+
+
+async def get_user(connection: AsyncConnection, tenant_id: str, user_id: str, *, lock: bool = False) -> User | None:
+    """A staff account of this tenant (``lock``: held until the caller's transaction ends, on PostgreSQL)."""
+    query = (
+        select(users, tenants.c.business_id)
+        .join(tenants, tenants.c.id == users.c.tenant_id)
+        .where(users.c.tenant_id == tenant_id, users.c.id == user_id, users.c.kind == "staff")
+    )
+    if lock and connection.dialect.name == "postgresql":
+        query = query.with_for_update(of=users)
+    row = (await connection.execute(query)).first()
+    return None if row is None else _user(row)
+
+
+async def get_user_by_id(connection: AsyncConnection, user_id: str) -> User | None:
+    query = select(users, tenants.c.business_id).join(tenants, tenants.c.id == users.c.tenant_id)
+    row = (await connection.execute(query.where(users.c.id == user_id))).first()
+    return None if row is None else _user(row)
+
+
+async def active_owners(connection: AsyncConnection, tenant_id: str) -> int:
+    """Owners of the tenant whose accounts are not deactivated."""
+    query = (
+        select(func.count())
+        .select_from(users)
+        .where(
+            users.c.tenant_id == tenant_id,
+            users.c.kind == "staff",
+            users.c.role == "owner",
+            users.c.disabled.is_(False),
+        )
+    )
+    return int(await connection.scalar(query) or 0)
+
+
+async def set_disabled(connection: AsyncConnection, tenant_id: str, user_id: str, disabled: bool) -> None:
+    query = update(users).where(users.c.tenant_id == tenant_id, users.c.id == user_id).values(disabled=disabled)
+    await connection.execute(query)
+
+
+async def set_password_hash(connection: AsyncConnection, user_id: str, password_hash: str) -> None:
+    await connection.execute(update(users).where(users.c.id == user_id).values(password_hash=password_hash))
+
+
+async def email_in_use(connection: AsyncConnection, kind: str, email: str) -> bool:
+    query = select(users.c.id).where(users.c.kind == kind, users.c.email == email)
+    return (await connection.execute(query)).first() is not None
 
 
 async def list_staff(engine: AsyncEngine, tenant_id: str) -> list[User]:
@@ -114,10 +174,7 @@ async def list_staff(engine: AsyncEngine, tenant_id: str) -> list[User]:
     )
     async with engine.connect() as connection:
         rows = (await connection.execute(query)).all()
-    return [
-        User(r.id, r.tenant_id, r.business_id, r.kind, r.email, r.name, r.role, r.password_hash, r.disabled)
-        for r in rows
-    ]
+    return [_user(row) for row in rows]
 
 
 async def rename_user(engine: AsyncEngine, tenant_id: str, user_id: str, name: str) -> bool:

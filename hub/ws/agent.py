@@ -187,8 +187,10 @@ class AgentConnection:
         joiner: Joiner,
         metrics: Metrics,
         feedback: Feedback,
+        token_hash: str = "",
     ) -> None:
         self.websocket = websocket
+        self.token_hash = token_hash  # the login it lives on: ``hub.signouts`` closes it when that ends
         self.metrics = metrics
         self.frames = metrics.agent_frames
         self.principal = principal
@@ -219,6 +221,16 @@ class AgentConnection:
 
     def __repr__(self) -> str:
         return f"agent socket of {self.agent.id} in tenant {self.tenant.id}"
+
+    @property
+    def user_id(self) -> str:
+        return self.principal.user_id
+
+    def end(self, refusal: Refusal) -> None:
+        """The login ended (deactivated, new password): stop sending and close with its code and reason."""
+        if self.sender is not None:
+            self.sender.cancel()
+        self._spawn(refuse(self.websocket, refusal))
 
     def renamed(self, renamed: StaffRenamed) -> None:
         """This agent's new display name signs their next messages, joins and typing (claims already
@@ -381,8 +393,8 @@ async def _nothing_to_backfill(after_seq: int, until_seq: int | None) -> list[St
     return []  # the socket's own feed carries only seq-0 frames; watched sessions backfill themselves
 
 
-async def _authenticate(websocket: WebSocket, services: Services) -> Refusal | tuple[Principal, Tenant]:
-    """The agent and the tenant it acts on, or how to refuse."""
+async def _authenticate(websocket: WebSocket, services: Services) -> Refusal | tuple[Principal, Tenant, str]:
+    """The agent, the tenant it acts on and its token's hash, or how to refuse."""
     presented = presented_token(websocket)
     if presented is None:
         return NOT_LOGGED_IN
@@ -411,7 +423,7 @@ async def _authenticate(websocket: WebSocket, services: Services) -> Refusal | t
         return NOT_PLATFORM_ADMIN
     except TenantNotFound:
         return NO_SUCH_BUSINESS
-    return principal, tenant
+    return principal, tenant, checked.token_hash
 
 
 async def agent_socket(websocket: WebSocket) -> None:
@@ -427,7 +439,7 @@ async def agent_socket(websocket: WebSocket) -> None:
     if isinstance(found, Refusal):
         await refuse(websocket, found)
         return
-    principal, tenant = found
+    principal, tenant, token_hash = found
     logs.socket_context(settings.node_id, tenant.id)
     connection = AgentConnection(
         websocket,
@@ -440,10 +452,12 @@ async def agent_socket(websocket: WebSocket) -> None:
         services.joiner,
         services.metrics,
         services.feedback,
+        token_hash,
     )
     metrics = services.metrics
     sockets = services.sockets
     sockets.add(connection)
+    services.signouts.add(connection)
     metrics.agent_sockets.inc()
     try:
         await connection.open()
@@ -457,5 +471,6 @@ async def agent_socket(websocket: WebSocket) -> None:
         await refuse(websocket, INTERNAL)
     finally:
         sockets.discard(connection)
+        services.signouts.discard(connection)
         metrics.agent_sockets.dec()
         await connection.close()
