@@ -135,7 +135,7 @@ def appearance_of(tenant: Tenant) -> WidgetAppearance:
     legacy: dict[str, Any] = {
         "color": (config.get("widget") or {}).get("color"),
         "greeting": (config.get("persona") or {}).get("greeting"),
-        "language": config.get("language"),
+        "language": str(config.get("language") or "").lower().replace("_", "-").split("-")[0],  # "pl-PL" speaks pl
     }
     stored: Any = config.get("appearance") or {}
     values = {name: value for name, value in legacy.items() if value} | (stored if isinstance(stored, dict) else {})
