@@ -197,7 +197,7 @@ class Node:
             tenant_changes = TenantChanges(fanout, keys, drop_tenant)
             stack.push_async_callback(tenant_changes.stop)
             await tenant_changes.start()
-            widgets = LiveWidgets(fanout, keys, tenants.get, meter.persona)
+            widgets = LiveWidgets(fanout, keys, tenants.get, meter.persona, drop_tenant)
             stack.push_async_callback(widgets.stop)
             mailer = mailer if mailer is not None else mailer_from_settings(settings)
             if mailer is not None:

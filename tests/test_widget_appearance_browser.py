@@ -160,6 +160,14 @@ async def test_the_preview_on_widget_setup_is_the_real_widget_and_follows_the_fo
         await expect(preview_widget(phone).locator(".h")).to_have_css("background-color", GREEN)
         width = await phone.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], "nothing scrolls sideways on a phone"
+        # The embed tag is shown whole (wrapped, not cut off at the card's edge) and copied whole.
+        tag = f'<script src="{hub.http}/widget/{tenant.id}/widget.js" async></script>'
+        embed = phone.locator("pre:has(#embed-tag)")
+        assert await embed.evaluate("pre => pre.scrollWidth <= pre.clientWidth"), "wrapped, nothing hidden"
+        await phone.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=hub.http)
+        await phone.get_by_role("button", name="Copy").click()
+        await expect(phone.locator("#copy-status")).to_have_text("Copied")
+        assert await phone.evaluate("navigator.clipboard.readText()") == tag
         await shoot(phone, "widget-setup-360", full_page=True)
 
 

@@ -56,13 +56,15 @@ class LiveWidgets:
         keys: Keys,
         tenant: Callable[[str], Awaitable[Tenant | None]],
         persona: Callable[[str], Awaitable[Persona | None]],
+        forget: Callable[[str], None],
     ) -> None:
         """``tenant`` and ``persona`` read the node's caches (of the tenant, of its active persona), which every
-        node drops when they change."""
+        node drops when they change; ``forget`` drops this node's caches of a tenant."""
         self.fanout = fanout
         self.keys = keys
         self._tenant = tenant
         self._persona = persona
+        self._forget = forget
         self._tenants: dict[str, _TenantWidgets] = {}
         self._retelling: set[asyncio.Task[None]] = set()
 
@@ -110,6 +112,7 @@ class LiveWidgets:
         task.add_done_callback(self._retelling.discard)
 
     async def _retell(self, tenant_id: str) -> None:
+        self._forget(tenant_id)  # the tenants channel's frame may have been lost too
         try:
             state = await self.state(tenant_id)
         except Exception:
