@@ -18,6 +18,7 @@ from hub.settings import Settings
 from hub.store.tenants import get_tenant
 from tests.agents import agent_account, login
 from tests.conftest import RunningHub, Visitor, serve_hub, visitor
+from tests.proxy import proxy_to
 
 DEFAULTS = {"color": "#2459d8", "greeting": "", "position": "right", "language": "auto", "launcher_text": ""}
 GREEN = {"color": "#1F7A4D", "greeting": "Hi! Ask me about repairs.", "position": "left", "launcher_text": "Chat"}
@@ -199,3 +200,26 @@ async def test_a_rename_and_an_appearance_change_on_node_a_reach_a_visitor_on_no
             await hears_nothing_more(stranger_on_b)
         async with visitor(node_b.ws, shop.id) as later:
             assert later.ready["assistant"] == "Ada" and later.ready["appearance"] == saved
+
+
+@pytest.mark.timeout(60)
+async def test_a_node_cut_off_from_redis_during_a_change_tells_its_widgets_once_it_is_back(
+    settings: Settings, postgres_url: str, redis_url: str, redis_prefix: str
+) -> None:
+    host, port = redis_url.split("//", 1)[1].split("/", 1)[0].split(":")
+    shared = dataclasses.replace(settings, database_url=postgres_url, redis_url=redis_url, redis_prefix=redis_prefix)
+    async with proxy_to(host, int(port)) as partition:
+        behind = dataclasses.replace(shared, node_id="node-b", redis_url=partition.url("redis://", "/0"))
+        async with (
+            serve_hub(dataclasses.replace(shared, node_id="node-a")) as node_a,
+            serve_hub(behind) as node_b,
+        ):
+            shop = await node_a.tenant()
+            async with visitor(node_b.ws, shop.id) as on_b, await client_for(node_a, shop.id) as owner_on_a:
+                partition.refuse()
+                partition.cut()  # node B hears nothing of what follows
+                saved = (await owner_on_a.patch("/api/widget-appearance", json=GREEN)).json()
+                await asyncio.sleep(0.5)
+                partition.heal()
+                frame = await widget_frame(on_b, timeout=20)  # node B resyncs once its subscriber is back
+                assert frame == {"type": "widget", "assistant": "Bob", "appearance": saved}
