@@ -94,6 +94,7 @@ def valid_body(name: str, seeds: Seeds) -> Any:
         "ProfileChange": lambda: {"name": "Olga"},
         "CannedRequest": lambda: {"title": "Hi", "text": "Hello!"},
         "CannedChange": lambda: {},
+        "AppearanceChange": lambda: {},
         "KnowledgeImport": lambda: {"format": "markdown", "files": [{"name": "hours.md", "content": "# Hours\n9-5"}]},
     }
     return bodies[name]()

@@ -34,8 +34,8 @@
     };
   }
 
-  // The hub bakes in the strings of each language this widget may speak, from its message catalogs:
-  // the tenant's language, or every language when the tenant leaves it to the visitor's browser ("auto").
+  // The hub bakes in the strings of every language this widget may speak, from its message catalogs: the
+  // tenant may switch its widget's language (or leave it to the visitor's browser, "auto") at any time.
   var catalogs = config.strings || {};
   var look = config.appearance || {}; // how the tenant's widget looks; a `widget` frame replaces it (applyAppearance)
   var personaName = String(config.assistant || "Bob");
