@@ -345,8 +345,10 @@ async def visitor_socket(websocket: WebSocket) -> None:
     finally:
         sockets.discard(connection)
         metrics.visitor_sockets.dec()
-        await services.widgets.leave(tenant.id, connection)
-        await connection.close()
+        try:
+            await services.widgets.leave(tenant.id, connection)
+        finally:
+            await connection.close()
 
 
 PARK_IDLE_SENDERS_EVERY_S = 15.0
