@@ -40,7 +40,7 @@ async def test_widget_setup_shows_embed_tag_keys_and_preview(hub: RunningHub) ->
     assert tag in page.text, "the exact embed tag, with this hub's host and the tenant's UUID"
     assert key.key in page.text and "https://shop.example.com" in page.text
     assert '<iframe id="widget-preview" src="/portal/widget/preview"' in page.text, "the live preview's frame"
-    assert "widget.js\" async></script>" not in page.text, "the widget is in the preview, not on the page itself"
+    assert 'widget.js" async></script>' not in page.text, "the widget is in the preview, not on the page itself"
     async with httpx.AsyncClient(base_url=hub.http, cookies=client.cookies) as again:
         preview = await again.get("/portal/widget/preview")
     assert preview.status_code == 200
