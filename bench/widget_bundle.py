@@ -24,9 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import uvicorn
 
 from hub.app import create_app
+from hub.appearance import WidgetAppearance
 from hub.bundle import render
 from hub.settings import Settings
 from hub.store.tenants import create_tenant
@@ -78,7 +80,7 @@ async def _node(directory: Path) -> AsyncIterator[tuple[str, str]]:
                 connection,
                 name="Bench Shop",
                 business_id="bench-shop",
-                config={"persona": {"name": "Bob"}, "language": "auto"},
+                config={"persona": {"name": "Bob"}},
             )
             await create_widget_key(connection, tenant.id, ["https://shop.example.com"])
         yield f"http://127.0.0.1:{port}", tenant.id
@@ -99,7 +101,12 @@ async def _sizes(url: str) -> dict[str, Any]:
 
 def _render_ms(config_url: str) -> float:
     """The one-off cost of rendering a bundle for a new tenant configuration (what the cache saves)."""
-    config = {"hubUrl": config_url, "tenantId": "bench", "persona": {"name": "Bob", "greeting": "Hi"}}
+    config = {
+        "hubUrl": config_url,
+        "tenantId": "bench",
+        "assistant": "Bob",
+        "appearance": msgspec.to_builtins(WidgetAppearance(greeting="Hi")),
+    }
     rounds = 200
     started = time.perf_counter()
     for index in range(rounds):

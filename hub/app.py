@@ -48,6 +48,7 @@ from hub.portal import (
     team_page,
     tenants_page,
     webhooks_page,
+    widget_preview,
     widget_setup,
 )
 from hub.security_headers import SecurityHeaders, SecurityHeadersMiddleware
@@ -133,6 +134,7 @@ def create_app(
         Route("/portal/", home, methods=["GET"]),
         Route("/portal/login", login_page, methods=["GET"]),
         Route("/portal/widget", widget_setup, methods=["GET"]),
+        Route("/portal/widget/preview", widget_preview, methods=["GET"]),
         Route("/portal/personas", personas_page, methods=["GET"]),
         Route("/portal/knowledge", knowledge_page, methods=["GET"]),
         Route("/portal/plan", plan_page, methods=["GET"]),

@@ -1,9 +1,9 @@
 """The widget bundle: ``widget/widget.js`` with one tenant's configuration baked in, ready to serve.
 
 Rendered once per configuration (bytes, gzip, ETag) and kept until the configuration changes. The
-bundle also carries the widget's strings from the message catalogs: those of the tenant's language,
-or of every language when it is ``"auto"`` (the visitor's browser decides, so the widget needs them
-all; a few hundred bytes each, gzipped).
+bundle also carries the widget's strings from the message catalogs, of every language (a few hundred
+bytes each, gzipped): with ``"auto"`` the visitor's browser decides, and a tenant that switches its
+widget's language in the portal switches every open widget at once, with no new bundle.
 """
 
 from __future__ import annotations
@@ -32,10 +32,9 @@ def widget_source() -> bytes:
     return widget_script().read_bytes()
 
 
-def widget_strings(language: str) -> dict[str, dict[str, str]]:
-    """The widget's strings for a tenant's language setting: one language, or all of them for ``"auto"``."""
-    languages = (language,) if language in LANGUAGES else LANGUAGES
-    return {code: script_strings(widget_script(), code) for code in languages}
+def widget_strings() -> dict[str, dict[str, str]]:
+    """The widget's strings, per language."""
+    return {code: script_strings(widget_script(), code) for code in LANGUAGES}
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ class Bundle:
 def render(config: dict[str, Any]) -> Bundle:
     # JSON is valid JavaScript; escaping "<" keeps a persona text from closing an inline <script>.
     config_json = orjson.dumps(config).replace(b"<", b"\\u003c")
-    baked = {**config, "strings": widget_strings(str(config.get("language", "auto")))}
+    baked = {**config, "strings": widget_strings()}
     plain = widget_source().replace(PLACEHOLDER, orjson.dumps(baked).replace(b"<", b"\\u003c"), 1)
     etag = '"' + hashlib.sha256(plain).hexdigest()[:32] + '"'
     return Bundle(config_json, etag, plain, gzip.compress(plain, compresslevel=9, mtime=0))

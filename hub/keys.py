@@ -21,6 +21,11 @@ class Keys:
         """Pub/sub channel for tenant-wide events: session list updates for agents' dashboards."""
         return f"{self.prefix}:t:{tenant_id}:events"
 
+    def widget_channel(self, tenant_id: str) -> str:
+        """Pub/sub channel of the tenant's open widgets (every visitor socket of the tenant hears it): a change
+        of persona or appearance made in the portal, as one ``widget`` frame."""
+        return f"{self.prefix}:t:{tenant_id}:widgets"
+
     def stream_buffer(self, tenant_id: str, session_id: str) -> str:
         """List holding the AI reply streaming right now: message id first, then its tokens."""
         return f"{self.prefix}:t:{tenant_id}:s:{session_id}:stream"
@@ -71,6 +76,12 @@ class Keys:
         admin's socket may follow any tenant, so one channel reaches every node; each frame names the tenant
         and the person, and carries no secret (at most the hash of the one token that stays)."""
         return f"{self.prefix}:signout"
+
+    def tenants_channel(self) -> str:
+        """Platform-wide like the knowledge channel: "this tenant's settings, personas or widget changed, drop
+        your caches of it". The frame names the tenant and carries nothing else; every node hears it, also
+        one with no socket of that tenant (its next bundle or ``ready`` must not be stale)."""
+        return f"{self.prefix}:tenants"
 
     def liveness_channel(self, node_id: str) -> str:
         """Channel a node's subscriber publishes to itself to prove it still hears Redis."""

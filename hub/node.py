@@ -39,6 +39,7 @@ from hub.chat.presence import Presence
 from hub.chat.publisher import Publisher
 from hub.chat.replies import ReplyRunner
 from hub.chat.service import ChatService
+from hub.chat.widgets import LiveWidgets
 from hub.coord import Coordinator, coordinator_for
 from hub.keys import Keys
 from hub.knowledge import KnowledgeBase
@@ -55,7 +56,7 @@ from hub.store.sessions import count_waiting
 from hub.store.writer import MessageWriter
 from hub.supervise import supervise
 from hub.team import Team
-from hub.tenants import TenantCache, WidgetOrigins
+from hub.tenants import TenantCache, TenantChanges, WidgetOrigins
 from hub.webhooks.outbox import Webhooks
 
 logger = logging.getLogger(__name__)
@@ -93,10 +94,10 @@ class Services:
     team: Team
     resets: PasswordResets
     signouts: SignOuts
+    widgets: LiveWidgets
     sockets: set[object]
     metrics: Metrics
-    forget_tenant: Callable[[str], None]  # a tenant's settings changed: drop what this node cached of it
-    assistant_name: Callable[[str], Awaitable[str | None]]  # the name the tenant's AI speaks as (cached)
+    forget_tenant: Callable[[str], None]  # a tenant's settings changed: every node drops what it cached of it
     health: Callable[[], Awaitable[dict[str, object]]]
     scrape: Callable[[], Awaitable[bytes]]
     draining: Callable[[], bool]  # SIGTERM came: this node is going away (readiness says no)
@@ -136,6 +137,8 @@ class Node:
     team: Team
     resets: PasswordResets
     signouts: SignOuts
+    tenant_changes: TenantChanges
+    widgets: LiveWidgets
     _stack: AsyncExitStack
     widget_bundles: BundleCache = field(default_factory=BundleCache)
     sockets: set[object] = field(default_factory=set)
@@ -195,6 +198,19 @@ class Node:
             ai = provider_from_settings(settings)
             stack.push_async_callback(ai.aclose)
             tenants = TenantCache(engine)
+
+            def drop_tenant(tenant_id: str | None) -> None:
+                """Every per-tenant cache of this node, of one tenant or (None) all: the tenant (and the persona
+                name its widget shows), the persona its AI replies speak as, its webhook endpoints."""
+                tenants.forget(tenant_id)
+                meter.forget_persona(tenant_id)
+                webhooks.forget(tenant_id)
+
+            tenant_changes = TenantChanges(fanout, keys, drop_tenant)
+            stack.push_async_callback(tenant_changes.stop)
+            await tenant_changes.start()
+            widgets = LiveWidgets(fanout, keys, tenants.get, meter.persona, drop_tenant)
+            stack.push_async_callback(widgets.stop)
             mailer = mailer if mailer is not None else mailer_from_settings(settings)
             if mailer is not None:
                 stack.push_async_callback(mailer.aclose)
@@ -286,6 +302,8 @@ class Node:
                 team=team,
                 resets=resets,
                 signouts=signouts,
+                tenant_changes=tenant_changes,
+                widgets=widgets,
                 _stack=stack,
             )
             for name, run in (
@@ -346,19 +364,14 @@ class Node:
             team=self.team,
             resets=self.resets,
             signouts=self.signouts,
+            widgets=self.widgets,
             sockets=self.sockets,
             metrics=self.metrics,
             forget_tenant=self.forget_tenant,
-            assistant_name=self.assistant_name,
             health=self.health,
             scrape=self.scrape,
             draining=self.is_draining,
         )
-
-    async def assistant_name(self, tenant_id: str) -> str | None:
-        """The active persona's name, from the cache the AI replies read (dropped on every node when it changes)."""
-        persona = await self.meter.persona(tenant_id)
-        return persona.name if persona is not None else None
 
     def drain(self) -> None:
         """This node is going away: readiness answers 503 from now on, everything else still works."""
@@ -368,11 +381,9 @@ class Node:
         return self.draining
 
     def forget_tenant(self, tenant_id: str) -> None:
-        """Every per-tenant cache of this node: the tenant (and the persona name its widget shows), the
-        persona its AI replies speak as, its webhook endpoints."""
-        self.tenants.forget(tenant_id)
-        self.meter.forget_persona(tenant_id)
-        self.webhooks.forget(tenant_id)
+        """A tenant changed: this node drops its caches of it at once, every other node when the broker's
+        ``tenant_changed`` frame comes (within its latency, not the caches' TTLs)."""
+        self.tenant_changes.changed(tenant_id)
 
     async def close(self) -> None:
         await self._stack.aclose()

@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from babel.dates import format_date, format_datetime, get_day_names
-from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from hub.api.knowledge import UNANSWERED_DAYS, UNANSWERED_GROUPS
 from hub.api.models import MAX_PERSON_NAME
+from hub.appearance import GREETING_CHARS, LAUNCHER_TEXT_CHARS, MIN_CONTRAST, appearance_of
 from hub.auth.permissions import (
     KNOWLEDGE_MANAGE,
     PERSONAS_MANAGE,
@@ -26,7 +26,7 @@ from hub.auth.permissions import (
 )
 from hub.auth.request import optional_principal
 from hub.errors import HubError, NotFound
-from hub.i18n import autonym
+from hub.i18n import LANGUAGES, autonym
 from hub.node import Services
 from hub.office_hours import DAYS, zone_names
 from hub.pages import public_base, request_language, translator
@@ -79,18 +79,38 @@ async def widget_setup(request: Request) -> Response:
         return principal
     tenant = await services.tenants.get(principal.tenant_id)
     assert tenant is not None
-    script_url = f"{public_base(request, services)}/widget/{tenant.id}/widget.js"
-    embed_tag = f'<script src="{script_url}" async></script>'
+    embed_tag = f'<script src="{widget_url(request, services, tenant.id)}" async></script>'
     keys = [key for key in await list_widget_keys(services.engine, tenant.id) if not key.revoked]
+    widget = await services.widgets.state(tenant.id)
     context = {
         "principal": principal,
         "tenant": tenant,
         "embed_tag": embed_tag,
         "keys": keys,
-        "preview_tag": Markup('<script src="{}" async></script>').format(escape(script_url)),
+        "look": appearance_of(tenant),
+        "assistant": (widget.assistant if widget else None) or "Bob",
+        "languages": [(code, autonym(code)) for code in LANGUAGES],
+        "min_contrast": MIN_CONTRAST,
+        "greeting_chars": GREETING_CHARS,
+        "launcher_chars": LAUNCHER_TEXT_CHARS,
     }
     pages: Jinja2Templates = request.state.templates
-    return pages.TemplateResponse(request, "widget_setup.html", context)
+    return pages.TemplateResponse(request, "widget_setup.html", context, headers={"Cache-Control": "no-store"})
+
+
+def widget_url(request: Request, services: Services, tenant_id: str) -> str:
+    return f"{public_base(request, services)}/widget/{tenant_id}/widget.js"
+
+
+async def widget_preview(request: Request) -> Response:
+    """Widget Setup's live preview, framed by that page: a sample page with the tenant's real widget on it,
+    which the portal around it hands the form's unsaved values (``data-bob-preview``, see widget.js)."""
+    principal = await _portal_principal(request, WIDGET_MANAGE)
+    if isinstance(principal, Response):
+        return principal
+    context = {"principal": principal, "script_url": widget_url(request, request.state.services, principal.tenant_id)}
+    pages: Jinja2Templates = request.state.templates
+    return pages.TemplateResponse(request, "widget_preview.html", context, headers={"Cache-Control": "no-store"})
 
 
 async def _portal_principal(request: Request, permission: str) -> Principal | Response:

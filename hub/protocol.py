@@ -17,6 +17,7 @@ import msgspec
 import orjson
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from hub.appearance import WidgetAppearance
 from hub.errors import HubError
 
 
@@ -326,6 +327,15 @@ class Ready(_ServerFrame, tag="ready"):
     resume_token: str
     seq: int
     assistant: str | None = None  # the name the tenant's AI speaks as (its active persona), when it has one
+    appearance: WidgetAppearance | None = None  # how the tenant's widget looks now (as in ``widget``)
+
+
+class WidgetChanged(_ServerFrame, tag="widget", kw_only=True):
+    """The tenant changed its widget (the active persona, its name, or how the widget looks): the whole state,
+    sent to every open widget of the tenant on every node. A widget applies it as it is, without a reload."""
+
+    assistant: str | None = None  # the name the tenant's AI speaks as, when it has an active persona
+    appearance: WidgetAppearance
 
 
 class Source(Struct, frozen=True, omit_defaults=True):
@@ -541,6 +551,7 @@ VisitorOut = (
     | EmailSaved
     | Rated
     | SessionRated
+    | WidgetChanged
 )
 AgentOut = (
     AgentReady
@@ -560,7 +571,7 @@ AgentOut = (
     | Error
 )
 
-# --- between nodes (a tenant's control channel, the pricebook, knowledge and sign-out channels) ----
+# --- between nodes (a tenant's control channel; the pricebook, knowledge, sign-out, tenants channels)
 
 
 class CancelReply(_ServerFrame, tag="cancel_reply"):
@@ -588,7 +599,13 @@ class SessionsEnded(_ServerFrame, tag="sessions_ended"):
     keep: str | None = None  # the hash of the one token that stays signed in (the reset's own new login)
 
 
-NodeFrame = CancelReply | PricebookPublished | KnowledgeChanged | SessionsEnded
+class TenantChanged(_ServerFrame, tag="tenant_changed"):
+    """A tenant's settings, personas or widget changed: every node drops what it cached of that tenant."""
+
+    tenant_id: str
+
+
+NodeFrame = CancelReply | PricebookPublished | KnowledgeChanged | SessionsEnded | TenantChanged
 
 # --- encoding ------------------------------------------------------------------------------------
 

@@ -4,9 +4,10 @@
   ``Referrer-Policy: same-origin`` (the hub's URLs are never sent to other sites, and a form's
   same-origin POST keeps its ``Origin``, which ``no-referrer`` turns into ``null``), and
   ``Strict-Transport-Security`` when ``HUB_PUBLIC_URL`` is https.
-- HTML pages (the Customer Portal, Mission Control): scripts, styles, images, the web app manifest and
-  connections from the hub only, no inline script or style, and no framing (clickjacking: they act on a
-  logged-in session).
+- HTML pages (the Customer Portal, Mission Control): scripts, styles, images, the web app manifest,
+  frames and connections from the hub only, no inline script or style, and no framing (clickjacking: they
+  act on a logged-in session), except Widget Setup's live preview, which only the hub's own pages may
+  frame (Widget Setup does).
 - ``/docs``: styles only, no script at all; it may be framed by any site, since it is the public product
   page, reads no session and has nothing to click that changes anything.
 - Every other answer (the JSON API, redirects, plain-text refusals, 404s): nothing may load and nothing
@@ -36,6 +37,7 @@ REFERRER_POLICY = "same-origin"
 # Paths whose answers are loaded into another page (ours or a host site's) rather than shown as one.
 SUBRESOURCE_PREFIXES = ("/static/", "/widget/")
 DOCS_PATH = "/docs"
+PREVIEW_PATH = "/portal/widget/preview"  # Widget Setup frames it
 
 Header = tuple[bytes, bytes]
 
@@ -44,8 +46,8 @@ def content_security_policy(directives: Mapping[str, Iterable[str]]) -> str:
     return "; ".join(" ".join((name, *sources)) for name, sources in directives.items())
 
 
-def app_page_policy(public_url: str | None = None) -> str:
-    """The portal's and Mission Control's policy.
+def app_page_policy(public_url: str | None = None, *, framed_by_self: bool = False) -> str:
+    """The portal's and Mission Control's policy; ``framed_by_self``: the hub's own pages may frame this one.
 
     ``'self'`` covers the hub's origin as the browser reached it, and in CSP 3 its ``ws:``/``wss:`` form
     too. ``HUB_PUBLIC_URL`` is named as well: Widget Setup's live preview loads widget.js and opens the
@@ -61,9 +63,10 @@ def app_page_policy(public_url: str | None = None) -> str:
             "img-src": ["'self'"],
             "manifest-src": ["'self'"],  # Mission Control's web app manifest (installable on a phone)
             "connect-src": ["'self'", *hub, *sockets],
+            "frame-src": ["'self'"],  # Widget Setup's live preview
             "base-uri": ["'none'"],
             "form-action": ["'self'"],
-            "frame-ancestors": ["'none'"],
+            "frame-ancestors": ["'self'" if framed_by_self else "'none'"],
         }
     )
 
@@ -97,6 +100,7 @@ class SecurityHeaders:
     """The headers of each kind of answer, worked out once per app from its settings."""
 
     app_page: tuple[Header, ...]
+    preview_page: tuple[Header, ...]
     docs_page: tuple[Header, ...]
     subresource: tuple[Header, ...]
     other: tuple[Header, ...]
@@ -114,6 +118,11 @@ class SecurityHeaders:
         unframed = (b"x-frame-options", b"DENY")  # frame-ancestors 'none' for browsers older than CSP 2
         return cls(
             app_page=(*every, (b"content-security-policy", app_page_policy(public_url).encode()), unframed),
+            preview_page=(
+                *every,
+                (b"content-security-policy", app_page_policy(public_url, framed_by_self=True).encode()),
+                (b"x-frame-options", b"SAMEORIGIN"),
+            ),
             docs_page=(*every, (b"content-security-policy", DOCS_POLICY.encode())),
             subresource=every,
             other=(*every, (b"content-security-policy", NOTHING_POLICY.encode()), unframed),
@@ -121,7 +130,9 @@ class SecurityHeaders:
 
     def for_answer(self, path: str, content_type: bytes) -> tuple[Header, ...]:
         if content_type.startswith(b"text/html"):
-            return self.docs_page if path == DOCS_PATH else self.app_page
+            if path == DOCS_PATH:
+                return self.docs_page
+            return self.preview_page if path == PREVIEW_PATH else self.app_page
         if path.startswith(SUBRESOURCE_PREFIXES):
             return self.subresource
         return self.other

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 from async_lru import alru_cache
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hub.chat.fanout import Fanout
+from hub.keys import Keys
 from hub.origins import origin_matches
+from hub.protocol import TenantChanged, decode_node_frame, encode
 from hub.store.models import Tenant
 from hub.store.personas import active_persona
 from hub.store.tables import widget_keys
@@ -52,8 +56,43 @@ class TenantCache:
         """The tenant's active publishable keys, oldest first."""
         return (await self._load(tenant_id))[1]
 
-    def forget(self, tenant_id: str) -> None:
-        self._load.cache_invalidate(tenant_id)
+    def forget(self, tenant_id: str | None) -> None:
+        """One tenant, or (None) every tenant."""
+        if tenant_id is None:
+            self._load.cache_clear()
+        else:
+            self._load.cache_invalidate(tenant_id)
+
+
+class TenantChanges:
+    """ "This tenant changed, drop what you cached of it", heard by every node on one platform-wide channel.
+
+    ``drop(tenant_id)`` drops one tenant's caches, ``drop(None)`` every tenant's (after a broker resync an
+    announcement may have been lost). Without it a node would serve a tenant's old settings, persona name or
+    widget bundle until its caches' TTLs ran out."""
+
+    def __init__(self, fanout: Fanout, keys: Keys, drop: Callable[[str | None], None]) -> None:
+        self.fanout = fanout
+        self.channel = keys.tenants_channel()
+        self.drop = drop
+
+    async def start(self) -> None:
+        await self.fanout.join(self.channel, self)
+
+    async def stop(self) -> None:
+        await self.fanout.leave(self.channel, self)
+
+    def changed(self, tenant_id: str) -> None:
+        """After a change is committed: every node drops the tenant's caches (this one at once)."""
+        self.fanout.publish(self.channel, 0, encode(TenantChanged(tenant_id=tenant_id)))
+
+    def deliver(self, seq: int, frame: str) -> None:
+        message = decode_node_frame(frame)
+        if isinstance(message, TenantChanged):
+            self.drop(message.tenant_id)
+
+    def resync(self) -> None:
+        self.drop(None)
 
 
 class WidgetOrigins:

@@ -469,4 +469,77 @@
       });
     });
   }
+  // Widget Setup: the widget's appearance. Every change goes to the live preview at once (the real widget in
+  // the frame below, as a `widget` frame: docs/PROTOCOL.md), and is saved with PATCH /api/widget-appearance.
+  var look = document.getElementById("appearance");
+  if (look) {
+    var preview = document.getElementById("widget-preview");
+    var picker = document.getElementById("appearance-color");
+    var hex = document.getElementById("appearance-hex");
+    var contrast = document.getElementById("appearance-contrast");
+    var lookStatus = document.getElementById("appearance-status");
+    var lookError = document.getElementById("appearance-error");
+    var minContrast = parseFloat(look.dataset.minContrast) || 4.5;
+    var HEX = /^#[0-9a-f]{6}$/i;
+    // WCAG 2's contrast of white text on a colour (the hub checks the same on saving).
+    var whiteOn = function (color) {
+      var channel = function (i) {
+        var value = parseInt(color.slice(i, i + 2), 16) / 255;
+        return value <= 0.04045 ? value / 12.92 : Math.pow((value + 0.055) / 1.055, 2.4);
+      };
+      return 1.05 / (0.2126 * channel(1) + 0.7152 * channel(3) + 0.0722 * channel(5) + 0.05);
+    };
+    var draft = function () {
+      var position = look.querySelector("input[name='appearance-position']:checked");
+      return {
+        color: HEX.test(hex.value.trim()) ? hex.value.trim().toLowerCase() : picker.value,
+        greeting: document.getElementById("appearance-greeting").value,
+        position: position ? position.value : "right",
+        language: document.getElementById("appearance-language").value,
+        launcher_text: document.getElementById("appearance-launcher").value
+      };
+    };
+    var judge = function () {
+      var value = hex.value.trim();
+      var ok = HEX.test(value);
+      var ratio = ok ? whiteOn(value) : 0;
+      if (!ok) {
+        contrast.textContent = _("Write the colour as # and six hex digits, like #2459d8.");
+      } else if (ratio < minContrast) {
+        contrast.textContent = _("White text on this colour has a contrast of %(ratio)s:1, too low to read: choose a darker colour (at least %(min)s:1).", {
+          ratio: (Math.floor(ratio * 10) / 10).toFixed(1), min: minContrast
+        });
+      } else {
+        contrast.textContent = _("White text on this colour has a contrast of %(ratio)s:1: easy to read.", {
+          ratio: (Math.floor(ratio * 10) / 10).toFixed(1)
+        });
+      }
+      var bad = !ok || ratio < minContrast;
+      contrast.classList.toggle("error", bad);
+      hex.setAttribute("aria-invalid", bad ? "true" : "false");
+    };
+    var showDraft = function () {
+      judge();
+      lookStatus.textContent = "";
+      if (preview.contentWindow) preview.contentWindow.postMessage({ type: "widget", appearance: draft() }, window.location.origin);
+    };
+    picker.addEventListener("input", function () { hex.value = picker.value; });
+    hex.addEventListener("input", function () { if (HEX.test(hex.value.trim())) picker.value = hex.value.trim().toLowerCase(); });
+    look.addEventListener("input", showDraft);
+    look.addEventListener("change", showDraft);
+    preview.addEventListener("load", showDraft);
+    judge();
+    look.addEventListener("submit", function (event) {
+      event.preventDefault();
+      lookStatus.textContent = "";
+      lookError.hidden = true;
+      send("PATCH", "/api/widget-appearance", draft()).then(function (response) {
+        if (response.ok) {
+          lookStatus.textContent = _("Saved: every open widget shows it within seconds.");
+        } else {
+          showError("appearance-error", response);
+        }
+      });
+    });
+  }
 })();

@@ -7,6 +7,7 @@ import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -201,18 +202,20 @@ async def test_polish_portal_and_mission_control_hand_their_scripts_polish_strin
     assert "Przejdź do swojej strony startowej" in forbidden.text
 
 
-def baked_strings(bundle: str) -> dict[str, dict[str, str]]:
-    config = json.loads(re.search(r"config = (\{.*?\});\n", bundle).group(1))  # type: ignore[union-attr]
-    strings: dict[str, dict[str, str]] = config["strings"]
-    return strings
+def baked_config(bundle: str) -> dict[str, Any]:
+    config: dict[str, Any] = json.loads(re.search(r"config = (\{.*?\});\n", bundle).group(1))  # type: ignore[union-attr]
+    return config
 
 
-async def test_widget_bundle_carries_both_languages_for_auto_and_one_when_the_tenant_sets_it(hub: RunningHub) -> None:
+async def test_widget_bundle_carries_every_language_and_the_tenants_choice(hub: RunningHub) -> None:
+    """Every language, also for a tenant that set one: it may switch in the portal, and every open widget follows."""
     automatic = await hub.tenant()
     polish = await hub.tenant(language="pl-PL")
     async with httpx.AsyncClient(base_url=hub.http) as client:
-        both = baked_strings((await client.get(f"/widget/{automatic.id}/widget.js")).text)
-        one = baked_strings((await client.get(f"/widget/{polish.id}/widget.js")).text)
-    assert set(both) == set(LANGUAGES) and set(one) == {"pl"}
-    assert set(both["en"]) == set(both["pl"]) == set(script_messages(widget_script()))
-    assert both["pl"]["Send"] == "Wyślij" and both["en"]["Send"] == "Send" and one["pl"] == both["pl"]
+        both = baked_config((await client.get(f"/widget/{automatic.id}/widget.js")).text)
+        chosen = baked_config((await client.get(f"/widget/{polish.id}/widget.js")).text)
+    assert set(both["strings"]) == set(chosen["strings"]) == set(LANGUAGES)
+    assert both["appearance"]["language"] == "auto" and chosen["appearance"]["language"] == "pl"
+    strings = both["strings"]
+    assert set(strings["en"]) == set(strings["pl"]) == set(script_messages(widget_script()))
+    assert strings["pl"]["Send"] == "Wyślij" and strings["en"]["Send"] == "Send"

@@ -94,6 +94,7 @@ def valid_body(name: str, seeds: Seeds) -> Any:
         "ProfileChange": lambda: {"name": "Olga"},
         "CannedRequest": lambda: {"title": "Hi", "text": "Hello!"},
         "CannedChange": lambda: {},
+        "AppearanceChange": lambda: {},
         "KnowledgeImport": lambda: {"format": "markdown", "files": [{"name": "hours.md", "content": "# Hours\n9-5"}]},
         "InviteRequest": lambda: {"email": f"{unique('invitee')}@limits.example.com", "name": "Ivy"},
         "AcceptRequest": lambda: {"token": "inv_unknown", "password": PASSWORD, "name": "Ivy"},

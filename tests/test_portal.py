@@ -39,13 +39,19 @@ async def test_widget_setup_shows_embed_tag_keys_and_preview(hub: RunningHub) ->
     tag = f"&lt;script src=&#34;{hub.http}/widget/{tenant_id}/widget.js&#34; async&gt;&lt;/script&gt;"
     assert tag in page.text, "the exact embed tag, with this hub's host and the tenant's UUID"
     assert key.key in page.text and "https://shop.example.com" in page.text
-    assert f'<script src="{hub.http}/widget/{tenant_id}/widget.js" async></script>' in page.text, "live preview"
+    assert '<iframe id="widget-preview" src="/portal/widget/preview"' in page.text, "the live preview's frame"
+    assert 'widget.js" async></script>' not in page.text, "the widget is in the preview, not on the page itself"
+    async with httpx.AsyncClient(base_url=hub.http, cookies=client.cookies) as again:
+        preview = await again.get("/portal/widget/preview")
+    assert preview.status_code == 200
+    assert f'<script src="{hub.http}/widget/{tenant_id}/widget.js" data-bob-preview async></script>' in preview.text
 
 
 async def test_agents_cannot_open_widget_setup(hub: RunningHub) -> None:
     client, _, _ = await logged_in(hub, "agent")
     try:
         assert (await client.get("/portal/widget")).status_code == 403
+        assert (await client.get("/portal/widget/preview")).status_code == 403
     finally:
         await client.aclose()
 

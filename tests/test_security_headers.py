@@ -25,6 +25,7 @@ APP_PAGE_POLICY = {
     "img-src": ["'self'"],
     "manifest-src": ["'self'"],
     "connect-src": ["'self'"],
+    "frame-src": ["'self'"],
     "base-uri": ["'none'"],
     "form-action": ["'self'"],
     "frame-ancestors": ["'none'"],
@@ -86,6 +87,15 @@ async def test_portal_and_mission_control_pages_allow_only_the_hubs_files_and_ca
         assert policy(page) == APP_PAGE_POLICY, page.url
         assert page.headers.get_list("x-frame-options") == ["DENY"], page.url
         assert_every_answers_headers(page)
+
+
+async def test_widget_setups_live_preview_may_be_framed_by_the_hubs_own_pages_only(hub: RunningHub) -> None:
+    async with owner_client(hub) as client:
+        preview = await client.get("/portal/widget/preview")
+    assert preview.status_code == 200 and preview.headers["content-type"].startswith("text/html")
+    assert policy(preview) == {**APP_PAGE_POLICY, "frame-ancestors": ["'self'"]}
+    assert preview.headers.get_list("x-frame-options") == ["SAMEORIGIN"]
+    assert_every_answers_headers(preview)
 
 
 async def test_docs_runs_no_script_and_may_be_framed_by_any_site(hub: RunningHub) -> None:

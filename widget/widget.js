@@ -34,11 +34,11 @@
     };
   }
 
-  // The hub bakes in the strings of each language this widget may speak, from its message catalogs:
-  // the tenant's language, or every language when the tenant leaves it to the visitor's browser ("auto").
+  // The hub bakes in the strings of every language this widget may speak, from its message catalogs: the
+  // tenant may switch its widget's language (or leave it to the visitor's browser, "auto") at any time.
   var catalogs = config.strings || {};
-  var persona = config.persona || {};
-  var personaName = String(persona.name || "Bob");
+  var look = config.appearance || {}; // how the tenant's widget looks; a `widget` frame replaces it (applyAppearance)
+  var personaName = String(config.assistant || "Bob");
   var lang = pickLanguage();
   var strings = catalogs[lang] || {};
   function has(object, key) {
@@ -46,7 +46,7 @@
   }
   // The browser's languages in its order of preference; "pl-PL" speaks "pl". English when none fits.
   function pickLanguage() {
-    var wanted = String(config.language || "auto").toLowerCase();
+    var wanted = String(look.language || "auto").toLowerCase();
     if (has(catalogs, wanted)) return wanted;
     var preferred = (navigator && (navigator.languages || [navigator.language])) || [];
     for (var i = 0; i < preferred.length; i++) {
@@ -63,8 +63,9 @@
       return values && has(values, key) ? String(values[key]) : whole;
     });
   }
-  var color = String((config.colors && config.colors.primary) || "");
-  if (!/^#[0-9a-f]{3,8}$/i.test(color)) color = "#2459d8";
+  var color = "#2459d8";
+  var side = "right";
+  readAppearance(look);
 
   // Kept in localStorage per tenant: the session, its resume token, the last seq seen, messages not
   // yet confirmed (with their client_id), whether the panel was open, and the HTTP fallback's state.
@@ -143,6 +144,7 @@
   var personBar, personBtn;
 
   var host, root, launcher, badge, panel, logEl, typingEl, statusEl, form, input, noticeEl, closeBtn, titleEl, greetingEl;
+  var launcherText, inputLabel, sendBtn;
 
   function el(tag, attrs, parent, text) {
     var node = document.createElement(tag);
@@ -164,12 +166,12 @@
 
   var CSS =
     ":host{all:initial}*{box-sizing:border-box}[hidden]{display:none!important}" +
-    ".l{position:fixed;right:20px;bottom:20px;width:56px;height:56px;border-radius:50%;border:0;margin:0;padding:0;" +
+    ".l{position:fixed;^:20px;bottom:20px;width:56px;height:56px;border-radius:50%;border:0;margin:0;padding:0;" +
     "background:~;color:#fff;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25);display:flex;align-items:center;" +
     "justify-content:center}.l svg{width:28px;height:28px;fill:currentColor}" +
     ".b{position:absolute;top:-4px;right:-4px;min-width:20px;height:20px;padding:0 6px;border-radius:10px;" +
     "background:#c62828;color:#fff;font:700 12px/20px system-ui,sans-serif}" +
-    ".p{position:fixed;right:20px;bottom:20px;width:370px;max-width:calc(100vw - 40px);" +
+    ".p{position:fixed;^:20px;bottom:20px;width:370px;max-width:calc(100vw - 40px);" +
     "height:min(600px,calc(100vh - 40px));display:flex;flex-direction:column;background:#fff;color:#1b1b1f;" +
     "border-radius:14px;box-shadow:0 8px 30px rgba(0,0,0,.3);overflow:hidden;" +
     'font:15px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;text-align:left}' +
@@ -220,7 +222,10 @@
     ".sv label{font-size:13px;color:#555}.sv textarea{flex:none;width:100%;height:56px}.sv .go{align-self:flex-end;" +
     "border:0;border-radius:10px;padding:0 14px;min-height:38px;background:~;color:#fff;font:600 14px system-ui,sans-serif;" +
     "cursor:pointer}" +
-    "@media (max-width:480px){.p{right:0;bottom:0;width:100%;max-width:100%;height:100%;border-radius:0}}";
+    ".l.tx{width:auto;max-width:calc(100vw - 40px);padding:0 20px 0 16px;border-radius:28px;gap:8px;" +
+    'font:600 15px/1.2 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}.l.tx svg{flex:none;width:24px;height:24px}' +
+    ".lt{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}" +
+    "@media (max-width:480px){.p{^:0;bottom:0;width:100%;max-width:100%;height:100%;border-radius:0}}";
 
   function build() {
     host = el("div", { "data-bob-widget": VERSION });
@@ -228,15 +233,7 @@
       "all:initial!important;display:block!important;position:fixed!important;right:0!important;" +
       "bottom:0!important;width:0!important;height:0!important;z-index:2147483000!important";
     root = host.attachShadow({ mode: "open" });
-    var css = CSS.split("~").join(color);
-    try {
-      // A constructed sheet also works under a Content-Security-Policy without 'unsafe-inline' styles.
-      var sheet = new CSSStyleSheet();
-      sheet.replaceSync(css);
-      root.adoptedStyleSheets = [sheet];
-    } catch (e) {
-      el("style", {}, root, css);
-    }
+    paintStyle();
 
     launcher = el("button", { type: "button", class: "l", "aria-haspopup": "dialog", "aria-expanded": "false" }, root);
     var svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
@@ -246,7 +243,9 @@
     path.setAttribute("d", "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z");
     svg.appendChild(path);
     launcher.appendChild(svg);
+    launcherText = el("span", { class: "lt", "aria-hidden": "true", hidden: "" }, launcher);
     badge = el("span", { class: "b", "aria-hidden": "true", hidden: "" }, launcher);
+    showLauncherText();
 
     panel = el(
       "div",
@@ -266,9 +265,9 @@
     statusEl = el("div", { class: "s", role: "status" }, panel);
     noticeEl = el("p", { class: "n", role: "status", hidden: "" }, panel);
     form = el("form", { class: "f" }, panel);
-    el("label", { for: "bob-input", class: "sr" }, form, _("Your message"));
+    inputLabel = el("label", { for: "bob-input", class: "sr" }, form, _("Your message"));
     input = el("textarea", { id: "bob-input", rows: "1", maxlength: "4000", placeholder: _("Type your message…") }, form);
-    el("button", { type: "submit" }, form, _("Send"));
+    sendBtn = el("button", { type: "submit" }, form, _("Send"));
 
     greetingEl = bubble("ai");
     greetingEl._seq = 0;
@@ -370,12 +369,12 @@
   }
 
   function greet() {
-    var text = persona.greeting || _("Hi! I'm %(name)s, the assistant of %(business)s.", { name: personaName, business: config.businessName });
+    var text = look.greeting || _("Hi! I'm %(name)s, the assistant of %(business)s.", { name: personaName, business: config.businessName });
     fill(greetingEl, "ai", String(text));
   }
 
-  // The name the AI speaks as comes with every ready: a persona renamed in the portal shows at the next
-  // connection, even from a bundle the browser keeps for minutes.
+  // The name the AI speaks as comes with every ready and every `widget` frame: a persona renamed or activated
+  // in the portal shows in every open widget within seconds (see onWidget).
   function rename(name) {
     if (!name || name === personaName) return;
     personaName = String(name);
@@ -390,7 +389,7 @@
     badge.hidden = !unread;
     launcher.setAttribute(
       "aria-label",
-      _("Open chat with %(name)s", { name: personaName }) + (unread ? " (" + _("%(n)s unread", { n: unread }) + ")" : "")
+      launcherName() + (unread ? " (" + _("%(n)s unread", { n: unread }) + ")" : "")
     );
   }
 
@@ -645,7 +644,7 @@
       state.sid = f.session_id;
       state.tok = f.resume_token;
       save();
-      rename(f.assistant);
+      onWidget(f); // the persona's name and the appearance now: a bundle kept by the browser may be older
       setStatus("");
       startPing();
       // A new connection: what is still unconfirmed goes again, oldest first, at once (a message the hub
@@ -676,6 +675,8 @@
       }
     } else if (f.type === "session_rated") {
       onSessionRated();
+    } else if (f.type === "widget") {
+      onWidget(f);
     } else if (f.type === "pong") {
       clearTimeout(pongTimer);
     } else if (f.type === "error") {
@@ -1406,6 +1407,99 @@
     if (j.reply != null) onMessage({ seq: seq, role: "ai", text: String(j.reply), id: "r" + seq }); // no id to rate
     httpDone(j);
   }
+
+  // ---- the tenant's widget, live: the persona's name and the appearance ----------------------------
+
+  // The hub sends both in every `ready` and, when the tenant changes them in the portal, in a `widget` frame
+  // to every open widget at once: the widget follows without a reload. On Widget Setup's live preview the
+  // portal also hands over the form's unsaved appearance (see listenForPreview); while it does, that wins.
+  var drafted = false;
+  function onWidget(f, fromPreview) {
+    if (fromPreview) drafted = true;
+    if (built) rename(f.assistant);
+    else if (f.assistant) personaName = String(f.assistant);
+    if (f.appearance && (fromPreview || !drafted)) applyAppearance(f.appearance);
+  }
+
+  // The values the widget draws with, each checked: a bad one keeps what was there.
+  function readAppearance(a) {
+    look = a && typeof a === "object" ? a : {};
+    if (/^#[0-9a-f]{6}$/i.test(String(look.color || ""))) color = String(look.color);
+    side = look.position === "left" ? "left" : "right";
+  }
+
+  function applyAppearance(a) {
+    var before = lang;
+    readAppearance(a);
+    lang = pickLanguage();
+    strings = catalogs[lang] || {};
+    if (!built) return;
+    paintStyle();
+    showLauncherText();
+    if (lang !== before) relabel();
+    else greet();
+    updateBadge();
+  }
+
+  // The stylesheet with the colour (~) and the side (^) filled in. A constructed sheet also works under a
+  // Content-Security-Policy without 'unsafe-inline' styles; the <style> element is for older browsers.
+  var sheet = null;
+  var styleEl = null;
+  function paintStyle() {
+    var css = CSS.split("~").join(color).split("^").join(side);
+    if (sheet) return sheet.replaceSync(css);
+    if (styleEl) {
+      styleEl.textContent = css;
+      return;
+    }
+    try {
+      sheet = new CSSStyleSheet();
+      sheet.replaceSync(css);
+      root.adoptedStyleSheets = [sheet];
+    } catch (e) {
+      sheet = null;
+      styleEl = el("style", {}, root, css);
+    }
+  }
+
+  function showLauncherText() {
+    var text = String(look.launcher_text || "");
+    launcherText.textContent = text;
+    launcherText.hidden = !text;
+    launcher.classList.toggle("tx", !!text);
+  }
+
+  // The launcher's accessible name starts with the words it shows, if any.
+  function launcherName() {
+    var name = _("Open chat with %(name)s", { name: personaName });
+    return look.launcher_text ? String(look.launcher_text) + " · " + name : name;
+  }
+
+  // The widget's language changed: its own words are said again in the new one (the transcript stays as it is).
+  function relabel() {
+    panel.setAttribute("lang", lang);
+    titleEl.textContent = _("Chat with %(name)s", { name: personaName });
+    closeBtn.textContent = _("Close");
+    logEl.setAttribute("aria-label", _("Conversation"));
+    inputLabel.textContent = _("Your message");
+    input.setAttribute("placeholder", _("Type your message…"));
+    sendBtn.textContent = _("Send");
+    showPerson();
+    greet();
+  }
+
+  // Widget Setup's live preview frames a hub page whose tag carries data-bob-preview: the portal around it
+  // (the same origin) posts the form's values as a `widget` frame on every change, and the panel opens at once.
+  function listenForPreview() {
+    var tag = document.currentScript;
+    if (!tag || !tag.hasAttribute("data-bob-preview")) return;
+    window.addEventListener("message", safe(function (ev) {
+      if (ev.source !== window.parent || ev.origin !== location.origin) return;
+      if (ev.data && ev.data.type === "widget") onWidget(ev.data, true);
+    }));
+    open(false);
+  }
+  listenForPreview();
 
   // ---- start ---------------------------------------------------------------------------------------
 

@@ -100,6 +100,14 @@ def _columns(body: PersonaRequest | PersonaChange) -> dict[str, Any]:
     return {column: value.strip() for column, value in values.items() if value is not UNSET}
 
 
+async def _changed(services: Services, tenant_id: str, *, widgets: bool) -> None:
+    """Every node drops its caches of the tenant at once (AI replies speak as the active persona from the next
+    one); ``widgets``: the active persona or its name changed, which every open widget shows within seconds."""
+    services.forget_tenant(tenant_id)
+    if widgets:
+        await services.widgets.announce(tenant_id)
+
+
 async def list_all(request: Request) -> Response:
     services: Services = request.state.services
     tenant = await managed_tenant(request, services, PERSONAS_MANAGE)
@@ -112,7 +120,7 @@ async def create(request: Request) -> Response:
     tenant = await managed_tenant(request, services, PERSONAS_MANAGE)
     body = await read_body(request, PersonaRequest, PERSONA_BODY_BYTES)
     persona = await store.create_persona(services.engine, tenant.id, _columns(body), body.active)
-    services.forget_tenant(tenant.id)  # widgets show, and AI replies speak as, the active persona
+    await _changed(services, tenant.id, widgets=persona.active)
     return StructResponse(Persona.of(persona), status_code=201)
 
 
@@ -134,7 +142,7 @@ async def change(request: Request) -> Response:
     persona = await store.update_persona(services.engine, tenant.id, persona_id, _columns(body), body.active is True)
     if persona is None:
         raise NotFound("no such persona in this tenant")
-    services.forget_tenant(tenant.id)  # widgets show, and AI replies speak as, the active persona
+    await _changed(services, tenant.id, widgets=persona.active and (body.active is True or body.name is not UNSET))
     return StructResponse(Persona.of(persona))
 
 

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from hub.api import (
     accounts,
     analytics,
+    appearance,
     auth,
     canned,
     chat,
@@ -34,6 +35,7 @@ from hub.api import chat_models as chat_bodies
 from hub.api.models import ManagedQuery
 from hub.api.openapi import build_document
 from hub.api.operation import Header, Operation, Reply, Socket
+from hub.appearance import GREETING_CHARS, LAUNCHER_TEXT_CHARS, MIN_CONTRAST, AppearanceChange, WidgetAppearance
 from hub.settings import Settings
 from hub.tenant_settings import SettingsChange, TenantSettings
 from hub.ws.agent import agent_socket
@@ -48,6 +50,7 @@ TAGS = {
     "canned": "A tenant's canned replies, inserted in Mission Control with `/`.",
     "knowledge": "What the AI answers from: the tenant's knowledge entries.",
     "widget keys": "Publishable keys for the widget and their allowed origins.",
+    "widget appearance": "How the widget looks: colour, greeting, position, language, launcher text.",
     "webhooks": "Events sent to the tenant's endpoints, signed as Standard Webhooks.",
     "pricebook": "The plans and their numbers, versioned.",
     "analytics": "Conversations and credits, per tenant and over all.",
@@ -946,6 +949,34 @@ API: tuple[Operation, ...] = (
         {204: Reply("Revoked.")},
         MANAGE_ERRORS,
         path_parameters=widget_keys.KeyPath,
+        query=ManagedQuery,
+    ),
+    Operation(
+        "/api/widget-appearance",
+        "GET",
+        appearance.read,
+        "widget appearance",
+        "How the tenant's widget looks (needs widget.manage)",
+        {200: Reply("The appearance.", WidgetAppearance)},
+        MANAGE_ERRORS,
+        query=ManagedQuery,
+    ),
+    Operation(
+        "/api/widget-appearance",
+        "PATCH",
+        appearance.change,
+        "widget appearance",
+        "Change some of the widget's appearance (needs widget.manage); the others stay",
+        {200: Reply("The appearance now.", WidgetAppearance)},
+        (*MANAGE_ERRORS, *BODY_ERRORS),
+        description="Every open widget of the tenant, on every node, shows the change within seconds (a `widget` "
+        "frame on the visitor socket), and the next page view loads it. 400 `invalid_input` names the field: a "
+        f"colour that is not `#rrggbb`, or one white text cannot be read on (a contrast below {MIN_CONTRAST}:1, "
+        f"WCAG AA); a greeting over {GREETING_CHARS} characters or with control characters other than line "
+        f"breaks; a launcher text over {LAUNCHER_TEXT_CHARS} characters or on more than one line; a position or "
+        "language not listed.",
+        body=AppearanceChange,
+        body_bytes=appearance.APPEARANCE_BODY_BYTES,
         query=ManagedQuery,
     ),
 )

@@ -29,5 +29,5 @@ async def change(request: Request) -> Response:
     changed = (await read_body(request, SettingsChange, SETTINGS_BODY_BYTES)).applied_to(settings_of(tenant))
     if not await set_tenant_settings(services.engine, tenant.id, msgspec.to_builtins(changed)):
         raise TenantNotFound("unknown tenant")
-    services.forget_tenant(tenant.id)  # other nodes read it again within their caches' 10 s
+    services.forget_tenant(tenant.id)  # every node reads it again from its next use
     return StructResponse(changed)

@@ -1,31 +1,35 @@
 """``GET /widget/{tenant_uuid}/widget.js``: the embeddable widget with the tenant's settings baked in.
 
 The bundle is rendered once per tenant configuration (see hub.bundle), so serving it is a dictionary
-lookup and, for a returning browser, a ``304``.
+lookup and, for a returning browser, a ``304``: browsers revalidate it on every use (``no-cache`` with an
+``ETag``), and every node drops its caches of a tenant the moment it changes, so no node serves an old
+persona name or appearance.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hub.i18n import supported
+from hub.appearance import appearance_of
 from hub.node import Services
-from hub.protocol import COMMENT_CHARS
+from hub.protocol import COMMENT_CHARS, WidgetChanged
 from hub.store.models import Tenant
 
-MAX_AGE_S = 300
 NOT_FOUND_JS = b'console.warn("Bob widget: this hub has no such tenant (or it is disabled); no chat is shown.");\n'
+# Every use of the bundle asks the hub whether it changed (a 304 without a body when it did not): a persona renamed
+# or a colour changed in the portal shows from the next page view on, never minutes later.
+CACHE_CONTROL = "public, no-cache"
 
 
 def widget_config(
-    request: Request, services: Services, tenant: Tenant, widget_key: str | None, assistant: str | None
+    request: Request, services: Services, tenant: Tenant, widget_key: str | None, widget: WidgetChanged | None
 ) -> dict[str, Any]:
     base = services.settings.public_url or str(request.base_url).rstrip("/")
     ws_base = "wss://" + base[len("https://") :] if base.startswith("https://") else "ws://" + base.split("://", 1)[1]
-    persona = tenant.config.get("persona") or {}
     return {
         "hubUrl": base,
         "wsUrl": f"{ws_base}/ws/visitor/{tenant.id}",
@@ -36,14 +40,11 @@ def widget_config(
         "tenantId": tenant.id,
         "businessName": tenant.name,
         "widgetKey": widget_key,
-        # Without a greeting of the tenant's own, the widget greets from its catalog, in the visitor's language.
-        # The active persona's name (also sent in every ``ready``, so a bundle cached by the browser is corrected).
-        "persona": {
-            "name": assistant or str(persona.get("name") or "Bob"),
-            "greeting": str(persona.get("greeting") or ""),
-        },
-        "colors": {"primary": str((tenant.config.get("widget") or {}).get("color") or "#2459d8")},
-        "language": supported(str(tenant.config.get("language") or "")) or "auto",
+        # What a ``widget`` frame carries (the socket's ready and the broadcast of a change correct it later):
+        # the active persona's name, and the appearance. Without a greeting of the tenant's own, the widget
+        # greets from its catalog, in the visitor's language.
+        "assistant": (widget.assistant if widget else None) or "Bob",
+        "appearance": msgspec.to_builtins(widget.appearance if widget else appearance_of(tenant)),
     }
 
 
@@ -56,16 +57,11 @@ async def widget_js(request: Request) -> Response:
         return Response(NOT_FOUND_JS, status_code=404, headers={**js_headers, "Cache-Control": "no-store"})
     keys = await services.tenants.widget_keys(tenant.id)
     live = [key for key in keys if key.mode == "live"] or list(keys)
-    assistant = await services.assistant_name(tenant.id)
+    widget = await services.widgets.state(tenant.id)
     bundle = services.widget_bundles.get(
-        tenant.id, widget_config(request, services, tenant, live[0].key if live else None, assistant)
+        tenant.id, widget_config(request, services, tenant, live[0].key if live else None, widget)
     )
-    headers = {
-        **js_headers,
-        "ETag": bundle.etag,
-        "Cache-Control": f"public, max-age={MAX_AGE_S}",
-        "Vary": "Accept-Encoding",
-    }
+    headers = {**js_headers, "ETag": bundle.etag, "Cache-Control": CACHE_CONTROL, "Vary": "Accept-Encoding"}
     if bundle.etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
     if "gzip" in request.headers.get("accept-encoding", ""):

@@ -46,8 +46,12 @@ class TenantMeter:
     async def persona(self, tenant_id: str) -> Persona | None:
         return await self._persona(tenant_id)
 
-    def forget_persona(self, tenant_id: str) -> None:
-        self._persona.cache_invalidate(tenant_id)
+    def forget_persona(self, tenant_id: str | None) -> None:
+        """One tenant's active persona, or (None) every tenant's."""
+        if tenant_id is None:
+            self._persona.cache_clear()
+        else:
+            self._persona.cache_invalidate(tenant_id)
 
     async def credits_used(self, tenant_id: str) -> int:
         """This month's credits as an AI reply checks them: the store's count (cached) and this node's since."""

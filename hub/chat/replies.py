@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.ai.base import AIError, AIProvider, ChatTurn, Cited, FaqItem, Passage, PersonWanted, ReplyRequest
+from hub.appearance import appearance_of
 from hub.broker.base import Broker
 from hub.chat.fanout import Fanout
 from hub.chat.handoffs import Handoffs
@@ -133,7 +134,7 @@ def reply_request(
     else:
         prompt = str(configured.get("systemPrompt") or default_system_prompt(name, tenant.name))
     greeting = (
-        configured.get("greeting") or f"Hi! I'm {name}, the assistant of {tenant.name}. How can I help you today?"
+        appearance_of(tenant).greeting or f"Hi! I'm {name}, the assistant of {tenant.name}. How can I help you today?"
     )
     faq = tuple(
         FaqItem(str(item.get("question", "")), str(item.get("answer", ""))) for item in tenant.config.get("faq") or ()
@@ -155,7 +156,7 @@ def reply_request(
 
 def widget_language(tenant: Tenant) -> str:
     """The tenant's widget language (en, pl), or "auto" when the visitor's browser decides."""
-    return str(tenant.config.get("language") or "auto")
+    return appearance_of(tenant).language
 
 
 def visitor_language(tenant: Tenant, questions: list[str]) -> str:

@@ -98,11 +98,20 @@ async def list_tenants(engine: AsyncEngine) -> list[Tenant]:
 
 async def set_tenant_settings(engine: AsyncEngine, tenant_id: str, settings: dict[str, Any]) -> bool:
     """Store a tenant's settings (``config.settings``); False when there is no such tenant."""
+    return await set_tenant_config(engine, tenant_id, "settings", settings)
+
+
+async def set_tenant_config(engine: AsyncEngine, tenant_id: str, key: str, value: Any) -> bool:
+    """Store one part of a tenant's ``config`` (``settings``, ``appearance``), leaving the others as they are;
+    False when there is no such tenant. The row is locked while it is rewritten, so two parts saved at the same
+    moment do not undo each other."""
     async with engine.begin() as connection:
-        config = (await connection.execute(select(tenants.c.config).where(tenants.c.id == tenant_id))).scalar()
+        config = (
+            await connection.execute(select(tenants.c.config).where(tenants.c.id == tenant_id).with_for_update())
+        ).scalar()
         if config is None:
             return False
         await connection.execute(
-            tenants.update().where(tenants.c.id == tenant_id).values(config={**config, "settings": settings})
+            tenants.update().where(tenants.c.id == tenant_id).values(config={**config, key: value})
         )
     return True

@@ -72,8 +72,12 @@ class Webhooks:
         """New deliveries were committed: look now rather than at the next poll."""
         self._wake.set()
 
-    def forget(self, tenant_id: str) -> None:
-        self._endpoints.cache_invalidate(tenant_id)
+    def forget(self, tenant_id: str | None) -> None:
+        """One tenant's endpoints, or (None) every tenant's."""
+        if tenant_id is None:
+            self._endpoints.cache_clear()
+        else:
+            self._endpoints.cache_invalidate(tenant_id)
 
     async def _read_endpoints(self, tenant_id: str) -> dict[str, list[str]]:
         """Event type -> ids of the tenant's enabled endpoints subscribed to it."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -22,6 +21,7 @@ from hub.chat.followup import Followups
 from hub.chat.identity import new_session_id, resume_token, resume_token_valid
 from hub.chat.join import Joiner
 from hub.chat.presence import Presence
+from hub.chat.widgets import LiveWidgets
 from hub.metrics import Metrics
 from hub.node import Services
 from hub.origins import origin_allowed, own_origins
@@ -64,7 +64,6 @@ class VisitorConnection:
     __slots__ = (
         "_closing",
         "_swept",
-        "assistant_name",
         "availability",
         "budget",
         "chat",
@@ -83,6 +82,7 @@ class VisitorConnection:
         "tenant",
         "throttle",
         "websocket",
+        "widgets",
     )
 
     def __init__(
@@ -94,7 +94,7 @@ class VisitorConnection:
         joiner: Joiner,
         presence: Presence,
         throttle: Throttle,
-        assistant_name: Callable[[str], Awaitable[str | None]],
+        widgets: LiveWidgets,
         metrics: Metrics,
         availability: Availability,
         followups: Followups,
@@ -112,7 +112,7 @@ class VisitorConnection:
         self.joiner = joiner
         self.presence = presence
         self.throttle = throttle
-        self.assistant_name = assistant_name
+        self.widgets = widgets
         self.budget = FrameBudget(socket_limits(settings))
         self.session_id = ""
         self.sent_message = False
@@ -187,8 +187,14 @@ class VisitorConnection:
         self.stored = backlog.state is not None
         self.presence.joined(tenant_id, session_id, announce=self.stored)
         token = resume_token(self.settings.secret_key, tenant_id, session_id)
-        assistant = await self.assistant_name(tenant_id)
-        ready = Ready(session_id=session_id, resume_token=token, seq=backlog.seq, assistant=assistant)
+        widget = await self.widgets.state(tenant_id)
+        ready = Ready(
+            session_id=session_id,
+            resume_token=token,
+            seq=backlog.seq,
+            assistant=widget.assistant if widget else None,
+            appearance=widget.appearance if widget else None,
+        )
         await self._send_bytes(encode(ready))
         await backlog.send(self.feed, self._send_bytes)
 
@@ -236,6 +242,11 @@ class VisitorConnection:
             await self._stop_sender()
             await self.open_session(frame.session_id, frame.last_seq)
             self.start_sender()
+
+    def tell(self, frame: str) -> None:
+        """A frame for this socket from outside its session (the tenant changed its widget)."""
+        if self.feed is not None:
+            self.feed.deliver(0, frame)
 
     async def tell_availability(self, frame: AvailabilityIn) -> None:
         status = await self.availability.status(self.tenant)
@@ -290,7 +301,7 @@ async def visitor_socket(websocket: WebSocket) -> None:
         services.joiner,
         services.presence,
         services.throttle,
-        services.assistant_name,
+        services.widgets,
         metrics,
         services.availability,
         services.followups,
@@ -300,6 +311,8 @@ async def visitor_socket(websocket: WebSocket) -> None:
     sockets.add(connection)
     metrics.visitor_sockets.inc()
     try:
+        # Before ready is built: a change of the widget made from now on reaches this socket.
+        await services.widgets.join(tenant.id, connection)
         query = websocket.query_params
         if "session_id" in query:
             try:
@@ -330,7 +343,10 @@ async def visitor_socket(websocket: WebSocket) -> None:
     finally:
         sockets.discard(connection)
         metrics.visitor_sockets.dec()
-        await connection.close()
+        try:
+            await services.widgets.leave(tenant.id, connection)
+        finally:
+            await connection.close()
 
 
 PARK_IDLE_SENDERS_EVERY_S = 15.0
