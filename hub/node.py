@@ -39,6 +39,7 @@ from hub.chat.presence import Presence
 from hub.chat.publisher import Publisher
 from hub.chat.replies import ReplyRunner
 from hub.chat.service import ChatService
+from hub.chat.visits import Visits
 from hub.coord import Coordinator, coordinator_for
 from hub.keys import Keys
 from hub.knowledge import KnowledgeBase
@@ -87,6 +88,7 @@ class Services:
     followups: Followups
     feedback: Feedback
     knowledge: KnowledgeBase
+    visits: Visits
     sockets: set[object]
     metrics: Metrics
     forget_tenant: Callable[[str], None]  # a tenant's settings changed: drop what this node cached of it
@@ -127,6 +129,7 @@ class Node:
     followups: Followups
     feedback: Feedback
     knowledge: KnowledgeBase
+    visits: Visits
     _stack: AsyncExitStack
     widget_bundles: BundleCache = field(default_factory=BundleCache)
     sockets: set[object] = field(default_factory=set)
@@ -172,6 +175,8 @@ class Node:
             webhooks = Webhooks(engine, allow_private=settings.webhooks_allow_private, metrics=metrics)
             stack.push_async_callback(webhooks.aclose)
             chat = ChatService(engine, writer, publisher, webhooks, presence.online_here)
+            visits = Visits(engine, publisher, clock, timeout_s=settings.database_timeout_s)
+            stack.push_async_callback(visits.stop)  # what is queued is written before the store and broker close
             pricebook = LivePricebook(engine, fanout, keys)
             stack.push_async_callback(pricebook.stop)
             await pricebook.start()
@@ -268,6 +273,7 @@ class Node:
                 followups=followups,
                 feedback=Feedback(webhooks),
                 knowledge=knowledge,
+                visits=visits,
                 _stack=stack,
             )
             for name, run in (
@@ -278,6 +284,7 @@ class Node:
                 ("handoff-alerts", alerts.run),
                 ("credit-meter", meter.run),
                 ("reply-emails", followups.run),
+                ("visitor-context", visits.run),
             ):
                 node.background(name, run)
         except BaseException:
@@ -324,6 +331,7 @@ class Node:
             followups=self.followups,
             feedback=self.feedback,
             knowledge=self.knowledge,
+            visits=self.visits,
             sockets=self.sockets,
             metrics=self.metrics,
             forget_tenant=self.forget_tenant,
