@@ -19,6 +19,7 @@ from hub.settings import Settings
 from hub.store.database import open_engine
 from hub.store.models import Tenant
 from hub.store.tables import visitor_contexts
+from hub.store.visits import Active, Browser, Context, PageView, Sighting, fold
 from tests.accounts import create_tenant, create_widget_key
 from tests.agents import agent_account, agent_socket, login
 from tests.conftest import SECRET, RunningHub, Visitor, serve_hub, visitor
@@ -368,3 +369,32 @@ async def test_the_context_of_a_session_with_nothing_reported_is_empty_and_an_un
         assert (await app.get(f"/api/chat/context/{'x' * 65}")).status_code == 400
     async with httpx.AsyncClient(base_url=hub.http) as anonymous:
         assert (await anonymous.get(f"/api/chat/context/{session_id}")).status_code == 401
+
+
+def test_events_from_several_nodes_count_the_same_visits_in_whatever_order_they_are_written() -> None:
+    start = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+
+    def at(minutes: float) -> datetime:
+        return start + timedelta(minutes=minutes)
+
+    home, bikes, cart = (
+        PageView(f"{SHOP}{path}", path, at(m)) for path, m in (("/", 0), ("/bikes", 25), ("/cart", 90))
+    )
+    tab_a = Sighting([home, Active(at(20))], Browser("pl", "pl-PL", "Europe/Warsaw"))
+    tab_b = Sighting([bikes, Active(at(40))], Browser(time_zone="Europe/Berlin"))
+    later = Sighting([cart])
+    empty = Context("t", "s")
+    in_order = fold(fold(fold(empty, tab_a), tab_b), later)
+    shuffled = fold(fold(fold(empty, tab_b), tab_a), later)
+    for context in (in_order, shuffled):
+        assert context.visits == 2 and context.visit_started == at(90)
+        assert context.page == cart and context.pages == (cart,)
+        assert context.first_seen == at(0) and context.last_seen == at(90)
+    assert fold(fold(empty, tab_a), tab_b).pages == (home, bikes)
+    assert fold(fold(empty, tab_b), tab_a).pages == (home, bikes), "an older page is put in its place"
+    assert fold(fold(empty, tab_b), tab_a).page == bikes, "an older page does not replace the newer one"
+    assert fold(fold(empty, tab_b), tab_a).visit_started == at(0)
+    late = fold(in_order, Sighting([PageView(f"{SHOP}/old", "old", at(30))]))
+    assert late.pages == (cart,) and late.visits == 2, "a page of the visit before, written late, stays out"
+    assert in_order.browser == Browser("pl", "pl-PL", "Europe/Berlin")
+    assert in_order.version == 3

@@ -60,6 +60,7 @@ class Visits:
         self.timeout_s = timeout_s
         self._waiting: dict[SessionKey, Sighting] = {}
         self._wake = asyncio.Event()
+        self._writing = asyncio.Lock()  # one batch at a time: the node's close may flush while a batch is written
         self._dropped = 0
 
     def saw(self, tenant_id: str, session_id: str, sighting: Sighting) -> None:
@@ -91,6 +92,10 @@ class Visits:
 
     async def flush(self) -> bool:
         """Write the queued events and tell the agents; False when the write failed (the events wait again)."""
+        async with self._writing:
+            return await self._flush()
+
+    async def _flush(self) -> bool:
         batch, self._waiting = self._waiting, {}
         self._dropped = 0
         if not batch:

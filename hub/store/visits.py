@@ -98,12 +98,16 @@ def fold(context: Context, sighting: Sighting) -> Context:
     page, pages = context.page, list(context.pages)
     for event in sorted(sighting.events, key=lambda event: event.at):
         at = event.at
-        if last_seen is None or at - last_seen > VISIT_GAP:
+        if first_seen is None or at < first_seen:
+            first_seen = at
+        if started is not None and at < started:  # written late, by a slower node
+            if started - at > VISIT_GAP:
+                continue  # of an earlier visit: it tells first_seen, nothing of this visit
+            started = at
+        elif last_seen is None or at - last_seen > VISIT_GAP:
             visits, started = visits + 1, at
             # A visit begun by activity is on the page the visitor is on; one begun by a page starts with it.
             pages = [replace(page, at=at)] if page is not None and isinstance(event, Active) else []
-        if first_seen is None or at < first_seen:
-            first_seen = at
         if last_seen is None or at > last_seen:
             last_seen = at
         if isinstance(event, PageView):
