@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import redis
+import websockets
 
 from hub.chat.identity import bound_session_id, visitor_id_from_token
 from hub.mail import MemoryMailer
@@ -19,7 +20,7 @@ from hub.settings import Settings
 from hub.store.database import open_engine
 from hub.store.models import Tenant
 from hub.store.tables import visitor_contexts
-from hub.store.visits import Active, Browser, Context, PageView, Sighting, fold
+from hub.store.visits import Active, Browser, Context, PageView, Sighting, fold, read_contexts
 from tests.accounts import create_tenant, create_widget_key
 from tests.agents import agent_account, agent_socket, login
 from tests.conftest import SECRET, RunningHub, Visitor, serve_hub, visitor
@@ -124,7 +125,7 @@ async def test_the_page_a_visitor_is_on_reaches_an_agent_on_another_node_as_they
             assert answer.json() == {"session_id": session_id, "context": moved["context"]}
 
 
-async def test_another_tenants_staff_can_neither_read_nor_hear_a_visitors_context(
+async def test_another_tenant_can_neither_read_nor_hear_nor_change_a_visitors_context(
     nodes: tuple[HubProcess, HubProcess], pg_tenant: Tenant, postgres_url: str
 ) -> None:
     node_a, node_b = nodes
@@ -156,6 +157,19 @@ async def test_another_tenants_staff_can_neither_read_nor_hear_a_visitors_contex
         await intruder.until(lambda f: f["type"] == "pong")
         assert not [f for f in intruder.history if f["type"] == "visitor_context"]
         assert "secret-sale" not in str(intruder.history)
+
+        # Nor can the other tenant's visitor socket report pages into it: the session does not open there.
+        resume = f"session_id={session_id}&resume_token={guest.ready['resume_token']}"
+        async with visitor(node_b.ws, other.id, query=resume, expect_ready=False) as stranger:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await stranger.recv()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
+        engine = open_engine(postgres_url)
+        try:
+            assert await read_contexts(engine, other.id, [session_id]) == {}
+            assert set(await read_contexts(engine, pg_tenant.id, [session_id])) == {session_id}
+        finally:
+            await engine.dispose()
 
 
 # ---- one node -------------------------------------------------------------------------------------------
