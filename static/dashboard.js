@@ -457,9 +457,12 @@
   function contextFolded() {
     try {
       var stored = localStorage.getItem(CONTEXT_KEY + (narrow() ? "-phone" : ""));
-      return stored ? stored === "folded" : narrow();  // a phone shows the summary line until asked
-    } catch (e) { return narrow(); }
+      return stored ? stored === "folded" : cramped();  // a phone shows the summary line until asked
+    } catch (e) { return cramped(); }
   }
+
+  // Beside a conversation narrower than this the panel starts folded (its button opens it).
+  function cramped() { return window.matchMedia && window.matchMedia("(max-width: 1100px)").matches; }
 
   function foldContext(folded) {
     $("visitor-context").classList.toggle("folded", folded);
