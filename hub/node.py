@@ -39,6 +39,7 @@ from hub.chat.presence import Presence
 from hub.chat.publisher import Publisher
 from hub.chat.replies import ReplyRunner
 from hub.chat.service import ChatService
+from hub.chat.visits import Visits
 from hub.chat.widgets import LiveWidgets
 from hub.coord import Coordinator, coordinator_for
 from hub.keys import Keys
@@ -95,6 +96,7 @@ class Services:
     resets: PasswordResets
     signouts: SignOuts
     widgets: LiveWidgets
+    visits: Visits
     sockets: set[object]
     metrics: Metrics
     forget_tenant: Callable[[str], None]  # a tenant's settings changed: every node drops what it cached of it
@@ -139,6 +141,7 @@ class Node:
     signouts: SignOuts
     tenant_changes: TenantChanges
     widgets: LiveWidgets
+    visits: Visits
     _stack: AsyncExitStack
     widget_bundles: BundleCache = field(default_factory=BundleCache)
     sockets: set[object] = field(default_factory=set)
@@ -184,6 +187,8 @@ class Node:
             webhooks = Webhooks(engine, allow_private=settings.webhooks_allow_private, metrics=metrics)
             stack.push_async_callback(webhooks.aclose)
             chat = ChatService(engine, writer, publisher, webhooks, presence.online_here)
+            visits = Visits(engine, publisher, clock, timeout_s=settings.database_timeout_s)
+            stack.push_async_callback(visits.stop)  # what is queued is written before the store and broker close
             pricebook = LivePricebook(engine, fanout, keys)
             stack.push_async_callback(pricebook.stop)
             await pricebook.start()
@@ -304,6 +309,7 @@ class Node:
                 signouts=signouts,
                 tenant_changes=tenant_changes,
                 widgets=widgets,
+                visits=visits,
                 _stack=stack,
             )
             for name, run in (
@@ -315,6 +321,7 @@ class Node:
                 ("credit-meter", meter.run),
                 ("reply-emails", followups.run),
                 ("signout-recheck", signouts.run),
+                ("visitor-context", visits.run),
             ):
                 node.background(name, run)
         except BaseException:
@@ -365,6 +372,7 @@ class Node:
             resets=self.resets,
             signouts=self.signouts,
             widgets=self.widgets,
+            visits=self.visits,
             sockets=self.sockets,
             metrics=self.metrics,
             forget_tenant=self.forget_tenant,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from hub.errors import InvalidInput
 
@@ -96,3 +96,32 @@ def own_origins(public_url: str | None, scheme: str, host: str | None) -> tuple[
         with contextlib.suppress(InvalidInput):
             origins.append(normalise_origin(f"{'https' if secure else 'http'}://{host}"))
     return tuple(origins)
+
+
+PAGE_URL_CHARS = 2048  # the longest page address a visitor's context keeps (browsers handle far longer)
+
+
+def page_url(raw: str) -> str:
+    """The address of a page a visitor is on: an http(s) URL, its credentials dropped; ``ValueError`` says why not.
+
+    It is shown to staff as a link, so nothing but http and https passes (no ``javascript:``, ``data:``).
+    """
+    if len(raw) > PAGE_URL_CHARS:
+        raise ValueError(f"'url' is longer than {PAGE_URL_CHARS} characters")
+    if any(char.isspace() or ord(char) < 32 or ord(char) == 127 for char in raw):
+        raise ValueError("'url' must not contain spaces or control characters")
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018  (a bad port raises here)
+    except ValueError:
+        raise ValueError("'url' is not a URL") from None
+    if parts.scheme.lower() not in DEFAULT_PORTS or not parts.hostname:
+        raise ValueError("'url' must be an http or https URL")
+    netloc = parts.netloc.rpartition("@")[2]  # user:password@ stays with the visitor
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path, parts.query, parts.fragment))
+
+
+def page_origin(url: str) -> str:
+    """The origin of a URL ``page_url`` accepted."""
+    parts = urlsplit(url)
+    return normalise_origin(f"{parts.scheme}://{parts.netloc}")

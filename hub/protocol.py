@@ -19,6 +19,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 
 from hub.appearance import WidgetAppearance
 from hub.errors import HubError
+from hub.origins import page_url
 
 
 class StoredMessage(Protocol):
@@ -139,6 +140,7 @@ FrameCode = Literal[
     "rate_limited",
     "invalid_email",
     "email_unavailable",
+    "invalid_url",
 ]
 # Every ``code`` each socket's ``error`` frames may carry (docs/PROTOCOL.md lists the same).
 VISITOR_ERROR_CODES = (
@@ -158,6 +160,7 @@ VISITOR_ERROR_CODES = (
     "email_unavailable",
     "unknown_message",
     "unknown_session",
+    "invalid_url",
 )
 AGENT_ERROR_CODES = (
     "invalid_json",
@@ -265,7 +268,30 @@ class RateSessionIn(_ClientFrame, tag="rate_session"):
     comment: Comment | None = None
 
 
-VisitorIn = SayIn | ResumeIn | TypingIn | PingIn | HandoffIn | AvailabilityIn | EmailIn | RateIn | RateSessionIn
+PAGE_TITLE_CHARS = 300
+PageUrl = Annotated[str, Meta(min_length=1)]  # checked by ``hub.origins.page_url`` (http or https, length)
+PageTitle = Annotated[str, Meta(max_length=PAGE_TITLE_CHARS)]
+# What staff read about a visitor's browser: tags and zone names only, no free text.
+LANGUAGE_TAG = r"^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$"
+TIME_ZONE_NAME = r"^[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*$"
+BrowserLanguage = Annotated[str, Meta(max_length=35, pattern=LANGUAGE_TAG)]
+BrowserTimeZone = Annotated[str, Meta(max_length=64, pattern=TIME_ZONE_NAME)]
+
+
+class PageIn(_ClientFrame, tag="page"):
+    """The page the visitor is on (the widget sends it on connect and when it changes), for Mission Control:
+    its http(s) ``url`` and ``title``, the widget's ``language``, the browser's and the IANA ``time_zone``."""
+
+    url: PageUrl
+    title: PageTitle | None = None
+    language: BrowserLanguage | None = None
+    browser_language: BrowserLanguage | None = None
+    time_zone: BrowserTimeZone | None = None
+
+
+VisitorIn = (
+    SayIn | ResumeIn | TypingIn | PingIn | HandoffIn | AvailabilityIn | EmailIn | RateIn | RateSessionIn | PageIn
+)
 
 # --- client -> server: the agent socket -----------------------------------------------------------
 
@@ -525,6 +551,37 @@ class StaffRenamed(_ServerFrame, tag="renamed"):
     name: str
 
 
+class PageSeen(Struct):
+    """A page of a visitor's visit: its address, its title when the browser gave one, and when it was seen."""
+
+    url: str
+    title: str | None
+    at: str
+
+
+class VisitorContext(Struct):
+    """What is known about the visitor of a session, beside the conversation; every field is always sent."""
+
+    first_seen: str | None  # the first page or activity reported (or the session's start, if earlier)
+    last_seen: str | None
+    visits: int  # a new visit begins after 30 minutes without activity; 0 while nothing was reported
+    visit_started: str | None
+    page: PageSeen | None  # the page the visitor is on now (the newest reported)
+    pages: list[PageSeen]  # the current visit's pages, oldest first (the last few)
+    language: str | None  # the widget's language
+    browser_language: str | None
+    time_zone: str | None
+    email: str | None  # the address the visitor left for replies (email continuity)
+    version: int  # grows with every change: a client keeps the highest it got
+
+
+class VisitorContextFrame(_ServerFrame, tag="visitor_context"):
+    """A visitor's context changed (a new page, a new visit, an email left): every agent of the tenant hears it."""
+
+    session_id: str
+    context: VisitorContext
+
+
 class Watching(_ServerFrame, tag="watching"):
     session_id: str
     seq: int
@@ -559,6 +616,7 @@ AgentOut = (
     | SessionPatch
     | Notice
     | StaffRenamed
+    | VisitorContextFrame
     | Watching
     | Ok
     | Message
@@ -734,7 +792,7 @@ class FrameError(HubError):
 _visitor_decoder = msgspec.json.Decoder(VisitorIn)
 _agent_decoder = msgspec.json.Decoder(AgentIn)
 _VISITOR_TYPES = frozenset(
-    ("message", "resume", "typing", "ping", "handoff", "availability", "email", "rate", "rate_session")
+    ("message", "resume", "typing", "ping", "handoff", "availability", "email", "rate", "rate_session", "page")
 )
 _AGENT_TYPES = frozenset(("watch", "unwatch", "takeover", "message", "typing", "handback", "close", "ping"))
 
@@ -748,6 +806,8 @@ def parse_visitor_frame(raw: str, *, max_chars: int) -> VisitorIn:
         _check_text(frame.text, max_chars)
         if frame.client_id == "":
             return SayIn(text=frame.text)
+    elif isinstance(frame, PageIn):
+        return _checked_page(frame)
     return frame
 
 
@@ -777,6 +837,28 @@ def _check_text(text: str, max_chars: int) -> None:
     if "\x00" in text:
         # PostgreSQL text cannot hold NUL: refuse it here rather than fail the store's batch.
         raise FrameError("invalid_frame", "message text must not contain NUL characters")
+
+
+def _checked_page(frame: PageIn) -> PageIn:
+    try:
+        url = page_url(frame.url)
+    except ValueError as exc:
+        raise FrameError("invalid_url", str(exc)) from None
+    return PageIn(
+        url=url,
+        title=page_title(frame.title),
+        language=frame.language,
+        browser_language=frame.browser_language,
+        time_zone=frame.time_zone,
+    )
+
+
+def page_title(title: str | None) -> str | None:
+    """A page title as staff read it: one line, no control characters; None when nothing is left."""
+    if title is None:
+        return None
+    cleaned = " ".join("".join(char for char in title if char.isprintable() or char.isspace()).split())
+    return cleaned or None
 
 
 def _refused(raw: str, exc: msgspec.DecodeError, known: frozenset[str]) -> FrameError:

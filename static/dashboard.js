@@ -520,6 +520,7 @@
     renderHead();
     renderList();
     send({ type: "watch", session_id: id, last_seq: 0 });
+    showContext(id);
     if (!narrow()) { $("reply-text").focus(); }  // a phone would open its keyboard over the transcript
   }
 
@@ -531,9 +532,142 @@
     current = null;
     $("conversation").hidden = true;
     $("placeholder").hidden = false;
+    hideContext();
     document.body.classList.remove("viewing");
     renderList();
   }
+
+  // ---- visitor context: the page the visitor is on, their visits, languages (docs/PROTOCOL.md) -------------
+  var contexts = {};          // session id -> the newest VisitorContext known (by its version)
+  var CONTEXT_KEY = "bob-mc-context";
+
+  function contextFolded() {
+    try {
+      var stored = localStorage.getItem(CONTEXT_KEY + (narrow() ? "-phone" : ""));
+      return stored ? stored === "folded" : cramped();  // a phone shows the summary line until asked
+    } catch (e) { return cramped(); }
+  }
+
+  // Beside a conversation narrower than this the panel starts folded (its button opens it).
+  function cramped() { return window.matchMedia && window.matchMedia("(max-width: 1100px)").matches; }
+
+  function foldContext(folded) {
+    $("visitor-context").classList.toggle("folded", folded);
+    $("context-toggle").setAttribute("aria-expanded", folded ? "false" : "true");
+    $("context-body").hidden = folded;
+  }
+
+  function showContext(id) {
+    $("visitor-context").hidden = false;
+    foldContext(contextFolded());
+    renderContext();
+    loadContext(id);
+  }
+
+  function hideContext() { $("visitor-context").hidden = true; }
+
+  // The HTTP API says what is known now; the agent socket's visitor_context frames keep it live.
+  function loadContext(id) {
+    fetch("/api/chat/context/" + encodeURIComponent(id), { credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (data) { if (data) { onVisitorContext(data); } })
+      .catch(function () { /* the socket's next frame, or the next opening, tells it */ });
+  }
+
+  function onVisitorContext(frame) {
+    var known = contexts[frame.session_id];
+    if (known && known.version > frame.context.version) { return; }  // an older answer overtaken by a frame
+    contexts[frame.session_id] = frame.context;
+    if (frame.session_id === current) { renderContext(); }
+  }
+
+  function shortUrl(url) {
+    var match = /^https?:\/\/([^\/?#]+)([^#]*)/i.exec(url);
+    return match ? match[1] + (match[2] === "/" ? "" : match[2]) : url;
+  }
+
+  function pageLink(page) {
+    var link = document.createElement("a");
+    link.href = page.url;  // an http(s) address: the hub takes no other
+    link.target = "_blank";
+    link.rel = "noopener noreferrer nofollow";
+    link.textContent = page.title || shortUrl(page.url);
+    link.title = page.url;
+    return link;
+  }
+
+  function whenFull(iso) {
+    var date = new Date(iso);
+    if (!iso || isNaN(date)) { return ""; }
+    try {
+      return date.toLocaleString(document.documentElement.lang || [], { dateStyle: "medium", timeStyle: "short" });
+    } catch (e) { return date.toLocaleString(); }
+  }
+
+  function theirTime(zone) {
+    try {
+      return new Date().toLocaleTimeString(document.documentElement.lang || [], { hour: "2-digit", minute: "2-digit", timeZone: zone });
+    } catch (e) { return ""; }  // a zone this browser does not know
+  }
+
+  function renderContext() {
+    var context = contexts[current];
+    var known = !!(context && (context.visits || context.email));
+    $("context-empty").hidden = known;
+    $("context-facts").hidden = !known;
+    $("context-summary").textContent = !known ? _("nothing reported yet") :
+      context.page ? context.page.title || shortUrl(context.page.url) : context.email || "";
+    if (!known) { return; }
+    var page = $("context-page");
+    page.textContent = "";
+    if (context.page) {
+      page.appendChild(pageLink(context.page));
+      var where = document.createElement("span");
+      where.className = "context-url";
+      where.textContent = shortUrl(context.page.url) + " · " + _("since %(time)s", { time: when(context.page.at) });
+      page.appendChild(where);
+    } else {
+      page.textContent = _("unknown");
+    }
+    var list = $("context-pages");
+    list.textContent = "";
+    context.pages.slice().reverse().forEach(function (seen) {
+      var item = document.createElement("li");
+      item.appendChild(pageLink(seen));
+      var at = document.createElement("span");
+      at.className = "context-at";
+      at.textContent = " · " + when(seen.at);
+      item.appendChild(at);
+      list.appendChild(item);
+    });
+    $("context-visits").textContent = context.visits ?
+      _("%(n)s (this one since %(time)s)", { n: context.visits, time: when(context.visit_started) }) : _("unknown");
+    $("context-first").textContent = whenFull(context.first_seen) || _("unknown");
+    var languages = [];
+    if (context.language) { languages.push(_("%(tag)s in the widget", { tag: context.language })); }
+    if (context.browser_language) { languages.push(_("%(tag)s in the browser", { tag: context.browser_language })); }
+    $("context-language").textContent = languages.join(", ") || _("unknown");
+    var zone = context.time_zone;
+    var there = zone ? theirTime(zone) : "";
+    $("context-zone").textContent = !zone ? _("unknown") : there ?
+      _("%(zone)s (%(time)s there now)", { zone: zone, time: there }) : zone;
+    var email = $("context-email");
+    email.textContent = "";
+    if (context.email) {
+      var mail = document.createElement("a");
+      mail.href = "mailto:" + encodeURIComponent(context.email).replace(/%40/g, "@");
+      mail.textContent = context.email;
+      email.appendChild(mail);
+    } else {
+      email.textContent = _("not left");
+    }
+  }
+
+  $("context-toggle").addEventListener("click", function () {
+    var folded = $("context-toggle").getAttribute("aria-expanded") === "true";
+    foldContext(folded);
+    try { localStorage.setItem(CONTEXT_KEY + (narrow() ? "-phone" : ""), folded ? "folded" : "open"); } catch (e) { /* blocked */ }
+  });
 
   // ---- the socket --------------------------------------------------------------------------
   function onFrame(frame) {
@@ -561,6 +695,7 @@
       if (current && sessions[current]) {
         renderHead();
         send({ type: "watch", session_id: current, last_seq: lastSeq });  // resume after a reconnect
+        loadContext(current);  // what changed while the socket was away
       }
     } else if (frame.type === "session") {
       applyPatch(frame.session);
@@ -582,6 +717,8 @@
       $("force").hidden = frame.code !== "owned_by_other";
     } else if (frame.type === "ok") {
       if (frame.action === "takeover" || frame.action === "message") { notice(""); }
+    } else if (frame.type === "visitor_context") {
+      onVisitorContext(frame);
     } else if (frame.session_id && frame.session_id === current) {
       if (frame.type === "message") { showMessage(frame); }
       else if (frame.type === "token") { showToken(frame); }

@@ -110,7 +110,7 @@ def test_request_schemas_name_the_fields_the_handlers_read() -> None:
         schema = OPENAPI["components"]["schemas"][ref.rsplit("/", 1)[1]]
         return set(schema["properties"]), set(schema["required"])
 
-    visitor = {"handoff", "email", "language", "time_zone"}
+    visitor = {"handoff", "email", "language", "time_zone", "page"}
     assert body("/api/chat") == ({"message", "session_id", "business_id", *visitor}, {"message", "session_id"})
     assert body("/api/widget/chat") == ({"session_id", "message", *visitor}, {"session_id", "message"})
     assert body("/api/chat/session") == ({"business_id"}, set())

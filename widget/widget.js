@@ -330,6 +330,7 @@
     state.open = 1;
     save();
     if (mode === "ws" && !ws) connect();
+    pageOpened();
     scrollDown();
     if (focus) (mode === "refused" ? closeBtn : input).focus();
   }
@@ -655,6 +656,7 @@
       resendTimer = 0;
       if (state.ask) sendAsk();
       sendRatings();
+      pageOnReady();
       pump();
     } else if (f.type === "message") {
       onMessage(f);
@@ -1307,7 +1309,8 @@
         message: p.text,
         handoff: !!p.handoff,
         language: lang,
-        time_zone: visitorTimeZone()
+        time_zone: visitorTimeZone(),
+        page: currentPage()
       }),
       credentials: "omit"
     })
@@ -1501,6 +1504,80 @@
   }
   listenForPreview();
 
+  // ---- visitor context: the page the visitor is on, for the team (docs/PROTOCOL.md, the `page` frame) ---
+
+  var PAGE_URL_CHARS = 2048;
+  var PAGE_TITLE_CHARS = 300;
+  var LANGUAGE_TAG = /^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$/;
+  var ZONE_NAME = /^[A-Za-z0-9_+\-]+(\/[A-Za-z0-9_+\-]+)*$/;
+  // The hub's page behind a reply email's link (/chat/continue/<token>): the token stays out of what is reported.
+  var onEmailLink = !!(document.currentScript && document.currentScript.getAttribute("data-bob-session"));
+  var pageSent = ""; // the page (address and title) last reported from this page load
+  var pageTimer = 0;
+
+  // The page as the hub takes it: an http(s) address (shortened, or none, when too long) and its title.
+  function currentPage() {
+    var url = String(location.href || "");
+    if (onEmailLink) url = location.origin + location.pathname.replace(/[^\/]*$/, "");
+    if (url.length > PAGE_URL_CHARS) url = url.split("#")[0];
+    if (url.length > PAGE_URL_CHARS) url = url.split("?")[0];
+    if (url.length > PAGE_URL_CHARS || !/^https?:\/\//i.test(url)) return null;
+    return { url: url, title: String(document.title || "").slice(0, PAGE_TITLE_CHARS) };
+  }
+
+  function tagOrNothing(value, pattern, max) {
+    value = String(value || "");
+    return value.length <= max && pattern.test(value) ? value : undefined;
+  }
+
+  // Sent when the page changed since the last report (or always, when asked); only on a ready socket.
+  function reportPage(always) {
+    var page = currentPage();
+    if (!page || !ws || !wsReady) return;
+    var key = page.url + "\n" + page.title;
+    if (!always && key === pageSent) return;
+    pageSent = key;
+    sendFrame({
+      type: "page",
+      url: page.url,
+      title: page.title || undefined,
+      language: tagOrNothing(lang, LANGUAGE_TAG, 35),
+      browser_language: tagOrNothing(navigator.language, LANGUAGE_TAG, 35),
+      time_zone: tagOrNothing(visitorTimeZone(), ZONE_NAME, 64)
+    });
+  }
+
+  // A new socket: the hub holds a report made before the conversation's first message on that socket
+  // alone, so until there is a message each new socket is told again; after, only a change is news.
+  function pageOnReady() {
+    reportPage(!lastSeq);
+  }
+
+  // Opening the panel is the visitor's doing: reported even when the page is the same.
+  function pageOpened() {
+    if (wsReady) reportPage(true);
+  }
+
+  // A single-page app changes the page without a reload; its title usually follows a moment later.
+  var pageSoon = safe(function () {
+    clearTimeout(pageTimer);
+    pageTimer = setTimeout(safe(function () { reportPage(false); }), 250);
+  });
+
+  function watchPages() {
+    ["pushState", "replaceState"].forEach(function (name) {
+      var original = window.history && history[name];
+      if (typeof original !== "function") return;
+      history[name] = function () {
+        var result = original.apply(this, arguments); // the page's own errors stay the page's
+        pageSoon();
+        return result;
+      };
+    });
+    window.addEventListener("popstate", pageSoon);
+    window.addEventListener("hashchange", pageSoon);
+  }
+
   // ---- start ---------------------------------------------------------------------------------------
 
   window.BobWidget = Object.freeze({
@@ -1508,6 +1585,7 @@
     open: safe(function () { open(true); }),
     close: safe(function () { close(false); })
   });
+  safe(watchPages)();
   var start = safe(build);
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();

@@ -11,6 +11,7 @@ the visitor, so guessing another visitor's ``session_id`` opens a new, empty con
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
 
@@ -32,10 +33,13 @@ from hub.api.chat_models import (
     History,
     HistoryPath,
     HistoryQuery,
+    VisitorContextAnswer,
+    VisitorPage,
     WidgetChatReply,
     WidgetChatRequest,
 )
 from hub.api.errors import UNREACHABLE, error_response
+from hub.api.models import ManagedQuery
 from hub.api.turns import sse_event, sse_turn, start_turn, turn_summary
 from hub.auth.permissions import CHAT_MANAGE, Principal
 from hub.auth.request import optional_principal
@@ -47,6 +51,7 @@ from hub.chat.identity import (
     resume_token,
     visitor_id_from_token,
 )
+from hub.chat.visits import InvalidUrl
 from hub.errors import (
     Forbidden,
     HubError,
@@ -60,11 +65,12 @@ from hub.errors import (
     Unavailable,
 )
 from hub.node import Services
-from hub.origins import normalise_origin, origin_matches, own_origins
-from hub.protocol import message_frame
+from hub.origins import normalise_origin, origin_matches, own_origins, page_origin, page_url
+from hub.protocol import LANGUAGE_TAG, TIME_ZONE_NAME, message_frame, page_title
 from hub.store.models import Tenant
 from hub.store.tenants import get_tenant_by_business_id
 from hub.store.transcript import get_session, messages_after
+from hub.store.visits import Browser, PageView, Sighting
 from hub.store.widget_keys import WidgetKey, get_widget_key
 
 VISITOR_COOKIE = "bob_visitor"
@@ -133,12 +139,16 @@ async def _answer(
     email: str | None = None,
     language: str | None = None,
     time_zone: str | None = None,
+    page: VisitorPage | None = None,
 ) -> Response:
     logs.tenant_id.set(tenant.id)  # the turn's log lines, and its AI reply's, name them
     logs.session_id.set(session_id)
+    seen = _seen(request, services, page, language, time_zone)  # before the turn: a bad page is a 400
     if email is not None:  # before the turn: a bad address is a 400 and nothing is stored
         await services.followups.leave_email(tenant, session_id, email, language)
     turn = await start_turn(services, tenant, session_id, text, handoff=handoff)
+    if seen is not None:
+        services.visits.saw(tenant.id, session_id, seen)
     if _wants_stream(request):
         return StreamingResponse(
             sse_turn(services, tenant, turn, session_id, client_session_id, extra, (language, time_zone)),
@@ -154,6 +164,43 @@ async def _answer(
     summary = await turn_summary(services, tenant, session_id, client_session_id, frames, (language, time_zone))
     reply = msgspec.convert({**summary, **extra}, answer)
     return StructResponse(reply, headers={**headers, "Cache-Control": "no-store"})
+
+
+def _seen(
+    request: Request, services: Services, page: VisitorPage | None, language: str | None, time_zone: str | None
+) -> Sighting | None:
+    """The visitor context a chat request tells (``hub.chat.visits``): the body's ``page``, else the ``Referer``
+    when it is a page of the request's Origin; the widget's language and time zone, the browser's language."""
+    origin = _origin(request)
+    if page is not None:
+        try:
+            url = page_url(page.url)
+        except ValueError as exc:
+            raise InvalidUrl(str(exc)) from None
+        if origin is not None and page_origin(url) != origin:
+            raise InvalidUrl("'page.url' must be a page of the request's Origin")
+        title = page_title(page.title)
+    else:
+        try:  # a header the browser chose: a bad one tells nothing, it refuses nothing
+            url = page_url(request.headers.get("referer", ""))
+            if origin is not None and page_origin(url) != origin:
+                return None
+        except (ValueError, InvalidInput):
+            return None
+        title = None
+    browser_language = request.headers.get("accept-language", "").split(",")[0].split(";")[0].strip()
+    browser = Browser(
+        _matching(LANGUAGE_TAG, language, 35),
+        _matching(LANGUAGE_TAG, browser_language, 35),
+        _matching(TIME_ZONE_NAME, time_zone, 64),
+    )
+    return Sighting([PageView(url, title, services.visits.clock())], browser)
+
+
+def _matching(pattern: str, value: str | None, max_chars: int) -> str | None:
+    """A language tag or zone name for the team to read; anything else is left out (these fields serve other
+    purposes too, so they are not refused for it)."""
+    return value if value and len(value) <= max_chars and re.fullmatch(pattern, value) else None
 
 
 async def public_chat(request: Request) -> Response:
@@ -186,6 +233,7 @@ async def public_chat(request: Request) -> Response:
         body.email,
         body.language,
         body.time_zone,
+        body.page,
     )
     secure = (services.settings.public_url or "").startswith("https://") or request.url.scheme == "https"
     response.set_cookie(
@@ -265,6 +313,7 @@ async def widget_chat(request: Request) -> Response:
             body.email,
             body.language,
             body.time_zone,
+            body.page,
         )
     except HubError as exc:
         # Errors after the origin check carry CORS headers, so the page's script can read them.
@@ -335,3 +384,16 @@ async def app_history(request: Request) -> Response:
     }
     answer = msgspec.convert(fields, History, from_attributes=True)
     return StructResponse(answer)
+
+
+async def app_visitor_context(request: Request) -> Response:
+    services: Services = request.state.services
+    principal = await _app_principal(request, services)
+    query = read_query(request, ManagedQuery)
+    tenant = await services.accounts.acting_tenant(principal, query.business_id, CHAT_MANAGE)
+    session_id = read_path(request, HistoryPath).session_id
+    context = await services.visits.context(tenant.id, session_id)
+    if context is None:
+        raise SessionNotFound("no such session in this tenant")
+    answer = VisitorContextAnswer(session_id=session_id, context=context)
+    return StructResponse(answer, headers={"Cache-Control": "no-store"})

@@ -9,7 +9,8 @@ from msgspec import Meta
 
 from hub.api.models import BusinessId, ManagedQuery, PathId
 from hub.auth.permissions import PLATFORM_BUSINESS_ID
-from hub.protocol import COMMENT_CHARS, AvailabilityFrame, Message
+from hub.origins import PAGE_URL_CHARS
+from hub.protocol import COMMENT_CHARS, PAGE_TITLE_CHARS, AvailabilityFrame, Message, VisitorContext
 from hub.settings import Settings
 from hub.store.models import MAX_SEQ
 
@@ -49,16 +50,38 @@ VisitorEmail = Annotated[
     ),
 ]
 VisitorLanguage = Annotated[
-    str, Meta(max_length=35, description="The visitor's language (BCP 47, e.g. `pl-PL`): the emails' language.")
+    str,
+    Meta(
+        max_length=35,
+        description="The visitor's language (BCP 47, e.g. `pl-PL`): the emails' language, and the widget's "
+        "language the team sees beside the conversation.",
+    ),
 ]
 VisitorTimeZone = Annotated[
     str,
     Meta(
         max_length=64,
         description="The visitor's IANA time zone (e.g. `Europe/Warsaw`): while they wait for a person, "
-        "`availability.next_open_text` is shown in it.",
+        "`availability.next_open_text` is shown in it; the team sees it beside the conversation.",
     ),
 ]
+
+
+class VisitorPage(msgspec.Struct):
+    """The page the visitor is on, as the visitor socket's `page` frame: shown to the team beside the
+    conversation. Without it the hub reads the `Referer` header (when it is a page of the request's Origin)."""
+
+    url: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=PAGE_URL_CHARS,
+            description="The page's address: an http or https URL of the request's Origin, else 400 `invalid_url`.",
+        ),
+    ]
+    title: Annotated[str, Meta(max_length=PAGE_TITLE_CHARS, description="The page's title.")] | None = None
+
+
 Mode = Annotated[Literal["ai", "human"], Meta(description="ai, or human once an agent took over.")]
 OtherTenant = Annotated[BusinessId, Meta(description="Another tenant's business_id: platform admins only.")]
 
@@ -74,6 +97,7 @@ class ChatRequest(msgspec.Struct):
     email: VisitorEmail | None = None
     language: VisitorLanguage | None = None
     time_zone: VisitorTimeZone | None = None
+    page: VisitorPage | None = None
 
     @property
     def tenant_business_id(self) -> str:
@@ -89,6 +113,7 @@ class WidgetChatRequest(msgspec.Struct):
     email: VisitorEmail | None = None
     language: VisitorLanguage | None = None
     time_zone: VisitorTimeZone | None = None
+    page: VisitorPage | None = None
 
 
 class ChatReply(msgspec.Struct, kw_only=True):
@@ -151,6 +176,13 @@ class History(msgspec.Struct, kw_only=True):
     seq: Annotated[int, Meta(description="The session's last seq.")]
     mode: Mode
     messages: list[Message]
+
+
+class VisitorContextAnswer(msgspec.Struct, kw_only=True):
+    """What is known about a session's visitor (as Mission Control's `visitor_context` frame)."""
+
+    session_id: str
+    context: VisitorContext
 
 
 class HistoryPath(msgspec.Struct):

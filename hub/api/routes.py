@@ -372,6 +372,22 @@ API: tuple[Operation, ...] = (
         query=chat_bodies.HistoryQuery,
     ),
     Operation(
+        "/api/chat/context/{session_id}",
+        "GET",
+        chat.app_visitor_context,
+        "app",
+        "App: what is known about a session's visitor (needs chat.manage)",
+        {200: Reply("The visitor's context.", chat_bodies.VisitorContextAnswer)},
+        MANAGE_ERRORS,
+        description="The page the visitor is on and the pages of the current visit (the widget reports them), "
+        "first seen, visits (a new one after 30 minutes without activity), the widget's and the browser's "
+        "language, the time zone, and the email address the visitor left. Mission Control shows it beside the "
+        "conversation and keeps it live with the agent socket's `visitor_context` frames. A session of "
+        "another tenant is 404 `unknown_session`.",
+        path_parameters=chat_bodies.HistoryPath,
+        query=ManagedQuery,
+    ),
+    Operation(
         "/api/push/key",
         "GET",
         push.offer,

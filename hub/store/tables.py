@@ -352,3 +352,24 @@ session_ratings = Table(
     Column("rated_at", UTCDateTime(), nullable=False),
     Index("ix_session_ratings_tenant_rated", "tenant_id", "rated_at"),
 )
+
+# What is known about the visitor of a session (migration 0021): the page they are on, the pages of the current
+# visit, first seen, how many visits (a new one after 30 minutes without activity), the widget's and browser's
+# languages and time zone. Written in batches off the chat's path (``hub.chat.visits``); a table of its own,
+# so the session row the message writer updates stays small.
+visitor_contexts = Table(
+    "visitor_contexts",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey("tenants.id"), primary_key=True),
+    Column("session_id", String(64), primary_key=True),
+    Column("first_seen_at", UTCDateTime(), nullable=False),
+    Column("last_seen_at", UTCDateTime(), nullable=True),  # the newest activity reported
+    Column("visits", Integer, nullable=False),
+    Column("visit_started_at", UTCDateTime(), nullable=True),
+    Column("page", JSON, nullable=True),  # {url, title, at}: the page the visitor is on now
+    Column("pages", JSON, nullable=False),  # the current visit's pages, oldest first, the last few
+    Column("widget_language", String(35), nullable=True),
+    Column("browser_language", String(35), nullable=True),
+    Column("time_zone", String(64), nullable=True),
+    Column("version", Integer, nullable=False),  # grows with every write: dashboards keep the newest
+)

@@ -21,10 +21,11 @@ from hub.chat.followup import Followups
 from hub.chat.identity import new_session_id, resume_token, resume_token_valid
 from hub.chat.join import Joiner
 from hub.chat.presence import Presence
+from hub.chat.visits import Trail, Visits
 from hub.chat.widgets import LiveWidgets
 from hub.metrics import Metrics
 from hub.node import Services
-from hub.origins import origin_allowed, own_origins
+from hub.origins import normalise_origin, origin_allowed, own_origins, page_origin
 from hub.protocol import (
     BAD_LAST_SEQ,
     BAD_RESUME_TOKEN,
@@ -39,6 +40,7 @@ from hub.protocol import (
     EmailSaved,
     FrameError,
     HandoffIn,
+    PageIn,
     PingIn,
     RateIn,
     RateSessionIn,
@@ -81,6 +83,8 @@ class VisitorConnection:
         "stored",
         "tenant",
         "throttle",
+        "trail",
+        "visits",
         "websocket",
         "widgets",
     )
@@ -99,6 +103,7 @@ class VisitorConnection:
         availability: Availability,
         followups: Followups,
         feedback: Feedback,
+        visits: Visits,
     ) -> None:
         self.websocket = websocket
         self.metrics = metrics
@@ -106,6 +111,8 @@ class VisitorConnection:
         self.availability = availability
         self.followups = followups
         self.feedback = feedback
+        self.visits = visits
+        self.trail: Trail | None = None  # made by the first ``page`` frame
         self.tenant = tenant
         self.settings = settings
         self.chat = chat
@@ -177,6 +184,7 @@ class VisitorConnection:
         if self.feed is not None:
             # Switching sessions: the old feed and whatever it queued stay with the old session.
             await self._leave()
+        self.trail = None  # a page reported before a resume was on the fresh session: the widget tells it again
         tenant_id = self.tenant.id
         self.session_id = session_id
         logs.session_id.set(session_id)
@@ -215,6 +223,7 @@ class VisitorConnection:
                 self.out.deliver(0, encode(message_frame(result.message)).decode())
         elif isinstance(frame, PingIn):
             self.out.deliver(0, PONG)
+            return
         elif isinstance(frame, TypingIn):
             self.chat.typing(self.tenant.id, self.session_id, "visitor", frame.active)
         elif isinstance(frame, HandoffIn):
@@ -223,6 +232,7 @@ class VisitorConnection:
                 self.stored = True
         elif isinstance(frame, AvailabilityIn):
             await self.tell_availability(frame)
+            return
         elif isinstance(frame, EmailIn):
             self.sent_message = True  # the session exists from now (a resume must come first)
             address = await self.followups.leave_email(self.tenant, self.session_id, frame.address, frame.language)
@@ -234,6 +244,9 @@ class VisitorConnection:
             await self.feedback.rate_reply(self.tenant.id, self.session_id, frame.message_id, frame.helpful)
         elif isinstance(frame, RateSessionIn):
             await self.feedback.rate_session(self.tenant.id, self.session_id, frame.stars, frame.comment)
+        elif isinstance(frame, PageIn):
+            self.saw_page(frame)
+            return
         elif isinstance(frame, ResumeIn):
             if self.sent_message:
                 raise FrameError("resume_too_late", "resume must come before any message on this connection")
@@ -242,6 +255,26 @@ class VisitorConnection:
             await self._stop_sender()
             await self.open_session(frame.session_id, frame.last_seq)
             self.start_sender()
+            return
+        self.saw_activity(urgent=isinstance(frame, EmailIn))
+
+    # ---- visitor context: the page the visitor is on, and their activity (hub.chat.visits) ----------------
+
+    def saw_page(self, frame: PageIn) -> None:
+        origin = self.websocket.headers.get("origin")
+        if origin is not None and normalise_origin(origin) != page_origin(frame.url):
+            # A browser's widget reports the page it runs on, whose origin its socket's Origin is.
+            raise FrameError("invalid_url", "'url' must be a page of the origin this socket was opened from")
+        if self.trail is None:
+            self.trail = self.visits.trail(self.tenant.id, self.session_id, self.stored)
+        self.trail.page(frame, self.stored or self.sent_message)
+
+    def saw_activity(self, *, urgent: bool) -> None:
+        """Pings, resumes and availability questions are the widget's, not the visitor's."""
+        if urgent and self.trail is None:  # an email left shows beside the conversation at once
+            self.trail = self.visits.trail(self.tenant.id, self.session_id, self.stored)
+        if self.trail is not None:
+            self.trail.active(self.stored or self.sent_message, urgent=urgent)
 
     def tell(self, frame: str) -> None:
         """A frame for this socket from outside its session (the tenant changed its widget)."""
@@ -267,6 +300,8 @@ class VisitorConnection:
             await self._leave()
 
     async def _leave(self) -> None:
+        if self.trail is not None:
+            self.trail.left()
         feed = self.out
         await self.joiner.leave(feed, self.tenant.id, self.session_id)
         feed.close()
@@ -306,6 +341,7 @@ async def visitor_socket(websocket: WebSocket) -> None:
         services.availability,
         services.followups,
         services.feedback,
+        services.visits,
     )
     sockets = services.sockets
     sockets.add(connection)
