@@ -131,7 +131,9 @@ class SessionControl:
         event = {"session_id": session_id, "agent": agent.json(), "forced": forced}
         change = SessionChange(id=session_id, mode="human", status="open", owner=agent.owner, waiting=None)
         ended = HandoffEnd("taken", agent.id) if state.waiting is not None else None
-        await self.chat.change(tenant.id, session_id, change, ("session.takeover", event), ended=ended)
+        await self.chat.change(
+            tenant.id, session_id, change, ("session.takeover", event), ended=ended, assign_to=agent.owner
+        )
         self.publisher.cancel_reply(tenant.id, session_id)
         if state.mode != "human" or state.owner_id != agent.id or state.status != "open":
             await self.chat.post(

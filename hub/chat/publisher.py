@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from hub.chat.fanout import Fanout
 from hub.keys import Keys
-from hub.protocol import CancelReply, Notice, SessionChange, SessionPatch, StaffRenamed, encode
+from hub.protocol import CancelReply, Labels, Notice, SessionChange, SessionPatch, StaffRenamed, encode
 
 
 class Publisher:
@@ -30,6 +30,10 @@ class Publisher:
     def staff_renamed(self, tenant_id: str, renamed: StaffRenamed) -> None:
         """Every agent socket of the tenant, on every node: the renamed person's own sockets sign with it."""
         self.fanout.publish(self.keys.tenant_channel(tenant_id), 0, encode(renamed))
+
+    def labels(self, tenant_id: str, labels: Labels) -> None:
+        """Every agent socket of the tenant, on every node: the tenant's labels as they are now."""
+        self.fanout.publish(self.keys.tenant_channel(tenant_id), 0, encode(labels))
 
     def cancel_reply(self, tenant_id: str, session_id: str) -> None:
         """Every node streaming this tenant's replies hears this, this one included (synchronously)."""

@@ -21,6 +21,7 @@ from hub import logs
 from hub.auth.permissions import CHAT_MANAGE, Principal
 from hub.auth.request import presented_token
 from hub.auth.tokens import check_token
+from hub.chat.assignment import Assignments
 from hub.chat.control import Agent, SessionControl, holder_of
 from hub.chat.conversations import Conversations
 from hub.chat.dashboard import Dashboard
@@ -48,10 +49,12 @@ from hub.protocol import (
     AgentReady,
     AgentSayIn,
     AgentTypingIn,
+    AssignIn,
     CloseIn,
     Error,
     FrameError,
     HandbackIn,
+    LabelIn,
     Ok,
     Owner,
     Refusal,
@@ -60,6 +63,7 @@ from hub.protocol import (
     StaffRenamed,
     TakeoverIn,
     TenantInfo,
+    TransferIn,
     UnwatchIn,
     WatchIn,
     Watching,
@@ -162,6 +166,7 @@ class AgentConnection:
         dashboard: Dashboard,
         joiner: Joiner,
         metrics: Metrics,
+        assignments: Assignments,
     ) -> None:
         self.websocket = websocket
         self.metrics = metrics
@@ -173,6 +178,7 @@ class AgentConnection:
         self.chat = chat
         self.control = control
         self.dashboard = dashboard
+        self.assignments = assignments
         self.joiner = joiner
         self.holder = holder_of(self.agent)
         self.own_tenant = principal.tenant_id == tenant.id  # a platform admin visiting holds no claims here
@@ -331,6 +337,15 @@ class AgentConnection:
             await self.control.close(tenant, session_id, self.agent, force=command.force)
             self._release(session_id)
             self.answer(Ok(action="close", session_id=session_id, ref=command.ref))
+        elif isinstance(command, AssignIn):
+            await self.assignments.assign(tenant.id, session_id, command.agent_id, self.agent)
+            self.answer(Ok(action="assign", session_id=session_id, ref=command.ref))
+        elif isinstance(command, TransferIn):
+            await self.assignments.transfer(tenant.id, session_id, command.agent_id, command.note, self.agent)
+            self.answer(Ok(action="transfer", session_id=session_id, ref=command.ref))
+        elif isinstance(command, LabelIn):
+            await self.assignments.label(tenant.id, session_id, command.label_id, command.applied)
+            self.answer(Ok(action="label", session_id=session_id, ref=command.ref))
 
     def _release(self, session_id: str) -> None:
         if session_id in self.claims:
@@ -410,6 +425,7 @@ async def agent_socket(websocket: WebSocket) -> None:
         services.dashboard,
         services.joiner,
         services.metrics,
+        services.assignments,
     )
     metrics = services.metrics
     sockets = services.sockets
