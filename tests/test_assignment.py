@@ -5,6 +5,7 @@ code, and another tenant can neither see nor change any of it."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,11 +15,12 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
+from hub.settings import Settings
 from hub.store.tables import users, webhook_deliveries
 from hub.store.webhooks import EVENTS, create_endpoint
 from tests.accounts import create_user
 from tests.agents import PASSWORD, agent_account, agent_socket, login
-from tests.conftest import RunningHub, Visitor, visitor
+from tests.conftest import RunningHub, Visitor, serve_hub, visitor
 
 
 @dataclass
@@ -333,3 +335,62 @@ async def test_another_tenant_can_neither_see_nor_change_assignments(hub: Runnin
         assert row["transfer"]["note"] == note
     finally:
         await client.close()
+
+
+@pytest.fixture
+async def two_nodes(
+    settings: Settings, postgres_url: str, redis_url: str, redis_prefix: str
+) -> AsyncIterator[tuple[RunningHub, RunningHub]]:
+    """Two nodes sharing one PostgreSQL and one Redis, as in production."""
+    shared = dataclasses.replace(settings, database_url=postgres_url, redis_url=redis_url, redis_prefix=redis_prefix)
+    async with (
+        serve_hub(dataclasses.replace(shared, node_id="node-a")) as node_a,
+        serve_hub(dataclasses.replace(shared, node_id="node-b")) as node_b,
+    ):
+        yield node_a, node_b
+
+
+async def test_an_assignment_a_transfer_and_labels_made_on_node_a_show_on_node_bs_watcher_and_round_robin_sees_both(
+    two_nodes: tuple[RunningHub, RunningHub],
+) -> None:
+    node_a, node_b = two_nodes
+    tenant = await node_a.tenant(settings={"round_robin": True})
+    tokens = {}
+    for name, role in (("Olga", "owner"), ("Anna", "agent"), ("Ben", "agent")):
+        answer = await login(node_a.http, await agent_account(node_a.node.engine, tenant.id, name, role))
+        tokens[name] = (str(answer["token"]), answer["user"]["id"])
+    (anna, anna_id), (ben, ben_id), (olga, _) = tokens["Anna"], tokens["Ben"], tokens["Olga"]
+    async with (
+        visitor(node_a.ws, tenant.id) as client,
+        agent_socket(node_a.ws, token=anna) as on_a,
+        agent_socket(node_b.ws, token=ben) as on_b,
+        httpx.AsyncClient(base_url=node_a.http, headers={"Authorization": f"Bearer {olga}"}) as owner,
+    ):
+        await client.say("hello")
+        session_id = client.ready["session_id"]
+        await on_b.seen(lambda f: f["type"] == "session" and f["session"].get("seq") == 1)
+        await on_b.watch(session_id)
+
+        assert (await on_a.command({"type": "assign", "session_id": session_id, "agent_id": ben_id}))["type"] == "ok"
+        patch = await on_b.seen(lambda f: patch_of(session_id, "assignee")(f) and f["session"]["assignee"])
+        assert patch["session"]["assignee"] == {"id": ben_id, "name": "Ben"}
+
+        note = "over to you, Anna: the visitor wants the invoice"
+        answer = await on_b.command({"type": "transfer", "session_id": session_id, "agent_id": anna_id, "note": note})
+        assert answer["type"] == "ok", answer
+        patch = await on_a.seen(lambda f: patch_of(session_id, "transfer")(f) and f["session"]["transfer"])
+        assert patch["session"]["transfer"]["note"] == note and patch["session"]["assignee"]["id"] == anna_id
+
+        label = (await owner.post("/api/labels", json={"name": "Invoice", "color": "blue"})).json()
+        await on_b.seen(lambda f: f["type"] == "labels" and f["labels"] and f["labels"][0]["id"] == label["id"])
+        assert (await on_a.command({"type": "label", "session_id": session_id, "label_id": label["id"]}))[
+            "type"
+        ] == "ok"
+        await on_b.seen(lambda f: patch_of(session_id, "labels")(f) and f["session"]["labels"] == [label["id"]])
+
+        # Round-robin on node A knows Ben is online on node B only: Anna has one open conversation, Ben none.
+        async with visitor(node_a.ws, tenant.id) as waiting:
+            await waiting.send({"type": "handoff"})
+            waiting_id = waiting.ready["session_id"]
+            patch = await on_b.seen(lambda f: patch_of(waiting_id, "assignee")(f))
+            assert patch["session"]["assignee"] == {"id": ben_id, "name": "Ben"}
