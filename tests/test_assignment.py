@@ -5,6 +5,7 @@ code, and another tenant can neither see nor change any of it."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from collections.abc import AsyncIterator
@@ -50,13 +51,18 @@ async def team(hub: RunningHub) -> AsyncIterator[Any]:
         await member.http.aclose()
 
 
-async def conversation(hub: RunningHub, tenant_id: str, text: str = "hello") -> tuple[Visitor, str]:
-    """A visitor who wrote once (the caller closes it)."""
-    client = visitor(hub.ws, tenant_id)
-    opened = await client.__aenter__()
-    await opened.say(text)
-    await opened.until(lambda f: f["type"] == "message" and f["role"] == "visitor")
-    return opened, opened.ready["session_id"]
+@pytest.fixture
+async def talk(hub: RunningHub) -> AsyncIterator[Any]:
+    """``await talk(tenant_id)``: a visitor who wrote once, and its session id; the socket closes after the test."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def start(tenant_id: str, text: str = "hello") -> tuple[Visitor, str]:
+            client = await stack.enter_async_context(visitor(hub.ws, tenant_id))
+            await client.say(text)
+            await client.until(lambda f: f["type"] == "message" and f["role"] == "visitor")
+            return client, client.ready["session_id"]
+
+        yield start
 
 
 def patch_of(session_id: str, field: str) -> Any:
@@ -111,26 +117,22 @@ async def test_an_agent_assigns_reassigns_and_unassigns_and_every_dashboard_and_
 
 
 async def test_taking_over_an_unassigned_conversation_assigns_it_to_the_taker_and_an_assigned_one_keeps_its_assignee(
-    hub: RunningHub, team: Any
+    hub: RunningHub, team: Any, talk: Any
 ) -> None:
     tenant = await hub.tenant()
     anna, ben = await team(tenant.id, "Anna"), await team(tenant.id, "Ben")
-    first, first_id = await conversation(hub, tenant.id)
-    second, second_id = await conversation(hub, tenant.id)
-    try:
-        async with agent_socket(hub.ws, token=anna.token) as desk:
-            assert (await desk.command({"type": "takeover", "session_id": first_id}))["type"] == "ok"
-            patch = await desk.seen(patch_of(first_id, "assignee"))
-            assert patch["session"]["assignee"] == {"id": anna.id, "name": "Anna"}
-            assert patch["session"]["owner"] == {"id": anna.id, "name": "Anna"}
+    _first, first_id = await talk(tenant.id)
+    _second, second_id = await talk(tenant.id)
+    async with agent_socket(hub.ws, token=anna.token) as desk:
+        assert (await desk.command({"type": "takeover", "session_id": first_id}))["type"] == "ok"
+        patch = await desk.seen(patch_of(first_id, "assignee"))
+        assert patch["session"]["assignee"] == {"id": anna.id, "name": "Anna"}
+        assert patch["session"]["owner"] == {"id": anna.id, "name": "Anna"}
 
-            await ben.http.put(f"/api/chat/sessions/{second_id}/assignee", json={"agent_id": ben.id})
-            assert (await desk.command({"type": "takeover", "session_id": second_id}))["type"] == "ok"
-            row = (await anna.http.get(f"/api/chat/sessions/{second_id}")).json()
-            assert row["owner"]["id"] == anna.id and row["assignee"] == {"id": ben.id, "name": "Ben"}
-    finally:
-        await first.close()
-        await second.close()
+        await ben.http.put(f"/api/chat/sessions/{second_id}/assignee", json={"agent_id": ben.id})
+        assert (await desk.command({"type": "takeover", "session_id": second_id}))["type"] == "ok"
+        row = (await anna.http.get(f"/api/chat/sessions/{second_id}")).json()
+        assert row["owner"]["id"] == anna.id and row["assignee"] == {"id": ben.id, "name": "Ben"}
 
 
 async def test_a_transfer_hands_the_conversation_over_with_a_note_that_only_staff_ever_read(
@@ -236,7 +238,7 @@ async def test_with_round_robin_on_and_nobody_online_the_visitor_waits_unassigne
         assert row["waiting"] is not None and row["assignee"] is None, "round-robin is off unless turned on"
 
 
-async def test_bad_assignments_are_refused_with_a_status_and_a_code(hub: RunningHub, team: Any) -> None:
+async def test_bad_assignments_are_refused_with_a_status_and_a_code(hub: RunningHub, team: Any, talk: Any) -> None:
     tenant, other = await hub.tenant(), await hub.tenant()
     anna, ben, stranger = await team(tenant.id, "Anna"), await team(tenant.id, "Ben"), await team(other.id, "Zed")
     customer_email = "customer@example.com"
@@ -245,96 +247,88 @@ async def test_bad_assignments_are_refused_with_a_status_and_a_code(hub: Running
     )
     async with hub.node.engine.begin() as connection:
         await connection.execute(update(users).where(users.c.id == ben.id).values(disabled=True))
-    client, session_id = await conversation(hub, tenant.id)
+    _client, session_id = await talk(tenant.id)
     path = f"/api/chat/sessions/{session_id}"
-    try:
-        async with httpx.AsyncClient(base_url=hub.http) as anonymous:
-            assert error(await anonymous.put(f"{path}/assignee", json={"agent_id": anna.id})) == (
-                401,
-                "unauthenticated",
-            )
-            customer_token = (
-                await anonymous.post("/api/customers/auth/login", json={"email": customer_email, "password": PASSWORD})
-            ).json()["token"]
-            as_customer = await anonymous.put(
-                f"{path}/assignee", json={"agent_id": anna.id}, headers={"Authorization": f"Bearer {customer_token}"}
-            )
-            assert error(as_customer) == (403, "forbidden")
-        assert error(await anna.http.put(f"{path}/assignee", json={"agent_id": stranger.id})) == (404, "unknown_agent")
-        assert error(await anna.http.put(f"{path}/assignee", json={"agent_id": customer.id})) == (422, "not_assignable")
-        assert error(await anna.http.put(f"{path}/assignee", json={"agent_id": ben.id})) == (422, "not_assignable")
-        assert error(await anna.http.put("/api/chat/sessions/nope/assignee", json={"agent_id": anna.id})) == (
-            404,
-            "unknown_session",
+    async with httpx.AsyncClient(base_url=hub.http) as anonymous:
+        assert error(await anonymous.put(f"{path}/assignee", json={"agent_id": anna.id})) == (
+            401,
+            "unauthenticated",
         )
-        for body in ({}, {"agent_id": 5}, {"agent_id": ""}, {"agent_id": "x" * 65}):
-            assert error(await anna.http.put(f"{path}/assignee", json=body)) == (400, "invalid_input"), body
-        for body in (
-            {"agent_id": anna.id},
-            {"agent_id": anna.id, "note": "  "},
-            {"agent_id": anna.id, "note": "x" * 501},
+        customer_token = (
+            await anonymous.post("/api/customers/auth/login", json={"email": customer_email, "password": PASSWORD})
+        ).json()["token"]
+        as_customer = await anonymous.put(
+            f"{path}/assignee", json={"agent_id": anna.id}, headers={"Authorization": f"Bearer {customer_token}"}
+        )
+        assert error(as_customer) == (403, "forbidden")
+    assert error(await anna.http.put(f"{path}/assignee", json={"agent_id": stranger.id})) == (404, "unknown_agent")
+    assert error(await anna.http.put(f"{path}/assignee", json={"agent_id": customer.id})) == (422, "not_assignable")
+    assert error(await anna.http.put(f"{path}/assignee", json={"agent_id": ben.id})) == (422, "not_assignable")
+    assert error(await anna.http.put("/api/chat/sessions/nope/assignee", json={"agent_id": anna.id})) == (
+        404,
+        "unknown_session",
+    )
+    for body in ({}, {"agent_id": 5}, {"agent_id": ""}, {"agent_id": "x" * 65}):
+        assert error(await anna.http.put(f"{path}/assignee", json=body)) == (400, "invalid_input"), body
+    for body in (
+        {"agent_id": anna.id},
+        {"agent_id": anna.id, "note": "  "},
+        {"agent_id": anna.id, "note": "x" * 501},
+    ):
+        assert error(await anna.http.post(f"{path}/transfer", json=body)) == (400, "invalid_input"), body
+    assert (await anna.http.post(f"{path}/transfer", json={"agent_id": anna.id, "note": "mine now"})).status_code == 200
+    assert error(await anna.http.post(f"{path}/transfer", json={"agent_id": anna.id, "note": "again"})) == (
+        409,
+        "already_assigned",
+    )
+    assert error(await anna.http.get("/api/chat/sessions", params={"view": "mine", "agent_id": anna.id})) == (
+        400,
+        "invalid_input",
+    )
+
+    async with agent_socket(hub.ws, token=anna.token) as desk:
+        for frame, code in (
+            ({"type": "assign", "session_id": session_id, "agent_id": stranger.id}, "unknown_agent"),
+            ({"type": "assign", "session_id": session_id, "agent_id": customer.id}, "not_assignable"),
+            ({"type": "assign", "session_id": "nope", "agent_id": anna.id}, "unknown_session"),
+            ({"type": "assign", "session_id": session_id}, "invalid_frame"),
+            ({"type": "transfer", "session_id": session_id, "agent_id": anna.id, "note": ""}, "invalid_frame"),
+            ({"type": "transfer", "session_id": session_id, "agent_id": anna.id, "note": "x"}, "already_assigned"),
+            ({"type": "assign", "session_id": session_id, "agent_id": "a\u0000b"}, "invalid_frame"),
         ):
-            assert error(await anna.http.post(f"{path}/transfer", json=body)) == (400, "invalid_input"), body
-        assert (
-            await anna.http.post(f"{path}/transfer", json={"agent_id": anna.id, "note": "mine now"})
-        ).status_code == 200
-        assert error(await anna.http.post(f"{path}/transfer", json={"agent_id": anna.id, "note": "again"})) == (
-            409,
-            "already_assigned",
-        )
-        assert error(await anna.http.get("/api/chat/sessions", params={"view": "mine", "agent_id": anna.id})) == (
-            400,
-            "invalid_input",
-        )
-
-        async with agent_socket(hub.ws, token=anna.token) as desk:
-            for frame, code in (
-                ({"type": "assign", "session_id": session_id, "agent_id": stranger.id}, "unknown_agent"),
-                ({"type": "assign", "session_id": session_id, "agent_id": customer.id}, "not_assignable"),
-                ({"type": "assign", "session_id": "nope", "agent_id": anna.id}, "unknown_session"),
-                ({"type": "assign", "session_id": session_id}, "invalid_frame"),
-                ({"type": "transfer", "session_id": session_id, "agent_id": anna.id, "note": ""}, "invalid_frame"),
-                ({"type": "transfer", "session_id": session_id, "agent_id": anna.id, "note": "x"}, "already_assigned"),
-                ({"type": "assign", "session_id": session_id, "agent_id": "a\u0000b"}, "invalid_frame"),
-            ):
-                answer = await desk.command(frame)
-                assert answer["type"] == "error" and answer["code"] == code, (frame, answer)
-    finally:
-        await client.close()
+            answer = await desk.command(frame)
+            assert answer["type"] == "error" and answer["code"] == code, (frame, answer)
 
 
-async def test_another_tenant_can_neither_see_nor_change_assignments(hub: RunningHub, team: Any) -> None:
+async def test_another_tenant_can_neither_see_nor_change_assignments(hub: RunningHub, team: Any, talk: Any) -> None:
     tenant, other = await hub.tenant(), await hub.tenant()
     anna, zed = await team(tenant.id, "Anna"), await team(other.id, "Zed")
     note = "secret handover note of shop A"
-    client, session_id = await conversation(hub, tenant.id)
-    try:
-        async with agent_socket(hub.ws, token=zed.token) as outsider:
-            await anna.http.put(f"/api/chat/sessions/{session_id}/assignee", json={"agent_id": anna.id})
-            ben = await team(tenant.id, "Ben")
-            await anna.http.post(f"/api/chat/sessions/{session_id}/transfer", json={"agent_id": ben.id, "note": note})
-            path = f"/api/chat/sessions/{session_id}"
-            assert error(await zed.http.get(path)) == (404, "unknown_session")
-            assert error(await zed.http.put(f"{path}/assignee", json={"agent_id": zed.id})) == (404, "unknown_session")
-            assert error(await zed.http.post(f"{path}/transfer", json={"agent_id": zed.id, "note": "mine"})) == (
-                404,
-                "unknown_session",
-            )
-            assert (await zed.http.get("/api/chat/sessions")).json()["sessions"] == []
-            assert error(await zed.http.get("/api/chat/sessions", params={"business_id": tenant.business_id})) == (
-                403,
-                "forbidden",
-            )
-            # Anna cannot hand her conversation to another tenant's agent either.
-            assert error(await anna.http.put(f"{path}/assignee", json={"agent_id": zed.id})) == (404, "unknown_agent")
-            answer = await outsider.command({"type": "assign", "session_id": session_id, "agent_id": zed.id})
-            assert answer["code"] == "unknown_session"
-            frames = json.dumps([f for f in outsider.history if f.get("ref") is None])
-            assert session_id not in frames and note not in frames
-        row = (await anna.http.get(f"/api/chat/sessions/{session_id}")).json()
-        assert row["transfer"]["note"] == note
-    finally:
-        await client.close()
+    _client, session_id = await talk(tenant.id)
+    async with agent_socket(hub.ws, token=zed.token) as outsider:
+        await anna.http.put(f"/api/chat/sessions/{session_id}/assignee", json={"agent_id": anna.id})
+        ben = await team(tenant.id, "Ben")
+        await anna.http.post(f"/api/chat/sessions/{session_id}/transfer", json={"agent_id": ben.id, "note": note})
+        path = f"/api/chat/sessions/{session_id}"
+        assert error(await zed.http.get(path)) == (404, "unknown_session")
+        assert error(await zed.http.put(f"{path}/assignee", json={"agent_id": zed.id})) == (404, "unknown_session")
+        assert error(await zed.http.post(f"{path}/transfer", json={"agent_id": zed.id, "note": "mine"})) == (
+            404,
+            "unknown_session",
+        )
+        assert (await zed.http.get("/api/chat/sessions")).json()["sessions"] == []
+        assert error(await zed.http.get("/api/chat/sessions", params={"business_id": tenant.business_id})) == (
+            403,
+            "forbidden",
+        )
+        # Anna cannot hand her conversation to another tenant's agent either.
+        assert error(await anna.http.put(f"{path}/assignee", json={"agent_id": zed.id})) == (404, "unknown_agent")
+        answer = await outsider.command({"type": "assign", "session_id": session_id, "agent_id": zed.id})
+        assert answer["code"] == "unknown_session"
+        frames = json.dumps([f for f in outsider.history if f.get("ref") is None])
+        assert session_id not in frames and note not in frames
+    row = (await anna.http.get(f"/api/chat/sessions/{session_id}")).json()
+    assert row["transfer"]["note"] == note
 
 
 @pytest.fixture
