@@ -17,9 +17,10 @@ import pytest
 from sqlalchemy import select, update
 
 from hub.settings import Settings
+from hub.store.models import PLATFORM_BUSINESS_ID
 from hub.store.tables import users, webhook_deliveries
 from hub.store.webhooks import EVENTS, create_endpoint
-from tests.accounts import create_user
+from tests.accounts import create_tenant, create_user
 from tests.agents import PASSWORD, agent_account, agent_socket, login
 from tests.conftest import RunningHub, Visitor, serve_hub, visitor
 
@@ -133,6 +134,25 @@ async def test_taking_over_an_unassigned_conversation_assigns_it_to_the_taker_an
         assert (await desk.command({"type": "takeover", "session_id": second_id}))["type"] == "ok"
         row = (await anna.http.get(f"/api/chat/sessions/{second_id}")).json()
         assert row["owner"]["id"] == anna.id and row["assignee"] == {"id": ben.id, "name": "Ben"}
+
+
+async def test_a_platform_admin_taking_over_in_another_tenant_is_not_assigned_there(
+    hub: RunningHub, team: Any, talk: Any
+) -> None:
+    platform = await create_tenant(hub.node.engine, name="Office16852", business_id=PLATFORM_BUSINESS_ID)
+    admin, shop = await team(platform.id, "Sam", "admin"), await hub.tenant()
+    anna = await team(shop.id, "Anna")
+    _, session_id = await talk(shop.id)
+    async with agent_socket(hub.ws, token=admin.token, query=f"business_id={shop.business_id}") as visiting:
+        assert (await visiting.command({"type": "takeover", "session_id": session_id}))["type"] == "ok"
+        assert (await anna.http.get(f"/api/chat/sessions/{session_id}")).json()["assignee"] is None
+        answer = await visiting.command({"type": "assign", "session_id": session_id, "agent_id": admin.id})
+        assert answer["code"] == "unknown_agent", "a platform admin is no staff member of the shop"
+        assert (await visiting.command({"type": "assign", "session_id": session_id, "agent_id": anna.id}))[
+            "type"
+        ] == "ok"
+    row = (await anna.http.get(f"/api/chat/sessions/{session_id}")).json()
+    assert row["owner"]["id"] == admin.id and row["assignee"] == {"id": anna.id, "name": "Anna"}
 
 
 async def test_a_transfer_hands_the_conversation_over_with_a_note_that_only_staff_ever_read(

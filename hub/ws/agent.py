@@ -316,7 +316,7 @@ class AgentConnection:
                 await watch.stop()
             self.answer(Ok(action="unwatch", session_id=session_id, ref=command.ref))
         elif isinstance(command, TakeoverIn):
-            await self.control.takeover(tenant, session_id, self.agent, force=command.force)
+            await self.control.takeover(tenant, session_id, self.agent, force=command.force, assign=self.own_tenant)
             if session_id not in self.claims:
                 self.claims.add(session_id)
                 self.control.hold(tenant.id, session_id, self.holder)
