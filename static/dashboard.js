@@ -162,7 +162,7 @@
     row.unread.hidden = !count;
     setText(row.unread, String(count));
     var mine = session.assignee && agent && session.assignee.id === agent.id;
-    setText(row.assignee, !session.assignee ? _("Unassigned") : mine ? _("You") : session.assignee.name);
+    setText(row.assignee, !session.assignee ? _("Not assigned") : mine ? _("You") : session.assignee.name);
     row.assignee.classList.toggle("none", !session.assignee);
     chips(row.chips, session.labels);
     var last = session.last_message;
@@ -170,7 +170,8 @@
     // The name says what a sighted agent reads at a glance; the preview describes it.
     var facts = [name, when(session.updated_at), online ? _("Visitor online") : _("Visitor offline"), modeText(session)];
     if (isWaiting(session)) { facts.push(_("waiting")); }
-    facts.push(!session.assignee ? _("Unassigned") : _("Assigned to %(name)s", { name: mine ? _("you") : session.assignee.name }));
+    facts.push(!session.assignee ? _("Not assigned") : mine ? _("Assigned to you") :
+      _("Assigned to %(name)s", session.assignee));
     var names = known(session.labels).map(function (label) { return label.name; });
     if (names.length) { facts.push(_("Labels: %(names)s", { names: names.join(", ") })); }
     if (count) { facts.push(_("%(n)s unread", { n: count })); }
@@ -493,7 +494,7 @@
   // ---- the conversation header: its assignee, labels and transfer note; assign, transfer, labels ---------
   function renderAssignment(session) {
     var mine = session.assignee && agent && session.assignee.id === agent.id;
-    setText($("assignee"), !session.assignee ? _("Unassigned") :
+    setText($("assignee"), !session.assignee ? _("Not assigned") :
       mine ? _("Assigned to %(name)s (you)", session.assignee) : _("Assigned to %(name)s", session.assignee));
     $("assignee").classList.toggle("none", !session.assignee);
     chips($("head-labels"), session.labels);
@@ -772,7 +773,7 @@
         staffAt = 0;  // the open counts changed
         var session = sessions[frame.session_id];
         say(frame.action === "transfer" ? _("Transferred to %(name)s", { name: session && session.assignee ? session.assignee.name : "" }) :
-          session && session.assignee ? _("Assigned to %(name)s", session.assignee) : _("Unassigned"));
+          session && session.assignee ? _("Assigned to %(name)s", session.assignee) : _("Not assigned"));
       }
     } else if (frame.session_id && frame.session_id === current) {
       if (frame.type === "message") { showMessage(frame); }

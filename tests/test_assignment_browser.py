@@ -84,7 +84,7 @@ async def test_an_agent_assigns_from_the_header_and_mine_unassigned_and_per_agen
             re.compile(r"Unassigned\s*2")
         )
         await row(page, first).click()
-        await expect(page.locator("#assignee")).to_have_text("Unassigned")
+        await expect(page.locator("#assignee")).to_have_text("Not assigned")
         await page.get_by_role("button", name="Assign or transfer").click()
         await expect(page.get_by_label("Assign to")).to_be_focused()
         await expect(page.locator(f'#assign-to option[value="{anna_id}"]')).to_have_text("Anna (you) · online · 0 open")

@@ -40,6 +40,7 @@ class Seeds:
     owner_email: str
     widget_key: str
     path_values: dict[str, str]  # a path parameter's name -> an existing one
+    owner_id: str = ""  # the owner's account (a staff member conversations can be assigned to)
 
 
 @dataclass
@@ -94,6 +95,10 @@ def valid_body(name: str, seeds: Seeds) -> Any:
         "ProfileChange": lambda: {"name": "Olga"},
         "CannedRequest": lambda: {"title": "Hi", "text": "Hello!"},
         "CannedChange": lambda: {},
+        "AssigneeRequest": lambda: {"agent_id": seeds.owner_id},
+        "TransferRequest": lambda: {"agent_id": seeds.owner_id, "note": "Over to you"},
+        "LabelRequest": lambda: {"name": unique("label"), "color": "blue"},
+        "LabelChange": lambda: {},
         "KnowledgeImport": lambda: {"format": "markdown", "files": [{"name": "hours.md", "content": "# Hours\n9-5"}]},
     }
     return bodies[name]()
@@ -258,9 +263,10 @@ async def seed(hub: RunningHub, client: httpx.AsyncClient) -> Seeds:
     )
     shop = await create_tenant(engine, name="Limits Shop", business_id=unique("shop"), plan="enterprise")
     owner_email = await agent_account(engine, shop.id, "Olga", "owner")
+    owner_login = await login(hub.http, owner_email)
     tokens = {
         "admin": (await login(hub.http, await agent_account(engine, platform.id, "Root", "admin")))["token"],
-        "owner": (await login(hub.http, owner_email))["token"],
+        "owner": owner_login["token"],
     }
     widget_key = (await create_widget_key(engine, shop.id, [SHOP])).key
     spare_key = (await create_widget_key(engine, shop.id, [SHOP])).key
@@ -272,7 +278,9 @@ async def seed(hub: RunningHub, client: httpx.AsyncClient) -> Seeds:
     )
     entry = await client.post("/api/knowledge", json={"title": "Hours", "body": "9 to 5."}, headers=owner)
     canned = await client.post("/api/canned-replies", json={"title": "Hi", "text": "Hello!"}, headers=owner)
+    label = await client.post("/api/labels", json={"name": "Refund"}, headers=owner)
     path_values = {
+        "label_id": label.json()["id"],
         "reply_id": canned.json()["id"],
         "entry_id": entry.json()["id"],
         "session_id": session,
@@ -282,7 +290,7 @@ async def seed(hub: RunningHub, client: httpx.AsyncClient) -> Seeds:
         "key": spare_key,
         "version": "1",
     }
-    return Seeds(tokens, owner_email, widget_key, path_values)
+    return Seeds(tokens, owner_email, widget_key, path_values, owner_login["user"]["id"])
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -341,6 +349,11 @@ async def test_every_documented_limit_is_enforced_at_its_boundary(store_settings
         ("/api/widget/rating", "message_id", "maxLength"),
         ("/api/widget/session-rating", "stars", "maximum"),
         ("/api/widget/session-rating", "comment", "maxLength"),
+        ("/api/chat/sessions/{session_id}/transfer", "note", "maxLength"),
+        ("/api/chat/sessions/{session_id}/assignee", "agent_id", "maxLength"),
+        ("/api/chat/sessions", "view", "enum"),
+        ("/api/labels", "name", "maxLength"),
+        ("/api/labels/{label_id}", "color", "enum"),
     ]:
         assert expected in checked, expected
     assert len(checked) >= 80, len(checked)
