@@ -127,7 +127,8 @@
     row.preview = part(button, "span", "preview");
     row.preview.id = "preview-" + (++rowIds);
     button.setAttribute("aria-describedby", row.preview.id);
-    button.addEventListener("click", function () { open(id); });
+    // On the row, so a click on the row itself (push.js opens an alert's conversation so) opens it too.
+    item.addEventListener("click", function () { open(id); });
     return row;
   }
 
