@@ -67,6 +67,16 @@ class MessageNotFound(NotFound):
     code = "unknown_message"
 
 
+class AgentNotFound(NotFound):
+    """No staff member with that id in this tenant (another tenant's people are no one here)."""
+
+    code = "unknown_agent"
+
+
+class LabelNotFound(NotFound):
+    code = "unknown_label"
+
+
 class Conflict(HubError):
     code = "conflict"
     status = 409
@@ -92,6 +102,27 @@ class OwnedByOther(Conflict):
 
 class NotOwner(Conflict):
     code = "not_owner"
+
+
+class AlreadyAssigned(Conflict):
+    """A transfer to the person the conversation is already assigned to."""
+
+    code = "already_assigned"
+
+
+class SessionLabelLimit(Conflict):
+    code = "session_label_limit"
+
+
+class Unprocessable(HubError):
+    """Well-formed, but it names something that cannot be used for this (e.g. a customer account as assignee)."""
+
+    code = "unprocessable"
+    status = 422
+
+
+class NotAssignable(Unprocessable):
+    code = "not_assignable"
 
 
 class OriginNotAllowed(HubError):

@@ -25,6 +25,7 @@ from hub.auth.throttle import Throttle
 from hub.backplane import MemoryBackplane
 from hub.broker import Broker, broker_from_url
 from hub.bundle import BundleCache
+from hub.chat.assignment import Assignments
 from hub.chat.availability import Availability
 from hub.chat.control import SessionControl
 from hub.chat.conversations import Conversations
@@ -87,6 +88,7 @@ class Services:
     control: SessionControl
     joiner: Joiner
     dashboard: Dashboard
+    assignments: Assignments
     presence: Presence
     availability: Availability
     followups: Followups
@@ -127,6 +129,7 @@ class Node:
     control: SessionControl
     joiner: Joiner
     dashboard: Dashboard
+    assignments: Assignments
     tenants: TenantCache
     accounts: Accounts
     widget_origins: WidgetOrigins
@@ -243,7 +246,8 @@ class Node:
                 public_url=settings.public_url,
             )
             stack.push_async_callback(alerts.aclose)
-            handoffs = Handoffs(chat, availability.outside_hours_of, alerts)
+            assignments = Assignments(engine, publisher, coord, keys, presence, tenants.get)
+            handoffs = Handoffs(chat, availability.outside_hours_of, alerts, assignments.round_robin)
             replies = ReplyRunner(
                 engine,
                 chat,
@@ -295,6 +299,7 @@ class Node:
                 control=control,
                 joiner=Joiner(engine, fanout, broker, keys),
                 dashboard=Dashboard(engine, fanout, keys, presence),
+                assignments=assignments,
                 tenants=tenants,
                 accounts=accounts,
                 widget_origins=WidgetOrigins(engine),
@@ -363,6 +368,7 @@ class Node:
             control=self.control,
             joiner=self.joiner,
             dashboard=self.dashboard,
+            assignments=self.assignments,
             presence=self.presence,
             availability=self.availability,
             followups=self.followups,

@@ -36,6 +36,11 @@ from hub.store.canned import TEXT_CHARS as CANNED_TEXT_CHARS
 from hub.store.canned import TITLE_CHARS as CANNED_TITLE_CHARS
 from hub.store.canned import list_canned
 from hub.store.credits import this_month
+from hub.store.labels import COLORS as LABEL_COLORS
+from hub.store.labels import MAX_PER_SESSION as LABELS_PER_SESSION
+from hub.store.labels import MAX_PER_TENANT as LABELS_PER_TENANT
+from hub.store.labels import NAME_CHARS as LABEL_NAME_CHARS
+from hub.store.labels import list_labels
 from hub.store.personas import DESCRIPTION_CHARS, NAME_CHARS, PROMPT_CHARS, TONE_CHARS, list_personas
 from hub.store.users import list_staff
 from hub.store.webhooks import EVENTS, list_deliveries, list_endpoints
@@ -319,6 +324,7 @@ async def team_page(request: Request) -> Response:
         "seats_invited": sum(not invite["expired"] for invite in invites),
         "invites": invites,
         "emails": services.team.emails,
+        "round_robin": settings_of(tenant).round_robin,
     }
     pages: Jinja2Templates = request.state.templates
     return pages.TemplateResponse(request, "team.html", context, headers={"Cache-Control": "no-store"})
@@ -389,3 +395,21 @@ async def canned_page(request: Request) -> Response:
     }
     pages: Jinja2Templates = request.state.templates
     return pages.TemplateResponse(request, "canned.html", context, headers={"Cache-Control": "no-store"})
+
+
+async def labels_page(request: Request) -> Response:
+    """Labels: what conversations are about, put on them in Mission Control (owners and admins define them)."""
+    services: Services = request.state.services
+    principal = await _portal_principal(request, USERS_MANAGE)
+    if isinstance(principal, Response):
+        return principal
+    tenant = await services.tenants.get(principal.tenant_id)
+    context = {
+        "principal": principal,
+        "tenant": tenant,
+        "labels": await list_labels(services.engine, principal.tenant_id),
+        "colors": LABEL_COLORS,
+        "limits": {"name": LABEL_NAME_CHARS, "labels": LABELS_PER_TENANT, "per_session": LABELS_PER_SESSION},
+    }
+    pages: Jinja2Templates = request.state.templates
+    return pages.TemplateResponse(request, "labels.html", context, headers={"Cache-Control": "no-store"})

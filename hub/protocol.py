@@ -64,6 +64,25 @@ class SessionSummary(Protocol):
     def last_message(self) -> StoredMessage | None: ...
     @property
     def waiting(self) -> StoredWaiting | None: ...
+    @property
+    def assignee_id(self) -> str | None: ...
+    @property
+    def assignee_name(self) -> str | None: ...
+    @property
+    def labels(self) -> tuple[str, ...]: ...
+    @property
+    def transfer(self) -> StoredTransfer | None: ...
+
+
+class StoredTransfer(Protocol):
+    @property
+    def by_id(self) -> str: ...
+    @property
+    def by_name(self) -> str: ...
+    @property
+    def note(self) -> str: ...
+    @property
+    def at(self) -> datetime: ...
 
 
 class StoredWaiting(Protocol):
@@ -179,6 +198,11 @@ AGENT_ERROR_CODES = (
     "not_stored",
     "internal",
     "ai_unavailable",
+    "unknown_agent",
+    "not_assignable",
+    "already_assigned",
+    "unknown_label",
+    "session_label_limit",
 )
 
 # --- field types --------------------------------------------------------------------------------
@@ -339,7 +363,45 @@ class AgentPingIn(_Command, tag="ping"):
     pass
 
 
-AgentIn = WatchIn | UnwatchIn | TakeoverIn | AgentSayIn | AgentTypingIn | HandbackIn | CloseIn | AgentPingIn
+StaffId = Annotated[str, Meta(min_length=1, max_length=64)]
+LabelId = Annotated[str, Meta(min_length=1, max_length=64)]
+TRANSFER_NOTE_CHARS = 500
+TransferNoteText = Annotated[str, Meta(min_length=1, max_length=TRANSFER_NOTE_CHARS, pattern=r"\S")]
+
+
+class AssignIn(_SessionCommand, tag="assign", kw_only=True):
+    """Assign the session to a staff member of the tenant (``null``: to nobody)."""
+
+    agent_id: StaffId | None
+
+
+class TransferIn(_SessionCommand, tag="transfer", kw_only=True):
+    """Assign the session to another staff member with a note for staff (never shown to the visitor)."""
+
+    agent_id: StaffId
+    note: TransferNoteText
+
+
+class LabelIn(_SessionCommand, tag="label", kw_only=True):
+    """Put one of the tenant's labels on the session (``applied``) or take it off."""
+
+    label_id: LabelId
+    applied: bool = True
+
+
+AgentIn = (
+    WatchIn
+    | UnwatchIn
+    | TakeoverIn
+    | AgentSayIn
+    | AgentTypingIn
+    | HandbackIn
+    | CloseIn
+    | AssignIn
+    | TransferIn
+    | LabelIn
+    | AgentPingIn
+)
 
 # --- server -> client ------------------------------------------------------------------------------
 
@@ -478,6 +540,22 @@ class Waiting(Struct):
     note: str | None
 
 
+class Transfer(Struct):
+    """The staff-only note a session was last transferred with (to its current assignee)."""
+
+    by: Owner
+    note: str
+    at: str
+
+
+class Label(Struct):
+    """One of the tenant's labels; sessions name the labels they carry by ``id``."""
+
+    id: str
+    name: str
+    color: str
+
+
 class SessionRow(Struct):
     """A row of Mission Control's session list; every field is always sent."""
 
@@ -491,6 +569,9 @@ class SessionRow(Struct):
     updated_at: str
     last_message: Preview | None
     waiting: Waiting | None
+    assignee: Owner | None  # the staff member responsible for it
+    labels: list[str]  # the ids of the tenant's labels it carries, by the labels' names
+    transfer: Transfer | None  # the note it was transferred to its assignee with
 
 
 class SessionChange(Struct, omit_defaults=True):
@@ -506,6 +587,9 @@ class SessionChange(Struct, omit_defaults=True):
     updated_at: str | UnsetType = UNSET
     last_message: Preview | UnsetType = UNSET
     waiting: Waiting | UnsetType | None = UNSET
+    assignee: Owner | UnsetType | None = UNSET
+    labels: list[str] | UnsetType = UNSET
+    transfer: Transfer | UnsetType | None = UNSET
 
 
 class AgentInfo(Struct):
@@ -527,9 +611,16 @@ class AgentReady(_ServerFrame, tag="ready"):
 
 
 class Sessions(_ServerFrame, tag="sessions"):
-    """The whole list; a second one replaces it."""
+    """The whole list, and the tenant's labels; a second one replaces both."""
 
     sessions: list[SessionRow]
+    labels: list[Label]
+
+
+class Labels(_ServerFrame, tag="labels"):
+    """The tenant's labels changed (added, renamed, recoloured, deleted): the whole set, by name."""
+
+    labels: list[Label]
 
 
 class SessionPatch(_ServerFrame, tag="session"):
@@ -589,7 +680,7 @@ class Watching(_ServerFrame, tag="watching"):
 
 
 class Ok(_ServerFrame, tag="ok"):
-    action: Literal["watch", "unwatch", "takeover", "message", "handback", "close"]
+    action: Literal["watch", "unwatch", "takeover", "message", "handback", "close", "assign", "transfer", "label"]
     session_id: str
     ref: str | None = None
     seq: int | None = None
@@ -617,6 +708,7 @@ AgentOut = (
     | Notice
     | StaffRenamed
     | VisitorContextFrame
+    | Labels
     | Watching
     | Ok
     | Message
@@ -718,6 +810,12 @@ def waiting(found: StoredWaiting | None) -> Waiting | None:
     return Waiting(since=found.since.isoformat(), reason=found.reason, note=found.note)  # type: ignore[arg-type]
 
 
+def transfer(found: StoredTransfer | None) -> Transfer | None:
+    if found is None:
+        return None
+    return Transfer(by=Owner(found.by_id, found.by_name), note=found.note, at=found.at.isoformat())
+
+
 def session_row(summary: SessionSummary, visitor_online: bool) -> SessionRow:
     return SessionRow(
         id=summary.id,
@@ -730,6 +828,9 @@ def session_row(summary: SessionSummary, visitor_online: bool) -> SessionRow:
         updated_at=summary.updated_at.isoformat(),
         last_message=None if summary.last_message is None else preview(summary.last_message),
         waiting=waiting(summary.waiting),
+        assignee=owner(summary.assignee_id, summary.assignee_name),
+        labels=list(summary.labels),
+        transfer=transfer(summary.transfer),
     )
 
 
@@ -794,7 +895,9 @@ _agent_decoder = msgspec.json.Decoder(AgentIn)
 _VISITOR_TYPES = frozenset(
     ("message", "resume", "typing", "ping", "handoff", "availability", "email", "rate", "rate_session", "page")
 )
-_AGENT_TYPES = frozenset(("watch", "unwatch", "takeover", "message", "typing", "handback", "close", "ping"))
+_AGENT_TYPES = frozenset(
+    ("watch", "unwatch", "takeover", "message", "typing", "handback", "close", "assign", "transfer", "label", "ping")
+)
 
 
 def parse_visitor_frame(raw: str, *, max_chars: int) -> VisitorIn:
@@ -819,6 +922,10 @@ def parse_agent_frame(raw: str, *, max_chars: int) -> AgentIn:
             raise FrameError("invalid_frame", "'session_id' is empty or malformed")
         if isinstance(frame, AgentSayIn):
             _check_text(frame.text, max_chars)
+        if isinstance(frame, TransferIn | AssignIn | LabelIn):
+            for name in ("agent_id", "label_id", "note"):
+                if "\x00" in (getattr(frame, name, None) or ""):
+                    raise FrameError("invalid_frame", f"'{name}' must not contain NUL characters")
     except msgspec.DecodeError as exc:
         raise _refused(raw, exc, _AGENT_TYPES) from None
     except FrameError as exc:

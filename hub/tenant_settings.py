@@ -21,6 +21,15 @@ EscalateAfter = Annotated[
     int, Meta(ge=30, le=3600, description="A visitor still waiting after this many seconds alerts the team again.")
 ]
 
+RoundRobin = Annotated[
+    bool,
+    Meta(
+        description="A conversation that starts waiting for a person is assigned to the staff member online in "
+        "Mission Control with the fewest open conversations assigned (ties: whose last assignment is oldest). "
+        "With nobody online it stays unassigned in the Waiting queue."
+    ),
+]
+
 HoursSetting = Annotated[
     OfficeHours | None,
     Meta(
@@ -37,6 +46,7 @@ class TenantSettings(msgspec.Struct, kw_only=True):
     ai_while_waiting: AiWhileWaiting = True
     escalate_after_s: EscalateAfter = 120
     office_hours: HoursSetting = None
+    round_robin: RoundRobin = False
 
 
 class SettingsChange(msgspec.Struct, kw_only=True):
@@ -45,6 +55,7 @@ class SettingsChange(msgspec.Struct, kw_only=True):
     ai_while_waiting: AiWhileWaiting | UnsetType = UNSET
     escalate_after_s: EscalateAfter | UnsetType = UNSET
     office_hours: HoursSetting | UnsetType = UNSET
+    round_robin: RoundRobin | UnsetType = UNSET
 
     def applied_to(self, settings: TenantSettings) -> TenantSettings:
         given = {name: value for name in self.__struct_fields__ if (value := getattr(self, name)) is not UNSET}

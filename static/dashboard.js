@@ -9,7 +9,6 @@
   var unread = {};            // id -> count of visitor/ai messages not seen in the conversation view
   var seenSeq = {};           // id -> highest seq the list has seen (for unread counting)
   var agent = null;
-  var filter = "live";
   var current = null;         // the watched session
   var lastSeq = 0;            // highest seq shown for the watched session (re-watch resumes after it)
   var shown = {};             // message ids already in the transcript
@@ -43,6 +42,15 @@
     if (!send(frame)) { notice(_("Not connected: the hub is unreachable, retrying…")); }
   }
 
+  // What the page can say of a refused frame in its own language (the hub's messages are English).
+  var ERRORS = {
+    unknown_agent: function () { return _("That person is not on this team (any more): pick someone else."); },
+    not_assignable: function () { return _("Only active staff (agents, owners, admins) can be assigned conversations."); },
+    already_assigned: function () { return _("The conversation is already assigned to them: pick someone else to transfer it to."); },
+    unknown_label: function () { return _("That label was deleted meanwhile."); },
+    session_label_limit: function () { return _("A conversation carries at most 10 labels: remove one first."); }
+  };
+
   function notice(text) {
     var box = $("notice");
     box.textContent = text || "";
@@ -56,12 +64,26 @@
     el.textContent = text;
   }
 
-  // ---- the session list -------------------------------------------------------------------
+  // ---- the session list: who (all, mine, unassigned, one agent), status, mode, label -------------
+  // One <li> per shown session, kept by id: a patch updates its row in place and moves it if its place
+  // changed; rows are never all redrawn, so the focus and what a screen reader is on survive. Only the
+  // status line under the filters speaks (politely), and only of what the agent did or what concerns them.
+  var rows = {};              // id -> the row's elements
+  var rowIds = 0;             // for the ids a row's button is described by
+  var view = { who: "all", agent: "", status: "open", mode: "", label: "" };
+  var labels = [];            // the tenant's labels [{id, name, color}], by name
+  var staff = [];             // who may be assigned [{id, name, role, online, open_assigned}] (GET /api/chat/staff)
+  var staffAt = 0;
+
+  function assigneeId(session) { return session.assignee ? session.assignee.id : ""; }
+
   function matches(session) {
-    if (filter === "closed") { return session.status === "closed"; }
-    if (session.status !== "open") { return false; }
-    if (filter === "human") { return session.mode === "human"; }
-    if (filter === "ai") { return session.mode === "ai"; }
+    if (view.who === "mine" && (!agent || assigneeId(session) !== agent.id)) { return false; }
+    if (view.who === "unassigned" && session.assignee) { return false; }
+    if (view.who === "agent" && assigneeId(session) !== view.agent) { return false; }
+    if (session.status !== view.status) { return false; }
+    if (view.status === "open" && view.mode && session.mode !== view.mode) { return false; }
+    if (view.label && (session.labels || []).indexOf(view.label) < 0) { return false; }
     return true;
   }
 
@@ -70,63 +92,188 @@
     return isNaN(date) ? "" : date.toLocaleTimeString(document.documentElement.lang || [], { hour: "2-digit", minute: "2-digit" });
   }
 
+  function labelById(id) {
+    for (var i = 0; i < labels.length; i += 1) { if (labels[i].id === id) { return labels[i]; } }
+    return null;
+  }
+
+  function known(ids) { return (ids || []).map(labelById).filter(Boolean); }
+
+  function setText(element, text) { if (element.textContent !== text) { element.textContent = text; } }
+
+  function part(parent, tag, className) {
+    var element = document.createElement(tag);
+    element.className = className;
+    parent.appendChild(element);
+    return element;
+  }
+
+  function makeRow(id) {
+    var item = document.createElement("li");
+    item.className = "session";
+    item.dataset.sessionId = id;
+    var button = part(item, "button", "open");
+    button.type = "button";
+    var row = { item: item, button: button };
+    row.dot = part(button, "span", "dot");
+    row.title = part(button, "span", "title");
+    row.side = part(button, "span", "side");
+    row.badge = part(row.side, "span", "badge");
+    row.waits = part(row.side, "span", "badge waiting");
+    row.waits.textContent = _("waiting");
+    row.unread = part(row.side, "span", "unread");
+    row.meta = part(button, "span", "meta");
+    row.assignee = part(row.meta, "span", "assignee");
+    row.chips = part(row.meta, "span", "chips");
+    row.preview = part(button, "span", "preview");
+    row.preview.id = "preview-" + (++rowIds);
+    button.setAttribute("aria-describedby", row.preview.id);
+    // On the row, so a click on the row itself (push.js opens an alert's conversation so) opens it too.
+    item.addEventListener("click", function () { open(id); });
+    return row;
+  }
+
+  function chips(container, ids) {
+    var want = known(ids);
+    var text = want.map(function (label) { return label.color + ":" + label.name; }).join("\n");
+    if (container.dataset.shown === text) { return; }
+    container.dataset.shown = text;
+    container.textContent = "";
+    want.forEach(function (label) {
+      var chip = part(container, "span", "chip " + label.color);
+      chip.textContent = label.name;
+    });
+  }
+
+  function modeText(session) {
+    return session.status === "closed" ? _("closed") : session.mode === "human" ?
+      (session.owner ? session.owner.name || _("human") : _("human")) : _("AI");
+  }
+
+  function fillRow(row, session) {
+    var online = !!session.visitor_online;
+    row.item.classList.toggle("quiet", !online && Date.now() - new Date(session.updated_at) > QUIET_AFTER_MS);
+    row.dot.className = "dot" + (online ? " online" : "");
+    row.dot.title = online ? _("Visitor online") : _("Visitor offline");
+    var name = _("Visitor %(id)s", { id: session.id.slice(-6) });
+    setText(row.title, name + " · " + when(session.updated_at));
+    row.badge.className = "badge " + (session.status === "closed" ? "closed" : session.mode);
+    setText(row.badge, modeText(session));
+    row.waits.hidden = !isWaiting(session);
+    var count = unread[session.id] || 0;
+    row.unread.hidden = !count;
+    setText(row.unread, String(count));
+    var mine = session.assignee && agent && session.assignee.id === agent.id;
+    setText(row.assignee, !session.assignee ? _("Not assigned") : mine ? _("You") : session.assignee.name);
+    row.assignee.classList.toggle("none", !session.assignee);
+    chips(row.chips, session.labels);
+    var last = session.last_message;
+    setText(row.preview, last ? (last.role === "visitor" ? "" : last.role + ": ") + last.text : "");
+    // The name says what a sighted agent reads at a glance; the preview describes it.
+    var facts = [name, when(session.updated_at), online ? _("Visitor online") : _("Visitor offline"), modeText(session)];
+    if (isWaiting(session)) { facts.push(_("waiting")); }
+    facts.push(!session.assignee ? _("Not assigned") : mine ? _("Assigned to you") :
+      _("Assigned to %(name)s", session.assignee));
+    var names = known(session.labels).map(function (label) { return label.name; });
+    if (names.length) { facts.push(_("Labels: %(names)s", { names: names.join(", ") })); }
+    if (count) { facts.push(_("%(n)s unread", { n: count })); }
+    var label = facts.join(", ");
+    if (row.button.getAttribute("aria-label") !== label) { row.button.setAttribute("aria-label", label); }
+    if (session.id === current) { row.button.setAttribute("aria-current", "true"); } else { row.button.removeAttribute("aria-current"); }
+  }
+
   function renderList() {
     var list = $("sessions");
     var items = Object.keys(sessions).map(function (id) { return sessions[id]; }).filter(matches);
-    items.sort(function (a, b) { return (b.updated_at || "").localeCompare(a.updated_at || ""); });
-    list.textContent = "";
-    items.forEach(function (session) {
-      var item = document.createElement("li");
-      item.className = "session";
-      item.tabIndex = 0;
-      item.dataset.sessionId = session.id;
-      item.setAttribute("role", "button");
-      if (session.id === current) { item.setAttribute("aria-current", "true"); }
-      if (!session.visitor_online && Date.now() - new Date(session.updated_at) > QUIET_AFTER_MS) {
-        item.classList.add("quiet");
-      }
-      var dot = document.createElement("span");
-      dot.className = "dot" + (session.visitor_online ? " online" : "");
-      dot.title = session.visitor_online ? _("Visitor online") : _("Visitor offline");
-      var title = document.createElement("span");
-      title.className = "title";
-      title.textContent = _("Visitor %(id)s", { id: session.id.slice(-6) }) + " · " + when(session.updated_at);
-      var side = document.createElement("span");
-      var badge = document.createElement("span");
-      badge.className = "badge " + (session.status === "closed" ? "closed" : session.mode);
-      badge.textContent = session.status === "closed" ? _("closed") : session.mode === "human" ?
-        (session.owner ? session.owner.name || _("human") : _("human")) : _("AI");
-      side.appendChild(badge);
-      if (isWaiting(session)) {
-        var waits = document.createElement("span");
-        waits.className = "badge waiting";
-        waits.textContent = _("waiting");
-        side.appendChild(document.createTextNode(" "));
-        side.appendChild(waits);
-      }
-      if (unread[session.id]) {
-        var count = document.createElement("span");
-        count.className = "unread";
-        count.textContent = String(unread[session.id]);
-        count.setAttribute("aria-label", _("%(n)s unread", { n: unread[session.id] }));
-        side.appendChild(document.createTextNode(" "));
-        side.appendChild(count);
-      }
-      var preview = document.createElement("span");
-      preview.className = "preview";
-      var last = session.last_message;
-      preview.textContent = last ? (last.role === "visitor" ? "" : last.role + ": ") + last.text : "";
-      item.appendChild(dot);
-      item.appendChild(title);
-      item.appendChild(side);
-      item.appendChild(preview);
-      item.addEventListener("click", function () { open(session.id); });
-      item.addEventListener("keydown", function (event) { if (event.key === "Enter") { open(session.id); } });
-      list.appendChild(item);
+    items.sort(function (a, b) { return (b.updated_at || "").localeCompare(a.updated_at || "") || (a.id < b.id ? -1 : 1); });
+    var focused = document.activeElement;
+    var focusedAt = -1;
+    var keep = {};
+    items.forEach(function (session, index) {
+      keep[session.id] = true;
+      var row = rows[session.id] || (rows[session.id] = makeRow(session.id));
+      fillRow(row, session);
+      // Only rows out of place move: a patch for one session moves that row alone, never the focused one.
+      if (list.children[index] !== row.item) { list.insertBefore(row.item, list.children[index] || null); }
     });
+    for (var id in rows) {
+      if (keep[id]) { continue; }
+      if (rows[id].item.contains(focused)) { focusedAt = Array.prototype.indexOf.call(list.children, rows[id].item); }
+      rows[id].item.remove();
+      delete rows[id];
+    }
+    if (focusedAt >= 0) {  // the focused row left this view: the focus goes to its neighbour, not to the page
+      var next = list.children[Math.min(focusedAt, list.children.length - 1)];
+      (next ? next.querySelector("button") : document.querySelector(".view[aria-pressed=true]")).focus();
+    } else if (focused && focused !== document.activeElement && list.contains(focused)) {
+      focused.focus({ preventScroll: true });  // the focused row itself moved (its own patch)
+    }
     $("no-sessions").hidden = items.length > 0;
+    renderCounts();
     renderWaiting();
     updateTitle();
+    return items.length;
+  }
+
+  function renderCounts() {
+    var mine = 0;
+    var nobody = 0;
+    for (var id in sessions) {
+      var session = sessions[id];
+      if (session.status !== "open") { continue; }
+      if (!session.assignee) { nobody += 1; } else if (agent && session.assignee.id === agent.id) { mine += 1; }
+    }
+    setText($("count-mine"), mine ? String(mine) : "");
+    setText($("count-unassigned"), nobody ? String(nobody) : "");
+  }
+
+  // The polite status line: what the list shows now, after the agent changed the view, or news for them.
+  function say(text) {
+    var line = $("list-status");
+    line.textContent = "";
+    setTimeout(function () { line.textContent = text; }, 50);  // a change of text, so it is read even if the same
+  }
+
+  function viewChanged() {
+    document.querySelectorAll(".view").forEach(function (button) {
+      button.setAttribute("aria-pressed", button.dataset.view === view.who ? "true" : "false");
+    });
+    $("filter-agent").value = view.who === "agent" ? view.agent : "";
+    $("filter-mode").disabled = view.status === "closed";  // nobody answers a closed conversation
+    var shown = renderList();
+    say(_("Conversations shown: %(n)s", { n: shown }));
+  }
+
+  function renderLabelOptions() {
+    var select = $("filter-label");
+    var chosen = view.label;
+    while (select.options.length > 1) { select.remove(1); }
+    labels.forEach(function (label) { select.add(new Option(label.name, label.id)); });
+    if (chosen && !labelById(chosen)) { view.label = ""; }  // that label was deleted
+    select.value = view.label;
+    select.disabled = !labels.length;
+  }
+
+  function renderAgentOptions() {
+    var select = $("filter-agent");
+    while (select.options.length > 1) { select.remove(1); }
+    staff.forEach(function (member) {
+      select.add(new Option(agent && member.id === agent.id ? _("%(name)s (you)", member) : member.name, member.id));
+    });
+    select.value = view.who === "agent" ? view.agent : "";
+  }
+
+  function loadStaff(then) {
+    if (Date.now() - staffAt < 15000) { if (then) { then(); } return; }
+    fetch("/api/chat/staff", { credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.json() : { staff: staff }; })
+      .then(function (data) {
+        staffAt = Date.now();
+        staff = data.staff || [];
+        renderAgentOptions();
+        if (then) { then(); }
+      })
+      .catch(function () { if (then) { then(); } });
   }
 
   // ---- the Waiting queue: who asked for a person, oldest wait on top, the wait ticking ----------
@@ -293,9 +440,11 @@
     var session = sessions[patch.id];
     var isNew = !session;
     var wasWaiting = isWaiting(session);
+    var wasMine = !!(session && session.assignee && agent && session.assignee.id === agent.id);
     if (isNew) {
       session = sessions[patch.id] = { id: patch.id, status: "open", mode: "ai", owner: null,
-        visitor_online: false, seq: 0, last_message: null, updated_at: "", created_at: "" };
+        visitor_online: false, seq: 0, last_message: null, updated_at: "", created_at: "", assignee: null,
+        labels: [], transfer: null };
     }
     for (var key in patch) { session[key] = patch[key]; }
     var last = patch.last_message;
@@ -308,6 +457,10 @@
     if (isNew) { blink(_("New conversation!")); }
     if (patch.id === current) { renderHead(); }
     renderList();
+    if (!wasMine && patch.assignee && agent && patch.assignee.id === agent.id) {
+      say(_("Visitor %(id)s is assigned to you", { id: patch.id.slice(-6) }));
+      blink(_("Assigned to you!"));
+    }
     if (!wasWaiting && isWaiting(session) && snapshotSeen) { alertWaiting(session); }
   }
 
@@ -334,10 +487,111 @@
     if (closed) { closeMenu(); }
     $("closed-note").hidden = !closed;
     $("canned-hint").hidden = closed;
+    renderAssignment(session);
     ["takeover", "close"].forEach(function (id) {
       if (closed) { $(id).setAttribute("aria-describedby", "closed-note"); } else { $(id).removeAttribute("aria-describedby"); }
     });
     if (closed) { quiet(); }
+  }
+
+  // ---- the conversation header: its assignee, labels and transfer note; assign, transfer, labels ---------
+  function renderAssignment(session) {
+    var mine = session.assignee && agent && session.assignee.id === agent.id;
+    setText($("assignee"), !session.assignee ? _("Not assigned") :
+      mine ? _("Assigned to %(name)s (you)", session.assignee) : _("Assigned to %(name)s", session.assignee));
+    $("assignee").classList.toggle("none", !session.assignee);
+    chips($("head-labels"), session.labels);
+    var transfer = session.transfer;
+    $("transfer-note").hidden = !transfer;
+    if (transfer) {
+      setText($("transfer-by"), _("Transferred by %(name)s at %(time)s, for the team only:",
+        { name: transfer.by.name, time: when(transfer.at) }));
+      setText($("transfer-shown"), transfer.note);  // a colleague's words: text only
+    }
+    $("assign-me").disabled = !!mine || !agent;
+    if (!$("labels-panel").hidden) { renderLabelChoices(session); }
+  }
+
+  function fillAssignOptions() {
+    var select = $("assign-to");
+    var session = sessions[current];
+    var chosen = select.dataset.touched ? select.value : session && session.assignee ? session.assignee.id : "";
+    select.textContent = "";
+    select.add(new Option(_("Nobody (unassigned)"), ""));
+    var listed = {};
+    staff.forEach(function (member) {
+      listed[member.id] = true;
+      var name = agent && member.id === agent.id ? _("%(name)s (you)", member) : member.name;
+      var text = _("%(name)s · %(presence)s · %(n)s open", {
+        name: name, presence: member.online ? _("online") : _("offline"), n: member.open_assigned
+      });
+      select.add(new Option(text, member.id));
+    });
+    if (session && session.assignee && !listed[session.assignee.id]) {  // not in the list (yet): still shown
+      select.add(new Option(session.assignee.name, session.assignee.id));
+    }
+    select.value = chosen;
+  }
+
+  function renderAssignButton() {
+    setText($("assign-save"), $("transfer-text").value.trim() ? _("Transfer") : _("Assign"));
+  }
+
+  function openPanel(name) {
+    closePanels(false);
+    $(name + "-panel").hidden = false;
+    $(name + "-toggle").setAttribute("aria-expanded", "true");
+    if (name === "assign") {
+      delete $("assign-to").dataset.touched;
+      fillAssignOptions();
+      staffAt = 0;  // who is online and how many each has open: as they are now
+      loadStaff(function () { if (!$("assign-panel").hidden) { fillAssignOptions(); } });
+      renderAssignButton();
+      $("assign-to").focus();
+    } else {
+      renderLabelChoices(sessions[current]);
+      var first = $("label-choices").querySelector("input");
+      (first || $("labels-done")).focus();
+    }
+  }
+
+  function closePanels(refocus) {
+    ["assign", "labels"].forEach(function (name) {
+      if ($(name + "-panel").hidden) { return; }
+      $(name + "-panel").hidden = true;
+      $(name + "-toggle").setAttribute("aria-expanded", "false");
+      if (refocus) { $(name + "-toggle").focus(); }
+    });
+  }
+
+  // One checkbox per label, kept while the set of labels stays the same (so the focus stays on it).
+  function renderLabelChoices(session) {
+    var list = $("label-choices");
+    var shape = labels.map(function (label) { return label.id + ":" + label.color + ":" + label.name; }).join("\n");
+    if (list.dataset.shape !== shape) {
+      list.dataset.shape = shape;
+      list.textContent = "";
+      labels.forEach(function (label) {
+        var item = document.createElement("li");
+        var choice = document.createElement("label");
+        var box = document.createElement("input");
+        box.type = "checkbox";
+        box.dataset.labelId = label.id;
+        box.addEventListener("change", function () {
+          command("label", { label_id: label.id, applied: box.checked });
+        });
+        var chip = document.createElement("span");
+        chip.className = "chip " + label.color;
+        chip.textContent = label.name;
+        choice.appendChild(box);
+        choice.appendChild(chip);
+        item.appendChild(choice);
+        list.appendChild(item);
+      });
+    }
+    var carried = session ? session.labels || [] : [];
+    list.querySelectorAll("input").forEach(function (box) { box.checked = carried.indexOf(box.dataset.labelId) >= 0; });
+    $("no-labels").hidden = labels.length > 0;
   }
 
   // Nothing is being written in a closed conversation: no typing line, no reply still streaming.
@@ -511,6 +765,8 @@
     showSessionRating(null);
     unread[id] = 0;
     notice("");
+    closePanels(false);
+    $("transfer-text").value = "";
     $("transcript").textContent = "";
     $("typing").textContent = "";
     $("conversation").hidden = false;
@@ -529,6 +785,7 @@
   function leave() {
     if (!current) { return; }
     send({ type: "unwatch", session_id: current });
+    closePanels(false);
     current = null;
     $("conversation").hidden = true;
     $("placeholder").hidden = false;
@@ -687,6 +944,8 @@
       });
       var before = sessions;
       sessions = fresh;
+      labels = frame.labels || [];
+      renderLabelOptions();
       renderList();
       if (snapshotSeen) {  // a reconnect: whoever started waiting while the page was away is news
         for (var id in fresh) { if (isWaiting(fresh[id]) && !isWaiting(before[id])) { alertWaiting(fresh[id]); } }
@@ -699,12 +958,24 @@
       }
     } else if (frame.type === "session") {
       applyPatch(frame.session);
+    } else if (frame.type === "labels") {  // the tenant's labels were added, renamed or deleted
+      labels = frame.labels;
+      renderLabelOptions();
+      renderList();
+      if (current) { renderHead(); }
     } else if (frame.type === "renamed") {
       // A colleague (or this person, in another tab or the portal) changed their display name.
       if (agent && frame.agent_id === agent.id) {
         agent.name = frame.name;
         $("me").textContent = frame.name;
       }
+      for (var sid in sessions) {  // assignees are named as they are now
+        if (sessions[sid].assignee && sessions[sid].assignee.id === frame.agent_id) { sessions[sid].assignee.name = frame.name; }
+      }
+      staff.forEach(function (member) { if (member.id === frame.agent_id) { member.name = frame.name; } });
+      renderAgentOptions();
+      renderList();
+      if (current) { renderHead(); }
     } else if (frame.type === "notice") {
       notice(frame.code === "credits_exhausted" ?  // people must answer now
         _("All AI credits of this month are used: Bob stopped answering; please reply.") : frame.message);
@@ -712,11 +983,21 @@
     } else if (frame.type === "error") {
       // The hub's messages are English; the codes the page can say in full are said in the page's language.
       var text = frame.code === "owned_by_other" && frame.owner && frame.owner.name ?
-        _("%(name)s owns this session; take over with force to take it anyway", frame.owner) : frame.message || frame.code;
+        _("%(name)s owns this session; take over with force to take it anyway", frame.owner) :
+        ERRORS[frame.code] ? ERRORS[frame.code]() : frame.message || frame.code;
       notice(text);
       $("force").hidden = frame.code !== "owned_by_other";
     } else if (frame.type === "ok") {
-      if (frame.action === "takeover" || frame.action === "message") { notice(""); }
+      if (frame.action === "takeover" || frame.action === "message" || frame.action === "label") { notice(""); }
+      if (frame.action === "assign" || frame.action === "transfer") {
+        notice("");
+        closePanels(true);
+        $("transfer-text").value = "";
+        staffAt = 0;  // the open counts changed
+        var session = sessions[frame.session_id];
+        say(frame.action === "transfer" ? _("Transferred to %(name)s", { name: session && session.assignee ? session.assignee.name : "" }) :
+          session && session.assignee ? _("Assigned to %(name)s", session.assignee) : _("Not assigned"));
+      }
     } else if (frame.type === "visitor_context") {
       onVisitorContext(frame);
     } else if (frame.session_id && frame.session_id === current) {
@@ -881,15 +1162,43 @@
   $("force").addEventListener("click", function () { command("takeover", { force: true }); });
   $("handback").addEventListener("click", function () { command("handback"); });
   $("close").addEventListener("click", function () { command("close"); });
-  document.querySelectorAll(".filter").forEach(function (button) {
+  document.querySelectorAll(".view").forEach(function (button) {
     button.addEventListener("click", function () {
-      filter = button.dataset.filter;
-      document.querySelectorAll(".filter").forEach(function (other) {
-        other.setAttribute("aria-pressed", other === button ? "true" : "false");
-      });
-      renderList();
+      view.who = button.dataset.view;
+      view.agent = "";
+      viewChanged();
     });
   });
+  $("filter-agent").addEventListener("change", function () {
+    view.agent = $("filter-agent").value;
+    view.who = view.agent ? "agent" : "all";
+    viewChanged();
+  });
+  $("filter-agent").addEventListener("focus", function () { loadStaff(); });
+  $("filter-status").addEventListener("change", function () { view.status = $("filter-status").value; viewChanged(); });
+  $("filter-mode").addEventListener("change", function () { view.mode = $("filter-mode").value; viewChanged(); });
+  $("filter-label").addEventListener("change", function () { view.label = $("filter-label").value; viewChanged(); });
+  ["assign", "labels"].forEach(function (name) {
+    $(name + "-toggle").addEventListener("click", function () {
+      if ($(name + "-panel").hidden) { openPanel(name); } else { closePanels(true); }
+    });
+    $(name + "-panel").addEventListener("keydown", function (event) {
+      if (event.key === "Escape") { event.stopPropagation(); closePanels(true); }
+    });
+  });
+  $("assign-to").addEventListener("change", function () { $("assign-to").dataset.touched = "1"; });
+  $("transfer-text").addEventListener("input", renderAssignButton);
+  $("assign-panel").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var to = $("assign-to").value || null;
+    var note = $("transfer-text").value.trim();
+    if (!note) { command("assign", { agent_id: to }); return; }
+    if (!to) { notice(_("Pick who to transfer the conversation to.")); $("assign-to").focus(); return; }
+    command("transfer", { agent_id: to, note: note });
+  });
+  $("assign-me").addEventListener("click", function () { if (agent) { command("assign", { agent_id: agent.id }); } });
+  $("assign-cancel").addEventListener("click", function () { closePanels(true); });
+  $("labels-done").addEventListener("click", function () { closePanels(true); });
   document.addEventListener("keydown", function (event) {
     if (event.altKey && (event.key === "t" || event.key === "T") && current) { event.preventDefault(); command("takeover"); }
     if (event.altKey && (event.key === "h" || event.key === "H") && current) { event.preventDefault(); command("handback"); }
@@ -916,5 +1225,6 @@
   setInterval(tick, 1000);         // the waits tick; nothing else is re-rendered
   renderAlerts();
   loadCanned();
+  loadStaff();
   connect();
 })();

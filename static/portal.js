@@ -371,6 +371,45 @@
       send("DELETE", url).then(function (response) { if (response.ok) { window.location.reload(); } else { failed(response); } });
     });
   });
+  var newLabel = document.getElementById("new-label");
+  if (newLabel) {
+    newLabel.addEventListener("submit", function (event) {
+      event.preventDefault();
+      send("POST", "/api/labels", {
+        name: document.getElementById("label-name").value,
+        color: document.getElementById("label-color").value
+      }).then(function (response) { if (response.ok) { window.location.reload(); } else { showError("label-error", response); } });
+    });
+  }
+  document.querySelectorAll(".label-edit").forEach(function (form) {
+    var url = "/api/labels/" + encodeURIComponent(form.dataset.id);
+    var problem = form.querySelector(".error");
+    function failed(response) {
+      return response.json().then(function (data) {
+        problem.textContent = (data.error && data.error.message) || _("Something went wrong");
+        problem.hidden = false;
+      });
+    }
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      send("PATCH", url, { name: form.elements.name.value, color: form.elements.color.value })
+        .then(function (response) { if (response.ok) { window.location.reload(); } else { failed(response); } });
+    });
+    form.querySelector(".label-delete").addEventListener("click", function () {
+      send("DELETE", url).then(function (response) { if (response.ok) { window.location.reload(); } else { failed(response); } });
+    });
+  });
+  var roundRobin = document.getElementById("round-robin");
+  if (roundRobin) {
+    roundRobin.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var status = document.getElementById("round-robin-status");
+      status.textContent = "";
+      document.getElementById("round-robin-error").hidden = true;
+      send("PATCH", "/api/settings", { round_robin: document.getElementById("round-robin-on").checked })
+        .then(function (response) { if (response.ok) { status.textContent = _("Saved"); } else { showError("round-robin-error", response); } });
+    });
+  }
   var tenantForm = document.getElementById("new-tenant");
   if (tenantForm) {
     tenantForm.addEventListener("submit", function (event) {

@@ -42,6 +42,7 @@ class Agent:
         self.connection = connection
         self.ready: dict[str, Any] = {}
         self.sessions: list[dict[str, Any]] = []
+        self.labels: list[dict[str, Any]] = []  # the tenant's labels, as the snapshot gave them
         self.history: list[dict[str, Any]] = []  # every frame received, for looking back past a wait
         self._refs = 0
 
@@ -115,6 +116,7 @@ async def agent_socket(
             snapshot = await client.recv()
             assert snapshot["type"] == "sessions", snapshot
             client.sessions = snapshot["sessions"]
+            client.labels = snapshot["labels"]
         yield client
 
 

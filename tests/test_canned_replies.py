@@ -133,7 +133,7 @@ async def test_an_owner_adds_canned_replies_in_the_portal_and_an_agent_inserts_o
             await desk.get_by_role("button", name="Take over").click()
             box = desk.get_by_label("Reply", exact=True)
             await box.press_sequentially("Sorry! /")
-            options = desk.get_by_role("option")
+            options = desk.get_by_role("listbox", name="Canned replies").get_by_role("option")
             await expect(options).to_have_count(2)  # by title: Goodbye, Order number
             await expect(box).to_have_attribute("aria-expanded", "true")
             await box.press_sequentially("ord")
@@ -149,7 +149,9 @@ async def test_an_owner_adds_canned_replies_in_the_portal_and_an_agent_inserts_o
             await expect(desk.locator("#conversation")).to_be_visible()
             await box.fill("Sorry! /")
             await box.press("ArrowDown")
-            await expect(desk.get_by_role("option", selected=True)).to_contain_text("Order number")
+            await expect(
+                desk.get_by_role("listbox", name="Canned replies").get_by_role("option", selected=True)
+            ).to_contain_text("Order number")
             await box.press("Tab")
             await box.press("Enter")  # sends
             reply = await client.until(lambda f: f["type"] == "message" and f["role"] == "agent")

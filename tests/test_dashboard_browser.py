@@ -86,9 +86,9 @@ async def test_agent_watches_a_reply_stream_takes_over_replies_and_hands_back(
             await client.until(lambda f: is_system(f, "Anna handed the chat back to Bob"))
             await expect(page.locator("#mode")).to_have_text("AI")
 
-            await page.get_by_role("button", name="Human").click()
+            await page.get_by_label("Mode").select_option("human")
             await expect(item).to_have_count(0)
-            await page.get_by_role("button", name="AI").click()
+            await page.get_by_label("Mode").select_option("ai")
             await expect(item).to_have_count(1)
     assert errors == []
 

@@ -40,6 +40,7 @@ class Seeds:
     owner_email: str
     widget_key: str
     path_values: dict[str, str]  # a path parameter's name -> an existing one
+    owner_id: str = ""  # the owner's account (a staff member conversations can be assigned to)
 
 
 @dataclass
@@ -95,6 +96,10 @@ def valid_body(name: str, seeds: Seeds) -> Any:
         "CannedRequest": lambda: {"title": "Hi", "text": "Hello!"},
         "CannedChange": lambda: {},
         "AppearanceChange": lambda: {},
+        "AssigneeRequest": lambda: {"agent_id": seeds.owner_id},
+        "TransferRequest": lambda: {"agent_id": seeds.owner_id, "note": "Over to you"},
+        "LabelRequest": lambda: {"name": unique("label"), "color": "blue"},
+        "LabelChange": lambda: {},
         "KnowledgeImport": lambda: {"format": "markdown", "files": [{"name": "hours.md", "content": "# Hours\n9-5"}]},
         "InviteRequest": lambda: {"email": f"{unique('invitee')}@limits.example.com", "name": "Ivy"},
         "AcceptRequest": lambda: {"token": "inv_unknown", "password": PASSWORD, "name": "Ivy"},
@@ -263,9 +268,10 @@ async def seed(hub: RunningHub, client: httpx.AsyncClient) -> Seeds:
     )
     shop = await create_tenant(engine, name="Limits Shop", business_id=unique("shop"), plan="enterprise")
     owner_email = await agent_account(engine, shop.id, "Olga", "owner")
+    owner_login = await login(hub.http, owner_email)
     tokens = {
         "admin": (await login(hub.http, await agent_account(engine, platform.id, "Root", "admin")))["token"],
-        "owner": (await login(hub.http, owner_email))["token"],
+        "owner": owner_login["token"],
     }
     widget_key = (await create_widget_key(engine, shop.id, [SHOP])).key
     spare_key = (await create_widget_key(engine, shop.id, [SHOP])).key
@@ -279,9 +285,11 @@ async def seed(hub: RunningHub, client: httpx.AsyncClient) -> Seeds:
     canned = await client.post("/api/canned-replies", json={"title": "Hi", "text": "Hello!"}, headers=owner)
     invite = await client.post("/api/invites", json={"email": f"{unique('ivy')}@limits.example.com"}, headers=owner)
     agent = (await login(hub.http, await agent_account(engine, shop.id, "Ann")))["user"]
+    label = await client.post("/api/labels", json={"name": "Refund"}, headers=owner)
     path_values = {
         "invite_id": invite.json()["invite"]["id"],
         "user_id": agent["id"],
+        "label_id": label.json()["id"],
         "reply_id": canned.json()["id"],
         "entry_id": entry.json()["id"],
         "session_id": session,
@@ -291,7 +299,7 @@ async def seed(hub: RunningHub, client: httpx.AsyncClient) -> Seeds:
         "key": spare_key,
         "version": "1",
     }
-    return Seeds(tokens, owner_email, widget_key, path_values)
+    return Seeds(tokens, owner_email, widget_key, path_values, owner_login["user"]["id"])
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -355,6 +363,11 @@ async def test_every_documented_limit_is_enforced_at_its_boundary(store_settings
         ("/api/invites/{invite_id}", "invite_id", "maxLength"),
         ("/api/users/{user_id}/deactivate", "user_id", "maxLength"),
         ("/api/auth/password-reset/complete", "token", "maxLength"),
+        ("/api/chat/sessions/{session_id}/transfer", "note", "maxLength"),
+        ("/api/chat/sessions/{session_id}/assignee", "agent_id", "maxLength"),
+        ("/api/chat/sessions", "view", "enum"),
+        ("/api/labels", "name", "maxLength"),
+        ("/api/labels/{label_id}", "color", "enum"),
     ]:
         assert expected in checked, expected
     assert len(checked) >= 80, len(checked)

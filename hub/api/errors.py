@@ -28,6 +28,7 @@ HTTP_CODES = {
     409: "conflict",
     413: "too_large",
     415: "unsupported_media_type",
+    422: "unprocessable",
     429: "rate_limited",
 }
 
@@ -45,11 +46,17 @@ ERROR_STATUSES: dict[int, tuple[str, str]] = {
     409: (
         "Conflict",
         "Already exists, another agent owns the session, a plan's seats or integrations are all taken, the "
-        "pricebook version is already published, or the persona is active.",
+        "pricebook version is already published, the persona is active, a transfer to the conversation's own "
+        "assignee, or a limit of labels reached.",
     ),
     410: ("Gone", "A one-time link (an invitation, a password reset) that is unknown, used, revoked or expired."),
     413: ("TooLarge", "The body is larger than its limit, or a chat `message` longer than `HUB_MAX_MESSAGE_CHARS`."),
     415: ("UnsupportedMediaType", "The body is not sent as Content-Type: application/json."),
+    422: (
+        "Unprocessable",
+        "Well-formed, but it names something that cannot be used for this: e.g. a customer or disabled account "
+        "as a conversation's assignee (`not_assignable`).",
+    ),
     429: ("RateLimited", "Too many requests (per address, per widget key, per session, failed logins)."),
     503: ("Unavailable", "The hub cannot serve this now (e.g. the AI did not answer in time); retry later."),
 }
@@ -62,7 +69,8 @@ class ErrorDetail(msgspec.Struct):
             description="Stable, machine-readable: e.g. invalid_input, unauthenticated, forbidden, "
             "origin_not_allowed, not_found, unknown_tenant, unknown_session, method_not_allowed, too_large, "
             "unsupported_media_type, rate_limited, seat_limit, email_taken, already_invited, last_owner, own_account, "
-            "link_invalid, account_deactivated, mail_unavailable, unavailable."
+            "link_invalid, account_deactivated, mail_unavailable, unavailable, unknown_agent, unknown_label, "
+            "not_assignable, already_assigned."
         ),
     ]
     message: Annotated[str, msgspec.Meta(description="For people: what was wrong and what to do.")]

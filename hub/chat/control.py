@@ -117,7 +117,11 @@ class SessionControl:
                 held.append(session_id)
         return held
 
-    async def takeover(self, tenant: Tenant, session_id: str, agent: Agent, *, force: bool = False) -> None:
+    async def takeover(
+        self, tenant: Tenant, session_id: str, agent: Agent, *, force: bool = False, assign: bool = True
+    ) -> None:
+        """``assign``: a session assigned to nobody becomes the taker's (False for a platform admin visiting a
+        tenant whose staff they are not)."""
         state = await self._state(tenant.id, session_id)
         holder = holder_of(agent)
         taken, previous = await self.coord.claim(
@@ -139,7 +143,14 @@ class SessionControl:
         event = {"session_id": session_id, "agent": agent.json(), "forced": forced}
         change = SessionChange(id=session_id, mode="human", status="open", owner=agent.owner, waiting=None)
         ended = HandoffEnd("taken", agent.id) if state.waiting is not None else None
-        await self.chat.change(tenant.id, session_id, change, ("session.takeover", event), ended=ended)
+        await self.chat.change(
+            tenant.id,
+            session_id,
+            change,
+            ("session.takeover", event),
+            ended=ended,
+            assign_to=agent.owner if assign else None,
+        )
         self.publisher.cancel_reply(tenant.id, session_id)
         if state.mode != "human" or state.owner_id != agent.id or state.status != "open":
             await self.chat.post(

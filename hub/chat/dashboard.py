@@ -7,7 +7,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hub.chat.fanout import Fanout, Listener
 from hub.chat.presence import Presence
 from hub.keys import Keys
-from hub.protocol import SessionRow, Sessions, encode, session_row
+from hub.protocol import Label, SessionRow, Sessions, encode, session_row
+from hub.store.labels import list_labels
 from hub.store.sessions import list_sessions, session_summary
 
 
@@ -26,11 +27,14 @@ class Dashboard:
         await self.fanout.leave(self.keys.tenant_channel(tenant_id), listener)
 
     async def snapshot(self, tenant_id: str) -> tuple[bytes, dict[str, bool]]:
-        """The ``sessions`` frame, and who was shown online in it (to notice when that changes)."""
+        """The ``sessions`` frame (with the tenant's labels), and who was shown online in it (to notice when that
+        changes)."""
         sessions = await list_sessions(self.engine, tenant_id)
+        labels = [Label(label.id, label.name, label.color) for label in await list_labels(self.engine, tenant_id)]
         online = await self.presence.online(tenant_id)
         shown = {session.id: session.id in online for session in sessions}
-        return encode(Sessions(sessions=[session_row(s, shown[s.id]) for s in sessions])), shown
+        rows = [session_row(s, shown[s.id]) for s in sessions]
+        return encode(Sessions(sessions=rows, labels=labels)), shown
 
     async def row(self, tenant_id: str, session_id: str) -> SessionRow | None:
         summary = await session_summary(self.engine, tenant_id, session_id)

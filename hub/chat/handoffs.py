@@ -11,6 +11,7 @@ tenant's limit (``hub.push.alerts``, woken from here, off this path).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -19,6 +20,8 @@ from hub.protocol import HandoffReason, SessionChange, waiting
 from hub.push.alerts import HandoffAlerts
 from hub.store.models import Waiting
 from hub.store.sessions import start_waiting
+
+logger = logging.getLogger(__name__)
 
 ASKED = "A person from the team has been asked to join this chat. You can keep writing here meanwhile."
 
@@ -33,11 +36,14 @@ class Handoffs:
         chat: ChatService,
         outside_hours: Callable[[str], Awaitable[bool | None]] = _no_hours,
         alerts: HandoffAlerts | None = None,
+        assign: Callable[[str, str], Awaitable[object]] | None = None,
     ) -> None:
-        """``alerts``: pushes the team and escalates the wait (``hub.push.alerts``); it is woken, never waited for."""
+        """``alerts``: pushes the team and escalates the wait (``hub.push.alerts``); it is woken, never waited for.
+        ``assign``: round-robin (``hub.chat.assignment``), asked once a wait started; its failure fails nothing."""
         self.chat = chat
         self.outside_hours = outside_hours  # whether a request now is outside the tenant's office hours
         self.alerts = alerts
+        self.assign = assign
 
     async def request(
         self,
@@ -66,4 +72,9 @@ class Handoffs:
             self.chat.events.wake()
         meta = {"event": "handoff_requested", "reason": reason}
         await self.chat.post(tenant_id, session_id, "system", tell, meta=meta)
+        if self.assign is not None:
+            try:
+                await self.assign(tenant_id, session_id)
+            except Exception:  # the visitor still waits, in the queue every agent sees
+                logger.exception("round-robin assignment of session %s failed", session_id)
         return True

@@ -104,6 +104,16 @@ class Presence:
             logger.warning("reading agent presence failed: %s", exc)
             return False
 
+    async def agents(self, tenant_id: str) -> set[str]:
+        """The ids of the tenant's staff with Mission Control open on any node (Redis away: this node's)."""
+        local = {agent for tenant, agent in self._agents if tenant == tenant_id}
+        try:
+            members = await self.coord.expiring_members(self.keys.agents(tenant_id))
+        except Exception as exc:
+            logger.warning("reading agent presence failed: %s", exc)
+            return local
+        return local | {member.partition(" ")[0] for member in members}
+
     async def online(self, tenant_id: str) -> set[str]:
         """Session ids with a visitor connected on any node (this node's own count is the truth for it)."""
         local = {session for tenant, session in self._local if tenant == tenant_id}

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from hub.chat.fanout import Fanout
 from hub.keys import Keys
-from hub.protocol import CancelReply, Notice, SessionChange, SessionPatch, StaffRenamed, VisitorContextFrame, encode
+from hub.protocol import (
+    CancelReply,
+    Labels,
+    Notice,
+    SessionChange,
+    SessionPatch,
+    StaffRenamed,
+    VisitorContextFrame,
+    encode,
+)
 
 
 class Publisher:
@@ -34,6 +43,10 @@ class Publisher:
     def visitor_context(self, tenant_id: str, frame: VisitorContextFrame) -> None:
         """Every agent socket of the tenant, on every node: a visitor's page, visit or email changed."""
         self.fanout.publish(self.keys.tenant_channel(tenant_id), 0, encode(frame))
+
+    def labels(self, tenant_id: str, labels: Labels) -> None:
+        """Every agent socket of the tenant, on every node: the tenant's labels as they are now."""
+        self.fanout.publish(self.keys.tenant_channel(tenant_id), 0, encode(labels))
 
     def cancel_reply(self, tenant_id: str, session_id: str) -> None:
         """Every node streaming this tenant's replies hears this, this one included (synchronously)."""

@@ -100,14 +100,16 @@ class ChatService:
         event: tuple[str, dict[str, Any]] | None = None,
         *,
         ended: HandoffEnd | None = None,
+        assign_to: Owner | None = None,
     ) -> None:
         """Set mode, status and/or owner as ``change`` says, with its webhook event, then patch the dashboards.
 
         ``ended``: the session also stops waiting for a person (``change.waiting`` is then None).
+        ``assign_to``: assign the session to this staff member if nobody is assigned yet (a takeover).
         """
         rows = await self.events.rows(tenant_id, *event) if event is not None else []
         owner = change.owner
-        await set_control(
+        controlled = await set_control(
             self.engine,
             tenant_id,
             session_id,
@@ -116,7 +118,10 @@ class ChatService:
             owner=UNCHANGED if owner is UNSET else (owner.id, owner.name) if isinstance(owner, Owner) else None,
             ended=ended,
             events=rows,
+            assign_to=assign_to.id if assign_to is not None else None,
         )
+        if controlled.assigned and assign_to is not None:
+            change.assignee, change.transfer = assign_to, None
         self.publisher.announce(tenant_id, change)
         if rows:
             self.events.wake()

@@ -61,6 +61,17 @@ class SessionState:
     owner_id: str | None = None
     owner_name: str | None = None
     waiting: Waiting | None = None
+    assignee_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """The staff-only note a conversation was last transferred with: by whom, when, what it says."""
+
+    by_id: str
+    by_name: str
+    note: str
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -77,3 +88,7 @@ class SessionSummary:
     updated_at: datetime
     last_message: StoredMessage | None
     waiting: Waiting | None = None
+    assignee_id: str | None = None
+    assignee_name: str | None = None
+    labels: tuple[str, ...] = ()  # the ids of the tenant's labels it carries
+    transfer: Transfer | None = None

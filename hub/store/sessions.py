@@ -7,17 +7,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hub.store.assignment import assign_taker, transfer_of
+from hub.store.labels import labels_of
 from hub.store.models import SessionSummary, Waiting
-from hub.store.tables import chat_sessions, handoffs, messages, webhook_deliveries
+from hub.store.tables import chat_sessions, handoffs, messages, session_labels, users, webhook_deliveries
 from hub.store.transcript import message_from_row, waiting_of
 from hub.store.webhooks import OutboxRow
 
 LIST_LIMIT = 200
 CLOSED_VISIBLE = timedelta(hours=24)
 UNCHANGED: Any = object()  # set_control: leave the owner as it is
+
+
+@dataclass(frozen=True)
+class Controlled:
+    found: bool
+    assigned: bool = False  # the session was assigned to the ``assign_to`` of ``set_control``
 
 
 @dataclass(frozen=True)
@@ -38,11 +46,13 @@ async def set_control(
     owner: tuple[str, str] | None = UNCHANGED,
     ended: HandoffEnd | None = None,
     events: list[OutboxRow] | None = None,
-) -> bool:
-    """Change a session's mode, status and/or owner; False when the tenant has no such session.
+    assign_to: str | None = None,
+) -> Controlled:
+    """Change a session's mode, status and/or owner (``found`` False when the tenant has no such session).
 
     ``ended``: the session stops waiting for a person, and its open handoff is recorded as ended so.
     ``events``: the webhook deliveries reporting the change, committed with it (and only with it).
+    ``assign_to``: a staff member the session is assigned to if it is assigned to nobody (a takeover).
     """
     now = datetime.now(UTC)
     values: dict[str, Any] = {"updated_at": now}
@@ -70,7 +80,10 @@ async def set_control(
             )
         if result.rowcount and events:
             await connection.execute(webhook_deliveries.insert(), events)
-    return bool(result.rowcount)
+        assigned = bool(
+            result.rowcount and assign_to and await assign_taker(connection, tenant_id, session_id, assign_to)
+        )
+    return Controlled(bool(result.rowcount), assigned)
 
 
 async def start_waiting(
@@ -133,13 +146,34 @@ async def owned_sessions(engine: AsyncEngine, tenant_id: str, owner_id: str) -> 
         return list((await connection.execute(query)).scalars())
 
 
+@dataclass(frozen=True)
+class SessionFilter:
+    """Which sessions a list holds (every field None: all of them). ``assignee_id`` "" means assigned to nobody."""
+
+    assignee_id: str | None = None
+    status: str | None = None
+    mode: str | None = None
+    label_id: str | None = None
+
+
 async def list_sessions(
-    engine: AsyncEngine, tenant_id: str, *, session_id: str | None = None, limit: int = LIST_LIMIT
+    engine: AsyncEngine,
+    tenant_id: str,
+    *,
+    session_id: str | None = None,
+    limit: int = LIST_LIMIT,
+    where: SessionFilter | None = None,
 ) -> list[SessionSummary]:
-    """Open sessions and those closed in the last day, newest activity first, each with its last message."""
+    """Open sessions and those closed in the last day, newest activity first, each with its last message, its
+    assignee's name and its labels."""
     last = messages.alias("last")
+    assignee = users.alias("assignee")
     query = (
-        select(chat_sessions, *(column.label(f"m_{column.name}") for column in last.c))
+        select(
+            chat_sessions,
+            assignee.c.name.label("assignee_name"),
+            *(column.label(f"m_{column.name}") for column in last.c),
+        )
         .select_from(
             chat_sessions.outerjoin(
                 last,
@@ -148,6 +182,9 @@ async def list_sessions(
                     last.c.session_id == chat_sessions.c.id,
                     last.c.seq == chat_sessions.c.last_seq,
                 ),
+            ).outerjoin(
+                assignee,
+                and_(assignee.c.tenant_id == chat_sessions.c.tenant_id, assignee.c.id == chat_sessions.c.assignee_id),
             )
         )
         .where(chat_sessions.c.tenant_id == tenant_id)
@@ -159,9 +196,31 @@ async def list_sessions(
     else:
         since = datetime.now(UTC) - CLOSED_VISIBLE
         query = query.where(or_(chat_sessions.c.status == "open", chat_sessions.c.updated_at >= since))
+    if where is not None:
+        query = _filtered(query, tenant_id, where)
     async with engine.connect() as connection:
         rows = (await connection.execute(query)).all()
-    return [_summary(row) for row in rows]
+        carried = await labels_of(connection, tenant_id, [row.id for row in rows])
+    return [_summary(row, carried.get(row.id, ())) for row in rows]
+
+
+def _filtered(query: Any, tenant_id: str, where: SessionFilter) -> Any:
+    if where.assignee_id == "":
+        query = query.where(chat_sessions.c.assignee_id.is_(None))
+    elif where.assignee_id is not None:
+        query = query.where(chat_sessions.c.assignee_id == where.assignee_id)
+    if where.status is not None:
+        query = query.where(chat_sessions.c.status == where.status)
+    if where.mode is not None:
+        query = query.where(chat_sessions.c.mode == where.mode)
+    if where.label_id is not None:
+        carries = select(session_labels.c.session_id).where(
+            session_labels.c.tenant_id == tenant_id,
+            session_labels.c.session_id == chat_sessions.c.id,
+            session_labels.c.label_id == where.label_id,
+        )
+        query = query.where(exists(carries))
+    return query
 
 
 async def session_summary(engine: AsyncEngine, tenant_id: str, session_id: str) -> SessionSummary | None:
@@ -169,7 +228,7 @@ async def session_summary(engine: AsyncEngine, tenant_id: str, session_id: str) 
     return found[0] if found else None
 
 
-def _summary(row: Any) -> SessionSummary:
+def _summary(row: Any, labels: tuple[str, ...] = ()) -> SessionSummary:
     last_message = None
     if row.m_id is not None:
         last_message = message_from_row(
@@ -186,6 +245,10 @@ def _summary(row: Any) -> SessionSummary:
         updated_at=row.updated_at,
         last_message=last_message,
         waiting=waiting_of(row),
+        assignee_id=row.assignee_id,
+        assignee_name=row.assignee_name if row.assignee_id is not None else None,
+        labels=labels,
+        transfer=transfer_of(row.transfer) if row.assignee_id is not None else None,
     )
 
 

@@ -72,7 +72,13 @@ chat_sessions = Table(
     Column("emailed_seq", Integer, nullable=True),  # the newest agent message already emailed
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # The staff member responsible for the conversation (migration 0017; the name is read from users), since
+    # when, and the staff-only note it was last transferred with ({"by": {"id", "name"}, "note", "at"}).
+    Column("assignee_id", String(36), nullable=True),
+    Column("assigned_at", UTCDateTime(), nullable=True),
+    Column("transfer", JSON, nullable=True),
     Index("ix_chat_sessions_tenant_created", "tenant_id", "created_at"),  # updated_at in no index: HOT updates
+    Index("ix_chat_sessions_tenant_assignee", "tenant_id", "assignee_id"),  # the writer never changes it
 )
 
 messages = Table(
@@ -187,6 +193,45 @@ canned_replies = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Index("ix_canned_replies_tenant", "tenant_id"),
+)
+
+# Every assignment of a conversation (kind: assign, transfer, takeover, round_robin, unassign); round-robin reads
+# from it whose turn it is. ``by_id`` is None when the hub assigned it (round-robin).
+assignments = Table(
+    "assignments",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id"), nullable=False),
+    Column("session_id", String(64), nullable=False),
+    Column("assignee_id", String(36), nullable=True),
+    Column("by_id", String(36), nullable=True),
+    Column("kind", String(12), nullable=False),
+    Column("note", String(500), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_assignments_tenant_assignee", "tenant_id", "assignee_id", "created_at"),
+)
+
+# A tenant's labels (owners and admins define them) and the conversations that carry them.
+labels = Table(
+    "labels",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id"), nullable=False),
+    Column("name", String(40), nullable=False),
+    Column("color", String(10), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_labels_tenant", "tenant_id"),
+)
+
+session_labels = Table(
+    "session_labels",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey("tenants.id"), primary_key=True),
+    Column("session_id", String(64), primary_key=True),
+    Column("label_id", String(36), ForeignKey("labels.id"), primary_key=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_session_labels_label", "tenant_id", "label_id"),
 )
 
 personas = Table(

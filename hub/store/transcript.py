@@ -92,6 +92,7 @@ async def get_session(engine: AsyncEngine, tenant_id: str, session_id: str) -> S
         owner_id=row.owner_id,
         owner_name=row.owner_name,
         waiting=waiting_of(row),
+        assignee_id=row.assignee_id,
     )
 
 

@@ -22,6 +22,7 @@ from hub import logs
 from hub.auth.permissions import CHAT_MANAGE, Principal
 from hub.auth.request import presented_token
 from hub.auth.tokens import check_token
+from hub.chat.assignment import Assignments
 from hub.chat.control import Agent, SessionControl, holder_of
 from hub.chat.conversations import Conversations
 from hub.chat.dashboard import Dashboard
@@ -50,10 +51,12 @@ from hub.protocol import (
     AgentReady,
     AgentSayIn,
     AgentTypingIn,
+    AssignIn,
     CloseIn,
     Error,
     FrameError,
     HandbackIn,
+    LabelIn,
     Ok,
     Owner,
     Refusal,
@@ -62,6 +65,7 @@ from hub.protocol import (
     StaffRenamed,
     TakeoverIn,
     TenantInfo,
+    TransferIn,
     UnwatchIn,
     WatchIn,
     Watching,
@@ -187,6 +191,7 @@ class AgentConnection:
         joiner: Joiner,
         metrics: Metrics,
         feedback: Feedback,
+        assignments: Assignments,
         token_hash: str = "",
     ) -> None:
         self.websocket = websocket
@@ -200,6 +205,7 @@ class AgentConnection:
         self.chat = chat
         self.control = control
         self.dashboard = dashboard
+        self.assignments = assignments
         self.joiner = joiner
         self.feedback = feedback
         self.holder = holder_of(self.agent)
@@ -351,7 +357,7 @@ class AgentConnection:
                 await watch.stop()
             self.answer(Ok(action="unwatch", session_id=session_id, ref=command.ref))
         elif isinstance(command, TakeoverIn):
-            await self.control.takeover(tenant, session_id, self.agent, force=command.force)
+            await self.control.takeover(tenant, session_id, self.agent, force=command.force, assign=self.own_tenant)
             if session_id not in self.claims:
                 self.claims.add(session_id)
                 self.control.hold(tenant.id, session_id, self.holder)
@@ -372,6 +378,15 @@ class AgentConnection:
             await self.control.close(tenant, session_id, self.agent, force=command.force)
             self._release(session_id)
             self.answer(Ok(action="close", session_id=session_id, ref=command.ref))
+        elif isinstance(command, AssignIn):
+            await self.assignments.assign(tenant.id, session_id, command.agent_id, self.agent)
+            self.answer(Ok(action="assign", session_id=session_id, ref=command.ref))
+        elif isinstance(command, TransferIn):
+            await self.assignments.transfer(tenant.id, session_id, command.agent_id, command.note, self.agent)
+            self.answer(Ok(action="transfer", session_id=session_id, ref=command.ref))
+        elif isinstance(command, LabelIn):
+            await self.assignments.label(tenant.id, session_id, command.label_id, command.applied)
+            self.answer(Ok(action="label", session_id=session_id, ref=command.ref))
 
     def _release(self, session_id: str) -> None:
         if session_id in self.claims:
@@ -452,6 +467,7 @@ async def agent_socket(websocket: WebSocket) -> None:
         services.joiner,
         services.metrics,
         services.feedback,
+        services.assignments,
         token_hash,
     )
     metrics = services.metrics

@@ -1,0 +1,113 @@
+"""Who is responsible for a conversation, and what it is about: assignment, transfer, round-robin, labels.
+
+An assignment is stored first, then every dashboard of the tenant gets a ``session`` patch (the tenant
+channel reaches agents' sockets only, never a visitor's: a transfer's note is for staff). A takeover of
+an unassigned conversation assigns it to the taker (``hub.chat.control``). With the tenant's
+``round_robin`` setting on, a conversation that starts waiting for a person is assigned to the staff
+member online with the fewest open conversations (then: whose last assignment is oldest); with nobody
+online it stays unassigned, in the Waiting queue, for whoever takes it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub.chat.control import Agent, parse_holder
+from hub.chat.presence import Presence
+from hub.chat.publisher import Publisher
+from hub.coord.base import Coordinator
+from hub.keys import Keys
+from hub.protocol import Label, Labels, Owner, SessionChange, transfer
+from hub.store import labels as label_store
+from hub.store.assignment import StaffMember, assign, list_assignable, next_in_turn, staff_member
+from hub.store.models import Tenant
+from hub.tenant_settings import settings_of
+
+logger = logging.getLogger(__name__)
+
+
+class Assignments:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        publisher: Publisher,
+        coord: Coordinator,
+        keys: Keys,
+        presence: Presence,
+        tenants: Callable[[str], Awaitable[Tenant | None]],
+    ) -> None:
+        self.engine = engine
+        self.publisher = publisher
+        self.coord = coord
+        self.keys = keys
+        self.presence = presence
+        self.tenants = tenants
+
+    async def assign(self, tenant_id: str, session_id: str, agent_id: str | None, by: Agent) -> None:
+        """Assign (or reassign) the session to a staff member of the tenant; ``None`` unassigns it."""
+        target = await staff_member(self.engine, tenant_id, agent_id) if agent_id is not None else None
+        done = await assign(self.engine, tenant_id, session_id, target, kind="assign", by=(by.id, by.name))
+        if done.changed:
+            self._announce(tenant_id, session_id, target)
+
+    async def transfer(self, tenant_id: str, session_id: str, agent_id: str, note: str, by: Agent) -> None:
+        """Hand the session to another staff member with a note for staff. A person transferring a
+        conversation they hold (human mode) lets go of it: the AI stays quiet, the new assignee takes over."""
+        target = await staff_member(self.engine, tenant_id, agent_id)
+        done = await assign(
+            self.engine, tenant_id, session_id, target, kind="transfer", by=(by.id, by.name), note=note.strip()
+        )
+        change = SessionChange(id=session_id, assignee=Owner(target.id, target.name), transfer=transfer(done.transfer))
+        if done.released_owner:
+            await self._let_go(tenant_id, session_id, by.id)
+            change.owner = None  # every node stops renewing the claim of the person who let go
+        self.publisher.announce(tenant_id, change)
+
+    async def round_robin(self, tenant_id: str, session_id: str) -> StaffMember | None:
+        """A session started waiting for a person: with the tenant's round-robin on, assign it to whose turn it
+        is among the staff online. Nobody online (or round-robin off): it stays as it is."""
+        tenant = await self.tenants(tenant_id)
+        if tenant is None or not settings_of(tenant).round_robin:
+            return None
+        chosen = await next_in_turn(self.engine, tenant_id, await self.presence.agents(tenant_id))
+        if chosen is None:
+            return None
+        done = await assign(self.engine, tenant_id, session_id, chosen, kind="round_robin", only_if_unassigned=True)
+        if not done.changed:
+            return None
+        self._announce(tenant_id, session_id, chosen)
+        return chosen
+
+    async def label(self, tenant_id: str, session_id: str, label_id: str, applied: bool) -> None:
+        carried = await label_store.set_session_label(self.engine, tenant_id, session_id, label_id, applied)
+        self.publisher.announce(tenant_id, SessionChange(id=session_id, labels=list(carried)))
+
+    async def labels(self, tenant_id: str) -> list[Label]:
+        return [
+            Label(label.id, label.name, label.color) for label in await label_store.list_labels(self.engine, tenant_id)
+        ]
+
+    async def labels_changed(self, tenant_id: str) -> None:
+        """The tenant's labels were added, changed or deleted: every dashboard gets the whole set again."""
+        self.publisher.labels(tenant_id, Labels(labels=await self.labels(tenant_id)))
+
+    async def staff(self, tenant_id: str) -> list[tuple[StaffMember, int, bool]]:
+        """Who may be assigned: the tenant's active staff, with their open conversations and whether online."""
+        online = await self.presence.agents(tenant_id)
+        return [(member, count, member.id in online) for member, count in await list_assignable(self.engine, tenant_id)]
+
+    def _announce(self, tenant_id: str, session_id: str, target: StaffMember | None) -> None:
+        assignee = Owner(target.id, target.name) if target is not None else None
+        self.publisher.announce(tenant_id, SessionChange(id=session_id, assignee=assignee, transfer=None))
+
+    async def _let_go(self, tenant_id: str, session_id: str, agent_id: str) -> None:
+        key = self.keys.takeover_lock(tenant_id, session_id)
+        try:
+            holder = await self.coord.holder(key)
+            if holder is not None and parse_holder(holder)[0] == agent_id:
+                await self.coord.release(key, holder)
+        except Exception as exc:  # the claim lapses by itself once nobody renews it (the patch stops them)
+            logger.warning("releasing the claim on session %s after a transfer failed: %s", session_id, exc)
