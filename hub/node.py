@@ -35,6 +35,7 @@ from hub.chat.followup import Followups
 from hub.chat.handoffs import Handoffs
 from hub.chat.join import Joiner
 from hub.chat.metering import TenantMeter
+from hub.chat.notes import Notes
 from hub.chat.presence import Presence
 from hub.chat.publisher import Publisher
 from hub.chat.replies import ReplyRunner
@@ -87,6 +88,7 @@ class Services:
     followups: Followups
     feedback: Feedback
     knowledge: KnowledgeBase
+    notes: Notes
     sockets: set[object]
     metrics: Metrics
     forget_tenant: Callable[[str], None]  # a tenant's settings changed: drop what this node cached of it
@@ -127,6 +129,7 @@ class Node:
     followups: Followups
     feedback: Feedback
     knowledge: KnowledgeBase
+    notes: Notes
     _stack: AsyncExitStack
     widget_bundles: BundleCache = field(default_factory=BundleCache)
     sockets: set[object] = field(default_factory=set)
@@ -234,6 +237,15 @@ class Node:
             control = SessionControl(
                 engine, chat, replies, coord, keys, settings.takeover_lock_ttl_s, followups.agent_replied
             )
+            notes = Notes(
+                engine,
+                publisher,
+                push,
+                presence,
+                send_email=followups.send if mailer is not None else None,
+                public_url=settings.public_url,
+            )
+            stack.push_async_callback(notes.aclose)
             throttle = Throttle(settings.redis_url, settings.redis_prefix)
             stack.push_async_callback(throttle.aclose)
             passwords = Passwords(settings.password_hashing)
@@ -268,6 +280,7 @@ class Node:
                 followups=followups,
                 feedback=Feedback(webhooks),
                 knowledge=knowledge,
+                notes=notes,
                 _stack=stack,
             )
             for name, run in (
@@ -324,6 +337,7 @@ class Node:
             followups=self.followups,
             feedback=self.feedback,
             knowledge=self.knowledge,
+            notes=self.notes,
             sockets=self.sockets,
             metrics=self.metrics,
             forget_tenant=self.forget_tenant,

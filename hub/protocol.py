@@ -171,6 +171,7 @@ AGENT_ERROR_CODES = (
     "not_stored",
     "internal",
     "ai_unavailable",
+    "unknown_mention",
 )
 
 # --- field types --------------------------------------------------------------------------------
@@ -308,7 +309,19 @@ class AgentPingIn(_Command, tag="ping"):
     pass
 
 
-AgentIn = WatchIn | UnwatchIn | TakeoverIn | AgentSayIn | AgentTypingIn | HandbackIn | CloseIn | AgentPingIn
+MAX_MENTIONS = 20
+UserId = Annotated[str, Meta(min_length=1, max_length=64)]
+
+
+class NoteIn(_SessionCommand, tag="note", kw_only=True):
+    """A private note on the conversation: staff see it, the visitor and the AI never do. ``mentions``: the
+    ids of staff members of the tenant to alert (the ``@Name`` picked in Mission Control)."""
+
+    text: str
+    mentions: Annotated[list[UserId], Meta(max_length=MAX_MENTIONS)] = []
+
+
+AgentIn = WatchIn | UnwatchIn | TakeoverIn | AgentSayIn | AgentTypingIn | HandbackIn | CloseIn | AgentPingIn | NoteIn
 
 # --- server -> client ------------------------------------------------------------------------------
 
@@ -507,6 +520,39 @@ class StaffRenamed(_ServerFrame, tag="renamed"):
     name: str
 
 
+class NoteItem(Struct):
+    """A private note: who wrote it, when, after which message of the transcript, and whom it mentions."""
+
+    id: str
+    author: Owner
+    text: str
+    created_at: str
+    after_seq: int  # the session's newest message when it was written: the note sits after it
+    mentions: list[Owner]
+
+
+class NoteFrame(_ServerFrame, tag="note"):
+    """A note was written on a session this socket watches (on any node)."""
+
+    session_id: str
+    note: NoteItem
+
+
+class NotesFrame(_ServerFrame, tag="notes"):
+    """The session's notes (the newest 200, oldest first), after a ``watch``'s replay."""
+
+    session_id: str
+    notes: list[NoteItem]
+
+
+class Mentioned(_ServerFrame, tag="mentioned"):
+    """This agent was mentioned in a note (only the mentioned person's sockets get it, on every node)."""
+
+    agent_id: str
+    session_id: str
+    note: NoteItem
+
+
 class Watching(_ServerFrame, tag="watching"):
     session_id: str
     seq: int
@@ -514,7 +560,7 @@ class Watching(_ServerFrame, tag="watching"):
 
 
 class Ok(_ServerFrame, tag="ok"):
-    action: Literal["watch", "unwatch", "takeover", "message", "handback", "close"]
+    action: Literal["watch", "unwatch", "takeover", "message", "handback", "close", "note"]
     session_id: str
     ref: str | None = None
     seq: int | None = None
@@ -541,6 +587,9 @@ AgentOut = (
     | Notice
     | StaffRenamed
     | Watching
+    | NoteFrame
+    | NotesFrame
+    | Mentioned
     | Ok
     | Message
     | Token
@@ -700,7 +749,7 @@ _agent_decoder = msgspec.json.Decoder(AgentIn)
 _VISITOR_TYPES = frozenset(
     ("message", "resume", "typing", "ping", "handoff", "availability", "email", "rate", "rate_session")
 )
-_AGENT_TYPES = frozenset(("watch", "unwatch", "takeover", "message", "typing", "handback", "close", "ping"))
+_AGENT_TYPES = frozenset(("watch", "unwatch", "takeover", "message", "typing", "handback", "close", "ping", "note"))
 
 
 def parse_visitor_frame(raw: str, *, max_chars: int) -> VisitorIn:
@@ -721,7 +770,7 @@ def parse_agent_frame(raw: str, *, max_chars: int) -> AgentIn:
         frame = _agent_decoder.decode(raw)
         if isinstance(frame, _SessionCommand) and "\x00" in frame.session_id:
             raise FrameError("invalid_frame", "'session_id' is empty or malformed")
-        if isinstance(frame, AgentSayIn):
+        if isinstance(frame, AgentSayIn | NoteIn):
             _check_text(frame.text, max_chars)
     except msgspec.DecodeError as exc:
         raise _refused(raw, exc, _AGENT_TYPES) from None

@@ -104,6 +104,17 @@ class Presence:
             logger.warning("reading agent presence failed: %s", exc)
             return False
 
+    async def agent_online(self, tenant_id: str, agent_id: str) -> bool:
+        """Whether this agent has Mission Control open on any node (Redis away: this node's view)."""
+        if (tenant_id, agent_id) in self._agents:
+            return True
+        try:
+            members = await self.coord.expiring_members(self.keys.agents(tenant_id))
+        except Exception as exc:
+            logger.warning("reading agent presence failed: %s", exc)
+            return False
+        return any(member.partition(" ")[0] == agent_id for member in members)
+
     async def online(self, tenant_id: str) -> set[str]:
         """Session ids with a visitor connected on any node (this node's own count is the truth for it)."""
         local = {session for tenant, session in self._local if tenant == tenant_id}

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from hub.chat.fanout import Fanout
 from hub.keys import Keys
-from hub.protocol import CancelReply, Notice, SessionChange, SessionPatch, StaffRenamed, encode
+from hub.protocol import (
+    CancelReply,
+    Mentioned,
+    NoteFrame,
+    Notice,
+    SessionChange,
+    SessionPatch,
+    StaffRenamed,
+    encode,
+)
 
 
 class Publisher:
@@ -30,6 +39,15 @@ class Publisher:
     def staff_renamed(self, tenant_id: str, renamed: StaffRenamed) -> None:
         """Every agent socket of the tenant, on every node: the renamed person's own sockets sign with it."""
         self.fanout.publish(self.keys.tenant_channel(tenant_id), 0, encode(renamed))
+
+    def note(self, tenant_id: str, note: NoteFrame) -> None:
+        """The tenant's agent sockets on every node; each passes it on only while it watches that session. Never
+        the session's channel: visitors listen there."""
+        self.fanout.publish(self.keys.tenant_channel(tenant_id), 0, encode(note))
+
+    def mentioned(self, tenant_id: str, mentioned: Mentioned) -> None:
+        """The tenant's agent sockets on every node; only the mentioned person's pass it on."""
+        self.fanout.publish(self.keys.tenant_channel(tenant_id), 0, encode(mentioned))
 
     def cancel_reply(self, tenant_id: str, session_id: str) -> None:
         """Every node streaming this tenant's replies hears this, this one included (synchronously)."""
