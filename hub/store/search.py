@@ -77,15 +77,16 @@ WITH hits AS (
 
 _POSTGRES = (
     f"""
-WITH asked AS (SELECT to_tsquery('simple', :query) AS query), hits AS (
+WITH hits AS (
     SELECT m.session_id AS session_id, m.id AS item_id, 'message' AS kind, m.role AS role, m.seq AS seq,
            m.text AS text, m.meta AS meta, NULL AS author_name, m.created_at AS created_at
-    FROM messages AS m, asked
-    WHERE m.tenant_id = :tenant AND m.role IN ('visitor', 'ai', 'agent') AND {PG_DOCUMENT.format("m.text")} @@ query
+    FROM messages AS m
+    WHERE m.tenant_id = :tenant AND m.role IN ('visitor', 'ai', 'agent')
+      AND {PG_DOCUMENT.format("m.text")} @@ to_tsquery('simple', :query)
     UNION ALL
     SELECT n.session_id, n.id, 'note', 'note', NULL, n.text, NULL, n.author_name, n.created_at
-    FROM notes AS n, asked
-    WHERE n.tenant_id = :tenant AND {PG_DOCUMENT.format("n.text")} @@ query
+    FROM notes AS n
+    WHERE n.tenant_id = :tenant AND {PG_DOCUMENT.format("n.text")} @@ to_tsquery('simple', :query)
     ORDER BY created_at DESC
     LIMIT :most
 )"""
