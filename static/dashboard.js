@@ -471,9 +471,9 @@
         for (var id in fresh) { if (isWaiting(fresh[id]) && !isWaiting(before[id])) { alertWaiting(fresh[id]); } }
       }
       snapshotSeen = true;
-      if (current && sessions[current]) {
+      if (current) {  // resume after a reconnect (a conversation older than the list too: opened from search)
         renderHead();
-        send({ type: "watch", session_id: current, last_seq: lastSeq });  // resume after a reconnect
+        send({ type: "watch", session_id: current, last_seq: lastSeq });
       }
     } else if (frame.type === "session") {
       applyPatch(frame.session);

@@ -40,6 +40,7 @@ class Seeds:
     owner_email: str
     widget_key: str
     path_values: dict[str, str]  # a path parameter's name -> an existing one
+    owner_id: str = ""
 
 
 @dataclass
@@ -94,6 +95,7 @@ def valid_body(name: str, seeds: Seeds) -> Any:
         "ProfileChange": lambda: {"name": "Olga"},
         "CannedRequest": lambda: {"title": "Hi", "text": "Hello!"},
         "CannedChange": lambda: {},
+        "NoteRequest": lambda: {"text": "Refund approved", "mentions": [seeds.owner_id]},
         "KnowledgeImport": lambda: {"format": "markdown", "files": [{"name": "hours.md", "content": "# Hours\n9-5"}]},
     }
     return bodies[name]()
@@ -192,9 +194,14 @@ class Case:
     apply: Callable[[Request, Any], Request]
 
 
+# Query parameters an operation needs, so a case about another parameter is not refused for their absence.
+VALID_QUERIES = {"/api/conversations/search": {"q": "refund"}}
+
+
 def base_request(template: str, method: str, operation: dict[str, Any], seeds: Seeds) -> Request:
     names = [parameter["name"] for parameter in operation.get("parameters", []) if parameter["in"] == "path"]
     request = Request(method.upper(), template, {name: seeds.path_values[name] for name in names})
+    request.query = dict(VALID_QUERIES.get(template, {}))
     schemes = {name for requirement in operation.get("security", []) for name in requirement}
     if "widgetKey" in schemes:
         request.headers |= {"X-Widget-Key": seeds.widget_key, "Origin": SHOP}
@@ -258,9 +265,10 @@ async def seed(hub: RunningHub, client: httpx.AsyncClient) -> Seeds:
     )
     shop = await create_tenant(engine, name="Limits Shop", business_id=unique("shop"), plan="enterprise")
     owner_email = await agent_account(engine, shop.id, "Olga", "owner")
+    owner_login = await login(hub.http, owner_email)
     tokens = {
         "admin": (await login(hub.http, await agent_account(engine, platform.id, "Root", "admin")))["token"],
-        "owner": (await login(hub.http, owner_email))["token"],
+        "owner": owner_login["token"],
     }
     widget_key = (await create_widget_key(engine, shop.id, [SHOP])).key
     spare_key = (await create_widget_key(engine, shop.id, [SHOP])).key
@@ -282,7 +290,7 @@ async def seed(hub: RunningHub, client: httpx.AsyncClient) -> Seeds:
         "key": spare_key,
         "version": "1",
     }
-    return Seeds(tokens, owner_email, widget_key, path_values)
+    return Seeds(tokens, owner_email, widget_key, path_values, owner_login["user"]["id"])
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -341,6 +349,9 @@ async def test_every_documented_limit_is_enforced_at_its_boundary(store_settings
         ("/api/widget/rating", "message_id", "maxLength"),
         ("/api/widget/session-rating", "stars", "maximum"),
         ("/api/widget/session-rating", "comment", "maxLength"),
+        ("/api/conversations/search", "q", "maxLength"),
+        ("/api/conversations/search", "limit", "maximum"),
+        ("/api/conversations/{session_id}/notes", "mentions", "maxItems"),
     ]:
         assert expected in checked, expected
     assert len(checked) >= 80, len(checked)
