@@ -249,3 +249,25 @@ async def fresh_database(postgres_url: str) -> AsyncIterator[str]:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+async def test_postgresqls_faster_fold_gives_what_the_first_one_gave(postgres_url: str, pg_tenant: Tenant) -> None:
+    """Migration 0018 lets ASCII text skip the accents' translate; the knowledge index relies on the same output."""
+    migration = import_module("hub.store.migrations.versions.0018_notes_search")
+    samples = [
+        "Plain English, E-Bike and e-bikes!",
+        "Zażółć GĘŚLĄ jaźń, e-rower",
+        "Straße Čeština Ñandú İstanbul",
+        "emoji 🚲 and\ttabs\nnew lines",
+        "",
+        "x-ray 12-3 a-b-c",
+    ]
+    first = migration.FOLD_0014.replace("value", ":value")
+    engine = open_engine(postgres_url)
+    try:
+        async with engine.connect() as connection:
+            for sample in samples:
+                row = (await connection.execute(text(f"SELECT hub_fold(:value), {first}"), {"value": sample})).one()
+                assert row[0] == row[1], sample
+    finally:
+        await engine.dispose()
