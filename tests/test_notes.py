@@ -17,6 +17,7 @@ from hub.mail.base import MemoryMailer
 from hub.protocol import MAX_MENTIONS
 from hub.settings import Settings
 from hub.store.models import Tenant
+from tests.accounts import create_widget_key
 from tests.agents import Agent, agent_account, agent_socket, login
 from tests.conftest import RunningHub, serve_hub, visitor
 from tests.fake_openai import FakeOpenAI, fake_openai
@@ -116,6 +117,32 @@ async def test_a_note_reaches_the_staff_watching_and_nothing_a_visitor_or_a_webh
         await asyncio.sleep(0.5)  # anything else the outbox held has gone out too
         assert hooks.rejected == 0 and not holds(hooks.received, SECRET)
         assert {event["type"] for event in hooks.received} <= {"session.created", "message.created"}
+
+
+async def test_a_note_never_reaches_the_widgets_http_path(hub: RunningHub) -> None:
+    shop_origin = "https://shop.example.com"
+    tenant = await hub.tenant()
+    key = await create_widget_key(hub.node.engine, tenant.id, [shop_origin])
+    anna = await staff(hub, tenant, "Anna")
+    headers = {"Origin": shop_origin, "X-Widget-Key": key.key}
+    async with (
+        agent_socket(hub.ws, token=anna.token) as desk,
+        httpx.AsyncClient(base_url=hub.http, headers=headers) as widget,
+    ):
+        first = await widget.post("/api/widget/chat", json={"session_id": "w1", "message": "hello"})
+        assert first.status_code == 200, first.text
+        widget.headers["X-Visitor-Token"] = first.json()["visitor_token"]
+        session_id = (await desk.seen(lambda f: f["type"] == "session" and "created_at" in f["session"]))["session"][
+            "id"
+        ]
+        assert (await desk.command({"type": "takeover", "session_id": session_id}))["type"] == "ok"
+        assert (await desk.command({"type": "note", "session_id": session_id, "text": SECRET}))["type"] == "ok"
+        said = await desk.command({"type": "message", "session_id": session_id, "text": "I'm on it."})
+        assert said["type"] == "ok"
+        second = await widget.post("/api/widget/chat", json={"session_id": "w1", "message": "any news?"})
+        assert second.status_code == 200, second.text
+        assert "I'm on it." in [message["text"] for message in second.json()["messages"]], "agent lines do come"
+        assert SECRET not in first.text + second.text
 
 
 async def test_a_note_is_never_part_of_what_the_ai_is_told(settings: Settings) -> None:
