@@ -853,10 +853,12 @@
       option.setAttribute("aria-selected", index === mentionMenu.active ? "true" : "false");
       var name = document.createElement("strong");
       name.textContent = person.name;
-      var role = document.createElement("span");
-      role.textContent = person.id === (agent && agent.id) ? _("you") : person.role;
       option.appendChild(name);
-      option.appendChild(role);
+      if (agent && person.id === agent.id) {
+        var self = document.createElement("span");
+        self.textContent = _("you");
+        option.appendChild(self);
+      }
       option.addEventListener("mousedown", function (event) { event.preventDefault(); insertMention(index); });
       list.appendChild(option);
     });
