@@ -139,3 +139,9 @@ class StoreUnavailable(Unavailable):
     """The message was not stored (and so not sent): the client retries with the same client_id."""
 
     code = "not_stored"
+
+
+class UnknownMention(InvalidInput):
+    """A note mentions someone who is not (or no longer) a staff member of the tenant."""
+
+    code = "unknown_mention"

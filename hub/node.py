@@ -36,6 +36,7 @@ from hub.chat.followup import Followups
 from hub.chat.handoffs import Handoffs
 from hub.chat.join import Joiner
 from hub.chat.metering import TenantMeter
+from hub.chat.notes import Notes
 from hub.chat.presence import Presence
 from hub.chat.publisher import Publisher
 from hub.chat.replies import ReplyRunner
@@ -99,6 +100,7 @@ class Services:
     signouts: SignOuts
     widgets: LiveWidgets
     visits: Visits
+    notes: Notes
     sockets: set[object]
     metrics: Metrics
     forget_tenant: Callable[[str], None]  # a tenant's settings changed: every node drops what it cached of it
@@ -145,6 +147,7 @@ class Node:
     tenant_changes: TenantChanges
     widgets: LiveWidgets
     visits: Visits
+    notes: Notes
     _stack: AsyncExitStack
     widget_bundles: BundleCache = field(default_factory=BundleCache)
     sockets: set[object] = field(default_factory=set)
@@ -271,6 +274,15 @@ class Node:
             control = SessionControl(
                 engine, chat, replies, coord, keys, settings.takeover_lock_ttl_s, followups.agent_replied, handoffs
             )
+            notes = Notes(
+                engine,
+                publisher,
+                push,
+                presence,
+                send_email=followups.send if mailer is not None else None,
+                public_url=settings.public_url,
+            )
+            stack.push_async_callback(notes.aclose)
             throttle = Throttle(settings.redis_url, settings.redis_prefix)
             stack.push_async_callback(throttle.aclose)
             passwords = Passwords(settings.password_hashing)
@@ -315,6 +327,7 @@ class Node:
                 tenant_changes=tenant_changes,
                 widgets=widgets,
                 visits=visits,
+                notes=notes,
                 _stack=stack,
             )
             for name, run in (
@@ -379,6 +392,7 @@ class Node:
             signouts=self.signouts,
             widgets=self.widgets,
             visits=self.visits,
+            notes=self.notes,
             sockets=self.sockets,
             metrics=self.metrics,
             forget_tenant=self.forget_tenant,

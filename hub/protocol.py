@@ -203,6 +203,7 @@ AGENT_ERROR_CODES = (
     "already_assigned",
     "unknown_label",
     "session_label_limit",
+    "unknown_mention",
 )
 
 # --- field types --------------------------------------------------------------------------------
@@ -389,6 +390,18 @@ class LabelIn(_SessionCommand, tag="label", kw_only=True):
     applied: bool = True
 
 
+MAX_MENTIONS = 20
+UserId = Annotated[str, Meta(min_length=1, max_length=64)]
+
+
+class NoteIn(_SessionCommand, tag="note", kw_only=True):
+    """A private note on the conversation: staff see it, the visitor and the AI never do. ``mentions``: the
+    ids of staff members of the tenant to alert (the ``@Name`` picked in Mission Control)."""
+
+    text: str
+    mentions: Annotated[list[UserId], Meta(max_length=MAX_MENTIONS)] = []
+
+
 AgentIn = (
     WatchIn
     | UnwatchIn
@@ -401,6 +414,7 @@ AgentIn = (
     | TransferIn
     | LabelIn
     | AgentPingIn
+    | NoteIn
 )
 
 # --- server -> client ------------------------------------------------------------------------------
@@ -673,6 +687,39 @@ class VisitorContextFrame(_ServerFrame, tag="visitor_context"):
     context: VisitorContext
 
 
+class NoteItem(Struct):
+    """A private note: who wrote it, when, after which message of the transcript, and whom it mentions."""
+
+    id: str
+    author: Owner
+    text: str
+    created_at: str
+    after_seq: int  # the session's newest message when it was written: the note sits after it
+    mentions: list[Owner]
+
+
+class NoteFrame(_ServerFrame, tag="note"):
+    """A note was written on a session this socket watches (on any node)."""
+
+    session_id: str
+    note: NoteItem
+
+
+class NotesFrame(_ServerFrame, tag="notes"):
+    """The session's notes (the newest 200, oldest first), after a ``watch``'s replay."""
+
+    session_id: str
+    notes: list[NoteItem]
+
+
+class Mentioned(_ServerFrame, tag="mentioned"):
+    """This agent was mentioned in a note (only the mentioned person's sockets get it, on every node)."""
+
+    agent_id: str
+    session_id: str
+    note: NoteItem
+
+
 class Watching(_ServerFrame, tag="watching"):
     session_id: str
     seq: int
@@ -680,7 +727,9 @@ class Watching(_ServerFrame, tag="watching"):
 
 
 class Ok(_ServerFrame, tag="ok"):
-    action: Literal["watch", "unwatch", "takeover", "message", "handback", "close", "assign", "transfer", "label"]
+    action: Literal[
+        "watch", "unwatch", "takeover", "message", "handback", "close", "assign", "transfer", "label", "note"
+    ]
     session_id: str
     ref: str | None = None
     seq: int | None = None
@@ -710,6 +759,9 @@ AgentOut = (
     | VisitorContextFrame
     | Labels
     | Watching
+    | NoteFrame
+    | NotesFrame
+    | Mentioned
     | Ok
     | Message
     | Token
@@ -896,7 +948,20 @@ _VISITOR_TYPES = frozenset(
     ("message", "resume", "typing", "ping", "handoff", "availability", "email", "rate", "rate_session", "page")
 )
 _AGENT_TYPES = frozenset(
-    ("watch", "unwatch", "takeover", "message", "typing", "handback", "close", "assign", "transfer", "label", "ping")
+    (
+        "watch",
+        "unwatch",
+        "takeover",
+        "message",
+        "typing",
+        "handback",
+        "close",
+        "assign",
+        "transfer",
+        "label",
+        "note",
+        "ping",
+    )
 )
 
 
@@ -920,7 +985,7 @@ def parse_agent_frame(raw: str, *, max_chars: int) -> AgentIn:
         frame = _agent_decoder.decode(raw)
         if isinstance(frame, _SessionCommand) and "\x00" in frame.session_id:
             raise FrameError("invalid_frame", "'session_id' is empty or malformed")
-        if isinstance(frame, AgentSayIn):
+        if isinstance(frame, AgentSayIn | NoteIn):
             _check_text(frame.text, max_chars)
         if isinstance(frame, TransferIn | AssignIn | LabelIn):
             for name in ("agent_id", "label_id", "note"):

@@ -638,7 +638,7 @@
       item.appendChild(cut);
     }
     if (frame.role === "ai") { showSources(item, frame.sources); showReplyRating(item, frame.id); }
-    if (!stream) { $("transcript").appendChild(item); }
+    if (!stream) { placeMessage(item, frame.seq); }
     if (frame.role === "visitor") { $("typing").textContent = ""; }
     scrollDown();
   }
@@ -951,7 +951,7 @@
         for (var id in fresh) { if (isWaiting(fresh[id]) && !isWaiting(before[id])) { alertWaiting(fresh[id]); } }
       }
       snapshotSeen = true;
-      if (current && sessions[current]) {
+      if (current) {  // resume after a reconnect (a conversation older than the list too: opened from search)
         renderHead();
         send({ type: "watch", session_id: current, last_seq: lastSeq });  // resume after a reconnect
         loadContext(current);  // what changed while the socket was away
@@ -988,7 +988,7 @@
       notice(text);
       $("force").hidden = frame.code !== "owned_by_other";
     } else if (frame.type === "ok") {
-      if (frame.action === "takeover" || frame.action === "message" || frame.action === "label") { notice(""); }
+      if (frame.action === "takeover" || frame.action === "message" || frame.action === "label" || frame.action === "note") { notice(""); }
       if (frame.action === "assign" || frame.action === "transfer") {
         notice("");
         closePanels(true);
@@ -1000,6 +1000,8 @@
       }
     } else if (frame.type === "visitor_context") {
       onVisitorContext(frame);
+    } else if (STAFF_FRAMES[frame.type]) {
+      staffFrame(frame);  // notes, mentions (the section below)
     } else if (frame.session_id && frame.session_id === current) {
       if (frame.type === "message") { showMessage(frame); }
       else if (frame.type === "token") { showToken(frame); }
@@ -1221,6 +1223,386 @@
     fetch("/api/auth/logout", { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrf() } })
       .then(function () { location.assign("/mission-control/login"); });
   });
+  // ---- private notes, @mentions and search (staff only: nothing here reaches the visitor) ----------------
+  var STAFF_FRAMES = { note: true, notes: true, mentioned: true, watching: true };
+  var noteMode = false;
+  var staff = [];             // the tenant's staff (GET /api/staff), for @mentions; read again when stale
+  var staffAt = 0;
+  var mentionMenu = { open: false, items: [], active: 0, start: 0 };
+  var mentions = [];          // {session_id, note, read} received since the page opened, newest first
+  var search = { q: "", offset: 0 };
+
+  function staffFrame(frame) {
+    if (frame.type === "watching") {
+      // A conversation opened from search or a mention may be older than the list: it joins the list.
+      if (!sessions[frame.session_id]) { sessions[frame.session_id] = frame.session; renderList(); }
+      if (frame.session_id === current) { renderHead(); }
+    } else if (frame.type === "note" && frame.session_id === current) {
+      showNote(frame.note);
+    } else if (frame.type === "notes" && frame.session_id === current) {
+      frame.notes.forEach(showNote);
+    } else if (frame.type === "mentioned" && agent && frame.agent_id === agent.id) {
+      mentioned(frame);
+    }
+  }
+
+  // A message goes before the notes at the end written after it (a replay may come after a live note).
+  function placeMessage(item, seq) {
+    var log = $("transcript");
+    var before = null;
+    for (var node = log.lastElementChild; node && node.classList.contains("note"); node = node.previousElementSibling) {
+      if (Number(node.dataset.afterSeq) >= seq) { before = node; }
+    }
+    log.insertBefore(item, before);
+  }
+
+  // The text with each "@Name" of the people it mentions marked (text nodes only: notes are not HTML).
+  function mentionText(target, text, people) {
+    var names = people.map(function (person) { return "@" + person.name; }).filter(function (name) { return name.length > 1; });
+    names.sort(function (a, b) { return b.length - a.length; });
+    var at = 0;
+    while (at < text.length) {
+      var next = -1, found = "";
+      names.forEach(function (name) {
+        var index = text.indexOf(name, at);
+        if (index >= 0 && (next < 0 || index < next)) { next = index; found = name; }
+      });
+      if (next < 0) { break; }
+      target.appendChild(document.createTextNode(text.slice(at, next)));
+      var strong = document.createElement("strong");
+      strong.className = "mention";
+      strong.textContent = found;
+      target.appendChild(strong);
+      at = next + found.length;
+    }
+    target.appendChild(document.createTextNode(text.slice(at)));
+  }
+
+  function showNote(note) {
+    var log = $("transcript");
+    if (log.querySelector('[data-note-id="' + (window.CSS && CSS.escape ? CSS.escape(note.id) : note.id) + '"]')) { return; }
+    var item = document.createElement("li");
+    item.className = "msg note";
+    item.dataset.noteId = note.id;
+    item.dataset.afterSeq = String(note.after_seq);
+    var who = document.createElement("span");
+    who.className = "who";
+    who.textContent = _("Private note by %(name)s", { name: note.author.name }) + " · " + when(note.created_at);
+    var body = document.createElement("span");
+    body.className = "body";
+    mentionText(body, note.text, note.mentions || []);
+    item.appendChild(who);
+    item.appendChild(body);
+    // After the message it followed and the notes before it; before anything newer (or a reply streaming).
+    var before = null;
+    for (var node = log.firstElementChild; node; node = node.nextElementSibling) {
+      if (node.classList.contains("streaming") || (!node.classList.contains("note") && Number(node.dataset.seq) > note.after_seq)) {
+        before = node;
+        break;
+      }
+    }
+    log.insertBefore(item, before);
+    if (!before) { scrollDown(); }
+  }
+
+  // ---- the composer's two modes: Reply (to the visitor) and Note (to the team) ------------------------
+  function setNoteMode(on) {
+    noteMode = on;
+    $("mode-reply").setAttribute("aria-pressed", on ? "false" : "true");
+    $("mode-note").setAttribute("aria-pressed", on ? "true" : "false");
+    $("reply").hidden = on;
+    $("note").hidden = !on;
+    closeMenu();
+    closeMentionMenu();
+    if (on) { loadStaff(); $("note-text").focus(); } else if (!$("reply-text").disabled) { $("reply-text").focus(); }
+  }
+
+  function addNote() {
+    var box = $("note-text");
+    var text = box.value.trim();
+    if (!text || !current) { return; }
+    command("note", { text: text, mentions: mentionedIn(text) });
+    box.value = "";
+    closeMentionMenu();
+  }
+
+  // Who the text names: "@" + a colleague's display name, longest names first ("@Anna Nowak" is not "@Anna").
+  function mentionedIn(text) {
+    var people = staff.slice().sort(function (a, b) { return b.name.length - a.name.length; });
+    var ids = [];
+    people.forEach(function (person) {
+      var name = "@" + person.name;
+      if (person.name && text.indexOf(name) >= 0) {
+        ids.push(person.id);
+        text = text.split(name).join(" ");
+      }
+    });
+    return ids.slice(0, 20);
+  }
+
+  function loadStaff() {
+    if (Date.now() - staffAt < 30000) { return; }
+    staffAt = Date.now();
+    fetch("/api/staff", { credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.json() : { staff: staff }; })
+      .then(function (data) { staff = data.staff || []; if (mentionMenu.open) { updateMentionMenu(); } })
+      .catch(function () { staffAt = 0; });
+  }
+
+  // The "@query" just before the caret: at the start of the box or after a space; a name may hold spaces.
+  function atQuery() {
+    var box = $("note-text");
+    var before = box.value.slice(0, box.selectionStart);
+    var found = /(^|\s)@([^\n@]{0,40})$/.exec(before);
+    return found ? { start: before.length - found[2].length - 1, query: found[2].toLowerCase() } : null;
+  }
+
+  function closeMentionMenu() {
+    mentionMenu.open = false;
+    $("mention-menu").hidden = true;
+    $("mention-menu").textContent = "";
+    $("note-text").setAttribute("aria-expanded", "false");
+    $("note-text").removeAttribute("aria-activedescendant");
+  }
+
+  function updateMentionMenu() {
+    var asked = atQuery();
+    if (!asked) { closeMentionMenu(); return; }
+    loadStaff();
+    var query = asked.query.trim();
+    var items = staff.filter(function (person) {
+      var name = person.name.toLowerCase();
+      return !query || name.indexOf(query) === 0 || name.indexOf(" " + query) >= 0;
+    }).slice(0, 8);
+    if (!items.length && /\s/.test(asked.query)) { closeMentionMenu(); return; }  // text after a name, not a name
+    mentionMenu.open = true;
+    mentionMenu.start = asked.start;
+    mentionMenu.items = items;
+    mentionMenu.active = Math.min(mentionMenu.active, Math.max(0, items.length - 1));
+    var list = $("mention-menu");
+    list.textContent = "";
+    items.forEach(function (person, index) {
+      var option = document.createElement("li");
+      option.id = "mention-option-" + index;
+      option.setAttribute("role", "option");
+      option.setAttribute("aria-selected", index === mentionMenu.active ? "true" : "false");
+      var name = document.createElement("strong");
+      name.textContent = person.name;
+      option.appendChild(name);
+      if (agent && person.id === agent.id) {
+        var self = document.createElement("span");
+        self.textContent = _("you");
+        option.appendChild(self);
+      }
+      option.addEventListener("mousedown", function (event) { event.preventDefault(); insertMention(index); });
+      list.appendChild(option);
+    });
+    if (!items.length) {
+      var none = document.createElement("li");
+      none.className = "none";
+      none.textContent = _("Nobody in your team by that name");
+      list.appendChild(none);
+    }
+    list.hidden = false;
+    $("note-text").setAttribute("aria-expanded", "true");
+    if (items.length) { $("note-text").setAttribute("aria-activedescendant", "mention-option-" + mentionMenu.active); }
+    else { $("note-text").removeAttribute("aria-activedescendant"); }
+  }
+
+  function insertMention(index) {
+    var person = mentionMenu.items[index];
+    if (!person) { return; }
+    var box = $("note-text");
+    var caret = box.selectionStart;
+    var name = "@" + person.name + " ";
+    box.value = box.value.slice(0, mentionMenu.start) + name + box.value.slice(caret);
+    var at = mentionMenu.start + name.length;
+    box.setSelectionRange(at, at);
+    closeMentionMenu();
+    box.focus();
+  }
+
+  function mentionKey(event) {
+    if (!mentionMenu.open) { return false; }
+    var count = mentionMenu.items.length;
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      if (count) {
+        mentionMenu.active = (mentionMenu.active + (event.key === "ArrowDown" ? 1 : count - 1)) % count;
+        updateMentionMenu();
+      }
+      return true;
+    }
+    if ((event.key === "Enter" || event.key === "Tab") && count && !event.shiftKey) { insertMention(mentionMenu.active); return true; }
+    if (event.key === "Escape") { closeMentionMenu(); return true; }
+    return false;
+  }
+
+  $("mode-reply").addEventListener("click", function () { setNoteMode(false); });
+  $("mode-note").addEventListener("click", function () { setNoteMode(true); });
+  $("note").addEventListener("submit", function (event) { event.preventDefault(); addNote(); });
+  $("note-text").addEventListener("keydown", function (event) {
+    if (mentionKey(event)) { event.preventDefault(); event.stopPropagation(); return; }
+    if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); addNote(); }
+  });
+  $("note-text").addEventListener("input", function () { mentionMenu.active = 0; updateMentionMenu(); });
+  $("note-text").addEventListener("click", updateMentionMenu);
+  $("note-text").addEventListener("blur", closeMentionMenu);
+  document.addEventListener("keydown", function (event) {
+    if (event.altKey && (event.key === "n" || event.key === "N") && current) { event.preventDefault(); setNoteMode(!noteMode); }
+  });
+
+  // ---- mentions of this person: an entry each, a count, an alert; an entry opens its conversation ------
+  function mentioned(frame) {
+    mentions.unshift({ session_id: frame.session_id, note: frame.note, read: frame.session_id === current });
+    mentions = mentions.slice(0, 50);
+    renderMentions();
+    blink(_("You were mentioned!"));
+    if (!alertsOn()) { return; }
+    chime();
+    if (permission() !== "granted") { return; }
+    try {
+      var shown = new Notification(_("%(name)s mentioned you in a note", { name: frame.note.author.name }), {
+        body: frame.note.text.slice(0, 200),
+        tag: "bob-mention-" + frame.note.id,
+        icon: "/static/icons/icon-192.png"
+      });
+      shown.onclick = function () { window.focus(); openMention(frame.note.id); shown.close(); };
+    } catch (e) { /* a browser that shows notifications only from a service worker */ }
+  }
+
+  function openMention(noteId) {
+    mentions.forEach(function (entry) {
+      if (entry.note.id === noteId) { entry.read = true; if (entry.session_id !== current) { open(entry.session_id); } }
+    });
+    togglePanel(false);
+    renderMentions();
+  }
+
+  function renderMentions() {
+    var list = $("mentions-list");
+    list.textContent = "";
+    var unreadCount = 0;
+    mentions.forEach(function (entry) {
+      if (!entry.read) { unreadCount += 1; }
+      var item = document.createElement("li");
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "mention-entry" + (entry.read ? "" : " unread-mention");
+      var title = document.createElement("strong");
+      title.textContent = _("%(name)s mentioned you", { name: entry.note.author.name }) + " · " +
+        _("Visitor %(id)s", { id: entry.session_id.slice(-6) }) + " · " + when(entry.note.created_at);
+      var text = document.createElement("span");
+      text.textContent = entry.note.text;
+      button.appendChild(title);
+      button.appendChild(text);
+      button.addEventListener("click", function () { openMention(entry.note.id); });
+      item.appendChild(button);
+      list.appendChild(item);
+    });
+    $("no-mentions").hidden = mentions.length > 0;
+    var count = $("mentions-count");
+    count.textContent = String(unreadCount);
+    count.hidden = !unreadCount;
+    $("mentions-toggle").setAttribute("aria-label", unreadCount ?
+      _("Mentions: %(n)s new", { n: unreadCount }) : _("Mentions"));
+  }
+
+  function togglePanel(open) {
+    $("mentions-panel").hidden = !open;
+    $("mentions-toggle").setAttribute("aria-expanded", open ? "true" : "false");
+  }
+
+  $("mentions-toggle").addEventListener("click", function () { togglePanel($("mentions-panel").hidden); });
+  $("mentions-panel").addEventListener("keydown", function (event) {
+    if (event.key === "Escape") { event.stopPropagation(); togglePanel(false); $("mentions-toggle").focus(); }
+  });
+
+  // ---- search over every conversation of the tenant ---------------------------------------------------
+  function roleName(result) {
+    if (result.role === "note") { return _("Private note by %(name)s", { name: result.author || _("Agent") }); }
+    return result.role === "visitor" ? _("Visitor") : result.role === "ai" ? _("Bob (AI)") : result.author || _("Agent");
+  }
+
+  function runSearch(offset) {
+    var q = $("search-q").value.trim();
+    if (!q) { clearSearch(); return; }
+    search.q = q;
+    search.offset = offset;
+    $("search-results").hidden = false;
+    $("search-status").textContent = _("Searching…");
+    if (!offset) { $("search-list").textContent = ""; }
+    $("search-more").hidden = true;
+    var url = "/api/conversations/search?limit=20&offset=" + offset + "&q=" + encodeURIComponent(q);
+    fetch(url, { credentials: "same-origin" })
+      .then(function (response) {
+        return response.json().then(function (body) { return { ok: response.ok, status: response.status, body: body }; });
+      })
+      .then(function (answer) {
+        if (search.q !== q) { return; }  // a newer search was asked meanwhile
+        if (!answer.ok) {
+          $("search-status").textContent = answer.status === 400 ?
+            _("Nothing to search for: type a word of letters or digits (up to 200 characters).") :
+            _("The search failed; try again.");
+          return;
+        }
+        answer.body.results.forEach(showResult);
+        var total = $("search-list").children.length;
+        $("search-status").textContent = total ? _("Conversations found: %(n)s", { n: total }) :
+          _("No conversation holds these words.");
+        $("search-more").hidden = answer.body.next_offset === null;
+        search.offset = answer.body.next_offset || 0;
+      })
+      .catch(function () { $("search-status").textContent = _("The search failed; try again."); });
+  }
+
+  function showResult(result) {
+    var item = document.createElement("li");
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "search-hit";
+    button.dataset.sessionId = result.session_id;
+    var title = document.createElement("strong");
+    title.textContent = _("Visitor %(id)s", { id: result.session_id.slice(-6) }) + " · " +
+      new Date(result.created_at).toLocaleDateString(document.documentElement.lang || []) + " · " +
+      (result.status === "closed" ? _("closed") : result.mode === "human" ? _("human") : _("AI"));
+    var who = document.createElement("span");
+    who.className = "hit-who" + (result.role === "note" ? " hit-note" : "");
+    who.textContent = roleName(result) + (result.matches > 1 ? " · " + _("matching: %(n)s", { n: result.matches }) : "");
+    var text = document.createElement("span");
+    text.className = "hit-text";
+    result.snippet.forEach(function (part) {
+      if (part.mark) {
+        var mark = document.createElement("mark");
+        mark.textContent = part.text;
+        text.appendChild(mark);
+      } else {
+        text.appendChild(document.createTextNode(part.text));
+      }
+    });
+    button.appendChild(title);
+    button.appendChild(who);
+    button.appendChild(text);
+    button.addEventListener("click", function () { open(result.session_id); });
+    item.appendChild(button);
+    $("search-list").appendChild(item);
+  }
+
+  function clearSearch() {
+    search.q = "";
+    $("search-q").value = "";
+    $("search-results").hidden = true;
+    $("search-list").textContent = "";
+    $("search-status").textContent = "";
+  }
+
+  $("search").addEventListener("submit", function (event) { event.preventDefault(); runSearch(0); });
+  $("search-q").addEventListener("keydown", function (event) {
+    if (event.key === "Escape") { event.stopPropagation(); clearSearch(); }
+  });
+  $("search-more").addEventListener("click", function () { runSearch(search.offset); });
+  $("search-clear").addEventListener("click", function () { clearSearch(); $("search-q").focus(); });
+  renderMentions();
+
   setInterval(renderList, 60000);  // quiet sessions grey out as time passes
   setInterval(tick, 1000);         // the waits tick; nothing else is re-rendered
   renderAlerts();

@@ -1,5 +1,6 @@
 /* Mission Control's service worker (served as /mission-control/sw.js, scope /mission-control): shows the
-   hub's push alerts (hub/push/alerts.py: a visitor waits for a person, or still waits) and, on a click,
+   hub's push alerts (hub/push/alerts.py: a visitor waits for a person, or still waits; hub/chat/notes.py: a
+   colleague mentioned this person in a note) and, on a click,
    brings Mission Control up on that conversation: an open Mission Control tab is focused and told which
    conversation to open (static/push.js), else a new one opens at the alert's link. It fetches nothing. */
 "use strict";

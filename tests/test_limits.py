@@ -100,6 +100,7 @@ def valid_body(name: str, seeds: Seeds) -> Any:
         "TransferRequest": lambda: {"agent_id": seeds.owner_id, "note": "Over to you"},
         "LabelRequest": lambda: {"name": unique("label"), "color": "blue"},
         "LabelChange": lambda: {},
+        "NoteRequest": lambda: {"text": "Refund approved", "mentions": [seeds.owner_id]},
         "KnowledgeImport": lambda: {"format": "markdown", "files": [{"name": "hours.md", "content": "# Hours\n9-5"}]},
         "InviteRequest": lambda: {"email": f"{unique('invitee')}@limits.example.com", "name": "Ivy"},
         "AcceptRequest": lambda: {"token": "inv_unknown", "password": PASSWORD, "name": "Ivy"},
@@ -202,9 +203,14 @@ class Case:
     apply: Callable[[Request, Any], Request]
 
 
+# Query parameters an operation needs, so a case about another parameter is not refused for their absence.
+VALID_QUERIES = {"/api/conversations/search": {"q": "refund"}}
+
+
 def base_request(template: str, method: str, operation: dict[str, Any], seeds: Seeds) -> Request:
     names = [parameter["name"] for parameter in operation.get("parameters", []) if parameter["in"] == "path"]
     request = Request(method.upper(), template, {name: seeds.path_values[name] for name in names})
+    request.query = dict(VALID_QUERIES.get(template, {}))
     schemes = {name for requirement in operation.get("security", []) for name in requirement}
     if "widgetKey" in schemes:
         request.headers |= {"X-Widget-Key": seeds.widget_key, "Origin": SHOP}
@@ -368,6 +374,9 @@ async def test_every_documented_limit_is_enforced_at_its_boundary(store_settings
         ("/api/chat/sessions", "view", "enum"),
         ("/api/labels", "name", "maxLength"),
         ("/api/labels/{label_id}", "color", "enum"),
+        ("/api/conversations/search", "q", "maxLength"),
+        ("/api/conversations/search", "limit", "maximum"),
+        ("/api/conversations/{session_id}/notes", "mentions", "maxItems"),
     ]:
         assert expected in checked, expected
     assert len(checked) >= 80, len(checked)

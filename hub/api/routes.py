@@ -25,6 +25,7 @@ from hub.api import (
     health,
     knowledge,
     labels,
+    notes,
     personas,
     pricebook,
     push,
@@ -38,7 +39,8 @@ from hub.api.models import ManagedQuery
 from hub.api.openapi import build_document
 from hub.api.operation import Header, Operation, Reply, Socket
 from hub.appearance import GREETING_CHARS, LAUNCHER_TEXT_CHARS, MIN_CONTRAST, AppearanceChange, WidgetAppearance
-from hub.protocol import SessionRow
+from hub.chat.search import MAX_QUERY_CHARS
+from hub.protocol import NoteItem, SessionRow
 from hub.settings import Settings
 from hub.tenant_settings import SettingsChange, TenantSettings
 from hub.ws.agent import agent_socket
@@ -52,6 +54,7 @@ TAGS = {
     "personas": "How Bob speaks for a tenant.",
     "canned": "A tenant's canned replies, inserted in Mission Control with `/`.",
     "labels": "A tenant's labels, put on conversations in Mission Control.",
+    "conversations": "Staff's side of the conversations: private notes, mentions, search.",
     "knowledge": "What the AI answers from: the tenant's knowledge entries.",
     "widget keys": "Publishable keys for the widget and their allowed origins.",
     "widget appearance": "How the widget looks: colour, greeting, position, language, launcher text.",
@@ -749,6 +752,59 @@ API: tuple[Operation, ...] = (
         {200: Reply("The overview.", analytics.Overview)},
         (400, 401, 403),
         query=analytics.DaysQuery,
+    ),
+    Operation(
+        "/api/conversations/search",
+        "GET",
+        notes.search,
+        "conversations",
+        "Search the tenant's conversations: visitor messages, AI and agent replies, notes (needs chat.manage)",
+        {200: Reply("The matching conversations, newest match first, each with a snippet.", notes.SearchResults)},
+        (*MANAGE_ERRORS, 503),
+        description="Every word of `q` must match, as a prefix of a word (from 4 letters; shorter words whole), "
+        'with accents and Polish and English endings left out ("hamulców" finds "hamulce"); the words every '
+        'sentence has ("the", "czy") are left out unless `q` holds nothing else. 400 `invalid_input` for a '
+        f"`q` longer than {MAX_QUERY_CHARS} characters or holding no letter or digit; the newest "
+        "2000 matching items are grouped into conversations. 503 `unavailable` when the search took over 5 s.",
+        query=notes.SearchQuery,
+    ),
+    Operation(
+        "/api/conversations/{session_id}/notes",
+        "GET",
+        notes.list_notes,
+        "conversations",
+        "A conversation's private notes, oldest first (the newest 200; needs chat.manage)",
+        {200: Reply("The notes.", notes.NoteList)},
+        MANAGE_ERRORS,
+        path_parameters=notes.NotesPath,
+        query=ManagedQuery,
+    ),
+    Operation(
+        "/api/conversations/{session_id}/notes",
+        "POST",
+        notes.create_note,
+        "conversations",
+        "Write a private note on a conversation (needs chat.manage)",
+        {201: Reply("Stored; shown live to every agent watching the conversation.", NoteItem)},
+        (*MANAGE_ERRORS, *BODY_ERRORS),
+        description="Staff only: a note never reaches the visitor (socket, widget, HTTP paths, history), the AI "
+        "or a webhook. Each person in `mentions` is alerted: a `mentioned` frame on their Mission Control, a "
+        "Web Push on their devices, an email when SMTP is set up and their Mission Control is closed. "
+        "400 `unknown_mention` for an id that is no staff member of the tenant; 404 `unknown_session`.",
+        body=notes.NoteRequest,
+        body_bytes=notes.NOTE_BODY_BYTES,
+        path_parameters=notes.NotesPath,
+        query=ManagedQuery,
+    ),
+    Operation(
+        "/api/staff",
+        "GET",
+        notes.list_staff,
+        "conversations",
+        "The tenant's staff by display name, for mentions (needs chat.manage: every agent)",
+        {200: Reply("Every enabled staff account: id, name, role.", notes.StaffList)},
+        MANAGE_ERRORS,
+        query=ManagedQuery,
     ),
     Operation(
         "/api/canned-replies",

@@ -114,6 +114,12 @@ class Presence:
             return local
         return local | {member.partition(" ")[0] for member in members}
 
+    async def agent_online(self, tenant_id: str, agent_id: str) -> bool:
+        """Whether this agent has Mission Control open on any node (Redis away: this node's view)."""
+        if (tenant_id, agent_id) in self._agents:
+            return True
+        return agent_id in await self.agents(tenant_id)
+
     async def online(self, tenant_id: str) -> set[str]:
         """Session ids with a visitor connected on any node (this node's own count is the truth for it)."""
         local = {session for tenant, session in self._local if tenant == tenant_id}

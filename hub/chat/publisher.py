@@ -11,6 +11,8 @@ from hub.keys import Keys
 from hub.protocol import (
     CancelReply,
     Labels,
+    Mentioned,
+    NoteFrame,
     Notice,
     SessionChange,
     SessionPatch,
@@ -47,6 +49,15 @@ class Publisher:
     def labels(self, tenant_id: str, labels: Labels) -> None:
         """Every agent socket of the tenant, on every node: the tenant's labels as they are now."""
         self.fanout.publish(self.keys.tenant_channel(tenant_id), 0, encode(labels))
+
+    def note(self, tenant_id: str, note: NoteFrame) -> None:
+        """The tenant's agent sockets on every node; each passes it on only while it watches that session. Never
+        the session's channel: visitors listen there."""
+        self.fanout.publish(self.keys.tenant_channel(tenant_id), 0, encode(note))
+
+    def mentioned(self, tenant_id: str, mentioned: Mentioned) -> None:
+        """The tenant's agent sockets on every node; only the mentioned person's pass it on."""
+        self.fanout.publish(self.keys.tenant_channel(tenant_id), 0, encode(mentioned))
 
     def cancel_reply(self, tenant_id: str, session_id: str) -> None:
         """Every node streaming this tenant's replies hears this, this one included (synchronously)."""

@@ -34,6 +34,7 @@ from hub.store.push import (
     forget_subscription,
     tenant_subscriptions,
     unalerted,
+    user_subscriptions,
 )
 from hub.tenant_settings import settings_of
 from hub.webhooks.guard import PrivateAddressRefused, PublicOnlyResolver
@@ -143,6 +144,14 @@ class PushSender:
         if not self.offered:
             return 0
         subscriptions = await tenant_subscriptions(self.engine, tenant_id, self.per_alert)
+        sent = await asyncio.gather(*(self.send(found, payload(found)) for found in subscriptions))
+        return sum(sent)
+
+    async def person(self, tenant_id: str, user_id: str, payload: Callable[[Subscription], dict[str, Any]]) -> int:
+        """Push to every subscribed device of one staff member of the tenant; how many pushes were accepted."""
+        if not self.offered:
+            return 0
+        subscriptions = await user_subscriptions(self.engine, tenant_id, user_id, self.per_alert)
         sent = await asyncio.gather(*(self.send(found, payload(found)) for found in subscriptions))
         return sum(sent)
 

@@ -143,6 +143,25 @@ async def tenant_subscriptions(engine: AsyncEngine, tenant_id: str, limit: int) 
         return [_subscription(row) for row in await connection.execute(query)]
 
 
+async def user_subscriptions(engine: AsyncEngine, tenant_id: str, user_id: str, limit: int) -> list[Subscription]:
+    """One enabled staff member's subscriptions in the tenant (at most ``limit``, newest first)."""
+    query = (
+        select(push_subscriptions)
+        .join(users, users.c.id == push_subscriptions.c.user_id)
+        .where(
+            push_subscriptions.c.tenant_id == tenant_id,
+            push_subscriptions.c.user_id == user_id,
+            users.c.tenant_id == tenant_id,
+            users.c.kind == "staff",
+            users.c.disabled.is_(False),
+        )
+        .order_by(push_subscriptions.c.created_at.desc())
+        .limit(limit)
+    )
+    async with engine.connect() as connection:
+        return [_subscription(row) for row in await connection.execute(query)]
+
+
 def _alert(row: Any) -> WaitAlert:
     return WaitAlert(row.id, row.tenant_id, row.session_id, row.reason, row.note, row.requested_at)
 

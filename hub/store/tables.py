@@ -418,3 +418,22 @@ visitor_contexts = Table(
     Column("time_zone", String(64), nullable=True),
     Column("version", Integer, nullable=False),  # grows with every write: dashboards keep the newest
 )
+
+# Staff's private notes beside a conversation (migration 0018): never part of the transcript (``messages``), so
+# no visitor, AI or webhook reads them. ``after_seq``: the session's newest message when it was written (where
+# it sits in the transcript); ``mentions``: the people it alerted, ``[{"id", "name"}]``. The full-text index over
+# notes and messages is per backend, as knowledge's is (an FTS5 table, or GIN expression indexes).
+notes = Table(
+    "notes",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id"), nullable=False),
+    Column("session_id", String(64), nullable=False),
+    Column("author_id", String(36), nullable=False),
+    Column("author_name", String(200), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("mentions", JSON, nullable=False),
+    Column("after_seq", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_notes_session", "tenant_id", "session_id", "created_at"),
+)

@@ -29,6 +29,7 @@ from hub.chat.dashboard import Dashboard
 from hub.chat.feed import Feed
 from hub.chat.feedback import Feedback
 from hub.chat.join import Joiner
+from hub.chat.notes import Notes
 from hub.errors import Forbidden, HubError, OwnedByOther, SessionNotFound, TenantNotFound
 from hub.metrics import Metrics
 from hub.node import Services
@@ -57,6 +58,10 @@ from hub.protocol import (
     FrameError,
     HandbackIn,
     LabelIn,
+    Mentioned,
+    NoteFrame,
+    NoteIn,
+    NotesFrame,
     Ok,
     Owner,
     Refusal,
@@ -85,6 +90,8 @@ logger = logging.getLogger(__name__)
 AGENT_QUEUE_FRAMES = 4096
 _patch_decoder = msgspec.json.Decoder(SessionPatch)
 _renamed_decoder = msgspec.json.Decoder(StaffRenamed)
+_note_decoder = msgspec.json.Decoder(NoteFrame)
+_mentioned_decoder = msgspec.json.Decoder(Mentioned)
 
 
 class _Watch:
@@ -122,6 +129,9 @@ class _Watch:
             connection.answer(Watching(session_id=self.session_id, seq=backlog.state.last_seq, session=row))
             await backlog.send(self.feed, self._replay)
             await self._ratings()
+            notes = await connection.notes.listed(tenant_id, self.session_id)
+            if notes:  # notes written meanwhile may also come live: the client keeps one of each id
+                connection.answer(NotesFrame(session_id=self.session_id, notes=notes))
         except BaseException:
             await connection.joiner.leave(self.feed, tenant_id, self.session_id)
             raise
@@ -149,7 +159,8 @@ class _Watch:
 
 
 class _TenantListener:
-    """Session list patches go straight out; after a broker outage the whole list is sent again."""
+    """Session list patches go straight out; after a broker outage the whole list is sent again. Notes go out
+    only for the sessions this socket watches, mention alerts only to the person mentioned (both are rare)."""
 
     def __init__(self, connection: AgentConnection) -> None:
         # Weak: the connection holds this listener, and a cycle would keep a closed socket (its buffers
@@ -159,6 +170,14 @@ class _TenantListener:
     def deliver(self, seq: int, frame: str) -> None:
         connection = self._connection()
         if connection is None:
+            return
+        if frame.startswith('{"type":"note",'):
+            if _note_decoder.decode(frame).session_id in connection.note_sessions:
+                connection.out.deliver(0, frame)
+            return
+        if frame.startswith('{"type":"mentioned",'):
+            if _mentioned_decoder.decode(frame).agent_id == connection.agent.id:
+                connection.out.deliver(0, frame)
             return
         connection.out.deliver(0, frame)
         if frame.startswith('{"type":"renamed"'):
@@ -192,6 +211,7 @@ class AgentConnection:
         metrics: Metrics,
         feedback: Feedback,
         assignments: Assignments,
+        notes: Notes,
         token_hash: str = "",
     ) -> None:
         self.websocket = websocket
@@ -208,6 +228,7 @@ class AgentConnection:
         self.assignments = assignments
         self.joiner = joiner
         self.feedback = feedback
+        self.notes = notes
         self.holder = holder_of(self.agent)
         self.own_tenant = principal.tenant_id == tenant.id  # a platform admin visiting holds no claims here
         self.out = Feed(
@@ -219,6 +240,7 @@ class AgentConnection:
         self.budget = FrameBudget(socket_limits(settings))
         self.tenant_listener = _TenantListener(self)
         self.watches: dict[str, _Watch] = {}
+        self.note_sessions: set[str] = set()  # watched, or being joined: their live notes are passed on
         self.claims: set[str] = set()  # sessions whose takeover claim this connection keeps renewing
         self.online_view: dict[str, bool] = {}  # presence as this dashboard was last told it
         self.sender: asyncio.Task[None] | None = None
@@ -352,6 +374,7 @@ class AgentConnection:
             await self._watch(session_id, command.last_seq)
             self.answer(Ok(action="watch", session_id=session_id, ref=command.ref))
         elif isinstance(command, UnwatchIn):
+            self.note_sessions.discard(session_id)
             watch = self.watches.pop(session_id, None)
             if watch is not None:
                 await watch.stop()
@@ -387,6 +410,9 @@ class AgentConnection:
         elif isinstance(command, LabelIn):
             await self.assignments.label(tenant.id, session_id, command.label_id, command.applied)
             self.answer(Ok(action="label", session_id=session_id, ref=command.ref))
+        elif isinstance(command, NoteIn):
+            note = await self.notes.write(tenant, session_id, self.agent, command.text, command.mentions)
+            self.answer(Ok(action="note", session_id=session_id, ref=command.ref, id=note.id))
 
     def _release(self, session_id: str) -> None:
         if session_id in self.claims:
@@ -400,7 +426,12 @@ class AgentConnection:
         if len(self.watches) >= MAX_WATCHES:
             raise FrameError("too_many_watches", f"at most {MAX_WATCHES} sessions can be watched at once")
         watch = _Watch(self, session_id)
-        await watch.start(last_seq)
+        self.note_sessions.add(session_id)  # before the notes are read: none written meanwhile is missed
+        try:
+            await watch.start(last_seq)
+        except BaseException:
+            self.note_sessions.discard(session_id)
+            raise
         self.watches[session_id] = watch
 
 
@@ -468,6 +499,7 @@ async def agent_socket(websocket: WebSocket) -> None:
         services.metrics,
         services.feedback,
         services.assignments,
+        services.notes,
         token_hash,
     )
     metrics = services.metrics
