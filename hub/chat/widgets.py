@@ -33,14 +33,16 @@ class OpenWidget(Protocol):
 class _TenantWidgets:
     """The listener of one tenant's widget channel on this node: its local sockets."""
 
-    __slots__ = ("owner", "sockets", "tenant_id")
+    __slots__ = ("heard", "owner", "sockets", "tenant_id")
 
     def __init__(self, owner: LiveWidgets, tenant_id: str) -> None:
         self.owner = owner
         self.tenant_id = tenant_id
         self.sockets: set[OpenWidget] = set()
+        self.heard = 0  # frames delivered: a state read before the latest one must not follow it
 
     def deliver(self, seq: int, frame: str) -> None:
+        self.heard += 1
         for socket in tuple(self.sockets):
             socket.tell(frame)
 
@@ -112,14 +114,18 @@ class LiveWidgets:
         task.add_done_callback(self._retelling.discard)
 
     async def _retell(self, tenant_id: str) -> None:
+        group = self._tenants.get(tenant_id)
+        if group is None:
+            return
+        heard = group.heard
         self._forget(tenant_id)  # the tenants channel's frame may have been lost too
         try:
             state = await self.state(tenant_id)
         except Exception:
             logger.exception("reading tenant %s's widget state after a broker resync failed", tenant_id)
             return
-        group = self._tenants.get(tenant_id)
-        if state is not None and group is not None:
+        # A change announced while the state was read is at least as new as what was read: it stands.
+        if state is not None and self._tenants.get(tenant_id) is group and group.heard == heard:
             group.deliver(0, encode(state).decode())
 
     async def stop(self) -> None:
