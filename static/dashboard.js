@@ -1226,8 +1226,8 @@
   // ---- private notes, @mentions and search (staff only: nothing here reaches the visitor) ----------------
   var STAFF_FRAMES = { note: true, notes: true, mentioned: true, watching: true };
   var noteMode = false;
-  var staff = [];             // the tenant's staff (GET /api/staff), for @mentions; read again when stale
-  var staffAt = 0;
+  var team = [];             // the tenant's staff (GET /api/staff), for @mentions; read again when stale
+  var teamAt = 0;
   var mentionMenu = { open: false, items: [], active: 0, start: 0 };
   var mentions = [];          // {session_id, note, read} received since the page opened, newest first
   var search = { q: "", offset: 0 };
@@ -1314,7 +1314,7 @@
     $("note").hidden = !on;
     closeMenu();
     closeMentionMenu();
-    if (on) { loadStaff(); $("note-text").focus(); } else if (!$("reply-text").disabled) { $("reply-text").focus(); }
+    if (on) { loadTeam(); $("note-text").focus(); } else if (!$("reply-text").disabled) { $("reply-text").focus(); }
   }
 
   function addNote() {
@@ -1328,7 +1328,7 @@
 
   // Who the text names: "@" + a colleague's display name, longest names first ("@Anna Nowak" is not "@Anna").
   function mentionedIn(text) {
-    var people = staff.slice().sort(function (a, b) { return b.name.length - a.name.length; });
+    var people = team.slice().sort(function (a, b) { return b.name.length - a.name.length; });
     var ids = [];
     people.forEach(function (person) {
       var name = "@" + person.name;
@@ -1340,13 +1340,13 @@
     return ids.slice(0, 20);
   }
 
-  function loadStaff() {
-    if (Date.now() - staffAt < 30000) { return; }
-    staffAt = Date.now();
+  function loadTeam() {
+    if (Date.now() - teamAt < 30000) { return; }
+    teamAt = Date.now();
     fetch("/api/staff", { credentials: "same-origin" })
-      .then(function (response) { return response.ok ? response.json() : { staff: staff }; })
-      .then(function (data) { staff = data.staff || []; if (mentionMenu.open) { updateMentionMenu(); } })
-      .catch(function () { staffAt = 0; });
+      .then(function (response) { return response.ok ? response.json() : { staff: team }; })
+      .then(function (data) { team = data.staff || []; if (mentionMenu.open) { updateMentionMenu(); } })
+      .catch(function () { teamAt = 0; });
   }
 
   // The "@query" just before the caret: at the start of the box or after a space; a name may hold spaces.
@@ -1368,9 +1368,9 @@
   function updateMentionMenu() {
     var asked = atQuery();
     if (!asked) { closeMentionMenu(); return; }
-    loadStaff();
+    loadTeam();
     var query = asked.query.trim();
-    var items = staff.filter(function (person) {
+    var items = team.filter(function (person) {
       var name = person.name.toLowerCase();
       return !query || name.indexOf(query) === 0 || name.indexOf(" " + query) >= 0;
     }).slice(0, 8);
@@ -1607,6 +1607,6 @@
   setInterval(tick, 1000);         // the waits tick; nothing else is re-rendered
   renderAlerts();
   loadCanned();
-  loadStaff();
+  loadTeam();
   connect();
 })();

@@ -88,7 +88,7 @@ async def test_mission_control_shows_a_replys_sources_and_the_visitors_ratings_a
             # Opened again later, from the list: the ratings as they stand.
             await page.reload()
             await expect(page.locator("#connection")).to_have_text("Connected")
-            await page.get_by_role("button", name="Closed", exact=True).click()
+            await page.locator("#filter-status").select_option("closed")
             await page.locator(f'li.session[data-session-id="{session_id}"]').click()
             answer = page.locator(".msg.ai").last
             await expect(answer.locator(".rating")).to_have_text("The visitor found this helpful")
@@ -100,7 +100,7 @@ async def test_mission_control_shows_a_replys_sources_and_the_visitors_ratings_a
                 assert (await other.ai_reply())[-1]["sources"] == [{"title": "Opening hours"}]
                 if size == "phone":  # the conversation covers the list: back to it first
                     await page.get_by_role("button", name="← Conversations").click()
-                await page.get_by_role("button", name="Live", exact=True).click()
+                await page.locator("#filter-status").select_option("open")
                 await page.locator(f'li.session[data-session-id="{other.ready["session_id"]}"]').click()
                 sources = page.locator(".msg.ai").last.locator(".sources")
                 await expect(sources).to_have_text("Sources: Opening hours")

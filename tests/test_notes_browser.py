@@ -58,7 +58,7 @@ async def test_a_note_mentioning_a_colleague_alerts_them_in_their_own_mission_co
             box = writer.get_by_label("Private note: only your team sees it")
             await expect(box).to_be_focused()
             await box.press_sequentially("Courier says it was lost. @pi")
-            options = writer.get_by_role("option")
+            options = writer.get_by_role("listbox", name="Mention a colleague").get_by_role("option")
             await expect(options).to_have_count(1)
             await expect(options.first).to_contain_text("Piotr Nowak")
             await expect(box).to_have_attribute("aria-expanded", "true")
