@@ -353,24 +353,29 @@
       }).then(function (response) { if (response.ok) { window.location.reload(); } else { showError("canned-error", response); } });
     });
   }
-  document.querySelectorAll(".canned-edit").forEach(function (form) {
-    var url = "/api/canned-replies/" + encodeURIComponent(form.dataset.id);
-    var problem = form.querySelector(".error");
-    function failed(response) {
-      return response.json().then(function (data) {
-        problem.textContent = (data.error && data.error.message) || _("Something went wrong");
-        problem.hidden = false;
+  // A list of items edited in place (canned replies, labels): each form saves its fields with PATCH, its delete
+  // button sends DELETE; either reloads the page when done, or says why not under the form.
+  function editInPlace(formSelector, deleteSelector, base, fields) {
+    document.querySelectorAll(formSelector).forEach(function (form) {
+      var url = base + encodeURIComponent(form.dataset.id);
+      var problem = form.querySelector(".error");
+      function done(response) {
+        if (response.ok) { window.location.reload(); return; }
+        return response.json().then(function (data) {
+          problem.textContent = (data.error && data.error.message) || _("Something went wrong");
+          problem.hidden = false;
+        });
+      }
+      form.addEventListener("submit", function (event) {
+        event.preventDefault();
+        var body = {};
+        fields.forEach(function (name) { body[name] = form.elements[name].value; });
+        send("PATCH", url, body).then(done);
       });
-    }
-    form.addEventListener("submit", function (event) {
-      event.preventDefault();
-      send("PATCH", url, { title: form.elements.title.value, text: form.elements.text.value })
-        .then(function (response) { if (response.ok) { window.location.reload(); } else { failed(response); } });
+      form.querySelector(deleteSelector).addEventListener("click", function () { send("DELETE", url).then(done); });
     });
-    form.querySelector(".canned-delete").addEventListener("click", function () {
-      send("DELETE", url).then(function (response) { if (response.ok) { window.location.reload(); } else { failed(response); } });
-    });
-  });
+  }
+  editInPlace(".canned-edit", ".canned-delete", "/api/canned-replies/", ["title", "text"]);
   var newLabel = document.getElementById("new-label");
   if (newLabel) {
     newLabel.addEventListener("submit", function (event) {
@@ -381,24 +386,7 @@
       }).then(function (response) { if (response.ok) { window.location.reload(); } else { showError("label-error", response); } });
     });
   }
-  document.querySelectorAll(".label-edit").forEach(function (form) {
-    var url = "/api/labels/" + encodeURIComponent(form.dataset.id);
-    var problem = form.querySelector(".error");
-    function failed(response) {
-      return response.json().then(function (data) {
-        problem.textContent = (data.error && data.error.message) || _("Something went wrong");
-        problem.hidden = false;
-      });
-    }
-    form.addEventListener("submit", function (event) {
-      event.preventDefault();
-      send("PATCH", url, { name: form.elements.name.value, color: form.elements.color.value })
-        .then(function (response) { if (response.ok) { window.location.reload(); } else { failed(response); } });
-    });
-    form.querySelector(".label-delete").addEventListener("click", function () {
-      send("DELETE", url).then(function (response) { if (response.ok) { window.location.reload(); } else { failed(response); } });
-    });
-  });
+  editInPlace(".label-edit", ".label-delete", "/api/labels/", ["name", "color"]);
   var roundRobin = document.getElementById("round-robin");
   if (roundRobin) {
     roundRobin.addEventListener("submit", function (event) {
