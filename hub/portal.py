@@ -77,6 +77,12 @@ def refused(request: Request, principal: Principal, message: str, *, status_code
     return pages.TemplateResponse(request, "refused.html", context, status_code=status_code)
 
 
+def private_page(request: Request, template: str, context: dict[str, Any]) -> Response:
+    """A page that shows the tenant's own data: never kept by a browser's or a proxy's cache."""
+    pages: Jinja2Templates = request.state.templates
+    return pages.TemplateResponse(request, template, context, headers={"Cache-Control": "no-store"})
+
+
 async def widget_setup(request: Request) -> Response:
     services: Services = request.state.services
     principal = await _portal_principal(request, WIDGET_MANAGE)
@@ -99,8 +105,7 @@ async def widget_setup(request: Request) -> Response:
         "greeting_chars": GREETING_CHARS,
         "launcher_chars": LAUNCHER_TEXT_CHARS,
     }
-    pages: Jinja2Templates = request.state.templates
-    return pages.TemplateResponse(request, "widget_setup.html", context, headers={"Cache-Control": "no-store"})
+    return private_page(request, "widget_setup.html", context)
 
 
 def widget_url(request: Request, services: Services, tenant_id: str) -> str:
@@ -114,8 +119,7 @@ async def widget_preview(request: Request) -> Response:
     if isinstance(principal, Response):
         return principal
     context = {"principal": principal, "script_url": widget_url(request, request.state.services, principal.tenant_id)}
-    pages: Jinja2Templates = request.state.templates
-    return pages.TemplateResponse(request, "widget_preview.html", context, headers={"Cache-Control": "no-store"})
+    return private_page(request, "widget_preview.html", context)
 
 
 async def _portal_principal(request: Request, permission: str) -> Principal | Response:
@@ -161,8 +165,7 @@ async def knowledge_page(request: Request) -> Response:
         "unanswered": list(zip(groups, answers, strict=True)),
         "languages_named": {code: autonym(code) for code in knowledge_store.LANGUAGES},
     }
-    pages: Jinja2Templates = request.state.templates
-    return pages.TemplateResponse(request, "knowledge.html", context, headers={"Cache-Control": "no-store"})
+    return private_page(request, "knowledge.html", context)
 
 
 async def plan_page(request: Request) -> Response:
@@ -204,8 +207,7 @@ async def webhooks_page(request: Request) -> Response:
         "deliveries": {e.id: await list_deliveries(services.engine, principal.tenant_id, e.id, 20) for e in endpoints},
         "events": EVENTS,
     }
-    pages: Jinja2Templates = request.state.templates
-    return pages.TemplateResponse(request, "webhooks.html", context, headers={"Cache-Control": "no-store"})
+    return private_page(request, "webhooks.html", context)
 
 
 async def analytics_page(request: Request) -> Response:
@@ -223,8 +225,7 @@ async def analytics_page(request: Request) -> Response:
         "chart": day_chart(metrics["per_day"], request_language(request)),
         "credits": await services.accounts.credits(tenant),
     }
-    pages: Jinja2Templates = request.state.templates
-    return pages.TemplateResponse(request, "analytics.html", context, headers={"Cache-Control": "no-store"})
+    return private_page(request, "analytics.html", context)
 
 
 CHART_HEIGHT = 200  # px: the per-day chart's height; its width follows the card (bars are placed in %)
@@ -326,8 +327,7 @@ async def team_page(request: Request) -> Response:
         "emails": services.team.emails,
         "round_robin": settings_of(tenant).round_robin,
     }
-    pages: Jinja2Templates = request.state.templates
-    return pages.TemplateResponse(request, "team.html", context, headers={"Cache-Control": "no-store"})
+    return private_page(request, "team.html", context)
 
 
 async def hours_page(request: Request) -> Response:
@@ -363,8 +363,7 @@ async def hours_page(request: Request) -> Response:
         "time_zone": hours.time_zone if hours else "",
         "mail": services.followups.offered,
     }
-    pages: Jinja2Templates = request.state.templates
-    return pages.TemplateResponse(request, "office_hours.html", context, headers={"Cache-Control": "no-store"})
+    return private_page(request, "office_hours.html", context)
 
 
 async def profile_page(request: Request) -> Response:
@@ -376,8 +375,7 @@ async def profile_page(request: Request) -> Response:
         _ = translator(request)
         return refused(request, principal, _("This page is for staff accounts."))
     context = {"principal": principal, "name_chars": MAX_PERSON_NAME}
-    pages: Jinja2Templates = request.state.templates
-    return pages.TemplateResponse(request, "profile.html", context, headers={"Cache-Control": "no-store"})
+    return private_page(request, "profile.html", context)
 
 
 async def canned_page(request: Request) -> Response:
@@ -393,8 +391,7 @@ async def canned_page(request: Request) -> Response:
         "replies": await list_canned(services.engine, principal.tenant_id),
         "limits": {"title": CANNED_TITLE_CHARS, "text": CANNED_TEXT_CHARS},
     }
-    pages: Jinja2Templates = request.state.templates
-    return pages.TemplateResponse(request, "canned.html", context, headers={"Cache-Control": "no-store"})
+    return private_page(request, "canned.html", context)
 
 
 async def labels_page(request: Request) -> Response:
@@ -411,5 +408,4 @@ async def labels_page(request: Request) -> Response:
         "colors": LABEL_COLORS,
         "limits": {"name": LABEL_NAME_CHARS, "labels": LABELS_PER_TENANT, "per_session": LABELS_PER_SESSION},
     }
-    pages: Jinja2Templates = request.state.templates
-    return pages.TemplateResponse(request, "labels.html", context, headers={"Cache-Control": "no-store"})
+    return private_page(request, "labels.html", context)
