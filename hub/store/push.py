@@ -127,30 +127,22 @@ async def forget_subscription(engine: AsyncEngine, found: Subscription) -> None:
 
 async def tenant_subscriptions(engine: AsyncEngine, tenant_id: str, limit: int) -> list[Subscription]:
     """Every subscription of the tenant's enabled staff accounts (at most ``limit``, newest first)."""
-    query = (
-        select(push_subscriptions)
-        .join(users, users.c.id == push_subscriptions.c.user_id)
-        .where(
-            push_subscriptions.c.tenant_id == tenant_id,
-            users.c.tenant_id == tenant_id,
-            users.c.kind == "staff",
-            users.c.disabled.is_(False),
-        )
-        .order_by(push_subscriptions.c.created_at.desc())
-        .limit(limit)
-    )
-    async with engine.connect() as connection:
-        return [_subscription(row) for row in await connection.execute(query)]
+    return await _staff_subscriptions(engine, tenant_id, None, limit)
 
 
 async def user_subscriptions(engine: AsyncEngine, tenant_id: str, user_id: str, limit: int) -> list[Subscription]:
     """One enabled staff member's subscriptions in the tenant (at most ``limit``, newest first)."""
+    return await _staff_subscriptions(engine, tenant_id, user_id, limit)
+
+
+async def _staff_subscriptions(
+    engine: AsyncEngine, tenant_id: str, user_id: str | None, limit: int
+) -> list[Subscription]:
     query = (
         select(push_subscriptions)
         .join(users, users.c.id == push_subscriptions.c.user_id)
         .where(
             push_subscriptions.c.tenant_id == tenant_id,
-            push_subscriptions.c.user_id == user_id,
             users.c.tenant_id == tenant_id,
             users.c.kind == "staff",
             users.c.disabled.is_(False),
@@ -158,6 +150,8 @@ async def user_subscriptions(engine: AsyncEngine, tenant_id: str, user_id: str, 
         .order_by(push_subscriptions.c.created_at.desc())
         .limit(limit)
     )
+    if user_id is not None:
+        query = query.where(push_subscriptions.c.user_id == user_id)
     async with engine.connect() as connection:
         return [_subscription(row) for row in await connection.execute(query)]
 
