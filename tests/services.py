@@ -506,3 +506,29 @@ def start_nodes(*nodes: HubProcess) -> None:
     with ThreadPoolExecutor(len(nodes)) as pool:
         for started in [pool.submit(node.start) for node in nodes]:
             started.result()
+
+
+@contextlib.contextmanager
+def two_nodes(redis_url: str, postgres_url: str, env: dict[str, str]) -> Iterator[tuple[HubProcess, HubProcess]]:
+    """Two hub processes sharing one Redis and one PostgreSQL; their Redis keys (a prefix of their own) go after."""
+    prefix = f"bobtest-{os.urandom(4).hex()}"
+    shared = {
+        "HUB_DATABASE_URL": postgres_url,
+        "HUB_REDIS_URL": redis_url,
+        "HUB_REDIS_PREFIX": prefix,
+        "HUB_LOG_LEVEL": "warning",
+        **env,
+    }
+    node_a, node_b = HubProcess(shared), HubProcess(shared)
+    node_a.start()
+    node_b.start()
+    try:
+        yield node_a, node_b
+    finally:
+        node_a.stop()
+        node_b.stop()
+        client = redis.Redis.from_url(redis_url)
+        keys = list(client.scan_iter(match=f"{prefix}:*"))
+        if keys:
+            client.delete(*keys)
+        client.close()

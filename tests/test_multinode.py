@@ -3,42 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import Iterator
 
 import pytest
-import redis
 
 from hub.store.database import open_engine
 from hub.store.models import Tenant
 from tests.conftest import SECRET, Visitor, is_ai_message, visitor
-from tests.services import HubProcess
+from tests.services import HubProcess, two_nodes
 
 
 @pytest.fixture(scope="module")
 def nodes(redis_url: str, postgres_url: str) -> Iterator[tuple[HubProcess, HubProcess]]:
-    prefix = f"bobtest-{secrets.token_hex(4)}"
     env = {
-        "HUB_DATABASE_URL": postgres_url,
-        "HUB_REDIS_URL": redis_url,
-        "HUB_REDIS_PREFIX": prefix,
         "HUB_SECRET_KEY": SECRET,
         "HUB_AI_TOKEN_DELAY_MS": "15",
-        "HUB_LOG_LEVEL": "warning",
     }
-    node_a, node_b = HubProcess(env), HubProcess(env)
-    node_a.start()
-    node_b.start()
-    try:
-        yield node_a, node_b
-    finally:
-        node_a.stop()
-        node_b.stop()
-        client = redis.Redis.from_url(redis_url)
-        keys = list(client.scan_iter(match=f"{prefix}:*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
+    with two_nodes(redis_url, postgres_url, env) as pair:
+        yield pair
 
 
 def join_query(client: Visitor, last_seq: int = 0) -> str:

@@ -4,45 +4,27 @@ their token at once."""
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import redis
 
 from hub.store.database import open_engine
 from hub.store.models import Tenant
 from tests.agents import agent_account, agent_socket, login
 from tests.conftest import SECRET
-from tests.services import HubProcess
+from tests.services import HubProcess, two_nodes
 from tests.test_team import closed_with
 
 
 @pytest.fixture(scope="module")
 def nodes(redis_url: str, postgres_url: str) -> Iterator[tuple[HubProcess, HubProcess]]:
-    prefix = f"bobtest-{secrets.token_hex(4)}"
     env = {
-        "HUB_DATABASE_URL": postgres_url,
-        "HUB_REDIS_URL": redis_url,
-        "HUB_REDIS_PREFIX": prefix,
         "HUB_SECRET_KEY": SECRET,
-        "HUB_LOG_LEVEL": "warning",
     }
-    node_a, node_b = HubProcess(env), HubProcess(env)
-    node_a.start()
-    node_b.start()
-    try:
-        yield node_a, node_b
-    finally:
-        node_a.stop()
-        node_b.stop()
-        client = redis.Redis.from_url(redis_url)
-        keys = list(client.scan_iter(match=f"{prefix}:*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
+    with two_nodes(redis_url, postgres_url, env) as pair:
+        yield pair
 
 
 async def accounts(postgres_url: str, tenant: Tenant, *names: tuple[str, str]) -> list[str]:

@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 import websockets
 
 from hub.chat.identity import bound_session_id, visitor_id_from_token
@@ -24,7 +23,7 @@ from hub.store.visits import Active, Browser, Context, PageView, Sighting, fold,
 from tests.accounts import create_tenant, create_widget_key
 from tests.agents import agent_account, agent_socket, login
 from tests.conftest import SECRET, RunningHub, Visitor, serve_hub, visitor
-from tests.services import HubProcess
+from tests.services import HubProcess, two_nodes
 
 SHOP = "https://shop.example.com"
 
@@ -59,28 +58,12 @@ async def token_at(node: HubProcess, postgres_url: str, tenant_id: str, name: st
 
 @pytest.fixture(scope="module")
 def nodes(redis_url: str, postgres_url: str) -> Iterator[tuple[HubProcess, HubProcess]]:
-    prefix = f"bobtest-{secrets.token_hex(4)}"
     env = {
-        "HUB_DATABASE_URL": postgres_url,
-        "HUB_REDIS_URL": redis_url,
-        "HUB_REDIS_PREFIX": prefix,
         "HUB_SECRET_KEY": SECRET,
         "HUB_AI_PROVIDER": "none",
-        "HUB_LOG_LEVEL": "warning",
     }
-    node_a, node_b = HubProcess(env), HubProcess(env)
-    node_a.start()
-    node_b.start()
-    try:
-        yield node_a, node_b
-    finally:
-        node_a.stop()
-        node_b.stop()
-        client = redis.Redis.from_url(redis_url)
-        keys = list(client.scan_iter(match=f"{prefix}:*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
+    with two_nodes(redis_url, postgres_url, env) as pair:
+        yield pair
 
 
 async def test_the_page_a_visitor_is_on_reaches_an_agent_on_another_node_as_they_navigate(
