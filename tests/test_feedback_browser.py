@@ -238,7 +238,10 @@ async def test_a_rating_given_while_the_hub_is_unreachable_is_sent_with_backoff_
             assert [(item["u"], item["b"]["helpful"]) for item in waiting] == [("r", False)]
 
             proxy.heal()
-            await until(lambda: _has(live_hub, tenant.id, False))
+            # The next try comes at the end of the backoff running now (1 s doubling, +20 % jitter), however
+            # many tries a slow machine fitted in before the heal: wait that long, plus time to deliver.
+            backoff = 1.2 * 2 ** (len(posts) - 1)
+            await until(lambda: _has(live_hub, tenant.id, False), timeout=backoff + 15)
             await until(lambda: _queue_empty(v))
             assert not v.errors
 
