@@ -168,7 +168,8 @@
     row.assignee.classList.toggle("none", !session.assignee);
     chips(row.chips, session.labels);
     var last = session.last_message;
-    setText(row.preview, last ? (last.role === "visitor" ? "" : last.role + ": ") + last.text : "");
+    var said = last && last.role !== "visitor" ? speaker(last.role, last.author) : "";
+    setText(row.preview, last ? (said ? said + ": " : "") + last.text : "");
     // The name says what a sighted agent reads at a glance; the preview describes it.
     var facts = [name, when(session.updated_at), online ? _("Visitor online") : _("Visitor offline"), modeText(session)];
     if (isWaiting(session)) { facts.push(_("waiting")); }
@@ -601,13 +602,18 @@
     for (var id in streams) { dropStream(id); }
   }
 
+  // Who said a line, as the transcript and the list's preview name them (a system line speaks for itself).
+  function speaker(role, author) {
+    return role === "visitor" ? _("Visitor") : role === "ai" ? _("Bob (AI)") : role === "agent" ? author || _("Agent") : "";
+  }
+
   function bubble(role, author) {
     var item = document.createElement("li");
     item.className = "msg " + role;
     if (role !== "system") {
       var who = document.createElement("span");
       who.className = "who";
-      who.textContent = role === "visitor" ? _("Visitor") : role === "ai" ? _("Bob (AI)") : author || _("Agent");
+      who.textContent = speaker(role, author);
       item.appendChild(who);
     }
     var body = document.createElement("span");

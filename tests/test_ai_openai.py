@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from hub.ai.sse import SSEDecoder, SSEError
-from hub.chat.replies import AI_UNAVAILABLE
+from hub.chat.announcements import AI_UNAVAILABLE
 from hub.settings import Settings
 from tests.conftest import RunningHub, Visitor, serve_hub, visitor
 from tests.fake_openai import DEFAULT_TOKENS, Behaviour, FakeOpenAI, fake_openai

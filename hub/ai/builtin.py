@@ -71,7 +71,8 @@ class BuiltinResponder(AIProvider):
         if reply.sources:
             yield Cited(reply.sources)
         if wants_person:
-            yield PersonWanted("the visitor asked for a person")
+            # The note Mission Control shows on the Waiting card: what the visitor said, in their own words.
+            yield PersonWanted(_last(request.history, "visitor"))
 
 
 def compose(request: ReplyRequest) -> Reply:

@@ -17,8 +17,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hub.chat.announcements import AGENT_LEFT, CLOSED, HANDED_BACK, JOINED, say, session_language
 from hub.chat.handoffs import Handoffs
-from hub.chat.replies import ReplyRunner
+from hub.chat.replies import ReplyRunner, assistant_name
 from hub.chat.service import ChatService
 from hub.coord.base import Coordinator
 from hub.errors import NotOwner, OwnedByOther, SessionNotFound, Unavailable
@@ -30,11 +31,6 @@ from hub.store.transcript import get_session
 from hub.store.writer import WriteResult
 
 logger = logging.getLogger(__name__)
-
-AGENT_LEFT = (
-    "%(name)s is no longer available. Another person from the team has been asked to join this chat; you can "
-    "keep writing here meanwhile."
-)
 
 
 @dataclass(frozen=True)
@@ -153,11 +149,12 @@ class SessionControl:
         )
         self.publisher.cancel_reply(tenant.id, session_id)
         if state.mode != "human" or state.owner_id != agent.id or state.status != "open":
+            language = await session_language(self.engine, tenant, session_id)
             await self.chat.post(
                 tenant.id,
                 session_id,
                 "system",
-                f"{agent.name} joined the chat",
+                say(language, JOINED, name=agent.name),
                 meta={"event": "takeover", "author": agent.name},
             )
 
@@ -177,11 +174,13 @@ class SessionControl:
         event = ("session.handback", {"session_id": session_id, "agent": agent.json()})
         await self.chat.change(tenant.id, session_id, SessionChange(id=session_id, mode="ai", owner=None), event)
         if state.mode == "human":
+            language = await session_language(self.engine, tenant, session_id)
+            assistant = assistant_name(tenant, await self.replies.meter.persona(tenant.id))
             await self.chat.post(
                 tenant.id,
                 session_id,
                 "system",
-                f"{agent.name} handed the chat back to Bob",
+                say(language, HANDED_BACK, name=agent.name, assistant=assistant),
                 meta={"event": "handback", "author": agent.name},
             )
         if self.replies.ai.answers:
@@ -199,11 +198,12 @@ class SessionControl:
         event = ("session.closed", {"session_id": session_id, "agent": agent.json()})
         ended = HandoffEnd("missed") if state.waiting is not None else None  # closed before a person came
         await self.chat.change(tenant.id, session_id, change, event, ended=ended)
+        language = await session_language(self.engine, tenant, session_id)
         await self.chat.post(
             tenant.id,
             session_id,
             "system",
-            f"{agent.name} closed the conversation",
+            say(language, CLOSED, name=agent.name),
             meta={"event": "close", "author": agent.name},
         )
 
@@ -219,8 +219,7 @@ class SessionControl:
             await self._release(tenant.id, session_id, state)
             event = ("session.handback", {"session_id": session_id, "agent": agent.json(), "deactivated": True})
             await self.chat.change(tenant.id, session_id, SessionChange(id=session_id, mode="ai", owner=None), event)
-            tell = AGENT_LEFT % {"name": agent.name}
-            await self.handoffs.request(tenant.id, session_id, "agent_left", tell=tell)
+            await self.handoffs.request(tenant, session_id, "agent_left", tell=AGENT_LEFT, name=agent.name)
             if self.replies.ai.answers:
                 self.replies.request(tenant, session_id)  # only if the visitor's last line is unanswered, and allowed
             released.append(session_id)

@@ -34,7 +34,7 @@ class Conversations:
     async def ask_for_person(self, tenant: Tenant, session_id: str, reason: str | None = None) -> bool:
         """The visitor's own request for a person (the widget's control, or a field of an HTTP turn)."""
         await self.writer.ensure_session(tenant.id, session_id)  # asking may come before any message
-        return await self.handoffs.request(tenant.id, session_id, "visitor", reason)
+        return await self.handoffs.request(tenant, session_id, "visitor", reason)
 
     def typing(self, tenant_id: str, session_id: str, role: str, active: bool, author: str | None = None) -> None:
         """Not stored: every socket of the session, on every node, sees it now or never."""

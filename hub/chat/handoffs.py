@@ -15,15 +15,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+from hub.chat.announcements import ASKED, say, session_language
 from hub.chat.service import ChatService
 from hub.protocol import HandoffReason, SessionChange, waiting
 from hub.push.alerts import HandoffAlerts
-from hub.store.models import Waiting
+from hub.store.models import Tenant, Waiting
 from hub.store.sessions import start_waiting
 
 logger = logging.getLogger(__name__)
-
-ASKED = "A person from the team has been asked to join this chat. You can keep writing here meanwhile."
 
 
 async def _no_hours(tenant_id: str) -> bool | None:
@@ -47,14 +46,17 @@ class Handoffs:
 
     async def request(
         self,
-        tenant_id: str,
+        tenant: Tenant,
         session_id: str,
         reason: HandoffReason,
         note: str | None = None,
         *,
         tell: str = ASKED,
+        name: str = "",
     ) -> bool:
-        """Ask for a person; False when the session already waits for one. ``tell``: what the visitor reads."""
+        """Ask for a person; False when the session already waits for one. ``tell``: what the visitor reads (a
+        text of ``hub.chat.announcements``, in their language; ``name`` fills its ``%(name)s``)."""
+        tenant_id = tenant.id
         wait = Waiting(datetime.now(UTC), reason, (note or "").strip()[:200] or None)
         data = {"session_id": session_id, "reason": reason, "note": wait.note}
         rows = await self.chat.events.rows(tenant_id, "session.handoff_requested", data)
@@ -71,7 +73,8 @@ class Handoffs:
         if rows:
             self.chat.events.wake()
         meta = {"event": "handoff_requested", "reason": reason}
-        await self.chat.post(tenant_id, session_id, "system", tell, meta=meta)
+        language = await session_language(self.chat.engine, tenant, session_id)
+        await self.chat.post(tenant_id, session_id, "system", say(language, tell, name=name), meta=meta)
         if self.assign is not None:
             try:
                 await self.assign(tenant_id, session_id)

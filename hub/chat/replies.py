@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hub.ai.base import AIError, AIProvider, ChatTurn, Cited, FaqItem, Passage, PersonWanted, ReplyRequest
 from hub.appearance import appearance_of
 from hub.broker.base import Broker
+from hub.chat.announcements import AI_UNAVAILABLE, CREDITS_EXHAUSTED, say, visitor_language, widget_language
 from hub.chat.fanout import Fanout
 from hub.chat.handoffs import Handoffs
 from hub.chat.metering import TenantMeter
@@ -62,13 +63,6 @@ logger = logging.getLogger(__name__)
 STREAM_BUFFER_TTL_S = 30
 HISTORY_TURNS = 30
 NOTE_TIMEOUT_S = 2.0  # noting a question the knowledge did not answer never holds the next reply longer
-CREDITS_EXHAUSTED = (
-    "Our AI assistant is not available right now, so a person from the team will answer you here. Please stay with us."
-)
-AI_UNAVAILABLE = (
-    'Sorry, I can\'t answer right now. Please try again in a moment, or say "human" and a person from the team '
-    "will take over."
-)
 AI_TYPING = encode(Typing(role="ai", active=True))
 AI_FAILED = encode(Error(code="ai_unavailable", message="The AI could not answer."))
 
@@ -118,6 +112,13 @@ Search = Callable[[str, str, str | None, int], Awaitable[tuple[KnowledgePassage,
 PASSAGES = 3  # the best passages a provider is given
 
 
+def assistant_name(tenant: Tenant, persona: Persona | None) -> str:
+    """The name the AI speaks as: the active persona's, else the tenant's configured one, else Bob."""
+    if persona is not None:
+        return persona.name
+    return str((tenant.config.get("persona") or {}).get("name") or "Bob")
+
+
 def reply_request(
     tenant: Tenant,
     persona: Persona | None,
@@ -128,7 +129,7 @@ def reply_request(
 ) -> ReplyRequest:
     """What a provider is told, as plain values: who speaks for which business, how, and what it knows."""
     configured = tenant.config.get("persona") or {}
-    name = persona.name if persona is not None else str(configured.get("name") or "Bob")
+    name = assistant_name(tenant, persona)
     if persona is not None:
         prompt = persona.system_prompt + (f"\n\nTone: {persona.tone}." if persona.tone else "")
     else:
@@ -152,15 +153,6 @@ def reply_request(
         greeting_language=detect_language([str(greeting)], widget_language(tenant)),
         office_hours=hours_text(hours) if (hours := settings_of(tenant).office_hours) is not None else None,
     )
-
-
-def widget_language(tenant: Tenant) -> str:
-    """The tenant's widget language (en, pl), or "auto" when the visitor's browser decides."""
-    return appearance_of(tenant).language
-
-
-def visitor_language(tenant: Tenant, questions: list[str]) -> str:
-    return detect_language(questions, widget_language(tenant))
 
 
 class ReplyRunner:
@@ -491,7 +483,8 @@ class ReplyRunner:
                 )
             self.buffers.buffer_clear(buffer)
             self.publisher.session(tenant.id, session_id, 0, AI_FAILED)
-            await self.chat.post(tenant.id, session_id, "system", AI_UNAVAILABLE, meta={"reason": "ai_unavailable"})
+            sorry = say(request.language, AI_UNAVAILABLE)
+            await self.chat.post(tenant.id, session_id, "system", sorry, meta={"reason": "ai_unavailable"})
             return False
         # Counted once per reply, never per token: the token loop above is the node's hottest path.
         metrics.ai_tokens.inc(len(parts))
@@ -507,7 +500,7 @@ class ReplyRunner:
             self.publisher.session(tenant.id, session_id, 0, AI_FAILED)
         self.buffers.buffer_clear(buffer)
         if wanted is not None:
-            await self.handoffs.request(tenant.id, session_id, "ai", wanted.note)
+            await self.handoffs.request(tenant, session_id, "ai", wanted.note)
         return wanted is not None
 
     async def _store_reply(
@@ -546,4 +539,4 @@ class ReplyRunner:
         await self.chat.change(tenant.id, session_id, SessionChange(id=session_id, mode="human"), event)
         message = f"All {included:,} AI credits of this month are used: Bob stopped answering; please reply."
         self.publisher.notice(tenant.id, Notice(code="credits_exhausted", message=message, session_id=session_id))
-        await self.handoffs.request(tenant.id, session_id, "credits", tell=CREDITS_EXHAUSTED)
+        await self.handoffs.request(tenant, session_id, "credits", tell=CREDITS_EXHAUSTED)
