@@ -1497,6 +1497,7 @@
         inbox.loaded = true;
         inbox.failed = false;
         renderMentions();
+        if (current) { seenIn(current); }  // a conversation opened before the inbox came: its mentions are seen
       })
       .catch(function () { inbox.failed = true; renderMentions(); })
       .then(function () { inbox.loading = false; });
@@ -1595,6 +1596,7 @@
 
   function renderMentions() {
     var list = $("mentions-list");
+    var focused = list.contains(document.activeElement) ? document.activeElement.dataset.mentionId : null;
     list.textContent = "";
     mentions.forEach(function (entry) {
       var item = document.createElement("li");
@@ -1619,6 +1621,7 @@
       button.addEventListener("click", function () { openMention(entry.id); });
       item.appendChild(button);
       list.appendChild(item);
+      if (entry.id === focused) { button.focus(); }  // the list is drawn anew: the keyboard keeps its place
     });
     var count = inbox.unread;
     $("no-mentions").hidden = mentions.length > 0 || !inbox.loaded;
@@ -1639,8 +1642,16 @@
   $("mentions-toggle").addEventListener("click", function () { togglePanel($("mentions-panel").hidden); });
   $("mentions-all-read").addEventListener("click", markAllRead);
   $("mentions-more").addEventListener("click", function () { if (!inbox.loading) { loadMentions(true); } });
-  $("mentions-panel").addEventListener("keydown", function (event) {
-    if (event.key === "Escape") { event.stopPropagation(); togglePanel(false); $("mentions-toggle").focus(); }
+  // Escape (on the toggle or in the panel) and a click elsewhere close it.
+  $("mentions-toggle").parentNode.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && !$("mentions-panel").hidden) {
+      event.stopPropagation();
+      togglePanel(false);
+      $("mentions-toggle").focus();
+    }
+  });
+  document.addEventListener("click", function (event) {
+    if (!$("mentions-panel").hidden && !$("mentions-toggle").parentNode.contains(event.target)) { togglePanel(false); }
   });
 
   // ---- search over every conversation of the tenant ---------------------------------------------------

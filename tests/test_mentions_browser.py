@@ -30,7 +30,7 @@ async def test_a_mention_made_while_the_agent_was_away_waits_unread_and_stays_re
     hub: RunningHub, chromium: Chromium
 ) -> None:
     tenant = await hub.tenant()
-    anna = await staff(hub, tenant, "Anna")
+    anna, anna_email = await colleague(hub, tenant, "Anna")
     piotr, piotr_email = await colleague(hub, tenant, "Piotr")
     errors: list[str] = []
     async with chromium() as browser:
@@ -86,8 +86,17 @@ async def test_a_mention_made_while_the_agent_was_away_waits_unread_and_stays_re
             await expect(count).to_be_hidden()
             await shoot(page, f"mentions-read-after-reload-{size}")
             await page.context.close()
-    async with anna.client(hub) as http:  # the author is in nobody's inbox for her own note
-        assert (await http.get("/api/mentions")).json()["mentions"] == []
+
+        page = await (await browser.new_context(viewport=SIZES["phone"])).new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        await log_in(page, hub, anna_email)  # the author is in nobody's inbox for her own notes
+        await page.get_by_role("button", name="Mentions", exact=True).click()
+        await expect(page.get_by_text("Nobody has mentioned you yet.")).to_be_visible()
+        await expect(page.get_by_role("button", name="Mark all read")).to_be_hidden()
+        await shoot(page, "mentions-none-phone")
+        await page.keyboard.press("Escape")
+        await expect(page.locator("#mentions-panel")).to_be_hidden()
+        await expect(page.get_by_role("button", name="Mentions", exact=True)).to_be_focused()
     assert errors == []
 
 
@@ -141,3 +150,34 @@ async def test_reading_mentions_in_one_tab_reads_them_in_the_persons_other_tabs(
     async with piotr.client(hub) as http:
         assert (await http.get("/api/mentions")).json()["unread"] == 0
     assert errors == []
+
+
+async def test_older_mentions_load_a_page_at_a_time_and_mark_all_read_reads_them_all(
+    hub: RunningHub, chromium: Chromium
+) -> None:
+    tenant = await hub.tenant()
+    anna = await staff(hub, tenant, "Anna")
+    piotr, piotr_email = await colleague(hub, tenant, "Piotr")
+    session_id = await conversation(hub, tenant)
+    for number in range(1, 24):
+        await note(hub, anna, session_id, f"@Piotr question {number:02d}", piotr)
+    async with chromium() as browser:
+        page = await (await browser.new_context(viewport=SIZES["desktop"])).new_page()
+        await log_in(page, hub, piotr_email)
+        await page.get_by_role("button", name="Mentions, 23 unread").click()
+        entries = page.locator(".mention-entry")
+        await expect(entries).to_have_count(20)
+        await expect(entries.first).to_contain_text("question 23")
+        await page.get_by_role("button", name="Older mentions").click()
+        await expect(entries).to_have_count(23)
+        await expect(entries.last).to_contain_text("question 01")
+        await expect(page.get_by_role("button", name="Older mentions")).to_be_hidden()
+        await page.get_by_role("button", name="Mark all read").click()
+        await expect(page.locator(".mention-entry.unread-mention")).to_have_count(0)
+        await expect(page.get_by_role("button", name="Mentions", exact=True)).to_be_visible()
+        await expect(entries.first).to_be_focused()  # where the vanished button's focus went
+        await page.reload()
+        await expect(page.locator("#connection")).to_have_text("Connected")
+        await expect(page.locator("#mentions-count")).to_be_hidden()
+    async with piotr.client(hub) as http:
+        assert (await http.get("/api/mentions")).json()["unread"] == 0

@@ -815,10 +815,10 @@ API: tuple[Operation, ...] = (
         "Your Mentions inbox: the notes that mentioned you, newest first, with your unread count (needs chat.manage)",
         {200: Reply("A page of your mentions, and how many of them all are unread.", mentions.MentionPage)},
         MANAGE_ERRORS,
-        description="Only the caller's own mentions in the tenant the call acts on (nobody reads another person's). "
-        "A note's author is never mentioned by it. Page with `before`: the `next_before` of the previous page; "
-        "404 `unknown_mention_id` when it is none of the caller's mentions. Mission Control lists these under "
-        "**Mentions**; the live `mentioned` frame carries each new one's `mention_id`.",
+        description="Only the caller's own mentions in the tenant the call acts on (nobody reads another "
+        "person's); nobody is in their own inbox for a note they wrote. Page with `before`: the `next_before` of "
+        "the previous page; 404 `unknown_mention_id` when it is none of the caller's mentions. Mission Control "
+        "lists these under **Mentions**; the live `mentioned` frame carries each new one's `mention_id`.",
         query=mentions.MentionsQuery,
     ),
     Operation(
