@@ -77,6 +77,12 @@ class LabelNotFound(NotFound):
     code = "unknown_label"
 
 
+class MentionNotFound(NotFound):
+    """None of the caller's mentions has that id: another person's, another tenant's and no one's look alike."""
+
+    code = "unknown_mention_id"
+
+
 class Conflict(HubError):
     code = "conflict"
     status = 409

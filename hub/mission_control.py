@@ -6,15 +6,20 @@ Its service worker (static/sw.js: push alerts, hub.push) is served from ``/missi
 
 from __future__ import annotations
 
+import logging
+
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from hub.assets import asset_dir
-from hub.auth.permissions import CHAT_MANAGE
+from hub.auth.permissions import CHAT_MANAGE, Principal
 from hub.node import Services
-from hub.pages import translator
+from hub.pages import request_language, translator
 from hub.portal import page_principal, refused
+from hub.store.users import remember_language
+
+logger = logging.getLogger(__name__)
 
 
 async def login_page(request: Request) -> Response:
@@ -35,6 +40,7 @@ async def dashboard(request: Request) -> Response:
         _ = translator(request)
         return refused(request, principal, _("Mission Control is for the tenant's staff (agents, owners and admins)."))
     tenant = await services.tenants.get(principal.tenant_id)
+    await _remember_language(services, principal, request_language(request))
     pages: Jinja2Templates = request.state.templates
     return pages.TemplateResponse(
         request,
@@ -42,6 +48,15 @@ async def dashboard(request: Request) -> Response:
         {"principal": principal, "tenant": tenant, "push_key": services.push.public_key},
         headers={"Cache-Control": "no-store"},
     )
+
+
+async def _remember_language(services: Services, principal: Principal, language: str) -> None:
+    """The language this person works in: a mention emailed while they are away is written in it. A help only,
+    so the page opens when it cannot be stored (logged)."""
+    try:
+        await remember_language(services.engine, principal.tenant_id, principal.user_id, language)
+    except Exception as exc:
+        logger.warning("storing the Mission Control language of %s failed: %r", principal.user_id, exc)
 
 
 SERVICE_WORKER_SCOPE = "/mission-control"

@@ -35,6 +35,7 @@ from hub.chat.feedback import Feedback
 from hub.chat.followup import Followups
 from hub.chat.handoffs import Handoffs
 from hub.chat.join import Joiner
+from hub.chat.mentions import Mentions
 from hub.chat.metering import TenantMeter
 from hub.chat.notes import Notes
 from hub.chat.presence import Presence
@@ -101,6 +102,7 @@ class Services:
     widgets: LiveWidgets
     visits: Visits
     notes: Notes
+    mentions: Mentions
     sockets: set[object]
     metrics: Metrics
     forget_tenant: Callable[[str], None]  # a tenant's settings changed: every node drops what it cached of it
@@ -148,6 +150,7 @@ class Node:
     widgets: LiveWidgets
     visits: Visits
     notes: Notes
+    mentions: Mentions
     _stack: AsyncExitStack
     widget_bundles: BundleCache = field(default_factory=BundleCache)
     sockets: set[object] = field(default_factory=set)
@@ -328,6 +331,7 @@ class Node:
                 widgets=widgets,
                 visits=visits,
                 notes=notes,
+                mentions=Mentions(engine, publisher),
                 _stack=stack,
             )
             for name, run in (
@@ -393,6 +397,7 @@ class Node:
             widgets=self.widgets,
             visits=self.visits,
             notes=self.notes,
+            mentions=self.mentions,
             sockets=self.sockets,
             metrics=self.metrics,
             forget_tenant=self.forget_tenant,

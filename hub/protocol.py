@@ -718,6 +718,16 @@ class Mentioned(_ServerFrame, tag="mentioned"):
     agent_id: str
     session_id: str
     note: NoteItem
+    mention_id: str  # the entry in the person's Mentions inbox (GET /api/mentions), to mark it read
+
+
+class MentionsRead(_ServerFrame, tag="mentions_read"):
+    """This agent marked mentions read (in any tab, on any node): their other Mission Controls follow."""
+
+    agent_id: str
+    ids: list[str]  # the mentions marked read
+    up_to: str | None  # "mark all read": every mention of theirs created up to this time is read
+    unread: int  # the person's unread mentions left, as the store counted them then
 
 
 class Watching(_ServerFrame, tag="watching"):
@@ -762,6 +772,7 @@ AgentOut = (
     | NoteFrame
     | NotesFrame
     | Mentioned
+    | MentionsRead
     | Ok
     | Message
     | Token

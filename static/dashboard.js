@@ -954,6 +954,7 @@
       renderLabelOptions();
       renderList();
       if (snapshotSeen) {  // a reconnect: whoever started waiting while the page was away is news
+        loadMentions(false);  // and the mentions (and reads) that came meanwhile
         for (var id in fresh) { if (isWaiting(fresh[id]) && !isWaiting(before[id])) { alertWaiting(fresh[id]); } }
       }
       snapshotSeen = true;
@@ -1230,25 +1231,28 @@
       .then(function () { location.assign("/mission-control/login"); });
   });
   // ---- private notes, @mentions and search (staff only: nothing here reaches the visitor) ----------------
-  var STAFF_FRAMES = { note: true, notes: true, mentioned: true, watching: true };
+  var STAFF_FRAMES = { note: true, notes: true, mentioned: true, mentions_read: true, watching: true };
   var noteMode = false;
   var team = [];             // the tenant's staff (GET /api/staff), for @mentions; read again when stale
   var teamAt = 0;
   var mentionMenu = { open: false, items: [], active: 0, start: 0 };
-  var mentions = [];          // {session_id, note, read} received since the page opened, newest first
+  var mentions = [];          // this person's mentions loaded so far and come live since, newest first
+  var inbox = { unread: 0, next: null, loaded: false, failed: false, loading: false };
   var search = { q: "", offset: 0 };
 
   function staffFrame(frame) {
     if (frame.type === "watching") {
       // A conversation opened from search or a mention may be older than the list: it joins the list.
       if (!sessions[frame.session_id]) { sessions[frame.session_id] = frame.session; renderList(); }
-      if (frame.session_id === current) { renderHead(); }
+      if (frame.session_id === current) { renderHead(); seenIn(frame.session_id); }
     } else if (frame.type === "note" && frame.session_id === current) {
       showNote(frame.note);
     } else if (frame.type === "notes" && frame.session_id === current) {
       frame.notes.forEach(showNote);
     } else if (frame.type === "mentioned" && agent && frame.agent_id === agent.id) {
       mentioned(frame);
+    } else if (frame.type === "mentions_read" && agent && frame.agent_id === agent.id) {
+      readElsewhere(frame);
     }
   }
 
@@ -1457,11 +1461,65 @@
     if (event.altKey && (event.key === "n" || event.key === "N") && current) { event.preventDefault(); setNoteMode(!noteMode); }
   });
 
-  // ---- mentions of this person: an entry each, a count, an alert; an entry opens its conversation ------
+  // ---- mentions of this person: their inbox (GET /api/mentions), kept read or unread on the hub --------------
+  // An entry is {id, session_id, note_id, author, excerpt, created_at, read}: from the API, or from a live
+  // "mentioned" frame. Opening one marks it read (POST /api/mentions/read); "mentions_read" frames bring what this
+  // person read in another tab or on another node.
+  var EXCERPT_CHARS = 200;
+
+  function fromFrame(frame) {
+    var text = frame.note.text;
+    return {
+      id: frame.mention_id, session_id: frame.session_id, note_id: frame.note.id, author: frame.note.author,
+      excerpt: text.length <= EXCERPT_CHARS ? text : text.slice(0, EXCERPT_CHARS - 1) + "…",
+      created_at: frame.note.created_at, read: false
+    };
+  }
+
+  function announce(text) {  // said politely, outside the panel (read even while it is closed)
+    var line = $("mentions-said");
+    line.textContent = "";
+    setTimeout(function () { line.textContent = text; }, 50);
+  }
+
+  function byNewest(a, b) { return Date.parse(b.created_at) - Date.parse(a.created_at) || (a.id < b.id ? 1 : -1); }
+
+  function loadMentions(older) {
+    var url = "/api/mentions?limit=20" + (older && inbox.next ? "&before=" + encodeURIComponent(inbox.next) : "");
+    inbox.loading = true;
+    fetch(url, { credentials: "same-origin" })
+      .then(function (response) { if (!response.ok) { throw new Error(String(response.status)); } return response.json(); })
+      .then(function (page) {
+        var known = {};
+        page.mentions.forEach(function (entry) { known[entry.id] = true; });
+        var oldest = page.next_before && page.mentions.length ? page.mentions[page.mentions.length - 1].created_at : null;
+        // Kept: what the page does not hold and still belongs above its end (on an older page: everything loaded).
+        var kept = mentions.filter(function (entry) {
+          return !known[entry.id] && (older || oldest === null || Date.parse(entry.created_at) >= Date.parse(oldest));
+        });
+        mentions = kept.concat(page.mentions).sort(byNewest);
+        inbox.next = page.next_before;
+        inbox.unread = Math.max(page.unread, mentions.filter(function (entry) { return !entry.read; }).length);
+        inbox.loaded = true;
+        inbox.failed = false;
+        renderMentions();
+        if (current) { seenIn(current); }  // a conversation opened before the inbox came: its mentions are seen
+      })
+      .catch(function () { inbox.failed = true; renderMentions(); })
+      .then(function () { inbox.loading = false; });
+  }
+
   function mentioned(frame) {
-    mentions.unshift({ session_id: frame.session_id, note: frame.note, read: frame.session_id === current });
-    mentions = mentions.slice(0, 50);
+    if (mentions.some(function (entry) { return entry.id === frame.mention_id; })) { return; }
+    var entry = fromFrame(frame);
+    mentions.unshift(entry);
+    inbox.unread += 1;
     renderMentions();
+    if (frame.session_id === current && document.visibilityState === "visible") {
+      markRead([entry]);  // the conversation is open in front of them: the note shows in it
+    } else {
+      announce(_("%(name)s mentioned you in a note", { name: frame.note.author.name }));
+    }
     blink(_("You were mentioned!"));
     if (!alertsOn()) { return; }
     chime();
@@ -1472,45 +1530,114 @@
         tag: "bob-mention-" + frame.note.id,
         icon: "/static/icons/icon-192.png"
       });
-      shown.onclick = function () { window.focus(); openMention(frame.note.id); shown.close(); };
+      shown.onclick = function () { window.focus(); openMention(entry.id); shown.close(); };
     } catch (e) { /* a browser that shows notifications only from a service worker */ }
   }
 
-  function openMention(noteId) {
+  // Read here: shown at once, stored on the hub, and the hub tells this person's other tabs.
+  function markRead(entries) {
+    var ids = entries.filter(function (entry) { return !entry.read; }).map(function (entry) { return entry.id; });
+    if (!ids.length) { return; }
+    entries.forEach(function (entry) { entry.read = true; });
+    inbox.unread = Math.max(0, inbox.unread - ids.length);
+    renderMentions();
+    postRead({ ids: ids });
+  }
+
+  function postRead(body) {
+    fetch("/api/mentions/read", {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() }, body: JSON.stringify(body)
+    })
+      .then(function (response) { if (!response.ok) { throw new Error(String(response.status)); } return response.json(); })
+      .then(function (answer) { inbox.unread = answer.unread; renderMentions(); })
+      .catch(function () {
+        announce(_("The mention could not be marked read; try again."));
+        loadMentions(false);
+      });
+  }
+
+  function readElsewhere(frame) {
+    var ids = {};
+    frame.ids.forEach(function (id) { ids[id] = true; });
+    var upTo = frame.up_to ? Date.parse(frame.up_to) : null;
     mentions.forEach(function (entry) {
-      if (entry.note.id === noteId) { entry.read = true; if (entry.session_id !== current) { open(entry.session_id); } }
+      if (ids[entry.id] || (upTo !== null && Date.parse(entry.created_at) <= upTo)) { entry.read = true; }
+    });
+    inbox.unread = frame.unread;
+    renderMentions();
+  }
+
+  function markAllRead() {
+    mentions.forEach(function (entry) { entry.read = true; });
+    inbox.unread = 0;
+    renderMentions();
+    postRead({ all: true });
+    announce(_("All mentions are marked read."));
+    var first = $("mentions-list").querySelector("button");
+    (first || $("mentions-toggle")).focus();  // the button itself is gone now
+  }
+
+  function openMention(id) {
+    mentions.forEach(function (entry) {
+      if (entry.id !== id) { return; }
+      markRead([entry]);
+      if (entry.session_id !== current) { open(entry.session_id); }
     });
     togglePanel(false);
-    renderMentions();
+  }
+
+  // A conversation opened (from the list, search or a mention): the mentions in it are seen.
+  function seenIn(sessionId) {
+    markRead(mentions.filter(function (entry) { return entry.session_id === sessionId && !entry.read; }));
+  }
+
+  function mentionWhen(iso) {
+    var date = new Date(iso);
+    if (isNaN(date)) { return ""; }
+    var lang = document.documentElement.lang || [];
+    if (date.toDateString() === new Date().toDateString()) { return when(iso); }
+    return date.toLocaleString(lang, { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
   }
 
   function renderMentions() {
     var list = $("mentions-list");
+    var focused = list.contains(document.activeElement) ? document.activeElement.dataset.mentionId : null;
     list.textContent = "";
-    var unreadCount = 0;
     mentions.forEach(function (entry) {
-      if (!entry.read) { unreadCount += 1; }
       var item = document.createElement("li");
       var button = document.createElement("button");
       button.type = "button";
       button.className = "mention-entry" + (entry.read ? "" : " unread-mention");
+      button.dataset.mentionId = entry.id;
+      if (!entry.read) {
+        var flag = document.createElement("span");
+        flag.className = "mention-flag";
+        flag.textContent = _("Unread");
+        button.appendChild(flag);
+      }
       var title = document.createElement("strong");
-      title.textContent = _("%(name)s mentioned you", { name: entry.note.author.name }) + " · " +
-        _("Visitor %(id)s", { id: entry.session_id.slice(-6) }) + " · " + when(entry.note.created_at);
+      title.textContent = _("%(name)s mentioned you", { name: entry.author.name }) + " · " +
+        _("Visitor %(id)s", { id: entry.session_id.slice(-6) }) + " · " + mentionWhen(entry.created_at);
       var text = document.createElement("span");
-      text.textContent = entry.note.text;
+      text.className = "mention-excerpt";
+      text.textContent = entry.excerpt;
       button.appendChild(title);
       button.appendChild(text);
-      button.addEventListener("click", function () { openMention(entry.note.id); });
+      button.addEventListener("click", function () { openMention(entry.id); });
       item.appendChild(button);
       list.appendChild(item);
+      if (entry.id === focused) { button.focus(); }  // the list is drawn anew: the keyboard keeps its place
     });
-    $("no-mentions").hidden = mentions.length > 0;
-    var count = $("mentions-count");
-    count.textContent = String(unreadCount);
-    count.hidden = !unreadCount;
-    $("mentions-toggle").setAttribute("aria-label", unreadCount ?
-      _("Mentions: %(n)s new", { n: unreadCount }) : _("Mentions"));
+    var count = inbox.unread;
+    $("no-mentions").hidden = mentions.length > 0 || !inbox.loaded;
+    $("mentions-status").textContent = inbox.failed ? _("The mentions could not be loaded; they are tried again when the connection is back.") :
+      inbox.loaded ? "" : _("Loading…");
+    $("mentions-more").hidden = !inbox.next;
+    $("mentions-all-read").hidden = !count;
+    $("mentions-count").textContent = String(count);
+    $("mentions-count").hidden = !count;
+    $("mentions-toggle").setAttribute("aria-label", count ? _("Mentions, %(n)s unread", { n: count }) : _("Mentions"));
   }
 
   function togglePanel(open) {
@@ -1519,8 +1646,18 @@
   }
 
   $("mentions-toggle").addEventListener("click", function () { togglePanel($("mentions-panel").hidden); });
-  $("mentions-panel").addEventListener("keydown", function (event) {
-    if (event.key === "Escape") { event.stopPropagation(); togglePanel(false); $("mentions-toggle").focus(); }
+  $("mentions-all-read").addEventListener("click", markAllRead);
+  $("mentions-more").addEventListener("click", function () { if (!inbox.loading) { loadMentions(true); } });
+  // Escape (on the toggle or in the panel) and a click elsewhere close it.
+  $("mentions-toggle").parentNode.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && !$("mentions-panel").hidden) {
+      event.stopPropagation();
+      togglePanel(false);
+      $("mentions-toggle").focus();
+    }
+  });
+  document.addEventListener("click", function (event) {
+    if (!$("mentions-panel").hidden && !$("mentions-toggle").parentNode.contains(event.target)) { togglePanel(false); }
   });
 
   // ---- search over every conversation of the tenant ---------------------------------------------------
@@ -1608,6 +1745,7 @@
   $("search-more").addEventListener("click", function () { runSearch(search.offset); });
   $("search-clear").addEventListener("click", function () { clearSearch(); $("search-q").focus(); });
   renderMentions();
+  loadMentions(false);
 
   setInterval(renderList, 60000);  // quiet sessions grey out as time passes
   setInterval(tick, 1000);         // the waits tick; nothing else is re-rendered

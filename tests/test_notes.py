@@ -209,7 +209,18 @@ async def test_a_note_reaches_an_agent_watching_on_another_node_and_a_mention_re
                 {"id": anna.id, "name": "Anna"},
             ]
             alert = await piotr_desk.seen(lambda f: f["type"] == "mentioned")
-            assert alert == {"type": "mentioned", "agent_id": piotr.id, "session_id": session_id, "note": note}
+            assert alert == {
+                "type": "mentioned",
+                "agent_id": piotr.id,
+                "session_id": session_id,
+                "note": note,
+                "mention_id": alert["mention_id"],
+            }
+            async with piotr.client(node_b) as http:  # the alert is in Piotr's Mentions inbox, unread
+                inbox = (await http.get("/api/mentions")).json()
+            assert [(m["id"], m["note_id"], m["read"]) for m in inbox["mentions"]] == [
+                (alert["mention_id"], note["id"], False)
+            ]
             assert not holds(await nothing_more(piotr_desk), '"type":"note"'), "Piotr does not watch it"
             for desk in (olga_desk, bea_desk, anna_desk):
                 assert not any(f["type"] == "mentioned" for f in await nothing_more(desk))

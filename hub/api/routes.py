@@ -25,6 +25,7 @@ from hub.api import (
     health,
     knowledge,
     labels,
+    mentions,
     notes,
     personas,
     pricebook,
@@ -804,6 +805,36 @@ API: tuple[Operation, ...] = (
         "The tenant's staff by display name, for mentions (needs chat.manage: every agent)",
         {200: Reply("Every enabled staff account: id, name, role.", notes.StaffList)},
         MANAGE_ERRORS,
+        query=ManagedQuery,
+    ),
+    Operation(
+        "/api/mentions",
+        "GET",
+        mentions.list_mentions,
+        "conversations",
+        "Your Mentions inbox: the notes that mentioned you, newest first, with your unread count (needs chat.manage)",
+        {200: Reply("A page of your mentions, and how many of them all are unread.", mentions.MentionPage)},
+        MANAGE_ERRORS,
+        description="Only the caller's own mentions in the tenant the call acts on (nobody reads another "
+        "person's); nobody is in their own inbox for a note they wrote. Page with `before`: the `next_before` of "
+        "the previous page; 404 `unknown_mention_id` when it is none of the caller's mentions. Mission Control "
+        "lists these under **Mentions**; the live `mentioned` frame carries each new one's `mention_id`.",
+        query=mentions.MentionsQuery,
+    ),
+    Operation(
+        "/api/mentions/read",
+        "POST",
+        mentions.mark_read,
+        "conversations",
+        "Mark some of your mentions, or all of them, read (needs chat.manage)",
+        {200: Reply("Marked; your unread count now.", mentions.MarkedRead)},
+        (*MANAGE_ERRORS, *BODY_ERRORS),
+        description='`{"ids": [...]}` (up to 100) or `{"all": true}` (every mention up to now); marking one read '
+        "again keeps the time it was first read. Your other Mission Controls follow at once, on every node (the "
+        "`mentions_read` frame). 404 `unknown_mention_id`, nothing marked, when an id is none of your mentions; "
+        "400 `invalid_input` for both or neither of `ids` and `all`.",
+        body=mentions.ReadRequest,
+        body_bytes=mentions.READ_BODY_BYTES,
         query=ManagedQuery,
     ),
     Operation(

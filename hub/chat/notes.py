@@ -5,9 +5,10 @@ tenant's channel only, where agents' sockets listen and visitors' never do: no v
 HTTP chat path, AI context or webhook can come across one. Each agent socket passes a note on while it
 watches that session (``hub.ws.agent``).
 
-A mentioned staff member gets a ``mentioned`` frame on their Mission Control sockets on every node, a Web
-Push on each device they turned push on for (when the hub has a VAPID key), and an email when the hub has
-SMTP and they have no Mission Control open. The alerts run in the background, each bounded: writing the note
+A mentioned staff member gets an entry in their Mentions inbox (stored with the note: ``hub.chat.mentions``), a
+``mentioned`` frame on their Mission Control sockets on every node, a Web Push on each device they turned push
+on for (when the hub has a VAPID key), and an email in their Mission Control's language when the hub has SMTP
+and they have no Mission Control open. The alerts run in the background, each bounded: writing the note
 never waits for them.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
@@ -65,21 +67,26 @@ def mention_payload(note: Note, session_id: str, language: str) -> dict[str, Any
     }
 
 
-def mention_email(tenant: Tenant, note: Note, to: str, public_url: str | None) -> Email:
-    """English, like the owners' escalation email: it is read in a mailbox, not in a page with a language switch."""
+def mention_email(tenant: Tenant, note: Note, person: User, public_url: str | None) -> Email:
+    """In the language the person last opened Mission Control in (English until they have)."""
+    _ = translations(person.language if person.language in LANGUAGES else DEFAULT_LANGUAGE).gettext
     link = f"{public_url or ''}/mission-control#session={note.session_id}"
+    names = {"name": note.author_name, "tenant": tenant.name}
     text = "\n".join(
         (
-            f"{note.author_name} mentioned you in a private note on a conversation of {tenant.name}:",
+            _("%(name)s mentioned you in a private note on a conversation of %(tenant)s:") % names,
             "",
             note.text,
             "",
-            f"Open the conversation in Mission Control: {link}",
+            _("Open the conversation in Mission Control: %(link)s") % {"link": link},
             "",
-            "You get this email because you were mentioned while Mission Control was closed; visitors never see notes.",
+            _(
+                "You get this email because you were mentioned while Mission Control was closed; the mention waits "
+                "under Mentions there. Visitors never see notes."
+            ),
         )
     )
-    return Email(to=to, subject=f"{note.author_name} mentioned you in a note ({tenant.name})", text=text + "\n")
+    return Email(to=person.email, subject=_("%(name)s mentioned you in a note (%(tenant)s)") % names, text=text + "\n")
 
 
 class Notes:
@@ -123,6 +130,7 @@ class Notes:
             unknown = [person for person in wanted if person not in people]
             if unknown:
                 raise UnknownMention(f"'mentions': {unknown[0][:64]!r} is no staff member of this tenant")
+        alerted = {str(uuid.uuid4()): person for person in wanted if person != author.id}  # nobody of their own note
         note = await create_note(
             self.engine,
             tenant.id,
@@ -132,13 +140,13 @@ class Notes:
             text=text,
             mentions=[{"id": person, "name": people[person].name} for person in wanted],
             after_seq=state.last_seq,
+            alerted=alerted,
         )
         item = note_item(note)
         self.publisher.note(tenant.id, NoteFrame(session_id=session_id, note=item))
-        for person in wanted:
-            if person == author.id:
-                continue  # nobody is alerted of their own note
-            self.publisher.mentioned(tenant.id, Mentioned(agent_id=person, session_id=session_id, note=item))
+        for mention_id, person in alerted.items():
+            frame = Mentioned(agent_id=person, session_id=session_id, note=item, mention_id=mention_id)
+            self.publisher.mentioned(tenant.id, frame)
             self._spawn(self._alert(tenant, note, people[person]))
         return item
 
@@ -171,7 +179,7 @@ class Notes:
             async with asyncio.timeout(self.email_timeout_s):
                 if await self.presence.agent_online(tenant.id, person.id):
                     return
-                await self.send_email(mention_email(tenant, note, person.email, self.public_url))
+                await self.send_email(mention_email(tenant, note, person, self.public_url))
             logger.info("mention in note %s emailed to %s", note.id, person.id)
         except Exception as exc:
             logger.warning("email of the mention of %s in note %s failed: %r", person.id, note.id, exc)

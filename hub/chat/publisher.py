@@ -12,6 +12,7 @@ from hub.protocol import (
     CancelReply,
     Labels,
     Mentioned,
+    MentionsRead,
     NoteFrame,
     Notice,
     SessionChange,
@@ -58,6 +59,10 @@ class Publisher:
     def mentioned(self, tenant_id: str, mentioned: Mentioned) -> None:
         """The tenant's agent sockets on every node; only the mentioned person's pass it on."""
         self.fanout.publish(self.keys.tenant_channel(tenant_id), 0, encode(mentioned))
+
+    def mentions_read(self, tenant_id: str, read: MentionsRead) -> None:
+        """The tenant's agent sockets on every node; only that person's pass it on (their other tabs)."""
+        self.fanout.publish(self.keys.tenant_channel(tenant_id), 0, encode(read))
 
     def cancel_reply(self, tenant_id: str, session_id: str) -> None:
         """Every node streaming this tenant's replies hears this, this one included (synchronously)."""

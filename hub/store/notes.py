@@ -7,6 +7,7 @@ socket and HTTP paths, the AI's context, webhooks, emails) cannot come across on
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.store.database import reading
+from hub.store.mentions import add_mentions
 from hub.store.tables import notes
 
 LISTED = 200  # the newest notes of a conversation that are listed with it
@@ -58,7 +60,9 @@ async def create_note(
     text: str,
     mentions: list[dict[str, str]],
     after_seq: int,
+    alerted: Mapping[str, str] | None = None,
 ) -> Note:
+    """``alerted``: mention id -> each person the note alerts, put in their Mentions inbox with the note."""
     note = Note(
         str(uuid.uuid4()), tenant_id, session_id, author_id, author_name, text, mentions, after_seq, datetime.now(UTC)
     )
@@ -75,6 +79,15 @@ async def create_note(
                 after_seq=after_seq,
                 created_at=note.created_at,
             )
+        )
+        await add_mentions(
+            connection,
+            tenant_id,
+            note_id=note.id,
+            session_id=session_id,
+            author_id=author_id,
+            people=alerted or {},
+            created_at=note.created_at,
         )
     return note
 

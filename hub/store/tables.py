@@ -111,6 +111,8 @@ users = Table(
     Column("password_hash", String(200), nullable=False),
     Column("disabled", Boolean, nullable=False, default=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    # The language the person last opened Mission Control in (migration 0022): what their emails are written in.
+    Column("language", String(10), nullable=True),
     UniqueConstraint("kind", "email", name="uq_users_kind_email"),
 )
 
@@ -436,4 +438,29 @@ notes = Table(
     Column("after_seq", Integer, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Index("ix_notes_session", "tenant_id", "session_id", "created_at"),
+)
+
+# Each person a note mentions (migration 0022): their Mentions inbox in Mission Control, read or not. The
+# author is never in it (nobody is alerted of their own note). Listed by person, newest first; the partial
+# index keeps the unread count to the unread rows.
+mentions = Table(
+    "mentions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id"), nullable=False),
+    Column("note_id", String(36), ForeignKey("notes.id"), nullable=False),
+    Column("session_id", String(64), nullable=False),
+    Column("user_id", String(36), ForeignKey("users.id"), nullable=False),  # the person mentioned
+    Column("author_id", String(36), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("read_at", UTCDateTime(), nullable=True),
+    UniqueConstraint("note_id", "user_id", name="uq_mentions_note_user"),
+    Index("ix_mentions_inbox", "tenant_id", "user_id", "created_at"),
+    Index(
+        "ix_mentions_unread",
+        "tenant_id",
+        "user_id",
+        postgresql_where=text("read_at IS NULL"),
+        sqlite_where=text("read_at IS NULL"),
+    ),
 )

@@ -30,6 +30,7 @@ class User:
     role: str
     password_hash: str
     disabled: bool
+    language: str | None = None  # the language they last opened Mission Control in (their emails')
 
 
 class SeatLimitReached(Conflict):
@@ -113,7 +114,16 @@ async def find_user(engine: AsyncEngine, kind: str, email: str) -> User | None:
 
 def _user(row: Row[Any]) -> User:
     return User(
-        row.id, row.tenant_id, row.business_id, row.kind, row.email, row.name, row.role, row.password_hash, row.disabled
+        row.id,
+        row.tenant_id,
+        row.business_id,
+        row.kind,
+        row.email,
+        row.name,
+        row.role,
+        row.password_hash,
+        row.disabled,
+        row.language,
     )
 
 
@@ -183,3 +193,19 @@ async def rename_user(engine: AsyncEngine, tenant_id: str, user_id: str, name: s
     async with engine.begin() as connection:
         result = await connection.execute(query)
     return bool(result.rowcount)
+
+
+async def remember_language(engine: AsyncEngine, tenant_id: str, user_id: str, language: str) -> None:
+    """The language a staff member uses Mission Control in: what their emails are written in. Written only when
+    it changed (the UPDATE of an unchanged row finds nothing to write)."""
+    query = (
+        update(users)
+        .where(
+            users.c.tenant_id == tenant_id,
+            users.c.id == user_id,
+            (users.c.language.is_(None)) | (users.c.language != language),
+        )
+        .values(language=language)
+    )
+    async with engine.begin() as connection:
+        await connection.execute(query)

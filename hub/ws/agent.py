@@ -59,6 +59,7 @@ from hub.protocol import (
     HandbackIn,
     LabelIn,
     Mentioned,
+    MentionsRead,
     NoteFrame,
     NoteIn,
     NotesFrame,
@@ -92,6 +93,7 @@ _patch_decoder = msgspec.json.Decoder(SessionPatch)
 _renamed_decoder = msgspec.json.Decoder(StaffRenamed)
 _note_decoder = msgspec.json.Decoder(NoteFrame)
 _mentioned_decoder = msgspec.json.Decoder(Mentioned)
+_mentions_read_decoder = msgspec.json.Decoder(MentionsRead)
 
 
 class _Watch:
@@ -160,7 +162,7 @@ class _Watch:
 
 class _TenantListener:
     """Session list patches go straight out; after a broker outage the whole list is sent again. Notes go out
-    only for the sessions this socket watches, mention alerts only to the person mentioned (both are rare)."""
+    only for the sessions this socket watches, mention alerts and reads only to that person (all are rare)."""
 
     def __init__(self, connection: AgentConnection) -> None:
         # Weak: the connection holds this listener, and a cycle would keep a closed socket (its buffers
@@ -177,6 +179,10 @@ class _TenantListener:
             return
         if frame.startswith('{"type":"mentioned",'):
             if _mentioned_decoder.decode(frame).agent_id == connection.agent.id:
+                connection.out.deliver(0, frame)
+            return
+        if frame.startswith('{"type":"mentions_read",'):
+            if _mentions_read_decoder.decode(frame).agent_id == connection.agent.id:
                 connection.out.deliver(0, frame)
             return
         connection.out.deliver(0, frame)
