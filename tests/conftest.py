@@ -27,9 +27,14 @@ from hub.store.database import migrate, open_engine
 from hub.store.models import Tenant
 from tests.accounts import create_tenant
 from tests.browser import Chromium, launch_chromium, own_contexts
-from tests.services import TEST_PASSWORD_HASHING, free_port, postgres_for_tests, redis_for_tests
+from tests.services import TEST_PASSWORD_HASHING, free_port, postgres_for_tests, redis_for_tests, stop_orphans
 
 SECRET = "test-secret-key-0123456789"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Servers left running by an earlier, killed test run are stopped before this one starts its own."""
+    stop_orphans()
 
 
 @pytest.fixture(scope="session")

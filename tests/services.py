@@ -32,6 +32,43 @@ import trustme
 TEST_PASSWORD_HASHING = "cheapest"
 
 
+# Every server process a test starts is recorded here (its PID, the test process's PID, its command line). A test
+# run killed before its cleanup (SIGKILL, a CI timeout) leaves its servers running, holding ports and PostgreSQL
+# connections; the next run stops those whose test process is gone, and nothing else.
+CHILDREN = Path(tempfile.gettempdir()) / "bob-hub-test-children"
+
+
+def _command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def spawn(args: list[Any], **options: Any) -> subprocess.Popen[bytes]:
+    """``subprocess.Popen``, recorded so that a later run stops the process if this one dies first."""
+    process: subprocess.Popen[bytes] = subprocess.Popen(args, **options)
+    CHILDREN.mkdir(exist_ok=True)
+    (CHILDREN / str(process.pid)).write_text(f"{os.getpid()}\n{_command_line(process.pid)}")
+    return process
+
+
+def stop_orphans() -> list[int]:
+    """Stop the servers of earlier test runs whose test process is gone; the PIDs stopped."""
+    stopped = []
+    for record in CHILDREN.glob("*") if CHILDREN.is_dir() else ():
+        with contextlib.suppress(OSError, ValueError):
+            owner, command = record.read_text().split("\n", 1)
+            if Path(f"/proc/{int(owner)}").exists():
+                continue  # its test run is still going
+            pid = int(record.name)
+            if command and _command_line(pid) == command:  # the same process, not a reused PID
+                os.kill(pid, signal.SIGKILL)
+                stopped.append(pid)
+            record.unlink()
+    return stopped
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -117,7 +154,7 @@ class RedisServer:
         listen = ["--port", str(self.port)]
         if self.tls is not None:
             listen = ["--tls-port", str(self.port), *self.tls.server_args()]
-        self.process = subprocess.Popen(
+        self.process = spawn(
             [binary, *listen, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
             + (["--requirepass", self.password] if self.password else [])
             + self.args,
@@ -217,9 +254,7 @@ class RedisSentinels:
             config.write_text("\n".join(lines) + "\n")
             self.ports.append(port)
             self.processes.append(
-                subprocess.Popen(
-                    [binary, str(config), "--sentinel"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-                )
+                spawn([binary, str(config), "--sentinel"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             )
         for port in self.ports:
             wait_for_port(port)
@@ -417,7 +452,7 @@ class HubProcess:
         self.log_path = log.name
         # No shutdown grace unless a test asks for one: stopping a node mid-reply must not cost seconds.
         env = {**os.environ, "HUB_PASSWORD_HASHING": TEST_PASSWORD_HASHING, "HUB_SHUTDOWN_GRACE_S": "0", **self.env}
-        self.process = subprocess.Popen(
+        self.process = spawn(
             [sys.executable, "-m", "hub.cli", "serve", "--port", str(self.port)],
             env=env,
             stdout=log,
@@ -475,7 +510,7 @@ class Nginx:
         )
         binary = shutil.which("nginx") or "/usr/sbin/nginx"
         files = ["-e", self.directory / "error.log", "-c", self.directory / "nginx.conf"]
-        self.process = subprocess.Popen(
+        self.process = spawn(
             [binary, "-p", self.directory, *files, "-g", "daemon off;"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -18,7 +18,7 @@ import pytest
 
 from hub.settings import Settings
 from tests.conftest import serve_hub, visitor
-from tests.services import free_port
+from tests.services import free_port, spawn
 
 DASHBOARD = Path(__file__).resolve().parent.parent / "docs" / "grafana-dashboard.json"
 TOKEN = "dashboard-token-0123456789"
@@ -84,7 +84,7 @@ async def test_every_panel_of_the_dashboard_runs_against_a_real_prometheus_scrap
             )
             port = free_port()
             log = (Path(workdir) / "prometheus.log").open("wb")
-            prometheus = subprocess.Popen(
+            prometheus = spawn(
                 [
                     PROMETHEUS,
                     f"--config.file={config}",
