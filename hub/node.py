@@ -249,7 +249,7 @@ class Node:
                 public_url=settings.public_url,
             )
             stack.push_async_callback(alerts.aclose)
-            assignments = Assignments(engine, publisher, coord, keys, presence, tenants.get)
+            assignments = Assignments(engine, publisher, coord, keys, presence, tenants.get, webhooks)
             handoffs = Handoffs(chat, availability.outside_hours_of, alerts, assignments.round_robin)
             replies = ReplyRunner(
                 engine,
