@@ -420,6 +420,7 @@ visitor_contexts = Table(
     Column("browser_language", String(35), nullable=True),
     Column("time_zone", String(64), nullable=True),
     Column("version", Integer, nullable=False),  # grows with every write: dashboards keep the newest
+    Index("ix_visitor_contexts_last_seen", "last_seen_at"),  # the retention sweeper's oldest first (0024)
 )
 
 # Staff's private notes beside a conversation (migration 0018): never part of the transcript (``messages``), so
