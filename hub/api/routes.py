@@ -454,8 +454,10 @@ API: tuple[Operation, ...] = (
         {200: Reply("The conversation now, with its `transfer` note.", SessionRow)},
         (*MANAGE_ERRORS, 409, 422, *BODY_ERRORS),
         description="The note is shown to staff only (Mission Control, this API), never to the visitor or in a "
-        "webhook. A person transferring a conversation they hold (human mode) lets go of it: the AI stays quiet "
-        "and the new assignee takes it over. 409 `already_assigned` when it is theirs already.",
+        "webhook (`conversation.assigned` says who, not what). The transfer hands the conversation over: whoever "
+        "holds it (human mode), the sender or a colleague, lets go of it on every node; the AI stays quiet, "
+        "nobody replies until someone takes it over, and the new assignee takes it over without force. 409 "
+        "`already_assigned` when it is theirs already.",
         body=assignment.TransferRequest,
         body_bytes=assignment.ASSIGN_BODY_BYTES,
         path_parameters=assignment.SessionPath,

@@ -1,11 +1,14 @@
 """Who is responsible for a conversation, and what it is about: assignment, transfer, round-robin, labels.
 
-An assignment is stored first, then every dashboard of the tenant gets a ``session`` patch (the tenant
-channel reaches agents' sockets only, never a visitor's: a transfer's note is for staff). A takeover of
-an unassigned conversation assigns it to the taker (``hub.chat.control``). With the tenant's
-``round_robin`` setting on, a conversation that starts waiting for a person is assigned to the staff
-member online with the fewest open conversations (then: whose last assignment is oldest); with nobody
-online it stays unassigned, in the Waiting queue, for whoever takes it.
+An assignment is stored first, kept in the conversation's history and committed with its
+``conversation.assigned`` webhook deliveries (a label change with ``conversation.labels_changed``); then
+every dashboard of the tenant gets a ``session`` patch (the tenant channel reaches agents' sockets only,
+never a visitor's: a transfer's note is for staff, and no webhook carries it). A transfer hands the
+conversation over, as Intercom and Chatwoot do: whoever held it lets go, and does not reply again before
+taking it over. A takeover of an unassigned conversation assigns it to the taker (``hub.chat.control``).
+With the tenant's ``round_robin`` setting on, a conversation that starts waiting for a person is assigned
+to the staff member online with the fewest open conversations (then: whose last assignment is oldest);
+with nobody online it stays unassigned, in the Waiting queue, for whoever takes it.
 """
 
 from __future__ import annotations
