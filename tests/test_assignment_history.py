@@ -5,18 +5,26 @@ note; and a transfer hands a conversation over, taking it out of the hands of wh
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+import pytest
+from alembic import command
+from sqlalchemy import select, text
+from sqlalchemy.engine import Connection
 
-from hub.store.tables import webhook_deliveries
-from tests.accounts import create_user
+from hub.store.database import alembic_config, open_engine
+from hub.store.tables import assignments, webhook_deliveries
+from tests.accounts import create_tenant, create_user
 from tests.agents import PASSWORD, agent_account, agent_socket, login
 from tests.conftest import RunningHub, visitor
+from tests.services import postgres_for_tests
 from tests.test_assignment import Staff, error, patch_of, talk, team, two_nodes
 from tests.test_webhooks import add_endpoint, hook_hub, hook_settings
 from tests.webhook_receiver import receiver
@@ -233,3 +241,67 @@ async def test_a_transfer_made_on_node_a_ends_the_hold_of_an_agent_connected_to_
         assert not any(held[1] == session_id for held in node_b.node.control._held), "node B stops renewing it"
         assert (await carl_on_a.command({"type": "takeover", "session_id": session_id}))["type"] == "ok"
         assert (await node_b.node.coord.holder(key) or "").startswith(tokens["Carl"][1])
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_assignments_kept_before_the_history_existed_learn_who_had_the_conversation_before(
+    kind: str, tmp_path: Path
+) -> None:
+    """Migration 0024 gives the assignments kept by the first version their ``previous`` (the row before them
+    in the same conversation), and a plain assignment that replaced someone becomes a ``reassign``."""
+    start = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    rows = [  # (session, assignee, kind, minutes after start)
+        ("s_one", "anna", "assign", 0),
+        ("s_two", "dan", "transfer", 1),
+        ("s_one", "ben", "assign", 2),
+        ("s_one", None, "unassign", 3),
+        ("s_one", "carl", "round_robin", 4),
+    ]
+
+    def upgrade(connection: Connection, target: str) -> None:
+        command.upgrade(alembic_config(connection), target)
+
+    async def run(url: str) -> list[tuple[str, str | None, str | None]]:
+        engine = open_engine(url)
+        try:
+            async with engine.begin() as connection:
+                await connection.run_sync(upgrade, "0021")
+            tenant = await create_tenant(engine, name="Before", business_id="before-0024")
+            async with engine.begin() as connection:
+                for number, (session_id, assignee, made, minutes) in enumerate(rows):
+                    await connection.execute(
+                        text(
+                            "INSERT INTO assignments (id, tenant_id, session_id, assignee_id, by_id, kind, note, "
+                            "created_at) VALUES (:id, :tenant, :session, :assignee, NULL, :kind, NULL, :at)"
+                        ),
+                        {
+                            "id": f"a{number}",
+                            "tenant": tenant.id,
+                            "session": session_id,
+                            "assignee": assignee,
+                            "kind": made,
+                            "at": start + timedelta(minutes=minutes),
+                        },
+                    )
+                await connection.run_sync(upgrade, "head")
+            query = select(assignments.c.kind, assignments.c.previous_id, assignments.c.assignee_id).order_by(
+                assignments.c.created_at
+            )
+            async with engine.connect() as connection:
+                return [tuple(row) for row in (await connection.execute(query)).all()]
+        finally:
+            await engine.dispose()
+
+    with contextlib.ExitStack() as stack:
+        if kind == "sqlite":
+            url = f"sqlite+aiosqlite:///{tmp_path / 'before.sqlite3'}"
+        else:
+            url = stack.enter_context(postgres_for_tests())
+        kept = asyncio.run(run(url))
+    assert kept == [
+        ("assign", None, "anna"),
+        ("transfer", None, "dan"),
+        ("reassign", "anna", "ben"),
+        ("unassign", "ben", None),
+        ("round_robin", None, "carl"),
+    ]
