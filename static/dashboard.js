@@ -1300,6 +1300,8 @@
     viewChanged();
     if (!narrow() && rows[current]) { rows[current].button.focus(); } else { $("back").focus(); }
   });
+  // push.js opens the conversation an alert links to, whatever the list's filter shows (renderList says so).
+  window.BobMissionControl = { open: open };
   document.addEventListener("keydown", function (event) {
     if (event.altKey && (event.key === "t" || event.key === "T") && current) { event.preventDefault(); command("takeover"); }
     if (event.altKey && (event.key === "h" || event.key === "H") && current) { event.preventDefault(); command("handback"); }
@@ -1701,9 +1703,6 @@
   $("search-more").addEventListener("click", function () { runSearch(search.offset); });
   $("search-clear").addEventListener("click", function () { clearSearch(); $("search-q").focus(); });
   renderMentions();
-
-  // push.js opens the conversation an alert links to, whatever the list's filter shows (renderList says so).
-  window.BobMissionControl = { open: open };
 
   setInterval(renderList, 60000);  // quiet sessions grey out as time passes
   setInterval(tick, 1000);         // the waits tick; nothing else is re-rendered

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from hub.store.database import alembic_config, open_engine
 from hub.store.tables import assignments, webhook_deliveries
+from hub.store.webhooks import create_endpoint
 from tests.accounts import create_tenant, create_user
 from tests.agents import PASSWORD, agent_account, agent_socket, login
 from tests.conftest import RunningHub, visitor
@@ -121,6 +122,9 @@ async def test_assignments_and_label_changes_reach_the_business_as_signed_webhoo
         ]
         events = ["conversation.assigned", "conversation.labels_changed", "session.takeover"]
         hooks.secret = (await add_endpoint(hub, olga.token, hooks.url, events))["secret"]
+        # Another tenant listens too, at the same address: anything it got would fail the signature check.
+        other = await hub.tenant()
+        await create_endpoint(hub.node.engine, other.id, hooks.url, events, "another business")
         label = (await olga.http.post("/api/labels", json={"name": "Refund", "color": "red"})).json()
         vip = (await olga.http.post("/api/labels", json={"name": "VIP", "color": "purple"})).json()
         async with visitor(hub.ws, tenant.id) as client, agent_socket(hub.ws, token=anna.token) as desk:
@@ -160,6 +164,8 @@ async def test_assignments_and_label_changes_reach_the_business_as_signed_webhoo
     assert changed[0]["label"] == {"id": label["id"], "name": "Refund", "color": "red"}
     async with hub.node.engine.connect() as connection:
         payloads = (await connection.execute(select(webhook_deliveries.c.payload))).scalars().all()
+        tenants = set((await connection.execute(select(webhook_deliveries.c.tenant_id))).scalars())
+    assert tenants == {tenant.id}, "the other tenant's endpoint heard nothing of this tenant's conversation"
     assert len(payloads) == 7 and not any(note in payload or "0042" in payload for payload in payloads)
     assert all(json.loads(payload)["data"]["session_id"] == session_id for payload in payloads)
 
