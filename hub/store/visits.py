@@ -210,19 +210,16 @@ async def delete_stale_contexts(engine: AsyncEngine, before: datetime, limit: in
     """
     seen = visitor_contexts.c.last_seen_at
     stale = or_(seen < before, and_(seen.is_(None), visitor_contexts.c.first_seen_at < before))
-    query = (
+    oldest = (
         select(visitor_contexts.c.tenant_id, visitor_contexts.c.session_id)
         .where(stale)
         .order_by(seen)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
+    key = tuple_(visitor_contexts.c.tenant_id, visitor_contexts.c.session_id)
     async with engine.begin() as connection:
-        keys = [tuple(row) for row in (await connection.execute(query)).all()]
-        if not keys:
-            return 0
-        key = tuple_(visitor_contexts.c.tenant_id, visitor_contexts.c.session_id)
-        deleted = await connection.execute(delete(visitor_contexts).where(key.in_(keys), stale))
+        deleted = await connection.execute(delete(visitor_contexts).where(key.in_(oldest)))
     return int(deleted.rowcount)
 
 
