@@ -17,6 +17,7 @@ from uvicorn.config import LOGGING_CONFIG
 
 from hub.accounts import add_account, new_account, open_tenant
 from hub.auth.passwords import Passwords
+from hub.demo_conversations import seed_demo_conversations
 from hub.demo_knowledge import DEMO_KNOWLEDGE
 from hub.errors import HubError, InvalidInput
 from hub.logs import configure
@@ -245,6 +246,7 @@ async def _ensure_demo(settings: Settings) -> list[dict[str, Any]]:
             if not await list_canned(engine, tenant.id):  # something to find with "/" in Mission Control
                 for title, text in DEMO_CANNED:
                     await create_canned(engine, tenant.id, title, text)
+            await seed_demo_conversations(engine, tenant.id, tenant.business_id)  # labels for the filter bar
             made.append(
                 {
                     "uuid": tenant.id,

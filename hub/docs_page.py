@@ -9,6 +9,7 @@ from starlette.templating import Jinja2Templates
 
 from hub.node import Services
 from hub.pages import public_base
+from hub.store.webhooks import EVENTS
 
 
 async def docs(request: Request) -> Response:
@@ -18,6 +19,7 @@ async def docs(request: Request) -> Response:
         "base": base,
         "pricebook": services.pricebook.current,
         "widget_tag": f'<script src="{base}/widget/YOUR_TENANT_UUID/widget.js" async></script>',
+        "webhook_events": EVENTS,  # the one list of event names: none is left out here
     }
     pages: Jinja2Templates = request.state.templates
     return pages.TemplateResponse(request, "docs.html", context, headers={"Cache-Control": "no-cache"})

@@ -178,6 +178,32 @@ class Metrics:
         self.webhooks_delivered = webhooks.labels(outcome="delivered")
         self.webhooks_failed = webhooks.labels(outcome="failed")
         self.webhooks_gave_up = webhooks.labels(outcome="gave_up")
+        self.visitor_context_waiting = Gauge(
+            "hub_visitor_context_waiting",
+            "Visitors whose page views and activity wait in this node's memory to be written (read at scrape time).",
+            registry=registry,
+        )
+        batches = Counter(
+            "hub_visitor_context_batches",
+            "Visitor-context batches this node wrote, by outcome (failed: the events wait and go again).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.visitor_context_written = batches.labels(outcome="written")
+        self.visitor_context_failed = batches.labels(outcome="failed")
+        self.visitor_context_rows = Counter(
+            "hub_visitor_context_rows", "Visitor contexts written (a visitor's row, once per batch).", registry=registry
+        )
+        self.visitor_context_dropped = Counter(
+            "hub_visitor_context_dropped",
+            "Visitors' events dropped unwritten: too many visitors were waiting to be written.",
+            registry=registry,
+        )
+        self.visitor_context_deleted = Counter(
+            "hub_visitor_context_deleted",
+            "Visitor contexts deleted by this node for being older than HUB_VISITOR_CONTEXT_RETENTION_DAYS.",
+            registry=registry,
+        )
         self.handoffs_waiting = Gauge(
             "hub_handoffs_waiting",
             "Open conversations waiting for a person, over the whole hub (read from the store at scrape time).",

@@ -27,6 +27,7 @@ from hub.broker import Broker, broker_from_url
 from hub.bundle import BundleCache
 from hub.chat.assignment import Assignments
 from hub.chat.availability import Availability
+from hub.chat.context_retention import ContextRetention
 from hub.chat.control import SessionControl
 from hub.chat.conversations import Conversations
 from hub.chat.dashboard import Dashboard
@@ -149,6 +150,7 @@ class Node:
     tenant_changes: TenantChanges
     widgets: LiveWidgets
     visits: Visits
+    context_retention: ContextRetention
     notes: Notes
     mentions: Mentions
     _stack: AsyncExitStack
@@ -196,8 +198,14 @@ class Node:
             webhooks = Webhooks(engine, allow_private=settings.webhooks_allow_private, metrics=metrics)
             stack.push_async_callback(webhooks.aclose)
             chat = ChatService(engine, writer, publisher, webhooks, presence.online_here)
-            visits = Visits(engine, publisher, clock, timeout_s=settings.database_timeout_s)
+            visits = Visits(engine, publisher, clock, timeout_s=settings.database_timeout_s, metrics=metrics)
             stack.push_async_callback(visits.stop)  # what is queued is written before the store and broker close
+            context_retention = ContextRetention(
+                engine,
+                settings.visitor_context_retention_days,
+                timeout_s=settings.database_timeout_s,
+                metrics=metrics,
+            )
             pricebook = LivePricebook(engine, fanout, keys)
             stack.push_async_callback(pricebook.stop)
             await pricebook.start()
@@ -252,7 +260,7 @@ class Node:
                 public_url=settings.public_url,
             )
             stack.push_async_callback(alerts.aclose)
-            assignments = Assignments(engine, publisher, coord, keys, presence, tenants.get)
+            assignments = Assignments(engine, publisher, coord, keys, presence, tenants.get, webhooks)
             handoffs = Handoffs(chat, availability.outside_hours_of, alerts, assignments.round_robin)
             replies = ReplyRunner(
                 engine,
@@ -330,6 +338,7 @@ class Node:
                 tenant_changes=tenant_changes,
                 widgets=widgets,
                 visits=visits,
+                context_retention=context_retention,
                 notes=notes,
                 mentions=Mentions(engine, publisher),
                 _stack=stack,
@@ -346,6 +355,8 @@ class Node:
                 ("visitor-context", visits.run),
             ):
                 node.background(name, run)
+            if settings.visitor_context_retention_days:  # 0: kept for ever, nothing to sweep
+                node.background("visitor-context-retention", context_retention.run)
         except BaseException:
             await stack.aclose()
             raise

@@ -77,6 +77,8 @@ class Settings:
     log_level: str = "info"
     log_format: str = "text"
     metrics_token: str | None = None
+    # Days a visitor's context (pages, visits, languages) is kept after they were last seen; 0 keeps it forever.
+    visitor_context_retention_days: int = 90
     node_id: str = field(default_factory=lambda: secrets.token_hex(4))
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -331,6 +333,10 @@ class Settings:
             if len(metrics_token) < 16:
                 raise SettingsError("HUB_METRICS_TOKEN must be at least 16 characters long")
             values["metrics_token"] = metrics_token
+
+        retention = integer("HUB_VISITOR_CONTEXT_RETENTION_DAYS", 0, 36500)
+        if retention is not None:
+            values["visitor_context_retention_days"] = retention
 
         settings = cls(**values)  # type: ignore[arg-type]
         if settings.ai_provider == "openai" and base_url is None and not settings.openai_api_key:

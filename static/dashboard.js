@@ -48,7 +48,8 @@
     not_assignable: function () { return _("Only active staff (agents, owners, admins) can be assigned conversations."); },
     already_assigned: function () { return _("The conversation is already assigned to them: pick someone else to transfer it to."); },
     unknown_label: function () { return _("That label was deleted meanwhile."); },
-    session_label_limit: function () { return _("A conversation carries at most 10 labels: remove one first."); }
+    session_label_limit: function () { return _("A conversation carries at most 10 labels: remove one first."); },
+    not_owner: function () { return _("Take the conversation over first to reply."); }
   };
 
   function notice(text) {
@@ -74,6 +75,7 @@
   var labels = [];            // the tenant's labels [{id, name, color}], by name
   var staff = [];             // who may be assigned [{id, name, role, online, open_assigned}] (GET /api/chat/staff)
   var staffAt = 0;
+  var PANELS = ["assign", "labels", "history"];  // the conversation header's panels: one open at a time
 
   function assigneeId(session) { return session.assignee ? session.assignee.id : ""; }
 
@@ -210,6 +212,7 @@
       focused.focus({ preventScroll: true });  // the focused row itself moved (its own patch)
     }
     $("no-sessions").hidden = items.length > 0;
+    $("outside-view").hidden = !(current && sessions[current] && !matches(sessions[current]));
     renderCounts();
     renderWaiting();
     updateTitle();
@@ -442,6 +445,7 @@
     var isNew = !session;
     var wasWaiting = isWaiting(session);
     var wasMine = !!(session && session.assignee && agent && session.assignee.id === agent.id);
+    var heldByMe = !!(session && session.owner && agent && session.owner.id === agent.id);
     if (isNew) {
       session = sessions[patch.id] = { id: patch.id, status: "open", mode: "ai", owner: null,
         visitor_online: false, seq: 0, last_message: null, updated_at: "", created_at: "", assignee: null,
@@ -462,6 +466,16 @@
       say(_("Visitor %(id)s is assigned to you", { id: patch.id.slice(-6) }));
       blink(_("Assigned to you!"));
     }
+    if (heldByMe && patch.owner === null && patch.transfer && patch.transfer.by.id !== agent.id) {
+      // A colleague handed the conversation this person held to someone else: they no longer answer it.
+      var moved = _("%(by)s transferred Visitor %(id)s to %(to)s: you no longer hold it.", {
+        by: patch.transfer.by.name, id: patch.id.slice(-6), to: patch.assignee ? patch.assignee.name : ""
+      });
+      if (patch.id === current) { notice(moved); }
+      say(moved);
+      blink(_("Transferred to a colleague"));
+    }
+    if (patch.id === current && "assignee" in patch && !$("history-panel").hidden) { loadHistory(); }
     if (!wasWaiting && isWaiting(session) && snapshotSeen) { alertWaiting(session); }
   }
 
@@ -549,6 +563,9 @@
       loadStaff(function () { if (!$("assign-panel").hidden) { fillAssignOptions(); } });
       renderAssignButton();
       $("assign-to").focus();
+    } else if (name === "history") {
+      loadHistory();
+      $("history-panel").focus();
     } else {
       renderLabelChoices(sessions[current]);
       var first = $("label-choices").querySelector("input");
@@ -557,12 +574,82 @@
   }
 
   function closePanels(refocus) {
-    ["assign", "labels"].forEach(function (name) {
+    PANELS.forEach(function (name) {
       if ($(name + "-panel").hidden) { return; }
       $(name + "-panel").hidden = true;
       $(name + "-toggle").setAttribute("aria-expanded", "false");
       if (refocus) { $(name + "-toggle").focus(); }
     });
+  }
+
+  // ---- the conversation's assignment history: every change of its assignee, oldest first ---------------
+  function personName(person) {
+    return agent && person.id === agent.id ? _("%(name)s (you)", person) : person.name;
+  }
+
+  function historyText(entry) {
+    var names = {
+      to: entry.assignee ? personName(entry.assignee) : "",
+      from: entry.previous ? personName(entry.previous) : "",
+      by: entry.by ? personName(entry.by) : _("the hub")
+    };
+    if (entry.kind === "round_robin") { return _("Assigned to %(to)s by round-robin", names); }
+    if (entry.kind === "takeover") { return _("Assigned to %(to)s, who took it over", names); }
+    if (entry.kind === "unassign") {
+      return entry.previous ? _("Unassigned from %(from)s by %(by)s", names) : _("Unassigned by %(by)s", names);
+    }
+    if (entry.kind === "transfer") {
+      return entry.previous ? _("Transferred from %(from)s to %(to)s by %(by)s", names) :
+        _("Transferred to %(to)s by %(by)s", names);
+    }
+    if (entry.previous) { return _("Reassigned from %(from)s to %(to)s by %(by)s", names); }
+    return _("Assigned to %(to)s by %(by)s", names);
+  }
+
+  // The time of day for today's changes, the date too for older ones.
+  function historyWhen(iso) {
+    var date = new Date(iso);
+    if (isNaN(date)) { return ""; }
+    if (date.toDateString() === new Date().toDateString()) { return when(iso); }
+    return date.toLocaleString(document.documentElement.lang || [], { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+  }
+
+  var historyOf = null;        // the conversation whose history the panel lists
+
+  function loadHistory() {
+    var id = current;
+    if (!id) { return; }
+    if (historyOf !== id) { $("history-list").textContent = ""; historyOf = null; }  // never another's meanwhile
+    setText($("history-status"), _("Loading…"));
+    fetch("/api/chat/sessions/" + encodeURIComponent(id) + "/assignments", { credentials: "same-origin" })
+      .then(function (response) {
+        if (!response.ok) { throw new Error(String(response.status)); }
+        return response.json();
+      })
+      .then(function (data) { if (current === id) { renderHistory(data.assignments || []); } })
+      .catch(function () { if (current === id) { setText($("history-status"), _("The history could not be read; try again.")); } });
+  }
+
+  function renderHistory(entries) {
+    historyOf = current;
+    var list = $("history-list");
+    list.textContent = "";
+    entries.forEach(function (entry) {
+      var item = document.createElement("li");
+      var at = document.createElement("time");
+      at.dateTime = entry.at;
+      at.textContent = historyWhen(entry.at);
+      item.appendChild(at);
+      item.appendChild(document.createTextNode(historyText(entry)));
+      if (entry.note) {
+        var note = document.createElement("q");
+        note.textContent = entry.note;  // a colleague's words: text only
+        item.appendChild(note);
+      }
+      list.appendChild(item);
+    });
+    setText($("history-status"), entries.length ? _("Changes of assignee: %(n)s", { n: entries.length }) :
+      _("Nobody has been assigned this conversation yet."));
   }
 
   // One checkbox per label, kept while the set of labels stays the same (so the focus stays on it).
@@ -1187,7 +1274,7 @@
   $("filter-status").addEventListener("change", function () { view.status = $("filter-status").value; viewChanged(); });
   $("filter-mode").addEventListener("change", function () { view.mode = $("filter-mode").value; viewChanged(); });
   $("filter-label").addEventListener("change", function () { view.label = $("filter-label").value; viewChanged(); });
-  ["assign", "labels"].forEach(function (name) {
+  PANELS.forEach(function (name) {
     $(name + "-toggle").addEventListener("click", function () {
       if ($(name + "-panel").hidden) { openPanel(name); } else { closePanels(true); }
     });
@@ -1208,6 +1295,20 @@
   $("assign-me").addEventListener("click", function () { if (agent) { command("assign", { agent_id: agent.id }); } });
   $("assign-cancel").addEventListener("click", function () { closePanels(true); });
   $("labels-done").addEventListener("click", function () { closePanels(true); });
+  $("history-done").addEventListener("click", function () { closePanels(true); });
+  // The conversation open is one the filter hides (opened from an alert or a mention): show the list unfiltered.
+  $("show-outside").addEventListener("click", function () {
+    var session = sessions[current];
+    if (!session) { return; }
+    view = { who: "all", agent: "", status: session.status, mode: "", label: "" };
+    $("filter-status").value = view.status;
+    $("filter-mode").value = "";
+    $("filter-label").value = "";
+    viewChanged();
+    if (!narrow() && rows[current]) { rows[current].button.focus(); } else { $("back").focus(); }
+  });
+  // push.js opens the conversation an alert links to, whatever the list's filter shows (renderList says so).
+  window.BobMissionControl = { open: open };
   document.addEventListener("keydown", function (event) {
     if (event.altKey && (event.key === "t" || event.key === "T") && current) { event.preventDefault(); command("takeover"); }
     if (event.altKey && (event.key === "h" || event.key === "H") && current) { event.preventDefault(); command("handback"); }

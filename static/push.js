@@ -26,19 +26,10 @@
   function say(text) { if (status) { status.textContent = text || ""; } }
 
   // ---- opening the conversation an alert is about ------------------------------------------
+  // Mission Control (dashboard.js, loaded before this) opens it even when the list's filter hides it (it says so
+  // beside the conversation), and before its socket is connected (it watches it once it is).
   function openSession(id) {
-    if (!id) { return; }
-    var list = document.getElementById("sessions");
-    var selector = '[data-session-id="' + (window.CSS && CSS.escape ? CSS.escape(id) : id) + '"]';
-    function tryOpen() {
-      var item = list && list.querySelector(selector);
-      if (item) { item.click(); return true; }
-      return false;
-    }
-    if (tryOpen() || !list) { return; }
-    var watcher = new MutationObserver(function () { if (tryOpen()) { watcher.disconnect(); } });
-    watcher.observe(list, { childList: true });
-    setTimeout(function () { watcher.disconnect(); }, 15000);  // the conversation never came: leave it
+    if (id && window.BobMissionControl) { window.BobMissionControl.open(id); }
   }
 
   function followLink() {

@@ -27,6 +27,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from hub.cli import DEMO_CANNED
+from hub.demo_conversations import DEMO_CONVERSATIONS, DEMO_LABELS
 from hub.demo_knowledge import DEMO_KNOWLEDGE
 from hub.push.vapid import load_private_key, public_key
 from hub.settings import Settings
@@ -415,12 +416,25 @@ async def test_serve_demo_creates_demo_tenants_idempotently_and_keeps_sessions_r
                 "/api/auth/login", json={"email": "admin@office16852.com", "password": "your_password"}
             )
             assert admin.json()["user"]["platform_admin"] is True
+            # Mission Control's label filter has the demo's labels, and each finds a demo conversation.
+            owner = {"Authorization": f"Bearer {login.json()['token']}"}
+            labels = {
+                label["name"]: label["id"] for label in (await http.get("/api/labels", headers=owner)).json()["labels"]
+            }
+            assert set(labels) == {name for name, _ in DEMO_LABELS}
+            for name in ("Billing", "Repair", "VIP", "Reklamacja"):
+                found = await http.get("/api/chat/sessions", params={"label_id": labels[name]}, headers=owner)
+                assert found.json()["sessions"], f"no demo conversation carries {name}"
     with contextlib.closing(sqlite3.connect(tmp_path / "cli.sqlite3")) as db:
         rows = db.execute("SELECT business_id, id, origins FROM tenants ORDER BY business_id").fetchall()
         (entries,) = db.execute("SELECT count(*) FROM knowledge").fetchone()
         (canned,) = db.execute("SELECT count(*) FROM canned_replies").fetchone()
+        (labelled,) = db.execute("SELECT count(*) FROM session_labels").fetchone()
+        (demo_labels,) = db.execute("SELECT count(*) FROM labels").fetchone()
     assert entries == sum(map(len, DEMO_KNOWLEDGE.values())), "the demo's knowledge is written once, not per start"
     assert canned == 2 * len(DEMO_CANNED), "each demo tenant's canned replies are written once, not per start"
+    assert demo_labels == 2 * len(DEMO_LABELS), "each demo tenant's labels are written once, not per start"
+    assert labelled == sum(len(c.labels) for c in DEMO_CONVERSATIONS["business"]), "demo conversations: once"
     assert [(row[0], row[1]) for row in rows] == sorted(first.tenants.items())
     assert "http://localhost:*" in json.loads(rows[0][2])
 

@@ -7,6 +7,7 @@ import copy
 
 import httpx
 
+from hub.store.webhooks import EVENTS
 from tests.conftest import RunningHub
 from tests.test_pricebook import V1_PLANS, platform_admin_token
 
@@ -26,6 +27,8 @@ async def test_docs_page_shows_this_hub_and_the_published_pricing_in_english_and
         assert number in page, number
     assert "Cennik" in polish.text and "Trzy ścieżki" in polish.text and "bez limitu" in polish.text
     assert "Webhooki" in polish.text
+    for text in (page, polish.text):  # every event the hub sends is named, from the one list of them
+        assert ", ".join(EVENTS) in text and "conversation.assigned" in text
     assert polish_by_link.text == polish.text
     assert "<script>" not in page, "no inline script: the samples are escaped text"
 

@@ -16,11 +16,18 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from hub.backplane import MemoryBackplane
+from hub.broker.memory import MemoryBroker
 from hub.broker.redis import RedisBroker
 from hub.chat.fanout import Fanout
+from hub.chat.publisher import Publisher
+from hub.chat.visits import Visits
+from hub.keys import Keys
 from hub.metrics import Metrics
+from hub.office_hours import utc_now
 from hub.settings import Settings
+from hub.store.database import open_engine
 from hub.store.models import Tenant
+from hub.store.visits import Active, Sighting
 from tests.agents import agent_account, agent_socket, login
 from tests.conftest import RunningHub, serve_hub, visitor
 from tests.proxy import proxy_to
@@ -292,6 +299,34 @@ async def settle(metrics: Metrics, check: Callable[[Scrape], bool], timeout: flo
             return got
         assert loop.time() < deadline, got.text
         await asyncio.sleep(0.05)
+
+
+async def test_the_visitor_context_writer_counts_its_queue_batches_rows_and_failures(
+    settings: Settings, tmp_path: Path
+) -> None:
+    async with serve_hub(with_token(settings)) as hub:
+        tenant = await hub.tenant()
+        async with visitor(hub.ws, tenant.id) as guest:
+            await guest.say("hello")
+            await guest.send({"type": "page", "url": "https://shop.example.com/bikes", "title": "Bikes"})
+            got = await until(hub, lambda s: s("hub_visitor_context_rows_total") >= 1)
+        assert got("hub_visitor_context_batches_total", outcome="written") >= 1
+        assert got("hub_visitor_context_batches_total", outcome="failed") == 0
+        assert got("hub_visitor_context_waiting") == 0, "written: nothing waits"
+
+    # A store that cannot take the batch (its tables are missing): the batch fails, its visitor waits, counted.
+    engine = open_engine(f"sqlite+aiosqlite:///{tmp_path / 'empty.sqlite3'}")
+    metrics = Metrics()
+    publisher = Publisher(Fanout(MemoryBroker(), "node", metrics), Keys("metrics"))
+    visits = Visits(engine, publisher, utc_now, timeout_s=5, metrics=metrics)
+    try:
+        visits.saw("t", "s", Sighting([Active(utc_now())]))
+        assert not await visits.flush()
+        failed = Scrape(generate_latest(metrics.registry).decode())
+        assert failed("hub_visitor_context_batches_total", outcome="failed") == 1
+        assert failed("hub_visitor_context_waiting") == 1 and failed("hub_visitor_context_rows_total") == 0
+    finally:
+        await engine.dispose()
 
 
 async def test_every_metric_deploy_md_lists_is_served_and_every_one_served_is_listed(settings: Settings) -> None:

@@ -32,6 +32,7 @@ async def test_empty_environment_gives_the_embedded_single_node_defaults() -> No
     assert settings.password_hashing == "rfc9106-low-memory", "production cost unless a test suite asks otherwise"
     assert settings.vapid_private_key is None and settings.vapid_subject is None, "no key: push is not offered"
     assert settings.push_allow_private is False
+    assert settings.visitor_context_retention_days == 90
     assert settings.node_id
 
 
@@ -78,6 +79,7 @@ async def test_every_variable_is_parsed() -> None:
             "HUB_VAPID_PRIVATE_KEY": VAPID_KEY,
             "HUB_VAPID_SUBJECT": "mailto:ops@example.com",
             "HUB_PUSH_ALLOW_PRIVATE": "1",
+            "HUB_VISITOR_CONTEXT_RETENTION_DAYS": "0",
         }
     )
     assert settings.database_url == "postgresql+asyncpg://hub:pw@db.internal:5432/hub"
@@ -96,6 +98,7 @@ async def test_every_variable_is_parsed() -> None:
     assert settings.max_body_bytes == 2048
     assert settings.vapid_private_key == VAPID_KEY and settings.vapid_subject == "mailto:ops@example.com"
     assert settings.push_allow_private is True
+    assert settings.visitor_context_retention_days == 0, "0 keeps visitor context forever"
     assert (settings.rate_limit_address, settings.rate_limit_key, settings.rate_limit_session) == (
         "10/second",
         "100 per minute",
@@ -228,6 +231,9 @@ BAD_VALUES = [
     ("HUB_VAPID_SUBJECT", "ops@example.com"),
     ("HUB_VAPID_SUBJECT", "http://example.com"),
     ("HUB_PUSH_ALLOW_PRIVATE", "sometimes"),
+    ("HUB_VISITOR_CONTEXT_RETENTION_DAYS", "-1"),
+    ("HUB_VISITOR_CONTEXT_RETENTION_DAYS", "a month"),
+    ("HUB_VISITOR_CONTEXT_RETENTION_DAYS", "36501"),
 ]
 
 

@@ -1,6 +1,7 @@
 """Mission Control's list over HTTP, for a team: the conversations (filtered by assignee, status, mode,
-label), who may be assigned, assignment and transfer, and the labels on a conversation. Every agent of the
-tenant (``chat.manage``) may do all of it; the sockets of every node hear each change as a ``session`` patch."""
+label), who may be assigned, assignment and transfer, a conversation's assignment history, and the labels on
+a conversation. Every agent of the tenant (``chat.manage``) may do all of it; the sockets of every node hear
+each change as a ``session`` patch."""
 
 from __future__ import annotations
 
@@ -13,17 +14,19 @@ from starlette.responses import Response
 
 from hub import logs
 from hub.api.bodies import StructResponse, read_body, read_path, read_query
-from hub.api.models import ManagedQuery, PathId
+from hub.api.models import ManagedQuery, PathId, Timestamp
 from hub.auth.permissions import CHAT_MANAGE, Principal
 from hub.auth.request import require_principal
 from hub.chat.control import Agent
 from hub.errors import InvalidInput, SessionNotFound
 from hub.node import Services
-from hub.protocol import SessionRow, StaffId, TransferNoteText, session_row
+from hub.protocol import Owner, SessionRow, StaffId, TransferNoteText, session_row
+from hub.store.assignment import Assignment, Kind
 from hub.store.models import Tenant
 from hub.store.sessions import SessionFilter, list_sessions
 
 ASSIGN_BODY_BYTES = 4096
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 class StaffEntry(msgspec.Struct, kw_only=True):
@@ -78,6 +81,44 @@ class TransferRequest(msgspec.Struct):
 
     agent_id: StaffId
     note: TransferNoteText
+
+
+class AssignmentEntry(msgspec.Struct, kw_only=True):
+    """One change of the conversation's assignee; people are named as they are called now."""
+
+    kind: Annotated[
+        Kind,
+        Meta(
+            description="`assign` (to someone, from nobody), `reassign` (from someone to someone else), `transfer` "
+            "(with a note), `unassign`, `round_robin` (the hub's pick), `takeover` (taking over a conversation "
+            "assigned to nobody assigned it to the taker)."
+        ),
+    ]
+    assignee: Annotated[Owner | None, Meta(description="Who it was assigned to; null: nobody.")]
+    previous: Annotated[Owner | None, Meta(description="Who it was assigned to before; null: nobody.")]
+    by: Annotated[Owner | None, Meta(description="Who did it; null: the hub (round-robin).")]
+    at: Timestamp
+    note: Annotated[str | None, Meta(description="A transfer's note, for staff only.")]
+
+    @classmethod
+    def of(cls, kept: Assignment) -> AssignmentEntry:
+        def person(found: tuple[str, str] | None) -> Owner | None:
+            return Owner(*found) if found is not None else None
+
+        return cls(
+            kind=kept.kind,
+            assignee=person(kept.assignee),
+            previous=person(kept.previous),
+            by=person(kept.by),
+            at=kept.at.isoformat(),
+            note=kept.note,
+        )
+
+
+class AssignmentHistory(msgspec.Struct):
+    """The conversation's newest assignments, oldest first."""
+
+    assignments: list[AssignmentEntry]
 
 
 async def _caller(request: Request, services: Services) -> tuple[Principal, Tenant]:
@@ -159,7 +200,14 @@ async def remove_label(request: Request) -> Response:
 
 async def _label(request: Request, *, applied: bool) -> Response:
     services: Services = request.state.services
-    _, tenant = await _caller(request, services)
+    principal, tenant = await _caller(request, services)
     path = read_path(request, SessionLabelPath)
-    await services.assignments.label(tenant.id, path.session_id, path.label_id, applied)
+    await services.assignments.label(tenant.id, path.session_id, path.label_id, applied, _agent(principal))
     return await _row(services, tenant, path.session_id)
+
+
+async def assignments(request: Request) -> Response:
+    services: Services = request.state.services
+    _, tenant = await _caller(request, services)
+    found = await services.assignments.history(tenant.id, read_path(request, SessionPath).session_id)
+    return StructResponse(AssignmentHistory([AssignmentEntry.of(kept) for kept in found]), headers=NO_STORE)

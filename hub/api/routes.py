@@ -43,6 +43,7 @@ from hub.appearance import GREETING_CHARS, LAUNCHER_TEXT_CHARS, MIN_CONTRAST, Ap
 from hub.chat.search import MAX_QUERY_CHARS
 from hub.protocol import NoteItem, SessionRow
 from hub.settings import Settings
+from hub.store.assignment import HISTORY_LIMIT
 from hub.tenant_settings import SettingsChange, TenantSettings
 from hub.ws.agent import agent_socket
 from hub.ws.visitor import visitor_socket
@@ -454,10 +455,27 @@ API: tuple[Operation, ...] = (
         {200: Reply("The conversation now, with its `transfer` note.", SessionRow)},
         (*MANAGE_ERRORS, 409, 422, *BODY_ERRORS),
         description="The note is shown to staff only (Mission Control, this API), never to the visitor or in a "
-        "webhook. A person transferring a conversation they hold (human mode) lets go of it: the AI stays quiet "
-        "and the new assignee takes it over. 409 `already_assigned` when it is theirs already.",
+        "webhook (`conversation.assigned` says who, not what). The transfer hands the conversation over: whoever "
+        "holds it (human mode), the sender or a colleague, lets go of it on every node; the AI stays quiet, "
+        "nobody replies until someone takes it over, and the new assignee takes it over without force. 409 "
+        "`already_assigned` when it is theirs already.",
         body=assignment.TransferRequest,
         body_bytes=assignment.ASSIGN_BODY_BYTES,
+        path_parameters=assignment.SessionPath,
+        query=ManagedQuery,
+    ),
+    Operation(
+        "/api/chat/sessions/{session_id}/assignments",
+        "GET",
+        assignment.assignments,
+        "app",
+        "App: a conversation's assignment history (needs chat.manage)",
+        {200: Reply("Its assignments, oldest first.", assignment.AssignmentHistory)},
+        MANAGE_ERRORS,
+        description="Every change of its assignee: assigned, reassigned, transferred (with the note, for staff "
+        "only), unassigned, picked by round-robin, or assigned to whoever took it over while it was assigned to "
+        f"nobody; who did it and when. The newest {HISTORY_LIMIT}. A session of another tenant is 404 "
+        "`unknown_session`.",
         path_parameters=assignment.SessionPath,
         query=ManagedQuery,
     ),

@@ -230,6 +230,8 @@ class SessionControl:
     ) -> WriteResult:
         state = await self._state(tenant.id, session_id)
         await self._check_owner(tenant.id, state, agent, force=False)
+        if state.mode == "human" and state.owner_id is None and state.transferred:  # handed over, not taken yet
+            raise NotOwner("nobody holds this conversation since it was transferred; take it over first")
         result = await self.chat.post(
             tenant.id, session_id, "agent", text, client_id=client_id, meta={"author": agent.name}
         )

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from msgspec import UNSET
+from msgspec import UNSET, Struct
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.chat.publisher import Publisher
@@ -22,6 +22,7 @@ from hub.store.sessions import UNCHANGED, HandoffEnd, set_control
 from hub.store.transcript import messages_after
 from hub.store.webhooks import OutboxRow
 from hub.store.writer import Events, MessageWriter, WriteResult
+from hub.webhooks.events import assigned
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,8 @@ class EventOutbox(Protocol):
     async def for_message(self, tenant_id: str, role: str) -> Events | None: ...
 
     async def rows(self, tenant_id: str, event_type: str, data: dict[str, Any]) -> list[OutboxRow]: ...
+
+    async def maker(self, tenant_id: str, event_type: str) -> Callable[[Struct], list[OutboxRow]] | None: ...
 
     def wake(self) -> None: ...
 
@@ -108,6 +111,7 @@ class ChatService:
         ``assign_to``: assign the session to this staff member if nobody is assigned yet (a takeover).
         """
         rows = await self.events.rows(tenant_id, *event) if event is not None else []
+        assigned_rows = await self.events.maker(tenant_id, "conversation.assigned") if assign_to else None
         owner = change.owner
         controlled = await set_control(
             self.engine,
@@ -118,12 +122,13 @@ class ChatService:
             owner=UNCHANGED if owner is UNSET else (owner.id, owner.name) if isinstance(owner, Owner) else None,
             ended=ended,
             events=rows,
-            assign_to=assign_to.id if assign_to is not None else None,
+            assign_to=(assign_to.id, assign_to.name) if assign_to is not None else None,
+            assigned_events=(lambda kept: assigned_rows(assigned(kept))) if assigned_rows is not None else None,
         )
         if controlled.assigned and assign_to is not None:
             change.assignee, change.transfer = assign_to, None
         self.publisher.announce(tenant_id, change)
-        if rows:
+        if rows or (assigned_rows is not None and controlled.assigned):
             self.events.wake()
 
     async def history(self, tenant_id: str, session_id: str, after_seq: int = 0) -> list[StoredMessage]:

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.chat.publisher import Publisher
 from hub.errors import HubError
+from hub.metrics import Metrics
 from hub.office_hours import Clock
 from hub.protocol import PageIn, PageSeen, VisitorContext, VisitorContextFrame
 from hub.store.visits import (
@@ -53,12 +54,22 @@ class InvalidUrl(HubError):
 
 
 class Visits:
-    def __init__(self, engine: AsyncEngine, publisher: Publisher, clock: Clock, *, timeout_s: float) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        publisher: Publisher,
+        clock: Clock,
+        *,
+        timeout_s: float,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.engine = engine
         self.publisher = publisher
         self.clock = clock
         self.timeout_s = timeout_s
+        self.metrics = metrics or Metrics.unexposed()
         self._waiting: dict[SessionKey, Sighting] = {}
+        self.metrics.visitor_context_waiting.set_function(lambda: len(self._waiting))
         self._wake = asyncio.Event()
         self._writing = asyncio.Lock()  # one batch at a time: the node's close may flush while a batch is written
         self._dropped = 0
@@ -73,6 +84,7 @@ class Visits:
             self._waiting[key] = Sighting(list(sighting.events), sighting.browser)
         else:
             self._dropped += 1
+            self.metrics.visitor_context_dropped.inc()
             if self._dropped == 1:
                 logger.warning("visitor context: %d visitors wait to be written; new ones are dropped", MAX_WAITING)
             return
@@ -103,6 +115,7 @@ class Visits:
         try:
             written = await asyncio.wait_for(record_sightings(self.engine, batch), self.timeout_s)
         except Exception as exc:
+            self.metrics.visitor_context_failed.inc()
             logger.warning("writing %d visitor contexts failed, retrying: %r", len(batch), exc)
             for key, sighting in batch.items():  # older events first, as they happened
                 newer = self._waiting.get(key)
@@ -111,6 +124,8 @@ class Visits:
                 self._waiting[key] = sighting
             self._wake.set()
             return False
+        self.metrics.visitor_context_written.inc()
+        self.metrics.visitor_context_rows.inc(len(written))
         for context in written:
             self.publisher.visitor_context(context.tenant_id, context_frame(context))
         return True

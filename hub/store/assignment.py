@@ -7,20 +7,26 @@ read from ``users`` when a list is read, so a renamed person shows under their n
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.errors import AgentNotFound, AlreadyAssigned, NotAssignable, SessionNotFound
 from hub.store.models import Transfer
-from hub.store.tables import assignments, chat_sessions, users
+from hub.store.tables import assignments, chat_sessions, users, webhook_deliveries
+from hub.store.webhooks import OutboxRow
 
 NOTE_CHARS = 500
-KINDS = ("assign", "transfer", "takeover", "round_robin", "unassign")
+# What a person does: assign, transfer (with a note), unassign; what the hub does: round_robin, takeover (taking
+# over a conversation assigned to nobody assigns it to the taker). A kept ``assign`` that replaced someone is a
+# ``reassign``, one to nobody an ``unassign``.
+Kind = Literal["assign", "reassign", "transfer", "takeover", "round_robin", "unassign"]
+KINDS: tuple[Kind, ...] = get_args(Kind)
+HISTORY_LIMIT = 100  # a conversation's history shows its newest assignments; nobody reads further back
 
 
 @dataclass(frozen=True)
@@ -31,12 +37,31 @@ class StaffMember:
 
 
 @dataclass(frozen=True)
+class Assignment:
+    """One assignment as kept: a line of the conversation's history and the ``conversation.assigned`` webhook.
+    People are (id, name); ``by`` None is the hub's round-robin; ``note`` is a transfer's, for staff only."""
+
+    session_id: str
+    kind: Kind
+    assignee: tuple[str, str] | None
+    previous: tuple[str, str] | None
+    by: tuple[str, str] | None
+    at: datetime
+    note: str | None = None
+
+
+# The webhook deliveries reporting an assignment, to insert in its transaction.
+Events = Callable[[Assignment], list[OutboxRow]]
+
+
+@dataclass(frozen=True)
 class Assigned:
     """What an assignment changed: ``changed`` False when the conversation already had that assignee."""
 
     changed: bool
     transfer: Transfer | None = None
-    released_owner: bool = False  # a transfer took the conversation out of its owner's hands (human mode)
+    released_owner: str | None = None  # whose hold a transfer ended (human mode): they no longer answer
+    assignment: Assignment | None = None
 
 
 async def staff_member(engine: AsyncEngine, tenant_id: str, user_id: str) -> StaffMember:
@@ -131,17 +156,20 @@ async def assign(
     session_id: str,
     assignee: StaffMember | None,
     *,
-    kind: str,
+    kind: Kind,
     by: tuple[str, str] | None = None,
     note: str | None = None,
     only_if_unassigned: bool = False,
+    events: Events | None = None,
 ) -> Assigned:
     """Make ``assignee`` (None: nobody) responsible for the conversation, and keep the assignment.
 
     ``by``: who did it (id, name; None: the hub's round-robin). ``kind`` ``transfer`` keeps ``note`` on the
-    conversation for staff and refuses the current assignee (409); when the person transferring holds the
-    conversation (human mode), they let go of it: it stays with people, unowned, for the new assignee to take.
-    ``only_if_unassigned``: leave a conversation someone was assigned meanwhile as it is (changed False).
+    conversation for staff and refuses the current assignee (409); it hands the conversation over: whoever
+    holds it (human mode), the sender or anyone else but the new assignee, lets go of it, and it stays with
+    people, unowned, for the new assignee to take. ``only_if_unassigned``: leave a conversation someone was
+    assigned meanwhile as it is (changed False). ``events``: the webhook deliveries of the assignment,
+    committed with it.
     """
     assert kind in KINDS
     now = datetime.now(UTC)
@@ -168,51 +196,113 @@ async def assign(
             transfer = Transfer(by[0], by[1], note, now)
             values["transfer"] = {"by": {"id": by[0], "name": by[1]}, "note": note, "at": now.isoformat()}
         released = (
-            kind == "transfer" and by is not None and row.mode == "human" and row.owner_id == by[0] and new_id != by[0]
+            row.owner_id if kind == "transfer" and row.mode == "human" and row.owner_id not in (None, new_id) else None
         )
-        if released:
+        if released is not None:
             values.update(owner_id=None, owner_name=None)
         await connection.execute(update(chat_sessions).where(*where).values(**values))
-        await _keep(connection, tenant_id, session_id, new_id, by[0] if by else None, kind, note, now)
-    return Assigned(changed=True, transfer=transfer, released_owner=released)
+        previous = None
+        if row.assignee_id is not None:
+            previous = (row.assignee_id, await _name(connection, tenant_id, row.assignee_id))
+        if new_id is None:
+            kind = "unassign"
+        elif kind == "assign" and previous is not None:
+            kind = "reassign"
+        target = (assignee.id, assignee.name) if assignee is not None else None
+        change = Assignment(session_id, kind, target, previous, by, now, note if kind == "transfer" else None)
+        await _keep(connection, tenant_id, change, events)
+    return Assigned(changed=True, transfer=transfer, released_owner=released, assignment=change)
 
 
-async def assign_taker(connection: AsyncConnection, tenant_id: str, session_id: str, agent_id: str) -> bool:
-    """A takeover of an unassigned conversation assigns it to the taker (on the takeover's own connection)."""
+async def assign_taker(
+    connection: AsyncConnection, tenant_id: str, session_id: str, taker: tuple[str, str], events: Events | None = None
+) -> bool:
+    """A takeover of an unassigned conversation assigns it to the taker (id, name), on the takeover's own
+    connection, with the webhook deliveries ``events`` makes of it."""
     now = datetime.now(UTC)
     result = await connection.execute(
         update(chat_sessions)
         .where(chat_sessions.c.tenant_id == tenant_id, chat_sessions.c.id == session_id)
         .where(chat_sessions.c.assignee_id.is_(None))
-        .values(assignee_id=agent_id, assigned_at=now, transfer=None)
+        .values(assignee_id=taker[0], assigned_at=now, transfer=None)
     )
     if result.rowcount:
-        await _keep(connection, tenant_id, session_id, agent_id, agent_id, "takeover", None, now)
+        await _keep(connection, tenant_id, Assignment(session_id, "takeover", taker, None, taker, now), events)
     return bool(result.rowcount)
 
 
-async def _keep(
-    connection: AsyncConnection,
-    tenant_id: str,
-    session_id: str,
-    assignee_id: str | None,
-    by_id: str | None,
-    kind: str,
-    note: str | None,
-    at: datetime,
-) -> None:
+async def _name(connection: AsyncConnection, tenant_id: str, user_id: str) -> str:
+    query = select(users.c.name).where(users.c.tenant_id == tenant_id, users.c.id == user_id)
+    return str(await connection.scalar(query) or "")
+
+
+async def _keep(connection: AsyncConnection, tenant_id: str, change: Assignment, events: Events | None) -> None:
     await connection.execute(
         assignments.insert().values(
             id=str(uuid.uuid4()),
             tenant_id=tenant_id,
-            session_id=session_id,
-            assignee_id=assignee_id,
-            by_id=by_id,
-            kind="unassign" if assignee_id is None else kind,
-            note=note,
-            created_at=at,
+            session_id=change.session_id,
+            assignee_id=change.assignee[0] if change.assignee else None,
+            previous_id=change.previous[0] if change.previous else None,
+            by_id=change.by[0] if change.by else None,
+            kind=change.kind,
+            note=change.note,
+            created_at=change.at,
         )
     )
+    rows = events(change) if events is not None else []
+    if rows:
+        await connection.execute(webhook_deliveries.insert(), rows)
+
+
+async def history(engine: AsyncEngine, tenant_id: str, session_id: str) -> list[Assignment] | None:
+    """The conversation's last ``HISTORY_LIMIT`` assignments, oldest first, everyone named as they are called
+    now; None when the tenant has no such conversation."""
+    assignee, previous, by = users.alias("assignee"), users.alias("previous"), users.alias("by_user")
+
+    def person(alias: Any, column: Any) -> Any:
+        return alias, and_(alias.c.tenant_id == assignments.c.tenant_id, alias.c.id == column)
+
+    joined: Any = assignments
+    for alias, on in (
+        person(assignee, assignments.c.assignee_id),
+        person(previous, assignments.c.previous_id),
+        person(by, assignments.c.by_id),
+    ):
+        joined = joined.outerjoin(alias, on)
+    query = (
+        select(
+            assignments,
+            assignee.c.name.label("assignee_name"),
+            previous.c.name.label("previous_name"),
+            by.c.name.label("by_name"),
+        )
+        .select_from(joined)
+        .where(assignments.c.tenant_id == tenant_id, assignments.c.session_id == session_id)
+        .order_by(assignments.c.created_at.desc(), assignments.c.id.desc())
+        .limit(HISTORY_LIMIT)
+    )
+    session = select(chat_sessions.c.id).where(chat_sessions.c.tenant_id == tenant_id, chat_sessions.c.id == session_id)
+    async with engine.connect() as connection:
+        if await connection.scalar(session) is None:
+            return None
+        rows = (await connection.execute(query)).all()
+
+    def named(user_id: str | None, name: str | None) -> tuple[str, str] | None:
+        return (user_id, name or "") if user_id is not None else None
+
+    return [
+        Assignment(
+            session_id,
+            row.kind,
+            named(row.assignee_id, row.assignee_name),
+            named(row.previous_id, row.previous_name),
+            named(row.by_id, row.by_name),
+            row.created_at,
+            row.note,
+        )
+        for row in reversed(rows)
+    ]
 
 
 def transfer_of(stored: Any) -> Transfer | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -19,7 +19,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.errors import Conflict, LabelNotFound, SessionLabelLimit, SessionNotFound
-from hub.store.tables import chat_sessions, labels, session_labels
+from hub.store.tables import chat_sessions, labels, session_labels, webhook_deliveries
+from hub.store.webhooks import OutboxRow
 
 NAME_CHARS = 40
 MAX_PER_TENANT = 50
@@ -102,22 +103,41 @@ async def delete_label(engine: AsyncEngine, tenant_id: str, label_id: str) -> bo
     return bool(found.rowcount)
 
 
+@dataclass(frozen=True)
+class LabelChange:
+    """A label put on a conversation or taken off it: the label, the labels the conversation carries now (by
+    name), and when."""
+
+    label: Label
+    carried: tuple[Label, ...]
+    at: datetime
+
+
 async def set_session_label(
-    engine: AsyncEngine, tenant_id: str, session_id: str, label_id: str, applied: bool
+    engine: AsyncEngine,
+    tenant_id: str,
+    session_id: str,
+    label_id: str,
+    applied: bool,
+    events: Callable[[LabelChange], list[OutboxRow]] | None = None,
 ) -> tuple[str, ...]:
     """Put a label on a conversation (``applied``) or take it off; the conversation's labels afterwards.
 
-    Both ways are idempotent. Raises when the session or the label is not the tenant's, or the
+    Both ways are idempotent: a repeat changes nothing and makes no ``events`` (the webhook deliveries of a
+    change, committed with it). Raises when the session or the label is not the tenant's, or the
     conversation already carries ``MAX_PER_SESSION`` labels.
     """
+    now = datetime.now(UTC)
     async with engine.begin() as connection:
         session = select(chat_sessions.c.id).where(
             chat_sessions.c.tenant_id == tenant_id, chat_sessions.c.id == session_id
         )
         if await connection.scalar(session) is None:
             raise SessionNotFound("no such session in this tenant")
-        label = select(labels.c.id).where(labels.c.tenant_id == tenant_id, labels.c.id == label_id)
-        if await connection.scalar(label) is None:
+        label = (
+            await connection.execute(select(labels).where(labels.c.tenant_id == tenant_id, labels.c.id == label_id))
+        ).first()
+        if label is None:
             raise LabelNotFound("no such label in this tenant")
         where = (
             session_labels.c.tenant_id == tenant_id,
@@ -125,15 +145,24 @@ async def set_session_label(
             session_labels.c.label_id == label_id,
         )
         current = (await labels_of(connection, tenant_id, [session_id])).get(session_id, ())
-        if applied and label_id not in current:
+        changed = applied != (label_id in current)
+        if changed and applied:
             if len(current) >= MAX_PER_SESSION:
                 raise SessionLabelLimit(f"a conversation carries at most {MAX_PER_SESSION} labels; remove one first")
             insert = (pg_insert if connection.dialect.name == "postgresql" else sqlite_insert)(session_labels)
             row = {"tenant_id": tenant_id, "session_id": session_id, "label_id": label_id}
-            await connection.execute(insert.values(**row, created_at=datetime.now(UTC)).on_conflict_do_nothing())
-        elif not applied and label_id in current:
+            await connection.execute(insert.values(**row, created_at=now).on_conflict_do_nothing())
+        elif changed:
             await connection.execute(delete(session_labels).where(*where))
-        return (await labels_of(connection, tenant_id, [session_id])).get(session_id, ())
+        carried = (await labels_of(connection, tenant_id, [session_id])).get(session_id, ())
+        if changed and events is not None:
+            named = select(labels).where(labels.c.tenant_id == tenant_id, labels.c.id.in_(carried))
+            found = [_of(row) for row in (await connection.execute(named)).all()]
+            found.sort(key=lambda one: carried.index(one.id))
+            rows = events(LabelChange(_of(label), tuple(found), now))
+            if rows:
+                await connection.execute(webhook_deliveries.insert(), rows)
+        return carried
 
 
 async def labels_of(

@@ -62,6 +62,7 @@ class SessionState:
     owner_name: str | None = None
     waiting: Waiting | None = None
     assignee_id: str | None = None
+    transferred: bool = False  # its assignee got it by a transfer (its note is on the session)
 
 
 @dataclass(frozen=True)

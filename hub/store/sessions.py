@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.store.assignment import assign_taker, transfer_of
+from hub.store.assignment import Events, assign_taker, transfer_of
 from hub.store.labels import labels_of
 from hub.store.models import SessionSummary, Waiting
 from hub.store.tables import chat_sessions, handoffs, messages, session_labels, users, webhook_deliveries
@@ -46,13 +46,15 @@ async def set_control(
     owner: tuple[str, str] | None = UNCHANGED,
     ended: HandoffEnd | None = None,
     events: list[OutboxRow] | None = None,
-    assign_to: str | None = None,
+    assign_to: tuple[str, str] | None = None,
+    assigned_events: Events | None = None,
 ) -> Controlled:
     """Change a session's mode, status and/or owner (``found`` False when the tenant has no such session).
 
     ``ended``: the session stops waiting for a person, and its open handoff is recorded as ended so.
     ``events``: the webhook deliveries reporting the change, committed with it (and only with it).
-    ``assign_to``: a staff member the session is assigned to if it is assigned to nobody (a takeover).
+    ``assign_to``: a staff member (id, name) the session is assigned to if it is assigned to nobody (a
+    takeover), with the webhook deliveries ``assigned_events`` makes of that assignment.
     """
     now = datetime.now(UTC)
     values: dict[str, Any] = {"updated_at": now}
@@ -81,7 +83,9 @@ async def set_control(
         if result.rowcount and events:
             await connection.execute(webhook_deliveries.insert(), events)
         assigned = bool(
-            result.rowcount and assign_to and await assign_taker(connection, tenant_id, session_id, assign_to)
+            result.rowcount
+            and assign_to
+            and await assign_taker(connection, tenant_id, session_id, assign_to, assigned_events)
         )
     return Controlled(bool(result.rowcount), assigned)
 

@@ -197,8 +197,9 @@ canned_replies = Table(
     Index("ix_canned_replies_tenant", "tenant_id"),
 )
 
-# Every assignment of a conversation (kind: assign, transfer, takeover, round_robin, unassign); round-robin reads
-# from it whose turn it is. ``by_id`` is None when the hub assigned it (round-robin).
+# Every assignment of a conversation (kind: assign, reassign, transfer, takeover, round_robin, unassign): its
+# history, and round-robin reads from it whose turn it is. ``by_id`` is None when the hub assigned it
+# (round-robin); ``previous_id`` is who it was assigned to before (migration 0024).
 assignments = Table(
     "assignments",
     metadata,
@@ -210,7 +211,9 @@ assignments = Table(
     Column("kind", String(12), nullable=False),
     Column("note", String(500), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
+    Column("previous_id", String(36), nullable=True),
     Index("ix_assignments_tenant_assignee", "tenant_id", "assignee_id", "created_at"),
+    Index("ix_assignments_session", "tenant_id", "session_id", "created_at"),
 )
 
 # A tenant's labels (owners and admins define them) and the conversations that carry them.
@@ -419,6 +422,7 @@ visitor_contexts = Table(
     Column("browser_language", String(35), nullable=True),
     Column("time_zone", String(64), nullable=True),
     Column("version", Integer, nullable=False),  # grows with every write: dashboards keep the newest
+    Index("ix_visitor_contexts_last_seen", "last_seen_at"),  # the retention sweeper's oldest first (0024)
 )
 
 # Staff's private notes beside a conversation (migration 0018): never part of the transcript (``messages``), so

@@ -93,6 +93,7 @@ async def get_session(engine: AsyncEngine, tenant_id: str, session_id: str) -> S
         owner_name=row.owner_name,
         waiting=waiting_of(row),
         assignee_id=row.assignee_id,
+        transferred=row.transfer is not None,
     )
 
 

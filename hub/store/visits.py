@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, delete, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -200,6 +200,27 @@ async def read_contexts(engine: AsyncEngine, tenant_id: str, session_ids: Sequen
         else Context(tenant_id, row.named, email=row.visitor_email or None)
         for row in rows
     }
+
+
+async def delete_stale_contexts(engine: AsyncEngine, before: datetime, limit: int) -> int:
+    """Delete up to ``limit`` contexts whose visitor was last seen before ``before``, oldest first; how many.
+
+    Each row goes by its whole key (tenant and session), so no tenant's row goes for another's. On PostgreSQL a
+    row the writer holds is skipped (``SKIP LOCKED``): its visitor is back, and the next sweep sees it anew.
+    """
+    seen = visitor_contexts.c.last_seen_at
+    stale = or_(seen < before, and_(seen.is_(None), visitor_contexts.c.first_seen_at < before))
+    oldest = (
+        select(visitor_contexts.c.tenant_id, visitor_contexts.c.session_id)
+        .where(stale)
+        .order_by(seen)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    key = tuple_(visitor_contexts.c.tenant_id, visitor_contexts.c.session_id)
+    async with engine.begin() as connection:
+        deleted = await connection.execute(delete(visitor_contexts).where(key.in_(oldest)))
+    return int(deleted.rowcount)
 
 
 def _session_of_row() -> Any:

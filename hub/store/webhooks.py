@@ -26,6 +26,8 @@ WebhookEvent = Literal[
     "session.handoff_escalated",
     "message.rated",
     "session.rated",
+    "conversation.assigned",
+    "conversation.labels_changed",
 ]
 EVENTS: tuple[str, ...] = get_args(WebhookEvent)
 

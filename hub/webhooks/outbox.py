@@ -46,7 +46,7 @@ MessageEvents = Callable[[StoredMessage], list[OutboxRow]]
 _encoder = msgspec.json.Encoder()
 
 
-def payload(event_type: str, data: dict[str, Any]) -> str:
+def payload(event_type: str, data: dict[str, Any] | msgspec.Struct) -> str:
     """The exact JSON signed and sent: ``{"type", "timestamp", "data"}``."""
     return _encoder.encode({"type": event_type, "timestamp": datetime.now(UTC).isoformat(), "data": data}).decode()
 
@@ -94,6 +94,18 @@ class Webhooks:
         if not endpoint_ids:
             return []
         return delivery_rows(tenant_id, endpoint_ids, event_type, payload(event_type, data))
+
+    async def maker(self, tenant_id: str, event_type: str) -> Callable[[msgspec.Struct], list[OutboxRow]] | None:
+        """What makes the deliveries of an event whose data is known only inside its change's transaction (who
+        was assigned before); None when nobody listens, so the transaction does nothing more."""
+        endpoint_ids = (await self._endpoints(tenant_id)).get(event_type)
+        if not endpoint_ids:
+            return None
+
+        def rows(data: msgspec.Struct) -> list[OutboxRow]:
+            return delivery_rows(tenant_id, endpoint_ids, event_type, payload(event_type, data))
+
+        return rows
 
     async def for_message(self, tenant_id: str, role: str) -> MessageEvents | None:
         """What the writer adds to a message's batch once the message has its seq; None: nobody listens."""

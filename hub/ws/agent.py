@@ -414,7 +414,7 @@ class AgentConnection:
             await self.assignments.transfer(tenant.id, session_id, command.agent_id, command.note, self.agent)
             self.answer(Ok(action="transfer", session_id=session_id, ref=command.ref))
         elif isinstance(command, LabelIn):
-            await self.assignments.label(tenant.id, session_id, command.label_id, command.applied)
+            await self.assignments.label(tenant.id, session_id, command.label_id, command.applied, self.agent)
             self.answer(Ok(action="label", session_id=session_id, ref=command.ref))
         elif isinstance(command, NoteIn):
             note = await self.notes.write(tenant, session_id, self.agent, command.text, command.mentions)
