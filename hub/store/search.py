@@ -71,12 +71,14 @@ class Hit:
 _STEPS = """
 WITH matched AS ({lookups}),
 whole AS (
-    SELECT session_id FROM matched GROUP BY session_id HAVING count(DISTINCT term) = :terms
+    SELECT session_id FROM (SELECT DISTINCT session_id, term FROM matched) AS held
+    GROUP BY session_id HAVING count(*) = :terms
 ),
 items AS (
-    SELECT m.session_id, m.item_id, m.kind, m.created_at, count(*) AS held, sum(1 << m.term) AS mask
+    SELECT m.item_id, min(m.session_id) AS session_id, min(m.kind) AS kind, min(m.created_at) AS created_at,
+           count(*) AS held, sum(1 << m.term) AS mask
     FROM matched AS m JOIN whole AS w ON w.session_id = m.session_id
-    GROUP BY m.session_id, m.item_id, m.kind, m.created_at
+    GROUP BY m.item_id
 ),
 ranked AS (
     SELECT items.*, row_number() OVER (PARTITION BY session_id ORDER BY held DESC, created_at DESC, item_id) AS nth,
