@@ -119,7 +119,7 @@ _SQLITE_LOOKUP = (
 )
 _POSTGRES_LOOKUP = (
     "SELECT {n} AS term, item_id, session_id, kind, created_at FROM conversation_search WHERE tenant_id = :tenant "
-    "AND (words @@ to_tsquery('simple', :words{n}) OR keys @@ to_tsquery('simple', :keys{n}))"
+    "AND (words @@ CAST(:words{n} AS tsquery) OR keys @@ CAST(:keys{n} AS tsquery))"
 )
 
 

@@ -5,8 +5,9 @@ parts, both made here in Python so the two stores hold the same: ``words``, the 
 (``hub.knowledge.text.words``), which a search matches by prefix, and ``keys``, their Polish keys
 (``hub.knowledge.polish.key``), which a search matches whole. SQLite keeps them in ``conversation_fts`` (FTS5,
 with the tenant's token in its ``tenant`` column), PostgreSQL in ``conversation_search`` (a ``tsvector`` each,
-GIN-indexed); migration 0023 made both and indexed what was written before. Deleting a message or a note
-deletes its entry (a trigger on each table).
+GIN-indexed; the words are lexemes already, so they are cast, not parsed again: a quarter cheaper per message,
+measured, and PostgreSQL's parser cannot read any of them otherwise). Migration 0023 made both and indexed what
+was written before. Deleting a message or a note deletes its entry (a trigger on each table).
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.knowledge.polish import key
+from hub.knowledge.polish import MIN_STEM, key
 from hub.knowledge.search import tenant_token
-from hub.knowledge.text import words
+from hub.knowledge.text import STOPWORDS, words
 
 SEARCHED_ROLES = ("visitor", "ai", "agent")  # system messages ("Anna joined the chat") are not searched
 
@@ -29,12 +30,18 @@ SEARCHED_ROLES = ("visitor", "ai", "agent")  # system messages ("Anna joined the
 @dataclass(frozen=True)
 class Document:
     words: str  # the folded words, in order, space-separated
-    keys: str  # their distinct keys, space-separated
+    # Their distinct keys, space-separated; none for a number, a word of two letters or one every sentence has,
+    # which are their own keys: a search finds those by their words.
+    keys: str
+
+
+MAX_WORD = 100  # longer "words" (a pasted hash, a URL's tail) are not indexed: PostgreSQL refuses 2 KB lexemes
 
 
 def document(content: str) -> Document:
-    found = words(content)
-    return Document(" ".join(found), " ".join(dict.fromkeys(key(word) for word in found)))
+    found = [word for word in words(content) if len(word) <= MAX_WORD]
+    keyed = (word for word in found if word.isalpha() and len(word) > MIN_STEM and word not in STOPWORDS)
+    return Document(" ".join(found), " ".join(dict.fromkeys(key(word) for word in keyed)))
 
 
 @dataclass(frozen=True)
@@ -72,8 +79,7 @@ _SQLITE_INSERT = text(
 )
 _POSTGRES_INSERT = text(
     "INSERT INTO conversation_search (item_id, tenant_id, session_id, kind, created_at, words, keys) "
-    "VALUES (:item_id, :tenant_id, :session_id, :kind, :created_at, "
-    "to_tsvector('simple', :words), to_tsvector('simple', :keys))"
+    "VALUES (:item_id, :tenant_id, :session_id, :kind, :created_at, CAST(:words AS tsvector), CAST(:keys AS tsvector))"
 )
 
 

@@ -450,7 +450,7 @@ WITH m AS (
     FROM m JOIN n ON n.t = m.t AND n.s = m.s JOIN bumped AS b ON b.tenant_id = m.t AND b.id = m.s
 ), indexed AS (
     INSERT INTO conversation_search (item_id, tenant_id, session_id, kind, created_at, words, keys)
-    SELECT m.i, m.t, m.s, 'message', $8, to_tsvector('simple', m.w), to_tsvector('simple', m.k)
+    SELECT m.i, m.t, m.s, 'message', $8, m.w::tsvector, m.k::tsvector
     FROM m WHERE m.w IS NOT NULL
 )
 SELECT tenant_id, id, last_seq, mode, status FROM bumped
