@@ -13,7 +13,7 @@ and a trigger deleting an entry with its item; the expression indexes of 0018 go
 every message stored paid for them). ``hub_fold`` stays: the knowledge index uses it.
 
 Every message and note already stored is indexed here, in batches, with the hub's own code: 100,000 messages
-took 5 s on SQLite and 7 s on PostgreSQL on the project's test machine (docs/PERFORMANCE.md); on PostgreSQL
+took 4 s on SQLite and 5 s on PostgreSQL on the project's test machine (docs/PERFORMANCE.md); on PostgreSQL
 the old indexes are dropped first, so writes do not wait on a long build.
 
 Revision ID: 0023
