@@ -31,7 +31,8 @@ _TOKEN = re.compile(r"\w+")
 
 
 def search_terms(query: str) -> list[Term]:
-    """The query as terms (stem, matched as a prefix); InvalidInput when it holds no word to search for."""
+    """The query's words as terms (a stem matched as a prefix, and a Polish key matched whole), eight at most;
+    InvalidInput when it holds no word to search for."""
     words = [word for word in WORD.findall(fold(query)) if len(word) >= 2 or word.isdigit()]
     meaningful = [word for word in words if word not in STOPWORDS]
     chosen: dict[str, str] = {}  # stem: key (the first word's, when two words share a stem)
