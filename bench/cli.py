@@ -19,13 +19,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import bench
-from bench import durable, gcwatch, handoff, idle, knowledge, soak, tokens
+from bench import durable, gcwatch, handoff, idle, knowledge, search, soak, tokens
 from bench.report import ScenarioResult, markdown_table, table, wait_for_quiet
 from bench.services import LAYOUTS, BenchEnv, Layout, cpu_model, raise_fd_limit
 
-SCENARIOS = ("tokens", "durable", "idle", "handoff", "knowledge", "soak")
+SCENARIOS = ("tokens", "durable", "idle", "handoff", "knowledge", "search", "soak")
 # The soak holds its load for half an hour: it runs when asked for by name.
-DEFAULT_SCENARIOS = ("tokens", "durable", "idle", "handoff", "knowledge")
+DEFAULT_SCENARIOS = ("tokens", "durable", "idle", "handoff", "knowledge", "search")
 
 
 @dataclass(frozen=True)
@@ -142,6 +142,8 @@ async def _scenario(name: str, env: BenchEnv, config: Plan, fd_limit: int) -> Sc
         return await soak.run(env, config.soak)
     if name == "knowledge":
         return await knowledge.run(env, knowledge.QUICK_ROUNDS if config.quick else knowledge.ROUNDS)
+    if name == "search":
+        return await search.run(env, search.QUICK_ROUNDS if config.quick else search.ROUNDS)
     return await idle.run(env, config.idle, fd_limit)
 
 

@@ -1814,21 +1814,43 @@
     who.textContent = roleName(result) + (result.matches > 1 ? " · " + _("matching: %(n)s", { n: result.matches }) : "");
     var text = document.createElement("span");
     text.className = "hit-text";
-    result.snippet.forEach(function (part) {
-      if (part.mark) {
-        var mark = document.createElement("mark");
-        mark.textContent = part.text;
-        text.appendChild(mark);
-      } else {
-        text.appendChild(document.createTextNode(part.text));
-      }
-    });
+    snippetInto(text, result.snippet);
     button.appendChild(title);
     button.appendChild(who);
     button.appendChild(text);
+    // The words were spread over several messages or notes: the others holding them, each on a line of its own.
+    if (result.also.length) {
+      var spread = document.createElement("span");
+      spread.className = "hit-spread";
+      spread.textContent = _("The words are in %(n)s messages or notes:", { n: result.also.length + 1 });
+      button.appendChild(spread);
+    }
+    result.also.forEach(function (other) {
+      var line = document.createElement("span");
+      line.className = "hit-also";
+      var name = document.createElement("span");
+      name.className = "hit-also-who" + (other.role === "note" ? " hit-note" : "");
+      name.textContent = roleName(other) + ": ";
+      line.appendChild(name);
+      snippetInto(line, other.snippet);
+      button.appendChild(line);
+    });
     button.addEventListener("click", function () { open(result.session_id); });
     item.appendChild(button);
     $("search-list").appendChild(item);
+  }
+
+  // A snippet's parts into ``target``: the matching words marked (text nodes only: messages are not HTML).
+  function snippetInto(target, parts) {
+    parts.forEach(function (part) {
+      if (part.mark) {
+        var mark = document.createElement("mark");
+        mark.textContent = part.text;
+        target.appendChild(mark);
+      } else {
+        target.appendChild(document.createTextNode(part.text));
+      }
+    });
   }
 
   function clearSearch() {

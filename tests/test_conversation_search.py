@@ -23,10 +23,9 @@ from sqlalchemy import text
 from hub.chat.control import Agent
 from hub.chat.search import find
 from hub.settings import Settings
-from hub.store import search as store_search
 from hub.store.database import alembic_config, migrate, open_engine
 from hub.store.models import Tenant
-from hub.store.tables import chat_sessions, messages
+from hub.store.tables import chat_sessions, messages, notes
 from tests.accounts import create_tenant
 from tests.agents import agent_account, login
 from tests.conftest import RunningHub, serve_hub
@@ -129,6 +128,103 @@ async def test_results_come_in_pages(shop: Shop) -> None:
     assert [r["session_id"] for r in second["results"]] == [shop.english] and second["next_offset"] is None
 
 
+def marked(result: dict[str, Any]) -> list[str]:
+    return [part["text"] for part in result["snippet"] if part.get("mark")]
+
+
+async def test_words_spread_over_a_conversations_messages_and_notes_find_it(any_hub: RunningHub, shop: Shop) -> None:
+    """The visitor said one word in a message and another in the next, staff the third in a note."""
+    spread = f"s_spread_{uuid.uuid4().hex[:10]}"
+    await say(any_hub, shop.tenant, spread, "visitor", "My brakes are broken since Monday")
+    await say(any_hub, shop.tenant, spread, "ai", "Sorry to hear that! Bring the bike in and we will look.")
+    await say(any_hub, shop.tenant, spread, "visitor", "I would rather get a refund")
+    author = Agent(str(uuid.uuid4()), "Anna")
+    await any_hub.node.notes.write(shop.tenant, spread, author, "Klient pisał już o hamulcach w zeszłym tygodniu")
+    [result] = (await shop.search("refund broken hamulec")).json()["results"]
+    assert result["session_id"] == spread and result["matches"] == 3
+    # Each item holds one word: the newest leads, and the others show where the rest are, newest first.
+    assert result["kind"] == "note" and marked(result) == ["hamulcach"]
+    assert [(also["role"], also["seq"], marked(also)) for also in result["also"]] == [
+        ("visitor", 3, ["refund"]),
+        ("visitor", 1, ["broken"]),
+    ]
+    assert await shop.found("broken refund") == [spread]
+    assert await shop.found("refunds") == [spread, shop.noted, shop.english], "one word: the newest match first"
+    assert await shop.found("broken helmet") == [], "every word must be in the one conversation"
+
+
+async def test_a_conversation_saying_every_word_in_one_message_comes_before_one_spreading_them(
+    any_hub: RunningHub, shop: Shop
+) -> None:
+    close, loose = (f"s_{kind}_{uuid.uuid4().hex[:10]}" for kind in ("close", "loose"))
+    await say(any_hub, shop.tenant, close, "visitor", "The chain on my bike snapped, can I get a refund?")
+    await say(any_hub, shop.tenant, loose, "visitor", "The chain snapped on the first ride")
+    await say(any_hub, shop.tenant, loose, "agent", "So sorry! We will send a new chain.", author="Anna")
+    await say(any_hub, shop.tenant, loose, "visitor", "I'd prefer my money back: refund please")
+    results = (await shop.search("chain refund")).json()["results"]
+    assert [result["session_id"] for result in results] == [close, loose], "the closer match first, though older"
+    first, second = results
+    assert marked(first) == ["chain", "refund"] and first["also"] == []
+    assert marked(second) == ["refund"] and second["seq"] == 3, "the newest of the items holding the most words"
+    assert [(also["seq"], marked(also)) for also in second["also"]] == [(2, ["chain"])], "the newest with the other"
+    assert await shop.found("chain") == [loose, close], "one word: the newest match first"
+
+
+# Conversations saying one form of a word, and the queries of other forms that must find them.
+ALTERNATING = {
+    "hamulce": ("Tylne hamulce piszczą przy hamowaniu", ["hamulec", "hamulca", "hamulców"]),
+    "hamulec": ("Wymieniłem hamulec w zeszłym miesiącu", ["hamulce", "hamulcami"]),
+    "psa": ("Zostawię psa przed sklepem", ["pies", "psy"]),
+    "pies": ("Czy pies może wejść do środka?", ["psa", "psem"]),
+    "kościele": ("Odbiór paczki przy kościele", ["kościół", "kosciol", "kościoła"]),
+    "kościół": ("Za sklepem stoi kościół", ["kościele", "kosciele"]),
+    "ręce": ("Mam brudne ręce od smaru", ["ręka", "reka", "rękach"]),
+    "ręka": ("Boli mnie ręka po upadku", ["ręce", "rece"]),
+}
+
+
+async def test_polish_words_are_found_whatever_their_stem_alternates_to(any_hub: RunningHub, shop: Shop) -> None:
+    said = {}
+    for form, (words, _) in ALTERNATING.items():
+        said[form] = f"s_{uuid.uuid4().hex[:10]}"
+        await say(any_hub, shop.tenant, said[form], "visitor", words)
+    for form, (_, queries) in ALTERNATING.items():
+        for query in queries:
+            results = (await shop.search(query)).json()["results"]
+            found = {result["session_id"]: marked(result) for result in results}
+            assert said[form] in found, (form, query)
+            assert found[said[form]] == [form], "the form the conversation holds is marked"
+    assert said["ręka"] not in await shop.found("rok"), "a key is not a prefix: 'rok' is not 'ręka'"
+    assert said["pies"] not in await shop.found("pas")
+    assert await shop.found("hamulec piszczy") == [said["hamulce"]], "both words, each in its own form"
+
+
+async def test_a_conversation_id_two_tenants_use_never_joins_their_words(any_hub: RunningHub, shop: Shop) -> None:
+    """A session id is the tenant's own: another tenant may hold the same one, and its words stay its own."""
+    session_id = f"s_same_{uuid.uuid4().hex[:10]}"
+    stranger = await any_hub.tenant()
+    await say(any_hub, shop.tenant, session_id, "visitor", "My brakes are broken")
+    await say(any_hub, stranger, session_id, "visitor", "Where is my voucher?")
+    assert await shop.found("broken voucher") == []
+    assert await shop.found("broken") == [session_id]
+    assert await shop.found("voucher") == []
+    bea = await login(any_hub.http, await agent_account(any_hub.node.engine, stranger.id, "Bea"))
+    async with httpx.AsyncClient(base_url=any_hub.http, headers={"Authorization": f"Bearer {bea['token']}"}) as http:
+        response = await http.get("/api/conversations/search", params={"q": "voucher broken"})
+        assert response.status_code == 200 and response.json()["results"] == []
+        response = await http.get("/api/conversations/search", params={"q": "voucher"})
+        [result] = response.json()["results"]
+        assert result["session_id"] == session_id and marked(result) == ["voucher"] and result["also"] == []
+
+
+async def test_a_message_holding_a_word_too_long_to_index_is_stored_and_found_by_its_other_words(
+    any_hub: RunningHub, shop: Shop
+) -> None:
+    session_id = f"s_long_{uuid.uuid4().hex[:10]}"
+    await say(any_hub, shop.tenant, session_id, "visitor", "My voucher code is " + "x9" * 1500 + " and it fails")
+    assert await shop.found("voucher fails") == [session_id]
+
+
 async def test_another_tenant_finds_nothing_of_this_one(any_hub: RunningHub, shop: Shop) -> None:
     stranger = await any_hub.tenant()
     bea = await login(any_hub.http, await agent_account(any_hub.node.engine, stranger.id, "Bea"))
@@ -175,23 +271,23 @@ async def test_search_is_for_logged_in_staff(hub: RunningHub) -> None:
         assert response.status_code == 401 and response.json()["error"]["code"] == "unauthenticated"
 
 
-def test_postgresql_searches_the_expression_the_indexes_hold() -> None:
-    migration = import_module("hub.store.migrations.versions.0018_notes_search")
-    assert migration.PG_DOCUMENT == store_search.PG_DOCUMENT.format("text")
-
-
-@pytest.mark.parametrize(("table", "index"), [("messages", "ix_messages_search"), ("notes", "ix_notes_search")])
-async def test_postgresql_can_answer_the_search_from_its_gin_indexes(
-    postgres_url: str, pg_tenant: Tenant, table: str, index: str
+@pytest.mark.parametrize(
+    ("condition", "index"),
+    [
+        ("words @@ CAST('refund:*' AS tsquery)", "ix_conversation_search_words"),
+        ("keys @@ CAST('hamulk' AS tsquery)", "ix_conversation_search_keys"),
+    ],
+)
+async def test_postgresql_can_look_each_word_up_in_its_gin_indexes(
+    postgres_url: str, pg_tenant: Tenant, condition: str, index: str
 ) -> None:
-    """The document searched is the indexed expression, so the planner may use the index (when the table is
-    large enough to prefer it: here sequential scans are switched off to ask whether it can)."""
-    document = store_search.PG_DOCUMENT.format("text")
+    """Each word of a search is one lookup the planner may answer from an index (when the table is large enough
+    to prefer it: here sequential scans are switched off to ask whether it can)."""
     engine = open_engine(postgres_url)
     try:
         async with engine.connect() as connection:
             await connection.execute(text("SET enable_seqscan = off"))
-            query = f"EXPLAIN SELECT id FROM {table} WHERE {document} @@ to_tsquery('simple', 'refund:* & 58213')"
+            query = f"EXPLAIN SELECT item_id FROM conversation_search WHERE tenant_id = 'x' AND {condition}"
             plan = "\n".join(row[0] for row in await connection.execute(text(query)))
     finally:
         await engine.dispose()
@@ -199,8 +295,11 @@ async def test_postgresql_can_answer_the_search_from_its_gin_indexes(
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-async def test_messages_written_before_the_migration_are_found(backend: str, tmp_path: Path, postgres_url: str) -> None:
-    """Upgrading a hub with history: what its visitors wrote before is searchable at once."""
+async def test_messages_and_notes_written_before_the_migration_are_found(
+    backend: str, tmp_path: Path, postgres_url: str
+) -> None:
+    """Upgrading a hub with history: what its visitors and staff wrote before is searchable at once, with the
+    Polish forms and across a conversation's items (migration 0023 indexes it)."""
     async with contextlib.AsyncExitStack() as stack:
         if backend == "sqlite":
             url = f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite3'}"
@@ -213,7 +312,7 @@ async def upgrade_old_hub(url: str) -> None:
     engine = open_engine(url)
     try:
         async with engine.begin() as connection:
-            await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), "0016"))
+            await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), "0021"))
         tenant = await create_tenant(engine, name="Old Shop", business_id=f"old-{uuid.uuid4().hex[:8]}")
         now = datetime.now(UTC)
         async with engine.begin() as connection:
@@ -225,12 +324,20 @@ async def upgrade_old_hub(url: str) -> None:
             await connection.execute(
                 messages.insert().values(
                     id=str(uuid.uuid4()), tenant_id=tenant.id, session_id="s_old", seq=1, role="visitor",
-                    text="Czy naprawiacie rowery elektryczne?", created_at=now,
+                    text="Czy naprawiacie hamulce w rowerach elektrycznych?", created_at=now,
+                )
+            )  # fmt: skip
+            await connection.execute(
+                notes.insert().values(
+                    id=str(uuid.uuid4()), tenant_id=tenant.id, session_id="s_old", author_id=str(uuid.uuid4()),
+                    author_name="Anna", text="Klient czeka na zwrot za kask", mentions=[], after_seq=1,
+                    created_at=now,
                 )
             )  # fmt: skip
         await migrate(engine)
-        found, more = await find(engine, tenant.id, "rowerów", limit=5, offset=0)
-        assert [item.hit.session_id for item in found] == ["s_old"] and not more
+        for query in ("rowerów", "hamulec zwrot"):  # the forms of a word; words in a message and in a note
+            found, more = await find(engine, tenant.id, query, limit=5, offset=0)
+            assert [item.hit.session_id for item in found] == ["s_old"] and not more, query
     finally:
         await engine.dispose()
 

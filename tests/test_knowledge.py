@@ -180,6 +180,17 @@ def test_the_python_fold_matches_the_postgresql_one() -> None:
     assert fold(migration.ACCENTED) == migration.PLAIN
 
 
+def test_folding_remembers_each_characters_fold_and_gives_what_decomposing_the_whole_text_gives() -> None:
+    import unicodedata
+
+    def decomposed(text: str) -> str:
+        whole = unicodedata.normalize("NFKD", text.lower().translate(str.maketrans({"ł": "l", "ß": "s"})))
+        return "".join(char for char in whole if not unicodedata.combining(char))
+
+    for text in ("Zażółć GĘŚLĄ jaźń", "ΟΔΟΣ Σίσυφος", "ﬁne Straße", "Ångström naïve", "İstanbul 🚲", "plain"):
+        assert fold(text) == decomposed(text) == fold(text), text  # the second time from what it remembered
+
+
 def test_questions_are_read_as_visitors_type_them() -> None:
     # Polish verb forms meet the entry's: an infinitive, "we do", "you do" and the verbal noun share a stem.
     assert stem(fold("umawiać")) == stem(fold("umawiania")) == stem(fold("umawiamy"))

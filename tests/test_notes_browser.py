@@ -149,3 +149,54 @@ async def test_an_agent_searches_every_conversation_and_opens_one_from_the_resul
                 await expect(page.locator("#search-results")).to_be_hidden()
                 await page.context.close()
         assert errors == []
+
+
+LABELS = {
+    "en-US": ("Email", "Password", "Log in", "Search conversations"),
+    "pl-PL": ("E-mail", "Hasło", "Zaloguj się", "Szukaj w rozmowach"),
+}
+SPREAD = {
+    "en-US": ("The words are in 2 messages or notes:", "Private note by Anna", "Visitor: "),
+    "pl-PL": ("Słowa są w 2 wiadomościach lub notatkach:", "Prywatna notatka: Anna", "Odwiedzający: "),
+}
+
+
+async def test_an_agent_sees_where_each_word_of_a_search_was_said(settings: Settings, chromium: Chromium) -> None:
+    """The words of a search were said in two items of one conversation: the result shows both, each marked."""
+    async with serve_hub(dataclasses.replace(settings, ai_provider="none")) as hub:
+        tenant = await hub.tenant()
+        anna_email = await agent_account(hub.node.engine, tenant.id, "Anna")
+        anna = await login(hub.http, anna_email)
+        session_id = f"s_spread_{uuid.uuid4().hex[:10]}"
+        await hub.node.writer.append(tenant.id, session_id, "visitor", "Can I get a refund for last week's repair?")
+        author = Agent(anna["user"]["id"], "Anna")
+        await hub.node.notes.write(tenant, session_id, author, "Klient dzwonił: znowu piszczą hamulce po serwisie")
+        errors: list[str] = []
+        async with chromium() as browser:
+            for language, (email, password, log_in_label, search_label) in LABELS.items():
+                spread, note_by, visitor_said = SPREAD[language]
+                for size, viewport in SIZES.items():
+                    page = await (await browser.new_context(viewport=viewport, locale=language)).new_page()
+                    page.on("pageerror", lambda error: errors.append(str(error)))
+                    await page.goto(f"{hub.http}/mission-control")
+                    await page.get_by_label(email).fill(anna_email)
+                    await page.get_by_label(password).fill(PASSWORD)
+                    await page.get_by_role("button", name=log_in_label).click()
+                    search = page.get_by_role("searchbox", name=search_label)
+                    await search.fill("hamulec refund")
+                    await search.press("Enter")
+                    hits = page.locator("#search-list .search-hit")
+                    await expect(hits).to_have_count(1)
+                    hit = hits.first
+                    await expect(hit.locator(".hit-who")).to_contain_text(note_by)
+                    await expect(hit.locator(".hit-text mark")).to_have_text(["hamulce"])
+                    await expect(hit.locator(".hit-spread")).to_have_text(spread)
+                    await expect(hit.locator(".hit-also")).to_have_text(
+                        [visitor_said + "Can I get a refund for last week's repair?"]
+                    )
+                    await expect(hit.locator(".hit-also mark")).to_have_text(["refund"])
+                    await shoot(page, f"search-spread-{language}-{size}")
+                    await hit.click()
+                    await expect(page.locator("#transcript li.note")).to_contain_text("piszczą hamulce")
+                    await page.context.close()
+        assert errors == []

@@ -18,7 +18,7 @@ from hub.api.tenancy import managed_tenant
 from hub.auth.permissions import CHAT_MANAGE
 from hub.auth.request import require_principal
 from hub.chat.control import Agent
-from hub.chat.search import MAX_QUERY_CHARS, find
+from hub.chat.search import MAX_QUERY_CHARS, Shown, find
 from hub.errors import InvalidInput, SessionNotFound
 from hub.node import Services
 from hub.protocol import MAX_MENTIONS, NoteItem, UserId
@@ -76,13 +76,9 @@ class SnippetPart(msgspec.Struct, omit_defaults=True):
     mark: bool = False
 
 
-class SearchResult(msgspec.Struct, kw_only=True):
-    """A conversation that matched, through its newest matching message or note."""
+class SearchMatch(msgspec.Struct, kw_only=True):
+    """A message or note of the conversation that holds words of the query."""
 
-    session_id: str
-    status: Literal["open", "closed"]
-    mode: Literal["ai", "human"]
-    updated_at: Timestamp
     kind: Literal["message", "note"]
     role: Literal["visitor", "ai", "agent", "note"]
     author: str | None
@@ -93,13 +89,40 @@ class SearchResult(msgspec.Struct, kw_only=True):
         list[SnippetPart],
         Meta(description="About 160 characters around the first matching word, in parts: the matching words marked."),
     ]
-    matches: Annotated[int, Meta(description="Items of this conversation that matched.")]
+
+
+class SearchResult(SearchMatch, kw_only=True):
+    """A conversation whose messages and notes hold every word, through the one holding the most of them (the
+    newest of those), and ``also`` the others that hold the words it lacks."""
+
+    session_id: str
+    status: Literal["open", "closed"]
+    mode: Literal["ai", "human"]
+    updated_at: Timestamp
+    matches: Annotated[int, Meta(description="Items of this conversation that hold any of the words.")]
+    also: Annotated[
+        list[SearchMatch],
+        Meta(description="Newest first: the other items holding the words the first lacks; empty when it has all."),
+    ]
 
 
 class SearchResults(msgspec.Struct):
     query: str
     results: list[SearchResult]
     next_offset: int | None
+
+
+def _match(shown: Shown) -> SearchMatch:
+    item = shown.item
+    return SearchMatch(
+        kind=item.kind,  # type: ignore[arg-type]  # the store holds these values only
+        role=item.role,  # type: ignore[arg-type]
+        author=item.author,
+        seq=item.seq,
+        note_id=item.item_id if item.kind == "note" else None,
+        created_at=item.created_at.isoformat(),
+        snippet=[SnippetPart(text, mark) for text, mark in shown.snippet.parts()],
+    )
 
 
 async def list_notes(request: Request) -> Response:
@@ -149,14 +172,9 @@ async def search(request: Request) -> Response:
             status=item.hit.status,  # type: ignore[arg-type]  # the store holds these values only
             mode=item.hit.mode,  # type: ignore[arg-type]
             updated_at=item.hit.updated_at.isoformat(),
-            kind=item.hit.kind,  # type: ignore[arg-type]
-            role=item.hit.role,  # type: ignore[arg-type]
-            author=item.hit.author,
-            seq=item.hit.seq,
-            note_id=item.hit.item_id if item.hit.kind == "note" else None,
-            created_at=item.hit.created_at.isoformat(),
-            snippet=[SnippetPart(text, mark) for text, mark in item.snippet.parts()],
             matches=item.hit.matches,
+            also=[_match(other) for other in item.others],
+            **msgspec.structs.asdict(_match(item.best)),
         )
         for item in found
     ]

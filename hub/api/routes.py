@@ -778,13 +778,16 @@ API: tuple[Operation, ...] = (
         notes.search,
         "conversations",
         "Search the tenant's conversations: visitor messages, AI and agent replies, notes (needs chat.manage)",
-        {200: Reply("The matching conversations, newest match first, each with a snippet.", notes.SearchResults)},
+        {200: Reply("The matching conversations, best first, each with snippets.", notes.SearchResults)},
         (*MANAGE_ERRORS, 503),
-        description="Every word of `q` must match, as a prefix of a word (from 4 letters; shorter words whole), "
-        'with accents and Polish and English endings left out ("hamulców" finds "hamulce"); the words every '
-        'sentence has ("the", "czy") are left out unless `q` holds nothing else. 400 `invalid_input` for a '
-        f"`q` longer than {MAX_QUERY_CHARS} characters or holding no letter or digit; the newest "
-        "2000 matching items are grouped into conversations. 503 `unavailable` when the search took over 5 s.",
+        description="Every word of `q` must match, in any of the conversation's messages and notes (one word in the "
+        "visitor's message, another in a reply is a match), as a prefix of a word (from 4 letters; shorter words "
+        'whole), with accents and Polish and English endings left out ("hamulców" finds "hamulce"), and Polish '
+        'stems that alternate met ("hamulec" finds "hamulce", "pies" "psa", "ręka" "ręce"); the words every '
+        'sentence has ("the", "czy") are left out unless `q` holds nothing else. First come the conversations '
+        "whose one message or note holds the most of the words, then the newest match. 400 `invalid_input` for "
+        f"a `q` longer than {MAX_QUERY_CHARS} characters or holding no letter or digit. 503 `unavailable` when "
+        "the search took over 5 s.",
         query=notes.SearchQuery,
     ),
     Operation(

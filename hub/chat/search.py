@@ -1,10 +1,12 @@
 """Staff search over a tenant's conversations: what they typed becomes terms, the store finds the conversations
-(``hub.store.search``), and each gets a snippet of its newest match with the matching words marked.
+(``hub.store.search``), and each gets snippets of the items that matched, with the matching words marked.
 
 Words are folded and stemmed as the knowledge search does (``hub.knowledge.text``: accents off, Polish and
 English endings cut, a stem matched as a word prefix), so "hamulców" finds "hamulce" and "refunds" finds
-"refunded". Every word must match; the words every sentence has ("the", "czy") are left out unless the
-query holds nothing else. Snippets are cut and marked here, the same on both backends.
+"refunded"; a word also matches the forms whose stem alternates (``hub.knowledge.polish``: "pies" finds "psa",
+"ręka" finds "ręce"). Every word must match, in any of a conversation's messages and notes; the words every
+sentence has ("the", "czy") are left out unless the query holds nothing else. Snippets are cut and marked here,
+the same on both backends.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.errors import InvalidInput, Unavailable
+from hub.knowledge.polish import key
 from hub.knowledge.text import PREFIX_FROM, STOPWORDS, WORD, fold, matches, stem
-from hub.store.search import Hit, Term, search_conversations
+from hub.store.search import Hit, Item, Term, search_conversations
 
 MAX_QUERY_CHARS = 200
 MAX_TERMS = 8
@@ -28,13 +31,16 @@ _TOKEN = re.compile(r"\w+")
 
 
 def search_terms(query: str) -> list[Term]:
-    """The query as terms (stem, matched as a prefix); InvalidInput when it holds no word to search for."""
+    """The query's words as terms (a stem matched as a prefix, and a Polish key matched whole), eight at most;
+    InvalidInput when it holds no word to search for."""
     words = [word for word in WORD.findall(fold(query)) if len(word) >= 2 or word.isdigit()]
     meaningful = [word for word in words if word not in STOPWORDS]
-    stems = dict.fromkeys(stem(word) for word in meaningful or words)
-    if not stems:
+    chosen: dict[str, str] = {}  # stem: key (the first word's, when two words share a stem)
+    for word in meaningful or words:
+        chosen.setdefault(stem(word), key(word))
+    if not chosen:
         raise InvalidInput("'q' holds no word to search for (letters or digits)")
-    return [(found, len(found) >= PREFIX_FROM) for found in list(stems)[:MAX_TERMS]]
+    return [Term(found, len(found) >= PREFIX_FROM, its_key) for found, its_key in list(chosen.items())[:MAX_TERMS]]
 
 
 @dataclass(frozen=True)
@@ -59,12 +65,7 @@ class Snippet:
 def snippet(text: str, terms: list[Term]) -> Snippet:
     """About SNIPPET_CHARS of ``text`` around its first matching word, with every matching word in it marked."""
     flat = re.sub(r"\s", " ", text)  # one character for one: the offsets stay valid
-    stems = [found for found, _ in terms]
-    marks = [
-        (token.start(), token.end())
-        for token in _TOKEN.finditer(flat)
-        if any(matches(fold(token.group()), found) for found in stems)
-    ]
+    marks = [(token.start(), token.end()) for token in _TOKEN.finditer(flat) if _holds(token.group(), terms)]
     if len(flat) <= SNIPPET_CHARS:
         return Snippet(flat, marks)
     start = 0
@@ -83,10 +84,24 @@ def snippet(text: str, terms: list[Term]) -> Snippet:
     return Snippet(cut, inside)
 
 
+def _holds(token: str, terms: list[Term]) -> bool:
+    """Whether a word of the text matches a term, as the index matched it: by its stem, or by its key."""
+    return any(
+        matches(word, term.stem) or key(word) == term.key for word in WORD.findall(fold(token)) for term in terms
+    )
+
+
+@dataclass(frozen=True)
+class Shown:
+    item: Item
+    snippet: Snippet
+
+
 @dataclass(frozen=True)
 class Found:
     hit: Hit
-    snippet: Snippet
+    best: Shown
+    others: list[Shown]  # the items holding the words ``best`` lacks
 
 
 async def find(engine: AsyncEngine, tenant_id: str, query: str, *, limit: int, offset: int) -> tuple[list[Found], bool]:
@@ -97,4 +112,11 @@ async def find(engine: AsyncEngine, tenant_id: str, query: str, *, limit: int, o
             hits = await search_conversations(engine, tenant_id, terms, limit=limit + 1, offset=offset)
     except TimeoutError:
         raise Unavailable(f"the search took longer than {TIMEOUT_S:g} s; add words to narrow it") from None
-    return [Found(hit, snippet(hit.text, terms)) for hit in hits[:limit]], len(hits) > limit
+    found = [
+        Found(hit, _shown(hit.best, terms), [_shown(other, terms) for other in hit.others]) for hit in hits[:limit]
+    ]
+    return found, len(hits) > limit
+
+
+def _shown(item: Item, terms: list[Term]) -> Shown:
+    return Shown(item, snippet(item.text, terms))

@@ -1,7 +1,8 @@
 """Staff's private notes beside a conversation (migration 0018). Every query names the tenant.
 
 Notes live in a table of their own, never in ``messages``: whatever reads a transcript (the visitor's
-socket and HTTP paths, the AI's context, webhooks, emails) cannot come across one.
+socket and HTTP paths, the AI's context, webhooks, emails) cannot come across one. A note is searchable from
+the transaction that stores it (``hub.store.search_index``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hub.store import search_index
 from hub.store.database import reading
 from hub.store.mentions import add_mentions
 from hub.store.tables import notes
@@ -88,6 +90,9 @@ async def create_note(
             author_id=author_id,
             people=alerted or {},
             created_at=note.created_at,
+        )
+        await search_index.add(
+            connection, [search_index.Entry(note.id, tenant_id, session_id, "note", note.created_at, text)]
         )
     return note
 

@@ -5,7 +5,8 @@ so at rest a message commits alone and under load hundreds share one statement. 
 out under a row lock on the session (the upsert's on PostgreSQL, the single writer on SQLite), so
 every node sees one gapless order per session, and nothing is published before it is committed.
 A message's webhook deliveries (built by the caller's ``events`` once the seq is known) commit in
-the same transaction: an event exists exactly when its message does.
+the same transaction: an event exists exactly when its message does. So does its entry in the search index
+(``hub.store.search_index``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.errors import StoreUnavailable
 from hub.metrics import Metrics
+from hub.store import search_index
 from hub.store.models import StoredMessage
 from hub.store.tables import chat_sessions, messages, webhook_deliveries
 from hub.store.transcript import message_from_row
@@ -266,6 +268,7 @@ class MessageWriter:
         )
         if len(inserted.all()) != len(rows):
             raise _EarlierCopy
+        await search_index.add(connection, _searched(results))
         await self._update_sessions(connection, state, keys, now)
         await _insert_outbox(connection, _outbox(batch, results))
         return results
@@ -291,6 +294,7 @@ class MessageWriter:
         return await self._write_postgres(raw, batch, now)
 
     async def _write_postgres(self, raw: Any, batch: list[_Pending], now: datetime) -> list[WriteResult]:
+        documents = [search_index.document(p.text) if p.role in search_index.SEARCHED_ROLES else None for p in batch]
         try:
             rows = await raw.fetch(
                 _PG_WRITE,
@@ -302,6 +306,8 @@ class MessageWriter:
                 [pending.client_id for pending in batch],
                 [None if pending.meta is None else orjson.dumps(pending.meta).decode() for pending in batch],
                 now,
+                [None if document is None else document.words for document in documents],
+                [None if document is None else document.keys for document in documents],
             )
         except UniqueViolationError as exc:
             if exc.constraint_name == "uq_messages_session_client":
@@ -344,6 +350,7 @@ class MessageWriter:
             results.append(WriteResult(message, mode, status))
         if rows:
             await connection.execute(messages.insert(), rows)
+            await search_index.add(connection, _searched(results))
             written = sorted({(row["tenant_id"], row["session_id"]) for row in rows})
             await self._update_sessions(connection, state, written, now)
             await _insert_outbox(connection, _outbox(batch, results))
@@ -425,8 +432,9 @@ class MessageWriter:
 
 _PG_WRITE = """
 WITH m AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-        WITH ORDINALITY AS u(i, t, s, r, x, c, j, o)
+    SELECT * FROM unnest(
+        $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $9::text[], $10::text[]
+    ) WITH ORDINALITY AS u(i, t, s, r, x, c, j, w, k, o)
 ), n AS (
     SELECT t, s, count(*)::int AS n FROM m GROUP BY t, s
 ), bumped AS (
@@ -440,6 +448,10 @@ WITH m AS (
     SELECT m.i, m.t, m.s, b.last_seq - n.n + row_number() OVER (PARTITION BY m.t, m.s ORDER BY m.o), m.r, m.x, m.c,
         m.j::json, $8
     FROM m JOIN n ON n.t = m.t AND n.s = m.s JOIN bumped AS b ON b.tenant_id = m.t AND b.id = m.s
+), indexed AS (
+    INSERT INTO conversation_search (item_id, tenant_id, session_id, kind, created_at, words, keys)
+    SELECT m.i, m.t, m.s, 'message', $8, m.w::tsvector, m.k::tsvector
+    FROM m WHERE m.w IS NOT NULL
 )
 SELECT tenant_id, id, last_seq, mode, status FROM bumped
 """
@@ -475,6 +487,15 @@ class _EarlierCopy(Exception):
 def _repeats_a_client_id(batch: list[_Pending]) -> bool:
     ids = [(p.tenant_id, p.session_id, p.client_id) for p in batch if p.client_id]
     return len(ids) != len(set(ids))
+
+
+def _searched(results: list[WriteResult]) -> list[search_index.Entry]:
+    """The search index entries of the batch's new messages (a retry's copy has its own already)."""
+    return [
+        search_index.Entry(m.id, m.tenant_id, m.session_id, "message", m.created_at, m.text)
+        for m in (result.message for result in results)
+        if not m.duplicate and m.role in search_index.SEARCHED_ROLES
+    ]
 
 
 def _row(message: StoredMessage) -> dict[str, Any]:

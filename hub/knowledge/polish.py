@@ -1,0 +1,69 @@
+"""One key for the forms of a Polish noun or adjective, whatever its stem's sounds alternate to.
+
+Cutting endings (``hub.knowledge.text.stem``) and matching the rest as a prefix meets most forms of a word,
+but not those whose stem itself changes: "hamulec" has no prefix in common with "hamulce" past "hamul", "pies"
+none with "psa", "ręka" is "ręce" and "kościół" "kościele". ``key`` undoes the common alternations, the same
+way for every form, so they meet as one whole word:
+
+1. fold (``hub.knowledge.text.fold``: "ó" is "o", "ł" is "l"), and cut one case ending (``ENDINGS``);
+2. a softened consonant at the end of the stem goes back to its hard one (``SOFTENED``): "ręc(e)" → "rek",
+   "nodz(e)" → "nog", "kroci(e)" → "krot"; the "i" that marks a soft consonant goes ("okni(e)" → "okn");
+3. "io" and "ia" in the last syllable become "ie" (o and a alternate with e after a soft consonant:
+   "kościoł(a)" / "kościel(e)", "miast(o)" / "mieści(e)");
+4. an "e" between the last two consonants goes (the fleeting e: "hamulec" / "hamulc(a)", "pies" / "ps(a)",
+   "okien" / "okn(o)", "matek" / "matk(a)").
+
+So "hamulec", "hamulce" and "hamulcami" are all "hamulk"; "pies", "psa" and "psem" "ps"; "kościół" and
+"kościele" "koscl"; "ręka" and "ręce" "rk". A key is not a word: it is only ever compared whole with another
+key. It is made the same for English words (the indexes do not know a message's language): "brakes" has a key
+too, which only other forms of "brakes" share. Not handled: ą/ę (folded to a/e before this: "rąk" is not
+"ręka"), and irregular stems ("dzień" / "dnia", "człowiek" / "ludzie").
+
+A dictionary would know every form (a lemmatiser holds Polish's few million of them): the ones on PyPI load
+for 9 to 20 seconds into 170 to 420 MB of every node's memory (measured), and the small ones get these
+alternations wrong; these rules are a few microseconds a word and meet their forms in ``tests/test_polish.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+# Case endings of nouns and adjectives (folded: "ą" is "a", "ę" is "e", "ów" is "ow"), longest first.
+ENDINGS = (
+    "owie", "ami", "ach", "ego", "emu", "ych", "ymi", "imi", "ich", "owi", "om", "ow", "em", "ym", "im", "ej",
+    "a", "e", "i", "o", "u", "y",
+)  # fmt: skip
+MIN_STEM = 2  # "ps(a)", "rk" from "ręk(a)": a key is matched whole, so a short one is still one word
+# A softened consonant at the end of a stem, and the hard one it alternates with, longest first: "ści" and a
+# final "ść" are "st" ("miasto", "mieście"; "płatność", "płatności"), "dzi" a softened d ("woda", "wodzie"), "ci"
+# a softened t ("produkt", "produkcie"), "rz" r ("rower", "rowerze"), "sz" ch ("mucha", "musze"), "dz" g
+# ("noga", "nodze"), "c" k ("ręka", "ręce"). Before the others, an "i" only marks the consonant soft
+# ("okni(e)", "polski(ego)", "wsi").
+SOFTENED = (
+    ("zdzi", "zd"), ("sci", "st"), ("sc", "st"), ("dzi", "d"), ("ci", "t"), ("bi", "b"), ("fi", "f"), ("gi", "g"),
+    ("ki", "k"), ("li", "l"), ("mi", "m"), ("ni", "n"), ("pi", "p"), ("si", "s"), ("wi", "w"), ("zi", "z"),
+    ("rz", "r"), ("sz", "ch"), ("dz", "g"), ("c", "k"),
+)  # fmt: skip
+# The fleeting e ("hamulek" → "hamulk", "pies" → "ps"), and o, which alternates with it after a soft consonant
+# ("kosciol" → "koscl", as "kosciel"), between the last consonant and the one before.
+_FLEETING = re.compile(r"(?<=[^aeiouy])(?:i?e|io)(?=(?:ch|cz|[^aeiouy])$)")
+_LAST_SYLLABLE = re.compile(r"ia(?=[^aeiouy]+$)")  # a alternates with e after a soft one: "miast" → "miest"
+
+
+@lru_cache(maxsize=65536)
+def key(word: str) -> str:
+    """The key of a folded word (``[a-z0-9]+``): equal for the forms of one noun or adjective."""
+    if len(word) <= MIN_STEM or not word.isalpha():
+        return word
+    for ending in ENDINGS:
+        if ending == "i" and word.endswith(("ci", "dzi")):
+            break  # the i marks a softened t or d: "skauci", "braci" (SOFTENED)
+        if word.endswith(ending) and len(word) - len(ending) >= MIN_STEM:
+            word = word[: -len(ending)]
+            break
+    for soft, hard in SOFTENED:
+        if word.endswith(soft) and len(word) > len(soft):
+            word = word[: -len(soft)] + hard
+            break
+    return _LAST_SYLLABLE.sub("ie", _FLEETING.sub("", word))
