@@ -106,6 +106,7 @@ def valid_body(name: str, seeds: Seeds) -> Any:
         "AcceptRequest": lambda: {"token": "inv_unknown", "password": PASSWORD, "name": "Ivy"},
         "ResetRequest": lambda: {"email": seeds.owner_email},
         "NewPasswordRequest": lambda: {"token": "pwr_unknown", "password": PASSWORD},
+        "ReadRequest": lambda: {"ids": ["no-such-mention"]},  # 404 unknown_mention_id: past every limit
     }
     return bodies[name]()
 
