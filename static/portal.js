@@ -1,6 +1,12 @@
 /* Customer Portal: login, logout, copy, widget keys. Cookie session + X-CSRF-Token for every change. */
 (function () {
   "use strict";
+
+  // On a phone the page links are one row that scrolls sideways: the page being shown is brought into view.
+  var here = document.querySelector('.pages [aria-current="page"]');
+  if (here && here.parentNode.scrollWidth > here.parentNode.clientWidth) {
+    here.parentNode.scrollLeft = here.offsetLeft - here.parentNode.offsetLeft - 16;
+  }
   var _ = window.BobI18n.gettext;
   function csrf() {
     var match = document.cookie.match(/(?:^|; )bob_csrf=([^;]*)/);

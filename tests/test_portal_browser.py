@@ -294,3 +294,34 @@ async def _enabled(hub: RunningHub, tenant_id: str, title: str) -> bool:
     async with hub.node.engine.connect() as connection:
         entries = await list_entries(connection, tenant_id)
     return next(entry.enabled for entry in entries if entry.title == title)
+
+
+async def test_the_portal_marks_the_page_being_shown_and_keeps_its_links_to_one_row_on_a_phone(
+    hub: RunningHub, chromium: Chromium
+) -> None:
+    tenant = await hub.tenant()
+    await create_user(
+        hub.node.engine, tenant_id=tenant.id, email="owner@nav.example.com", password="portal-pass", role="owner"
+    )
+    async with chromium() as browser:
+        context = await browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True)
+        page = await context.new_page()
+        await page.goto(f"{hub.http}/portal/login")
+        await page.get_by_label("Email").fill("owner@nav.example.com")
+        await page.get_by_label("Password").fill("portal-pass")
+        await page.get_by_role("button", name="Log in").click()
+        await expect(page.get_by_role("heading", name="Widget Setup")).to_be_visible()
+        await page.goto(f"{hub.http}/portal/hours")
+        pages = page.get_by_role("navigation", name="Pages")
+        here = pages.get_by_role("link", name="Office hours")
+        await expect(here).to_have_attribute("aria-current", "page")
+        await expect(pages.locator("[aria-current]")).to_have_count(1)
+        box = await pages.bounding_box()
+        assert box is not None and box["height"] < 50, f"the links take {box} on a 360 px screen: one row"
+        # The current page, far along the row, is scrolled into the row's view; the page itself never scrolls sideways.
+        link, row = await here.bounding_box(), await pages.bounding_box()
+        assert link is not None and row is not None and row["x"] <= link["x"] and link["x"] + link["width"] <= 360
+        assert await page.evaluate("document.documentElement.scrollWidth") <= 360
+        await pages.get_by_role("link", name="Team").click()
+        await expect(page.get_by_role("heading", name="Team", exact=True)).to_be_visible()
+        await context.close()
