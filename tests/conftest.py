@@ -28,6 +28,7 @@ from hub.store.models import Tenant
 from tests.accounts import create_tenant
 from tests.browser import Chromium, launch_chromium, own_contexts
 from tests.services import TEST_PASSWORD_HASHING, free_port, postgres_for_tests, redis_for_tests, stop_orphans
+from tests.smtp_inbox import Inbox, mail_settings, smtp_server
 
 SECRET = "test-secret-key-0123456789"
 
@@ -255,3 +256,18 @@ async def visitor(
             client.ready = await client.recv()
             assert client.ready["type"] == "ready"
         yield client
+
+
+@pytest.fixture
+def inbox() -> Iterator[Inbox]:
+    """A local SMTP server (aiosmtpd) that keeps what it is sent."""
+    with smtp_server() as running:
+        yield running
+
+
+@pytest.fixture
+async def mail_hub(settings: Settings, inbox: Inbox) -> AsyncIterator[RunningHub]:
+    """A hub that sends its email to ``inbox``."""
+    port = free_port()
+    async with serve_hub(mail_settings(settings, inbox, port), port=port) as running:
+        yield running

@@ -13,7 +13,11 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+from hub.settings import Settings
 from tests.services import free_port
+
+# The sender the hub is given in tests that read its email.
+MAIL_FROM = "Bob <bob@hub.example.com>"
 
 
 class Inbox:
@@ -70,3 +74,14 @@ def smtp_server() -> Iterator[Inbox]:
         yield inbox
     finally:
         controller.stop()
+
+
+def mail_settings(settings: Settings, inbox: Inbox, port: int, **more: Any) -> Settings:
+    """A hub (to listen on ``port``) that sends its email to ``inbox``, with links back to itself."""
+    return settings.with_overrides(
+        smtp_url=inbox.url,
+        mail_from=MAIL_FROM,
+        public_url=f"http://127.0.0.1:{port}",
+        mail_debounce_s=0.5,
+        **more,
+    )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -18,9 +18,8 @@ from hub.store.models import Tenant
 from tests.agents import agent_socket
 from tests.conftest import RunningHub, serve_hub
 from tests.services import free_port
-from tests.smtp_inbox import Inbox, body, smtp_server
+from tests.smtp_inbox import MAIL_FROM, Inbox, body, mail_settings
 from tests.test_notes import Staff, nothing_more, staff
-from tests.test_reply_email import MAIL_FROM, mail_settings
 
 
 async def conversation(hub: RunningHub, tenant: Tenant, text: str = "Where is my parcel?") -> str:
@@ -203,12 +202,6 @@ async def test_marking_read_reaches_the_persons_other_mission_controls_on_every_
             assert told["up_to"] == everything.json()["up_to"] and told["unread"] == 0 and told["ids"] == []
             for desk in (piotr_here, piotr_there, bea_desk):
                 assert not any(f.get("agent_id") == kasia.id for f in await nothing_more(desk)), "Kasia's alone"
-
-
-@pytest.fixture
-def inbox() -> Iterator[Inbox]:
-    with smtp_server() as running:
-        yield running
 
 
 @pytest.fixture

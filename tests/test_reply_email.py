@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -20,32 +20,7 @@ from hub.settings import Settings
 from tests.agents import Agent, agent_account, agent_socket, login
 from tests.conftest import SECRET, RunningHub, serve_hub, visitor
 from tests.services import TEST_PASSWORD_HASHING, free_port
-from tests.smtp_inbox import Inbox, body, link, smtp_server
-
-MAIL_FROM = "Bob <bob@hub.example.com>"
-
-
-@pytest.fixture
-def inbox() -> Iterator[Inbox]:
-    with smtp_server() as running:
-        yield running
-
-
-def mail_settings(settings: Settings, inbox: Inbox, port: int, **more: Any) -> Settings:
-    return settings.with_overrides(
-        smtp_url=inbox.url,
-        mail_from=MAIL_FROM,
-        public_url=f"http://127.0.0.1:{port}",
-        mail_debounce_s=0.5,
-        **more,
-    )
-
-
-@pytest.fixture
-async def mail_hub(settings: Settings, inbox: Inbox) -> AsyncIterator[RunningHub]:
-    port = free_port()
-    async with serve_hub(mail_settings(settings, inbox, port), port=port) as running:
-        yield running
+from tests.smtp_inbox import MAIL_FROM, Inbox, body, link, mail_settings
 
 
 async def leave_and_go(hub: RunningHub, tenant_id: str, address: str = "ada@example.com", **extra: Any) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +22,7 @@ from tests.accounts import create_user
 from tests.agents import agent_socket
 from tests.browser import Chromium
 from tests.conftest import SECRET, RunningHub, serve_hub, visitor
-from tests.services import free_port
-from tests.smtp_inbox import Inbox, link, smtp_server
+from tests.smtp_inbox import Inbox, link
 from tests.test_office_hours import (
     MONDAY_EVENING,
     TUESDAY_MORNING,
@@ -32,7 +30,7 @@ from tests.test_office_hours import (
     add_answered_conversations,
     set_hours,
 )
-from tests.test_reply_email import agent_of, leave_and_go, mail_settings, reply
+from tests.test_reply_email import agent_of, leave_and_go, reply
 
 SIZES = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 360, "height": 740}}
 
@@ -46,19 +44,6 @@ async def shoot(page: Page, name: str, *, full_page: bool = False) -> None:
 
 def shadow(page: Page, selector: str) -> Any:
     return page.locator("[data-bob-widget]").locator(selector)  # Playwright's locators pierce open shadow roots
-
-
-@pytest.fixture
-def inbox() -> Iterator[Inbox]:
-    with smtp_server() as running:
-        yield running
-
-
-@pytest.fixture
-async def mail_hub(settings: Settings, inbox: Inbox) -> AsyncIterator[RunningHub]:
-    port = free_port()
-    async with serve_hub(mail_settings(settings, inbox, port), port=port) as running:
-        yield running
 
 
 @pytest.mark.parametrize("size", ["desktop", "phone"])

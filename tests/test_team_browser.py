@@ -7,20 +7,15 @@ page and the password pages, at 1280 and 360 px, go to HUB_SHOTS_DIR when it is 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
 
-import pytest
 from playwright.async_api import Browser, Page, expect
 
-from hub.settings import Settings
 from tests.accounts import create_user
 from tests.agents import PASSWORD, agent_account
 from tests.browser import Chromium
-from tests.conftest import RunningHub, serve_hub
-from tests.services import free_port
-from tests.smtp_inbox import Inbox, body, smtp_server
+from tests.conftest import RunningHub
+from tests.smtp_inbox import Inbox, body
 from tests.test_dashboard_browser import log_in
-from tests.test_reply_email import mail_settings
 from tests.test_reply_email_browser import SIZES, shoot
 
 OWNER = "owner@team.example.com"
@@ -141,19 +136,6 @@ async def test_a_deactivated_teammates_mission_control_closes_at_once_and_reacti
         await expect(owner.get_by_role("status").filter(has_text="can log in again")).to_be_visible()
         await log_in(agent, hub, anna)
     assert owner_errors == [] and agent_errors == []
-
-
-@pytest.fixture
-def inbox() -> Iterator[Inbox]:
-    with smtp_server() as running:
-        yield running
-
-
-@pytest.fixture
-async def mail_hub(settings: Settings, inbox: Inbox) -> AsyncIterator[RunningHub]:
-    port = free_port()
-    async with serve_hub(mail_settings(settings, inbox, port), port=port) as running:
-        yield running
 
 
 def reset_link(text: str) -> str:

@@ -7,31 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterator
 
 import httpx
-import pytest
 
 from hub.settings import Settings
 from tests.agents import PASSWORD, agent_account, agent_socket, login
 from tests.conftest import RunningHub, serve_hub
 from tests.services import free_port
-from tests.smtp_inbox import Inbox, body, smtp_server
-from tests.test_reply_email import MAIL_FROM, mail_settings
+from tests.smtp_inbox import MAIL_FROM, Inbox, body
 from tests.test_team import accept, client_for, closed_with, new_password
-
-
-@pytest.fixture
-def inbox() -> Iterator[Inbox]:
-    with smtp_server() as running:
-        yield running
-
-
-@pytest.fixture
-async def mail_hub(settings: Settings, inbox: Inbox) -> AsyncIterator[RunningHub]:
-    port = free_port()
-    async with serve_hub(mail_settings(settings, inbox, port), port=port) as running:
-        yield running
 
 
 def link_in(text: str, path: str) -> str:
