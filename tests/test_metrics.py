@@ -26,7 +26,6 @@ from hub.metrics import Metrics
 from hub.office_hours import utc_now
 from hub.settings import Settings
 from hub.store.database import open_engine
-from hub.store.models import Tenant
 from hub.store.visits import Active, Sighting
 from tests.agents import agent_account, agent_socket, login
 from tests.conftest import RunningHub, serve_hub, visitor
@@ -117,16 +116,17 @@ async def test_two_nodes_in_one_process_each_report_only_their_own(settings: Set
 
 
 async def test_a_conversation_moves_socket_frame_store_ai_broker_and_handoff_metrics(
-    settings: Settings, postgres_url: str, redis_url: str, redis_prefix: str, pg_tenant: Tenant
+    settings: Settings, redis_url: str, redis_prefix: str
 ) -> None:
-    on_pg = with_token(
-        settings, database_url=postgres_url, redis_url=redis_url, redis_prefix=redis_prefix, ai_token_delay_ms=5
-    )
-    async with serve_hub(on_pg) as hub:
+    # A database of its own: hub_handoffs_waiting counts every tenant's waits, and the run's shared PostgreSQL
+    # holds other tests' waiting visitors.
+    on_redis = with_token(settings, redis_url=redis_url, redis_prefix=redis_prefix, ai_token_delay_ms=5)
+    async with serve_hub(on_redis) as hub:
+        tenant = await hub.tenant()
         before = await scrape(hub)
         assert before("hub_sockets_open", kind="visitor") == 0 and before("hub_ai_first_token_seconds_count") == 0
-        token = str((await login(hub.http, await agent_account(hub.node.engine, pg_tenant.id, "Ada")))["token"])
-        async with visitor(hub.ws, pg_tenant.id) as client, agent_socket(hub.ws, token=token):
+        token = str((await login(hub.http, await agent_account(hub.node.engine, tenant.id, "Ada")))["token"])
+        async with visitor(hub.ws, tenant.id) as client, agent_socket(hub.ws, token=token):
             await client.say("What are your opening hours?")
             frames = await client.ai_reply()
             tokens = [frame for frame in frames if frame["type"] == "token"]
