@@ -5,20 +5,29 @@ is away is written in the language they use Mission Control in."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from alembic import command
 
 from hub.settings import Settings
+from hub.store import mentions as stored
+from hub.store.database import alembic_config, migrate, open_engine
 from hub.store.models import Tenant
-from tests.agents import agent_socket
+from hub.store.tables import notes
+from tests.accounts import create_tenant, create_user
+from tests.agents import PASSWORD, agent_socket
 from tests.conftest import RunningHub, serve_hub
 from tests.services import free_port
 from tests.smtp_inbox import MAIL_FROM, Inbox, body, mail_settings
+from tests.test_conversation_search import fresh_database
 from tests.test_notes import Staff, nothing_more, staff
 
 
@@ -246,3 +255,43 @@ async def test_a_mention_is_emailed_in_the_language_the_person_uses_mission_cont
     await note(hub, anna, session_id, "@Kasia thanks", kasia)
     latest = (await inbox.wait_for(3))[2]
     assert latest["To"].startswith("kasia-") and latest["Subject"] == "Anna mentioned you in a note (Acme Test)"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_mentions_in_notes_written_before_the_inbox_existed_are_in_it_as_read(
+    backend: str, tmp_path: Path, postgres_url: str
+) -> None:
+    """Upgrading a hub whose team already mentioned each other: the inbox lists those notes (read: each person was
+    alerted live at the time), never the author's own name, nor someone who is no staff member of the tenant."""
+    async with contextlib.AsyncExitStack() as stack:
+        if backend == "sqlite":
+            url = f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite3'}"
+        else:
+            url = await stack.enter_async_context(fresh_database(postgres_url))
+        engine = open_engine(url)
+        stack.push_async_callback(engine.dispose)
+        async with engine.begin() as connection:
+            await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), "0021"))
+        tenant = await create_tenant(engine, name="Old Shop", business_id=f"old-{uuid.uuid4().hex[:8]}")
+        other = await create_tenant(engine, name="Other Shop", business_id=f"other-{uuid.uuid4().hex[:8]}")
+        olga, anna, stranger = [
+            await create_user(engine, tenant_id=where.id, email=f"{name}@old.example.com", password=PASSWORD, role=role)
+            for where, name, role in ((tenant, "olga", "owner"), (tenant, "anna", "agent"), (other, "sam", "agent"))
+        ]
+        written = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+        named = [{"id": person.id, "name": person.email} for person in (olga, anna, stranger)]
+        async with engine.begin() as connection:
+            await connection.execute(
+                notes.insert().values(
+                    id="note-old", tenant_id=tenant.id, session_id="s_old", author_id=olga.id, author_name="Olga",
+                    text="@anna the refund is approved", mentions=named, after_seq=1, created_at=written,
+                )
+            )  # fmt: skip
+        await migrate(engine)
+        [listed] = await stored.inbox(engine, tenant.id, anna.id, limit=10) or []
+        assert (listed.note_id, listed.session_id, listed.created_at, listed.read_at is not None) == (
+            "note-old", "s_old", written, True,
+        )  # fmt: skip
+        assert await stored.inbox(engine, tenant.id, olga.id, limit=10) == []  # nobody is in their own note's inbox
+        assert await stored.inbox(engine, other.id, stranger.id, limit=10) == []  # another tenant's person: nobody here
+        assert await stored.unread_count(engine, tenant.id, anna.id) == 0

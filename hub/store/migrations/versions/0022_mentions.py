@@ -2,7 +2,8 @@
 language each staff member last opened Mission Control in (the mention email is written in it).
 
 ``mentions`` is listed per person, newest first (``ix_mentions_inbox``); the unread count reads only the unread
-rows (a partial index). Notes written before this migration alerted their people live only, and are not listed.
+rows (a partial index). Notes written before this migration put their people in the inbox too, as read: each was
+alerted live when the note was written (``_backfill``).
 ``users.language`` stays empty until the person next opens Mission Control (their emails are English until then).
 
 Revision ID: 0022
@@ -12,8 +13,13 @@ Create Date: 2026-12-09
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
+
 import sqlalchemy as sa
 from alembic import op
+
+from hub.store.tables import mentions, notes, users
 
 revision = "0022"
 down_revision = "0021"
@@ -43,6 +49,33 @@ def upgrade() -> None:
         postgresql_where=sa.text("read_at IS NULL"),
         sqlite_where=sa.text("read_at IS NULL"),
     )
+    _backfill(op.get_bind())
+
+
+def _backfill(connection: sa.Connection) -> None:
+    """Each staff member a note written before mentioned (but its author), in their inbox as read. Only the columns
+    that exist at this revision are named (the tables' current definitions may have more)."""
+    staff = {(row.tenant_id, row.id) for row in connection.execute(sa.select(users.c.id, users.c.tenant_id))}
+    written = sa.select(notes.c.id, notes.c.tenant_id, notes.c.session_id, notes.c.author_id, notes.c.mentions)
+    now, rows = datetime.now(UTC), []
+    for note in connection.execute(written.add_columns(notes.c.created_at)):
+        named = {str(m.get("id")) for m in note.mentions or [] if isinstance(m, dict) and m.get("id")}
+        for user_id in sorted(named - {note.author_id}):
+            if (note.tenant_id, user_id) in staff:
+                rows.append(
+                    {
+                        "id": str(uuid.uuid4()),
+                        "tenant_id": note.tenant_id,
+                        "note_id": note.id,
+                        "session_id": note.session_id,
+                        "user_id": user_id,
+                        "author_id": note.author_id,
+                        "created_at": note.created_at,
+                        "read_at": now,
+                    }
+                )
+    if rows:
+        connection.execute(sa.insert(mentions), rows)
 
 
 def downgrade() -> None:
