@@ -234,6 +234,30 @@ async def test_agent_who_reconnects_keeps_the_session_it_owns(settings: Settings
                 assert (await second.command({"type": "takeover", "session_id": session_id}))["type"] == "ok"
 
 
+async def test_a_claim_lost_with_redis_is_renewed_again_once_the_agent_takes_over_again(settings: Settings) -> None:
+    """Redis restarted without its data: the node's renewal finds Anna's claim gone and stops renewing it, though
+    her Mission Control still shows the conversation as hers. Taking it over again claims it anew, and from then
+    on it is renewed like any claim: Ben is refused past the claim's TTL, as before the loss."""
+    ttl_s = 3.0
+    async with serve_hub(dataclasses.replace(settings, takeover_lock_ttl_s=ttl_s)) as hub:
+        tenant = await hub.tenant()
+        anna, ben = await token_for(hub, tenant.id, "Anna"), await token_for(hub, tenant.id, "Ben")
+        async with visitor(hub.ws, tenant.id) as client:
+            await client.say("hi")
+            await client.until(lambda f: f["type"] == "message" and f["role"] == "visitor")  # the session is stored
+            session_id = client.ready["session_id"]
+            async with agent_socket(hub.ws, token=anna) as first, agent_socket(hub.ws, token=ben) as second:
+                assert (await first.command({"type": "takeover", "session_id": session_id}))["type"] == "ok"
+                lock = hub.node.keys.takeover_lock(tenant.id, session_id)
+                holder = await hub.node.coord.holder(lock)
+                assert holder is not None and await hub.node.coord.release(lock, holder)  # gone with Redis's data
+                await asyncio.sleep(ttl_s / 3 + 0.5)  # a renewal finds it gone: the node stops renewing it
+                assert (await first.command({"type": "takeover", "session_id": session_id}))["type"] == "ok"
+                await asyncio.sleep(ttl_s + 1.0)  # past the TTL: renewed again since the second takeover
+                refused = await second.command({"type": "takeover", "session_id": session_id})
+                assert refused["code"] == "owned_by_other", refused
+
+
 async def test_agent_never_sees_watches_or_writes_another_tenants_session(hub: RunningHub) -> None:
     tenant_a, tenant_b = await hub.tenant(), await hub.tenant()
     token_a = await token_for(hub, tenant_a.id, "Anna")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -84,8 +83,10 @@ class SessionControl:
         self.keys = keys
         self.ttl_ms = int(lock_ttl_s * 1000)
         self.renew_every_s = lock_ttl_s / 3
-        # Claims this node renews, counted per agent connection that holds them.
-        self._held: Counter[tuple[str, str, str]] = Counter()
+        # Claims this node renews, each with the agent connections holding it (their ids): a claim is renewed while
+        # one of them holds it. A set, not a count: a connection holding it again (a second takeover after the
+        # claim was lost with Redis's data, and dropped here) is one holder, never two.
+        self._held: dict[tuple[str, str, str], set[int]] = {}
 
     async def _state(self, tenant_id: str, session_id: str) -> SessionState:
         state = await get_session(self.engine, tenant_id, session_id)
@@ -93,23 +94,26 @@ class SessionControl:
             raise SessionNotFound("no such session in this tenant")
         return state
 
-    def hold(self, tenant_id: str, session_id: str, holder: str) -> None:
-        self._held[(tenant_id, session_id, holder)] += 1
+    def hold(self, tenant_id: str, session_id: str, holder: str, by: int) -> None:
+        """Renew the claim while connection ``by`` holds it (holding it again changes nothing)."""
+        self._held.setdefault((tenant_id, session_id, holder), set()).add(by)
 
-    def unhold(self, tenant_id: str, session_id: str, holder: str) -> None:
+    def unhold(self, tenant_id: str, session_id: str, holder: str, by: int) -> None:
         key = (tenant_id, session_id, holder)
-        self._held[key] -= 1
-        if self._held[key] <= 0:
-            del self._held[key]
+        holding = self._held.get(key)
+        if holding is not None:
+            holding.discard(by)
+            if not holding:
+                del self._held[key]
 
-    async def reclaim(self, tenant_id: str, agent: Agent) -> list[str]:
+    async def reclaim(self, tenant_id: str, agent: Agent, by: int) -> list[str]:
         """A reconnecting agent keeps the sessions it owns, unless another agent claimed one since."""
         holder = holder_of(agent)
         held = []
         for session_id in await owned_sessions(self.engine, tenant_id, agent.id):
             taken, _ = await self.coord.claim(self.keys.takeover_lock(tenant_id, session_id), holder, self.ttl_ms)
             if taken:
-                self.hold(tenant_id, session_id, holder)
+                self.hold(tenant_id, session_id, holder, by)
                 held.append(session_id)
         return held
 

@@ -278,10 +278,10 @@ class AgentConnection:
         mine = isinstance(owner, Owner) and owner.id == self.agent.id
         if mine and change.id not in self.claims and self.own_tenant:
             self.claims.add(change.id)
-            self.control.hold(self.tenant.id, change.id, self.holder)
+            self.control.hold(self.tenant.id, change.id, self.holder, id(self))
         elif not mine and change.id in self.claims:
             self.claims.discard(change.id)
-            self.control.unhold(self.tenant.id, change.id, self.holder)
+            self.control.unhold(self.tenant.id, change.id, self.holder, id(self))
 
     async def _send(self, frame: str) -> None:
         self.frames.sent += 1
@@ -334,7 +334,7 @@ class AgentConnection:
         sessions, self.online_view = await self.dashboard.snapshot(self.tenant.id)
         await self.out.send_now(sessions)
         if self.own_tenant:
-            self.claims.update(await self.control.reclaim(self.tenant.id, self.agent))
+            self.claims.update(await self.control.reclaim(self.tenant.id, self.agent, id(self)))
             self.dashboard.presence.agent_joined(self.tenant.id, self.agent.id)
             self.present = True
         self.sender = asyncio.create_task(drain(self.out))
@@ -351,7 +351,7 @@ class AgentConnection:
             await watch.stop()
         self.watches.clear()
         for session_id in self.claims:
-            self.control.unhold(self.tenant.id, session_id, self.holder)
+            self.control.unhold(self.tenant.id, session_id, self.holder, id(self))
         self.claims.clear()
         if self.present:
             self.present = False
@@ -387,9 +387,10 @@ class AgentConnection:
             self.answer(Ok(action="unwatch", session_id=session_id, ref=command.ref))
         elif isinstance(command, TakeoverIn):
             await self.control.takeover(tenant, session_id, self.agent, force=command.force, assign=self.own_tenant)
-            if session_id not in self.claims:
-                self.claims.add(session_id)
-                self.control.hold(tenant.id, session_id, self.holder)
+            # Held again even if this connection held it already: the node may have stopped renewing it (the claim
+            # was lost with Redis's data while nobody else took it), and this takeover claimed it anew.
+            self.claims.add(session_id)
+            self.control.hold(tenant.id, session_id, self.holder, id(self))
             self.answer(Ok(action="takeover", session_id=session_id, ref=command.ref))
         elif isinstance(command, AgentSayIn):
             result = await self.control.agent_message(tenant, session_id, self.agent, command.text, command.client_id)
@@ -423,7 +424,7 @@ class AgentConnection:
     def _release(self, session_id: str) -> None:
         if session_id in self.claims:
             self.claims.discard(session_id)
-            self.control.unhold(self.tenant.id, session_id, self.holder)
+            self.control.unhold(self.tenant.id, session_id, self.holder, id(self))
 
     async def _watch(self, session_id: str, last_seq: int) -> None:
         previous = self.watches.pop(session_id, None)
