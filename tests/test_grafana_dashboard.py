@@ -118,9 +118,11 @@ async def scraped_a_few_times(api: httpx.AsyncClient, prometheus: subprocess.Pop
         if prometheus.poll() is not None:
             raise AssertionError(f"prometheus exited with {prometheus.returncode}:\n{log.read_text()[-3000:]}")
         try:
-            answer: dict[str, Any] = (await api.get("/api/v1/query", params=query)).json()
+            response = await api.get("/api/v1/query", params=query)
         except httpx.HTTPError:
-            answer = {}
+            response = None  # not listening yet
+        # While it starts, Prometheus answers 503 "Service Unavailable" in plain text: not ready yet.
+        answer: dict[str, Any] = response.json() if response is not None and response.status_code == 200 else {}
         if answer.get("status") == "success" and answer["data"]["result"]:
             return
         await asyncio.sleep(0.1)
