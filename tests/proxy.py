@@ -7,7 +7,9 @@ old TCP connections open but silent forever, while new ones may work again. The 
 - ``blackhole()``: new connections are accepted and hear nothing, old ones stop moving bytes;
 - ``freeze()``: the connections that exist stop moving bytes for good, new ones pass;
 - ``cut()``: every existing connection is closed (a restart of the server behind);
-- ``heal()``: new connections pass again (connections frozen before stay frozen: they are gone).
+- ``heal()``: new connections pass again (connections frozen before stay frozen: they are gone);
+- ``slow_answers(seconds)``: what the server sends back is held that long (a query runs at once, its answer is
+  late: a slow network or a loaded server, as its client sees it); ``slow_answers(0)`` ends it.
 
 It runs in the test's own event loop, so a test's hub, clients and proxy share one clock.
 """
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Literal
 
 Mode = Literal["pass", "refuse", "blackhole"]
@@ -31,12 +33,16 @@ class _Link:
         self.frozen = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
 
-    async def pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def pump(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: Callable[[], float] = lambda: 0.0
+    ) -> None:
         try:
             while not self.frozen.is_set():
                 data = await reader.read(65536)
                 if not data or self.frozen.is_set():
                     break
+                if (held := delay()) > 0:
+                    await asyncio.sleep(held)
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):
@@ -58,6 +64,7 @@ class Proxy:
     def __init__(self, upstream_host: str, upstream_port: int) -> None:
         self.upstream = (upstream_host, upstream_port)
         self.mode: Mode = "pass"
+        self.answer_delay_s = 0.0
         self.links: set[_Link] = set()
         self.port = 0
         self._server: asyncio.Server | None = None
@@ -88,7 +95,7 @@ class Proxy:
             return
         link.tasks = [
             asyncio.create_task(link.pump(reader, link.upstream_writer)),
-            asyncio.create_task(link.pump(upstream_reader, writer)),
+            asyncio.create_task(link.pump(upstream_reader, writer, lambda: self.answer_delay_s)),
         ]
 
     def url(self, scheme_and_auth: str, rest: str = "") -> str:
@@ -115,6 +122,9 @@ class Proxy:
 
     def heal(self) -> None:
         self.mode = "pass"
+
+    def slow_answers(self, seconds: float) -> None:
+        self.answer_delay_s = seconds
 
     async def stop(self) -> None:
         self.cut()

@@ -164,3 +164,37 @@ async def test_http_calls_while_the_database_is_away_answer_503_retry_never_500(
     assert widget.headers["access-control-allow-origin"] == "https://shop.example.com", "the page can read it"
     assert widget.headers["retry-after"]
     assert public.status_code == 503, public.text
+
+
+async def test_a_message_stored_on_another_node_while_this_one_holds_the_reply_claim_is_answered(
+    settings: Settings,
+    database_proxy: tuple[Proxy, str],
+    postgres_url: str,
+    redis_url: str,
+    redis_prefix: str,
+    pg_tenant: Any,
+) -> None:
+    """Node A has just replied and holds the session's reply claim for one more look at the store, which its slow
+    database answers late. Meanwhile the visitor's next line is stored on node B, whose claim fails: the line is
+    left to A. A looked before that line was committed, so it must look again once it lets the claim go.
+
+    The timeline, from the moment the visitor sees A's reply: A's connection answers its last statement 0.1 s
+    late, then A asks the store again (executed at once) and hears back 0.6 s later; the next line is stored on
+    B at 0.35 s, inside that window."""
+    proxy, slow_url = database_proxy
+    shared = dataclasses.replace(settings, redis_url=redis_url, redis_prefix=redis_prefix, ai_token_delay_ms=0)
+    on_a = dataclasses.replace(shared, database_url=slow_url, node_id="node-a")
+    on_b = dataclasses.replace(shared, database_url=postgres_url, node_id="node-b")
+    async with serve_hub(on_a) as hub_a, serve_hub(on_b) as hub_b:
+        async with visitor(hub_a.ws, pg_tenant.id) as at_a:
+            resume = f"session_id={at_a.ready['session_id']}&resume_token={at_a.ready['resume_token']}&last_seq=0"
+            async with visitor(hub_b.ws, pg_tenant.id, query=resume) as at_b:
+                proxy.slow_answers(0.1)  # node A's database answers every statement a little late
+                await at_a.say("Hello!")
+                await at_b.until(lambda f: f["type"] == "message" and f["role"] == "ai", timeout=30)
+                proxy.slow_answers(0.6)  # A's next look at the store is answered late
+                await asyncio.sleep(0.35)
+                await at_b.say("How much is a new chain?")  # stored on B now; B's claim fails, A holds it
+                proxy.slow_answers(0)
+                frames = await at_b.until(lambda f: f["type"] == "message" and f["role"] == "ai", timeout=30)
+                assert frames[-1]["replies_to"] == 3, "the second line was answered"

@@ -71,6 +71,7 @@ AI_FAILED = encode(Error(code="ai_unavailable", message="The AI could not answer
 class _Running:
     task: asyncio.Task[None]
     again: bool = False
+    seen: int = 0  # the newest seq the last look at the store saw
 
 
 class _ControlListener:
@@ -334,7 +335,7 @@ class ReplyRunner:
                     answered = await self._reply_once(tenant, session_id)
                 finally:
                     await self._release(tenant.id, session_id)
-                if not answered and not self._running[key].again:
+                if not answered and not self._running[key].again and not await self._wrote_since(tenant.id, key):
                     return
         except asyncio.CancelledError:
             raise
@@ -344,6 +345,13 @@ class ReplyRunner:
         finally:
             self._running.pop(key, None)
             await self._unlisten_control(tenant.id)
+
+    async def _wrote_since(self, tenant_id: str, key: tuple[str, str]) -> bool:
+        """Whether the session got a message after the store was last read here. Read after the claim is let go:
+        another node that stored a message while this one held the claim left it to this one (its claim failed),
+        and its message, committed before that, shows now."""
+        state = await get_session(self.engine, tenant_id, key[1])
+        return state is not None and state.last_seq > self._running[key].seen
 
     async def _claim(self, tenant_id: str, session_id: str) -> bool:
         try:
@@ -364,6 +372,7 @@ class ReplyRunner:
         """Answer what the visitor said since the last reply's context; False when there is nothing to answer."""
         context = await reply_context(self.engine, tenant.id, session_id, HISTORY_TURNS)
         history = context.history
+        self._running[(tenant.id, session_id)].seen = history[-1].seq if history else 0
         if context.mode != "ai":
             return False  # an agent took over after the visitor wrote
         if context.waiting and not settings_of(tenant).ai_while_waiting:
