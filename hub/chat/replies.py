@@ -335,7 +335,10 @@ class ReplyRunner:
                     answered = await self._reply_once(tenant, session_id)
                 finally:
                     await self._release(tenant.id, session_id)
-                if not answered and not self._running[key].again and not await self._wrote_since(tenant.id, key):
+                if answered or self._running[key].again:
+                    continue
+                newer = await self._wrote_since(tenant.id, key)
+                if not newer and not self._running[key].again:  # a request may have come during that read
                     return
         except asyncio.CancelledError:
             raise
