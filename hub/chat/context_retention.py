@@ -38,7 +38,11 @@ class ContextRetention:
         before = datetime.now(UTC) - self.keep
         total = 0
         while True:
-            deleted = await asyncio.wait_for(delete_stale_contexts(self.engine, before, self.batch), self.timeout_s)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that lands as the
+            # statement finishes, and this task, cancelled by a closing node right after its first sweep started,
+            # slept on for an hour (the node never closed; seen as a hung test).
+            async with asyncio.timeout(self.timeout_s):
+                deleted = await delete_stale_contexts(self.engine, before, self.batch)
             total += deleted
             self.metrics.visitor_context_deleted.inc(deleted)
             if deleted < self.batch:
