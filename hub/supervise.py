@@ -34,3 +34,15 @@ async def supervise(
             backoff = min_backoff_s
         await asyncio.sleep(backoff)
         backoff = min(backoff * 2, max_backoff_s)
+
+
+async def woken(event: asyncio.Event, timeout_s: float) -> bool:
+    """Wait for ``event`` at most ``timeout_s``; whether it was set. ``asyncio.timeout``, not ``wait_for``: on
+    Python 3.11 ``wait_for`` swallows a cancellation that lands as the event is set, and a background loop so
+    un-cancelled never lets its node close."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True

@@ -34,6 +34,7 @@ from hub.store.contacts import move_emailed, newest_agent_seq, set_visitor_email
 from hub.store.models import Tenant
 from hub.store.users import list_staff
 from hub.store.writer import MessageWriter
+from hub.supervise import woken
 
 logger = logging.getLogger(__name__)
 
@@ -146,10 +147,7 @@ class Followups:
         """Supervised: mark the sessions replied to, take those whose burst ended (each goes to one node on
         any node) and email them."""
         while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), POLL_S)
-            except TimeoutError:
-                pass
+            await woken(self._wake, POLL_S)
             self._wake.clear()
             if self.mailer is None:
                 continue

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from hub.coord.base import Coordinator
 from hub.keys import Keys
 from hub.protocol import SessionChange
+from hub.supervise import woken
 
 logger = logging.getLogger(__name__)
 
@@ -172,10 +173,7 @@ class Presence:
         loop = asyncio.get_running_loop()
         next_renewal = loop.time() + self.ttl_s / 3
         while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, next_renewal - loop.time()))
-            except TimeoutError:
-                pass
+            await woken(self._wake, max(0.0, next_renewal - loop.time()))
             self._wake.clear()
             try:
                 await self.flush()

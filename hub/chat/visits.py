@@ -113,7 +113,8 @@ class Visits:
         if not batch:
             return True
         try:
-            written = await asyncio.wait_for(record_sightings(self.engine, batch), self.timeout_s)
+            async with asyncio.timeout(self.timeout_s):  # not wait_for: see hub.supervise.woken
+                written = await record_sightings(self.engine, batch)
         except Exception as exc:
             self.metrics.visitor_context_failed.inc()
             logger.warning("writing %d visitor contexts failed, retrying: %r", len(batch), exc)

@@ -36,6 +36,7 @@ from hub.store.push import (
     unalerted,
     user_subscriptions,
 )
+from hub.supervise import woken
 from hub.tenant_settings import settings_of
 from hub.webhooks.guard import PrivateAddressRefused, PublicOnlyResolver
 from hub.webhooks.outbox import Webhooks
@@ -234,13 +235,10 @@ class HandoffAlerts:
     async def run(self) -> None:
         while True:
             await self.tick()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
+            if await woken(self._wake, self.poll_s):
                 # A burst of requests is one sweep, not a sweep (two queries) each: the wakes of the next
                 # moment join this one, and the chat's own queries keep the pool and the loop meanwhile.
                 await asyncio.sleep(self.coalesce_s)
-            except TimeoutError:
-                pass
             self._wake.clear()
 
     async def tick(self) -> None:

@@ -35,6 +35,7 @@ from hub.store.webhooks import (
     list_endpoints,
     record_attempt,
 )
+from hub.supervise import woken
 from hub.webhooks.guard import PrivateAddressRefused, PublicOnlyResolver
 
 logger = logging.getLogger(__name__)
@@ -147,10 +148,7 @@ class Webhooks:
             if claimed:
                 await asyncio.gather(*(self._deliver(delivery, endpoint) for delivery, endpoint in claimed))
                 continue
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
-            except TimeoutError:
-                pass
+            await woken(self._wake, self.poll_s)
             self._wake.clear()
 
     async def _deliver(self, delivery: Delivery, endpoint: Endpoint) -> None:
