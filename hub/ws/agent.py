@@ -325,6 +325,9 @@ class AgentConnection:
     async def open(self) -> None:
         """Ready and the snapshot go out before live patches, which queue meanwhile (none is lost)."""
         await self.dashboard.follow(self.tenant.id, self.tenant_listener)
+        if self.own_tenant:  # counted online before it hears ready: a visitor asking from then on is told so
+            self.dashboard.presence.agent_joined(self.tenant.id, self.agent.id)
+            self.present = True
         ready = AgentReady(
             agent=AgentInfo(self.agent.id, self.agent.name, self.principal.role),
             tenant=TenantInfo(self.tenant.id, self.tenant.business_id, self.tenant.name),
@@ -335,8 +338,6 @@ class AgentConnection:
         await self.out.send_now(sessions)
         if self.own_tenant:
             self.claims.update(await self.control.reclaim(self.tenant.id, self.agent, id(self)))
-            self.dashboard.presence.agent_joined(self.tenant.id, self.agent.id)
-            self.present = True
         self.sender = asyncio.create_task(drain(self.out))
         self._spawn(supervise("agent-presence", self.reconcile_presence))
 
