@@ -72,6 +72,7 @@ class _Running:
     task: asyncio.Task[None]
     again: bool = False
     seen: int = 0  # the newest seq the last look at the store saw
+    restart: bool = False  # asked for while cancelled and still finishing: a new task answers after it
 
 
 class _ControlListener:
@@ -212,7 +213,10 @@ class ReplyRunner:
         key = (tenant.id, session_id)
         running = self._running.get(key)
         if running is not None:
-            running.again = True
+            if running.task.cancelling():  # cancelled (a takeover, a close) but not gone yet: it will not look again
+                running.restart = True
+            else:
+                running.again = True
             return
         if self._stopping:
             return  # this node is going: a message it stored now is answered by the node the visitor resumes on
@@ -346,7 +350,9 @@ class ReplyRunner:
             # The task boundary: a bug here must be loud, never a silent dead session.
             logger.exception("AI reply for session %s failed", session_id)
         finally:
-            self._running.pop(key, None)
+            running = self._running.pop(key, None)
+            if running is not None and running.restart and not self._stopping:
+                self.request(tenant, session_id)
             await self._unlisten_control(tenant.id)
 
     async def _wrote_since(self, tenant_id: str, key: tuple[str, str]) -> bool:
