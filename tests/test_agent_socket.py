@@ -37,6 +37,18 @@ def is_system(text: str) -> Any:
     return lambda f: f["type"] == "message" and f["role"] == "system" and f["text"] == text
 
 
+# Claims lapse after 3 s without renewal (renewed each second): short for a test, long enough that a busy host's
+# pauses of the event loop (these hubs run in the test's process) never lapse a renewed one.
+CLAIM_TTL_S = 3.0
+
+
+async def stored_session(client: Visitor) -> str:
+    """The visitor says hi; the session's id once it is stored."""
+    await client.say("hi")
+    await client.until(lambda f: f["type"] == "message" and f["role"] == "visitor")
+    return str(client.ready["session_id"])
+
+
 async def first_exchange(client: Visitor) -> str:
     await client.say("hello")
     await client.ai_reply()
@@ -213,23 +225,18 @@ async def test_close_ends_the_session_and_a_visitor_who_writes_again_reopens_it(
 
 
 async def test_agent_who_reconnects_keeps_the_session_it_owns(settings: Settings) -> None:
-    # Claims lapse after 3 s without renewal (renewed each second): short for a test, long enough that a
-    # busy host's pauses of the event loop (this hub runs in the test's process) never lapse a renewed one.
-    ttl_s = 3.0
-    async with serve_hub(dataclasses.replace(settings, takeover_lock_ttl_s=ttl_s)) as hub:
+    async with serve_hub(dataclasses.replace(settings, takeover_lock_ttl_s=CLAIM_TTL_S)) as hub:
         tenant = await hub.tenant()
         anna, ben = await token_for(hub, tenant.id, "Anna"), await token_for(hub, tenant.id, "Ben")
         async with visitor(hub.ws, tenant.id) as client:
-            await client.say("hi")
-            await client.until(lambda f: f["type"] == "message" and f["role"] == "visitor")  # the session is stored
-            session_id = client.ready["session_id"]
+            session_id = await stored_session(client)
             async with agent_socket(hub.ws, token=anna) as first:
                 assert (await first.command({"type": "takeover", "session_id": session_id}))["type"] == "ok"
             async with agent_socket(hub.ws, token=anna), agent_socket(hub.ws, token=ben) as second:
-                await asyncio.sleep(ttl_s + 1.0)  # past the claim's TTL: Anna's new connection renews it
+                await asyncio.sleep(CLAIM_TTL_S + 1.0)  # past the claim's TTL: Anna's new connection renews it
                 refused = await second.command({"type": "takeover", "session_id": session_id})
                 assert refused["code"] == "owned_by_other"
-            await asyncio.sleep(ttl_s + 1.0)  # Anna is gone for longer than the TTL: the claim lapses
+            await asyncio.sleep(CLAIM_TTL_S + 1.0)  # Anna is gone for longer than the TTL: the claim lapses
             async with agent_socket(hub.ws, token=ben) as second:
                 assert (await second.command({"type": "takeover", "session_id": session_id}))["type"] == "ok"
 
@@ -238,22 +245,19 @@ async def test_a_claim_lost_with_redis_is_renewed_again_once_the_agent_takes_ove
     """Redis restarted without its data: the node's renewal finds Anna's claim gone and stops renewing it, though
     her Mission Control still shows the conversation as hers. Taking it over again claims it anew, and from then
     on it is renewed like any claim: Ben is refused past the claim's TTL, as before the loss."""
-    ttl_s = 3.0
-    async with serve_hub(dataclasses.replace(settings, takeover_lock_ttl_s=ttl_s)) as hub:
+    async with serve_hub(dataclasses.replace(settings, takeover_lock_ttl_s=CLAIM_TTL_S)) as hub:
         tenant = await hub.tenant()
         anna, ben = await token_for(hub, tenant.id, "Anna"), await token_for(hub, tenant.id, "Ben")
         async with visitor(hub.ws, tenant.id) as client:
-            await client.say("hi")
-            await client.until(lambda f: f["type"] == "message" and f["role"] == "visitor")  # the session is stored
-            session_id = client.ready["session_id"]
+            session_id = await stored_session(client)
             async with agent_socket(hub.ws, token=anna) as first, agent_socket(hub.ws, token=ben) as second:
                 assert (await first.command({"type": "takeover", "session_id": session_id}))["type"] == "ok"
                 lock = hub.node.keys.takeover_lock(tenant.id, session_id)
                 holder = await hub.node.coord.holder(lock)
                 assert holder is not None and await hub.node.coord.release(lock, holder)  # gone with Redis's data
-                await asyncio.sleep(ttl_s / 3 + 0.5)  # a renewal finds it gone: the node stops renewing it
+                await asyncio.sleep(CLAIM_TTL_S / 3 + 0.5)  # a renewal finds it gone: the node stops renewing it
                 assert (await first.command({"type": "takeover", "session_id": session_id}))["type"] == "ok"
-                await asyncio.sleep(ttl_s + 1.0)  # past the TTL: renewed again since the second takeover
+                await asyncio.sleep(CLAIM_TTL_S + 1.0)  # past the TTL: renewed again since the second takeover
                 refused = await second.command({"type": "takeover", "session_id": session_id})
                 assert refused["code"] == "owned_by_other", refused
 
