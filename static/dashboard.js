@@ -1867,6 +1867,9 @@
   });
   $("search-more").addEventListener("click", function () { runSearch(search.offset); });
   $("search-clear").addEventListener("click", function () { clearSearch(); $("search-q").focus(); });
+  // A search in the address (a link, or the form sent before this script ran): it runs at once.
+  var asked = new URLSearchParams(location.search).get("q");
+  if (asked && asked.trim()) { $("search-q").value = asked; runSearch(0); }
   renderMentions();
   loadMentions(false);
 
