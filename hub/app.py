@@ -31,6 +31,7 @@ from hub.link_pages import forgot_page, invite_page, reset_page
 from hub.logs import RequestContext, configure
 from hub.mail import Mailer
 from hub.mission_control import dashboard, service_worker
+from hub.mission_control import login_form as mission_control_login_form
 from hub.mission_control import login_page as mission_control_login
 from hub.node import Node
 from hub.office_hours import Clock, utc_now
@@ -42,6 +43,7 @@ from hub.portal import (
     hours_page,
     knowledge_page,
     labels_page,
+    login_form,
     login_page,
     personas_page,
     plan_page,
@@ -134,6 +136,7 @@ def create_app(
         Route("/portal", home, methods=["GET"]),
         Route("/portal/", home, methods=["GET"]),
         Route("/portal/login", login_page, methods=["GET"]),
+        Route("/portal/login", login_form, methods=["POST"]),
         Route("/portal/widget", widget_setup, methods=["GET"]),
         Route("/portal/widget/preview", widget_preview, methods=["GET"]),
         Route("/portal/personas", personas_page, methods=["GET"]),
@@ -154,6 +157,7 @@ def create_app(
         Route("/reset-password/{token}", reset_page, methods=["GET"]),
         Route("/mission-control", dashboard, methods=["GET"]),
         Route("/mission-control/login", mission_control_login, methods=["GET"]),
+        Route("/mission-control/login", mission_control_login_form, methods=["POST"]),
         # Not in the OpenAPI document on purpose: Prometheus' text format for a scraper, not part of the API,
         # and absent (404) unless HUB_METRICS_TOKEN is set. DEPLOY.md ("Metrics") documents it.
         Route("/metrics", metrics, methods=["GET"]),

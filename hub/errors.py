@@ -33,6 +33,7 @@ class RateLimited(HubError):
 
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message, headers={"Retry-After": str(retry_after)})
+        self.retry_after = retry_after
 
 
 class PayloadTooLarge(HubError):

@@ -7,6 +7,7 @@ Its service worker (static/sw.js: push alerts, hub.push) is served from ``/missi
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
@@ -14,6 +15,7 @@ from starlette.templating import Jinja2Templates
 
 from hub.assets import asset_dir
 from hub.auth.permissions import CHAT_MANAGE, Principal
+from hub.login_form import sent_login
 from hub.node import Services
 from hub.pages import request_language, translator
 from hub.portal import page_principal, refused
@@ -22,13 +24,21 @@ from hub.store.users import remember_language
 logger = logging.getLogger(__name__)
 
 
-async def login_page(request: Request) -> Response:
-    pages: Jinja2Templates = request.state.templates
+def login_context(request: Request) -> dict[str, Any]:
     _ = translator(request)
     context = {"title": _("Mission Control: log in"), "area": _("Mission Control"), "principal": None}
     context["next"] = "/mission-control"
     context["forgot"] = "/forgot-password?from=mission-control"
-    return pages.TemplateResponse(request, "login.html", context)
+    return context
+
+
+async def login_page(request: Request) -> Response:
+    pages: Jinja2Templates = request.state.templates
+    return pages.TemplateResponse(request, "login.html", login_context(request))
+
+
+async def login_form(request: Request) -> Response:
+    return await sent_login(request, login_context(request))
 
 
 async def dashboard(request: Request) -> Response:

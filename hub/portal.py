@@ -27,6 +27,7 @@ from hub.auth.permissions import (
 from hub.auth.request import optional_principal
 from hub.errors import HubError, NotFound
 from hub.i18n import LANGUAGES, autonym
+from hub.login_form import sent_login
 from hub.node import Services
 from hub.office_hours import DAYS, zone_names
 from hub.pages import public_base, request_language, translator
@@ -48,9 +49,17 @@ from hub.store.widget_keys import list_widget_keys
 from hub.tenant_settings import settings_of
 
 
+def login_context(request: Request) -> dict[str, Any]:
+    return {"principal": None, "next": "/portal/", "forgot": "/forgot-password"}
+
+
 async def login_page(request: Request) -> Response:
     pages: Jinja2Templates = request.state.templates
-    return pages.TemplateResponse(request, "login.html", {"principal": None, "forgot": "/forgot-password"})
+    return pages.TemplateResponse(request, "login.html", login_context(request))
+
+
+async def login_form(request: Request) -> Response:
+    return await sent_login(request, login_context(request))
 
 
 async def page_principal(request: Request) -> Principal | None:

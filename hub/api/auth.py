@@ -89,8 +89,15 @@ def _secure_cookies(request: Request, services: Services) -> bool:
 async def _login(request: Request, kind: str) -> Response:
     services: Services = request.state.services
     body = await read_body(request, LoginRequest, LOGIN_BODY_BYTES)
-    email, password = body.email.strip().lower(), body.password
-    address = request.client.host if request.client else "unknown"
+    user = await authenticate(request, services, kind, body.email, body.password)
+    return logged_in(request, services, user, await issue_token(services.engine, user))
+
+
+async def authenticate(request: Request, services: Services, kind: str, email: str, password: str) -> User:
+    """The account these credentials open, with failed tries throttled per email and address (the API's login
+    and the login page's own form)."""
+    email = email.strip().lower()
+    address = client_address(request)
     wait = await services.throttle.retry_after(email, address)
     if wait is not None:
         raise RateLimited(f"too many failed logins; try again in {wait} s", wait)
@@ -98,7 +105,7 @@ async def _login(request: Request, kind: str) -> Response:
     if user is None:
         await services.throttle.failed(email, address)
         raise Unauthenticated("wrong email or password")
-    return logged_in(request, services, user, await issue_token(services.engine, user))
+    return user
 
 
 def logged_in(request: Request, services: Services, user: User, issued: IssuedToken) -> Response:
@@ -114,6 +121,12 @@ def logged_in(request: Request, services: Services, user: User, issued: IssuedTo
         home=home_of(principal),
     )
     response = StructResponse(answer, headers={"Cache-Control": "no-store"})
+    set_login_cookies(response, request, services, issued)
+    return response
+
+
+def set_login_cookies(response: Response, request: Request, services: Services, issued: IssuedToken) -> None:
+    """The session cookie (script-proof) and the CSRF cookie the pages' own scripts send back as a header."""
     secure = _secure_cookies(request, services)
     max_age = int(TOKEN_TTL.total_seconds())
     response.set_cookie(
@@ -121,7 +134,6 @@ def logged_in(request: Request, services: Services, user: User, issued: IssuedTo
     )
     # Readable by the app's own scripts (double-submit); useless to another site, which cannot read it.
     response.set_cookie(CSRF_COOKIE, issued.csrf_token, max_age=max_age, samesite="strict", secure=secure, path="/")
-    return response
 
 
 async def staff_login(request: Request) -> Response:
