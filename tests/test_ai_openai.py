@@ -251,3 +251,27 @@ def test_sse_decoder_refuses_a_line_that_never_ends() -> None:
     assert decoder.feed(b"data: " + b"x" * 50) == []
     with pytest.raises(SSEError):
         decoder.feed(b"x" * 50)
+
+
+async def test_a_message_that_comes_while_a_cancelled_reply_is_still_finishing_is_answered(
+    openai_hub: RunningHub, fake: FakeOpenAI
+) -> None:
+    """A takeover or a close cancels the reply; the visitor's next line, asked for before that task is gone, is
+    answered by a new one (handed to the dying task, it was never looked at again)."""
+    fake.behaviour = Behaviour(tokens=tuple(f" word{number}" for number in range(100)), delay_s=0.05)
+    tenant = await openai_hub.tenant()
+    replies = openai_hub.node.replies
+    async with visitor(openai_hub.ws, tenant.id) as client:
+        session_id = client.ready["session_id"]
+        await client.say("Write me a long poem")
+        await client.until(lambda f: f["type"] == "token" and f["index"] == 1)
+        await openai_hub.node.writer.append(tenant.id, session_id, "visitor", "Or just a haiku?")
+        fake.behaviour = Behaviour(tokens=("Autumn", " moon."))
+        assert replies.cancel(tenant.id, session_id)
+        replies.request(tenant, session_id)  # in the same moment: the cancelled task has not finished yet
+        truncated = (await client.ai_reply())[-1]
+        assert truncated["truncated"] is True
+        answer = (await client.ai_reply())[-1]
+        assert answer["text"] == "Autumn moon." and not answer.get("truncated")
+    history = await openai_hub.node.chat.history(tenant.id, session_id)
+    assert [m.role for m in history] == ["visitor", "visitor", "ai", "ai"]
