@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from hub.auth.permissions import PLATFORM_BUSINESS_ID
+from hub.protocol import SessionChange
 from hub.settings import Settings
 from tests.accounts import create_tenant, create_user
 from tests.agents import PASSWORD, agent_account, agent_socket, close_code, login
@@ -241,10 +242,10 @@ async def test_agent_who_reconnects_keeps_the_session_it_owns(settings: Settings
                 assert (await second.command({"type": "takeover", "session_id": session_id}))["type"] == "ok"
 
 
-async def test_a_claim_lost_with_redis_is_renewed_again_once_the_agent_takes_over_again(settings: Settings) -> None:
-    """Redis restarted without its data: the node's renewal finds Anna's claim gone and stops renewing it, though
-    her Mission Control still shows the conversation as hers. Taking it over again claims it anew, and from then
-    on it is renewed like any claim: Ben is refused past the claim's TTL, as before the loss."""
+async def test_a_claim_lost_with_redis_is_taken_again_by_the_next_renewal(settings: Settings) -> None:
+    """Redis restarted without its data: the node's renewal finds Anna's claim gone while the store says the
+    conversation is still hers, and claims it again. Ben is refused, as before the loss, with nothing done by Anna;
+    and her taking it over again changes nothing."""
     async with serve_hub(dataclasses.replace(settings, takeover_lock_ttl_s=CLAIM_TTL_S)) as hub:
         tenant = await hub.tenant()
         anna, ben = await token_for(hub, tenant.id, "Anna"), await token_for(hub, tenant.id, "Ben")
@@ -255,7 +256,55 @@ async def test_a_claim_lost_with_redis_is_renewed_again_once_the_agent_takes_ove
                 lock = hub.node.keys.takeover_lock(tenant.id, session_id)
                 holder = await hub.node.coord.holder(lock)
                 assert holder is not None and await hub.node.coord.release(lock, holder)  # gone with Redis's data
-                await asyncio.sleep(CLAIM_TTL_S / 3 + 0.5)  # a renewal finds it gone: the node stops renewing it
+                await asyncio.sleep(CLAIM_TTL_S / 3 + 0.5)  # a renewal finds it gone and claims it again
+                assert await hub.node.coord.holder(lock) == holder
+                refused = await second.command({"type": "takeover", "session_id": session_id})
+                assert refused["code"] == "owned_by_other", refused
+                await asyncio.sleep(CLAIM_TTL_S + 1.0)  # past the TTL: renewed since
+                assert (await second.command({"type": "takeover", "session_id": session_id}))[
+                    "code"
+                ] == "owned_by_other"
+                assert (await first.command({"type": "handback", "session_id": session_id}))["type"] == "ok"
+                await asyncio.sleep(CLAIM_TTL_S / 3 + 0.5)  # handed back: never claimed again
+                assert await hub.node.coord.holder(lock) is None
+
+
+async def test_a_claim_taken_again_in_the_moment_of_a_handback_elsewhere_is_let_go(settings: Settings) -> None:
+    """A handback on another node lets go of the claim, then stores the change: a renewal in between finds the
+    claim gone and the session still Anna's, and claims it again. The next round sees the handback and lets go."""
+    async with serve_hub(dataclasses.replace(settings, takeover_lock_ttl_s=CLAIM_TTL_S)) as hub:
+        tenant = await hub.tenant()
+        anna = await token_for(hub, tenant.id, "Anna")
+        async with visitor(hub.ws, tenant.id) as client:
+            session_id = await stored_session(client)
+            async with agent_socket(hub.ws, token=anna) as first:
+                assert (await first.command({"type": "takeover", "session_id": session_id}))["type"] == "ok"
+                lock = hub.node.keys.takeover_lock(tenant.id, session_id)
+                holder = await hub.node.coord.holder(lock)
+                assert holder is not None and await hub.node.coord.release(lock, holder)  # the other node lets go
+                async with asyncio.timeout(CLAIM_TTL_S):
+                    while await hub.node.coord.holder(lock) is None:  # ... and this node claims it again
+                        await asyncio.sleep(0.02)
+                handed_back = SessionChange(id=session_id, mode="ai", owner=None)
+                await hub.node.chat.change(tenant.id, session_id, handed_back)  # the other node's change lands
+                await asyncio.sleep(CLAIM_TTL_S / 3 + 0.5)
+                assert await hub.node.coord.holder(lock) is None
+
+
+async def test_a_claim_lost_with_redis_is_renewed_again_once_the_agent_takes_over_again(settings: Settings) -> None:
+    """Anna takes the conversation over again after the loss (her Mission Control shows it as hers all along):
+    one claim, renewed like any, and Ben is refused past the claim's TTL."""
+    async with serve_hub(dataclasses.replace(settings, takeover_lock_ttl_s=CLAIM_TTL_S)) as hub:
+        tenant = await hub.tenant()
+        anna, ben = await token_for(hub, tenant.id, "Anna"), await token_for(hub, tenant.id, "Ben")
+        async with visitor(hub.ws, tenant.id) as client:
+            session_id = await stored_session(client)
+            async with agent_socket(hub.ws, token=anna) as first, agent_socket(hub.ws, token=ben) as second:
+                assert (await first.command({"type": "takeover", "session_id": session_id}))["type"] == "ok"
+                lock = hub.node.keys.takeover_lock(tenant.id, session_id)
+                holder = await hub.node.coord.holder(lock)
+                assert holder is not None and await hub.node.coord.release(lock, holder)  # gone with Redis's data
+                await asyncio.sleep(CLAIM_TTL_S / 3 + 0.5)  # a renewal finds it gone
                 assert (await first.command({"type": "takeover", "session_id": session_id}))["type"] == "ok"
                 await asyncio.sleep(CLAIM_TTL_S + 1.0)  # past the TTL: renewed again since the second takeover
                 refused = await second.command({"type": "takeover", "session_id": session_id})

@@ -87,6 +87,10 @@ class SessionControl:
         # one of them holds it. A set, not a count: a connection holding it again (a second takeover after the
         # claim was lost with Redis's data, and dropped here) is one holder, never two.
         self._held: dict[tuple[str, str, str], set[int]] = {}
+        # Claims this node took again after finding them gone from Redis: checked against the store once more on
+        # the next round, held here or not, in case a handback or close let go of them in that moment (it
+        # releases, then commits): then they are let go of, not left to lapse.
+        self._reclaimed: set[tuple[str, str, str]] = set()
 
     async def _state(self, tenant_id: str, session_id: str) -> SessionState:
         state = await get_session(self.engine, tenant_id, session_id)
@@ -104,7 +108,7 @@ class SessionControl:
         if holding is not None:
             holding.discard(by)
             if not holding:
-                del self._held[key]
+                del self._held[key]  # a claim taken again is still checked on the next round (_reclaimed)
 
     async def reclaim(self, tenant_id: str, agent: Agent, by: int) -> list[str]:
         """A reconnecting agent keeps the sessions it owns, unless another agent claimed one since."""
@@ -256,21 +260,50 @@ class SessionControl:
         while True:
             await asyncio.sleep(self.renew_every_s)
             held = list(self._held)
-            if not held:
-                continue
-            try:
-                renewed = await self.coord.renew(
-                    [
-                        (self.keys.takeover_lock(tenant_id, session_id), holder)
-                        for tenant_id, session_id, holder in held
-                    ],
-                    self.ttl_ms,
-                )
-            except Unavailable as exc:  # claims may lapse while Redis is away; agents re-claim on reconnect
-                logger.warning("renewing takeover claims failed: %s", exc)
-                continue
-            for (tenant_id, session_id, holder), ok in zip(held, renewed, strict=True):
-                if not ok:
-                    # Someone forced it away: stop renewing a claim this agent no longer has.
-                    logger.info("claim on session %s passed from %s to another agent", session_id, holder)
-                    self._held.pop((tenant_id, session_id, holder), None)
+            renewed: list[bool] = []
+            if held:
+                try:
+                    renewed = await self.coord.renew(
+                        [
+                            (self.keys.takeover_lock(tenant_id, session_id), holder)
+                            for tenant_id, session_id, holder in held
+                        ],
+                        self.ttl_ms,
+                    )
+                except Unavailable as exc:  # claims may lapse while Redis is away; the next round claims them again
+                    logger.warning("renewing takeover claims failed: %s", exc)
+                    continue
+            lost = [claim for claim, ok in zip(held, renewed, strict=True) if not ok]
+            for claim in lost + [claim for claim in self._reclaimed if claim not in lost]:
+                try:
+                    await (self._renew_lost(claim) if claim in lost else self._confirm_reclaimed(claim))
+                except Exception as exc:  # the store or Redis away: tried again on the next round
+                    logger.warning("checking the takeover claim on session %s failed: %s", claim[1], exc)
+
+    async def _still_owns(self, tenant_id: str, session_id: str, holder: str) -> bool:
+        state = await get_session(self.engine, tenant_id, session_id)
+        owner = parse_holder(holder)[0]
+        return state is not None and state.mode == "human" and state.status == "open" and state.owner_id == owner
+
+    async def _renew_lost(self, claim: tuple[str, str, str]) -> None:
+        """A claim that could not be renewed: gone with Redis's data (a restart, a failover), taken again while
+        the store says the agent still owns the session; forced away by a colleague, or let go by a handback or
+        a close on another node, no longer renewed."""
+        tenant_id, session_id, holder = claim
+        if claim in self._held and await self._still_owns(tenant_id, session_id, holder):
+            key = self.keys.takeover_lock(tenant_id, session_id)
+            taken, _ = await self.coord.claim(key, holder, self.ttl_ms)  # never from another holder
+            if taken:
+                logger.warning("the takeover claim on session %s was gone from Redis: claimed again", session_id)
+                self._reclaimed.add(claim)
+                return
+        logger.info("claim on session %s passed from %s to another agent", session_id, holder)
+        self._held.pop(claim, None)
+        self._reclaimed.discard(claim)
+
+    async def _confirm_reclaimed(self, claim: tuple[str, str, str]) -> None:
+        tenant_id, session_id, holder = claim
+        if not await self._still_owns(tenant_id, session_id, holder):  # let go of while it was taken again
+            self._held.pop(claim, None)
+            await self.coord.release(self.keys.takeover_lock(tenant_id, session_id), holder)
+        self._reclaimed.discard(claim)
