@@ -725,8 +725,8 @@ class MentionsRead(_ServerFrame, tag="mentions_read"):
     """This agent marked mentions read (in any tab, on any node): their other Mission Controls follow."""
 
     agent_id: str
-    ids: list[str]  # the mentions marked read
-    up_to: str | None  # "mark all read": every mention of theirs created up to this time is read
+    ids: list[str]  # the mentions marked read (with "mark all read": those it found unread)
+    up_to: str | None  # "mark all read": the time it was done
     unread: int  # the person's unread mentions left, as the store counted them then
 
 

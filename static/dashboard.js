@@ -1661,10 +1661,7 @@
   function readElsewhere(frame) {
     var ids = {};
     frame.ids.forEach(function (id) { ids[id] = true; });
-    var upTo = frame.up_to ? Date.parse(frame.up_to) : null;
-    mentions.forEach(function (entry) {
-      if (ids[entry.id] || (upTo !== null && Date.parse(entry.created_at) <= upTo)) { entry.read = true; }
-    });
+    mentions.forEach(function (entry) { if (ids[entry.id]) { entry.read = true; } });
     inbox.unread = frame.unread;
     renderMentions();
   }

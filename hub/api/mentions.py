@@ -67,8 +67,8 @@ class ReadRequest(msgspec.Struct, kw_only=True):
 
 
 class MarkedRead(msgspec.Struct):
-    ids: Annotated[list[str], Meta(description="The mentions marked read (empty with `all`).")]
-    up_to: Annotated[Timestamp | None, Meta(description="With `all`: every mention created up to this time is read.")]
+    ids: Annotated[list[str], Meta(description="The mentions marked read (with `all`: those that were unread).")]
+    up_to: Annotated[Timestamp | None, Meta(description="With `all`: when it was done.")]
     unread: Annotated[int, Meta(description="The caller's unread mentions left.")]
 
 

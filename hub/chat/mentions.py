@@ -52,7 +52,9 @@ class Mentions:
             raise MentionNotFound(f"no mention of yours has the id {marked.unknown[0][:64]!r}; nothing was marked")
         frame = MentionsRead(
             agent_id=user_id,
-            ids=list(dict.fromkeys(ids)) if ids is not None else [],
+            # "Mark all read": the ones it marked, not a time, so that one written in the same instant and
+            # committed just after stays unread in the person's other tabs, as in the store.
+            ids=list(dict.fromkeys(ids)) if ids is not None else marked.marked,
             up_to=at.isoformat() if ids is None else None,
             unread=marked.unread,
         )

@@ -39,6 +39,7 @@ class Marked:
 
     unread: int
     unknown: list[str]
+    marked: list[str]  # the mentions this call marked read (not those already read)
 
 
 async def add_mentions(
@@ -143,7 +144,12 @@ async def mark_read(
             )
             unknown = [mention_id for mention_id in wanted if mention_id not in found]
             if unknown:
-                return Marked(await _unread(connection, tenant_id, user_id), unknown)
+                return Marked(await _unread(connection, tenant_id, user_id), unknown, [])
             chosen = mentions.c.id.in_(wanted)
-        await connection.execute(update(mentions).where(mine, chosen, mentions.c.read_at.is_(None)).values(read_at=at))
-        return Marked(await _unread(connection, tenant_id, user_id), [])
+        marked = await connection.execute(
+            update(mentions)
+            .where(mine, chosen, mentions.c.read_at.is_(None))
+            .values(read_at=at)
+            .returning(mentions.c.id)
+        )
+        return Marked(await _unread(connection, tenant_id, user_id), [], sorted(marked.scalars()))
