@@ -25,6 +25,7 @@ from hub.chat.search import find
 from hub.settings import Settings
 from hub.store.database import alembic_config, migrate, open_engine
 from hub.store.models import Tenant
+from hub.store.search_index import Entry
 from hub.store.tables import chat_sessions, messages, notes
 from tests.accounts import create_tenant
 from tests.agents import agent_account, login
@@ -178,8 +179,11 @@ ALTERNATING = {
     "pies": ("Czy pies może wejść do środka?", ["psa", "psem"]),
     "kościele": ("Odbiór paczki przy kościele", ["kościół", "kosciol", "kościoła"]),
     "kościół": ("Za sklepem stoi kościół", ["kościele", "kosciele"]),
-    "ręce": ("Mam brudne ręce od smaru", ["ręka", "reka", "rękach"]),
-    "ręka": ("Boli mnie ręka po upadku", ["ręce", "rece"]),
+    "ręce": ("Mam brudne ręce od smaru", ["ręka", "reka", "rękach", "rąk"]),
+    "ręka": ("Boli mnie ręka po upadku", ["ręce", "rece", "rąk"]),
+    "rąk": ("Nie mam wolnych rąk", ["ręka", "reka", "ręce", "rąk", "rak"]),  # ą and ę alternate
+    "ząb": ("Złamałem ząb na orzechu", ["zęby", "zębem", "zeba"]),
+    "zęba": ("Wyrwali mi zęba", ["ząb", "zęby"]),  # not "zab": without its accent, it could be any a
 }
 
 
@@ -340,6 +344,64 @@ async def upgrade_old_hub(url: str) -> None:
             assert [item.hit.session_id for item in found] == ["s_old"] and not more, query
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_words_with_a_nasal_a_indexed_before_are_found_by_their_forms_with_e(
+    backend: str, tmp_path: Path, postgres_url: str
+) -> None:
+    """An index entry made before ą had the key of its ę form (migration 0025 makes it again, once)."""
+    async with contextlib.AsyncExitStack() as stack:
+        if backend == "sqlite":
+            url = f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite3'}"
+        else:
+            url = await stack.enter_async_context(fresh_database(postgres_url))
+        engine = open_engine(url)
+        stack.push_async_callback(engine.dispose)
+        async with engine.begin() as connection:
+            await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), "0023"))
+        tenant = await create_tenant(engine, name="Old Shop", business_id=f"old-{uuid.uuid4().hex[:8]}")
+        now, said = datetime.now(UTC), "Nie mam wolnych rąk"
+        message_id = str(uuid.uuid4())
+        async with engine.begin() as connection:
+            await connection.execute(
+                chat_sessions.insert().values(
+                    tenant_id=tenant.id, id="s_old", last_seq=1, created_at=now, updated_at=now
+                )
+            )
+            await connection.execute(
+                messages.insert().values(
+                    id=message_id, tenant_id=tenant.id, session_id="s_old", seq=1, role="visitor", text=said,
+                    created_at=now,
+                )
+            )  # fmt: skip
+            entry = Entry(message_id, tenant.id, "s_old", "message", now, said).values()
+            entry["keys"] = "nie mam wolnych rak"  # as 0023 made it: no key of "ręk"
+            await connection.execute(_OLD_ENTRY[backend], entry)
+        assert (await find(engine, tenant.id, "ręka", limit=5, offset=0))[0] == []
+        await migrate(engine)
+        found, _ = await find(engine, tenant.id, "ręka", limit=5, offset=0)
+        assert [item.hit.session_id for item in found] == ["s_old"]
+        assert [text for text, marked in found[0].best.snippet.parts() if marked] == ["rąk"]
+        table = "conversation_search" if backend == "postgresql" else "conversation_fts"
+        async with engine.connect() as connection:
+            count = (
+                await connection.execute(text(f"SELECT count(*) FROM {table} WHERE item_id = :id"), {"id": message_id})
+            ).scalar()
+        assert count == 1, "the old entry was replaced, not joined"
+
+
+_OLD_ENTRY = {
+    "sqlite": text(
+        "INSERT INTO conversation_fts (item_id, session_id, kind, created_at, tenant, words, keys) "
+        "VALUES (:item_id, :session_id, :kind, :sortable_at, :tenant, :words, :keys)"
+    ),
+    "postgresql": text(
+        "INSERT INTO conversation_search (item_id, tenant_id, session_id, kind, created_at, words, keys) "
+        "VALUES (:item_id, :tenant_id, :session_id, :kind, :created_at, CAST(:words AS tsvector), "
+        "CAST(:keys AS tsvector))"
+    ),
+}
 
 
 @contextlib.asynccontextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from hub.knowledge.polish import key
+from hub.knowledge.polish import key, keyed_words, nasal_keys
 from hub.knowledge.text import fold
 
 FORMS = [
@@ -46,6 +46,22 @@ def test_a_word_typed_without_accents_has_the_same_key() -> None:
 )
 def test_different_words_keep_different_keys(one: str, other: str) -> None:
     assert key(fold(one)) != key(fold(other))
+
+
+@pytest.mark.parametrize(
+    ("with_a", "with_e"),
+    [("rąk", "ręka"), ("mąż", "męża"), ("ząb", "zęby"), ("dąb", "dębu"), ("gałąź", "gałęzi"), ("ksiąg", "księga")],
+)
+def test_a_word_written_with_a_nasal_a_also_has_the_key_of_its_forms_with_e(with_a: str, with_e: str) -> None:
+    """ą and ę alternate in a stem: the ą form has its own key (for "rak" typed without accents) and that of
+    its ę form; a word without ą has no second key."""
+    assert nasal_keys(with_a) == [key(fold(with_e))]
+    assert [keyed for _, keyed in keyed_words(f"Nie mam {with_a.upper()}")] == [
+        "nie",
+        "mam",
+        fold(with_a.replace("ą", "ę")),
+    ]
+    assert nasal_keys(with_e) == [] and nasal_keys("reka rak") == []
 
 
 def test_numbers_and_short_words_are_their_own_keys() -> None:

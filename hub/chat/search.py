@@ -4,7 +4,7 @@
 Words are folded and stemmed as the knowledge search does (``hub.knowledge.text``: accents off, Polish and
 English endings cut, a stem matched as a word prefix), so "hamulców" finds "hamulce" and "refunds" finds
 "refunded"; a word also matches the forms whose stem alternates (``hub.knowledge.polish``: "pies" finds "psa",
-"ręka" finds "ręce"). Every word must match, in any of a conversation's messages and notes; the words every
+"ręka" finds "ręce" and "rąk"). Every word must match, in any of a conversation's messages and notes; the words every
 sentence has ("the", "czy") are left out unless the query holds nothing else. Snippets are cut and marked here,
 the same on both backends.
 """
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.errors import InvalidInput, Unavailable
-from hub.knowledge.polish import key
-from hub.knowledge.text import PREFIX_FROM, STOPWORDS, WORD, fold, matches, stem
+from hub.knowledge.polish import key, keyed_words
+from hub.knowledge.text import PREFIX_FROM, STOPWORDS, matches, stem
 from hub.store.search import Hit, Item, Term, search_conversations
 
 MAX_QUERY_CHARS = 200
@@ -33,11 +33,11 @@ _TOKEN = re.compile(r"\w+")
 def search_terms(query: str) -> list[Term]:
     """The query's words as terms (a stem matched as a prefix, and a Polish key matched whole), eight at most;
     InvalidInput when it holds no word to search for."""
-    words = [word for word in WORD.findall(fold(query)) if len(word) >= 2 or word.isdigit()]
-    meaningful = [word for word in words if word not in STOPWORDS]
+    words = [(word, keyed) for word, keyed in keyed_words(query) if len(word) >= 2 or word.isdigit()]
+    meaningful = [(word, keyed) for word, keyed in words if word not in STOPWORDS]
     chosen: dict[str, str] = {}  # stem: key (the first word's, when two words share a stem)
-    for word in meaningful or words:
-        chosen.setdefault(stem(word), key(word))
+    for word, keyed in meaningful or words:
+        chosen.setdefault(stem(word), key(keyed))
     if not chosen:
         raise InvalidInput("'q' holds no word to search for (letters or digits)")
     return [Term(found, len(found) >= PREFIX_FROM, its_key) for found, its_key in list(chosen.items())[:MAX_TERMS]]
@@ -87,7 +87,9 @@ def snippet(text: str, terms: list[Term]) -> Snippet:
 def _holds(token: str, terms: list[Term]) -> bool:
     """Whether a word of the text matches a term, as the index matched it: by its stem, or by its key."""
     return any(
-        matches(word, term.stem) or key(word) == term.key for word in WORD.findall(fold(token)) for term in terms
+        matches(word, term.stem) or key(word) == term.key or key(keyed) == term.key
+        for word, keyed in keyed_words(token)
+        for term in terms
     )
 
 

@@ -16,8 +16,12 @@ way for every form, so they meet as one whole word:
 So "hamulec", "hamulce" and "hamulcami" are all "hamulk"; "pies", "psa" and "psem" "ps"; "kościół" and
 "kościele" "koscl"; "ręka" and "ręce" "rk". A key is not a word: it is only ever compared whole with another
 key. It is made the same for English words (the indexes do not know a message's language): "brakes" has a key
-too, which only other forms of "brakes" share. Not handled: ą/ę (folded to a/e before this: "rąk" is not
-"ręka"), and irregular stems ("dzień" / "dnia", "człowiek" / "ludzie").
+too, which only other forms of "brakes" share.
+
+ą and ę alternate too ("ręka" / "rąk", "mąż" / "męża", "ząb" / "zęby"), but folding makes them a and e, and
+"reka" typed without accents must still find "ręka". So a word written with ą also has the key of its ę
+form (``nasal_keys``), and a searched word written with ą is looked up by that key (``keyed_words``): "rąk"
+finds "ręce" and "ręce" finds "rąk". Not handled: irregular stems ("dzień" / "dnia", "człowiek" / "ludzie").
 
 A dictionary would know every form (a lemmatiser holds Polish's few million of them): the ones on PyPI load
 for 9 to 20 seconds into 170 to 420 MB of every node's memory (measured), and the small ones get these
@@ -28,6 +32,8 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+
+from hub.knowledge.text import WORD, fold
 
 # Case endings of nouns and adjectives (folded: "ą" is "a", "ę" is "e", "ów" is "ow"), longest first.
 ENDINGS = (
@@ -67,3 +73,22 @@ def key(word: str) -> str:
             word = word[: -len(soft)] + hard
             break
     return _LAST_SYLLABLE.sub("ie", _FLEETING.sub("", word))
+
+
+_NASAL = re.compile("[ąĄ]")
+
+
+def keyed_words(text: str) -> list[tuple[str, str]]:
+    """The folded words of ``text``, each with the word its key is made of: itself, or for a word written with ą
+    its ę form ("rąk" is "rak" keyed as "rek")."""
+    plain = WORD.findall(fold(text))
+    if not _NASAL.search(text):
+        return list(zip(plain, plain, strict=True))
+    # ą and ę are both one letter, folded to one: the two lists hold the same words, one for one.
+    return list(zip(plain, WORD.findall(fold(_NASAL.sub("ę", text))), strict=True))
+
+
+def nasal_keys(text: str) -> list[str]:
+    """The keys of the words of ``text`` written with ą, made of their ę forms: the keys they share with the
+    forms whose ą is ę ("rąk" with "ręka"). None for a text without ą."""
+    return [key(nasal) for plain, nasal in keyed_words(text) if plain != nasal and len(nasal) > MIN_STEM]

@@ -3,7 +3,8 @@
 Each visitor, AI and agent message and each note is one entry: its conversation, its time, and a document of two
 parts, both made here in Python so the two stores hold the same: ``words``, the folded words of the text
 (``hub.knowledge.text.words``), which a search matches by prefix, and ``keys``, their Polish keys
-(``hub.knowledge.polish.key``), which a search matches whole. SQLite keeps them in ``conversation_fts`` (FTS5,
+(``hub.knowledge.polish.key``, and for a word written with ą the key of its ę form too), which a search
+matches whole. SQLite keeps them in ``conversation_fts`` (FTS5,
 with the tenant's token in its ``tenant`` column), PostgreSQL in ``conversation_search`` (a ``tsvector`` each,
 GIN-indexed; the words are lexemes already, so they are cast, not parsed again: a quarter cheaper per message,
 measured, and PostgreSQL's parser cannot read any of them otherwise). Migration 0023 made both and indexed what
@@ -20,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.knowledge.polish import MIN_STEM, key
+from hub.knowledge.polish import MIN_STEM, key, nasal_keys
 from hub.knowledge.search import tenant_token
 from hub.knowledge.text import STOPWORDS, words
 
@@ -41,7 +42,8 @@ MAX_WORD = 100  # longer "words" (a pasted hash, a URL's tail) are not indexed: 
 def document(content: str) -> Document:
     found = [word for word in words(content) if len(word) <= MAX_WORD]
     keyed = (word for word in found if word.isalpha() and len(word) > MIN_STEM and word not in STOPWORDS)
-    return Document(" ".join(found), " ".join(dict.fromkeys(key(word) for word in keyed)))
+    keys = [key(word) for word in keyed] + [made for made in nasal_keys(content) if len(made) <= MAX_WORD]
+    return Document(" ".join(found), " ".join(dict.fromkeys(keys)))
 
 
 @dataclass(frozen=True)
