@@ -194,6 +194,24 @@ async def hub(settings: Settings) -> AsyncIterator[RunningHub]:
         yield running
 
 
+@pytest.fixture
+def shared_settings(settings: Settings, postgres_url: str, redis_url: str, redis_prefix: str) -> Settings:
+    """This test's settings on the run's PostgreSQL and Redis (with its own key prefix): what the nodes of one
+    deployment share."""
+    return settings.with_overrides(database_url=postgres_url, redis_url=redis_url, redis_prefix=redis_prefix)
+
+
+@contextlib.asynccontextmanager
+async def two_hubs(settings: Settings) -> AsyncIterator[tuple[RunningHub, RunningHub]]:
+    """Nodes A and B in this process on ``settings`` (``shared_settings``: one PostgreSQL and one Redis), as in
+    production. ``tests.services.two_nodes`` starts them as processes, for a test that kills one."""
+    async with (
+        serve_hub(settings.with_overrides(node_id="node-a")) as node_a,
+        serve_hub(settings.with_overrides(node_id="node-b")) as node_b,
+    ):
+        yield node_a, node_b
+
+
 class Visitor:
     """A visitor's WebSocket, with helpers that read the protocol's frames."""
 

@@ -6,7 +6,6 @@ code, and another tenant can neither see nor change any of it."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from hub.store.tables import users, webhook_deliveries
 from hub.store.webhooks import EVENTS, create_endpoint
 from tests.accounts import create_tenant, create_user
 from tests.agents import PASSWORD, agent_account, agent_socket, login
-from tests.conftest import RunningHub, Visitor, serve_hub, visitor
+from tests.conftest import RunningHub, Visitor, two_hubs, visitor
 
 
 @dataclass
@@ -352,16 +351,9 @@ async def test_another_tenant_can_neither_see_nor_change_assignments(hub: Runnin
 
 
 @pytest.fixture
-async def two_nodes(
-    settings: Settings, postgres_url: str, redis_url: str, redis_prefix: str
-) -> AsyncIterator[tuple[RunningHub, RunningHub]]:
-    """Two nodes sharing one PostgreSQL and one Redis, as in production."""
-    shared = dataclasses.replace(settings, database_url=postgres_url, redis_url=redis_url, redis_prefix=redis_prefix)
-    async with (
-        serve_hub(dataclasses.replace(shared, node_id="node-a")) as node_a,
-        serve_hub(dataclasses.replace(shared, node_id="node-b")) as node_b,
-    ):
-        yield node_a, node_b
+async def two_nodes(shared_settings: Settings) -> AsyncIterator[tuple[RunningHub, RunningHub]]:
+    async with two_hubs(shared_settings) as nodes:
+        yield nodes
 
 
 async def test_an_assignment_a_transfer_and_labels_made_on_node_a_show_on_node_bs_watcher_and_round_robin_sees_both(

@@ -13,7 +13,7 @@ from playwright.async_api import Page, expect
 from hub.settings import Settings
 from tests.agents import PASSWORD, agent_account
 from tests.browser import Chromium
-from tests.conftest import RunningHub, serve_hub, visitor
+from tests.conftest import RunningHub, serve_hub, two_hubs, visitor
 from tests.services import free_port
 
 LONG_QUESTION = "Tell me everything about your opening hours and prices please"
@@ -150,14 +150,10 @@ async def test_dashboard_reconnects_after_a_hub_restart_and_misses_nothing(
 
 
 async def test_a_closed_conversation_offers_nothing_to_do_on_every_node_until_the_visitor_writes_again(
-    settings: Settings, postgres_url: str, redis_url: str, redis_prefix: str, chromium: Chromium
+    shared_settings: Settings, chromium: Chromium
 ) -> None:
-    shared = dataclasses.replace(
-        settings, database_url=postgres_url, redis_url=redis_url, redis_prefix=redis_prefix, ai_token_delay_ms=20
-    )
     async with (
-        serve_hub(dataclasses.replace(shared, node_id="node-a")) as node_a,
-        serve_hub(dataclasses.replace(shared, node_id="node-b")) as node_b,
+        two_hubs(shared_settings.with_overrides(ai_token_delay_ms=20)) as (node_a, node_b),
         chromium() as browser,
     ):
         tenant = await node_a.tenant()

@@ -4,7 +4,6 @@ name on that person's next reply and join, on every node; bad names are refused;
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import re
 from typing import Any
 
@@ -16,7 +15,7 @@ from hub.settings import Settings
 from tests.accounts import create_user
 from tests.agents import PASSWORD, agent_account, agent_socket, login
 from tests.browser import Chromium
-from tests.conftest import RunningHub, serve_hub, visitor
+from tests.conftest import RunningHub, two_hubs, visitor
 from tests.test_dashboard_browser import log_in
 
 
@@ -30,13 +29,9 @@ async def rename(http: str, token: str, body: Any) -> httpx.Response:
 
 
 async def test_an_agent_who_renames_themself_signs_the_next_reply_and_join_with_the_new_name_on_every_node(
-    settings: Settings, postgres_url: str, redis_url: str, redis_prefix: str
+    shared_settings: Settings,
 ) -> None:
-    shared = dataclasses.replace(settings, database_url=postgres_url, redis_url=redis_url, redis_prefix=redis_prefix)
-    async with (
-        serve_hub(dataclasses.replace(shared, node_id="node-a")) as node_a,
-        serve_hub(dataclasses.replace(shared, node_id="node-b")) as node_b,
-    ):
+    async with two_hubs(shared_settings) as (node_a, node_b):
         tenant = await node_a.tenant()
         email = await agent_account(node_a.node.engine, tenant.id, "Alex")
         token = str((await login(node_a.http, email))["token"])

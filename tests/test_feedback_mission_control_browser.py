@@ -15,7 +15,7 @@ from hub.settings import Settings
 from hub.store import knowledge as knowledge_store
 from tests.agents import agent_account
 from tests.browser import Chromium
-from tests.conftest import serve_hub, visitor
+from tests.conftest import two_hubs, visitor
 from tests.test_dashboard_browser import log_in
 from tests.test_reply_email_browser import SIZES, shoot
 
@@ -23,17 +23,11 @@ SHOP = "https://shop.example.com"
 ANN = Agent("agent-ann", "Ann")
 
 
-@pytest.fixture
-def pg_redis_settings(settings: Settings, postgres_url: str, redis_url: str, redis_prefix: str) -> Settings:
-    return settings.with_overrides(database_url=postgres_url, redis_url=redis_url, redis_prefix=redis_prefix)
-
-
 @pytest.mark.parametrize("size", list(SIZES))
 async def test_mission_control_shows_a_replys_sources_and_the_visitors_ratings_as_they_come(
-    pg_redis_settings: Settings, chromium: Chromium, size: str
+    shared_settings: Settings, chromium: Chromium, size: str
 ) -> None:
-    on_b = pg_redis_settings.with_overrides(node_id="node-b")
-    async with serve_hub(pg_redis_settings) as node_a, serve_hub(on_b) as node_b:
+    async with two_hubs(shared_settings) as (node_a, node_b):
         tenant = await node_a.tenant()
         entries: list[dict[str, Any]] = [
             {"title": "Electric bikes", "body": "Yes, we repair e-bikes of every brand.", "url": f"{SHOP}/ebikes"},

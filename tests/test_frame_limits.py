@@ -7,7 +7,6 @@ closed their sender with 4408 (its own error frames overflowed its queue) before
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import uuid
 from typing import Any
 
@@ -21,7 +20,7 @@ from hub.settings import Settings
 from hub.store.models import Tenant
 from hub.store.tables import messages
 from tests.agents import agent_account, agent_socket, login
-from tests.conftest import RunningHub, Visitor, is_ai_message, serve_hub, visitor
+from tests.conftest import RunningHub, Visitor, is_ai_message, serve_hub, two_hubs, visitor
 from tests.test_throttle import clear_of_window_edge
 
 
@@ -166,18 +165,9 @@ async def test_the_agent_socket_closes_a_flood_of_bad_frames_with_1008_after_its
 
 
 async def test_a_conversations_limit_holds_across_two_sockets_on_two_nodes_sharing_redis(
-    settings: Settings, postgres_url: str, redis_url: str, redis_prefix: str
+    shared_settings: Settings,
 ) -> None:
-    shared = dataclasses.replace(
-        quiet(settings, rate_limit_session="6/hour"),
-        database_url=postgres_url,
-        redis_url=redis_url,
-        redis_prefix=redis_prefix,
-    )
-    async with (
-        serve_hub(dataclasses.replace(shared, node_id="node-a")) as node_a,
-        serve_hub(dataclasses.replace(shared, node_id="node-b")) as node_b,
-    ):
+    async with two_hubs(quiet(shared_settings, rate_limit_session="6/hour")) as (node_a, node_b):
         tenant = await node_a.tenant()
         await clear_of_window_edge(3600)
         async with visitor(node_a.ws, tenant.id) as on_a:

@@ -8,13 +8,12 @@ import time
 from typing import Any
 
 import httpx
-import pytest
 
 from hub.knowledge import KnowledgeBase
 from hub.knowledge.text import Vocabulary, fold, is_stopword, stem, terms, words
 from hub.settings import Settings
 from tests.agents import agent_account, login
-from tests.conftest import RunningHub, serve_hub
+from tests.conftest import RunningHub, two_hubs
 
 ENTRY = {
     "title": "Opening hours",
@@ -210,14 +209,8 @@ def test_questions_are_read_as_visitors_type_them() -> None:
     assert "kolo" in concept.stems
 
 
-@pytest.fixture
-def pg_redis_settings(settings: Settings, postgres_url: str, redis_url: str, redis_prefix: str) -> Settings:
-    return settings.with_overrides(database_url=postgres_url, redis_url=redis_url, redis_prefix=redis_prefix)
-
-
-async def test_a_change_on_one_node_is_found_by_the_next_search_on_the_other(pg_redis_settings: Settings) -> None:
-    other = pg_redis_settings.with_overrides(node_id="node-b")
-    async with serve_hub(pg_redis_settings) as node_a, serve_hub(other) as node_b:
+async def test_a_change_on_one_node_is_found_by_the_next_search_on_the_other(shared_settings: Settings) -> None:
+    async with two_hubs(shared_settings) as (node_a, node_b):
         tenant = await node_a.tenant()
         async with await client_for(node_a, tenant.id) as client:
             entry = (await client.post("/api/knowledge", json=ENTRY)).json()

@@ -6,7 +6,6 @@ is away is written in the language they use Mission Control in."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -24,7 +23,7 @@ from hub.store.models import Tenant
 from hub.store.tables import notes
 from tests.accounts import create_tenant, create_user
 from tests.agents import PASSWORD, agent_socket
-from tests.conftest import RunningHub, serve_hub
+from tests.conftest import RunningHub, serve_hub, two_hubs
 from tests.services import free_port
 from tests.smtp_inbox import MAIL_FROM, Inbox, body, mail_settings
 from tests.test_conversation_search import fresh_database
@@ -165,15 +164,9 @@ async def test_a_bad_mentions_query_is_a_400_with_the_error_shape(hub: RunningHu
 
 
 async def test_marking_read_reaches_the_persons_other_mission_controls_on_every_node_and_nobody_elses(
-    settings: Settings, postgres_url: str, redis_url: str, redis_prefix: str
+    shared_settings: Settings,
 ) -> None:
-    shared = dataclasses.replace(
-        settings, database_url=postgres_url, redis_url=redis_url, redis_prefix=redis_prefix, ai_provider="none"
-    )
-    async with (
-        serve_hub(dataclasses.replace(shared, node_id="node-a")) as node_a,
-        serve_hub(dataclasses.replace(shared, node_id="node-b")) as node_b,
-    ):
+    async with two_hubs(shared_settings.with_overrides(ai_provider="none")) as (node_a, node_b):
         shop, other = await node_a.tenant(), await node_a.tenant()
         anna, piotr, kasia = (
             await staff(node_a, shop, "Anna"),

@@ -19,7 +19,7 @@ from hub.settings import Settings
 from hub.store.models import Tenant
 from tests.accounts import create_widget_key
 from tests.agents import Agent, agent_account, agent_socket, login
-from tests.conftest import RunningHub, serve_hub, visitor
+from tests.conftest import RunningHub, serve_hub, two_hubs, visitor
 from tests.fake_openai import FakeOpenAI, fake_openai
 from tests.push_receiver import PushService, push_service
 from tests.test_push import KEYS, subscribe
@@ -169,15 +169,9 @@ async def asked_of(fake: FakeOpenAI, number: int) -> str:
 
 
 async def test_a_note_reaches_an_agent_watching_on_another_node_and_a_mention_reaches_only_that_person(
-    settings: Settings, postgres_url: str, redis_url: str, redis_prefix: str
+    shared_settings: Settings,
 ) -> None:
-    shared = dataclasses.replace(
-        settings, database_url=postgres_url, redis_url=redis_url, redis_prefix=redis_prefix, ai_provider="none"
-    )
-    async with (
-        serve_hub(dataclasses.replace(shared, node_id="node-a")) as node_a,
-        serve_hub(dataclasses.replace(shared, node_id="node-b")) as node_b,
-    ):
+    async with two_hubs(shared_settings.with_overrides(ai_provider="none")) as (node_a, node_b):
         shop, other = await node_a.tenant(), await node_a.tenant()
         anna, piotr, olga = (
             await staff(node_a, shop, "Anna"),

@@ -4,7 +4,6 @@ active persona speaking in live sessions at once (both AI providers read it at t
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from typing import Any
 
 import httpx
@@ -12,7 +11,7 @@ import httpx
 from hub.chat.metering import TenantMeter
 from hub.settings import Settings
 from tests.agents import agent_account, login
-from tests.conftest import RunningHub, serve_hub, visitor
+from tests.conftest import RunningHub, two_hubs, visitor
 
 
 async def owner_client(hub: RunningHub, tenant_id: str) -> httpx.AsyncClient:
@@ -110,13 +109,9 @@ async def test_activating_a_persona_changes_the_next_reply_in_a_live_session(hub
 
 
 async def test_a_persona_changed_on_one_node_speaks_on_the_other_within_seconds(
-    settings: Settings, postgres_url: str, redis_url: str, redis_prefix: str
+    shared_settings: Settings,
 ) -> None:
-    shared = dataclasses.replace(settings, database_url=postgres_url, redis_url=redis_url, redis_prefix=redis_prefix)
-    async with (
-        serve_hub(dataclasses.replace(shared, node_id="node-a")) as node_a,
-        serve_hub(dataclasses.replace(shared, node_id="node-b")) as node_b,
-    ):
+    async with two_hubs(shared_settings) as (node_a, node_b):
         tenant = await node_a.tenant()
         async with visitor(node_b.ws, tenant.id) as on_b, await owner_client(node_a, tenant.id) as owner_on_a:
             await on_b.say("who are you?")

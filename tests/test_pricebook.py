@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import dataclasses
 import time
 from typing import Any
 
@@ -17,7 +16,7 @@ from hub.store.pricebook import SEED_PLANS
 from hub.store.tenants import get_tenant_by_business_id
 from tests.accounts import create_tenant
 from tests.agents import agent_account, login
-from tests.conftest import RunningHub, is_ai_message, serve_hub, visitor
+from tests.conftest import RunningHub, is_ai_message, two_hubs, visitor
 
 V1_PLANS = [
     {"id": "starter", "name": "Starter", "price_usd_month": 79, "ai_credits_month": 15000, "seats": 3,
@@ -129,13 +128,9 @@ async def test_builtin_responder_quotes_the_live_pricebook_on_the_platforms_own_
 
 
 async def test_publishing_v2_changes_the_numbers_on_every_node_at_once(
-    settings: Settings, postgres_url: str, redis_url: str, redis_prefix: str
+    shared_settings: Settings,
 ) -> None:
-    shared = dataclasses.replace(settings, database_url=postgres_url, redis_url=redis_url, redis_prefix=redis_prefix)
-    async with (
-        serve_hub(dataclasses.replace(shared, node_id="node-a")) as node_a,
-        serve_hub(dataclasses.replace(shared, node_id="node-b")) as node_b,
-    ):
+    async with two_hubs(shared_settings) as (node_a, node_b):
         tenant = await platform(node_b)
         admin = await platform_admin_token(node_a)
         async with httpx.AsyncClient(base_url=node_a.http, headers={"Authorization": f"Bearer {admin}"}) as client:

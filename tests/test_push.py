@@ -26,7 +26,7 @@ from hub.store.models import Tenant
 from hub.store.tables import handoffs, push_subscriptions
 from tests.accounts import create_user
 from tests.agents import PASSWORD, agent_account, login
-from tests.conftest import RunningHub, serve_hub, visitor
+from tests.conftest import RunningHub, serve_hub, two_hubs, visitor
 from tests.push_receiver import Device, PushService, push_service
 from tests.test_handoff import handoff_message
 from tests.webhook_receiver import receiver
@@ -36,6 +36,10 @@ KEYS = generate()
 
 @pytest.fixture
 def push_settings(settings: Settings) -> Settings:
+    return with_push(settings)
+
+
+def with_push(settings: Settings) -> Settings:
     return dataclasses.replace(
         settings,
         vapid_private_key=KEYS["private_key"],
@@ -241,15 +245,11 @@ async def make_overdue(hub: RunningHub, tenant: Tenant) -> None:
 
 
 async def test_a_visitor_still_waiting_after_the_limit_alerts_again_once_on_two_nodes_with_a_webhook(
-    push_settings: Settings, postgres_url: str, redis_url: str, redis_prefix: str, pushes: PushService
+    shared_settings: Settings, pushes: PushService
 ) -> None:
-    shared = dataclasses.replace(
-        push_settings, database_url=postgres_url, redis_url=redis_url, redis_prefix=redis_prefix, ai_provider="none"
-    )
     async with (
         receiver() as hooks,
-        serve_hub(dataclasses.replace(shared, node_id="node-a")) as node_a,
-        serve_hub(dataclasses.replace(shared, node_id="node-b")) as node_b,
+        two_hubs(with_push(shared_settings).with_overrides(ai_provider="none")) as (node_a, node_b),
     ):
         tenant = await node_a.tenant()
         async with await agent_client(node_b, tenant, "Olga", "owner") as owner:

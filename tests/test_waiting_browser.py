@@ -19,7 +19,7 @@ from playwright.async_api import Browser, Page, expect
 from hub.chat.announcements import ASKED
 from hub.settings import Settings
 from tests.agents import agent_account, agent_socket, login
-from tests.conftest import RunningHub, serve_hub, visitor
+from tests.conftest import RunningHub, serve_hub, two_hubs, visitor
 from tests.test_dashboard_browser import log_in
 from tests.test_handoff import handoff_rows
 from tests.test_widget_browser import Visit, serve_pages, visit, widget_tenant
@@ -102,15 +102,9 @@ def person_button(v: Visit) -> Any:
 
 
 async def test_a_visitor_who_asks_for_a_person_in_the_widget_is_in_waiting_on_another_node_at_once(
-    browser: Browser, shop: str, settings: Settings, postgres_url: str, redis_url: str, redis_prefix: str
+    browser: Browser, shop: str, shared_settings: Settings
 ) -> None:
-    shared = dataclasses.replace(
-        settings, database_url=postgres_url, redis_url=redis_url, redis_prefix=redis_prefix, ai_token_delay_ms=20
-    )
-    async with (
-        serve_hub(dataclasses.replace(shared, node_id="node-a")) as node_a,
-        serve_hub(dataclasses.replace(shared, node_id="node-b")) as node_b,
-    ):
+    async with two_hubs(shared_settings.with_overrides(ai_token_delay_ms=20)) as (node_a, node_b):
         tenant = await widget_tenant(node_a, shop)
         anna = await agent_account(node_a.node.engine, tenant.id, "Anna")
         ben = await agent_account(node_a.node.engine, tenant.id, "Ben")
@@ -167,7 +161,7 @@ async def test_a_visitor_who_asks_for_a_person_in_the_widget_is_in_waiting_on_an
             for page in (desk.page, other_desk.page):
                 await page.context.close()
     assert desk.errors == [] and other_desk.errors == []
-    [handoff] = await handoff_rows(postgres_url, tenant.id)
+    [handoff] = await handoff_rows(shared_settings.database_url, tenant.id)
     assert (handoff.reason, handoff.outcome) == ("visitor", "taken")
 
 

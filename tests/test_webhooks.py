@@ -15,7 +15,7 @@ import pytest
 from hub.settings import Settings
 from hub.store.webhooks import EVENTS
 from tests.agents import agent_account, agent_socket, login
-from tests.conftest import RunningHub, serve_hub, visitor
+from tests.conftest import RunningHub, serve_hub, two_hubs, visitor
 from tests.services import free_port
 from tests.webhook_receiver import receiver
 
@@ -164,20 +164,11 @@ async def test_endpoints_are_validated_limited_by_the_plan_and_private_to_their_
 
 
 async def test_each_event_is_delivered_by_exactly_one_of_two_nodes(
-    settings: Settings, postgres_url: str, redis_url: str, redis_prefix: str
+    shared_settings: Settings,
 ) -> None:
-    shared = dataclasses.replace(
-        settings,
-        database_url=postgres_url,
-        redis_url=redis_url,
-        redis_prefix=redis_prefix,
-        webhooks_allow_private=True,
-        ai_provider="none",
-    )
     async with (
         receiver() as hooks,
-        serve_hub(dataclasses.replace(shared, node_id="node-a")) as node_a,
-        serve_hub(dataclasses.replace(shared, node_id="node-b")) as node_b,
+        two_hubs(shared_settings.with_overrides(webhooks_allow_private=True, ai_provider="none")) as (node_a, node_b),
     ):
         tenant = await node_a.tenant()
         token = await owner_token(node_a, tenant.id)

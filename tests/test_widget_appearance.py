@@ -17,7 +17,7 @@ from hub.appearance import GREETING_CHARS, LAUNCHER_TEXT_CHARS, contrast_with_wh
 from hub.settings import Settings
 from hub.store.tenants import get_tenant
 from tests.agents import agent_account, login
-from tests.conftest import RunningHub, Visitor, serve_hub, visitor
+from tests.conftest import RunningHub, Visitor, serve_hub, two_hubs, visitor
 from tests.proxy import proxy_to
 
 DEFAULTS = {"color": "#2459d8", "greeting": "", "position": "right", "language": "auto", "launcher_text": ""}
@@ -169,13 +169,9 @@ async def test_a_tenant_that_saved_no_appearance_keeps_what_older_hubs_kept_in_i
 
 
 async def test_a_rename_and_an_appearance_change_on_node_a_reach_a_visitor_on_node_b_within_seconds(
-    settings: Settings, postgres_url: str, redis_url: str, redis_prefix: str
+    shared_settings: Settings,
 ) -> None:
-    shared = dataclasses.replace(settings, database_url=postgres_url, redis_url=redis_url, redis_prefix=redis_prefix)
-    async with (
-        serve_hub(dataclasses.replace(shared, node_id="node-a")) as node_a,
-        serve_hub(dataclasses.replace(shared, node_id="node-b")) as node_b,
-    ):
+    async with two_hubs(shared_settings) as (node_a, node_b):
         shop, other = await node_a.tenant(), await node_a.tenant()
         async with (
             visitor(node_b.ws, shop.id) as on_b,
