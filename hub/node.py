@@ -435,7 +435,8 @@ class Node:
     async def scrape(self) -> bytes:
         """This node's metrics in Prometheus' text format; what only the store knows is read now (bounded)."""
         try:
-            waiting = await asyncio.wait_for(count_waiting(self.engine), timeout=SCRAPE_QUERY_TIMEOUT_S)
+            async with asyncio.timeout(SCRAPE_QUERY_TIMEOUT_S):
+                waiting = await count_waiting(self.engine)
         except Exception as exc:  # the store away: the gauge keeps its last value, the scrape still answers
             logger.warning("counting the conversations waiting for a person failed: %r", exc)
         else:
@@ -452,7 +453,8 @@ class Node:
             report: dict[str, object] = {"backend": self.engine.dialect.name, "writer": writer}
             try:
                 # The whole check is bounded, connecting included: an unreachable database must answer 503 fast.
-                await asyncio.wait_for(ping(), timeout=2)
+                async with asyncio.timeout(2):
+                    await ping()
             except Exception as exc:  # any failure means "cannot serve", and the reason is reported
                 return {"ok": False, **report, "error": type(exc).__name__}
             # A fresh connection that answers is not enough: the writer's own may be stuck (half-open).

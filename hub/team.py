@@ -97,7 +97,8 @@ async def lock_tenant(connection: AsyncConnection, tenant_id: str) -> None:
 async def send_once(mailer: Mailer, email: Email) -> None:
     """One bounded attempt (a person waits on it); ``MailError`` when it did not go."""
     try:
-        await asyncio.wait_for(mailer.send(email), MAIL_TIMEOUT_S)
+        async with asyncio.timeout(MAIL_TIMEOUT_S):
+            await mailer.send(email)
     except TimeoutError as exc:
         raise MailError("the SMTP server did not answer in time") from exc
 

@@ -66,7 +66,8 @@ class Turn:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + TURN_TIMEOUT_S
             while True:
-                frame = await asyncio.wait_for(self.listener.frames.get(), max(0.0, deadline - loop.time()))
+                async with asyncio.timeout_at(deadline):
+                    frame = await self.listener.frames.get()
                 kind = frame.get("type")
                 if kind in ("token", "error"):
                     yield frame

@@ -98,7 +98,8 @@ class RedisBroker(Broker):
             asyncio.create_task(supervise("redis-subscriber", self._subscribe_loop)),
         ]
         try:
-            await asyncio.wait_for(self._listening.wait(), timeout=5)
+            async with asyncio.timeout(5):
+                await self._listening.wait()
         except TimeoutError:
             logger.warning("redis at %s not reachable yet; the subscriber keeps trying", self.url)
 
@@ -145,13 +146,15 @@ class RedisBroker(Broker):
         result: asyncio.Future[list[bytes]] = loop.create_future()
         self._enqueue((_READ, loop.time(), key, None, result))
         try:
-            return await asyncio.wait_for(result, timeout=2)
+            async with asyncio.timeout(2):
+                return await result
         except (TimeoutError, *NETWORK_ERRORS):
             return []
 
     async def health(self) -> dict[str, object]:
         try:
-            await asyncio.wait_for(self.redis.ping(), timeout=1)
+            async with asyncio.timeout(1):
+                await self.redis.ping()
         except (RedisError, *NETWORK_ERRORS) as exc:
             return {"ok": False, "backend": "redis", "error": type(exc).__name__}
         return {"ok": self._listening.is_set(), "backend": "redis", "subscriber": self._listening.is_set()}

@@ -74,7 +74,8 @@ class Subscription:
     async def close(self) -> None:
         self._writer.close()
         try:
-            await asyncio.wait_for(self._writer.wait_closed(), timeout=1)
+            async with asyncio.timeout(1):
+                await self._writer.wait_closed()
         except Exception:  # a dead connection may fail to close in many ways; it is gone either way
             pass
 

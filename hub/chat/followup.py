@@ -193,7 +193,8 @@ class Followups:
         assert self.mailer is not None
         for attempt in range(SEND_ATTEMPTS):
             try:
-                await asyncio.wait_for(self.mailer.send(email), SEND_TIMEOUT_S)
+                async with asyncio.timeout(SEND_TIMEOUT_S):
+                    await self.mailer.send(email)
                 return
             except (MailError, TimeoutError) as exc:
                 if attempt == SEND_ATTEMPTS - 1:

@@ -139,7 +139,8 @@ class Visits:
 
     async def context(self, tenant_id: str, session_id: str) -> VisitorContext | None:
         """The visitor context of one of the tenant's sessions; None when the tenant has no such session."""
-        found = await asyncio.wait_for(read_contexts(self.engine, tenant_id, [session_id]), self.timeout_s)
+        async with asyncio.timeout(self.timeout_s):
+            found = await read_contexts(self.engine, tenant_id, [session_id])
         context = found.get(session_id)
         return None if context is None else visitor_context(context)
 

@@ -63,5 +63,6 @@ class MemoryMailer(Mailer):
 
     async def wait_for(self, count: int, timeout: float = 10.0) -> list[Email]:
         async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(lambda: len(self.sent) >= count), timeout)
+            async with asyncio.timeout(timeout):
+                await self._changed.wait_for(lambda: len(self.sent) >= count)
         return list(self.sent)

@@ -199,7 +199,8 @@ class MessageWriter:
         connection = self._connection
         if connection is not None and not connection.closed and now - self._last_used > self.ping_after_idle_s:
             try:
-                await asyncio.wait_for(connection.exec_driver_sql("SELECT 1"), timeout=2)
+                async with asyncio.timeout(2):
+                    await connection.exec_driver_sql("SELECT 1")
                 await connection.rollback()
             except Exception:
                 await self._drop_connection()
@@ -216,7 +217,8 @@ class MessageWriter:
         if connection is not None:
             try:
                 # Bounded: closing a connection the network froze must not freeze the writer with it.
-                await asyncio.wait_for(connection.invalidate(), timeout=2)
+                async with asyncio.timeout(2):
+                    await connection.invalidate()
             except Exception:  # a broken connection may fail to close in many ways; it is gone either way
                 logger.debug("closing the writer's connection failed", exc_info=True)
 
