@@ -76,13 +76,14 @@ def key(word: str) -> str:
 
 
 _NASAL = re.compile("[ąĄ]")
+_TOKEN = re.compile(r"\w+")
 
 
 def keyed_words(text: str) -> list[tuple[str, str]]:
     """The folded words of ``text``, each with the word its key is made of: itself, or for a word written with ą
     its ę form ("rąk" is "rak" keyed as "rek")."""
     plain = WORD.findall(fold(text))
-    if not _NASAL.search(text):
+    if "ą" not in text and "Ą" not in text:
         return list(zip(plain, plain, strict=True))
     # ą and ę are both one letter, folded to one: the two lists hold the same words, one for one.
     return list(zip(plain, WORD.findall(fold(_NASAL.sub("ę", text))), strict=True))
@@ -90,5 +91,14 @@ def keyed_words(text: str) -> list[tuple[str, str]]:
 
 def nasal_keys(text: str) -> list[str]:
     """The keys of the words of ``text`` written with ą, made of their ę forms: the keys they share with the
-    forms whose ą is ę ("rąk" with "ręka"). None for a text without ą."""
-    return [key(nasal) for plain, nasal in keyed_words(text) if plain != nasal and len(nasal) > MIN_STEM]
+    forms whose ą is ę ("rąk" with "ręka"). None for a text without ą. Only the words holding the letter are
+    folded again: every stored message passes here."""
+    if "ą" not in text and "Ą" not in text:
+        return []
+    return [
+        key(nasal)
+        for token in _TOKEN.findall(text)
+        if "ą" in token or "Ą" in token
+        for nasal in WORD.findall(fold(_NASAL.sub("ę", token)))
+        if len(nasal) > MIN_STEM
+    ]
