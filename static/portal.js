@@ -575,4 +575,9 @@
       });
     });
   }
+  // Every form above is sent by this script: their buttons come disabled and are enabled once it listens (an
+  // Enter pressed before it arrived, on a slow network, sent the form natively and lost what was typed).
+  Array.prototype.forEach.call(document.querySelectorAll("button[data-after-script]"), function (button) {
+    button.disabled = false;
+  });
 })();

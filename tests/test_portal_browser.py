@@ -7,7 +7,7 @@ import dataclasses
 import re
 from pathlib import Path
 
-from playwright.async_api import expect
+from playwright.async_api import Route, expect
 
 from hub.auth.permissions import PLATFORM_BUSINESS_ID
 from hub.settings import Settings
@@ -325,3 +325,40 @@ async def test_the_portal_marks_the_page_being_shown_and_keeps_its_links_to_one_
         await pages.get_by_role("link", name="Team").click()
         await expect(page.get_by_role("heading", name="Team", exact=True)).to_be_visible()
         await context.close()
+
+
+async def test_a_form_sent_before_the_pages_script_arrives_waits_for_it_and_loses_nothing(
+    hub: RunningHub, chromium: Chromium
+) -> None:
+    """On a slow network the page shows before its script: Enter in a form does nothing until the script listens
+    (sent natively, the form reloaded the page and lost what was typed), then the form works."""
+    tenant = await hub.tenant()
+    await create_user(
+        hub.node.engine, tenant_id=tenant.id, email="owner@slow.example.com", password="portal-pass", role="owner"
+    )
+    async with chromium() as browser:
+        page = await (await browser.new_context()).new_page()
+        await page.goto(f"{hub.http}/portal/login")
+        await page.get_by_label("Email").fill("owner@slow.example.com")
+        await page.get_by_label("Password").fill("portal-pass")
+        await page.get_by_role("button", name="Log in").click()
+        await expect(page.get_by_role("heading", name="Widget Setup")).to_be_visible()
+        arrived = asyncio.Event()
+
+        async def slow_script(route: Route) -> None:
+            await asyncio.sleep(1.5)
+            await route.continue_()
+            arrived.set()
+
+        await page.route("**/static/portal.js", slow_script)
+        await page.goto(f"{hub.http}/portal/labels", wait_until="commit")
+        name = page.get_by_label("Name")
+        await name.fill("Refund")
+        await name.press("Enter")
+        add = page.get_by_role("button", name="Add label")
+        assert not arrived.is_set() and await add.is_disabled(), "the script has not arrived yet"
+        await expect(add).to_be_enabled()
+        assert page.url == f"{hub.http}/portal/labels" and await name.input_value() == "Refund", "nothing was lost"
+        await add.click()
+        await expect(page.locator("#label-list .label-edit input[name=name]").first).to_have_value("Refund")
+        await page.context.close()
