@@ -225,6 +225,8 @@ async def test_a_rating_given_while_the_hub_is_unreachable_is_sent_with_backoff_
             await expect(v.bubbles("ai").last).to_contain_text("Yes, we repair e-bikes.")
             unhelpful = v.log.get_by_role("button", name="Not helpful", exact=True)
             helpful = v.log.get_by_role("button", name="Helpful", exact=True)
+            # The reply's controls come with its stored message, at the end of the stream: the cut waits for them.
+            await expect(unhelpful).to_be_visible()
 
             proxy.refuse()
             proxy.cut()

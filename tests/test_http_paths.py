@@ -123,6 +123,26 @@ async def test_widget_chat_needs_a_valid_key_and_an_allowed_origin(hub: RunningH
         assert revoked.status_code == 401
 
 
+async def test_a_streamed_widget_answer_names_its_visitor_before_its_first_event(hub: RunningHub) -> None:
+    """The visitor token is the answer's header too, readable by the page's script: a stream cut before its
+    ``done`` event still leaves the page its visitor (and the token its ratings need)."""
+    shop = await hub.tenant()
+    key = await create_widget_key(hub.node.engine, shop.id, [SHOP])
+    headers = {"Origin": SHOP, "X-Widget-Key": key.key, "Accept": "text/event-stream"}
+    async with (
+        httpx.AsyncClient(base_url=hub.http) as client,
+        client.stream(
+            "POST", "/api/widget/chat", json={"session_id": "w1", "message": "hello"}, headers=headers
+        ) as sse,
+    ):
+        token = sse.headers["x-visitor-token"]
+        assert "X-Visitor-Token" in sse.headers["access-control-expose-headers"].split(", ")
+        assert "Retry-After" in sse.headers["access-control-expose-headers"].split(", ")
+        body = (await sse.aread()).decode()
+    done = body.split("event: done\ndata: ")[1]
+    assert orjson.loads(done)["visitor_token"] == token
+
+
 async def test_widget_preflight_only_for_allowed_origins(hub: RunningHub) -> None:
     shop = await hub.tenant()
     await create_widget_key(hub.node.engine, shop.id, ["https://*.example.com"])

@@ -30,6 +30,9 @@ from playwright.async_api import (
     WebSocketRoute,
     expect,
 )
+from playwright.async_api import (
+    Route as PageRoute,
+)
 from sqlalchemy import make_url, select
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -350,6 +353,40 @@ async def test_a_message_whose_echo_was_lost_is_resent_with_the_same_client_id(
     messages = [frame for frame in sent if frame["type"] == "message"]
     assert len(messages) == 2 and messages[0]["client_id"] == messages[1]["client_id"], messages
     await stored_as(live_hub, tenant, session_id, [("visitor", "hello"), ("ai", GREETING_REPLY)])
+
+
+async def test_a_streamed_http_answer_cut_before_its_end_still_leaves_the_page_its_visitor(
+    browser: Browser, shops: Shops, live_hub: RunningHub
+) -> None:
+    """The answer's last event (``done``) never arrives: the page keeps the visitor token of the answer's header,
+    so its next message continues the same conversation."""
+    tenant = await widget_tenant(live_hub, shops.allowed)
+    block = "window.WebSocket = function () { throw new DOMException('blocked by the proxy', 'SecurityError'); };"
+    async with visit(browser, shops.allowed, live_hub, tenant, init_script=block) as v:
+
+        async def without_done(route: PageRoute) -> None:
+            answer = await route.fetch()
+            body = (await answer.text()).split("event: done")[0]
+            await route.fulfill(response=answer, body=body)
+
+        await v.page.route("**/api/widget/chat", without_done)
+        await v.launcher.click()
+        await v.send("hello")
+        await expect(v.bubbles("ai").last).to_have_text(GREETING_REPLY)
+        token = (await v.stored())["vt"]
+        await v.page.unroute("**/api/widget/chat")
+        await v.send("shipping costs")
+        await expect(v.bubbles("ai").last).to_have_text(FALLBACK_REPLY)
+        stored = await v.stored()
+        visitor_id = visitor_id_from_token(live_hub.node.settings.secret_key, token)
+        assert visitor_id is not None
+        session_id = bound_session_id(live_hub.node.settings.secret_key, tenant.id, visitor_id, stored["hsid"])
+        await stored_as(
+            live_hub,
+            tenant,
+            session_id,
+            [("visitor", "hello"), ("ai", GREETING_REPLY), ("visitor", "shipping costs"), ("ai", FALLBACK_REPLY)],
+        )
 
 
 async def test_blocked_websockets_fall_back_to_http_streaming(

@@ -1331,6 +1331,13 @@
               throw { status: res.status, again: res.status === 429 || code === "not_stored", wait: wait };
             });
         }
+        // The visitor, from the answer's first bytes (the `done` event repeats it): a stream cut before its end
+        // still leaves this page the conversation, and the token its ratings need.
+        var token = res.headers.get("X-Visitor-Token");
+        if (token) {
+          state.vt = token;
+          save();
+        }
         setTyping(true, "ai");
         var type = res.headers.get("content-type") || "";
         if (type.indexOf("text/event-stream") >= 0 && res.body && res.body.getReader) {

@@ -74,7 +74,8 @@ from hub.store.visits import Browser, PageView, Sighting
 from hub.store.widget_keys import WidgetKey, get_widget_key
 
 VISITOR_COOKIE = "bob_visitor"
-VISITOR_HEADER = "x-visitor-token"
+VISITOR_HEADER = "X-Visitor-Token"
+EXPOSED_WITH_TOKEN = f"Retry-After, {VISITOR_HEADER}"
 ANONYMOUS_APP_CALL = (
     "this endpoint is for the logged-in app (Mission Control) and needs chat.manage; "
     "anonymous pages use POST /api/chat instead"
@@ -299,6 +300,9 @@ async def widget_chat(request: Request) -> Response:
             (services.settings.rate_limit_session, "session", session_id),
         )
         extra = {"visitor_token": token}
+        # Also a header: the answer's first bytes, so a streamed answer cut before its last event (``done``, which
+        # carries it too) still leaves the page its visitor.
+        headers = {**headers, VISITOR_HEADER: token, "Access-Control-Expose-Headers": EXPOSED_WITH_TOKEN}
         return await _answer(
             request,
             services,

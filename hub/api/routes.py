@@ -237,7 +237,15 @@ API: tuple[Operation, ...] = (
         chat.widget_chat,
         "chat",
         "Widget chat: cross-origin, with a widget key",
-        {200: Reply("The AI's reply and the visitor token.", chat_bodies.WidgetChatReply, stream=True)},
+        {
+            200: Reply(
+                "The AI's reply and the visitor token (also the `X-Visitor-Token` header, there before a stream's "
+                "first event).",
+                chat_bodies.WidgetChatReply,
+                stream=True,
+                headers=("X-Visitor-Token", "Access-Control-Allow-Origin", "Access-Control-Expose-Headers", "Vary"),
+            )
+        },
         (400, 401, 403, 404, 409, 413, 415, 429, 503),
         description="Needs X-Widget-Key and an Origin allowed for that key. Answers (errors after the origin check "
         f"included) carry Access-Control-Allow-Origin and Vary: Origin. {RATE_LIMITS}, and per widget key "
