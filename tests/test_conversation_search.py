@@ -5,7 +5,6 @@ conversations never found; bad queries refused with the error shape."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator
@@ -14,22 +13,21 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
-from alembic import command
 from sqlalchemy import text
 
 from hub.chat.control import Agent
 from hub.chat.search import find
 from hub.settings import Settings
-from hub.store.database import alembic_config, migrate, open_engine
+from hub.store.database import migrate, open_engine
 from hub.store.models import Tenant
 from hub.store.search_index import Entry
 from hub.store.tables import chat_sessions, messages, notes
 from tests.accounts import create_tenant
 from tests.agents import agent_account, login
 from tests.conftest import RunningHub, serve_hub
+from tests.old_hubs import database_at
 
 POLISH = "Dzień dobry, gdzie jest moje zamówienie? Płacę kartą, mieszkam w Łodzi."
 POLISH_REPLY = "Zamówienia wysyłamy w ciągu dwóch dni roboczych."
@@ -304,19 +302,7 @@ async def test_messages_and_notes_written_before_the_migration_are_found(
 ) -> None:
     """Upgrading a hub with history: what its visitors and staff wrote before is searchable at once, with the
     Polish forms and across a conversation's items (migration 0023 indexes it)."""
-    async with contextlib.AsyncExitStack() as stack:
-        if backend == "sqlite":
-            url = f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite3'}"
-        else:
-            url = await stack.enter_async_context(fresh_database(postgres_url))
-        await upgrade_old_hub(url)
-
-
-async def upgrade_old_hub(url: str) -> None:
-    engine = open_engine(url)
-    try:
-        async with engine.begin() as connection:
-            await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), "0021"))
+    async with database_at("0021", backend, tmp_path, postgres_url) as engine:
         tenant = await create_tenant(engine, name="Old Shop", business_id=f"old-{uuid.uuid4().hex[:8]}")
         now = datetime.now(UTC)
         async with engine.begin() as connection:
@@ -342,8 +328,6 @@ async def upgrade_old_hub(url: str) -> None:
         for query in ("rowerów", "hamulec zwrot"):  # the forms of a word; words in a message and in a note
             found, more = await find(engine, tenant.id, query, limit=5, offset=0)
             assert [item.hit.session_id for item in found] == ["s_old"] and not more, query
-    finally:
-        await engine.dispose()
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
@@ -351,15 +335,7 @@ async def test_words_with_a_nasal_a_indexed_before_are_found_by_their_forms_with
     backend: str, tmp_path: Path, postgres_url: str
 ) -> None:
     """An index entry made before ą had the key of its ę form (migration 0025 makes it again, once)."""
-    async with contextlib.AsyncExitStack() as stack:
-        if backend == "sqlite":
-            url = f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite3'}"
-        else:
-            url = await stack.enter_async_context(fresh_database(postgres_url))
-        engine = open_engine(url)
-        stack.push_async_callback(engine.dispose)
-        async with engine.begin() as connection:
-            await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), "0023"))
+    async with database_at("0023", backend, tmp_path, postgres_url) as engine:
         tenant = await create_tenant(engine, name="Old Shop", business_id=f"old-{uuid.uuid4().hex[:8]}")
         now, said = datetime.now(UTC), "Nie mam wolnych rąk"
         message_id = str(uuid.uuid4())
@@ -402,22 +378,6 @@ _OLD_ENTRY = {
         "CAST(:keys AS tsvector))"
     ),
 }
-
-
-@contextlib.asynccontextmanager
-async def fresh_database(postgres_url: str) -> AsyncIterator[str]:
-    """An empty database beside the test database, dropped afterwards."""
-    server, _, _ = postgres_url.replace("postgresql+asyncpg://", "postgresql://").rpartition("/")
-    name = f"bobhub_old_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(f"{server}/postgres")
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"{server.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 async def test_postgresqls_faster_fold_gives_what_the_first_one_gave(postgres_url: str, pg_tenant: Tenant) -> None:

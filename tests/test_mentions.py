@@ -5,7 +5,6 @@ is away is written in the language they use Mission Control in."""
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -14,19 +13,18 @@ from typing import Any
 
 import httpx
 import pytest
-from alembic import command
 
 from hub.settings import Settings
 from hub.store import mentions as stored
-from hub.store.database import alembic_config, migrate, open_engine
+from hub.store.database import migrate
 from hub.store.models import Tenant
 from hub.store.tables import notes
 from tests.accounts import create_tenant, create_user
 from tests.agents import PASSWORD, agent_socket
 from tests.conftest import RunningHub, serve_hub, two_hubs
+from tests.old_hubs import database_at
 from tests.services import free_port
 from tests.smtp_inbox import MAIL_FROM, Inbox, body, mail_settings
-from tests.test_conversation_search import fresh_database
 from tests.test_notes import Staff, nothing_more, staff
 
 
@@ -258,15 +256,7 @@ async def test_mentions_in_notes_written_before_the_inbox_existed_are_in_it_as_r
 ) -> None:
     """Upgrading a hub whose team already mentioned each other: the inbox lists those notes (read: each person was
     alerted live at the time), never the author's own name, nor someone who is no staff member of the tenant."""
-    async with contextlib.AsyncExitStack() as stack:
-        if backend == "sqlite":
-            url = f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite3'}"
-        else:
-            url = await stack.enter_async_context(fresh_database(postgres_url))
-        engine = open_engine(url)
-        stack.push_async_callback(engine.dispose)
-        async with engine.begin() as connection:
-            await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), "0021"))
+    async with database_at("0021", backend, tmp_path, postgres_url) as engine:
         tenant = await create_tenant(engine, name="Old Shop", business_id=f"old-{uuid.uuid4().hex[:8]}")
         other = await create_tenant(engine, name="Other Shop", business_id=f"other-{uuid.uuid4().hex[:8]}")
         olga, anna, stranger = [
