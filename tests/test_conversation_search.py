@@ -181,7 +181,9 @@ ALTERNATING = {
     "ręka": ("Boli mnie ręka po upadku", ["ręce", "rece", "rąk"]),
     "rąk": ("Nie mam wolnych rąk", ["ręka", "reka", "ręce", "rąk", "rak"]),  # ą and ę alternate
     "ząb": ("Złamałem ząb na orzechu", ["zęby", "zębem", "zeba"]),
-    "zęba": ("Wyrwali mi zęba", ["ząb", "zęby"]),  # not "zab": without its accent, it could be any a
+    "zęba": ("Wyrwali mi zęba", ["ząb", "zęby"]),
+    "tydzień": ("Odbiorę rower za tydzień", ["tygodnia", "tygodniu", "tydzien"]),  # irregular stems
+    "dni": ("Naprawa trwa trzy dni", ["dzień", "dnia"]),  # not "zab": without its accent, it could be any a
 }
 
 
@@ -331,40 +333,49 @@ async def test_messages_and_notes_written_before_the_migration_are_found(
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-async def test_words_with_a_nasal_a_indexed_before_are_found_by_their_forms_with_e(
+async def test_words_indexed_before_the_polish_keys_grew_are_found_by_their_other_forms(
     backend: str, tmp_path: Path, postgres_url: str
 ) -> None:
-    """An index entry made before ą had the key of its ę form (migration 0025 makes it again, once)."""
+    """Index entries made before ą had the key of its ę form, and before "tydzień" met "tygodnia": migration 0025
+    makes them again, once each."""
+    said = {
+        "s_nasal": ("Nie mam wolnych rąk", "nie mam wolnych rak", "ręka", ["rąk"]),
+        "s_week": ("Odbiorę rower za tydzień", "odbiore rower tydzn", "tygodnia", ["tydzień"]),
+        "s_other": ("Zwrot za kask", "zwrot kask", "kask", ["kask"]),
+    }
     async with database_at("0023", backend, tmp_path, postgres_url) as engine:
         tenant = await create_tenant(engine, name="Old Shop", business_id=f"old-{uuid.uuid4().hex[:8]}")
-        now, said = datetime.now(UTC), "Nie mam wolnych rąk"
-        message_id = str(uuid.uuid4())
+        now, ids = datetime.now(UTC), {}
         async with engine.begin() as connection:
-            await connection.execute(
-                chat_sessions.insert().values(
-                    tenant_id=tenant.id, id="s_old", last_seq=1, created_at=now, updated_at=now
+            for session_id, (words, old_keys, _, _) in said.items():
+                ids[session_id] = str(uuid.uuid4())
+                await connection.execute(
+                    chat_sessions.insert().values(
+                        tenant_id=tenant.id, id=session_id, last_seq=1, created_at=now, updated_at=now
+                    )
                 )
-            )
-            await connection.execute(
-                messages.insert().values(
-                    id=message_id, tenant_id=tenant.id, session_id="s_old", seq=1, role="visitor", text=said,
-                    created_at=now,
-                )
-            )  # fmt: skip
-            entry = Entry(message_id, tenant.id, "s_old", "message", now, said).values()
-            entry["keys"] = "nie mam wolnych rak"  # as 0023 made it: no key of "ręk"
-            await connection.execute(_OLD_ENTRY[backend], entry)
+                await connection.execute(
+                    messages.insert().values(
+                        id=ids[session_id], tenant_id=tenant.id, session_id=session_id, seq=1, role="visitor",
+                        text=words, created_at=now,
+                    )
+                )  # fmt: skip
+                entry = Entry(ids[session_id], tenant.id, session_id, "message", now, words).values()
+                entry["keys"] = old_keys  # as 0023 made it
+                await connection.execute(_OLD_ENTRY[backend], entry)
         assert (await find(engine, tenant.id, "ręka", limit=5, offset=0))[0] == []
+        assert (await find(engine, tenant.id, "tygodnia", limit=5, offset=0))[0] == []
         await migrate(engine)
-        found, _ = await find(engine, tenant.id, "ręka", limit=5, offset=0)
-        assert [item.hit.session_id for item in found] == ["s_old"]
-        assert [text for text, marked in found[0].best.snippet.parts() if marked] == ["rąk"]
         table = "conversation_search" if backend == "postgresql" else "conversation_fts"
-        async with engine.connect() as connection:
-            count = (
-                await connection.execute(text(f"SELECT count(*) FROM {table} WHERE item_id = :id"), {"id": message_id})
-            ).scalar()
-        assert count == 1, "the old entry was replaced, not joined"
+        for session_id, (_, _, query, marked) in said.items():
+            found, _ = await find(engine, tenant.id, query, limit=5, offset=0)
+            assert [item.hit.session_id for item in found] == [session_id], query
+            assert [text for text, mark in found[0].best.snippet.parts() if mark] == marked
+            async with engine.connect() as connection:
+                count = await connection.execute(
+                    text(f"SELECT count(*) FROM {table} WHERE item_id = :id"), {"id": ids[session_id]}
+                )
+                assert count.scalar() == 1, "the old entry was replaced, not joined"
 
 
 _OLD_ENTRY = {

@@ -26,6 +26,10 @@ FORMS = [
     "zamówienie zamówienia zamówieniu zamówień zamówieniem",
     "sen snu snem",
     "polski polska polskie polskiego polskim",
+    "dzień dnia dniu dni dniach",  # irregular stems
+    "tydzień tygodnia tygodniu tygodnie tygodni",
+    "człowiek człowieka ludzie ludzi ludźmi",
+    "dziecko dziecka dzieci dziećmi dzieciom",
 ]
 
 
@@ -42,7 +46,18 @@ def test_a_word_typed_without_accents_has_the_same_key() -> None:
 
 @pytest.mark.parametrize(
     ("one", "other"),
-    [("pies", "pas"), ("ręka", "rok"), ("hamulec", "hamak"), ("kościół", "kosz"), ("sen", "syn"), ("noga", "noc")],
+    [
+        ("pies", "pas"),
+        ("ręka", "rok"),
+        ("hamulec", "hamak"),
+        ("kościół", "kosz"),
+        ("sen", "syn"),
+        ("noga", "noc"),
+        ("dzień", "dom"),
+        ("tydzień", "tyczka"),
+        ("dzieci", "dziadek"),
+        ("człowiek", "ludwisarz"),
+    ],
 )
 def test_different_words_keep_different_keys(one: str, other: str) -> None:
     assert key(fold(one)) != key(fold(other))

@@ -21,7 +21,10 @@ too, which only other forms of "brakes" share.
 ą and ę alternate too ("ręka" / "rąk", "mąż" / "męża", "ząb" / "zęby"), but folding makes them a and e, and
 "reka" typed without accents must still find "ręka". So a word written with ą also has the key of its ę
 form (``nasal_keys``), and a searched word written with ą is looked up by that key (``keyed_words``): "rąk"
-finds "ręce" and "ręce" finds "rąk". Not handled: irregular stems ("dzień" / "dnia", "człowiek" / "ludzie").
+finds "ręce" and "ręce" finds "rąk".
+
+A few common words change their stem beyond any rule ("dzień" / "dnia", "tydzień" / "tygodnia", "człowiek" /
+"ludzie", "dziecko" / "dzieci"): ``IRREGULAR`` gives the key of one set of forms that of the other.
 
 A dictionary would know every form (a lemmatiser holds Polish's few million of them): the ones on PyPI load
 for 9 to 20 seconds into 170 to 420 MB of every node's memory (measured), and the small ones get these
@@ -57,6 +60,17 @@ _FLEETING = re.compile(r"(?<=[^aeiouy])(?:i?e|io)(?=(?:ch|cz|[^aeiouy])$)")
 _LAST_SYLLABLE = re.compile(r"ia(?=[^aeiouy]+$)")  # a alternates with e after a soft one: "miast" → "miest"
 
 
+# The key the rules give a set of forms, and the key of the forms of the same word they are to meet.
+IRREGULAR = {
+    "dzn": "dn",  # dzień: dnia, dni
+    "tydzn": "tygodn",  # tydzień: tygodnia, tygodnie
+    "czlowk": "lud",  # człowiek, człowieka: ludzie, ludzi
+    "ludzm": "lud",  # ludźmi
+    "dzt": "dzieck",  # dzieci, dzieciom: dziecko, dziecka
+    "dziecm": "dzieck",  # dziećmi
+}
+
+
 @lru_cache(maxsize=65536)
 def key(word: str) -> str:
     """The key of a folded word (``[a-z0-9]+``): equal for the forms of one noun or adjective."""
@@ -72,7 +86,8 @@ def key(word: str) -> str:
         if word.endswith(soft) and len(word) > len(soft):
             word = word[: -len(soft)] + hard
             break
-    return _LAST_SYLLABLE.sub("ie", _FLEETING.sub("", word))
+    made = _LAST_SYLLABLE.sub("ie", _FLEETING.sub("", word))
+    return IRREGULAR.get(made, made)
 
 
 _NASAL = re.compile("[ąĄ]")
