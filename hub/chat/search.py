@@ -4,9 +4,9 @@
 Words are folded and stemmed as the knowledge search does (``hub.knowledge.text``: accents off, Polish and
 English endings cut, a stem matched as a word prefix), so "hamulców" finds "hamulce" and "refunds" finds
 "refunded"; a word also matches the forms whose stem alternates (``hub.knowledge.polish``: "pies" finds "psa",
-"ręka" finds "ręce" and "rąk", "tydzień" "tygodnia"). Every word must match, in any of a conversation's messages and notes; the words every
-sentence has ("the", "czy") are left out unless the query holds nothing else. Snippets are cut and marked here,
-the same on both backends.
+"ręka" finds "ręce" and "rąk", "tydzień" "tygodnia"). Every word must match, in any of a conversation's messages
+and notes; the words every sentence has ("the", "czy") are left out unless the query holds nothing else.
+Snippets are cut and marked here, the same on both backends.
 """
 
 from __future__ import annotations
