@@ -166,6 +166,8 @@ async def test_two_nodes_appending_to_one_session_produce_one_gapless_unique_seq
     writers = [MessageWriter(await store.engine()), MessageWriter(await store.engine())]
     for node in writers:
         node.start()
+    # Each node's connection is made first (elsewhere), so neither starts the race a connect behind the other.
+    await asyncio.gather(*(node.append(tenant.id, session_id(), "visitor", "warm-up") for node in writers))
 
     async def node_appends(node: int) -> list[int]:
         seqs: list[int] = []
