@@ -8,7 +8,6 @@ import json
 import os
 import pty
 import re
-import secrets
 import select
 import signal
 import sqlite3
@@ -32,6 +31,7 @@ from hub.demo_knowledge import DEMO_KNOWLEDGE
 from hub.push.vapid import load_private_key, public_key
 from hub.settings import Settings
 from tests.conftest import SECRET, serve_hub, visitor
+from tests.old_hubs import fresh_database
 from tests.services import TEST_PASSWORD_HASHING, free_port
 
 # Variables the CLI reads; the test's own environment must not leak into the child's.
@@ -269,24 +269,9 @@ async def test_serve_with_redis_refuses_an_ephemeral_secret(tmp_path: Path, redi
     assert result.returncode == 2 and "HUB_SECRET_KEY" in result.stderr
 
 
-@contextlib.asynccontextmanager
-async def own_postgres_database(postgres_url: str) -> AsyncIterator[str]:
-    """A fresh, empty database on the test server (plain ``postgres://`` URL), dropped afterwards."""
-    server = postgres_url.replace("postgresql+asyncpg://", "postgresql://").rsplit("/", 1)[0]
-    name = f"bobhub_cli_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(f"{server}/postgres")
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"{server.replace('postgresql://', 'postgres://')}/{name}"
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
 async def test_migrate_creates_the_schema_on_postgresql_and_is_idempotent(tmp_path: Path, postgres_url: str) -> None:
-    async with own_postgres_database(postgres_url) as database_url:
+    async with fresh_database(postgres_url) as async_url:
+        database_url = async_url.replace("postgresql+asyncpg://", "postgres://")  # as an operator writes it
         env = cli_env(tmp_path, HUB_DATABASE_URL=database_url)
         for _ in range(2):
             result = await run_cli(tmp_path, "migrate", env=env)
