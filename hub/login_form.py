@@ -5,40 +5,47 @@ form is a POST, so the password never lands in an address, a history or an acces
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from hub.api.auth import LOGIN_BODY_BYTES, authenticate, set_login_cookies
+from hub.api.bodies import read_limited
 from hub.auth.tokens import issue_token
-from hub.errors import RateLimited, Unauthenticated
+from hub.errors import InvalidInput, PayloadTooLarge, RateLimited, Unauthenticated
 from hub.node import Services
+from hub.origins import normalise_origin, own_origins
 from hub.pages import translator
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 
-def sent_from_here(request: Request) -> bool:
+def sent_from_here(request: Request, services: Services) -> bool:
     """A browser says where a form came from; a login form from another site is refused (login CSRF)."""
     site = request.headers.get("sec-fetch-site")
     if site is not None:
         return site in ("same-origin", "none")
     origin = request.headers.get("origin")
-    return origin is None or urlsplit(origin).netloc == request.headers.get("host")
+    if origin is None:
+        return True  # not a browser's form: nothing to forge
+    try:
+        sender = normalise_origin(origin)
+    except InvalidInput:
+        return False
+    return sender in own_origins(services.settings.public_url, request.url.scheme, request.headers.get("host"))
 
 
 async def _fields(request: Request) -> dict[str, str] | None:
     """The form's fields, or None for a body that is not a small urlencoded form."""
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != FORM_TYPE:
         return None
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > LOGIN_BODY_BYTES:
-            return None
-    parsed = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True, max_num_fields=8)
+    try:
+        body = await read_limited(request, LOGIN_BODY_BYTES)
+        parsed = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True, max_num_fields=8)
+    except (PayloadTooLarge, ValueError):  # ValueError: more fields than a login form has
+        return None
     return {name: values[0] for name, values in parsed.items()}
 
 
@@ -46,12 +53,7 @@ async def sent_login(request: Request, context: dict[str, Any]) -> Response:
     """Logs in and goes where the page's script would have gone, or shows the login page again with the error."""
     services: Services = request.state.services
     _ = translator(request)
-    fields = None
-    if sent_from_here(request):
-        try:
-            fields = await _fields(request)
-        except ValueError:  # more fields than a login form has
-            fields = None
+    fields = await _fields(request) if sent_from_here(request, services) else None
     if fields is None:
         return _again(request, context, 400, _("Log in with the form on this page."))
     email, password = fields.get("email", "").strip(), fields.get("password", "")

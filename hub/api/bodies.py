@@ -29,7 +29,7 @@ async def read_body(request: Request, model: type[Model], max_bytes: int, *, opt
     """The body as ``model``. ``optional``: no body at all (or an empty one) is the model's defaults."""
     if not optional:
         _check_content_type(request)
-    body = await _read_limited(request, max_bytes)
+    body = await read_limited(request, max_bytes)
     if optional:
         if not body:
             return model()
@@ -68,7 +68,8 @@ def _check_content_type(request: Request) -> None:
         raise UnsupportedMediaType("send the body as JSON with Content-Type: application/json")
 
 
-async def _read_limited(request: Request, max_bytes: int) -> bytes:
+async def read_limited(request: Request, max_bytes: int) -> bytes:
+    """The raw body, ``PayloadTooLarge`` past ``max_bytes`` (declared or sent)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise PayloadTooLarge(f"body is larger than {max_bytes} bytes")
