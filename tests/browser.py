@@ -6,11 +6,12 @@ browser costs about a second); each test works in contexts of its own, closed wh
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Route, async_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 # The ``chromium`` fixture: ``async with chromium() as browser`` in a test.
@@ -47,3 +48,16 @@ async def own_contexts(browser: Browser) -> AsyncIterator[Browser]:
         for context in browser.contexts:
             if context not in before:
                 await context.close()
+
+
+def arriving_late(seconds: float, arrived: asyncio.Event | None = None) -> Callable[[Route], Awaitable[None]]:
+    """A handler for ``page.route``: what it matches arrives ``seconds`` late, as on a slow phone network (then
+    ``arrived`` is set)."""
+
+    async def late(route: Route) -> None:
+        await asyncio.sleep(seconds)
+        await route.continue_()
+        if arrived is not None:
+            arrived.set()
+
+    return late

@@ -3,15 +3,14 @@ is logged in all the same, and the password never appears in an address."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from urllib.parse import urlencode
 
 import httpx
-from playwright.async_api import Route, expect
+from playwright.async_api import expect
 
 from tests.agents import PASSWORD, agent_account
-from tests.browser import Chromium
+from tests.browser import Chromium, arriving_late
 from tests.conftest import RunningHub
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded", "Sec-Fetch-Site": "same-origin"}
@@ -66,12 +65,6 @@ async def test_a_login_form_sent_from_another_site_or_not_a_form_is_refused(hub:
     assert empty.status_code == 400 and "Enter your email and password." in empty.text
 
 
-async def slow_script(route: Route) -> None:
-    """The page's script arrives two seconds late, as on a slow phone network."""
-    await asyncio.sleep(2)
-    await route.continue_()
-
-
 async def test_enter_pressed_before_the_script_arrives_logs_in_with_no_password_in_any_address(
     hub: RunningHub, chromium: Chromium
 ) -> None:
@@ -81,7 +74,7 @@ async def test_enter_pressed_before_the_script_arrives_logs_in_with_no_password_
         page = await (await browser.new_context()).new_page()
         addresses: list[str] = []
         page.on("request", lambda request: addresses.append(request.url))
-        await page.route("**/static/portal.js", slow_script)
+        await page.route("**/static/portal.js", arriving_late(2))
         await page.goto(f"{hub.http}/mission-control/login", wait_until="commit")
         await page.get_by_label("Email").fill(email)
         await page.get_by_label("Password").fill(PASSWORD)

@@ -5,20 +5,19 @@ every conversation and opens one from the results. The visitor never sees the no
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import os
 import uuid
 from pathlib import Path
 
 import orjson
-from playwright.async_api import Page, Route, expect
+from playwright.async_api import Page, expect
 
 from hub.chat.control import Agent
 from hub.settings import Settings
 from tests.accounts import create_user
 from tests.agents import PASSWORD, agent_account, login
-from tests.browser import Chromium
+from tests.browser import Chromium, arriving_late
 from tests.conftest import RunningHub, serve_hub, visitor
 from tests.test_dashboard_browser import log_in
 
@@ -162,12 +161,6 @@ SPREAD = {
 }
 
 
-async def late(route: Route) -> None:
-    """Mission Control's script arrives a second late."""
-    await asyncio.sleep(1)
-    await route.continue_()
-
-
 async def test_an_agent_sees_where_each_word_of_a_search_was_said(settings: Settings, chromium: Chromium) -> None:
     """The words of a search were said in two items of one conversation: the result shows both, each marked."""
     async with serve_hub(dataclasses.replace(settings, ai_provider="none")) as hub:
@@ -186,7 +179,7 @@ async def test_an_agent_sees_where_each_word_of_a_search_was_said(settings: Sett
                     page = await (await browser.new_context(viewport=viewport, locale=language)).new_page()
                     page.on("pageerror", lambda error: errors.append(str(error)))
                     if size == "phone":  # a slow network: the form is sent before the page's script runs
-                        await page.route("**/static/dashboard.js", late)
+                        await page.route("**/static/dashboard.js", arriving_late(1))
                     await page.goto(f"{hub.http}/mission-control")
                     await page.get_by_label(email).fill(anna_email)
                     await page.get_by_label(password).fill(PASSWORD)

@@ -7,7 +7,7 @@ import dataclasses
 import re
 from pathlib import Path
 
-from playwright.async_api import Route, expect
+from playwright.async_api import expect
 
 from hub.auth.permissions import PLATFORM_BUSINESS_ID
 from hub.settings import Settings
@@ -15,7 +15,7 @@ from hub.store.knowledge import list_entries
 from hub.store.webhooks import list_deliveries, list_endpoints
 from tests.accounts import create_tenant, create_user
 from tests.agents import login
-from tests.browser import Chromium
+from tests.browser import Chromium, arriving_late
 from tests.conftest import RunningHub, serve_hub, visitor
 from tests.webhook_receiver import receiver
 
@@ -344,13 +344,7 @@ async def test_a_form_sent_before_the_pages_script_arrives_waits_for_it_and_lose
         await page.get_by_role("button", name="Log in").click()
         await expect(page.get_by_role("heading", name="Widget Setup")).to_be_visible()
         arrived = asyncio.Event()
-
-        async def slow_script(route: Route) -> None:
-            await asyncio.sleep(1.5)
-            await route.continue_()
-            arrived.set()
-
-        await page.route("**/static/portal.js", slow_script)
+        await page.route("**/static/portal.js", arriving_late(1.5, arrived))
         await page.goto(f"{hub.http}/portal/labels", wait_until="commit")
         name = page.get_by_label("Name")
         await name.fill("Refund")
