@@ -50,6 +50,14 @@ async def stored_session(client: Visitor) -> str:
     return str(client.ready["session_id"])
 
 
+async def drop_claim(hub: RunningHub, tenant_id: str, session_id: str) -> tuple[str, str]:
+    """The session's takeover claim is gone from Redis (as with a restart that lost its data): its key and holder."""
+    lock = hub.node.keys.takeover_lock(tenant_id, session_id)
+    holder = await hub.node.coord.holder(lock)
+    assert holder is not None and await hub.node.coord.release(lock, holder)
+    return lock, holder
+
+
 async def first_exchange(client: Visitor) -> str:
     await client.say("hello")
     await client.ai_reply()
@@ -253,9 +261,7 @@ async def test_a_claim_lost_with_redis_is_taken_again_by_the_next_renewal(settin
             session_id = await stored_session(client)
             async with agent_socket(hub.ws, token=anna) as first, agent_socket(hub.ws, token=ben) as second:
                 assert (await first.command({"type": "takeover", "session_id": session_id}))["type"] == "ok"
-                lock = hub.node.keys.takeover_lock(tenant.id, session_id)
-                holder = await hub.node.coord.holder(lock)
-                assert holder is not None and await hub.node.coord.release(lock, holder)  # gone with Redis's data
+                lock, holder = await drop_claim(hub, tenant.id, session_id)  # gone with Redis's data
                 async with asyncio.timeout(CLAIM_TTL_S):  # a renewal (every third of the TTL) claims it again
                     while await hub.node.coord.holder(lock) != holder:
                         await asyncio.sleep(0.02)
@@ -280,9 +286,7 @@ async def test_a_claim_taken_again_in_the_moment_of_a_handback_elsewhere_is_let_
             session_id = await stored_session(client)
             async with agent_socket(hub.ws, token=anna) as first:
                 assert (await first.command({"type": "takeover", "session_id": session_id}))["type"] == "ok"
-                lock = hub.node.keys.takeover_lock(tenant.id, session_id)
-                holder = await hub.node.coord.holder(lock)
-                assert holder is not None and await hub.node.coord.release(lock, holder)  # the other node lets go
+                lock, _ = await drop_claim(hub, tenant.id, session_id)  # the other node lets go
                 async with asyncio.timeout(CLAIM_TTL_S):
                     while await hub.node.coord.holder(lock) is None:  # ... and this node claims it again
                         await asyncio.sleep(0.02)
@@ -304,9 +308,7 @@ async def test_a_claim_lost_with_redis_is_renewed_again_once_the_agent_takes_ove
             session_id = await stored_session(client)
             async with agent_socket(hub.ws, token=anna) as first, agent_socket(hub.ws, token=ben) as second:
                 assert (await first.command({"type": "takeover", "session_id": session_id}))["type"] == "ok"
-                lock = hub.node.keys.takeover_lock(tenant.id, session_id)
-                holder = await hub.node.coord.holder(lock)
-                assert holder is not None and await hub.node.coord.release(lock, holder)  # gone with Redis's data
+                await drop_claim(hub, tenant.id, session_id)  # gone with Redis's data
                 await asyncio.sleep(CLAIM_TTL_S / 3 + 0.5)  # a renewal finds it gone
                 assert (await first.command({"type": "takeover", "session_id": session_id}))["type"] == "ok"
                 await asyncio.sleep(CLAIM_TTL_S + 1.0)  # past the TTL: renewed again since the second takeover
